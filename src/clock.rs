@@ -1,0 +1,86 @@
+//! The one clock abstraction.
+//!
+//! Every time-based decision (24-hour windows, business hours, survey delays, SLA
+//! timers, job due times, quiet hours) reads the time from a [`Clock`], never from
+//! `SystemTime` directly, so tests move time with a [`ManualClock`] instead of sleeping.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+/// A source of the current time.
+pub trait Clock: Send + Sync + 'static {
+    /// The current instant.
+    fn now(&self) -> Timestamp;
+
+    /// The current instant as Unix milliseconds (the unit the store uses).
+    fn now_ms(&self) -> i64 {
+        self.now().as_millisecond()
+    }
+}
+
+/// Shared handle to a clock.
+pub type SharedClock = Arc<dyn Clock>;
+
+/// The wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+/// A clock that only moves when told to; for tests.
+#[derive(Debug)]
+pub struct ManualClock {
+    now: Mutex<Timestamp>,
+}
+
+impl ManualClock {
+    /// A clock stopped at `start`.
+    pub fn new(start: Timestamp) -> Self {
+        Self {
+            now: Mutex::new(start),
+        }
+    }
+
+    /// A clock stopped at the given Unix milliseconds.
+    pub fn at_ms(ms: i64) -> Self {
+        Self::new(Timestamp::from_millisecond(ms).expect("valid test timestamp"))
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
+        *now = now
+            .checked_add(jiff::SignedDuration::try_from(by).expect("duration fits"))
+            .expect("clock stays in range");
+    }
+
+    /// Sets the clock to `to`.
+    pub fn set(&self, to: Timestamp) {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner()) = to;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_clock_moves_only_when_advanced() {
+        let clock = ManualClock::at_ms(1_000);
+        assert_eq!(clock.now_ms(), 1_000);
+        clock.advance(Duration::from_secs(2));
+        assert_eq!(clock.now_ms(), 3_000);
+    }
+}

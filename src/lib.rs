@@ -1,0 +1,44 @@
+//! # Balas
+//!
+//! Customer support on WhatsApp and Instagram for Indonesian businesses: answer
+//! routine questions instantly from intent rules, hand the rest to human agents,
+//! ask afterwards whether the problem was solved, and send follow-up broadcasts.
+//!
+//! ## The path of a message
+//!
+//! ```text
+//! Meta webhook ─▶ webhook ─▶ channels::{whatsapp,instagram} ─▶ InboundEvent
+//!     (signature, dedupe,        (parse platform JSON)
+//!      durable enqueue, 200)
+//!                  │
+//!                  ▼  store: inbound job queue (at-least-once)
+//!            engine ─▶ intents (rule match) ─▶ action: reply / handoff / opt-out …
+//!                  │                         └▶ store: agent queue ─▶ api (agents)
+//!                  ▼
+//!            outbox (durable, retried, rate-limited, 24 h window)
+//!                  │
+//!                  ▼
+//!            channels::{whatsapp,instagram} clients ─▶ Graph API
+//! ```
+//!
+//! ## Modules
+//!
+//! - [`config`]: the TOML file plus `BALAS_SECTION__KEY` overrides, validated up front.
+//! - [`clock`]: the one clock; tests inject a manual one.
+//! - [`store`]: all state, through one API over a Redis or an embedded (redb) backend.
+//! - [`channels`]: WhatsApp and Instagram: signatures, webhook parsing into
+//!   [`channels::InboundEvent`]s, rendering and sending outbound messages.
+//! - [`webhook`]: the HTTP edge for Meta: handshake, verification, durable acknowledgement.
+//! - [`intents`]: rule files, normalization of chat Indonesian, matching.
+//! - [`engine`]: the conversation engine: who owns a conversation and what happens
+//!   to each inbound event.
+//! - [`outbox`]: durable outbound delivery with retries, pacing and window checks.
+//! - [`api`]: the agent/supervisor/marketer HTTP API.
+//! - [`server`]: wires the HTTP routes, background workers and graceful shutdown.
+//! - [`cli`]: the `balas` subcommands.
+
+pub mod channels;
+pub mod clock;
+pub mod config;
+pub mod intents;
+pub mod store;

@@ -1,0 +1,242 @@
+//! The storage primitives every backend provides.
+//!
+//! [`Backend`] is deliberately small: versioned documents with compare-and-swap,
+//! set-if-absent keys with a TTL, durable job queues with leases, sorted indexes
+//! (including an atomic capacity-checked pop used for claiming conversations),
+//! append-only lists, locks, a GCRA rate limiter, counters and pub/sub. The
+//! domain operations in [`crate::store::Store`] are written once on top of these,
+//! so the Redis and embedded backends cannot drift apart in behaviour; the shared
+//! conformance suite (`tests/store_conformance.rs`) runs against both.
+//!
+//! All time-dependent calls take `now_ms` from the caller's [`crate::clock::Clock`]
+//! instead of reading a server clock, so tests can move time without sleeping.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+/// A stored document and the version it was read at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned {
+    /// Starts at 1 when created; every successful write adds one.
+    pub version: u64,
+    /// The document bytes (JSON in practice).
+    pub data: Vec<u8>,
+}
+
+/// A unit of durable background work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// Unique within its queue. Pushing an id that already exists is a no-op.
+    pub id: String,
+    /// When the job becomes claimable, Unix ms.
+    pub due_ms: i64,
+    /// How many times it was claimed before (0 on first claim); grows when a lease
+    /// expires or the job is retried.
+    pub attempts: u32,
+    /// Opaque payload (JSON in practice).
+    pub payload: Vec<u8>,
+}
+
+/// A job to push, optionally guarded by an idempotency key.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// The job to enqueue.
+    pub job: Job,
+    /// When set, the job is enqueued only if this key was not remembered within
+    /// its TTL; the key is remembered in the same atomic step.
+    pub dedupe: Option<(String, Duration)>,
+}
+
+/// Pending and leased job counts of one queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobCounts {
+    /// Waiting to be claimed (due or not yet due).
+    pub pending: u64,
+    /// Claimed by a worker whose lease has not been acknowledged.
+    pub leased: u64,
+}
+
+/// Errors a backend reports.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend cannot be reached or refused the operation; callers answer 503
+    /// or retry later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Another process already holds the embedded store's data directory.
+    #[error(
+        "the data directory {0} is in use by another balas process; stop it, or point store.data_dir elsewhere, or use store.redis_url to share state between processes"
+    )]
+    Locked(String),
+    /// Stored bytes could not be decoded.
+    #[error("stored data is corrupt at {key}: {reason}")]
+    Corrupt {
+        /// The key whose value is bad.
+        key: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A compare-and-swap kept conflicting; the caller may retry the whole operation.
+    #[error("too much contention on {0}")]
+    Contention(String),
+}
+
+/// Result alias for store calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The storage primitives; see the module docs.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// A short name for logs and `/readyz` ("redis" or "embedded").
+    fn name(&self) -> &'static str;
+
+    /// Checks that the backend answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // ---- set-if-absent keys -------------------------------------------------
+
+    /// Remembers `key` until `now_ms + ttl`; true when it was not remembered yet.
+    async fn remember(&self, key: &str, ttl: Duration, now_ms: i64) -> StoreResult<bool>;
+
+    /// Forgets a remembered key (e.g. to allow a survey again).
+    async fn forget(&self, key: &str) -> StoreResult<()>;
+
+    // ---- versioned documents ------------------------------------------------
+
+    /// Reads a document.
+    async fn doc_get(&self, key: &str) -> StoreResult<Option<Versioned>>;
+
+    /// Writes `data` if the current version equals `expected` (0 = must not exist).
+    /// Returns the new version, or `None` when another writer got there first.
+    async fn doc_put(&self, key: &str, expected: u64, data: &[u8]) -> StoreResult<Option<u64>>;
+
+    /// Reads several documents at once; missing ones are `None`.
+    async fn doc_get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Versioned>>>;
+
+    // ---- durable job queues -------------------------------------------------
+
+    /// Pushes jobs atomically (all or nothing). For each job, true when it was
+    /// enqueued; false when its dedupe key was already remembered or its id exists.
+    async fn jobs_push(&self, queue: &str, jobs: &[NewJob], now_ms: i64) -> StoreResult<Vec<bool>>;
+
+    /// Claims up to `max` jobs due at `now_ms`, leasing them until `now_ms + lease`.
+    /// Jobs whose lease expired are claimable again with `attempts` raised, so work
+    /// held by a crashed worker is retried. Earliest due first.
+    async fn jobs_claim(
+        &self,
+        queue: &str,
+        now_ms: i64,
+        lease: Duration,
+        max: usize,
+    ) -> StoreResult<Vec<Job>>;
+
+    /// Deletes a finished job. False when it no longer exists.
+    async fn jobs_ack(&self, queue: &str, id: &str) -> StoreResult<bool>;
+
+    /// Puts a job (leased or pending) back as pending at `due_ms`, with attempts
+    /// raised by one and, when given, a new payload. False when it no longer exists.
+    async fn jobs_retry(
+        &self,
+        queue: &str,
+        id: &str,
+        due_ms: i64,
+        payload: Option<&[u8]>,
+    ) -> StoreResult<bool>;
+
+    /// Removes a job wherever it is. False when it did not exist.
+    async fn jobs_cancel(&self, queue: &str, id: &str) -> StoreResult<bool>;
+
+    /// Reads a job without claiming it.
+    async fn jobs_get(&self, queue: &str, id: &str) -> StoreResult<Option<Job>>;
+
+    /// Pending and leased counts.
+    async fn jobs_counts(&self, queue: &str) -> StoreResult<JobCounts>;
+
+    /// The earliest due time of a pending job, if any (workers sleep until then).
+    async fn jobs_next_due(&self, queue: &str) -> StoreResult<Option<i64>>;
+
+    // ---- sorted indexes -----------------------------------------------------
+
+    /// Adds or re-scores a member.
+    async fn index_put(&self, index: &str, member: &str, score: f64) -> StoreResult<()>;
+
+    /// Removes a member; false when absent.
+    async fn index_remove(&self, index: &str, member: &str) -> StoreResult<bool>;
+
+    /// Members with `min <= score <= max`, ascending by score then member, at most `limit`.
+    async fn index_range(
+        &self,
+        index: &str,
+        min: f64,
+        max: f64,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, f64)>>;
+
+    /// 0-based rank of a member in ascending order.
+    async fn index_rank(&self, index: &str, member: &str) -> StoreResult<Option<u64>>;
+
+    /// Score of a member.
+    async fn index_score(&self, index: &str, member: &str) -> StoreResult<Option<f64>>;
+
+    /// Number of members.
+    async fn index_len(&self, index: &str) -> StoreResult<u64>;
+
+    /// Atomically: if `holder` has fewer than `capacity` members, removes the
+    /// lowest-scored member across `indexes` (ties: the earlier index in the list),
+    /// adds it to `holder` with score `holder_score`, and returns `(index, member)`.
+    /// `None` when every index is empty or the holder is full. This is the claim of
+    /// the agent queue: two callers never get the same member.
+    async fn index_pop_min_into(
+        &self,
+        indexes: &[String],
+        holder: &str,
+        capacity: u64,
+        holder_score: f64,
+    ) -> StoreResult<Option<(String, String)>>;
+
+    // ---- append-only lists --------------------------------------------------
+
+    /// Appends an item; returns the new length.
+    async fn list_push(&self, key: &str, item: &[u8]) -> StoreResult<u64>;
+
+    /// Items `start..` (at most `limit`) in insertion order.
+    async fn list_range(&self, key: &str, start: u64, limit: u64) -> StoreResult<Vec<Vec<u8>>>;
+
+    /// Number of items.
+    async fn list_len(&self, key: &str) -> StoreResult<u64>;
+
+    // ---- locks --------------------------------------------------------------
+
+    /// Takes (or, for the same owner, extends) a lock until `now_ms + ttl`.
+    async fn lock(&self, key: &str, owner: &str, ttl: Duration, now_ms: i64) -> StoreResult<bool>;
+
+    /// Releases a lock held by `owner`; false when it was not held by `owner`.
+    async fn unlock(&self, key: &str, owner: &str) -> StoreResult<bool>;
+
+    // ---- rate limiting ------------------------------------------------------
+
+    /// GCRA limiter shared by every process: reserves one event on `key` at
+    /// `per_second` with `burst` allowed at once. Returns 0 when reserved now,
+    /// otherwise the milliseconds to wait before asking again (nothing reserved).
+    async fn rate_take(&self, key: &str, per_second: f64, burst: u32, now_ms: i64)
+    -> StoreResult<u64>;
+
+    // ---- counters -----------------------------------------------------------
+
+    /// Adds `delta` to a counter and returns the new value.
+    async fn counter_add(&self, key: &str, delta: i64) -> StoreResult<i64>;
+
+    /// Reads a counter (0 when never written).
+    async fn counter_get(&self, key: &str) -> StoreResult<i64>;
+
+    // ---- pub/sub ------------------------------------------------------------
+
+    /// Publishes to every subscriber of `topic` in every process.
+    async fn publish(&self, topic: &str, payload: &[u8]) -> StoreResult<()>;
+
+    /// Subscribes to `topic`; messages published after this returns are delivered
+    /// in order until the receiver is dropped.
+    async fn subscribe(&self, topic: &str) -> StoreResult<mpsc::Receiver<Vec<u8>>>;
+}
