@@ -1,0 +1,479 @@
+//! Reading the config file, applying environment overrides, and cross-checks.
+//!
+//! Errors always say which key is wrong and where the value came from: the
+//! file and line, or the environment variable.
+
+use std::path::{Path, PathBuf};
+
+use super::Config;
+
+/// A configuration problem; the binary prints it and exits with code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A bad key or value in the file.
+    #[error("{origin}: {message}")]
+    Invalid {
+        /// `file:line:column`, `env BALAS_X__Y`, or the file for cross-checks.
+        origin: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+/// Environment variables starting with this are overrides.
+const ENV_PREFIX: &str = "BALAS_";
+
+/// Loads `path` (or built-in defaults when `None`) and applies `BALAS_SECTION__KEY`
+/// overrides from the process environment.
+pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+    let (text, origin) = match path {
+        Some(p) => (
+            std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.to_path_buf(),
+                source,
+            })?,
+            p.display().to_string(),
+        ),
+        None => (String::new(), "built-in defaults".to_string()),
+    };
+    let env: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.contains("__"))
+        .collect();
+    load_from_str(&text, &origin, &env)
+}
+
+/// Loads from file text and explicit `(name, value)` overrides; used by [`load`]
+/// and by tests.
+pub fn load_from_str(
+    text: &str,
+    origin: &str,
+    env: &[(String, String)],
+) -> Result<Config, ConfigError> {
+    // First the file alone, so its errors carry a line number.
+    let config: Config = toml::from_str(text).map_err(|e| file_error(text, origin, &e))?;
+    let mut config = if env.is_empty() {
+        config
+    } else {
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| file_error(text, origin, &e))?;
+        let mut sorted: Vec<&(String, String)> = env.iter().collect();
+        sorted.sort();
+        for (name, value) in sorted {
+            apply_env(&mut table, name, value)?;
+        }
+        table
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                origin: "environment overrides".into(),
+                message: e.message().to_string(),
+            })?
+    };
+    normalize(&mut config);
+    check(&config, text, origin)?;
+    Ok(config)
+}
+
+fn file_error(text: &str, origin: &str, e: &toml::de::Error) -> ConfigError {
+    let position = e
+        .span()
+        .map(|span| {
+            let (line, col) = line_col(text, span.start);
+            format!("{origin}:{line}:{col}")
+        })
+        .unwrap_or_else(|| origin.to_string());
+    let key = e
+        .span()
+        .and_then(|span| key_at(text, span.start))
+        .map(|k| format!("key `{k}`: "))
+        .unwrap_or_default();
+    ConfigError::Invalid {
+        origin: position,
+        message: format!("{key}{}", e.message().trim()),
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |i| before.len() - i - 1)
+        + 1;
+    (line, col)
+}
+
+/// The dotted key (`section.key`) whose line contains `offset`, for messages.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let (line_no, _) = line_col(text, offset);
+    let mut section = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            section = trimmed
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_string();
+        }
+        if i + 1 == line_no {
+            if trimmed.starts_with('[') {
+                return Some(section);
+            }
+            let key = trimmed.split('=').next()?.trim();
+            if key.is_empty() {
+                return None;
+            }
+            return Some(if section.is_empty() {
+                key.to_string()
+            } else {
+                format!("{section}.{key}")
+            });
+        }
+    }
+    None
+}
+
+/// Applies one `BALAS_SECTION__KEY=value` override to the parsed file.
+fn apply_env(table: &mut toml::Table, name: &str, raw: &str) -> Result<(), ConfigError> {
+    let err = |message: String| ConfigError::Invalid {
+        origin: format!("env {name}"),
+        message,
+    };
+    let path = &name[ENV_PREFIX.len()..];
+    let (section, key) = path
+        .split_once("__")
+        .ok_or_else(|| err("expected BALAS_SECTION__KEY".into()))?;
+    let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+    if section.is_empty() || key.is_empty() || key.contains("__") {
+        return Err(err(
+            "expected BALAS_SECTION__KEY, e.g. BALAS_STORE__REDIS_URL".into(),
+        ));
+    }
+    // The value is TOML when it parses as one (numbers, booleans, arrays), else a string.
+    let candidates: Vec<toml::Value> = {
+        let mut v = Vec::new();
+        if let Ok(parsed) = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+            && let Some(value) = parsed.get("v")
+        {
+            v.push(value.clone());
+        }
+        v.push(toml::Value::String(raw.to_string()));
+        v
+    };
+    let entry = table
+        .entry(section.clone())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let Some(section_table) = entry.as_table_mut() else {
+        return Err(err(format!("`{section}` is not a section")));
+    };
+    let mut last_error = String::new();
+    for candidate in candidates {
+        let previous = section_table.insert(key.clone(), candidate);
+        let mut probe = toml::Table::new();
+        probe.insert(section.clone(), toml::Value::Table(section_table.clone()));
+        match probe.try_into::<Config>() {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                last_error = e.message().trim().to_string();
+                match previous {
+                    Some(p) => section_table.insert(key.clone(), p),
+                    None => section_table.remove(&key),
+                };
+            }
+        }
+    }
+    Err(err(format!("key `{section}.{key}`: {last_error}")))
+}
+
+/// Empty secrets mean "not set".
+fn normalize(config: &mut Config) {
+    for secret in [
+        &mut config.store.redis_url,
+        &mut config.whatsapp.verify_token,
+        &mut config.whatsapp.app_secret,
+        &mut config.whatsapp.access_token,
+        &mut config.instagram.verify_token,
+        &mut config.instagram.app_secret,
+        &mut config.instagram.access_token,
+    ] {
+        if secret.as_ref().is_some_and(|s| s.is_empty()) {
+            *secret = None;
+        }
+    }
+}
+
+/// Checks that span several keys or need ranges.
+fn check(config: &Config, text: &str, origin: &str) -> Result<(), ConfigError> {
+    let at = |key: &str| {
+        let line = find_key_line(text, key);
+        ConfigError::Invalid {
+            origin: match line {
+                Some(l) => format!("{origin}:{l}"),
+                None => origin.to_string(),
+            },
+            message: String::new(),
+        }
+    };
+    let fail = |key: &str, message: String| {
+        let mut e = at(key);
+        if let ConfigError::Invalid { message: m, .. } = &mut e {
+            *m = format!("key `{key}`: {message}");
+        }
+        Err(e)
+    };
+    if config.whatsapp.enabled
+        && config.whatsapp.app_secret.is_none()
+        && !config.whatsapp.allow_unsigned
+    {
+        return fail(
+            "whatsapp.app_secret",
+            "WhatsApp is enabled without an app secret, so webhooks cannot be verified; set it (or BALAS_WHATSAPP__APP_SECRET), or set whatsapp.allow_unsigned = true for a local trial".into(),
+        );
+    }
+    if config.instagram.enabled
+        && config.instagram.app_secret.is_none()
+        && !config.instagram.allow_unsigned
+    {
+        return fail(
+            "instagram.app_secret",
+            "Instagram is enabled without an app secret, so webhooks cannot be verified; set it (or BALAS_INSTAGRAM__APP_SECRET), or set instagram.allow_unsigned = true for a local trial".into(),
+        );
+    }
+    if config.whatsapp.enabled
+        && config.whatsapp.access_token.is_some()
+        && config.whatsapp.phone_number_id.is_empty()
+    {
+        return fail(
+            "whatsapp.phone_number_id",
+            "needed to send messages when an access token is set".into(),
+        );
+    }
+    if config.instagram.enabled
+        && config.instagram.access_token.is_some()
+        && config.instagram.account_id.is_empty()
+    {
+        return fail(
+            "instagram.account_id",
+            "needed to send messages when an access token is set".into(),
+        );
+    }
+    if config
+        .server
+        .listen
+        .parse::<std::net::SocketAddr>()
+        .is_err()
+    {
+        return fail(
+            "server.listen",
+            format!(
+                "{:?} is not an address like \"0.0.0.0:8080\"",
+                config.server.listen
+            ),
+        );
+    }
+    if config.server.max_body_bytes < 1024 {
+        return fail("server.max_body_bytes", "must be at least 1024".into());
+    }
+    if !(config.broadcast.rate_per_sec > 0.0 && config.broadcast.rate_per_sec <= 1000.0) {
+        return fail(
+            "broadcast.rate_per_sec",
+            "must be between 0 and 1000".into(),
+        );
+    }
+    if !config.broadcast.quiet_hours.trim().is_empty()
+        && let Err(e) = super::ClockRange::parse(&config.broadcast.quiet_hours)
+    {
+        return fail("broadcast.quiet_hours", e);
+    }
+    for (key, rate) in [
+        (
+            "whatsapp.max_messages_per_second",
+            config.whatsapp.max_messages_per_second,
+        ),
+        (
+            "instagram.max_messages_per_second",
+            config.instagram.max_messages_per_second,
+        ),
+    ] {
+        if !(rate > 0.0 && rate <= 1000.0) {
+            return fail(key, "must be between 0 and 1000".into());
+        }
+    }
+    if !(0.0..=1.0).contains(&config.survey.sample_rate) {
+        return fail("survey.sample_rate", "must be between 0.0 and 1.0".into());
+    }
+    if !(1..=5).contains(&config.survey.recovery_threshold) {
+        return fail(
+            "survey.recovery_threshold",
+            "must be between 1 and 5".into(),
+        );
+    }
+    if config.workers.inbound_concurrency == 0 || config.workers.outbox_concurrency == 0 {
+        return fail(
+            "workers.inbound_concurrency",
+            "worker counts must be at least 1".into(),
+        );
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for agent in &config.agents {
+        if !ids.insert(agent.id.as_str()) {
+            return fail(
+                "agents.id",
+                format!("agent id {:?} appears twice", agent.id),
+            );
+        }
+        let hash = agent.token_sha256.trim();
+        if hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+            return fail(
+                "agents.token_sha256",
+                format!(
+                    "agent {:?}: expected 64 hex characters (the SHA-256 of the token); `balas agents add` prints one",
+                    agent.id
+                ),
+            );
+        }
+        if agent.max_concurrent == 0 {
+            return fail(
+                "agents.max_concurrent",
+                format!("agent {:?}: must be at least 1", agent.id),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Line of `section.key` in the file, for cross-check messages.
+fn find_key_line(text: &str, dotted: &str) -> Option<usize> {
+    let (section, key) = dotted.split_once('.')?;
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            current = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+            continue;
+        }
+        if current == section && t.split('=').next().map(str::trim) == Some(key) {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_load() {
+        let c = load_from_str("", "defaults", &[]).unwrap();
+        assert_eq!(c.server.listen, "0.0.0.0:8080");
+        assert_eq!(c.store.data_dir, PathBuf::from("data"));
+        assert_eq!(c.intents.fallback_handoff_after, 2);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let text = "[server]\nlisten = \"127.0.0.1:9000\"\nlistne = 3\n";
+        let err = load_from_str(text, "balas.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("balas.toml:3:"), "{err}");
+        assert!(err.contains("listne"), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_names_key_and_line() {
+        let text = "[survey]\ndelay = \"15 minutes\"\n";
+        let err = load_from_str(text, "balas.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("balas.toml:2:"), "{err}");
+        assert!(err.contains("survey.delay"), "{err}");
+        assert!(err.contains("unknown unit"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_key() {
+        let text = "[intents]\nfallback_handoff_after = \"two\"\n";
+        let err = load_from_str(text, "f.toml", &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("f.toml:2:") && err.contains("intents.fallback_handoff_after"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let text = "[store]\nkey_prefix = \"a\"\n";
+        let c = load_from_str(
+            text,
+            "f.toml",
+            &env(&[
+                ("BALAS_STORE__KEY_PREFIX", "b"),
+                ("BALAS_STORE__REDIS_URL", "redis://127.0.0.1:1/"),
+                ("BALAS_SURVEY__DELAY", "0s"),
+                ("BALAS_WHATSAPP__VERIFY_TOKEN", "12345"),
+                ("BALAS_BUSINESS_HOURS__SUNDAY", "[\"10:00-14:00\"]"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.store.key_prefix, "b");
+        assert_eq!(c.store.redis_url.unwrap().expose(), "redis://127.0.0.1:1/");
+        assert_eq!(c.survey.delay, crate::config::HumanDuration::secs(0));
+        assert_eq!(c.whatsapp.verify_token.unwrap().expose(), "12345");
+        assert_eq!(c.business_hours.sunday.len(), 1);
+    }
+
+    #[test]
+    fn bad_env_value_names_the_variable() {
+        let err = load_from_str("", "f.toml", &env(&[("BALAS_SURVEY__DELAY", "soon")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("env BALAS_SURVEY__DELAY"), "{err}");
+        let err = load_from_str("", "f.toml", &env(&[("BALAS_SERVER__NOPE", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("BALAS_SERVER__NOPE") && err.contains("nope"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn enabled_channel_without_secret_is_refused() {
+        let text = "[whatsapp]\nenabled = true\n";
+        let err = load_from_str(text, "f.toml", &[]).unwrap_err().to_string();
+        assert!(err.contains("whatsapp.app_secret"), "{err}");
+        let ok = "[whatsapp]\nenabled = true\nallow_unsigned = true\n";
+        assert!(load_from_str(ok, "f.toml", &[]).is_ok());
+    }
+
+    #[test]
+    fn cross_checks_point_at_the_line() {
+        let text = "[broadcast]\n\nrate_per_sec = 5000.0\n";
+        let err = load_from_str(text, "f.toml", &[]).unwrap_err().to_string();
+        assert!(err.starts_with("f.toml:3"), "{err}");
+        assert!(err.contains("broadcast.rate_per_sec"), "{err}");
+    }
+
+    #[test]
+    fn agent_token_hash_is_checked() {
+        let text = "[[agents]]\nid = \"a\"\nname = \"A\"\ntoken_sha256 = \"abc\"\n";
+        let err = load_from_str(text, "f.toml", &[]).unwrap_err().to_string();
+        assert!(err.contains("token_sha256"), "{err}");
+    }
+}

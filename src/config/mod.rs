@@ -1,0 +1,453 @@
+//! Configuration: one TOML file plus `BALAS_SECTION__KEY` environment overrides.
+//!
+//! Every section is a typed struct with `deny_unknown_fields`, and value types
+//! that need checking (durations, time ranges, time zones, rates) check themselves
+//! while deserializing, so every error names the key and where it came from
+//! (`file:line` or the environment variable). Loading happens before anything
+//! starts; a bad config exits with code 2. Secrets are wrapped in [`Secret`] so
+//! they cannot be printed by accident.
+
+mod duration;
+mod load;
+mod types;
+
+pub use duration::{HumanDuration, parse_duration};
+pub use load::{ConfigError, load, load_from_str};
+pub use types::{ClockRange, Secret, TimeZoneName};
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP server.
+    pub server: ServerConfig,
+    /// State storage.
+    pub store: StoreConfig,
+    /// Intent rule files.
+    pub intents: IntentsConfig,
+    /// WhatsApp Business Cloud API.
+    pub whatsapp: WhatsAppConfig,
+    /// Instagram Messaging API.
+    pub instagram: InstagramConfig,
+    /// Opening hours of the support team.
+    pub business_hours: BusinessHoursConfig,
+    /// Human handoff and the agent queue.
+    pub handoff: HandoffConfig,
+    /// Satisfaction surveys after resolution.
+    pub survey: SurveyConfig,
+    /// Marketing broadcasts.
+    pub broadcast: BroadcastConfig,
+    /// Background workers.
+    pub workers: WorkersConfig,
+    /// People who use the agent API.
+    pub agents: Vec<AgentConfig>,
+    /// Canned responses agents can insert.
+    pub canned: Vec<CannedConfig>,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// Largest accepted request body in bytes (webhooks answer 413 above it).
+    pub max_body_bytes: usize,
+    /// Log format: `text` or `json`.
+    pub log_format: LogFormat,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:8080".into(),
+            max_body_bytes: 1024 * 1024,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Redis URL; when set, Redis is used and several processes may share it.
+    pub redis_url: Option<Secret>,
+    /// Directory of the embedded store (used when `redis_url` is not set).
+    pub data_dir: PathBuf,
+    /// Prefix of every Redis key.
+    pub key_prefix: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            data_dir: PathBuf::from("data"),
+            key_prefix: "balas".into(),
+        }
+    }
+}
+
+/// `[intents]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntentsConfig {
+    /// Directory of `*.toml` rule files.
+    pub path: PathBuf,
+    /// Consecutive fallback answers before the conversation is handed off.
+    pub fallback_handoff_after: u32,
+    /// How often rule files are checked for changes (SIGHUP reloads at once).
+    pub reload_every: HumanDuration,
+    /// Extra `{{name}}` variables usable in replies.
+    pub variables: BTreeMap<String, String>,
+}
+
+impl Default for IntentsConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("intents"),
+            fallback_handoff_after: 2,
+            reload_every: HumanDuration::secs(2),
+            variables: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[whatsapp]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WhatsAppConfig {
+    /// Accept webhooks and send messages on WhatsApp.
+    pub enabled: bool,
+    /// Token Meta echoes in the verification handshake.
+    pub verify_token: Option<Secret>,
+    /// App secret that signs webhooks (`X-Hub-Signature-256`).
+    pub app_secret: Option<Secret>,
+    /// Accept unsigned webhooks when no app secret is set (local trials only).
+    pub allow_unsigned: bool,
+    /// System-user access token; without it messages are recorded as dry runs.
+    pub access_token: Option<Secret>,
+    /// The business phone number id messages are sent from.
+    pub phone_number_id: String,
+    /// Graph API base URL with the pinned version.
+    pub api_base: String,
+    /// Messages per second this number may send (Meta: 80 by default, up to 1,000).
+    pub max_messages_per_second: f64,
+}
+
+impl Default for WhatsAppConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            verify_token: None,
+            app_secret: None,
+            allow_unsigned: false,
+            access_token: None,
+            phone_number_id: String::new(),
+            api_base: "https://graph.facebook.com/v23.0".into(),
+            max_messages_per_second: 80.0,
+        }
+    }
+}
+
+/// `[instagram]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InstagramConfig {
+    /// Accept webhooks and send messages on Instagram.
+    pub enabled: bool,
+    /// Token Meta echoes in the verification handshake.
+    pub verify_token: Option<Secret>,
+    /// App secret that signs webhooks.
+    pub app_secret: Option<Secret>,
+    /// Accept unsigned webhooks when no app secret is set (local trials only).
+    pub allow_unsigned: bool,
+    /// Instagram access token; without it messages are recorded as dry runs.
+    pub access_token: Option<Secret>,
+    /// The Instagram professional account id messages are sent from.
+    pub account_id: String,
+    /// Graph API base URL with the pinned version.
+    pub api_base: String,
+    /// Send API calls per second for this account (Meta: 300 for text).
+    pub max_messages_per_second: f64,
+}
+
+impl Default for InstagramConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            verify_token: None,
+            app_secret: None,
+            allow_unsigned: false,
+            access_token: None,
+            account_id: String::new(),
+            api_base: "https://graph.instagram.com/v23.0".into(),
+            max_messages_per_second: 100.0,
+        }
+    }
+}
+
+/// `[business_hours]`: when agents are at work.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusinessHoursConfig {
+    /// IANA time zone of the opening hours.
+    pub timezone: TimeZoneName,
+    /// Opening ranges per weekday, e.g. `["08:00-17:00"]`; a range may cross midnight.
+    pub monday: Vec<ClockRange>,
+    /// Tuesday ranges.
+    pub tuesday: Vec<ClockRange>,
+    /// Wednesday ranges.
+    pub wednesday: Vec<ClockRange>,
+    /// Thursday ranges.
+    pub thursday: Vec<ClockRange>,
+    /// Friday ranges.
+    pub friday: Vec<ClockRange>,
+    /// Saturday ranges.
+    pub saturday: Vec<ClockRange>,
+    /// Sunday ranges.
+    pub sunday: Vec<ClockRange>,
+    /// Closed days, `YYYY-MM-DD`.
+    pub holidays: Vec<jiff::civil::Date>,
+}
+
+impl Default for BusinessHoursConfig {
+    fn default() -> Self {
+        let office = || vec![ClockRange::parse("08:00-17:00").expect("valid default")];
+        Self {
+            timezone: TimeZoneName::jakarta(),
+            monday: office(),
+            tuesday: office(),
+            wednesday: office(),
+            thursday: office(),
+            friday: office(),
+            saturday: vec![ClockRange::parse("09:00-13:00").expect("valid default")],
+            sunday: Vec::new(),
+            holidays: Vec::new(),
+        }
+    }
+}
+
+/// `[handoff]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HandoffConfig {
+    /// Queue used when an intent names none.
+    pub default_queue: String,
+    /// Least time between two "your position is …" updates to a waiting customer.
+    pub position_update_every: HumanDuration,
+    /// An assigned conversation without an agent reply for this long returns to the queue.
+    pub agent_reply_timeout: HumanDuration,
+    /// A waiting customer hears from us at least this often.
+    pub reassure_after: HumanDuration,
+    /// Complaint-type intents that count towards repeated complaints.
+    pub complaint_intents: Vec<String>,
+    /// This many complaints …
+    pub repeat_complaints: u32,
+    /// … within this period raise the queue priority.
+    pub repeat_window: HumanDuration,
+    /// Priority added for repeated complaints.
+    pub repeat_priority_boost: i32,
+    /// Priority added when the customer is angry.
+    pub anger_priority_boost: i32,
+}
+
+impl Default for HandoffConfig {
+    fn default() -> Self {
+        Self {
+            default_queue: "general".into(),
+            position_update_every: HumanDuration::secs(300),
+            agent_reply_timeout: HumanDuration::secs(600),
+            reassure_after: HumanDuration::secs(900),
+            complaint_intents: vec!["complaint".into(), "refund_return".into()],
+            repeat_complaints: 3,
+            repeat_window: HumanDuration::secs(7 * 86_400),
+            repeat_priority_boost: 2,
+            anger_priority_boost: 1,
+        }
+    }
+}
+
+/// `[survey]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SurveyConfig {
+    /// Ask for satisfaction after resolution.
+    pub enabled: bool,
+    /// Time between resolution and the survey.
+    pub delay: HumanDuration,
+    /// No new survey for a contact surveyed within this period.
+    pub cooldown: HumanDuration,
+    /// Survey cases the bot resolved alone.
+    pub bot_cases: bool,
+    /// Share of eligible cases that get a survey (0.0–1.0).
+    pub sample_rate: f64,
+    /// Approved WhatsApp template for surveys outside the 24-hour window.
+    pub whatsapp_template: Option<String>,
+    /// Language code of that template.
+    pub template_language: String,
+    /// Ask NPS (0–10) after CSAT.
+    pub nps: bool,
+    /// Ask CES (1–5) after CSAT.
+    pub ces: bool,
+    /// Ask for a free-text comment at the end.
+    pub comment: bool,
+    /// Time a customer has to answer one question.
+    pub step_timeout: HumanDuration,
+    /// The survey closes after this long.
+    pub expire_after: HumanDuration,
+    /// CSAT at or below this is a low score.
+    pub recovery_threshold: u8,
+    /// Hand low scores to the `recovery` queue with an apology.
+    pub recovery_handoff: bool,
+}
+
+impl Default for SurveyConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            delay: HumanDuration::secs(900),
+            cooldown: HumanDuration::secs(7 * 86_400),
+            bot_cases: false,
+            sample_rate: 1.0,
+            whatsapp_template: None,
+            template_language: "id".into(),
+            nps: false,
+            ces: false,
+            comment: false,
+            step_timeout: HumanDuration::secs(3600),
+            expire_after: HumanDuration::secs(86_400),
+            recovery_threshold: 2,
+            recovery_handoff: true,
+        }
+    }
+}
+
+/// `[broadcast]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BroadcastConfig {
+    /// Default sending rate per sender (messages per second, 1–1,000).
+    pub rate_per_sec: f64,
+    /// Local time range in which nothing is sent, e.g. `"21:00-08:00"`; empty disables.
+    pub quiet_hours: String,
+    /// Time zone of the quiet hours.
+    pub timezone: TimeZoneName,
+}
+
+impl Default for BroadcastConfig {
+    fn default() -> Self {
+        Self {
+            rate_per_sec: 80.0,
+            quiet_hours: "21:00-08:00".into(),
+            timezone: TimeZoneName::jakarta(),
+        }
+    }
+}
+
+/// `[workers]`: background processing inside `balas serve`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkersConfig {
+    /// Inbound events processed at once.
+    pub inbound_concurrency: usize,
+    /// Outbound messages sent at once.
+    pub outbox_concurrency: usize,
+    /// How often idle workers look for due work.
+    pub poll_interval: HumanDuration,
+    /// How long a claimed job is leased before another worker may retry it.
+    pub lease: HumanDuration,
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        Self {
+            inbound_concurrency: 8,
+            outbox_concurrency: 16,
+            poll_interval: HumanDuration::millis(200),
+            lease: HumanDuration::secs(60),
+        }
+    }
+}
+
+/// A person using the API (`[[agents]]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Stable id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// What they may do.
+    #[serde(default)]
+    pub role: Role,
+    /// Queues they take conversations from; empty means all.
+    #[serde(default)]
+    pub queues: Vec<String>,
+    /// Conversations they may hold at once.
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent: u32,
+    /// Hex SHA-256 of their bearer token (the token itself is never stored).
+    pub token_sha256: String,
+}
+
+fn default_max_concurrent() -> u32 {
+    5
+}
+
+/// What a person may do through the API.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Deserialize, Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Answers conversations.
+    #[default]
+    Agent,
+    /// Agent rights plus reports and any conversation.
+    Supervisor,
+    /// Broadcasts only.
+    Marketer,
+    /// Everything.
+    Admin,
+}
+
+impl Role {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Supervisor => "supervisor",
+            Role::Marketer => "marketer",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// A canned response (`[[canned]]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CannedConfig {
+    /// Short name agents type after `/`.
+    pub shortcut: String,
+    /// Title shown in the picker.
+    pub title: String,
+    /// Text, with the same `{{variables}}` as rule replies.
+    pub text: String,
+}
