@@ -40,5 +40,6 @@
 pub mod channels;
 pub mod clock;
 pub mod config;
+pub mod conversation;
 pub mod intents;
 pub mod store;

@@ -1,10 +1,150 @@
 //! All state, through one API.
 //!
 //! [`Backend`] is the small set of atomic primitives a backend provides
-//! (`redis` for several processes sharing one Redis, `embedded` for a single
-//! process with a redb file). The domain operations the rest of Balas calls are
-//! written once on top of it.
+//! ([`redis`] for several processes sharing one Redis, [`embedded`] for a single
+//! process with a redb file). [`Store`] adds the domain operations the rest of
+//! Balas calls — contacts, conversations and transcripts, the agent queue, typed
+//! jobs, outbound records, live events — written once on top of the primitives,
+//! so both backends behave the same by construction.
 
 pub mod backend;
+mod contacts;
+mod conversations;
+mod jobs;
+mod records;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 pub use backend::{Backend, Job, JobCounts, NewJob, StoreError, StoreResult, Versioned};
+pub use contacts::{Contact, Note};
+pub use conversations::{Speaker, TranscriptEntry};
+pub use jobs::{TypedJob, queues};
+pub use records::{OutboundRecord, OutboundState};
+
+use crate::clock::SharedClock;
+
+/// The domain API over a backend; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+    clock: SharedClock,
+}
+
+/// How many times a compare-and-swap update is retried before giving up.
+const CAS_ATTEMPTS: usize = 64;
+
+/// Topic of live events (SSE for agent consoles).
+pub const EVENTS_TOPIC: &str = "events";
+
+impl Store {
+    /// Wraps a backend.
+    pub fn new(backend: Arc<dyn Backend>, clock: SharedClock) -> Self {
+        Self { backend, clock }
+    }
+
+    /// The primitives, for operations not covered here.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// The clock every time-based decision uses.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// Now, Unix ms.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Reads a JSON document.
+    pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> StoreResult<Option<T>> {
+        match self.backend.doc_get(key).await? {
+            None => Ok(None),
+            Some(v) => decode(key, &v.data).map(Some),
+        }
+    }
+
+    /// Reads many JSON documents at once; missing or undecodable ones are skipped
+    /// (undecodable ones are logged).
+    pub async fn get_json_many<T: DeserializeOwned>(&self, keys: &[String]) -> StoreResult<Vec<T>> {
+        let docs = self.backend.doc_get_many(keys).await?;
+        let mut out = Vec::with_capacity(docs.len());
+        for (key, doc) in keys.iter().zip(docs) {
+            if let Some(doc) = doc {
+                match decode(key, &doc.data) {
+                    Ok(v) => out.push(v),
+                    Err(e) => tracing::error!(%key, error = %e, "skipping corrupt document"),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Atomically updates a JSON document with compare-and-swap: `change` gets the
+    /// current value (or `None`) and returns the new one, or `Ok(None)` to leave it
+    /// unchanged. It may run several times under contention, so it must be pure.
+    /// Returns the value now stored (after the change) and whether it was written.
+    pub async fn update_json<T, E, F>(&self, key: &str, mut change: F) -> Result<Option<T>, E>
+    where
+        T: Serialize + DeserializeOwned,
+        E: From<StoreError>,
+        F: FnMut(Option<T>) -> Result<Option<T>, E>,
+    {
+        for _ in 0..CAS_ATTEMPTS {
+            let current = self.backend.doc_get(key).await?;
+            let (version, value) = match current {
+                None => (0, None),
+                Some(v) => (v.version, Some(decode::<T>(key, &v.data)?)),
+            };
+            let Some(new_value) = change(value)? else {
+                return Ok(None);
+            };
+            let bytes = serde_json::to_vec(&new_value).map_err(|e| StoreError::Corrupt {
+                key: key.to_string(),
+                reason: e.to_string(),
+            })?;
+            if self.backend.doc_put(key, version, &bytes).await?.is_some() {
+                return Ok(Some(new_value));
+            }
+        }
+        Err(StoreError::Contention(key.to_string()).into())
+    }
+
+    /// Writes a JSON document unconditionally (last writer wins); for documents
+    /// that have one writer.
+    pub async fn put_json<T: Serialize>(&self, key: &str, value: &T) -> StoreResult<()> {
+        self.update_json::<serde_json::Value, StoreError, _>(key, |_| {
+            Ok(Some(serde_json::to_value(value).map_err(|e| {
+                StoreError::Corrupt {
+                    key: key.to_string(),
+                    reason: e.to_string(),
+                }
+            })?))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Remembers an idempotency key; true when it is new.
+    pub async fn remember(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
+        self.backend.remember(key, ttl, self.now_ms()).await
+    }
+
+    /// Publishes a live event to every process's subscribers.
+    pub async fn publish_event(&self, event: &serde_json::Value) -> StoreResult<()> {
+        let bytes = serde_json::to_vec(event).unwrap_or_default();
+        self.backend.publish(EVENTS_TOPIC, &bytes).await
+    }
+}
+
+fn decode<T: DeserializeOwned>(key: &str, data: &[u8]) -> StoreResult<T> {
+    serde_json::from_slice(data).map_err(|e| StoreError::Corrupt {
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
+}

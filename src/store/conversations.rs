@@ -1,0 +1,424 @@
+//! Conversations, their transcripts, and the agent queue.
+//!
+//! Ownership changes go through [`Store::transition`], which applies the state
+//! machine in [`crate::conversation`] with compare-and-swap and then keeps the
+//! indexes (per-state lists, waiting queues, agents' active sets) in step.
+//! Claiming is [`Store::claim_next`]: one atomic pop from the waiting queues into
+//! the agent's active set, so two agents never get the same conversation.
+
+use serde::{Deserialize, Serialize};
+
+use super::contacts::contact_key;
+use super::{Contact, Store, StoreError, StoreResult};
+use crate::channels::{Channel, ContactRef};
+use crate::conversation::{Conversation, IllegalTransition, State, Transition};
+
+/// Who wrote a transcript entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Speaker {
+    /// The customer.
+    Customer,
+    /// The bot (with the intent that answered).
+    Bot {
+        /// Intent name, when a rule answered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        intent: Option<String>,
+    },
+    /// An agent.
+    Agent {
+        /// Agent id.
+        id: String,
+    },
+    /// A system event (handoff, claim, survey …), not a message.
+    System,
+}
+
+/// One line of a transcript.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TranscriptEntry {
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// Who.
+    pub speaker: Speaker,
+    /// Text (a summary for media and events).
+    pub text: String,
+    /// For customer messages: the platform id. For our messages: the outbox id,
+    /// whose record carries the delivery status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+}
+
+/// Errors of conversation operations.
+#[derive(Debug, thiserror::Error)]
+pub enum ConversationError {
+    /// No conversation with that id.
+    #[error("conversation {0} not found")]
+    NotFound(String),
+    /// Not allowed from the current state.
+    #[error(transparent)]
+    Illegal(#[from] IllegalTransition),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub(crate) fn conversation_key(id: &str) -> String {
+    format!("conv:{id}")
+}
+
+fn transcript_key(id: &str) -> String {
+    format!("transcript:{id}")
+}
+
+/// Index of conversations in a state, by last change.
+pub(crate) fn state_index(state: State) -> String {
+    format!("convs:{}", state.as_str())
+}
+
+/// Waiting queue of conversations, by [`Conversation::queue_score`].
+pub(crate) fn waiting_index(queue: &str) -> String {
+    format!("waiting:{queue}")
+}
+
+/// Conversations an agent holds, by assignment time.
+pub(crate) fn active_index(agent: &str) -> String {
+    format!("active:{agent}")
+}
+
+/// Every queue name ever used.
+const QUEUES_INDEX: &str = "queues";
+
+/// Resolved cases by resolution time (reports, segments).
+pub(crate) const RESOLVED_INDEX: &str = "cases:resolved";
+
+/// A new case id like `20261122-7KQ2PX`: sortable by day and short enough to
+/// read out to a customer.
+pub fn new_case_id(now_ms: i64) -> String {
+    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+    let day = jiff::Timestamp::from_millisecond(now_ms)
+        .map(|t| {
+            t.to_zoned(jiff::tz::TimeZone::UTC)
+                .strftime("%Y%m%d")
+                .to_string()
+        })
+        .unwrap_or_else(|_| "00000000".into());
+    let suffix: String = (0..6)
+        .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char)
+        .collect();
+    format!("{day}-{suffix}")
+}
+
+impl Store {
+    /// Reads a conversation.
+    pub async fn conversation(&self, id: &str) -> StoreResult<Option<Conversation>> {
+        self.get_json(&conversation_key(id)).await
+    }
+
+    /// Reads several conversations (missing ones are skipped).
+    pub async fn conversations(&self, ids: &[String]) -> StoreResult<Vec<Conversation>> {
+        let keys: Vec<String> = ids.iter().map(|id| conversation_key(id)).collect();
+        self.get_json_many(&keys).await
+    }
+
+    /// The contact's open case, or a new bot-owned one when there is none (or the
+    /// last one was resolved). Returns the contact, the case and whether it is new.
+    /// Callers serialize per contact (the engine holds a contact lock), so two
+    /// cases are never opened for one contact at once.
+    pub async fn open_case(
+        &self,
+        channel: Channel,
+        who: &ContactRef,
+    ) -> StoreResult<(Contact, Conversation, bool)> {
+        let now = self.now_ms();
+        let contact = self
+            .contact(channel, &who.external_id)
+            .await?
+            .unwrap_or_else(|| Contact::new(channel, &who.external_id, now));
+        if let Some(id) = &contact.current_case
+            && let Some(conv) = self.conversation(id).await?
+            && conv.state != State::Resolved
+        {
+            return Ok((contact, conv, false));
+        }
+        let conv = Conversation::open(new_case_id(now), channel, who.external_id.clone(), now);
+        let bytes = serde_json::to_vec(&conv).map_err(|e| StoreError::Corrupt {
+            key: conversation_key(&conv.id),
+            reason: e.to_string(),
+        })?;
+        if self
+            .backend
+            .doc_put(&conversation_key(&conv.id), 0, &bytes)
+            .await?
+            .is_none()
+        {
+            return Err(StoreError::Contention(conversation_key(&conv.id)));
+        }
+        self.backend
+            .index_put(&state_index(State::Bot), &conv.id, now as f64)
+            .await?;
+        let id = conv.id.clone();
+        let contact = self
+            .update_contact(channel, &who.external_id, |c| {
+                c.current_case = Some(id.clone());
+                if !c.cases.contains(&id) {
+                    c.cases.push(id.clone());
+                }
+            })
+            .await?;
+        Ok((contact, conv, true))
+    }
+
+    /// Changes fields of a conversation that are not about ownership (counters,
+    /// timestamps). Ownership changes go through [`Store::transition`].
+    pub async fn update_conversation(
+        &self,
+        id: &str,
+        mut change: impl FnMut(&mut Conversation),
+    ) -> Result<Conversation, ConversationError> {
+        let updated = self
+            .update_json::<Conversation, ConversationError, _>(&conversation_key(id), |c| {
+                let mut c = c.ok_or_else(|| ConversationError::NotFound(id.to_string()))?;
+                let state = c.state;
+                change(&mut c);
+                debug_assert_eq!(state, c.state, "ownership changes go through transition()");
+                c.state = state;
+                Ok(Some(c))
+            })
+            .await?;
+        Ok(updated.expect("always writes"))
+    }
+
+    /// Applies an ownership transition atomically (guarded by the current state),
+    /// optionally only when `guard` accepts the current conversation, then updates
+    /// the indexes. Returns the conversation before and after.
+    pub async fn transition(
+        &self,
+        id: &str,
+        transition: &Transition,
+        guard: impl Fn(&Conversation) -> bool,
+    ) -> Result<(Conversation, Conversation), ConversationError> {
+        let now = self.now_ms();
+        let mut before = None;
+        let after = self
+            .update_json::<Conversation, ConversationError, _>(&conversation_key(id), |c| {
+                let mut c = c.ok_or_else(|| ConversationError::NotFound(id.to_string()))?;
+                if !guard(&c) {
+                    return Err(IllegalTransition {
+                        from: c.state.as_str(),
+                        transition: transition.name(),
+                    }
+                    .into());
+                }
+                before = Some(c.clone());
+                c.apply(transition, now)?;
+                Ok(Some(c))
+            })
+            .await?
+            .expect("always writes");
+        let before = before.expect("set when written");
+        self.reindex(&before, &after).await?;
+        Ok((before, after))
+    }
+
+    /// Moves index entries from `before`'s position to `after`'s.
+    async fn reindex(&self, before: &Conversation, after: &Conversation) -> StoreResult<()> {
+        let b = self.backend.as_ref();
+        let now = self.now_ms() as f64;
+        if before.state != after.state {
+            b.index_remove(&state_index(before.state), &before.id)
+                .await?;
+        }
+        b.index_put(&state_index(after.state), &after.id, now)
+            .await?;
+        if before.state == State::Queued
+            && let Some(q) = &before.queue
+            && (after.state != State::Queued || after.queue != before.queue)
+        {
+            b.index_remove(&waiting_index(q), &before.id).await?;
+        }
+        if after.state == State::Queued
+            && let Some(q) = &after.queue
+        {
+            b.index_put(&waiting_index(q), &after.id, after.queue_score())
+                .await?;
+            b.index_put(QUEUES_INDEX, q, 0.0).await?;
+        }
+        if before.state == State::Assigned
+            && let Some(agent) = &before.agent
+            && (after.state != State::Assigned || after.agent != before.agent)
+        {
+            b.index_remove(&active_index(agent), &before.id).await?;
+        }
+        if after.state == State::Assigned
+            && let Some(agent) = &after.agent
+        {
+            b.index_put(&active_index(agent), &after.id, now).await?;
+        }
+        if after.state == State::Resolved && before.state != State::Resolved {
+            b.index_put(
+                RESOLVED_INDEX,
+                &after.id,
+                after.resolved_ms.unwrap_or(0) as f64,
+            )
+            .await?;
+            // The contact's next message opens a new case.
+            let id = after.id.clone();
+            self.update_contact(after.channel, &after.contact_id, |c| {
+                if c.current_case.as_deref() == Some(id.as_str()) {
+                    c.current_case = None;
+                }
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Atomically assigns the best waiting conversation from `queues` to `agent`
+    /// if the agent holds fewer than `capacity`. `None` when nothing waits or the
+    /// agent is full.
+    pub async fn claim_next(
+        &self,
+        agent: &str,
+        queues: &[String],
+        capacity: u64,
+    ) -> Result<Option<Conversation>, ConversationError> {
+        let indexes: Vec<String> = queues.iter().map(|q| waiting_index(q)).collect();
+        let holder = active_index(agent);
+        loop {
+            let now = self.now_ms();
+            let Some((_, id)) = self
+                .backend
+                .index_pop_min_into(&indexes, &holder, capacity, now as f64)
+                .await?
+            else {
+                return Ok(None);
+            };
+            // The pop made us the only claimer of `id`; the state guard catches
+            // stale queue entries (e.g. resolved by an opt-out meanwhile).
+            let claim = Transition::Claim {
+                agent: agent.to_string(),
+            };
+            match self
+                .transition(&id, &claim, |c| c.state == State::Queued)
+                .await
+            {
+                Ok((_, after)) => return Ok(Some(after)),
+                Err(ConversationError::Illegal(_) | ConversationError::NotFound(_)) => {
+                    self.backend.index_remove(&holder, &id).await?;
+                    tracing::warn!(conversation = %id, "dropped a stale queue entry");
+                }
+                Err(e) => {
+                    // Put it back so nobody loses the customer.
+                    self.backend.index_remove(&holder, &id).await?;
+                    if let Ok(Some(c)) = self.conversation(&id).await
+                        && c.state == State::Queued
+                        && let Some(q) = &c.queue
+                    {
+                        self.backend
+                            .index_put(&waiting_index(q), &id, c.queue_score())
+                            .await?;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Every queue name that has been used.
+    pub async fn known_queues(&self) -> StoreResult<Vec<String>> {
+        Ok(self
+            .backend
+            .index_range(QUEUES_INDEX, f64::MIN, f64::MAX, 10_000)
+            .await?
+            .into_iter()
+            .map(|(q, _)| q)
+            .collect())
+    }
+
+    /// Conversation ids waiting in `queue`, in claim order.
+    pub async fn waiting(&self, queue: &str) -> StoreResult<Vec<String>> {
+        Ok(self
+            .backend
+            .index_range(&waiting_index(queue), f64::MIN, f64::MAX, 100_000)
+            .await?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect())
+    }
+
+    /// 1-based position of a waiting conversation in its queue.
+    pub async fn queue_position(&self, conv: &Conversation) -> StoreResult<Option<u64>> {
+        let Some(q) = &conv.queue else {
+            return Ok(None);
+        };
+        Ok(self
+            .backend
+            .index_rank(&waiting_index(q), &conv.id)
+            .await?
+            .map(|r| r + 1))
+    }
+
+    /// Conversation ids in `state`, most recently changed last.
+    pub async fn conversations_in(&self, state: State, limit: usize) -> StoreResult<Vec<String>> {
+        Ok(self
+            .backend
+            .index_range(&state_index(state), f64::MIN, f64::MAX, limit)
+            .await?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect())
+    }
+
+    /// Conversation ids an agent holds.
+    pub async fn agent_conversations(&self, agent: &str) -> StoreResult<Vec<String>> {
+        Ok(self
+            .backend
+            .index_range(&active_index(agent), f64::MIN, f64::MAX, 10_000)
+            .await?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect())
+    }
+
+    /// Resolved case ids with resolution time in `[from_ms, to_ms]`.
+    pub async fn resolved_between(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<String>> {
+        Ok(self
+            .backend
+            .index_range(RESOLVED_INDEX, from_ms as f64, to_ms as f64, 1_000_000)
+            .await?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect())
+    }
+
+    /// Appends to a conversation's transcript.
+    pub async fn append_transcript(&self, id: &str, entry: &TranscriptEntry) -> StoreResult<()> {
+        let bytes = serde_json::to_vec(entry).map_err(|e| StoreError::Corrupt {
+            key: transcript_key(id),
+            reason: e.to_string(),
+        })?;
+        self.backend.list_push(&transcript_key(id), &bytes).await?;
+        Ok(())
+    }
+
+    /// The whole transcript of a conversation.
+    pub async fn transcript(&self, id: &str) -> StoreResult<Vec<TranscriptEntry>> {
+        let key = transcript_key(id);
+        let items = self.backend.list_range(&key, 0, 100_000).await?;
+        items
+            .iter()
+            .map(|b| {
+                serde_json::from_slice(b).map_err(|e| StoreError::Corrupt {
+                    key: key.clone(),
+                    reason: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// Storage key of a contact, exposed for the few callers that need CAS on it.
+    pub fn contact_key(channel: Channel, external_id: &str) -> String {
+        contact_key(channel, external_id)
+    }
+}
