@@ -41,5 +41,6 @@ pub mod channels;
 pub mod clock;
 pub mod config;
 pub mod conversation;
+pub mod engine;
 pub mod intents;
 pub mod store;
