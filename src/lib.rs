@@ -37,10 +37,20 @@
 //! - [`server`]: wires the HTTP routes, background workers and graceful shutdown.
 //! - [`cli`]: the `balas` subcommands.
 
+pub mod api;
+pub mod app;
+pub mod broadcast;
 pub mod channels;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod conversation;
 pub mod engine;
+pub mod http;
 pub mod intents;
+pub mod outbox;
+pub mod server;
 pub mod store;
+pub mod survey;
+pub mod telemetry;
+pub mod webhook;

@@ -1,1 +1,7 @@
-fn main() {}
+//! The `balas` command: see `balas --help`.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    balas::cli::main()
+}

@@ -1,0 +1,500 @@
+//! The agent desk: queue, claim, conversations, replies, notes, labels,
+//! transfer, release, resolve, canned responses and live events.
+//!
+//! Handlers are thin: authenticate, check the role and ownership, call the
+//! engine's ownership functions or the outbox, and map the result to JSON.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::Stream;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::Caller;
+use crate::app::App;
+use crate::channels::{OutboundContent, OutboundMessage};
+use crate::conversation::{Conversation, State as ConvState, Transition};
+use crate::engine::ownership;
+use crate::http::ApiError;
+use crate::outbox::{OutboxError, Outgoing, window};
+use crate::store::{ConversationError, Note, Speaker, EVENTS_TOPIC};
+
+impl From<ConversationError> for ApiError {
+    fn from(e: ConversationError) -> Self {
+        match e {
+            ConversationError::NotFound(id) => ApiError::not_found(format!("conversation {id} not found")),
+            ConversationError::Illegal(i) => ApiError::new(StatusCode::CONFLICT, "conflict", i.to_string()),
+            ConversationError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// `GET /api/v1/queue`: waiting conversations per queue, in claim order.
+pub async fn queue(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require_desk()?;
+    let now = app.store().now_ms();
+    let mut out = BTreeMap::new();
+    for name in ownership::agent_queues(&app, &caller.0).await? {
+        let ids = app.store().waiting(&name).await?;
+        let convs = app.store().conversations(&ids).await?;
+        let mut items = Vec::new();
+        for (i, c) in convs.iter().enumerate() {
+            let contact = app.store().contact(c.channel, &c.contact_id).await?;
+            let last = last_customer_text(&app, &c.id).await?;
+            items.push(json!({
+                "position": i + 1,
+                "conversation_id": c.id,
+                "channel": c.channel,
+                "contact_name": contact.as_ref().and_then(|c| c.name.clone()),
+                "priority": c.priority,
+                "reason": c.handoff_intent,
+                "queued_ms": c.queued_ms,
+                "wait_seconds": c.queued_ms.map(|q| (now - q).max(0) / 1000),
+                "preview": last,
+                "recovery_score": c.recovery_score,
+            }));
+        }
+        out.insert(name, items);
+    }
+    Ok(Json(json!({ "queues": out })))
+}
+
+async fn last_customer_text(app: &App, conv_id: &str) -> Result<Option<String>, ApiError> {
+    let t = app.store().transcript(conv_id).await?;
+    Ok(t.iter()
+        .rev()
+        .find(|e| e.speaker == Speaker::Customer)
+        .map(|e| e.text.chars().take(120).collect()))
+}
+
+/// Body of `POST /api/v1/queue/claim`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimBody {
+    /// Only from this queue.
+    #[serde(default)]
+    pub queue: Option<String>,
+}
+
+/// `POST /api/v1/queue/claim`: 200 with the conversation, 204 when nothing waits.
+pub async fn claim(
+    State(app): State<App>,
+    caller: Caller,
+    body: Option<Json<ClaimBody>>,
+) -> Result<Response, ApiError> {
+    caller.require_desk()?;
+    let body = body.map(|b| b.0).unwrap_or_default();
+    match ownership::claim_next(&app, &caller.0, body.queue.as_deref()).await? {
+        Some(conv) => Ok(Json(conversation_view(&app, &conv).await?).into_response()),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+/// Filters of `GET /api/v1/conversations`.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// `bot`, `queued`, `assigned`, `resolved`.
+    pub state: Option<String>,
+    /// Assigned agent id (`me` for the caller).
+    pub agent: Option<String>,
+    /// Queue name.
+    pub queue: Option<String>,
+    /// At most this many (default 200).
+    pub limit: Option<usize>,
+}
+
+/// `GET /api/v1/conversations?state=&agent=&queue=`
+pub async fn list(
+    State(app): State<App>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_desk()?;
+    let limit = q.limit.unwrap_or(200).min(2000);
+    let agent = q.agent.as_deref().map(|a| if a == "me" { caller.0.id.clone() } else { a.to_string() });
+    let states: Vec<ConvState> = match q.state.as_deref() {
+        Some(s) => vec![ConvState::parse(s).ok_or_else(|| {
+            ApiError::bad_request(format!("unknown state {s:?}; use bot, queued, assigned or resolved"))
+        })?],
+        None => vec![ConvState::Bot, ConvState::Queued, ConvState::Assigned],
+    };
+    let mut ids = Vec::new();
+    match &agent {
+        Some(a) if q.state.is_none() || q.state.as_deref() == Some("assigned") => {
+            ids = app.store().agent_conversations(a).await?;
+        }
+        _ => {
+            for s in &states {
+                // Newest first within a state.
+                let mut in_state = app.store().conversations_in(*s, 100_000).await?;
+                in_state.reverse();
+                ids.extend(in_state);
+            }
+        }
+    }
+    let convs = app.store().conversations(&ids).await?;
+    let mut items = Vec::new();
+    for c in convs {
+        if !states.contains(&c.state)
+            || agent.as_ref().is_some_and(|a| c.agent.as_ref() != Some(a))
+            || q.queue.as_ref().is_some_and(|qq| c.queue.as_ref() != Some(qq))
+        {
+            continue;
+        }
+        let contact = app.store().contact(c.channel, &c.contact_id).await?;
+        items.push(json!({
+            "id": c.id, "state": c.state, "channel": c.channel, "queue": c.queue,
+            "agent": c.agent, "priority": c.priority, "unread": c.unread,
+            "contact_name": contact.and_then(|c| c.name), "contact_id": c.contact_id,
+            "opened_ms": c.opened_ms, "last_customer_ms": c.last_customer_ms,
+        }));
+        if items.len() >= limit {
+            break;
+        }
+    }
+    Ok(Json(json!({ "conversations": items })))
+}
+
+/// `GET /api/v1/conversations/{id}`
+pub async fn get(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_desk()?;
+    let conv = load(&app, &id).await?;
+    Ok(Json(conversation_view(&app, &conv).await?))
+}
+
+async fn load(app: &App, id: &str) -> Result<Conversation, ApiError> {
+    app.store()
+        .conversation(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("conversation {id} not found")))
+}
+
+/// The full view of a conversation: contact, state, transcript with delivery.
+pub async fn conversation_view(app: &App, conv: &Conversation) -> Result<Value, ApiError> {
+    let store = app.store();
+    let now = store.now_ms();
+    let contact = store.contact(conv.channel, &conv.contact_id).await?;
+    let transcript = store.transcript(&conv.id).await?;
+    let ours: Vec<String> = transcript
+        .iter()
+        .filter(|e| !matches!(e.speaker, Speaker::Customer | Speaker::System))
+        .filter_map(|e| e.message_id.clone())
+        .collect();
+    let records: BTreeMap<String, _> = store
+        .outbound_many(&ours)
+        .await?
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect();
+    let entries: Vec<Value> = transcript
+        .iter()
+        .map(|e| {
+            let delivery = e.message_id.as_ref().and_then(|id| records.get(id)).map(|r| {
+                json!({"state": r.state, "error_code": r.error_code, "error_title": r.error_title})
+            });
+            json!({"at_ms": e.at_ms, "speaker": e.speaker, "text": e.text,
+                   "message_id": e.message_id, "delivery": delivery})
+        })
+        .collect();
+    let last_inbound = contact.as_ref().and_then(|c| c.last_inbound_ms);
+    let window_closes = last_inbound.map(|t| t + window::WINDOW_MS);
+    let previous: Vec<String> = contact
+        .as_ref()
+        .map(|c| c.cases.iter().filter(|id| **id != conv.id).cloned().collect())
+        .unwrap_or_default();
+    let mut previous_cases = Vec::new();
+    for c in store.conversations(&previous).await? {
+        previous_cases.push(json!({
+            "id": c.id, "state": c.state, "opened_ms": c.opened_ms, "resolved_ms": c.resolved_ms,
+            "csat": crate::survey::csat_of(app, &c.id).await?,
+        }));
+    }
+    Ok(json!({
+        "id": conv.id,
+        "state": conv.state,
+        "channel": conv.channel,
+        "queue": conv.queue,
+        "agent": conv.agent,
+        "priority": conv.priority,
+        "language": conv.language,
+        "unread": conv.unread,
+        "reason": conv.handoff_intent,
+        "recovery_score": conv.recovery_score,
+        "opened_ms": conv.opened_ms,
+        "handed_off_ms": conv.handed_off_ms,
+        "assigned_ms": conv.assigned_ms,
+        "first_agent_reply_ms": conv.first_agent_reply_ms,
+        "resolved_ms": conv.resolved_ms,
+        "window": {
+            "open": last_inbound.is_some_and(|t| now - t < window::WINDOW_MS),
+            "closes_ms": window_closes,
+        },
+        "contact": contact.as_ref().map(|c| json!({
+            "name": c.name, "channel": c.channel, "external_id": c.external_id,
+            "notes": c.notes, "labels": c.labels, "opted_out": c.opted_out,
+            "marketing_opt_out": c.marketing_opt_out, "last_inbound_ms": c.last_inbound_ms,
+        })),
+        "transcript": entries,
+        "previous_cases": previous_cases,
+    }))
+}
+
+/// A body with one text field.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextBody {
+    /// The text.
+    pub text: String,
+}
+
+/// 409 unless the caller is the assigned agent or a supervisor.
+fn owns(caller: &Caller, conv: &Conversation) -> Result<(), ApiError> {
+    if caller.is_supervisor() || (conv.state == ConvState::Assigned && conv.agent.as_deref() == Some(caller.0.id.as_str())) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_owner",
+            format!(
+                "conversation {} is {} {}; claim it first",
+                conv.id,
+                conv.state.as_str(),
+                conv.agent.as_deref().map(|a| format!("(assigned to {a})")).unwrap_or_default()
+            ),
+        ))
+    }
+}
+
+/// `POST /api/v1/conversations/{id}/messages`: the agent's reply.
+pub async fn send_message(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<TextBody>,
+) -> Result<Response, ApiError> {
+    caller.require_desk()?;
+    let text = body.text.trim();
+    if text.is_empty() {
+        return Err(ApiError::bad_request("text must not be empty"));
+    }
+    let conv = load(&app, &id).await?;
+    owns(&caller, &conv)?;
+    if conv.state == ConvState::Resolved {
+        return Err(ApiError::new(StatusCode::CONFLICT, "resolved", "the conversation is resolved"));
+    }
+    let result = app
+        .outbox()
+        .enqueue(Outgoing {
+            id: None,
+            message: OutboundMessage {
+                channel: conv.channel,
+                to: conv.contact_id.clone(),
+                content: OutboundContent::Text { body: text.to_string() },
+                human_agent_tag: false,
+            },
+            conversation_id: Some(conv.id.clone()),
+            speaker: Some(Speaker::Agent { id: caller.0.id.clone() }),
+            origin: format!("agent:{}", caller.0.id),
+            by_human: true,
+        })
+        .await;
+    let record = match result {
+        Ok(r) => r,
+        Err(OutboxError::Window(w)) => {
+            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "window_closed", w.to_string()));
+        }
+        Err(OutboxError::Store(e)) => return Err(e.into()),
+    };
+    let conv = ownership::agent_replied(&app, &id).await?;
+    ownership::publish(&app, "agent_message", &conv, json!({ "message_id": record.id })).await;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"id": record.id, "state": record.state, "human_agent_tag": record.message.human_agent_tag})),
+    )
+        .into_response())
+}
+
+/// `POST /api/v1/conversations/{id}/notes`: a contact note, kept across cases.
+pub async fn add_note(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<TextBody>,
+) -> Result<Response, ApiError> {
+    caller.require_desk()?;
+    let text = body.text.trim().to_string();
+    if text.is_empty() {
+        return Err(ApiError::bad_request("text must not be empty"));
+    }
+    let conv = load(&app, &id).await?;
+    let now = app.store().now_ms();
+    let contact = app
+        .store()
+        .update_contact(conv.channel, &conv.contact_id, |c| {
+            c.notes.push(Note { at_ms: now, author: caller.0.id.clone(), text: text.clone() });
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({"notes": contact.notes}))).into_response())
+}
+
+/// Body of `POST .../labels`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelsBody {
+    /// Labels to add.
+    #[serde(default)]
+    pub add: Vec<String>,
+    /// Labels to remove.
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+/// `POST /api/v1/conversations/{id}/labels` `{"add": [...], "remove": [...]}`
+pub async fn labels(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<LabelsBody>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_desk()?;
+    if body.add.iter().chain(&body.remove).any(|l| l.trim().is_empty() || l.len() > 64) {
+        return Err(ApiError::bad_request("labels must be 1–64 characters"));
+    }
+    let conv = load(&app, &id).await?;
+    let contact = app
+        .store()
+        .update_contact(conv.channel, &conv.contact_id, |c| {
+            for l in &body.add {
+                c.labels.insert(l.trim().to_string());
+            }
+            for l in &body.remove {
+                c.labels.remove(l.trim());
+            }
+        })
+        .await?;
+    Ok(Json(json!({"labels": contact.labels})))
+}
+
+/// Body of `POST .../transfer`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferBody {
+    /// Target queue.
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// Target agent id.
+    #[serde(default)]
+    pub agent: Option<String>,
+}
+
+/// `POST /api/v1/conversations/{id}/transfer` `{"queue"}` or `{"agent"}`
+pub async fn transfer(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<TransferBody>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_desk()?;
+    let conv = load(&app, &id).await?;
+    let transition = match (body.queue, body.agent) {
+        (Some(q), None) if !q.trim().is_empty() => Transition::TransferToQueue { queue: q.trim().to_string() },
+        (None, Some(a)) => {
+            if !app.config().agents.iter().any(|x| x.id == a) {
+                return Err(ApiError::bad_request(format!("no agent with id {a:?}")));
+            }
+            Transition::TransferToAgent { agent: a }
+        }
+        _ => return Err(ApiError::bad_request("give exactly one of \"queue\" or \"agent\"")),
+    };
+    if conv.state == ConvState::Assigned {
+        owns(&caller, &conv)?;
+    } else if !caller.is_supervisor() {
+        owns(&caller, &conv)?;
+    }
+    let agent = caller.0.id.clone();
+    let supervisor = caller.is_supervisor();
+    let after = ownership::agent_transition(&app, &id, transition, move |c| {
+        supervisor || c.agent.as_deref() == Some(agent.as_str())
+    })
+    .await?;
+    Ok(Json(conversation_view(&app, &after).await?))
+}
+
+/// `POST /api/v1/conversations/{id}/release`: back to its queue.
+pub async fn release(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    owner_transition(app, caller, id, Transition::Release).await
+}
+
+/// `POST /api/v1/conversations/{id}/resolve`
+pub async fn resolve(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let by = caller.0.id.clone();
+    owner_transition(app, caller, id, Transition::Resolve { by }).await
+}
+
+async fn owner_transition(
+    app: App,
+    caller: Caller,
+    id: String,
+    transition: Transition,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_desk()?;
+    let conv = load(&app, &id).await?;
+    owns(&caller, &conv)?;
+    let agent = caller.0.id.clone();
+    let supervisor = caller.is_supervisor();
+    let after = ownership::agent_transition(&app, &id, transition, move |c| {
+        supervisor || c.agent.as_deref() == Some(agent.as_str())
+    })
+    .await?;
+    Ok(Json(conversation_view(&app, &after).await?))
+}
+
+/// `GET /api/v1/canned`: canned responses.
+pub async fn canned(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require_desk()?;
+    Ok(Json(json!({ "canned": app.config().canned })))
+}
+
+/// `GET /api/v1/me`: who the token belongs to.
+pub async fn me(caller: Caller) -> Json<Value> {
+    let a = &caller.0;
+    Json(json!({"id": a.id, "name": a.name, "role": a.role, "queues": a.queues, "max_concurrent": a.max_concurrent}))
+}
+
+/// `GET /api/v1/events`: Server-Sent Events of queue and conversation changes,
+/// from every process sharing the store.
+pub async fn events(
+    State(app): State<App>,
+    caller: Caller,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    caller.require(&[crate::config::Role::Agent, crate::config::Role::Supervisor, crate::config::Role::Marketer])?;
+    let rx = app.store().backend().subscribe(EVENTS_TOPIC).await?;
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let msg = rx.recv().await?;
+        let data = String::from_utf8_lossy(&msg).into_owned();
+        let kind = serde_json::from_str::<Value>(&data)
+            .ok()
+            .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_else(|| "message".into());
+        Some((Ok(Event::default().event(kind).data(data)), rx))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}

@@ -1,0 +1,185 @@
+//! The `balas` subcommands.
+//!
+//! Exit codes: 0 success, 1 a check or test failed, 2 bad configuration or
+//! usage (with a message saying what and how to fix it).
+
+mod agents;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::clock::SystemClock;
+use crate::config::{self, Config};
+
+/// Customer support on WhatsApp and Instagram: intent rules answer routine
+/// questions, human agents take the rest, surveys ask how it went.
+#[derive(Debug, Parser)]
+#[command(name = "balas", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file. Default: config/balas.toml if it exists, else built-in
+    /// defaults. Any key can be overridden with BALAS_SECTION__KEY.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: webhooks, agent API and console, background workers.
+    Serve,
+    /// Validate the configuration and the intent rules, then exit.
+    CheckConfig,
+    /// Tools for intent rule authors.
+    Intents {
+        /// Which tool.
+        #[command(subcommand)]
+        tool: IntentsTool,
+    },
+    /// Manage agents.
+    Agents {
+        /// Which action.
+        #[command(subcommand)]
+        action: agents::AgentsAction,
+    },
+}
+
+/// `balas intents …`
+#[derive(Debug, Subcommand)]
+pub enum IntentsTool {
+    /// Validate rule files; warn about shadowed intents and contested keywords.
+    Check {
+        /// Rules directory (default: intents.path from the config).
+        path: Option<PathBuf>,
+    },
+    /// Show how a message is normalized, which intents match and why, and the winner.
+    Explain {
+        /// The customer message.
+        message: String,
+        /// Rules directory (default: intents.path from the config).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+    },
+    /// Measure the rules on labelled examples ([[example]] text + intent).
+    Test {
+        /// Dataset file (TOML with [[example]] entries).
+        dataset: PathBuf,
+        /// Exit 1 when accuracy is below this (0.0–1.0).
+        #[arg(long, value_name = "X")]
+        min_accuracy: Option<f64>,
+        /// Print JSON instead of a report.
+        #[arg(long)]
+        json: bool,
+        /// Rules directory (default: intents.path from the config).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match load_config(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("balas: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli.command, config) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("balas: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Loads `--config`, or `config/balas.toml` when present, or defaults.
+pub fn load_config(path: Option<&Path>) -> Result<Config, config::ConfigError> {
+    match path {
+        Some(p) => config::load(Some(p)),
+        None => {
+            let default = Path::new("config/balas.toml");
+            config::load(default.exists().then_some(default))
+        }
+    }
+}
+
+fn exit(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout();
+    match command {
+        Command::Serve => serve(config),
+        Command::CheckConfig => {
+            let code = crate::intents::tools::check(&config.intents.path, &mut out)?;
+            if code == 0 {
+                println!("configuration OK");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::from(2))
+            }
+        }
+        Command::Intents { tool } => {
+            let rules_or = |p: Option<PathBuf>| p.unwrap_or_else(|| config.intents.path.clone());
+            let code = match tool {
+                IntentsTool::Check { path } => crate::intents::tools::check(&rules_or(path), &mut out)?,
+                IntentsTool::Explain { message, rules } => {
+                    crate::intents::tools::explain(&rules_or(rules), &message, &mut out)?
+                }
+                IntentsTool::Test {
+                    dataset,
+                    min_accuracy,
+                    json,
+                    rules,
+                } => crate::intents::tools::test_dataset(
+                    &rules_or(rules),
+                    &dataset,
+                    min_accuracy,
+                    json,
+                    &mut out,
+                )?,
+            };
+            Ok(exit(code))
+        }
+        Command::Agents { action } => agents::run(action, &config),
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    crate::telemetry::init_logging(config.server.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        for (name, c) in [
+            ("whatsapp", (config.whatsapp.enabled, config.whatsapp.app_secret.is_none(), config.whatsapp.access_token.is_none())),
+            ("instagram", (config.instagram.enabled, config.instagram.app_secret.is_none(), config.instagram.access_token.is_none())),
+        ] {
+            let (enabled, unsigned, dry) = c;
+            if enabled && unsigned {
+                tracing::warn!("!!! {name}: allow_unsigned = true and no app_secret — webhooks are NOT verified. Use this for local trials only.");
+            }
+            if enabled && dry {
+                tracing::warn!("{name}: no access_token — outbound messages are recorded as dry runs, not sent");
+            }
+        }
+        let listen: std::net::SocketAddr = config.server.listen.parse()?;
+        let store_kind = if config.store.redis_url.is_some() { "redis" } else { "embedded" };
+        let app = crate::app::App::open(config, Arc::new(SystemClock)).await?;
+        tracing::info!(store = store_kind, rules = app.rules().current().intents().len(), "starting");
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}; set server.listen or BALAS_SERVER__LISTEN"))?;
+        crate::server::serve(app, listener, crate::server::shutdown_signal()).await?;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,97 @@
+//! The few things Balas itself says (not rule replies), in Indonesian and English.
+//!
+//! Rule files own the bot's answers; these are the system's own words around
+//! the handoff: being put in line, waiting, being out of hours. Polite, short,
+//! and always telling the customer what happens next.
+
+use crate::intents::Lang;
+
+/// Customer-facing system texts.
+#[derive(Debug, Clone, Copy)]
+pub struct Texts {
+    lang: Lang,
+}
+
+impl Texts {
+    /// Texts in `lang`.
+    pub fn new(lang: Lang) -> Self {
+        Self { lang }
+    }
+
+    fn en(&self) -> bool {
+        matches!(self.lang, Lang::En)
+    }
+
+    /// Said on a handoff when the intent has no reply of its own.
+    pub fn handed_off(&self, position: u64) -> String {
+        if self.en() {
+            format!("Thank you for your patience. I'm connecting you with our support team; you are number {position} in line. An agent will reply here shortly.")
+        } else {
+            format!("Terima kasih sudah menunggu, Kak. Kakak sedang kami sambungkan ke tim CS kami dan berada di antrean nomor {position}. Agent kami akan segera membalas di chat ini.")
+        }
+    }
+
+    /// Said when the bot failed to understand several times in a row.
+    pub fn fallback_handoff(&self, position: u64) -> String {
+        if self.en() {
+            format!("Sorry, I couldn't quite understand. Let me connect you with our support team — you are number {position} in line.")
+        } else {
+            format!("Mohon maaf, saya belum bisa memahami pertanyaan Kakak. Saya sambungkan ke tim CS kami ya, Kak — Kakak berada di antrean nomor {position}.")
+        }
+    }
+
+    /// Added to a handoff outside business hours.
+    pub fn after_hours(&self, next_open: &str) -> String {
+        if self.en() {
+            format!("Our team is outside working hours right now. Your message is saved and an agent will reply when we are back: {next_open}.")
+        } else {
+            format!("Saat ini tim kami sedang di luar jam operasional. Pesan Kakak sudah kami simpan dan agent kami akan membalas saat kembali: {next_open}.")
+        }
+    }
+
+    /// A waiting customer's position changed.
+    pub fn position_update(&self, position: u64) -> String {
+        if self.en() {
+            format!("Thanks for waiting. You are now number {position} in line.")
+        } else {
+            format!("Terima kasih sudah menunggu, Kak. Saat ini Kakak berada di antrean nomor {position}.")
+        }
+    }
+
+    /// A customer has waited a long time without news.
+    pub fn reassure(&self, position: Option<u64>) -> String {
+        match (self.en(), position) {
+            (true, Some(p)) => format!("We haven't forgotten you — you are number {p} in line and an agent will be with you as soon as possible. Thank you for your patience."),
+            (true, None) => "We haven't forgotten you — an agent will be with you as soon as possible. Thank you for your patience.".into(),
+            (false, Some(p)) => format!("Kami tidak lupa dengan Kakak — Kakak berada di antrean nomor {p} dan agent kami akan membalas secepatnya. Terima kasih atas kesabarannya."),
+            (false, None) => "Kami tidak lupa dengan Kakak — agent kami akan membalas secepatnya. Terima kasih atas kesabarannya.".into(),
+        }
+    }
+
+    /// Opt-out confirmation when the rule has no reply.
+    pub fn opted_out(&self) -> String {
+        if self.en() {
+            "Done — you won't receive promotions or surveys from us anymore. You can still message us any time; reply START to subscribe again.".into()
+        } else {
+            "Baik, Kak. Kakak tidak akan menerima promo atau survei dari kami lagi. Kakak tetap bisa menghubungi kami kapan saja; balas START untuk berlangganan kembali.".into()
+        }
+    }
+
+    /// Opt-in confirmation when the rule has no reply.
+    pub fn opted_in(&self) -> String {
+        if self.en() {
+            "Thank you! You will receive our updates and promotions again. Reply STOP at any time to unsubscribe.".into()
+        } else {
+            "Terima kasih, Kak! Kakak akan kembali menerima info dan promo dari kami. Balas STOP kapan saja untuk berhenti.".into()
+        }
+    }
+
+    /// Said when a low survey score is handed to the recovery queue.
+    pub fn recovery(&self) -> String {
+        if self.en() {
+            "We're very sorry we let you down. A senior member of our team will contact you here shortly to make it right.".into()
+        } else {
+            "Kami mohon maaf karena belum memberikan pelayanan terbaik, Kak. Tim senior kami akan segera menghubungi Kakak di chat ini untuk membantu menyelesaikannya.".into()
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Ownership changes with everything that goes with them.
+//!
+//! The bot, the agent API and the timers all change owners through these
+//! functions, so the side effects — live events for consoles, SLA timers,
+//! surveys after resolution, queue bookkeeping — happen the same way whoever
+//! asked.
+
+use serde_json::json;
+
+use super::timers::Timer;
+use crate::app::App;
+use crate::config::AgentConfig;
+use crate::conversation::{Conversation, State, Transition};
+use crate::store::{ConversationError, Speaker, TranscriptEntry, queues};
+
+/// Publishes a live event about a conversation to every process's consoles.
+pub async fn publish(app: &App, kind: &str, conv: &Conversation, extra: serde_json::Value) {
+    let mut event = json!({
+        "type": kind,
+        "conversation_id": conv.id,
+        "channel": conv.channel,
+        "state": conv.state,
+        "queue": conv.queue,
+        "agent": conv.agent,
+        "priority": conv.priority,
+        "at_ms": app.store().now_ms(),
+    });
+    if let (Some(obj), Some(more)) = (event.as_object_mut(), extra.as_object()) {
+        for (k, v) in more {
+            obj.insert(k.clone(), v.clone());
+        }
+    }
+    if let Err(e) = app.store().publish_event(&event).await {
+        tracing::warn!(error = %e, "could not publish a live event");
+    }
+}
+
+async fn system_note(app: &App, conv_id: &str, text: String) -> Result<(), ConversationError> {
+    app.store()
+        .append_transcript(
+            conv_id,
+            &TranscriptEntry {
+                at_ms: app.store().now_ms(),
+                speaker: Speaker::System,
+                text,
+                message_id: None,
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// Puts a bot-owned conversation in a queue.
+pub async fn handoff(
+    app: &App,
+    conv_id: &str,
+    queue: &str,
+    priority: i32,
+    reason: &str,
+) -> Result<Conversation, ConversationError> {
+    let t = Transition::Handoff {
+        queue: queue.to_string(),
+        priority,
+    };
+    let (_, after) = app.store().transition(conv_id, &t, |_| true).await?;
+    let after = app
+        .store()
+        .update_conversation(conv_id, |c| c.handoff_intent = Some(reason.to_string()))
+        .await?;
+    system_note(app, conv_id, format!("handoff to {queue} ({reason}), priority {priority}")).await?;
+    schedule_reassure(app, &after).await?;
+    publish(app, "handoff", &after, json!({ "reason": reason })).await;
+    metrics::counter!("balas_handoffs_total", "queue" => queue.to_string()).increment(1);
+    Ok(after)
+}
+
+/// Raises the priority of a waiting conversation (angry or repeated complaints).
+pub async fn raise_priority(app: &App, conv: &Conversation, by: i32) -> Result<Conversation, ConversationError> {
+    if conv.state != State::Queued || by <= 0 {
+        return Ok(conv.clone());
+    }
+    let after = app
+        .store()
+        .update_conversation(&conv.id, |c| c.priority = conv.priority + by)
+        .await?;
+    if let Some(q) = &after.queue {
+        app.store()
+            .backend()
+            .index_put(&format!("waiting:{q}"), &after.id, after.queue_score())
+            .await?;
+    }
+    publish(app, "priority", &after, json!({})).await;
+    Ok(after)
+}
+
+/// The queues an agent may take from: theirs, or every known queue.
+pub async fn agent_queues(app: &App, agent: &AgentConfig) -> Result<Vec<String>, ConversationError> {
+    if !agent.queues.is_empty() {
+        return Ok(agent.queues.clone());
+    }
+    let mut all = app.store().known_queues().await?;
+    for intent in app.rules().current().intents() {
+        if let Some(q) = &intent.queue
+            && !all.contains(q)
+        {
+            all.push(q.clone());
+        }
+    }
+    for q in [app.config().handoff.default_queue.as_str(), "recovery"] {
+        if !all.iter().any(|x| x == q) {
+            all.push(q.to_string());
+        }
+    }
+    Ok(all)
+}
+
+/// Assigns the next waiting conversation the agent may take; `queue` narrows it.
+pub async fn claim_next(
+    app: &App,
+    agent: &AgentConfig,
+    queue: Option<&str>,
+) -> Result<Option<Conversation>, ConversationError> {
+    let mut queues = agent_queues(app, agent).await?;
+    if let Some(q) = queue {
+        queues.retain(|x| x == q);
+        if queues.is_empty() {
+            return Ok(None);
+        }
+    }
+    let Some(conv) = app
+        .store()
+        .claim_next(&agent.id, &queues, u64::from(agent.max_concurrent))
+        .await?
+    else {
+        return Ok(None);
+    };
+    after_assignment(app, &conv, "claim").await?;
+    Ok(Some(conv))
+}
+
+async fn after_assignment(app: &App, conv: &Conversation, kind: &str) -> Result<(), ConversationError> {
+    let agent = conv.agent.clone().unwrap_or_default();
+    system_note(app, &conv.id, format!("{kind}: assigned to {agent}")).await?;
+    let timeout = app.config().handoff.agent_reply_timeout;
+    let assigned_ms = conv.assigned_ms.unwrap_or_else(|| app.store().now_ms());
+    Timer::ReplyTimeout {
+        conversation_id: conv.id.clone(),
+        assigned_ms,
+    }
+    .schedule(app, assigned_ms + timeout.as_millis_i64())
+    .await?;
+    publish(app, kind, conv, json!({})).await;
+    Ok(())
+}
+
+/// Applies an agent-side transition (release, transfer, resolve) guarded by
+/// `guard`, with its side effects.
+pub async fn agent_transition(
+    app: &App,
+    conv_id: &str,
+    transition: Transition,
+    guard: impl Fn(&Conversation) -> bool,
+) -> Result<Conversation, ConversationError> {
+    let (before, after) = app.store().transition(conv_id, &transition, guard).await?;
+    match &transition {
+        Transition::Release | Transition::TransferToQueue { .. } | Transition::ReplyTimeout => {
+            system_note(
+                app,
+                conv_id,
+                format!("{} → queue {}", transition.name(), after.queue.clone().unwrap_or_default()),
+            )
+            .await?;
+            schedule_reassure(app, &after).await?;
+            publish(app, transition.name(), &after, json!({ "previous_agent": before.agent })).await;
+        }
+        Transition::TransferToAgent { .. } => after_assignment(app, &after, "transfer").await?,
+        Transition::Resolve { by } => {
+            system_note(app, conv_id, format!("resolved by {by}")).await?;
+            publish(app, "resolve", &after, json!({ "by": by })).await;
+            metrics::counter!("balas_cases_resolved_total", "by_bot" => if after.reached_human { "false" } else { "true" }).increment(1);
+            crate::survey::on_resolved(app, &after).await?;
+        }
+        Transition::Handoff { .. } | Transition::Claim { .. } => {}
+    }
+    Ok(after)
+}
+
+/// Records an agent's reply on the conversation (SLA timestamps, unread reset).
+pub async fn agent_replied(app: &App, conv_id: &str) -> Result<Conversation, ConversationError> {
+    let now = app.store().now_ms();
+    app.store()
+        .update_conversation(conv_id, |c| {
+            c.first_agent_reply_ms.get_or_insert(now);
+            c.last_agent_reply_ms = Some(now);
+            c.unread = 0;
+        })
+        .await
+}
+
+async fn schedule_reassure(app: &App, conv: &Conversation) -> Result<(), ConversationError> {
+    let every = app.config().handoff.reassure_after.as_millis_i64();
+    let now = app.store().now_ms();
+    Timer::Reassure {
+        conversation_id: conv.id.clone(),
+        queued_ms: conv.queued_ms.unwrap_or(now),
+        round: 1,
+    }
+    .schedule(app, now + every)
+    .await?;
+    Ok(())
+}
+
+/// Job queue of timers, re-exported for the worker.
+pub const TIMERS: &str = queues::TIMERS;

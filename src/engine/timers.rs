@@ -1,0 +1,153 @@
+//! Durable timers: the promises Balas keeps while nobody is writing.
+//!
+//! A timer is a job in the `timers` queue with a deterministic id, so it is
+//! scheduled once however often the code that schedules it runs, and it fires
+//! after restarts and exactly once across processes. When it fires it checks
+//! that the situation it was set for still holds (same queue entry, same
+//! assignment) and otherwise does nothing.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::ownership;
+use super::messages::Texts;
+use crate::app::App;
+use crate::channels::{OutboundContent, OutboundMessage};
+use crate::conversation::{State, Transition};
+use crate::outbox::Outgoing;
+use crate::store::{ConversationError, Speaker, StoreResult, queues};
+
+/// Something to do later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "timer", rename_all = "snake_case")]
+pub enum Timer {
+    /// Tell a waiting customer we have not forgotten them.
+    Reassure {
+        /// The conversation.
+        conversation_id: String,
+        /// The queue entry this was set for.
+        queued_ms: i64,
+        /// How many reassurances so far.
+        round: u32,
+    },
+    /// Requeue an assigned conversation whose agent did not reply in time.
+    ReplyTimeout {
+        /// The conversation.
+        conversation_id: String,
+        /// The assignment this was set for.
+        assigned_ms: i64,
+    },
+    /// Send a satisfaction survey (or its next step).
+    Survey(crate::survey::SurveyTimer),
+}
+
+impl Timer {
+    fn id(&self) -> String {
+        match self {
+            Timer::Reassure {
+                conversation_id,
+                queued_ms,
+                round,
+            } => format!("reassure:{conversation_id}:{queued_ms}:{round}"),
+            Timer::ReplyTimeout {
+                conversation_id,
+                assigned_ms,
+            } => format!("reply_timeout:{conversation_id}:{assigned_ms}"),
+            Timer::Survey(s) => s.id(),
+        }
+    }
+
+    /// Schedules the timer at `due_ms`; false when it was already scheduled.
+    pub async fn schedule(&self, app: &App, due_ms: i64) -> StoreResult<bool> {
+        app.store()
+            .schedule(queues::TIMERS, &self.id(), due_ms, self, None)
+            .await
+    }
+
+    /// Cancels a scheduled timer.
+    pub async fn cancel(&self, app: &App) -> StoreResult<bool> {
+        app.store().cancel(queues::TIMERS, &self.id()).await
+    }
+
+    /// Does what the timer was set for, if it still applies.
+    pub async fn fire(&self, app: &App) -> Result<(), ConversationError> {
+        match self {
+            Timer::Reassure {
+                conversation_id,
+                queued_ms,
+                round,
+            } => reassure(app, conversation_id, *queued_ms, *round).await,
+            Timer::ReplyTimeout {
+                conversation_id,
+                assigned_ms,
+            } => reply_timeout(app, conversation_id, *assigned_ms).await,
+            Timer::Survey(s) => crate::survey::fire(app, s).await,
+        }
+    }
+}
+
+async fn reassure(app: &App, id: &str, queued_ms: i64, round: u32) -> Result<(), ConversationError> {
+    let Some(conv) = app.store().conversation(id).await? else {
+        return Ok(());
+    };
+    if conv.state != State::Queued || conv.queued_ms != Some(queued_ms) {
+        return Ok(());
+    }
+    let position = app.store().queue_position(&conv).await?;
+    let lang = super::lang_from_code(&conv.language);
+    let text = Texts::new(lang).reassure(position);
+    let sent = app
+        .outbox()
+        .enqueue(Outgoing {
+            id: Some(format!("reassure:{id}:{queued_ms}:{round}")),
+            message: OutboundMessage {
+                channel: conv.channel,
+                to: conv.contact_id.clone(),
+                content: OutboundContent::Text { body: text },
+                human_agent_tag: false,
+            },
+            conversation_id: Some(id.to_string()),
+            speaker: Some(Speaker::Bot { intent: None }),
+            origin: "system".into(),
+            by_human: false,
+        })
+        .await;
+    if let Err(e) = sent {
+        // A closed window is not worth retrying; anything else is.
+        match e {
+            crate::outbox::OutboxError::Window(w) => {
+                tracing::info!(conversation = %id, reason = %w, "no reassurance: window closed");
+                return Ok(());
+            }
+            crate::outbox::OutboxError::Store(s) => return Err(s.into()),
+        }
+    }
+    let every = app.config().handoff.reassure_after.as_millis_i64();
+    Timer::Reassure {
+        conversation_id: id.to_string(),
+        queued_ms,
+        round: round + 1,
+    }
+    .schedule(app, app.store().now_ms() + every)
+    .await?;
+    Ok(())
+}
+
+async fn reply_timeout(app: &App, id: &str, assigned_ms: i64) -> Result<(), ConversationError> {
+    let result = ownership::agent_transition(app, id, Transition::ReplyTimeout, |c| {
+        c.state == State::Assigned
+            && c.assigned_ms == Some(assigned_ms)
+            && c.last_agent_reply_ms.is_none_or(|r| r < assigned_ms)
+    })
+    .await;
+    match result {
+        Ok(conv) => {
+            tracing::info!(conversation = %id, "agent did not reply in time; back to the front of the queue");
+            ownership::publish(app, "agent_timeout", &conv, json!({})).await;
+            Ok(())
+        }
+        // The agent replied, released or resolved meanwhile: nothing to do.
+        Err(ConversationError::Illegal(_) | ConversationError::NotFound(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
