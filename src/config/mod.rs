@@ -302,6 +302,9 @@ pub struct SurveyConfig {
     pub whatsapp_template: Option<String>,
     /// Language code of that template.
     pub template_language: String,
+    /// Payload words of the template's quick-reply buttons, in button order
+    /// (read as answers: "puas" = 4, "biasa" = 3, "kecewa" = 1, or digits).
+    pub template_buttons: Vec<String>,
     /// Ask NPS (0–10) after CSAT.
     pub nps: bool,
     /// Ask CES (1–5) after CSAT.
@@ -328,6 +331,7 @@ impl Default for SurveyConfig {
             sample_rate: 1.0,
             whatsapp_template: None,
             template_language: "id".into(),
+            template_buttons: vec!["puas".into(), "biasa".into(), "kecewa".into()],
             nps: false,
             ces: false,
             comment: false,

@@ -247,7 +247,12 @@ struct Turn<'a> {
 async fn handle_message(app: &App, event: &InboundEvent, msg: &InboundMessage) -> Result<(), EngineError> {
     let store = app.store();
     let channel = event.channel;
-    store.touch_contact(channel, &msg.contact, event.timestamp_ms).await?;
+    let contact = store.touch_contact(channel, &msg.contact, event.timestamp_ms).await?;
+    // A survey in progress reads answers before anything else; the answer is
+    // recorded on the surveyed case and opens no new one.
+    if crate::survey::on_message(app, &contact, msg).await? {
+        return Ok(());
+    }
     let (contact, conv, _new) = store.open_case(channel, &msg.contact).await?;
     let text = msg.content.text().map(str::to_string);
     let lang = match &text {
@@ -299,11 +304,6 @@ async fn handle_message(app: &App, event: &InboundEvent, msg: &InboundMessage) -
         buttons: Vec::new(),
         intent: None,
     };
-
-    // A pending survey reads answers first (opt-out words still win inside it).
-    if crate::survey::on_message(app, &turn.contact, &turn.conv, msg).await? {
-        return Ok(());
-    }
 
     let rules = app.rules().current();
     let ctx = MatchContext {
