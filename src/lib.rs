@@ -49,6 +49,7 @@ pub mod engine;
 pub mod http;
 pub mod intents;
 pub mod outbox;
+pub mod reports;
 pub mod server;
 pub mod store;
 pub mod survey;

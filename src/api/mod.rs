@@ -29,4 +29,6 @@ pub fn router() -> Router<App> {
         .route("/api/v1/conversations/{id}/resolve", post(c::resolve))
         .route("/api/v1/canned", get(c::canned))
         .route("/api/v1/events", get(c::events))
+        .route("/api/v1/reports/summary", get(crate::reports::summary))
+        .route("/api/v1/reports/surveys.csv", get(crate::reports::surveys_csv))
 }
