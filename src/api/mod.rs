@@ -8,14 +8,30 @@ pub mod auth;
 pub mod conversations;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 use crate::app::App;
 
+/// Largest broadcast request or CSV upload.
+pub const BROADCAST_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
 /// The `/api/v1` routes.
 pub fn router() -> Router<App> {
+    use crate::broadcast::api as b;
     use conversations as c;
+    // Audiences can be large (100,000 recipients); only these routes accept big bodies.
+    let broadcasts = Router::new()
+        .route("/api/v1/broadcasts", get(b::list).post(b::create))
+        .route("/api/v1/broadcasts/{id}/audience.csv", post(b::upload_csv))
+        .layer(DefaultBodyLimit::max(BROADCAST_BODY_LIMIT));
     Router::new()
+        .merge(broadcasts)
+        .route("/api/v1/broadcasts/{id}", get(b::get))
+        .route("/api/v1/broadcasts/{id}/recipients.csv", get(b::recipients_csv))
+        .route("/api/v1/broadcasts/{id}/pause", post(b::pause))
+        .route("/api/v1/broadcasts/{id}/resume", post(b::resume))
+        .route("/api/v1/broadcasts/{id}/cancel", post(b::cancel))
         .route("/api/v1/me", get(c::me))
         .route("/api/v1/queue", get(c::queue))
         .route("/api/v1/queue/claim", post(c::claim))

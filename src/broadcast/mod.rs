@@ -1,12 +1,678 @@
-//! Marketing broadcasts.
+//! Broadcast campaigns: scheduled, segmented, paced, never sent twice.
+//!
+//! A broadcast is created with its audience validated (bad rows are refused
+//! with line numbers) and stored in chunks. At `send_at` a start job freezes the
+//! audience (segments are resolved then) and chunk jobs walk it: each recipient
+//! is checked (opted out, window, marketing opt-out) and handed to the outbox
+//! with the id `bc:<broadcast>:<recipient>`, so re-running a chunk after a crash
+//! cannot send anything twice. Chunk jobs pace themselves at the broadcast's
+//! rate through the store's shared limiter, defer quiet hours, and save a cursor
+//! so pause/resume and restarts continue where they stopped. Per-state counts
+//! come from counters the store keeps as records move (sent → delivered → read).
+
+pub mod api;
+pub mod audience;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
 use crate::app::App;
-use crate::store::{OutboundRecord, StoreError};
+use crate::channels::{Button, Channel, OutboundContent, OutboundMessage};
+use crate::config::ClockRange;
+use crate::outbox::{OutboxError, Outgoing, window};
+use crate::store::{OutboundRecord, OutboundState, StoreError, StoreResult, TypedJob, queues};
+use audience::{Recipient, Segment};
 
-/// Called when an outbound record's delivery state changed.
-pub async fn on_status(_app: &App, _record: &OutboundRecord) -> Result<(), StoreError> {
+/// Recipients per stored chunk (and per chunk job).
+pub const CHUNK: usize = 500;
+
+/// The message of a broadcast.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BroadcastMessage {
+    /// An approved WhatsApp template (required outside the 24-hour window).
+    Template {
+        /// The template.
+        template: TemplateSpec,
+    },
+    /// Free text with optional buttons (only to recipients inside the window).
+    Text {
+        /// The text, with `{{variable}}` placeholders.
+        text: String,
+        /// Reply buttons.
+        #[serde(default)]
+        buttons: Vec<Button>,
+    },
+}
+
+/// A template reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateSpec {
+    /// Template name.
+    pub name: String,
+    /// Language code of the approved translation.
+    #[serde(default = "default_language")]
+    pub language: String,
+    /// Body parameters, each may contain `{{variable}}` placeholders.
+    #[serde(default)]
+    pub body_parameters: Vec<String>,
+}
+
+fn default_language() -> String {
+    "id".into()
+}
+
+impl BroadcastMessage {
+    /// Placeholder names recipients must provide.
+    pub fn placeholders(&self) -> Vec<String> {
+        match self {
+            BroadcastMessage::Template { template } => {
+                let mut all = Vec::new();
+                for p in &template.body_parameters {
+                    for name in audience::placeholders(p) {
+                        if !all.contains(&name) {
+                            all.push(name);
+                        }
+                    }
+                }
+                all
+            }
+            BroadcastMessage::Text { text, .. } => audience::placeholders(text),
+        }
+    }
+
+    /// The content for one recipient.
+    pub fn render(&self, vars: &BTreeMap<String, String>) -> OutboundContent {
+        match self {
+            BroadcastMessage::Template { template } => OutboundContent::Template {
+                name: template.name.clone(),
+                language: template.language.clone(),
+                body_parameters: template
+                    .body_parameters
+                    .iter()
+                    .map(|p| audience::fill(p, vars))
+                    .collect(),
+                quick_reply_payloads: Vec::new(),
+            },
+            BroadcastMessage::Text { text, buttons } if buttons.is_empty() => OutboundContent::Text {
+                body: audience::fill(text, vars),
+            },
+            BroadcastMessage::Text { text, buttons } => OutboundContent::Buttons {
+                body: audience::fill(text, vars),
+                buttons: buttons.clone(),
+                header: None,
+                footer: None,
+            },
+        }
+    }
+}
+
+/// Lifecycle of a broadcast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting for `send_at`.
+    Scheduled,
+    /// Handing recipients to the outbox.
+    Running,
+    /// Stopped by a marketer; resume continues where it stopped.
+    Paused,
+    /// Stopped for good.
+    Cancelled,
+    /// Every recipient was handed to the outbox (deliveries may still be arriving).
+    Completed,
+}
+
+/// A broadcast.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Broadcast {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Channel.
+    pub channel: Channel,
+    /// What to send.
+    pub message: BroadcastMessage,
+    /// A segment to resolve when it starts (explicit recipients are stored already).
+    #[serde(default)]
+    pub segment: Option<Segment>,
+    /// When to start, Unix ms.
+    pub send_at_ms: i64,
+    /// Messages per second.
+    pub rate_per_sec: f64,
+    /// Lifecycle.
+    pub status: Status,
+    /// Recipients frozen so far.
+    pub total: u64,
+    /// Duplicates removed when the audience was built.
+    pub duplicates_removed: u64,
+    /// Stored chunks of recipients.
+    pub chunks: u64,
+    /// Next chunk to walk, and the position inside it.
+    pub cursor: (u64, u64),
+    /// Who created it.
+    pub created_by: String,
+    /// Created at.
+    pub created_ms: i64,
+    /// Started at.
+    #[serde(default)]
+    pub started_ms: Option<i64>,
+    /// Finished handing over (or cancelled) at.
+    #[serde(default)]
+    pub finished_ms: Option<i64>,
+}
+
+/// A broadcast job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "job", rename_all = "snake_case")]
+pub enum BroadcastJob {
+    /// Freeze the audience and begin.
+    Start {
+        /// Broadcast id.
+        id: String,
+    },
+    /// Walk from the saved cursor.
+    Walk {
+        /// Broadcast id.
+        id: String,
+    },
+}
+
+pub(crate) fn doc_key(id: &str) -> String {
+    format!("broadcast:{id}")
+}
+
+fn chunks_key(id: &str) -> String {
+    format!("broadcast:{id}:recipients")
+}
+
+/// Index of broadcasts by creation time.
+const INDEX: &str = "broadcasts";
+
+/// The outbox record id of a recipient.
+pub fn record_id(broadcast: &str, to: &str) -> String {
+    format!("bc:{broadcast}:{to}")
+}
+
+/// The origin (and counter group) of a broadcast's records.
+pub fn origin(broadcast: &str) -> String {
+    format!("broadcast:{broadcast}")
+}
+
+/// Reads a broadcast.
+pub async fn get(app: &App, id: &str) -> StoreResult<Option<Broadcast>> {
+    app.store().get_json(&doc_key(id)).await
+}
+
+/// Every broadcast, newest first.
+pub async fn list(app: &App) -> StoreResult<Vec<Broadcast>> {
+    let ids: Vec<String> = app
+        .store()
+        .backend()
+        .index_range(INDEX, f64::MIN, f64::MAX, 10_000)
+        .await?
+        .into_iter()
+        .rev()
+        .map(|(id, _)| doc_key(&id))
+        .collect();
+    app.store().get_json_many(&ids).await
+}
+
+/// Changes a broadcast atomically when `change` returns true.
+pub async fn update(
+    app: &App,
+    id: &str,
+    mut change: impl FnMut(&mut Broadcast) -> bool,
+) -> StoreResult<Option<Broadcast>> {
+    app.store()
+        .update_json::<Broadcast, StoreError, _>(&doc_key(id), |b| {
+            let Some(mut b) = b else { return Ok(None) };
+            Ok(change(&mut b).then_some(b))
+        })
+        .await
+}
+
+/// Stores recipients in chunks after the ones already stored.
+pub async fn append_recipients(app: &App, id: &str, recipients: &[Recipient]) -> StoreResult<u64> {
+    let backend = app.store().backend();
+    let mut chunks = 0;
+    for chunk in recipients.chunks(CHUNK) {
+        let bytes = serde_json::to_vec(chunk).map_err(|e| StoreError::Corrupt {
+            key: chunks_key(id),
+            reason: e.to_string(),
+        })?;
+        backend.list_push(&chunks_key(id), &bytes).await?;
+        chunks += 1;
+    }
+    Ok(chunks)
+}
+
+async fn chunk(app: &App, id: &str, index: u64) -> StoreResult<Vec<Recipient>> {
+    let items = app.store().backend().list_range(&chunks_key(id), index, 1).await?;
+    match items.first() {
+        None => Ok(Vec::new()),
+        Some(bytes) => serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+            key: chunks_key(id),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// Every frozen recipient, chunk by chunk (for the CSV export).
+pub async fn for_each_chunk(
+    app: &App,
+    id: &str,
+    mut f: impl AsyncFnMut(Vec<Recipient>) -> StoreResult<()>,
+) -> StoreResult<()> {
+    let n = app.store().backend().list_len(&chunks_key(id)).await?;
+    for i in 0..n {
+        f(chunk(app, id, i).await?).await?;
+    }
     Ok(())
 }
 
-/// Runs the broadcast sender until shutdown.
-pub async fn run(_app: App, _shutdown: tokio::sync::watch::Receiver<bool>) {}
+/// Saves a new broadcast and schedules its start.
+pub async fn create(app: &App, b: Broadcast, recipients: &[Recipient]) -> StoreResult<Broadcast> {
+    let chunks = append_recipients(app, &b.id, recipients).await?;
+    let b = Broadcast { chunks, total: recipients.len() as u64, ..b };
+    app.store().put_json(&doc_key(&b.id), &b).await?;
+    app.store()
+        .backend()
+        .index_put(INDEX, &b.id, b.created_ms as f64)
+        .await?;
+    schedule(app, &BroadcastJob::Start { id: b.id.clone() }, b.send_at_ms).await?;
+    Ok(b)
+}
+
+async fn schedule(app: &App, job: &BroadcastJob, due_ms: i64) -> StoreResult<bool> {
+    let id = match job {
+        BroadcastJob::Start { id } => format!("{id}:start"),
+        BroadcastJob::Walk { id } => format!("{id}:walk"),
+    };
+    app.store().schedule(queues::BROADCAST, &id, due_ms, job, None).await
+}
+
+/// Resumes a paused broadcast.
+pub async fn resume(app: &App, id: &str) -> StoreResult<Option<Broadcast>> {
+    let resumed = update(app, id, |b| {
+        if b.status != Status::Paused {
+            return false;
+        }
+        b.status = if b.started_ms.is_some() { Status::Running } else { Status::Scheduled };
+        true
+    })
+    .await?;
+    if let Some(b) = &resumed {
+        let job = if b.started_ms.is_some() {
+            BroadcastJob::Walk { id: id.to_string() }
+        } else {
+            BroadcastJob::Start { id: id.to_string() }
+        };
+        schedule(app, &job, app.store().now_ms().max(if b.started_ms.is_some() { 0 } else { b.send_at_ms })).await?;
+    }
+    Ok(resumed)
+}
+
+/// Counts for the API: total, pending, sent, delivered, read, failed, skipped.
+pub async fn counts(app: &App, b: &Broadcast) -> StoreResult<serde_json::Value> {
+    let by_state: BTreeMap<&str, i64> = app
+        .store()
+        .outbound_counts(&origin(&b.id))
+        .await?
+        .into_iter()
+        .map(|(s, n)| (s.as_str(), n.max(0)))
+        .collect();
+    let get = |s: &str| by_state.get(s).copied().unwrap_or(0);
+    let done = get("sent") + get("delivered") + get("read") + get("failed") + get("skipped") + get("dry_run");
+    let not_sent = (b.total as i64 - done).max(0);
+    let (pending, cancelled) = if b.status == Status::Cancelled { (get("pending").min(not_sent), not_sent - get("pending").min(not_sent)) } else { (not_sent, 0) };
+    Ok(serde_json::json!({
+        "total": b.total,
+        "pending": pending,
+        "sent": get("sent"),
+        "delivered": get("delivered"),
+        "read": get("read"),
+        "failed": get("failed"),
+        "skipped": get("skipped"),
+        "dry_run": get("dry_run"),
+        "cancelled": cancelled,
+    }))
+}
+
+/// Reasons of skipped and failed recipients with their counts.
+pub async fn reasons(app: &App, id: &str) -> StoreResult<serde_json::Value> {
+    let skipped = app.store().backend().index_range(&format!("bcreasons:{id}:skipped"), f64::MIN, f64::MAX, 1000).await?;
+    let failed = app.store().backend().index_range(&format!("bcreasons:{id}:failed"), f64::MIN, f64::MAX, 1000).await?;
+    let mut skip = BTreeMap::new();
+    for (reason, _) in skipped {
+        skip.insert(reason.clone(), app.store().backend().counter_get(&format!("bcreason:{id}:skipped:{reason}")).await?);
+    }
+    let mut fail = BTreeMap::new();
+    for (reason, _) in failed {
+        fail.insert(reason.clone(), app.store().backend().counter_get(&format!("bcreason:{id}:failed:{reason}")).await?);
+    }
+    Ok(serde_json::json!({"skipped": skip, "failed": fail}))
+}
+
+async fn count_reason(app: &App, id: &str, kind: &str, reason: &str) -> StoreResult<()> {
+    let backend = app.store().backend();
+    backend.index_put(&format!("bcreasons:{id}:{kind}"), reason, 0.0).await?;
+    backend.counter_add(&format!("bcreason:{id}:{kind}:{reason}"), 1).await?;
+    Ok(())
+}
+
+/// Called when a broadcast record failed, to count the reason.
+pub async fn on_status(app: &App, record: &OutboundRecord) -> StoreResult<()> {
+    if record.state == OutboundState::Failed
+        && let Some(id) = record.origin.strip_prefix("broadcast:")
+    {
+        let reason = record.error_code.map_or_else(|| "unknown".to_string(), |c| c.to_string());
+        count_reason(app, id, "failed", &reason).await?;
+    }
+    Ok(())
+}
+
+/// Runs broadcast jobs until shutdown.
+pub async fn run(app: App, mut shutdown: watch::Receiver<bool>) {
+    let poll = app.config().workers.poll_interval.get();
+    while !*shutdown.borrow() {
+        match run_once(&app).await {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "broadcast worker cannot reach the store"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Runs the due broadcast jobs once; returns how many were claimed.
+pub async fn run_once(app: &App) -> StoreResult<usize> {
+    let lease = app.config().workers.lease.get();
+    let jobs: Vec<TypedJob<BroadcastJob>> = app.store().claim(queues::BROADCAST, lease, 4).await?;
+    let n = jobs.len();
+    for job in jobs {
+        let result = match &job.payload {
+            BroadcastJob::Start { id } => start(app, id).await,
+            BroadcastJob::Walk { id } => walk(app, id, lease).await,
+        };
+        let store = app.store();
+        match result {
+            Ok(None) => store.ack(queues::BROADCAST, &job.id).await?,
+            Ok(Some(due)) => store.retry_at(queues::BROADCAST, &job.id, due).await?,
+            Err(e) => {
+                tracing::warn!(job = %job.id, error = %e, "broadcast job failed; will retry");
+                let delay = crate::outbox::backoff(job.attempts.min(8) + 1);
+                store
+                    .retry_at(queues::BROADCAST, &job.id, store.now_ms() + delay.as_millis() as i64)
+                    .await?;
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// Freezes the audience and begins walking. `Some(due)` reschedules the job.
+async fn start(app: &App, id: &str) -> StoreResult<Option<i64>> {
+    let Some(b) = get(app, id).await? else { return Ok(None) };
+    if b.status != Status::Scheduled {
+        return Ok(None);
+    }
+    if let Some(segment) = &b.segment
+        && b.started_ms.is_none()
+    {
+        let recipients = api::resolve_segment(app, b.channel, segment, &b.message).await?;
+        let already = b.total;
+        let chunks = append_recipients(app, id, &recipients).await?;
+        update(app, id, |x| {
+            x.total = already + recipients.len() as u64;
+            x.chunks += chunks;
+            true
+        })
+        .await?;
+    }
+    let now = app.store().now_ms();
+    let started = update(app, id, |x| {
+        if x.status != Status::Scheduled {
+            return false;
+        }
+        x.status = Status::Running;
+        x.started_ms = Some(now);
+        true
+    })
+    .await?;
+    if started.is_some() {
+        tracing::info!(broadcast = %id, "broadcast started");
+        schedule(app, &BroadcastJob::Walk { id: id.to_string() }, now).await?;
+    }
+    Ok(None)
+}
+
+/// When `now` is inside quiet hours, the end of them.
+pub fn quiet_until(quiet: Option<ClockRange>, tz: &jiff::tz::TimeZone, now_ms: i64) -> Option<i64> {
+    let range = quiet?;
+    let local = jiff::Timestamp::from_millisecond(now_ms).ok()?.to_zoned(tz.clone());
+    let minute = local.hour() as u16 * 60 + local.minute() as u16;
+    let inside = if range.crosses_midnight() {
+        minute >= range.start_min || minute < range.end_min
+    } else {
+        minute >= range.start_min && minute < range.end_min
+    };
+    if !inside {
+        return None;
+    }
+    let end_day = if range.crosses_midnight() && minute >= range.start_min {
+        local.date().tomorrow().ok()?
+    } else {
+        local.date()
+    };
+    let end = end_day
+        .at((range.end_min / 60) as i8 % 24, (range.end_min % 60) as i8, 0, 0)
+        .to_zoned(tz.clone())
+        .ok()?;
+    Some(end.timestamp().as_millisecond())
+}
+
+/// Walks recipients from the cursor at the broadcast's pace. `Some(due)`
+/// reschedules the walk (paced, quiet hours); `None` means finished or stopped.
+async fn walk(app: &App, id: &str, lease: Duration) -> StoreResult<Option<i64>> {
+    let store = app.store();
+    let Some(b) = get(app, id).await? else { return Ok(None) };
+    if b.status != Status::Running {
+        return Ok(None);
+    }
+    let cfg = &app.config().broadcast;
+    let quiet = (!cfg.quiet_hours.trim().is_empty())
+        .then(|| ClockRange::parse(&cfg.quiet_hours).ok())
+        .flatten();
+    let deadline = std::time::Instant::now() + lease / 2;
+    let (mut index, mut offset) = b.cursor;
+    let mut since_save = 0;
+    let rate_key = format!("bcrate:{id}");
+    let burst = b.rate_per_sec.clamp(1.0, 1000.0) as u32;
+    let outcome = 'walk: loop {
+        if index >= b.chunks {
+            break 'walk None;
+        }
+        let recipients = chunk(app, id, index).await?;
+        while (offset as usize) < recipients.len() {
+            let now = store.now_ms();
+            if let Some(until) = quiet_until(quiet, cfg.timezone.zone(), now) {
+                break 'walk Some(until);
+            }
+            let wait = store.backend().rate_take(&rate_key, b.rate_per_sec, burst, now).await?;
+            if wait > 0 {
+                if wait < 50 && std::time::Instant::now() + Duration::from_millis(wait) < deadline {
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                    continue;
+                }
+                break 'walk Some(now + wait as i64);
+            }
+            hand_over(app, &b, &recipients[offset as usize]).await?;
+            offset += 1;
+            since_save += 1;
+            if since_save >= 200 {
+                since_save = 0;
+                let fresh = save_cursor(app, id, (index, offset)).await?;
+                if fresh.is_none_or(|x| x.status != Status::Running) {
+                    break 'walk None;
+                }
+                if std::time::Instant::now() > deadline {
+                    break 'walk Some(store.now_ms());
+                }
+            }
+        }
+        index += 1;
+        offset = 0;
+    };
+    save_cursor(app, id, (index, offset)).await?;
+    if outcome.is_none() && index >= b.chunks {
+        let now = store.now_ms();
+        update(app, id, |x| {
+            if x.status != Status::Running {
+                return false;
+            }
+            x.status = Status::Completed;
+            x.finished_ms = Some(now);
+            true
+        })
+        .await?;
+        tracing::info!(broadcast = %id, "broadcast handed every recipient to the outbox");
+    }
+    Ok(outcome)
+}
+
+async fn save_cursor(app: &App, id: &str, cursor: (u64, u64)) -> StoreResult<Option<Broadcast>> {
+    update(app, id, |x| {
+        // Never move backwards (a slow, superseded walker must not undo progress).
+        if cursor <= x.cursor {
+            return false;
+        }
+        x.cursor = cursor;
+        true
+    })
+    .await?;
+    get(app, id).await
+}
+
+/// Checks one recipient and hands the message to the outbox (idempotently).
+async fn hand_over(app: &App, b: &Broadcast, r: &Recipient) -> StoreResult<()> {
+    let store = app.store();
+    let rid = record_id(&b.id, &r.to);
+    if store.outbound(&rid).await?.is_some() {
+        return Ok(());
+    }
+    let contact = store.contact(b.channel, &r.to).await?;
+    let content = b.message.render(&r.variables);
+    let is_template = matches!(content, OutboundContent::Template { .. });
+    let skip_reason = if contact.as_ref().is_some_and(|c| c.opted_out) {
+        Some("opted_out")
+    } else if is_template && contact.as_ref().is_some_and(|c| c.marketing_opt_out) {
+        Some("marketing_opt_out")
+    } else {
+        let last = contact.as_ref().and_then(|c| c.last_inbound_ms);
+        match window::check(b.channel, &content, false, last, store.now_ms()) {
+            Ok(_) => None,
+            Err(_) => Some("outside_window"),
+        }
+    };
+    let message = OutboundMessage {
+        channel: b.channel,
+        to: r.to.clone(),
+        content,
+        human_agent_tag: false,
+    };
+    if let Some(reason) = skip_reason {
+        let now = store.now_ms();
+        let record = OutboundRecord {
+            id: rid.clone(),
+            message,
+            conversation_id: None,
+            origin: origin(&b.id),
+            state: OutboundState::Pending,
+            platform_id: None,
+            error_code: None,
+            error_title: None,
+            attempts: 0,
+            in_flight: false,
+            created_ms: now,
+            updated_ms: now,
+        };
+        if store.create_outbound(&record).await? {
+            store
+                .advance_outbound(&rid, OutboundState::Skipped, |x| x.error_title = Some(reason.to_string()))
+                .await?;
+            count_reason(app, &b.id, "skipped", reason).await?;
+        }
+        return Ok(());
+    }
+    match app
+        .outbox()
+        .enqueue(Outgoing {
+            id: Some(rid),
+            message,
+            conversation_id: None,
+            speaker: None,
+            origin: origin(&b.id),
+            by_human: false,
+        })
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(OutboxError::Store(e)) => Err(e),
+        // Checked above; a race with the window closing lands here.
+        Err(OutboxError::Window(_)) => count_reason(app, &b.id, "skipped", "outside_window").await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jkt_ms(s: &str) -> i64 {
+        format!("{s}[Asia/Jakarta]")
+            .parse::<jiff::Zoned>()
+            .unwrap()
+            .timestamp()
+            .as_millisecond()
+    }
+
+    #[test]
+    fn quiet_hours_defer_to_their_end() {
+        let tz = jiff::tz::TimeZone::get("Asia/Jakarta").unwrap();
+        let q = Some(ClockRange::parse("21:00-08:00").unwrap());
+        assert_eq!(quiet_until(q, &tz, jkt_ms("2026-11-23T20:59")), None);
+        assert_eq!(quiet_until(q, &tz, jkt_ms("2026-11-23T21:00")), Some(jkt_ms("2026-11-24T08:00")));
+        assert_eq!(quiet_until(q, &tz, jkt_ms("2026-11-24T03:00")), Some(jkt_ms("2026-11-24T08:00")));
+        assert_eq!(quiet_until(q, &tz, jkt_ms("2026-11-24T08:00")), None);
+        assert_eq!(quiet_until(None, &tz, jkt_ms("2026-11-24T03:00")), None);
+        let day = Some(ClockRange::parse("12:00-13:00").unwrap());
+        assert_eq!(quiet_until(day, &tz, jkt_ms("2026-11-24T12:30")), Some(jkt_ms("2026-11-24T13:00")));
+    }
+
+    #[test]
+    fn messages_render_per_recipient() {
+        let vars = BTreeMap::from([("name".to_string(), "Rina".to_string())]);
+        let t = BroadcastMessage::Template {
+            template: TemplateSpec {
+                name: "promo".into(),
+                language: "id".into(),
+                body_parameters: vec!["{{name}}".into(), "DISKON10".into()],
+            },
+        };
+        assert_eq!(t.placeholders(), ["name"]);
+        match t.render(&vars) {
+            OutboundContent::Template { body_parameters, .. } => assert_eq!(body_parameters, ["Rina", "DISKON10"]),
+            other => panic!("{other:?}"),
+        }
+        let m: BroadcastMessage = serde_json::from_value(serde_json::json!({"text": "Hai {{name}}"})).unwrap();
+        assert_eq!(m.render(&vars), OutboundContent::Text { body: "Hai Rina".into() });
+    }
+}

@@ -145,10 +145,14 @@ impl Outbox {
             error_code: None,
             error_title: None,
             attempts: 0,
+            in_flight: false,
             created_ms: now,
             updated_ms: now,
         };
-        self.store.create_outbound(&record).await?;
+        if !self.store.create_outbound(&record).await? {
+            // Another worker created it a moment ago; treat as already enqueued.
+            return Ok(self.store.outbound(&id).await?.unwrap_or(record));
+        }
         if let (Some(conv), Some(speaker)) = (&out.conversation_id, out.speaker) {
             self.store
                 .append_transcript(
@@ -249,7 +253,15 @@ impl Outbox {
                 return store.retry_at(queues::OUTBOX, id, now + wait as i64).await;
             }
         }
-        store.note_outbound_attempt(id).await?;
+        match store.begin_send(id).await? {
+            None => return store.ack(queues::OUTBOX, id).await,
+            Some(false) => {
+                tracing::warn!(message = %id, "a previous send of this message was cut off by a crash; not sending again to avoid a duplicate");
+                self.fail(&record, 0, "outcome unknown: the sending process stopped mid-send; not resent to avoid a duplicate").await?;
+                return store.ack(queues::OUTBOX, id).await;
+            }
+            Some(true) => {}
+        }
         let attempts = record.attempts + 1;
         let started = std::time::Instant::now();
         let result = client.send(msg).await;
@@ -269,6 +281,7 @@ impl Outbox {
                 let delay = retry_after.unwrap_or_else(|| backoff(attempts));
                 tracing::info!(message = %id, code, %title, attempt = attempts, delay_ms = delay.as_millis() as u64, "send will be retried");
                 count(msg.channel, "retry");
+                store.end_send_attempt(id).await?;
                 store
                     .retry_at(queues::OUTBOX, id, store.now_ms() + delay.as_millis() as i64)
                     .await

@@ -180,6 +180,12 @@ impl Store {
         Ok(updated.expect("the change always writes"))
     }
 
+    /// Reads several contacts (missing ones are skipped).
+    pub async fn contacts(&self, keys: &[(Channel, String)]) -> StoreResult<Vec<Contact>> {
+        let keys: Vec<String> = keys.iter().map(|(c, id)| contact_key(*c, id)).collect();
+        self.get_json_many(&keys).await
+    }
+
     /// Contacts whose last message is between `from_ms` and `to_ms`, as
     /// `(channel, external_id)`.
     pub async fn contacts_active_between(

@@ -27,6 +27,9 @@ pub enum OutboundState {
     DryRun,
     /// Not sent: the 24-hour window was closed.
     SkippedWindow,
+    /// Not sent on purpose (broadcasts: opted out, outside the window …); the
+    /// reason is in `error_title`.
+    Skipped,
 }
 
 impl OutboundState {
@@ -37,7 +40,10 @@ impl OutboundState {
             OutboundState::Sent => 1,
             OutboundState::Delivered => 2,
             OutboundState::Read => 3,
-            OutboundState::Failed | OutboundState::DryRun | OutboundState::SkippedWindow => 4,
+            OutboundState::Failed
+            | OutboundState::DryRun
+            | OutboundState::SkippedWindow
+            | OutboundState::Skipped => 4,
         }
     }
 
@@ -51,6 +57,7 @@ impl OutboundState {
             OutboundState::Failed => "failed",
             OutboundState::DryRun => "dry_run",
             OutboundState::SkippedWindow => "skipped_window",
+            OutboundState::Skipped => "skipped",
         }
     }
 
@@ -107,10 +114,37 @@ pub struct OutboundRecord {
     /// Send attempts so far.
     #[serde(default)]
     pub attempts: u32,
+    /// Set just before a send and cleared with its result. Found set when a job is
+    /// claimed again, it means a process died mid-send: the message may have gone
+    /// out, so it is not sent again (see [`Store::begin_send`]).
+    #[serde(default)]
+    pub in_flight: bool,
     /// Created, Unix ms.
     pub created_ms: i64,
     /// Last change, Unix ms.
     pub updated_ms: i64,
+}
+
+/// Every state, for counting.
+pub const ALL_STATES: [OutboundState; 8] = [
+    OutboundState::Pending,
+    OutboundState::Sent,
+    OutboundState::Delivered,
+    OutboundState::Read,
+    OutboundState::Failed,
+    OutboundState::DryRun,
+    OutboundState::SkippedWindow,
+    OutboundState::Skipped,
+];
+
+/// Origins whose records keep per-state counters: broadcasts (`broadcast:<id>`),
+/// whose progress is read live and must not need a scan of every recipient.
+fn counted_group(origin: &str) -> Option<&str> {
+    origin.starts_with("broadcast:").then_some(origin)
+}
+
+fn state_counter(group: &str, state: OutboundState) -> String {
+    format!("outcount:{group}:{}", state.as_str())
 }
 
 fn record_key(id: &str) -> String {
@@ -122,16 +156,24 @@ fn platform_key(platform_id: &str) -> String {
 }
 
 impl Store {
-    /// Stores a new record (before the message is sent).
-    pub async fn create_outbound(&self, record: &OutboundRecord) -> StoreResult<()> {
+    /// Stores a new record (before the message is sent); false when a record
+    /// with that id already exists (nothing changed).
+    pub async fn create_outbound(&self, record: &OutboundRecord) -> StoreResult<bool> {
         let bytes = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt {
             key: record_key(&record.id),
             reason: e.to_string(),
         })?;
-        self.backend
+        let created = self
+            .backend
             .doc_put(&record_key(&record.id), 0, &bytes)
-            .await?;
-        Ok(())
+            .await?
+            .is_some();
+        if created && let Some(group) = counted_group(&record.origin) {
+            self.backend
+                .counter_add(&state_counter(group, record.state), 1)
+                .await?;
+        }
+        Ok(created)
     }
 
     /// Reads a record.
@@ -146,7 +188,8 @@ impl Store {
     }
 
     /// Moves a record to `state` if that is progress; returns the record when it
-    /// changed. `edit` may set more fields at the same time.
+    /// changed. `edit` may set more fields at the same time. Records of
+    /// broadcasts also move their per-state counters.
     pub async fn advance_outbound(
         &self,
         id: &str,
@@ -154,36 +197,83 @@ impl Store {
         mut edit: impl FnMut(&mut OutboundRecord),
     ) -> StoreResult<Option<OutboundRecord>> {
         let now = self.now_ms();
+        let mut previous = None;
         let record = self
             .update_json::<OutboundRecord, StoreError, _>(&record_key(id), |r| {
                 let Some(mut r) = r else { return Ok(None) };
                 if !r.state.can_become(state) {
                     return Ok(None);
                 }
+                previous = Some(r.state);
                 r.state = state;
                 r.updated_ms = now;
+                r.in_flight = false;
                 edit(&mut r);
                 Ok(Some(r))
             })
             .await?;
-        if let Some(r) = &record
-            && let Some(pid) = &r.platform_id
-        {
-            self.put_json(&platform_key(pid), &r.id).await?;
+        if let Some(r) = &record {
+            if let Some(pid) = &r.platform_id
+                && r.state == OutboundState::Sent
+            {
+                self.put_json(&platform_key(pid), &r.id).await?;
+            }
+            if let (Some(prev), Some(group)) = (previous, counted_group(&r.origin)) {
+                self.backend
+                    .counter_add(&state_counter(group, prev), -1)
+                    .await?;
+                self.backend
+                    .counter_add(&state_counter(group, r.state), 1)
+                    .await?;
+            }
         }
         Ok(record)
     }
 
-    /// Changes bookkeeping fields (attempts) without a state change.
-    pub async fn note_outbound_attempt(&self, id: &str) -> StoreResult<()> {
+    /// Marks a send as started (attempts + 1, in flight) just before the HTTP
+    /// call. Returns `None` when the record is not pending any more, and
+    /// `Some(false)` when a previous attempt was cut off mid-send by a crash —
+    /// the caller must not send again, because the platform offers no
+    /// idempotency key and the customer may already have the message.
+    pub async fn begin_send(&self, id: &str) -> StoreResult<Option<bool>> {
+        let mut clean = false;
+        let record = self
+            .update_json::<OutboundRecord, StoreError, _>(&record_key(id), |r| {
+                let Some(mut r) = r else { return Ok(None) };
+                if r.state != OutboundState::Pending {
+                    return Ok(None);
+                }
+                clean = !r.in_flight;
+                if !clean {
+                    return Ok(Some(r));
+                }
+                r.attempts += 1;
+                r.in_flight = true;
+                Ok(Some(r))
+            })
+            .await?;
+        Ok(record.map(|_| clean))
+    }
+
+    /// Clears the in-flight mark after a send that will be retried.
+    pub async fn end_send_attempt(&self, id: &str) -> StoreResult<()> {
         self.update_json::<OutboundRecord, StoreError, _>(&record_key(id), |r| {
             Ok(r.map(|mut r| {
-                r.attempts += 1;
+                r.in_flight = false;
                 r
             }))
         })
         .await
         .map(|_| ())
+    }
+
+    /// Per-state counts of a counted origin group (e.g. `broadcast:<id>`).
+    pub async fn outbound_counts(&self, group: &str) -> StoreResult<Vec<(OutboundState, i64)>> {
+        let mut out = Vec::new();
+        for state in ALL_STATES {
+            out.push((state, self.backend.counter_get(&state_counter(group, state)).await?));
+        }
+        Ok(out)
     }
 
     /// Our record id for a platform message id.

@@ -1,0 +1,389 @@
+//! `/api/v1/broadcasts`: create, list, inspect, export, pause, resume, cancel.
+//! Marketers and admins only.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::audience::{self, AudienceSpec, Recipient, RowError, Segment};
+use super::{Broadcast, BroadcastMessage, Status};
+use crate::api::auth::Caller;
+use crate::app::App;
+use crate::channels::Channel;
+use crate::config::Role;
+use crate::http::ApiError;
+use crate::store::StoreResult;
+
+/// Body of `POST /api/v1/broadcasts`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    /// Name for people.
+    pub name: String,
+    /// `whatsapp` or `instagram`.
+    pub channel: Channel,
+    /// Template or text (+ buttons).
+    pub message: BroadcastMessage,
+    /// Recipients and/or a segment.
+    #[serde(default = "empty_audience")]
+    pub audience: AudienceSpec,
+    /// RFC 3339; default now.
+    #[serde(default)]
+    pub send_at: Option<String>,
+    /// Messages per second (default `broadcast.rate_per_sec`, at most 1,000).
+    #[serde(default)]
+    pub rate_per_sec: Option<f64>,
+}
+
+fn empty_audience() -> AudienceSpec {
+    AudienceSpec {
+        recipients: Vec::new(),
+        segment: None,
+    }
+}
+
+fn row_errors(errors: Vec<RowError>) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_recipients",
+        format!(
+            "{} recipient row(s) are invalid; fix them and send again: {}",
+            errors.len(),
+            errors
+                .iter()
+                .take(50)
+                .map(|e| format!("line {}: {}", e.line, e.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+    );
+    e.message.truncate(8000);
+    e
+}
+
+/// `POST /api/v1/broadcasts` → 201.
+pub async fn create(
+    State(app): State<App>,
+    caller: Caller,
+    Json(body): Json<CreateBody>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::Marketer])?;
+    if body.name.trim().is_empty() {
+        return Err(ApiError::bad_request("name must not be empty"));
+    }
+    let enabled = match body.channel {
+        Channel::WhatsApp => app.config().whatsapp.enabled,
+        Channel::Instagram => app.config().instagram.enabled,
+    };
+    if !enabled {
+        return Err(ApiError::bad_request(format!("{} is not enabled", body.channel)));
+    }
+    match (&body.message, body.channel) {
+        (BroadcastMessage::Template { .. }, Channel::Instagram) => {
+            return Err(ApiError::bad_request("Instagram has no message templates; send text"));
+        }
+        (BroadcastMessage::Template { template }, _) if template.name.trim().is_empty() => {
+            return Err(ApiError::bad_request("message.template.name must not be empty"));
+        }
+        (BroadcastMessage::Text { text, .. }, _) if text.trim().is_empty() => {
+            return Err(ApiError::bad_request("message.text must not be empty"));
+        }
+        _ => {}
+    }
+    let rate = body.rate_per_sec.unwrap_or(app.config().broadcast.rate_per_sec);
+    if !(rate > 0.0 && rate <= 1000.0) {
+        return Err(ApiError::bad_request("rate_per_sec must be between 0 and 1000"));
+    }
+    let now = app.store().now_ms();
+    let send_at_ms = match &body.send_at {
+        None => now,
+        Some(s) => s
+            .parse::<jiff::Timestamp>()
+            .map_err(|_| ApiError::bad_request(format!("send_at {s:?} is not an RFC 3339 time such as 2026-12-01T09:00:00+07:00")))?
+            .as_millisecond(),
+    };
+    if body.audience.recipients.is_empty() && body.audience.segment.is_none() {
+        return Err(ApiError::bad_request(
+            "audience needs recipients or a segment (or upload a CSV to /api/v1/broadcasts/{id}/audience.csv after creating it with a segment {} )",
+        ));
+    }
+    let required = body.message.placeholders();
+    if body.audience.segment.is_some()
+        && let Some(other) = required.iter().find(|v| v.as_str() != "name")
+    {
+        return Err(ApiError::bad_request(format!(
+            "a segment only knows {{{{name}}}}; the message also uses {{{{{other}}}}} — send explicit recipients with variables instead"
+        )));
+    }
+    let rows: Vec<(usize, Recipient)> = body.audience.recipients.into_iter().enumerate().map(|(i, r)| (i + 1, r)).collect();
+    let (recipients, errors, duplicates) = audience::validate(body.channel, rows, &required);
+    if !errors.is_empty() {
+        return Err(row_errors(errors));
+    }
+    let b = Broadcast {
+        id: uuid::Uuid::now_v7().simple().to_string()[20..].to_string(),
+        name: body.name.trim().to_string(),
+        channel: body.channel,
+        message: body.message,
+        segment: body.audience.segment,
+        send_at_ms,
+        rate_per_sec: rate,
+        status: Status::Scheduled,
+        total: 0,
+        duplicates_removed: duplicates as u64,
+        chunks: 0,
+        cursor: (0, 0),
+        created_by: caller.0.id.clone(),
+        created_ms: now,
+        started_ms: None,
+        finished_ms: None,
+    };
+    let b = super::create(&app, b, &recipients).await?;
+    tracing::info!(broadcast = %b.id, recipients = b.total, "broadcast created");
+    Ok((StatusCode::CREATED, Json(view(&app, &b).await?)).into_response())
+}
+
+async fn view(app: &App, b: &Broadcast) -> StoreResult<Value> {
+    let status = if b.status == Status::Scheduled && b.send_at_ms <= app.store().now_ms() {
+        "running"
+    } else {
+        match b.status {
+            Status::Scheduled => "scheduled",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Cancelled => "cancelled",
+            Status::Completed => "completed",
+        }
+    };
+    let iso = |ms: Option<i64>| ms.and_then(|m| jiff::Timestamp::from_millisecond(m).ok()).map(|t| t.to_string());
+    Ok(json!({
+        "id": b.id, "name": b.name, "channel": b.channel, "status": status,
+        "message": b.message, "segment": b.segment,
+        "send_at": iso(Some(b.send_at_ms)), "rate_per_sec": b.rate_per_sec,
+        "created_by": b.created_by, "created_at": iso(Some(b.created_ms)),
+        "started_at": iso(b.started_ms), "finished_at": iso(b.finished_ms),
+        "duplicates_removed": b.duplicates_removed,
+        "counts": super::counts(app, b).await?,
+        "reasons": super::reasons(app, &b.id).await?,
+    }))
+}
+
+async fn load(app: &App, id: &str) -> Result<Broadcast, ApiError> {
+    super::get(app, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("broadcast {id} not found")))
+}
+
+/// `GET /api/v1/broadcasts`
+pub async fn list(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Marketer])?;
+    let mut out = Vec::new();
+    for b in super::list(&app).await? {
+        out.push(view(&app, &b).await?);
+    }
+    Ok(Json(json!({ "broadcasts": out })))
+}
+
+/// `GET /api/v1/broadcasts/{id}`
+pub async fn get(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Marketer])?;
+    let b = load(&app, &id).await?;
+    Ok(Json(view(&app, &b).await?))
+}
+
+/// `POST /api/v1/broadcasts/{id}/audience.csv`: add recipients from CSV while
+/// the broadcast has not started.
+pub async fn upload_csv(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Marketer])?;
+    let b = load(&app, &id).await?;
+    if b.status != Status::Scheduled || b.send_at_ms <= app.store().now_ms() && b.started_ms.is_some() {
+        return Err(ApiError::new(StatusCode::CONFLICT, "started", "the audience is frozen once the broadcast starts"));
+    }
+    let rows = audience::parse_csv(&body).map_err(row_errors)?;
+    let (recipients, errors, duplicates) = audience::validate(b.channel, rows, &b.message.placeholders());
+    if !errors.is_empty() {
+        return Err(row_errors(errors));
+    }
+    let chunks = super::append_recipients(&app, &id, &recipients).await?;
+    let added = recipients.len() as u64;
+    let updated = super::update(&app, &id, |x| {
+        x.total += added;
+        x.chunks += chunks;
+        x.duplicates_removed += duplicates as u64;
+        true
+    })
+    .await?
+    .ok_or_else(|| ApiError::not_found(format!("broadcast {id} not found")))?;
+    Ok(Json(json!({"added": added, "duplicates_removed": duplicates, "total": updated.total})))
+}
+
+/// `GET /api/v1/broadcasts/{id}/recipients.csv`
+pub async fn recipients_csv(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::Marketer])?;
+    load(&app, &id).await?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["to", "status", "reason", "error_code", "platform_message_id", "updated_at"])
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let mut rows: Vec<[String; 6]> = Vec::new();
+    super::for_each_chunk(&app, &id, async |chunk: Vec<Recipient>| {
+        let ids: Vec<String> = chunk.iter().map(|r| super::record_id(&id, &r.to)).collect();
+        let records: BTreeMap<String, _> = app
+            .store()
+            .outbound_many(&ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        for r in chunk {
+            let rec = records.get(&super::record_id(&id, &r.to));
+            rows.push([
+                r.to.clone(),
+                rec.map_or("pending", |x| x.state.as_str()).to_string(),
+                rec.and_then(|x| x.error_title.clone()).unwrap_or_default(),
+                rec.and_then(|x| x.error_code).map(|c| c.to_string()).unwrap_or_default(),
+                rec.and_then(|x| x.platform_id.clone()).unwrap_or_default(),
+                rec.and_then(|x| jiff::Timestamp::from_millisecond(x.updated_ms).ok())
+                    .map(|t| t.to_string())
+                    .unwrap_or_default(),
+            ]);
+        }
+        Ok(())
+    })
+    .await?;
+    for row in rows {
+        w.write_record(&row).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
+    let body = w.into_inner().map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok((
+        [
+            ("content-type", "text/csv; charset=utf-8"),
+            ("content-disposition", "attachment; filename=\"recipients.csv\""),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// `POST /api/v1/broadcasts/{id}/pause`
+pub async fn pause(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Marketer])?;
+    let b = super::update(&app, &id, |b| {
+        if matches!(b.status, Status::Scheduled | Status::Running) {
+            b.status = Status::Paused;
+            true
+        } else {
+            false
+        }
+    })
+    .await?;
+    respond(&app, &id, b, "only a scheduled or running broadcast can be paused").await
+}
+
+/// `POST /api/v1/broadcasts/{id}/resume`
+pub async fn resume(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Marketer])?;
+    let b = super::resume(&app, &id).await?;
+    respond(&app, &id, b, "only a paused broadcast can be resumed").await
+}
+
+/// `POST /api/v1/broadcasts/{id}/cancel`
+pub async fn cancel(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Marketer])?;
+    let now = app.store().now_ms();
+    let b = super::update(&app, &id, |b| {
+        if matches!(b.status, Status::Scheduled | Status::Running | Status::Paused) {
+            b.status = Status::Cancelled;
+            b.finished_ms = Some(now);
+            true
+        } else {
+            false
+        }
+    })
+    .await?;
+    respond(&app, &id, b, "the broadcast has already finished").await
+}
+
+async fn respond(app: &App, id: &str, changed: Option<Broadcast>, conflict: &str) -> Result<Json<Value>, ApiError> {
+    match changed {
+        Some(b) => Ok(Json(view(app, &b).await?)),
+        None => {
+            load(app, id).await?;
+            Err(ApiError::new(StatusCode::CONFLICT, "conflict", conflict))
+        }
+    }
+}
+
+/// Resolves a segment over stored contacts and cases into recipients.
+pub async fn resolve_segment(
+    app: &App,
+    channel: Channel,
+    segment: &Segment,
+    message: &BroadcastMessage,
+) -> StoreResult<Vec<Recipient>> {
+    let store = app.store();
+    let tz = app.config().business_hours.timezone.zone().clone();
+    let now = store.now_ms();
+    let since = segment
+        .last_inbound_within_days
+        .map_or(0, |d| now - i64::from(d) * 86_400_000);
+    let parse = |s: &Option<String>, end: bool| -> Option<i64> {
+        s.as_deref().and_then(|x| crate::reports::parse_instant(x, &tz, end).ok())
+    };
+    let (from, to) = (parse(&segment.resolved_from, false), parse(&segment.resolved_to, true));
+    let needs_case = from.is_some() || to.is_some() || segment.csat_min.is_some() || segment.csat_max.is_some() || segment.queue.is_some();
+    let required = message.placeholders();
+    let mut out = Vec::new();
+    let keys: Vec<(Channel, String)> = store.contacts_active_between(since, now, 10_000_000).await?;
+    for batch in keys.chunks(500) {
+        let wanted: Vec<(Channel, String)> = batch.iter().filter(|(c, _)| *c == channel).cloned().collect();
+        for contact in store.contacts(&wanted).await? {
+            if segment.label.as_ref().is_some_and(|l| !contact.labels.contains(l)) {
+                continue;
+            }
+            if needs_case {
+                let mut hit = false;
+                for case in store.conversations(&contact.cases).await? {
+                    let Some(resolved) = case.resolved_ms else { continue };
+                    if from.is_some_and(|f| resolved < f) || to.is_some_and(|t| resolved > t) {
+                        continue;
+                    }
+                    if segment.queue.as_ref().is_some_and(|q| case.queue.as_ref() != Some(q)) {
+                        continue;
+                    }
+                    if segment.csat_min.is_some() || segment.csat_max.is_some() {
+                        let Some(csat) = crate::survey::csat_of(app, &case.id).await? else { continue };
+                        if segment.csat_min.is_some_and(|m| csat < m) || segment.csat_max.is_some_and(|m| csat > m) {
+                            continue;
+                        }
+                    }
+                    hit = true;
+                    break;
+                }
+                if !hit {
+                    continue;
+                }
+            }
+            let mut variables = BTreeMap::new();
+            variables.insert("name".to_string(), contact.display_name().unwrap_or("Kak").to_string());
+            if required.iter().all(|v| variables.contains_key(v)) {
+                out.push(Recipient { to: contact.external_id.clone(), variables });
+            }
+        }
+    }
+    Ok(out)
+}
