@@ -4,6 +4,8 @@
 //! usage (with a message saying what and how to fix it).
 
 mod agents;
+mod chat;
+mod remote;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -47,6 +49,39 @@ pub enum Command {
         /// Which action.
         #[command(subcommand)]
         action: agents::AgentsAction,
+    },
+    /// Chat with the bot in the terminal (dry-run channel, temporary store).
+    Chat {
+        /// Pretend to be this WhatsApp number.
+        #[arg(long, default_value = "6281200000000")]
+        from: String,
+        /// Pretend to have this profile name.
+        #[arg(long, default_value = "Tamu")]
+        name: String,
+    },
+    /// Print satisfaction and service-time reports from a running server.
+    Report {
+        /// Start date (YYYY-MM-DD in the business time zone, or RFC 3339). Default: 30 days ago.
+        #[arg(long)]
+        from: Option<String>,
+        /// End date, inclusive. Default: now.
+        #[arg(long)]
+        to: Option<String>,
+        /// day, agent, queue or channel.
+        #[arg(long)]
+        group_by: Option<String>,
+        /// Server and token.
+        #[command(flatten)]
+        remote: remote::Remote,
+    },
+    /// Create and follow broadcasts on a running server.
+    Broadcast {
+        /// Which action.
+        #[command(subcommand)]
+        action: remote::BroadcastAction,
+        /// Server and token.
+        #[command(flatten)]
+        remote: remote::Remote,
     },
 }
 
@@ -152,6 +187,9 @@ fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             Ok(exit(code))
         }
         Command::Agents { action } => agents::run(action, &config),
+        Command::Chat { from, name } => chat::run(config, &from, &name),
+        Command::Report { from, to, group_by, remote } => Ok(remote::report(&remote, from, to, group_by)),
+        Command::Broadcast { action, remote } => Ok(remote::broadcast(&remote, action)),
     }
 }
 
