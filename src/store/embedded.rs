@@ -51,6 +51,7 @@ use redb::{
 use tokio::sync::{broadcast, mpsc};
 
 use super::backend::{Backend, Job, JobCounts, NewJob, StoreError, StoreResult, Versioned};
+use super::{check_score, gcra_params};
 
 const SEEN: TableDefinition<&[u8], i64> = TableDefinition::new("seen");
 const SEEN_EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("seen_expiry");
@@ -226,15 +227,6 @@ impl JobRecord {
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn check_score(what: &str, score: f64) -> StoreResult<f64> {
-    if score.is_nan() {
-        return Err(StoreError::Unavailable(format!(
-            "invalid argument: {what} is NaN"
-        )));
-    }
-    Ok(if score == 0.0 { 0.0 } else { score })
 }
 
 fn db_err(e: impl Into<redb::Error>) -> StoreError {
@@ -1082,7 +1074,7 @@ impl Backend for EmbeddedBackend {
         burst: u32,
         now_ms: i64,
     ) -> StoreResult<u64> {
-        let (interval, tolerance) = super::redis::gcra_params(per_second, burst)?;
+        let (interval, tolerance) = gcra_params(per_second, burst)?;
         let key = key.to_owned();
         self.write(move |txn| {
             let mut rates = txn.open_table(RATES).map_err(db_err)?;

@@ -37,3 +37,26 @@ pub async fn open_backend(
         }
     }
 }
+
+/// Rejects a NaN score (Redis refuses it too) and folds -0.0 into 0.0.
+pub(crate) fn check_score(what: &str, score: f64) -> StoreResult<f64> {
+    if score.is_nan() {
+        return Err(StoreError::Unavailable(format!(
+            "invalid argument: {what} is NaN"
+        )));
+    }
+    Ok(if score == 0.0 { 0.0 } else { score })
+}
+
+/// GCRA emission interval and burst tolerance, both in ms, for `per_second`
+/// events with `burst` at once (0 counts as 1). Both backends compute with
+/// these same f64 values, so they answer alike.
+pub(crate) fn gcra_params(per_second: f64, burst: u32) -> StoreResult<(f64, f64)> {
+    if !(per_second.is_finite() && per_second > 0.0) {
+        return Err(StoreError::Unavailable(format!(
+            "invalid argument: rate per_second must be > 0, got {per_second}"
+        )));
+    }
+    let interval = 1000.0 / per_second;
+    Ok((interval, f64::from(burst.max(1)) * interval))
+}

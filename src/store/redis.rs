@@ -23,6 +23,7 @@ use redis::{ErrorKind, RedisError, Script};
 use tokio::sync::mpsc;
 
 use super::backend::{Backend, Job, JobCounts, NewJob, StoreError, StoreResult, Versioned};
+use super::{check_score, gcra_params};
 
 /// How long one command may take before the call fails as unavailable.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -289,30 +290,12 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Longest physical TTL set (ten years); Redis rejects expiries that overflow.
+const MAX_PX: i64 = 10 * 365 * 24 * 3_600 * 1_000;
+
 /// Physical TTL for a key whose logical lifetime is `ttl`.
 fn gc_px(ttl: Duration) -> i64 {
-    ms(ttl).saturating_add(GC_GRACE_MS).max(1)
-}
-
-fn check_score(what: &str, score: f64) -> StoreResult<f64> {
-    if score.is_nan() {
-        return Err(StoreError::Unavailable(format!(
-            "invalid argument: {what} is NaN"
-        )));
-    }
-    // -0.0 and 0.0 are the same score.
-    Ok(if score == 0.0 { 0.0 } else { score })
-}
-
-/// Emission interval and burst tolerance of the GCRA, both in ms.
-pub(crate) fn gcra_params(per_second: f64, burst: u32) -> StoreResult<(f64, f64)> {
-    if !(per_second.is_finite() && per_second > 0.0) {
-        return Err(StoreError::Unavailable(format!(
-            "invalid argument: rate per_second must be > 0, got {per_second}"
-        )));
-    }
-    let interval = 1000.0 / per_second;
-    Ok((interval, f64::from(burst.max(1)) * interval))
+    ms(ttl).saturating_add(GC_GRACE_MS).clamp(1, MAX_PX)
 }
 
 impl RedisBackend {
