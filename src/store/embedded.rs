@@ -7,7 +7,7 @@
 //! returns, so an acknowledged call survives `kill -9`. redb is synchronous, so
 //! transactions run on tokio's blocking pool.
 //!
-//! Tables (names are `&str` keys or byte keys built with [`name_prefix`], which
+//! Tables (names are `&str` keys or byte keys built with `name_prefix`, which
 //! escapes the name so that one name's keys never overlap another's):
 //!
 //! | table            | key                                   | value                              |
@@ -98,7 +98,7 @@ impl std::fmt::Debug for EmbeddedBackend {
 
 /// The key prefix of a name: its bytes with 0x00 escaped as 0x00 0xFF, then the
 /// terminator 0x00 0x01. No name's prefix is a prefix of another's, and all keys
-/// of a name sort between [`name_prefix`] and [`name_prefix_end`].
+/// of a name sort between the prefix and `name_prefix_end`.
 pub(crate) fn name_prefix(name: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(name.len() + 2);
     for &b in name.as_bytes() {
