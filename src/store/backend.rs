@@ -45,7 +45,9 @@ pub struct NewJob {
     /// The job to enqueue.
     pub job: Job,
     /// When set, the job is enqueued only if this key was not remembered within
-    /// its TTL; the key is remembered in the same atomic step.
+    /// its TTL; the key is remembered in the same atomic step. Dedupe keys are
+    /// scoped to the queue and separate from [`Backend::remember`] keys. A job
+    /// rejected because its id exists does not remember its key.
     pub dedupe: Option<(String, Duration)>,
 }
 
@@ -212,7 +214,8 @@ pub trait Backend: Send + Sync + 'static {
     /// Takes (or, for the same owner, extends) a lock until `now_ms + ttl`.
     async fn lock(&self, key: &str, owner: &str, ttl: Duration, now_ms: i64) -> StoreResult<bool>;
 
-    /// Releases a lock held by `owner`; false when it was not held by `owner`.
+    /// Releases a lock held by `owner`; false when it was not held by `owner`
+    /// (or another owner took it after it expired).
     async fn unlock(&self, key: &str, owner: &str) -> StoreResult<bool>;
 
     // ---- rate limiting ------------------------------------------------------

@@ -9,10 +9,13 @@
 
 pub mod backend;
 mod contacts;
+pub mod embedded;
+pub mod redis;
 mod conversations;
 mod jobs;
 mod records;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -147,4 +150,51 @@ fn decode<T: DeserializeOwned>(key: &str, data: &[u8]) -> StoreResult<T> {
         key: key.to_string(),
         reason: e.to_string(),
     })
+}
+
+/// Opens the configured backend: Redis when `redis_url` is given (keys under
+/// `key_prefix`), otherwise the embedded store in `data_dir`.
+pub async fn open_backend(
+    redis_url: Option<&str>,
+    data_dir: &Path,
+    key_prefix: &str,
+) -> StoreResult<Arc<dyn Backend>> {
+    match redis_url {
+        Some(url) => Ok(Arc::new(
+            redis::RedisBackend::connect(url, key_prefix).await?,
+        )),
+        None => {
+            let dir = data_dir.to_owned();
+            let backend =
+                tokio::task::spawn_blocking(move || embedded::EmbeddedBackend::open(&dir))
+                    .await
+                    .map_err(|e| {
+                        StoreError::Unavailable(format!("opening the embedded store: {e}"))
+                    })??;
+            Ok(Arc::new(backend))
+        }
+    }
+}
+
+/// Rejects a NaN score (Redis refuses it too) and folds -0.0 into 0.0.
+pub(crate) fn check_score(what: &str, score: f64) -> StoreResult<f64> {
+    if score.is_nan() {
+        return Err(StoreError::Unavailable(format!(
+            "invalid argument: {what} is NaN"
+        )));
+    }
+    Ok(if score == 0.0 { 0.0 } else { score })
+}
+
+/// GCRA emission interval and burst tolerance, both in ms, for `per_second`
+/// events with `burst` at once (0 counts as 1). Both backends compute with
+/// these same f64 values, so they answer alike.
+pub(crate) fn gcra_params(per_second: f64, burst: u32) -> StoreResult<(f64, f64)> {
+    if !(per_second.is_finite() && per_second > 0.0) {
+        return Err(StoreError::Unavailable(format!(
+            "invalid argument: rate per_second must be > 0, got {per_second}"
+        )));
+    }
+    let interval = 1000.0 / per_second;
+    Ok((interval, f64::from(burst.max(1)) * interval))
 }

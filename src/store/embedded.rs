@@ -1,0 +1,1209 @@
+//! The embedded backend: one Balas process with a redb file.
+//!
+//! `data_dir/balas.redb` is locked by the process that opens it (redb takes an
+//! OS file lock), so a second open — from another process or from this one —
+//! fails with [`StoreError::Locked`]. Every mutating call is one redb write
+//! transaction committed with the default (fsync) durability before the call
+//! returns, so an acknowledged call survives `kill -9`. redb is synchronous, so
+//! transactions run on tokio's blocking pool.
+//!
+//! Tables (names are `&str` keys or byte keys built with `name_prefix`, which
+//! escapes the name so that one name's keys never overlap another's):
+//!
+//! | table            | key                                   | value                              |
+//! |------------------|---------------------------------------|------------------------------------|
+//! | `seen`           | `r` + key, or `d` + queue + dedupe key | expiry ms                          |
+//! | `seen_expiry`    | expiry (orderable) + `seen` key        | ()                                 |
+//! | `docs`           | key                                   | version (8 bytes BE) + data        |
+//! | `jobs`           | queue + id                            | state, due, sort ms, attempts, payload |
+//! | `jobs_pending`   | queue + due (orderable) + id          | ()                                 |
+//! | `jobs_leased`    | queue + lease deadline (orderable) + id | ()                               |
+//! | `index_members`  | index + member                        | score                              |
+//! | `index_scores`   | index + score (orderable) + member    | ()                                 |
+//! | `index_len`      | index                                 | member count                       |
+//! | `lists`          | list + position (8 bytes BE)          | item                               |
+//! | `list_len`       | list                                  | length                             |
+//! | `locks`          | key                                   | expiry (8 bytes BE) + owner        |
+//! | `rates`          | key                                   | GCRA theoretical arrival time (ms) |
+//! | `counters`       | key                                   | value                              |
+//!
+//! Expiry is judged with the caller's `now_ms`, as in the Redis backend: an
+//! expired remembered key or lock counts as absent. Expired remembered keys are
+//! purged lazily (a few per `remember`/`jobs_push`, oldest first, through
+//! `seen_expiry`); expired locks and rate entries are overwritten on next use.
+//!
+//! Costs: claims read only the due-ordered tables; `jobs_counts` and
+//! `index_rank` walk the queue's (or index's) entries, O(n) in its size.
+//!
+//! Pub/sub is in-process ([`tokio::sync::broadcast`] per topic): the embedded
+//! store serves a single process by design.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redb::{
+    Database, DatabaseError, ReadableDatabase, ReadableTable, Table, TableDefinition,
+    WriteTransaction,
+};
+use tokio::sync::{broadcast, mpsc};
+
+use super::backend::{Backend, Job, JobCounts, NewJob, StoreError, StoreResult, Versioned};
+use super::{check_score, gcra_params};
+
+const SEEN: TableDefinition<&[u8], i64> = TableDefinition::new("seen");
+const SEEN_EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("seen_expiry");
+const DOCS: TableDefinition<&str, &[u8]> = TableDefinition::new("docs");
+const JOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jobs");
+const JOBS_PENDING: TableDefinition<&[u8], ()> = TableDefinition::new("jobs_pending");
+const JOBS_LEASED: TableDefinition<&[u8], ()> = TableDefinition::new("jobs_leased");
+const INDEX_MEMBERS: TableDefinition<&[u8], f64> = TableDefinition::new("index_members");
+const INDEX_SCORES: TableDefinition<&[u8], ()> = TableDefinition::new("index_scores");
+const INDEX_LEN: TableDefinition<&str, u64> = TableDefinition::new("index_len");
+const LISTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("lists");
+const LIST_LEN: TableDefinition<&str, u64> = TableDefinition::new("list_len");
+const LOCKS: TableDefinition<&str, &[u8]> = TableDefinition::new("locks");
+const RATES: TableDefinition<&str, f64> = TableDefinition::new("rates");
+const COUNTERS: TableDefinition<&str, i64> = TableDefinition::new("counters");
+
+/// The file inside the data directory.
+pub const DB_FILE: &str = "balas.redb";
+/// How many expired remembered keys one call purges at most.
+const PURGE_BATCH: usize = 64;
+/// Buffer of a topic's broadcast channel and of each subscription.
+const TOPIC_BUFFER: usize = 1_024;
+
+const JOB_PENDING: u8 = 0;
+const JOB_LEASED: u8 = 1;
+const JOB_HEADER: usize = 1 + 8 + 8 + 4;
+
+/// [`Backend`] on a local redb file; see the module docs.
+pub struct EmbeddedBackend {
+    db: Arc<Database>,
+    path: String,
+    topics: Arc<Mutex<HashMap<String, broadcast::Sender<Vec<u8>>>>>,
+}
+
+impl std::fmt::Debug for EmbeddedBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedBackend")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+// ---- encodings ------------------------------------------------------------
+
+/// The key prefix of a name: its bytes with 0x00 escaped as 0x00 0xFF, then the
+/// terminator 0x00 0x01. No name's prefix is a prefix of another's, and all keys
+/// of a name sort between the prefix and `name_prefix_end`.
+pub(crate) fn name_prefix(name: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len() + 2);
+    for &b in name.as_bytes() {
+        out.push(b);
+        if b == 0 {
+            out.push(0xFF);
+        }
+    }
+    out.extend_from_slice(&[0x00, 0x01]);
+    out
+}
+
+/// The exclusive upper bound of every key starting with `prefix` (a name prefix).
+fn name_prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    if let Some(last) = end.last_mut() {
+        *last = 0x02;
+    }
+    end
+}
+
+/// `v` as 8 bytes whose byte order is the numeric order.
+fn ord_i64(v: i64) -> [u8; 8] {
+    ((v as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn unord_i64(b: [u8; 8]) -> i64 {
+    (u64::from_be_bytes(b) ^ (1 << 63)) as i64
+}
+
+/// `v` (not NaN) as 8 bytes whose byte order is the numeric order.
+fn ord_f64(v: f64) -> [u8; 8] {
+    let bits = v.to_bits();
+    let bits = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    };
+    bits.to_be_bytes()
+}
+
+fn concat(parts: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+    out
+}
+
+fn corrupt(key: impl Into<String>, reason: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Splits `prefix + 8-byte number + text` into the number bytes and the text.
+fn split_sorted_key(key: &[u8], prefix_len: usize) -> StoreResult<([u8; 8], String)> {
+    let num: [u8; 8] = key
+        .get(prefix_len..prefix_len + 8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| corrupt(String::from_utf8_lossy(key), "sorted key too short"))?;
+    let text = std::str::from_utf8(&key[prefix_len + 8..])
+        .map_err(|e| corrupt(String::from_utf8_lossy(key), e.to_string()))?;
+    Ok((num, text.to_owned()))
+}
+
+fn read_i64(b: &[u8], at: usize, key: &str) -> StoreResult<i64> {
+    b.get(at..at + 8)
+        .and_then(|s| s.try_into().ok())
+        .map(i64::from_be_bytes)
+        .ok_or_else(|| corrupt(key, "value too short"))
+}
+
+/// A job record as stored in `jobs`.
+struct JobRecord {
+    state: u8,
+    due_ms: i64,
+    sort_ms: i64,
+    attempts: u32,
+    payload: Vec<u8>,
+}
+
+impl JobRecord {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(JOB_HEADER + self.payload.len());
+        out.push(self.state);
+        out.extend_from_slice(&self.due_ms.to_be_bytes());
+        out.extend_from_slice(&self.sort_ms.to_be_bytes());
+        out.extend_from_slice(&self.attempts.to_be_bytes());
+        out.extend_from_slice(&self.payload);
+        out
+    }
+
+    fn decode(b: &[u8], key: &str) -> StoreResult<Self> {
+        if b.len() < JOB_HEADER {
+            return Err(corrupt(key, "job record too short"));
+        }
+        let state = b[0];
+        if state != JOB_PENDING && state != JOB_LEASED {
+            return Err(corrupt(key, format!("job state {state}")));
+        }
+        let attempts = b
+            .get(17..21)
+            .and_then(|s| s.try_into().ok())
+            .map(u32::from_be_bytes)
+            .ok_or_else(|| corrupt(key, "job record too short"))?;
+        Ok(Self {
+            state,
+            due_ms: read_i64(b, 1, key)?,
+            sort_ms: read_i64(b, 9, key)?,
+            attempts,
+            payload: b[JOB_HEADER..].to_vec(),
+        })
+    }
+
+    fn into_job(self, id: String) -> Job {
+        Job {
+            id,
+            due_ms: self.due_ms,
+            attempts: self.attempts,
+            payload: self.payload,
+        }
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn db_err(e: impl Into<redb::Error>) -> StoreError {
+    StoreError::Unavailable(format!("embedded store: {}", e.into()))
+}
+
+// ---- transaction helpers --------------------------------------------------
+
+type SeenTables<'t> = (Table<'t, &'static [u8], i64>, Table<'t, &'static [u8], ()>);
+
+fn seen_key_plain(key: &str) -> Vec<u8> {
+    concat(&[b"r", key.as_bytes()])
+}
+
+fn seen_key_dedupe(queue: &str, key: &str) -> Vec<u8> {
+    concat(&[b"d", &name_prefix(queue), key.as_bytes()])
+}
+
+fn open_seen(txn: &WriteTransaction) -> StoreResult<SeenTables<'_>> {
+    Ok((
+        txn.open_table(SEEN).map_err(db_err)?,
+        txn.open_table(SEEN_EXPIRY).map_err(db_err)?,
+    ))
+}
+
+/// Drops up to [`PURGE_BATCH`] remembered keys that expired at `now_ms`.
+fn purge_seen(t: &mut SeenTables<'_>, now_ms: i64) -> StoreResult<()> {
+    let upper = ord_i64(now_ms.saturating_add(1));
+    let mut expired = Vec::new();
+    for entry in t.1.range::<&[u8]>(..&upper[..]).map_err(db_err)? {
+        let (k, ()) = entry
+            .map(|(k, v)| (k.value().to_vec(), v.value()))
+            .map_err(db_err)?;
+        expired.push(k);
+        if expired.len() >= PURGE_BATCH {
+            break;
+        }
+    }
+    for k in expired {
+        t.1.remove(&k[..]).map_err(db_err)?;
+        let Some(exp) = k.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) else {
+            continue;
+        };
+        let seen_key = &k[8..];
+        let current = t.0.get(seen_key).map_err(db_err)?.map(|g| g.value());
+        if current == Some(unord_i64(exp)) {
+            t.0.remove(seen_key).map_err(db_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// True when `key` is remembered (not expired) at `now_ms`.
+fn seen_active(t: &SeenTables<'_>, key: &[u8], now_ms: i64) -> StoreResult<bool> {
+    Ok(t.0
+        .get(key)
+        .map_err(db_err)?
+        .is_some_and(|g| g.value() > now_ms))
+}
+
+/// Remembers `key` until `expiry`.
+fn seen_set(t: &mut SeenTables<'_>, key: &[u8], expiry: i64) -> StoreResult<()> {
+    let old = t.0.insert(key, expiry).map_err(db_err)?.map(|g| g.value());
+    if let Some(old) = old {
+        t.1.remove(&concat(&[&ord_i64(old), key])[..])
+            .map_err(db_err)?;
+    }
+    t.1.insert(&concat(&[&ord_i64(expiry), key])[..], ())
+        .map_err(db_err)?;
+    Ok(())
+}
+
+fn seen_remove(t: &mut SeenTables<'_>, key: &[u8]) -> StoreResult<()> {
+    let old = t.0.remove(key).map_err(db_err)?.map(|g| g.value());
+    if let Some(old) = old {
+        t.1.remove(&concat(&[&ord_i64(old), key])[..])
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// Keys of `table` in `[lo, hi)`, at most `limit`.
+fn keys_in<V: redb::Value + 'static>(
+    table: &impl ReadableTable<&'static [u8], V>,
+    lo: &[u8],
+    hi: &[u8],
+    limit: usize,
+) -> StoreResult<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    if limit == 0 {
+        return Ok(out);
+    }
+    for entry in table.range::<&[u8]>(lo..hi).map_err(db_err)? {
+        let (k, _) = entry.map_err(db_err)?;
+        out.push(k.value().to_vec());
+        if out.len() >= limit {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Index tables opened in a write transaction.
+struct IndexTables<'t> {
+    members: Table<'t, &'static [u8], f64>,
+    scores: Table<'t, &'static [u8], ()>,
+    len: Table<'t, &'static str, u64>,
+}
+
+impl<'t> IndexTables<'t> {
+    fn open(txn: &'t WriteTransaction) -> StoreResult<Self> {
+        Ok(Self {
+            members: txn.open_table(INDEX_MEMBERS).map_err(db_err)?,
+            scores: txn.open_table(INDEX_SCORES).map_err(db_err)?,
+            len: txn.open_table(INDEX_LEN).map_err(db_err)?,
+        })
+    }
+
+    fn add_len(&mut self, index: &str, delta: i64) -> StoreResult<()> {
+        let cur = self
+            .len
+            .get(index)
+            .map_err(db_err)?
+            .map_or(0, |g| g.value());
+        let new = cur.saturating_add_signed(delta);
+        if new == 0 {
+            self.len.remove(index).map_err(db_err)?;
+        } else {
+            self.len.insert(index, new).map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    fn put(&mut self, index: &str, member: &str, score: f64) -> StoreResult<()> {
+        let prefix = name_prefix(index);
+        let mkey = concat(&[&prefix, member.as_bytes()]);
+        let old = self
+            .members
+            .insert(&mkey[..], score)
+            .map_err(db_err)?
+            .map(|g| g.value());
+        match old {
+            Some(old) => {
+                self.scores
+                    .remove(&concat(&[&prefix, &ord_f64(old), member.as_bytes()])[..])
+                    .map_err(db_err)?;
+            }
+            None => self.add_len(index, 1)?,
+        }
+        self.scores
+            .insert(
+                &concat(&[&prefix, &ord_f64(score), member.as_bytes()])[..],
+                (),
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn remove(&mut self, index: &str, member: &str) -> StoreResult<bool> {
+        let prefix = name_prefix(index);
+        let mkey = concat(&[&prefix, member.as_bytes()]);
+        let old = self
+            .members
+            .remove(&mkey[..])
+            .map_err(db_err)?
+            .map(|g| g.value());
+        let Some(old) = old else {
+            return Ok(false);
+        };
+        self.scores
+            .remove(&concat(&[&prefix, &ord_f64(old), member.as_bytes()])[..])
+            .map_err(db_err)?;
+        self.add_len(index, -1)?;
+        Ok(true)
+    }
+}
+
+/// The lowest `(score, member)` of an index.
+fn index_min(
+    scores: &impl ReadableTable<&'static [u8], ()>,
+    index: &str,
+) -> StoreResult<Option<(f64, String)>> {
+    let prefix = name_prefix(index);
+    let end = name_prefix_end(&prefix);
+    let Some(key) = keys_in(scores, &prefix, &end, 1)?.pop() else {
+        return Ok(None);
+    };
+    let (num, member) = split_sorted_key(&key, prefix.len())?;
+    Ok(Some((unord_f64(num), member)))
+}
+
+fn unord_f64(b: [u8; 8]) -> f64 {
+    let bits = u64::from_be_bytes(b);
+    let bits = if bits >> 63 == 1 {
+        bits & !(1 << 63)
+    } else {
+        !bits
+    };
+    f64::from_bits(bits)
+}
+
+impl EmbeddedBackend {
+    /// Opens (creating if needed) `data_dir/balas.redb`. Fails with
+    /// [`StoreError::Locked`] while another handle has the file open.
+    pub fn open(data_dir: &Path) -> StoreResult<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Unavailable(format!("creating {}: {e}", data_dir.display()))
+        })?;
+        let file = data_dir.join(DB_FILE);
+        let path = file.display().to_string();
+        let db = Database::create(&file).map_err(|e| match e {
+            DatabaseError::DatabaseAlreadyOpen => StoreError::Locked(path.clone()),
+            e => StoreError::Unavailable(format!("opening {path}: {e}")),
+        })?;
+        let txn = db.begin_write().map_err(db_err)?;
+        txn.open_table(SEEN).map_err(db_err)?;
+        txn.open_table(SEEN_EXPIRY).map_err(db_err)?;
+        txn.open_table(DOCS).map_err(db_err)?;
+        txn.open_table(JOBS).map_err(db_err)?;
+        txn.open_table(JOBS_PENDING).map_err(db_err)?;
+        txn.open_table(JOBS_LEASED).map_err(db_err)?;
+        txn.open_table(INDEX_MEMBERS).map_err(db_err)?;
+        txn.open_table(INDEX_SCORES).map_err(db_err)?;
+        txn.open_table(INDEX_LEN).map_err(db_err)?;
+        txn.open_table(LISTS).map_err(db_err)?;
+        txn.open_table(LIST_LEN).map_err(db_err)?;
+        txn.open_table(LOCKS).map_err(db_err)?;
+        txn.open_table(RATES).map_err(db_err)?;
+        txn.open_table(COUNTERS).map_err(db_err)?;
+        txn.commit().map_err(db_err)?;
+        Ok(Self {
+            db: Arc::new(db),
+            path,
+            topics: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Runs `f` in one write transaction on the blocking pool and commits it
+    /// (fsync) when `f` succeeds; on error nothing is written.
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> StoreResult<T> + Send + 'static,
+    {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_write().map_err(db_err)?;
+            let out = f(&txn)?;
+            txn.commit().map_err(db_err)?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("embedded store task: {e}")))?
+    }
+
+    /// Runs `f` in one read transaction on the blocking pool.
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&redb::ReadTransaction) -> StoreResult<T> + Send + 'static,
+    {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_read().map_err(db_err)?;
+            f(&txn)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("embedded store task: {e}")))?
+    }
+
+    async fn jobs_delete(&self, queue: &str, id: &str) -> StoreResult<bool> {
+        let prefix = name_prefix(queue);
+        let id = id.to_owned();
+        self.write(move |txn| {
+            let mut jobs = txn.open_table(JOBS).map_err(db_err)?;
+            let jkey = concat(&[&prefix, id.as_bytes()]);
+            let rec = match jobs.remove(&jkey[..]).map_err(db_err)? {
+                Some(g) => JobRecord::decode(g.value(), &id)?,
+                None => return Ok(false),
+            };
+            let skey = concat(&[&prefix, &ord_i64(rec.sort_ms), id.as_bytes()]);
+            let table = if rec.state == JOB_LEASED {
+                JOBS_LEASED
+            } else {
+                JOBS_PENDING
+            };
+            txn.open_table(table)
+                .map_err(db_err)?
+                .remove(&skey[..])
+                .map_err(db_err)?;
+            Ok(true)
+        })
+        .await
+    }
+}
+
+/// Moves expired leases of a queue back to pending, attempts + 1.
+fn requeue_expired(txn: &WriteTransaction, prefix: &[u8], now_ms: i64) -> StoreResult<()> {
+    let mut jobs = txn.open_table(JOBS).map_err(db_err)?;
+    let mut pending = txn.open_table(JOBS_PENDING).map_err(db_err)?;
+    let mut leased = txn.open_table(JOBS_LEASED).map_err(db_err)?;
+    let upper = concat(&[prefix, &ord_i64(now_ms.saturating_add(1))]);
+    for lkey in keys_in(&leased, prefix, &upper, usize::MAX)? {
+        leased.remove(&lkey[..]).map_err(db_err)?;
+        let (_, id) = split_sorted_key(&lkey, prefix.len())?;
+        let jkey = concat(&[prefix, id.as_bytes()]);
+        let rec = match jobs.get(&jkey[..]).map_err(db_err)? {
+            Some(g) => JobRecord::decode(g.value(), &id)?,
+            None => continue,
+        };
+        let rec = JobRecord {
+            state: JOB_PENDING,
+            sort_ms: rec.due_ms,
+            attempts: rec.attempts.saturating_add(1),
+            ..rec
+        };
+        jobs.insert(&jkey[..], &rec.encode()[..]).map_err(db_err)?;
+        pending
+            .insert(
+                &concat(&[prefix, &ord_i64(rec.due_ms), id.as_bytes()])[..],
+                (),
+            )
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Backend for EmbeddedBackend {
+    fn name(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|txn| {
+            txn.open_table(COUNTERS).map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn remember(&self, key: &str, ttl: Duration, now_ms: i64) -> StoreResult<bool> {
+        let skey = seen_key_plain(key);
+        let expiry = now_ms.saturating_add(ms(ttl));
+        self.write(move |txn| {
+            let mut t = open_seen(txn)?;
+            purge_seen(&mut t, now_ms)?;
+            if seen_active(&t, &skey, now_ms)? {
+                return Ok(false);
+            }
+            seen_set(&mut t, &skey, expiry)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn forget(&self, key: &str) -> StoreResult<()> {
+        let skey = seen_key_plain(key);
+        self.write(move |txn| seen_remove(&mut open_seen(txn)?, &skey))
+            .await
+    }
+
+    async fn doc_get(&self, key: &str) -> StoreResult<Option<Versioned>> {
+        let mut docs = self.doc_get_many(&[key.to_owned()]).await?;
+        Ok(docs.pop().flatten())
+    }
+
+    async fn doc_put(&self, key: &str, expected: u64, data: &[u8]) -> StoreResult<Option<u64>> {
+        let key = key.to_owned();
+        let data = data.to_vec();
+        self.write(move |txn| {
+            let mut docs = txn.open_table(DOCS).map_err(db_err)?;
+            let current = match docs.get(key.as_str()).map_err(db_err)? {
+                Some(g) => read_i64(g.value(), 0, &key)? as u64,
+                None => 0,
+            };
+            if current != expected {
+                return Ok(None);
+            }
+            let version = current + 1;
+            let value = concat(&[&version.to_be_bytes(), &data]);
+            docs.insert(key.as_str(), &value[..]).map_err(db_err)?;
+            Ok(Some(version))
+        })
+        .await
+    }
+
+    async fn doc_get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Versioned>>> {
+        let keys = keys.to_vec();
+        self.read(move |txn| {
+            let docs = txn.open_table(DOCS).map_err(db_err)?;
+            keys.iter()
+                .map(|key| {
+                    let Some(g) = docs.get(key.as_str()).map_err(db_err)? else {
+                        return Ok(None);
+                    };
+                    let b = g.value();
+                    Ok(Some(Versioned {
+                        version: read_i64(b, 0, key)? as u64,
+                        data: b[8..].to_vec(),
+                    }))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn jobs_push(&self, queue: &str, jobs: &[NewJob], now_ms: i64) -> StoreResult<Vec<bool>> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let queue = queue.to_owned();
+        let new_jobs = jobs.to_vec();
+        self.write(move |txn| {
+            let prefix = name_prefix(&queue);
+            let mut seen = open_seen(txn)?;
+            purge_seen(&mut seen, now_ms)?;
+            let mut table = txn.open_table(JOBS).map_err(db_err)?;
+            let mut pending = txn.open_table(JOBS_PENDING).map_err(db_err)?;
+            let mut out = Vec::with_capacity(new_jobs.len());
+            for nj in new_jobs {
+                let job = nj.job;
+                let jkey = concat(&[&prefix, job.id.as_bytes()]);
+                if table.get(&jkey[..]).map_err(db_err)?.is_some() {
+                    out.push(false);
+                    continue;
+                }
+                if let Some((dkey, ttl)) = &nj.dedupe {
+                    let skey = seen_key_dedupe(&queue, dkey);
+                    if seen_active(&seen, &skey, now_ms)? {
+                        out.push(false);
+                        continue;
+                    }
+                    seen_set(&mut seen, &skey, now_ms.saturating_add(ms(*ttl)))?;
+                }
+                let rec = JobRecord {
+                    state: JOB_PENDING,
+                    due_ms: job.due_ms,
+                    sort_ms: job.due_ms,
+                    attempts: job.attempts,
+                    payload: job.payload,
+                };
+                table.insert(&jkey[..], &rec.encode()[..]).map_err(db_err)?;
+                pending
+                    .insert(
+                        &concat(&[&prefix, &ord_i64(job.due_ms), job.id.as_bytes()])[..],
+                        (),
+                    )
+                    .map_err(db_err)?;
+                out.push(true);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn jobs_claim(
+        &self,
+        queue: &str,
+        now_ms: i64,
+        lease: Duration,
+        max: usize,
+    ) -> StoreResult<Vec<Job>> {
+        let prefix = name_prefix(queue);
+        let upper = concat(&[&prefix, &ord_i64(now_ms.saturating_add(1))]);
+        // Cheap read first, so idle polling does not write (and fsync).
+        let busy = {
+            let (prefix, upper) = (prefix.clone(), upper.clone());
+            self.read(move |txn| {
+                let leased = txn.open_table(JOBS_LEASED).map_err(db_err)?;
+                let pending = txn.open_table(JOBS_PENDING).map_err(db_err)?;
+                Ok(!keys_in(&leased, &prefix, &upper, 1)?.is_empty()
+                    || (max > 0 && !keys_in(&pending, &prefix, &upper, 1)?.is_empty()))
+            })
+            .await?
+        };
+        if !busy {
+            return Ok(Vec::new());
+        }
+        let deadline = now_ms.saturating_add(ms(lease));
+        self.write(move |txn| {
+            requeue_expired(txn, &prefix, now_ms)?;
+            let mut jobs = txn.open_table(JOBS).map_err(db_err)?;
+            let mut pending = txn.open_table(JOBS_PENDING).map_err(db_err)?;
+            let mut leased = txn.open_table(JOBS_LEASED).map_err(db_err)?;
+            let mut out = Vec::new();
+            for pkey in keys_in(&pending, &prefix, &upper, max)? {
+                pending.remove(&pkey[..]).map_err(db_err)?;
+                let (_, id) = split_sorted_key(&pkey, prefix.len())?;
+                let jkey = concat(&[&prefix, id.as_bytes()]);
+                let rec = match jobs.get(&jkey[..]).map_err(db_err)? {
+                    Some(g) => JobRecord::decode(g.value(), &id)?,
+                    None => continue,
+                };
+                let rec = JobRecord {
+                    state: JOB_LEASED,
+                    sort_ms: deadline,
+                    ..rec
+                };
+                jobs.insert(&jkey[..], &rec.encode()[..]).map_err(db_err)?;
+                leased
+                    .insert(
+                        &concat(&[&prefix, &ord_i64(deadline), id.as_bytes()])[..],
+                        (),
+                    )
+                    .map_err(db_err)?;
+                out.push(rec.into_job(id));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn jobs_ack(&self, queue: &str, id: &str) -> StoreResult<bool> {
+        self.jobs_delete(queue, id).await
+    }
+
+    async fn jobs_retry(
+        &self,
+        queue: &str,
+        id: &str,
+        due_ms: i64,
+        payload: Option<&[u8]>,
+    ) -> StoreResult<bool> {
+        let prefix = name_prefix(queue);
+        let id = id.to_owned();
+        let payload = payload.map(<[u8]>::to_vec);
+        self.write(move |txn| {
+            let mut jobs = txn.open_table(JOBS).map_err(db_err)?;
+            let jkey = concat(&[&prefix, id.as_bytes()]);
+            let rec = match jobs.get(&jkey[..]).map_err(db_err)? {
+                Some(g) => JobRecord::decode(g.value(), &id)?,
+                None => return Ok(false),
+            };
+            let old_skey = concat(&[&prefix, &ord_i64(rec.sort_ms), id.as_bytes()]);
+            let old_table = if rec.state == JOB_LEASED {
+                JOBS_LEASED
+            } else {
+                JOBS_PENDING
+            };
+            txn.open_table(old_table)
+                .map_err(db_err)?
+                .remove(&old_skey[..])
+                .map_err(db_err)?;
+            let rec = JobRecord {
+                state: JOB_PENDING,
+                due_ms,
+                sort_ms: due_ms,
+                attempts: rec.attempts.saturating_add(1),
+                payload: payload.unwrap_or(rec.payload),
+            };
+            jobs.insert(&jkey[..], &rec.encode()[..]).map_err(db_err)?;
+            txn.open_table(JOBS_PENDING)
+                .map_err(db_err)?
+                .insert(&concat(&[&prefix, &ord_i64(due_ms), id.as_bytes()])[..], ())
+                .map_err(db_err)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn jobs_cancel(&self, queue: &str, id: &str) -> StoreResult<bool> {
+        self.jobs_delete(queue, id).await
+    }
+
+    async fn jobs_get(&self, queue: &str, id: &str) -> StoreResult<Option<Job>> {
+        let jkey = concat(&[&name_prefix(queue), id.as_bytes()]);
+        let id = id.to_owned();
+        self.read(move |txn| {
+            let jobs = txn.open_table(JOBS).map_err(db_err)?;
+            match jobs.get(&jkey[..]).map_err(db_err)? {
+                Some(g) => Ok(Some(JobRecord::decode(g.value(), &id)?.into_job(id))),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn jobs_counts(&self, queue: &str) -> StoreResult<JobCounts> {
+        let prefix = name_prefix(queue);
+        let end = name_prefix_end(&prefix);
+        self.read(move |txn| {
+            let count = |def: TableDefinition<&'static [u8], ()>| -> StoreResult<u64> {
+                let table = txn.open_table(def).map_err(db_err)?;
+                let mut n = 0;
+                for entry in table
+                    .range::<&[u8]>(&prefix[..]..&end[..])
+                    .map_err(db_err)?
+                {
+                    entry.map_err(db_err)?;
+                    n += 1;
+                }
+                Ok(n)
+            };
+            Ok(JobCounts {
+                pending: count(JOBS_PENDING)?,
+                leased: count(JOBS_LEASED)?,
+            })
+        })
+        .await
+    }
+
+    async fn jobs_next_due(&self, queue: &str) -> StoreResult<Option<i64>> {
+        let prefix = name_prefix(queue);
+        let end = name_prefix_end(&prefix);
+        self.read(move |txn| {
+            let pending = txn.open_table(JOBS_PENDING).map_err(db_err)?;
+            match keys_in(&pending, &prefix, &end, 1)?.pop() {
+                Some(k) => Ok(Some(unord_i64(split_sorted_key(&k, prefix.len())?.0))),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn index_put(&self, index: &str, member: &str, score: f64) -> StoreResult<()> {
+        let score = check_score("score", score)?;
+        let (index, member) = (index.to_owned(), member.to_owned());
+        self.write(move |txn| IndexTables::open(txn)?.put(&index, &member, score))
+            .await
+    }
+
+    async fn index_remove(&self, index: &str, member: &str) -> StoreResult<bool> {
+        let (index, member) = (index.to_owned(), member.to_owned());
+        self.write(move |txn| IndexTables::open(txn)?.remove(&index, &member))
+            .await
+    }
+
+    async fn index_range(
+        &self,
+        index: &str,
+        min: f64,
+        max: f64,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, f64)>> {
+        let (min, max) = (check_score("min", min)?, check_score("max", max)?);
+        if limit == 0 || min > max {
+            return Ok(Vec::new());
+        }
+        let prefix = name_prefix(index);
+        let lo = concat(&[&prefix, &ord_f64(min)]);
+        let hi_num = u64::from_be_bytes(ord_f64(max)).saturating_add(1);
+        let hi = concat(&[&prefix, &hi_num.to_be_bytes()]);
+        self.read(move |txn| {
+            let scores = txn.open_table(INDEX_SCORES).map_err(db_err)?;
+            keys_in(&scores, &lo, &hi, limit)?
+                .into_iter()
+                .map(|k| {
+                    let (num, member) = split_sorted_key(&k, prefix.len())?;
+                    Ok((member, unord_f64(num)))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn index_rank(&self, index: &str, member: &str) -> StoreResult<Option<u64>> {
+        let prefix = name_prefix(index);
+        let mkey = concat(&[&prefix, member.as_bytes()]);
+        let member = member.to_owned();
+        self.read(move |txn| {
+            let members = txn.open_table(INDEX_MEMBERS).map_err(db_err)?;
+            let Some(score) = members.get(&mkey[..]).map_err(db_err)?.map(|g| g.value()) else {
+                return Ok(None);
+            };
+            let skey = concat(&[&prefix, &ord_f64(score), member.as_bytes()]);
+            let scores = txn.open_table(INDEX_SCORES).map_err(db_err)?;
+            let mut rank = 0;
+            for entry in scores
+                .range::<&[u8]>(&prefix[..]..&skey[..])
+                .map_err(db_err)?
+            {
+                entry.map_err(db_err)?;
+                rank += 1;
+            }
+            Ok(Some(rank))
+        })
+        .await
+    }
+
+    async fn index_score(&self, index: &str, member: &str) -> StoreResult<Option<f64>> {
+        let mkey = concat(&[&name_prefix(index), member.as_bytes()]);
+        self.read(move |txn| {
+            let members = txn.open_table(INDEX_MEMBERS).map_err(db_err)?;
+            Ok(members.get(&mkey[..]).map_err(db_err)?.map(|g| g.value()))
+        })
+        .await
+    }
+
+    async fn index_len(&self, index: &str) -> StoreResult<u64> {
+        let index = index.to_owned();
+        self.read(move |txn| {
+            let len = txn.open_table(INDEX_LEN).map_err(db_err)?;
+            Ok(len
+                .get(index.as_str())
+                .map_err(db_err)?
+                .map_or(0, |g| g.value()))
+        })
+        .await
+    }
+
+    async fn index_pop_min_into(
+        &self,
+        indexes: &[String],
+        holder: &str,
+        capacity: u64,
+        holder_score: f64,
+    ) -> StoreResult<Option<(String, String)>> {
+        let holder_score = check_score("holder_score", holder_score)?;
+        if indexes.is_empty() || capacity == 0 {
+            return Ok(None);
+        }
+        let indexes = indexes.to_vec();
+        let holder = holder.to_owned();
+        self.write(move |txn| {
+            let mut t = IndexTables::open(txn)?;
+            let held = t
+                .len
+                .get(holder.as_str())
+                .map_err(db_err)?
+                .map_or(0, |g| g.value());
+            if held >= capacity {
+                return Ok(None);
+            }
+            let mut best: Option<(usize, f64, String)> = None;
+            for (i, index) in indexes.iter().enumerate() {
+                if let Some((score, member)) = index_min(&t.scores, index)? {
+                    if best.as_ref().is_none_or(|(_, s, _)| score < *s) {
+                        best = Some((i, score, member));
+                    }
+                }
+            }
+            let Some((i, _, member)) = best else {
+                return Ok(None);
+            };
+            let index = indexes[i].clone();
+            t.remove(&index, &member)?;
+            t.put(&holder, &member, holder_score)?;
+            Ok(Some((index, member)))
+        })
+        .await
+    }
+
+    async fn list_push(&self, key: &str, item: &[u8]) -> StoreResult<u64> {
+        let key = key.to_owned();
+        let item = item.to_vec();
+        self.write(move |txn| {
+            let mut len = txn.open_table(LIST_LEN).map_err(db_err)?;
+            let n = len
+                .get(key.as_str())
+                .map_err(db_err)?
+                .map_or(0, |g| g.value());
+            let ikey = concat(&[&name_prefix(&key), &n.to_be_bytes()]);
+            txn.open_table(LISTS)
+                .map_err(db_err)?
+                .insert(&ikey[..], &item[..])
+                .map_err(db_err)?;
+            len.insert(key.as_str(), n + 1).map_err(db_err)?;
+            Ok(n + 1)
+        })
+        .await
+    }
+
+    async fn list_range(&self, key: &str, start: u64, limit: u64) -> StoreResult<Vec<Vec<u8>>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let prefix = name_prefix(key);
+        let lo = concat(&[&prefix, &start.to_be_bytes()]);
+        let hi = name_prefix_end(&prefix);
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        self.read(move |txn| {
+            let lists = txn.open_table(LISTS).map_err(db_err)?;
+            let mut out = Vec::new();
+            for entry in lists.range::<&[u8]>(&lo[..]..&hi[..]).map_err(db_err)? {
+                let (_, v) = entry.map_err(db_err)?;
+                out.push(v.value().to_vec());
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn list_len(&self, key: &str) -> StoreResult<u64> {
+        let key = key.to_owned();
+        self.read(move |txn| {
+            let len = txn.open_table(LIST_LEN).map_err(db_err)?;
+            Ok(len
+                .get(key.as_str())
+                .map_err(db_err)?
+                .map_or(0, |g| g.value()))
+        })
+        .await
+    }
+
+    async fn lock(&self, key: &str, owner: &str, ttl: Duration, now_ms: i64) -> StoreResult<bool> {
+        let key = key.to_owned();
+        let owner = owner.to_owned();
+        let expiry = now_ms.saturating_add(ms(ttl));
+        self.write(move |txn| {
+            let mut locks = txn.open_table(LOCKS).map_err(db_err)?;
+            if let Some(g) = locks.get(key.as_str()).map_err(db_err)? {
+                let b = g.value();
+                let held_until = read_i64(b, 0, &key)?;
+                if &b[8..] != owner.as_bytes() && held_until > now_ms {
+                    return Ok(false);
+                }
+            }
+            let value = concat(&[&expiry.to_be_bytes(), owner.as_bytes()]);
+            locks.insert(key.as_str(), &value[..]).map_err(db_err)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn unlock(&self, key: &str, owner: &str) -> StoreResult<bool> {
+        let key = key.to_owned();
+        let owner = owner.to_owned();
+        self.write(move |txn| {
+            let mut locks = txn.open_table(LOCKS).map_err(db_err)?;
+            let held = match locks.get(key.as_str()).map_err(db_err)? {
+                Some(g) => g.value().get(8..) == Some(owner.as_bytes()),
+                None => false,
+            };
+            if held {
+                locks.remove(key.as_str()).map_err(db_err)?;
+            }
+            Ok(held)
+        })
+        .await
+    }
+
+    async fn rate_take(
+        &self,
+        key: &str,
+        per_second: f64,
+        burst: u32,
+        now_ms: i64,
+    ) -> StoreResult<u64> {
+        let (interval, tolerance) = gcra_params(per_second, burst)?;
+        let key = key.to_owned();
+        self.write(move |txn| {
+            let mut rates = txn.open_table(RATES).map_err(db_err)?;
+            let now = now_ms as f64;
+            let tat = rates
+                .get(key.as_str())
+                .map_err(db_err)?
+                .map_or(now, |g| g.value())
+                .max(now);
+            let new = tat + interval;
+            let allow_at = new - tolerance;
+            if allow_at > now {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                return Ok((allow_at - now).ceil() as u64);
+            }
+            rates.insert(key.as_str(), new).map_err(db_err)?;
+            Ok(0)
+        })
+        .await
+    }
+
+    async fn counter_add(&self, key: &str, delta: i64) -> StoreResult<i64> {
+        let key = key.to_owned();
+        self.write(move |txn| {
+            let mut counters = txn.open_table(COUNTERS).map_err(db_err)?;
+            let cur = counters
+                .get(key.as_str())
+                .map_err(db_err)?
+                .map_or(0, |g| g.value());
+            let new = cur
+                .checked_add(delta)
+                .ok_or_else(|| StoreError::Unavailable(format!("counter {key} would overflow")))?;
+            counters.insert(key.as_str(), new).map_err(db_err)?;
+            Ok(new)
+        })
+        .await
+    }
+
+    async fn counter_get(&self, key: &str) -> StoreResult<i64> {
+        let key = key.to_owned();
+        self.read(move |txn| {
+            let counters = txn.open_table(COUNTERS).map_err(db_err)?;
+            Ok(counters
+                .get(key.as_str())
+                .map_err(db_err)?
+                .map_or(0, |g| g.value()))
+        })
+        .await
+    }
+
+    async fn publish(&self, topic: &str, payload: &[u8]) -> StoreResult<()> {
+        let mut topics = self.topics.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tx) = topics.get(topic) {
+            if tx.send(payload.to_vec()).is_err() {
+                // No subscriber left.
+                topics.remove(topic);
+            }
+        }
+        Ok(())
+    }
+
+    async fn subscribe(&self, topic: &str) -> StoreResult<mpsc::Receiver<Vec<u8>>> {
+        let mut sub = {
+            let mut topics = self.topics.lock().unwrap_or_else(|e| e.into_inner());
+            topics
+                .entry(topic.to_owned())
+                .or_insert_with(|| broadcast::channel(TOPIC_BUFFER).0)
+                .subscribe()
+        };
+        let (tx, rx) = mpsc::channel(TOPIC_BUFFER);
+        let topic = topic.to_owned();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tx.closed() => break,
+                    msg = sub.recv() => match msg {
+                        Ok(msg) => {
+                            if tx.send(msg).await.is_err() {
+                                break;
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!(topic, skipped = n, "slow subscriber lost messages");
+                        }
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    },
+                }
+            }
+        });
+        Ok(rx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orderable_encodings_sort_numerically() {
+        let ints = [i64::MIN, -5, -1, 0, 1, 7, i64::MAX];
+        for w in ints.windows(2) {
+            assert!(ord_i64(w[0]) < ord_i64(w[1]));
+            assert_eq!(unord_i64(ord_i64(w[0])), w[0]);
+        }
+        let floats = [
+            f64::NEG_INFINITY,
+            -1e300,
+            -2.5,
+            -0.0001,
+            0.0,
+            1e-9,
+            3.0,
+            f64::INFINITY,
+        ];
+        for w in floats.windows(2) {
+            assert!(ord_f64(w[0]) < ord_f64(w[1]), "{} < {}", w[0], w[1]);
+            assert_eq!(unord_f64(ord_f64(w[0])), w[0]);
+        }
+    }
+
+    #[test]
+    fn name_prefixes_do_not_overlap() {
+        let a = name_prefix("a");
+        let ab = name_prefix("a\0b");
+        let a0 = name_prefix("a\0");
+        assert!(!ab.starts_with(&a) && !a0.starts_with(&a));
+        let end = name_prefix_end(&a);
+        let key = concat(&[&a, &[0xFF; 12]]);
+        assert!(key.as_slice() < end.as_slice() && key.as_slice() >= a.as_slice());
+        assert!(!(ab.as_slice() >= a.as_slice() && ab.as_slice() < end.as_slice()));
+    }
+}

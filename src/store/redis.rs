@@ -1,0 +1,838 @@
+//! The Redis backend: several Balas processes sharing one Redis.
+//!
+//! One [`redis::aio::ConnectionManager`] (reconnecting, with connection and
+//! response timeouts) carries every call. Every multi-key or read-modify-write
+//! operation is a single Lua script (`EVALSHA`, loaded on first use), so it is
+//! atomic on the server. Scripts never read the server clock: the caller's
+//! `now_ms` is passed in, and logical expiry is stored next to the value (the
+//! Redis TTL set with `PX` is only garbage collection, with a grace period).
+//!
+//! Key layout (see `docs/redis-keys.md`): every key starts with the configured
+//! prefix `P`. Keys one script touches together share a Redis Cluster hash tag:
+//! a job queue `Q` lives under `{P:q:Q}:…` and every sorted index under
+//! `{P:ix}:…` (so [`Backend::index_pop_min_into`] may combine any of them).
+//! Single-key structures (`P:seen:…`, `P:doc:…`, `P:list:…`, `P:lock:…`,
+//! `P:rate:…`, `P:n:…`) carry no tag. The prefix must not contain `{` or `}`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{ErrorKind, RedisError, Script};
+use tokio::sync::mpsc;
+
+use super::backend::{Backend, Job, JobCounts, NewJob, StoreError, StoreResult, Versioned};
+use super::{check_score, gcra_params};
+
+/// How long one command may take before the call fails as unavailable.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long establishing a connection may take.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
+/// Extra physical lifetime of keys whose logical expiry is stored in the value,
+/// so a key never disappears before the caller's clock says it expired.
+const GC_GRACE_MS: i64 = 1_000;
+/// Buffer of a subscription channel.
+const SUBSCRIPTION_BUFFER: usize = 1_024;
+
+const REMEMBER_LUA: &str = r"
+local v = redis.call('GET', KEYS[1])
+if v and tonumber(v) and tonumber(v) > tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+";
+
+const DOC_PUT_LUA: &str = r"
+local v = redis.call('HGET', KEYS[1], 'v')
+local cur = 0
+if v then cur = tonumber(v) end
+if cur ~= tonumber(ARGV[1]) then return false end
+redis.call('HSET', KEYS[1], 'v', cur + 1, 'd', ARGV[2])
+return cur + 1
+";
+
+// KEYS: pending, leased, due, attempts, payload, then one dedupe key per job
+// that has one (in order). ARGV: now, n, then per job: id, due, attempts,
+// payload, has_dedupe ('1'/'0'), dedupe expiry, dedupe px.
+const JOBS_PUSH_LUA: &str = r"
+local now = tonumber(ARGV[1])
+local n = tonumber(ARGV[2])
+local out = {}
+local a = 3
+local k = 6
+for i = 1, n do
+  local id = ARGV[a]
+  local due = ARGV[a + 1]
+  local att = ARGV[a + 2]
+  local pl = ARGV[a + 3]
+  local hd = ARGV[a + 4]
+  local exp = ARGV[a + 5]
+  local px = ARGV[a + 6]
+  a = a + 7
+  local ok = 1
+  if redis.call('HEXISTS', KEYS[3], id) == 1 then ok = 0 end
+  local dk = nil
+  if hd == '1' then
+    dk = KEYS[k]
+    k = k + 1
+    if ok == 1 then
+      local v = redis.call('GET', dk)
+      if v and tonumber(v) and tonumber(v) > now then ok = 0 end
+    end
+  end
+  if ok == 1 then
+    if dk then redis.call('SET', dk, exp, 'PX', px) end
+    redis.call('HSET', KEYS[3], id, due)
+    redis.call('HSET', KEYS[4], id, att)
+    redis.call('HSET', KEYS[5], id, pl)
+    redis.call('ZADD', KEYS[1], due, id)
+  end
+  out[i] = ok
+end
+return out
+";
+
+// KEYS: pending, leased, due, attempts, payload. ARGV: now, lease deadline, max.
+const JOBS_CLAIM_LUA: &str = r"
+local now = tonumber(ARGV[1])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+for _, id in ipairs(expired) do
+  redis.call('ZREM', KEYS[2], id)
+  local due = redis.call('HGET', KEYS[3], id)
+  if due then
+    redis.call('HINCRBY', KEYS[4], id, 1)
+    redis.call('ZADD', KEYS[1], due, id)
+  end
+end
+local max = tonumber(ARGV[3])
+local out = {}
+if max <= 0 then return out end
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, max)
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  local due = redis.call('HGET', KEYS[3], id)
+  if due then
+    redis.call('ZADD', KEYS[2], ARGV[2], id)
+    local att = redis.call('HGET', KEYS[4], id) or '0'
+    local pl = redis.call('HGET', KEYS[5], id) or ''
+    out[#out + 1] = {id, due, att, pl}
+  end
+end
+return out
+";
+
+// KEYS: pending, leased, due, attempts, payload. ARGV: id.
+const JOBS_DELETE_LUA: &str = r"
+local existed = redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
+redis.call('HDEL', KEYS[5], ARGV[1])
+local z = redis.call('ZREM', KEYS[1], ARGV[1]) + redis.call('ZREM', KEYS[2], ARGV[1])
+if existed == 1 or z > 0 then return 1 end
+return 0
+";
+
+// KEYS: pending, leased, due, attempts, payload. ARGV: id, due, has_payload, payload.
+const JOBS_RETRY_LUA: &str = r"
+if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+redis.call('HINCRBY', KEYS[4], ARGV[1], 1)
+if ARGV[3] == '1' then redis.call('HSET', KEYS[5], ARGV[1], ARGV[4]) end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return 1
+";
+
+// KEYS: index_1..index_n, holder. ARGV: capacity, holder_score.
+const INDEX_POP_MIN_INTO_LUA: &str = r"
+local holder = KEYS[#KEYS]
+if redis.call('ZCARD', holder) >= tonumber(ARGV[1]) then return false end
+local best_i = nil
+local best_m = nil
+local best_s = nil
+for i = 1, #KEYS - 1 do
+  local r = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+  if r[1] then
+    local s = tonumber(r[2])
+    if best_s == nil or s < best_s then
+      best_i = i
+      best_m = r[1]
+      best_s = s
+    end
+  end
+end
+if best_i == nil then return false end
+redis.call('ZREM', KEYS[best_i], best_m)
+redis.call('ZADD', holder, ARGV[2], best_m)
+return {best_i - 1, best_m}
+";
+
+// KEYS: lock. ARGV: owner, now, expiry, px.
+const LOCK_LUA: &str = r"
+local o = redis.call('HGET', KEYS[1], 'o')
+if o and o ~= ARGV[1] then
+  local e = tonumber(redis.call('HGET', KEYS[1], 'e'))
+  if e and e > tonumber(ARGV[2]) then return 0 end
+end
+redis.call('HSET', KEYS[1], 'o', ARGV[1], 'e', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+";
+
+// KEYS: lock. ARGV: owner.
+const UNLOCK_LUA: &str = r"
+if redis.call('HGET', KEYS[1], 'o') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+";
+
+// KEYS: rate. ARGV: now, emission interval ms, burst * interval, grace ms.
+const RATE_TAKE_LUA: &str = r"
+local now = tonumber(ARGV[1])
+local t = tonumber(ARGV[2])
+local bt = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '')
+if not tat or tat < now then tat = now end
+local new = tat + t
+local allow = new - bt
+if allow > now then return math.ceil(allow - now) end
+redis.call('SET', KEYS[1], string.format('%.17g', new), 'PX', math.ceil(new - now) + tonumber(ARGV[4]))
+return 0
+";
+
+/// The loaded scripts (hashes computed once).
+struct Scripts {
+    remember: Script,
+    doc_put: Script,
+    jobs_push: Script,
+    jobs_claim: Script,
+    jobs_delete: Script,
+    jobs_retry: Script,
+    index_pop_min_into: Script,
+    lock: Script,
+    unlock: Script,
+    rate_take: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        Self {
+            remember: Script::new(REMEMBER_LUA),
+            doc_put: Script::new(DOC_PUT_LUA),
+            jobs_push: Script::new(JOBS_PUSH_LUA),
+            jobs_claim: Script::new(JOBS_CLAIM_LUA),
+            jobs_delete: Script::new(JOBS_DELETE_LUA),
+            jobs_retry: Script::new(JOBS_RETRY_LUA),
+            index_pop_min_into: Script::new(INDEX_POP_MIN_INTO_LUA),
+            lock: Script::new(LOCK_LUA),
+            unlock: Script::new(UNLOCK_LUA),
+            rate_take: Script::new(RATE_TAKE_LUA),
+        }
+    }
+}
+
+/// The keys of one job queue (all under the queue's hash tag).
+struct QueueKeys {
+    pending: String,
+    leased: String,
+    due: String,
+    attempts: String,
+    payload: String,
+    tag: String,
+}
+
+impl QueueKeys {
+    fn all(&self) -> [&str; 5] {
+        [
+            &self.pending,
+            &self.leased,
+            &self.due,
+            &self.attempts,
+            &self.payload,
+        ]
+    }
+
+    fn dedupe(&self, key: &str) -> String {
+        format!("{}:dedupe:{key}", self.tag)
+    }
+}
+
+/// [`Backend`] on a Redis server; see the module docs.
+pub struct RedisBackend {
+    client: redis::Client,
+    conn: ConnectionManager,
+    prefix: String,
+    scripts: Scripts,
+}
+
+impl std::fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBackend")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Maps a client error: undecodable replies are corrupt data, everything else
+/// (refused, timed out, dropped, server errors) means the store is unavailable.
+fn map_err(what: &str, e: RedisError) -> StoreError {
+    match e.kind() {
+        ErrorKind::Parse | ErrorKind::UnexpectedReturnType => StoreError::Corrupt {
+            key: what.to_owned(),
+            reason: e.to_string(),
+        },
+        _ => StoreError::Unavailable(format!("redis {what}: {e}")),
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Longest physical TTL set (ten years); Redis rejects expiries that overflow.
+const MAX_PX: i64 = 10 * 365 * 24 * 3_600 * 1_000;
+
+/// Physical TTL for a key whose logical lifetime is `ttl`.
+fn gc_px(ttl: Duration) -> i64 {
+    ms(ttl).saturating_add(GC_GRACE_MS).clamp(1, MAX_PX)
+}
+
+impl RedisBackend {
+    /// Connects to `url` (e.g. `redis://127.0.0.1:6379/0`); every key starts with
+    /// `key_prefix`, which must not contain `{` or `}` (they form hash tags).
+    pub async fn connect(url: &str, key_prefix: &str) -> StoreResult<Self> {
+        if key_prefix.contains(['{', '}']) {
+            return Err(StoreError::Unavailable(format!(
+                "invalid redis key prefix {key_prefix:?}: it must not contain '{{' or '}}'"
+            )));
+        }
+        let client = redis::Client::open(url).map_err(|e| map_err("url", e))?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = tokio::time::timeout(
+            CONNECTION_TIMEOUT * 3,
+            client.get_connection_manager_with_config(config),
+        )
+        .await
+        .map_err(|_| StoreError::Unavailable(format!("redis connect to {url}: timed out")))?
+        .map_err(|e| map_err("connect", e))?;
+        Ok(Self {
+            client,
+            conn,
+            prefix: key_prefix.to_owned(),
+            scripts: Scripts::new(),
+        })
+    }
+
+    fn queue(&self, queue: &str) -> QueueKeys {
+        let tag = format!("{{{}:q:{queue}}}", self.prefix);
+        QueueKeys {
+            pending: format!("{tag}:pending"),
+            leased: format!("{tag}:leased"),
+            due: format!("{tag}:due"),
+            attempts: format!("{tag}:attempts"),
+            payload: format!("{tag}:payload"),
+            tag,
+        }
+    }
+
+    fn key(&self, kind: &str, name: &str) -> String {
+        format!("{}:{kind}:{name}", self.prefix)
+    }
+
+    fn index_key(&self, index: &str) -> String {
+        format!("{{{}:ix}}:{index}", self.prefix)
+    }
+
+    fn topic(&self, topic: &str) -> String {
+        self.key("topic", topic)
+    }
+
+    async fn query<T: redis::FromRedisValue>(
+        &self,
+        what: &str,
+        cmd: &redis::Cmd,
+    ) -> StoreResult<T> {
+        let mut conn = self.conn.clone();
+        cmd.query_async(&mut conn)
+            .await
+            .map_err(|e| map_err(what, e))
+    }
+
+    async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        what: &str,
+        inv: &redis::ScriptInvocation<'_>,
+    ) -> StoreResult<T> {
+        let mut conn = self.conn.clone();
+        inv.invoke_async(&mut conn)
+            .await
+            .map_err(|e| map_err(what, e))
+    }
+
+    async fn jobs_delete(&self, queue: &str, id: &str) -> StoreResult<bool> {
+        let q = self.queue(queue);
+        let mut inv = self.scripts.jobs_delete.prepare_invoke();
+        for k in q.all() {
+            inv.key(k);
+        }
+        inv.arg(id);
+        let n: i64 = self.invoke("jobs_delete", &inv).await?;
+        Ok(n == 1)
+    }
+}
+
+#[async_trait]
+impl Backend for RedisBackend {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        let _: String = self.query("ping", &redis::cmd("PING")).await?;
+        Ok(())
+    }
+
+    async fn remember(&self, key: &str, ttl: Duration, now_ms: i64) -> StoreResult<bool> {
+        let mut inv = self.scripts.remember.prepare_invoke();
+        inv.key(self.key("seen", key))
+            .arg(now_ms)
+            .arg(now_ms.saturating_add(ms(ttl)))
+            .arg(gc_px(ttl));
+        let n: i64 = self.invoke("remember", &inv).await?;
+        Ok(n == 1)
+    }
+
+    async fn forget(&self, key: &str) -> StoreResult<()> {
+        let _: i64 = self
+            .query("forget", redis::cmd("DEL").arg(self.key("seen", key)))
+            .await?;
+        Ok(())
+    }
+
+    async fn doc_get(&self, key: &str) -> StoreResult<Option<Versioned>> {
+        let mut docs = self.doc_get_many(&[key.to_owned()]).await?;
+        Ok(docs.pop().flatten())
+    }
+
+    async fn doc_put(&self, key: &str, expected: u64, data: &[u8]) -> StoreResult<Option<u64>> {
+        let mut inv = self.scripts.doc_put.prepare_invoke();
+        inv.key(self.key("doc", key)).arg(expected).arg(data);
+        self.invoke("doc_put", &inv).await
+    }
+
+    async fn doc_get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Versioned>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("HMGET")
+                .arg(self.key("doc", key))
+                .arg("v")
+                .arg("d");
+        }
+        let mut conn = self.conn.clone();
+        let rows: Vec<(Option<String>, Option<Vec<u8>>)> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| map_err("doc_get_many", e))?;
+        if rows.len() != keys.len() {
+            return Err(StoreError::Corrupt {
+                key: "doc_get_many".into(),
+                reason: format!("{} replies for {} keys", rows.len(), keys.len()),
+            });
+        }
+        rows.into_iter()
+            .zip(keys)
+            .map(|(row, key)| match row {
+                (None, _) => Ok(None),
+                (Some(v), data) => {
+                    let version = v.parse::<u64>().map_err(|e| StoreError::Corrupt {
+                        key: self.key("doc", key),
+                        reason: format!("version {v:?}: {e}"),
+                    })?;
+                    Ok(Some(Versioned {
+                        version,
+                        data: data.unwrap_or_default(),
+                    }))
+                }
+            })
+            .collect()
+    }
+
+    async fn jobs_push(&self, queue: &str, jobs: &[NewJob], now_ms: i64) -> StoreResult<Vec<bool>> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let q = self.queue(queue);
+        let mut inv = self.scripts.jobs_push.prepare_invoke();
+        for k in q.all() {
+            inv.key(k);
+        }
+        inv.arg(now_ms).arg(jobs.len());
+        for nj in jobs {
+            inv.arg(&nj.job.id)
+                .arg(nj.job.due_ms)
+                .arg(nj.job.attempts)
+                .arg(&nj.job.payload[..]);
+            match &nj.dedupe {
+                Some((key, ttl)) => {
+                    inv.key(q.dedupe(key))
+                        .arg("1")
+                        .arg(now_ms.saturating_add(ms(*ttl)))
+                        .arg(gc_px(*ttl));
+                }
+                None => {
+                    inv.arg("0").arg(0).arg(0);
+                }
+            }
+        }
+        let out: Vec<i64> = self.invoke("jobs_push", &inv).await?;
+        if out.len() != jobs.len() {
+            return Err(StoreError::Corrupt {
+                key: q.tag,
+                reason: format!("jobs_push answered {} for {} jobs", out.len(), jobs.len()),
+            });
+        }
+        Ok(out.into_iter().map(|n| n == 1).collect())
+    }
+
+    async fn jobs_claim(
+        &self,
+        queue: &str,
+        now_ms: i64,
+        lease: Duration,
+        max: usize,
+    ) -> StoreResult<Vec<Job>> {
+        let q = self.queue(queue);
+        let mut inv = self.scripts.jobs_claim.prepare_invoke();
+        for k in q.all() {
+            inv.key(k);
+        }
+        inv.arg(now_ms)
+            .arg(now_ms.saturating_add(ms(lease)))
+            .arg(u64::try_from(max).unwrap_or(u64::MAX).min(1 << 31));
+        let rows: Vec<(String, i64, u32, Vec<u8>)> = self.invoke("jobs_claim", &inv).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, due_ms, attempts, payload)| Job {
+                id,
+                due_ms,
+                attempts,
+                payload,
+            })
+            .collect())
+    }
+
+    async fn jobs_ack(&self, queue: &str, id: &str) -> StoreResult<bool> {
+        self.jobs_delete(queue, id).await
+    }
+
+    async fn jobs_retry(
+        &self,
+        queue: &str,
+        id: &str,
+        due_ms: i64,
+        payload: Option<&[u8]>,
+    ) -> StoreResult<bool> {
+        let q = self.queue(queue);
+        let mut inv = self.scripts.jobs_retry.prepare_invoke();
+        for k in q.all() {
+            inv.key(k);
+        }
+        inv.arg(id).arg(due_ms);
+        match payload {
+            Some(p) => inv.arg("1").arg(p),
+            None => inv.arg("0").arg(""),
+        };
+        let n: i64 = self.invoke("jobs_retry", &inv).await?;
+        Ok(n == 1)
+    }
+
+    async fn jobs_cancel(&self, queue: &str, id: &str) -> StoreResult<bool> {
+        self.jobs_delete(queue, id).await
+    }
+
+    async fn jobs_get(&self, queue: &str, id: &str) -> StoreResult<Option<Job>> {
+        let q = self.queue(queue);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .hget(&q.due, id)
+            .hget(&q.attempts, id)
+            .hget(&q.payload, id);
+        let mut conn = self.conn.clone();
+        let (due, attempts, payload): (Option<i64>, Option<u32>, Option<Vec<u8>>) = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| map_err("jobs_get", e))?;
+        Ok(due.map(|due_ms| Job {
+            id: id.to_owned(),
+            due_ms,
+            attempts: attempts.unwrap_or(0),
+            payload: payload.unwrap_or_default(),
+        }))
+    }
+
+    async fn jobs_counts(&self, queue: &str) -> StoreResult<JobCounts> {
+        let q = self.queue(queue);
+        let mut pipe = redis::pipe();
+        pipe.atomic().zcard(&q.pending).zcard(&q.leased);
+        let mut conn = self.conn.clone();
+        let (pending, leased): (u64, u64) = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| map_err("jobs_counts", e))?;
+        Ok(JobCounts { pending, leased })
+    }
+
+    async fn jobs_next_due(&self, queue: &str) -> StoreResult<Option<i64>> {
+        let q = self.queue(queue);
+        let first: Vec<(String, f64)> = self
+            .query(
+                "jobs_next_due",
+                redis::cmd("ZRANGE")
+                    .arg(&q.pending)
+                    .arg(0)
+                    .arg(0)
+                    .arg("WITHSCORES"),
+            )
+            .await?;
+        #[allow(clippy::cast_possible_truncation)]
+        Ok(first.first().map(|(_, s)| *s as i64))
+    }
+
+    async fn index_put(&self, index: &str, member: &str, score: f64) -> StoreResult<()> {
+        let score = check_score("score", score)?;
+        let _: i64 = self
+            .query(
+                "index_put",
+                redis::cmd("ZADD")
+                    .arg(self.index_key(index))
+                    .arg(score)
+                    .arg(member),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn index_remove(&self, index: &str, member: &str) -> StoreResult<bool> {
+        let n: i64 = self
+            .query(
+                "index_remove",
+                redis::cmd("ZREM").arg(self.index_key(index)).arg(member),
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn index_range(
+        &self,
+        index: &str,
+        min: f64,
+        max: f64,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, f64)>> {
+        let (min, max) = (check_score("min", min)?, check_score("max", max)?);
+        if limit == 0 || min > max {
+            return Ok(Vec::new());
+        }
+        self.query(
+            "index_range",
+            redis::cmd("ZRANGEBYSCORE")
+                .arg(self.index_key(index))
+                .arg(min)
+                .arg(max)
+                .arg("WITHSCORES")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(
+                    u64::try_from(limit)
+                        .unwrap_or(u64::MAX)
+                        .min(i64::MAX as u64),
+                ),
+        )
+        .await
+    }
+
+    async fn index_rank(&self, index: &str, member: &str) -> StoreResult<Option<u64>> {
+        self.query(
+            "index_rank",
+            redis::cmd("ZRANK").arg(self.index_key(index)).arg(member),
+        )
+        .await
+    }
+
+    async fn index_score(&self, index: &str, member: &str) -> StoreResult<Option<f64>> {
+        self.query(
+            "index_score",
+            redis::cmd("ZSCORE").arg(self.index_key(index)).arg(member),
+        )
+        .await
+    }
+
+    async fn index_len(&self, index: &str) -> StoreResult<u64> {
+        self.query("index_len", redis::cmd("ZCARD").arg(self.index_key(index)))
+            .await
+    }
+
+    async fn index_pop_min_into(
+        &self,
+        indexes: &[String],
+        holder: &str,
+        capacity: u64,
+        holder_score: f64,
+    ) -> StoreResult<Option<(String, String)>> {
+        let holder_score = check_score("holder_score", holder_score)?;
+        if indexes.is_empty() || capacity == 0 {
+            return Ok(None);
+        }
+        let mut inv = self.scripts.index_pop_min_into.prepare_invoke();
+        for index in indexes {
+            inv.key(self.index_key(index));
+        }
+        inv.key(self.index_key(holder))
+            .arg(capacity.min(1 << 53))
+            .arg(holder_score);
+        let hit: Option<(usize, String)> = self.invoke("index_pop_min_into", &inv).await?;
+        match hit {
+            None => Ok(None),
+            Some((i, member)) => match indexes.get(i) {
+                Some(index) => Ok(Some((index.clone(), member))),
+                None => Err(StoreError::Corrupt {
+                    key: self.index_key(holder),
+                    reason: format!("index_pop_min_into answered index #{i}"),
+                }),
+            },
+        }
+    }
+
+    async fn list_push(&self, key: &str, item: &[u8]) -> StoreResult<u64> {
+        self.query(
+            "list_push",
+            redis::cmd("RPUSH").arg(self.key("list", key)).arg(item),
+        )
+        .await
+    }
+
+    async fn list_range(&self, key: &str, start: u64, limit: u64) -> StoreResult<Vec<Vec<u8>>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let start = i64::try_from(start).unwrap_or(i64::MAX);
+        let stop = start.saturating_add(i64::try_from(limit).unwrap_or(i64::MAX) - 1);
+        self.query(
+            "list_range",
+            redis::cmd("LRANGE")
+                .arg(self.key("list", key))
+                .arg(start)
+                .arg(stop),
+        )
+        .await
+    }
+
+    async fn list_len(&self, key: &str) -> StoreResult<u64> {
+        self.query("list_len", redis::cmd("LLEN").arg(self.key("list", key)))
+            .await
+    }
+
+    async fn lock(&self, key: &str, owner: &str, ttl: Duration, now_ms: i64) -> StoreResult<bool> {
+        let mut inv = self.scripts.lock.prepare_invoke();
+        inv.key(self.key("lock", key))
+            .arg(owner)
+            .arg(now_ms)
+            .arg(now_ms.saturating_add(ms(ttl)))
+            .arg(gc_px(ttl));
+        let n: i64 = self.invoke("lock", &inv).await?;
+        Ok(n == 1)
+    }
+
+    async fn unlock(&self, key: &str, owner: &str) -> StoreResult<bool> {
+        let mut inv = self.scripts.unlock.prepare_invoke();
+        inv.key(self.key("lock", key)).arg(owner);
+        let n: i64 = self.invoke("unlock", &inv).await?;
+        Ok(n == 1)
+    }
+
+    async fn rate_take(
+        &self,
+        key: &str,
+        per_second: f64,
+        burst: u32,
+        now_ms: i64,
+    ) -> StoreResult<u64> {
+        let (interval, tolerance) = gcra_params(per_second, burst)?;
+        let mut inv = self.scripts.rate_take.prepare_invoke();
+        inv.key(self.key("rate", key))
+            .arg(now_ms)
+            .arg(interval)
+            .arg(tolerance)
+            .arg(GC_GRACE_MS);
+        self.invoke("rate_take", &inv).await
+    }
+
+    async fn counter_add(&self, key: &str, delta: i64) -> StoreResult<i64> {
+        self.query(
+            "counter_add",
+            redis::cmd("INCRBY").arg(self.key("n", key)).arg(delta),
+        )
+        .await
+    }
+
+    async fn counter_get(&self, key: &str) -> StoreResult<i64> {
+        let v: Option<i64> = self
+            .query("counter_get", redis::cmd("GET").arg(self.key("n", key)))
+            .await?;
+        Ok(v.unwrap_or(0))
+    }
+
+    async fn publish(&self, topic: &str, payload: &[u8]) -> StoreResult<()> {
+        let _: i64 = self
+            .query(
+                "publish",
+                redis::cmd("PUBLISH").arg(self.topic(topic)).arg(payload),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn subscribe(&self, topic: &str) -> StoreResult<mpsc::Receiver<Vec<u8>>> {
+        let channel = self.topic(topic);
+        let setup = async {
+            let pubsub = self.client.get_async_pubsub().await?;
+            let (mut sink, stream) = pubsub.split();
+            sink.subscribe(&channel).await?;
+            Ok::<_, RedisError>((sink, stream))
+        };
+        let (sink, mut stream) = tokio::time::timeout(CONNECTION_TIMEOUT * 2, setup)
+            .await
+            .map_err(|_| StoreError::Unavailable("redis subscribe: timed out".into()))?
+            .map_err(|e| map_err("subscribe", e))?;
+        let (tx, rx) = mpsc::channel(SUBSCRIPTION_BUFFER);
+        tokio::spawn(async move {
+            // Keep the sink alive: dropping it would end the subscription.
+            let _sink = sink;
+            loop {
+                tokio::select! {
+                    () = tx.closed() => break,
+                    msg = stream.next() => match msg {
+                        Some(msg) => {
+                            if tx.send(msg.get_payload_bytes().to_vec()).await.is_err() {
+                                break;
+                            }
+                        }
+                        None => {
+                            tracing::warn!(channel, "redis subscription ended");
+                            break;
+                        }
+                    },
+                }
+            }
+        });
+        Ok(rx)
+    }
+}

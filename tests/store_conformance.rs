@@ -1,0 +1,931 @@
+//! One conformance suite for both store backends.
+//!
+//! Every test is an async fn taking an `Arc<dyn Backend>`; the `conformance!`
+//! macro instantiates it once against a fresh `redis-server` and once against a
+//! fresh embedded store in a temp dir. Time is passed explicitly as `now_ms`
+//! (starting at [`T0`]), never read from a clock, so nothing sleeps.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use balas::store::embedded::EmbeddedBackend;
+use balas::store::redis::RedisBackend;
+use balas::store::{Backend, Job, JobCounts, NewJob, StoreError};
+use common::redis_server::RedisServer;
+
+/// The start of test time, Unix ms.
+const T0: i64 = 1_700_000_000_000;
+const PREFIX: &str = "balas-test";
+
+/// A backend plus whatever must live as long as it (server or temp dir).
+struct Fixture {
+    backend: Arc<dyn Backend>,
+    _guard: Box<dyn std::any::Any + Send>,
+}
+
+async fn redis_fixture() -> Fixture {
+    let server = RedisServer::start();
+    let backend = RedisBackend::connect(&server.url(), PREFIX)
+        .await
+        .expect("connect to the test redis");
+    Fixture {
+        backend: Arc::new(backend),
+        _guard: Box::new(server),
+    }
+}
+
+fn embedded_fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let backend = EmbeddedBackend::open(dir.path()).expect("open embedded store");
+    Fixture {
+        backend: Arc::new(backend),
+        _guard: Box::new(dir),
+    }
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let f = super::redis_fixture().await;
+                    super::$name(Arc::clone(&f.backend)).await;
+                }
+            )*
+            use std::sync::Arc;
+        }
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let f = super::embedded_fixture();
+                    super::$name(Arc::clone(&f.backend)).await;
+                }
+            )*
+            use std::sync::Arc;
+        }
+    };
+}
+
+conformance!(
+    ping_and_name,
+    remember_until_ttl,
+    forget_allows_again,
+    doc_cas,
+    doc_get_many_keeps_order,
+    jobs_claim_due_earliest_first,
+    jobs_push_dedupes_ids_and_keys,
+    jobs_lease_expiry_reclaims_with_attempts,
+    jobs_retry_and_payload,
+    jobs_cancel_anywhere,
+    index_basics_and_ties,
+    index_pop_min_into_order_and_capacity,
+    lists,
+    locks,
+    rate_take_gcra,
+    counters,
+    publish_subscribe,
+    concurrent_claims_never_duplicate,
+    concurrent_pop_min_into_respects_capacity,
+    concurrent_doc_cas_increments,
+);
+
+fn job(id: &str, due_ms: i64, payload: &str) -> NewJob {
+    NewJob {
+        job: Job {
+            id: id.to_owned(),
+            due_ms,
+            attempts: 0,
+            payload: payload.as_bytes().to_vec(),
+        },
+        dedupe: None,
+    }
+}
+
+fn ids(jobs: &[Job]) -> Vec<&str> {
+    jobs.iter().map(|j| j.id.as_str()).collect()
+}
+
+const LEASE: Duration = Duration::from_secs(30);
+
+async fn ping_and_name(b: Arc<dyn Backend>) {
+    b.ping().await.unwrap();
+    assert!(["redis", "embedded"].contains(&b.name()));
+}
+
+async fn remember_until_ttl(b: Arc<dyn Backend>) {
+    let ttl = Duration::from_secs(1);
+    assert!(b.remember("m1", ttl, T0).await.unwrap());
+    assert!(!b.remember("m1", ttl, T0).await.unwrap());
+    assert!(!b.remember("m1", ttl, T0 + 999).await.unwrap());
+    assert!(b.remember("other", ttl, T0 + 10).await.unwrap());
+    // Expired exactly at now + ttl: remembered again, for a new ttl.
+    assert!(b.remember("m1", ttl, T0 + 1_000).await.unwrap());
+    assert!(!b.remember("m1", ttl, T0 + 1_999).await.unwrap());
+    assert!(b.remember("m1", ttl, T0 + 2_000).await.unwrap());
+    // Many expired keys are purged without changing answers.
+    for i in 0..100 {
+        assert!(b.remember(&format!("k{i}"), ttl, T0).await.unwrap());
+    }
+    assert!(!b.remember("k99", ttl, T0 + 500).await.unwrap());
+    assert!(b.remember("k0", ttl, T0 + 5_000).await.unwrap());
+    assert!(b.remember("k99", ttl, T0 + 5_000).await.unwrap());
+}
+
+async fn forget_allows_again(b: Arc<dyn Backend>) {
+    let ttl = Duration::from_secs(3_600);
+    assert!(b.remember("survey:6281", ttl, T0).await.unwrap());
+    b.forget("survey:6281").await.unwrap();
+    assert!(b.remember("survey:6281", ttl, T0 + 1).await.unwrap());
+    assert!(!b.remember("survey:6281", ttl, T0 + 2).await.unwrap());
+    b.forget("never-remembered").await.unwrap();
+}
+
+async fn doc_cas(b: Arc<dyn Backend>) {
+    assert_eq!(b.doc_get("c1").await.unwrap(), None);
+    assert_eq!(
+        b.doc_put("c1", 1, b"x").await.unwrap(),
+        None,
+        "absent is version 0"
+    );
+    assert_eq!(b.doc_put("c1", 0, b"a").await.unwrap(), Some(1));
+    assert_eq!(b.doc_put("c1", 0, b"b").await.unwrap(), None);
+    let d = b.doc_get("c1").await.unwrap().unwrap();
+    assert_eq!((d.version, d.data.as_slice()), (1, &b"a"[..]));
+    assert_eq!(b.doc_put("c1", 1, b"c").await.unwrap(), Some(2));
+    // Two writers with the same expected version: exactly one wins.
+    let (x, y) = tokio::join!(b.doc_put("c1", 2, b"x"), b.doc_put("c1", 2, b"y"));
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert!(x.is_some() != y.is_some(), "{x:?} {y:?}");
+    let d = b.doc_get("c1").await.unwrap().unwrap();
+    assert_eq!(d.version, 3);
+    assert_eq!(d.data, if x.is_some() { b"x" } else { b"y" });
+    // Binary and empty data round-trip.
+    assert_eq!(b.doc_put("bin", 0, &[0, 255, 1]).await.unwrap(), Some(1));
+    assert_eq!(
+        b.doc_get("bin").await.unwrap().unwrap().data,
+        vec![0, 255, 1]
+    );
+    assert_eq!(b.doc_put("empty", 0, b"").await.unwrap(), Some(1));
+    assert_eq!(b.doc_get("empty").await.unwrap().unwrap().data, b"");
+}
+
+async fn doc_get_many_keeps_order(b: Arc<dyn Backend>) {
+    b.doc_put("a", 0, b"A").await.unwrap();
+    b.doc_put("b", 0, b"B").await.unwrap();
+    b.doc_put("b", 1, b"B2").await.unwrap();
+    let keys: Vec<String> = ["b", "missing", "a"].map(String::from).to_vec();
+    let got = b.doc_get_many(&keys).await.unwrap();
+    assert_eq!(got.len(), 3);
+    assert_eq!(
+        got[0].as_ref().map(|d| (d.version, d.data.clone())),
+        Some((2, b"B2".to_vec()))
+    );
+    assert_eq!(got[1], None);
+    assert_eq!(got[2].as_ref().map(|d| d.version), Some(1));
+    assert!(b.doc_get_many(&[]).await.unwrap().is_empty());
+}
+
+async fn jobs_claim_due_earliest_first(b: Arc<dyn Backend>) {
+    let q = "outbox";
+    let pushed = b
+        .jobs_push(
+            q,
+            &[
+                job("j10", T0 + 10, "p10"),
+                job("j0", T0, "p0"),
+                job("j5", T0 + 5, "p5"),
+                job("late", T0 + 1_000, "pl"),
+            ],
+            T0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(pushed, vec![true; 4]);
+    assert_eq!(
+        b.jobs_counts(q).await.unwrap(),
+        JobCounts {
+            pending: 4,
+            leased: 0
+        }
+    );
+    assert_eq!(b.jobs_next_due(q).await.unwrap(), Some(T0));
+    // Nothing due before T0.
+    assert!(b.jobs_claim(q, T0 - 1, LEASE, 10).await.unwrap().is_empty());
+    let claimed = b.jobs_claim(q, T0 + 5, LEASE, 1).await.unwrap();
+    assert_eq!(ids(&claimed), ["j0"]);
+    assert_eq!(
+        claimed[0],
+        Job {
+            id: "j0".into(),
+            due_ms: T0,
+            attempts: 0,
+            payload: b"p0".to_vec()
+        }
+    );
+    let claimed = b.jobs_claim(q, T0 + 10, LEASE, 10).await.unwrap();
+    assert_eq!(ids(&claimed), ["j5", "j10"]);
+    assert_eq!(
+        b.jobs_counts(q).await.unwrap(),
+        JobCounts {
+            pending: 1,
+            leased: 3
+        }
+    );
+    assert_eq!(b.jobs_next_due(q).await.unwrap(), Some(T0 + 1_000));
+    assert!(
+        b.jobs_claim(q, T0 + 999, LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        b.jobs_claim(q, T0 + 1_000, LEASE, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Ack deletes; a second ack finds nothing.
+    assert!(b.jobs_ack(q, "j0").await.unwrap());
+    assert!(!b.jobs_ack(q, "j0").await.unwrap());
+    assert_eq!(b.jobs_get(q, "j0").await.unwrap(), None);
+    assert_eq!(b.jobs_get(q, "j5").await.unwrap().unwrap().payload, b"p5");
+    assert_eq!(
+        b.jobs_counts(q).await.unwrap(),
+        JobCounts {
+            pending: 1,
+            leased: 2
+        }
+    );
+    // Queues are independent.
+    assert_eq!(b.jobs_counts("other").await.unwrap(), JobCounts::default());
+    assert_eq!(b.jobs_next_due("other").await.unwrap(), None);
+    assert!(
+        b.jobs_claim("other", T0 + 5_000, LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn jobs_push_dedupes_ids_and_keys(b: Arc<dyn Backend>) {
+    let q = "inbound";
+    let ttl = Duration::from_secs(60);
+    let with_key = |id: &str, key: &str| NewJob {
+        dedupe: Some((key.to_owned(), ttl)),
+        ..job(id, T0, id)
+    };
+    assert_eq!(
+        b.jobs_push(q, &[job("a", T0, "first")], T0).await.unwrap(),
+        [true]
+    );
+    // Same id again: no-op, payload unchanged.
+    assert_eq!(
+        b.jobs_push(q, &[job("a", T0, "second")], T0).await.unwrap(),
+        [false]
+    );
+    assert_eq!(b.jobs_get(q, "a").await.unwrap().unwrap().payload, b"first");
+    // Dedupe key.
+    assert_eq!(
+        b.jobs_push(q, &[with_key("m1-a", "wamid.1")], T0)
+            .await
+            .unwrap(),
+        [true]
+    );
+    assert_eq!(
+        b.jobs_push(q, &[with_key("m1-b", "wamid.1")], T0 + 59_999)
+            .await
+            .unwrap(),
+        [false]
+    );
+    assert_eq!(b.jobs_get(q, "m1-b").await.unwrap(), None);
+    // The key expired: accepted again.
+    assert_eq!(
+        b.jobs_push(q, &[with_key("m1-c", "wamid.1")], T0 + 60_000)
+            .await
+            .unwrap(),
+        [true]
+    );
+    // Dedupe keys are per queue and separate from `remember`.
+    assert_eq!(
+        b.jobs_push("other", &[with_key("x", "wamid.1")], T0)
+            .await
+            .unwrap(),
+        [true]
+    );
+    assert!(b.remember("wamid.1", ttl, T0).await.unwrap());
+    // A mixed batch: each job judged against the store and the batch before it;
+    // a job rejected by id does not consume its dedupe key.
+    let batch = [
+        job("b1", T0, "b1"),
+        job("a", T0, "dup-id"),
+        job("b1", T0, "dup-in-batch"),
+        with_key("a", "wamid.2"),
+        with_key("b2", "wamid.2"),
+        with_key("b3", "wamid.2"),
+    ];
+    assert_eq!(
+        b.jobs_push(q, &batch, T0 + 60_000).await.unwrap(),
+        [true, false, false, false, true, false]
+    );
+    assert_eq!(b.jobs_get(q, "b1").await.unwrap().unwrap().payload, b"b1");
+    assert_eq!(b.jobs_get(q, "b3").await.unwrap(), None);
+    assert_eq!(
+        b.jobs_counts(q).await.unwrap(),
+        JobCounts {
+            pending: 5,
+            leased: 0
+        }
+    );
+    assert!(b.jobs_push(q, &[], T0).await.unwrap().is_empty());
+    // An acked id may be pushed again (ids are only unique while the job exists).
+    assert!(b.jobs_ack(q, "a").await.unwrap());
+    assert_eq!(
+        b.jobs_push(q, &[job("a", T0, "again")], T0).await.unwrap(),
+        [true]
+    );
+}
+
+async fn jobs_lease_expiry_reclaims_with_attempts(b: Arc<dyn Backend>) {
+    let q = "work";
+    b.jobs_push(q, &[job("j", T0, "p")], T0).await.unwrap();
+    let first = b.jobs_claim(q, T0, LEASE, 10).await.unwrap();
+    assert_eq!((ids(&first), first[0].attempts), (vec!["j"], 0));
+    assert!(
+        b.jobs_claim(q, T0 + 29_999, LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        b.jobs_counts(q).await.unwrap(),
+        JobCounts {
+            pending: 0,
+            leased: 1
+        }
+    );
+    // The worker "crashed": at the lease deadline the job is claimable again.
+    let again = b.jobs_claim(q, T0 + 30_000, LEASE, 10).await.unwrap();
+    assert_eq!(ids(&again), ["j"]);
+    assert_eq!(
+        (
+            again[0].attempts,
+            again[0].due_ms,
+            again[0].payload.as_slice()
+        ),
+        (1, T0, &b"p"[..])
+    );
+    assert_eq!(b.jobs_get(q, "j").await.unwrap().unwrap().attempts, 1);
+    // Expired leases go back to pending even when the claim takes nothing.
+    assert!(
+        b.jobs_claim(q, T0 + 60_000, LEASE, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        b.jobs_counts(q).await.unwrap(),
+        JobCounts {
+            pending: 1,
+            leased: 0
+        }
+    );
+    assert_eq!(b.jobs_get(q, "j").await.unwrap().unwrap().attempts, 2);
+    assert!(b.jobs_ack(q, "j").await.unwrap());
+    assert_eq!(b.jobs_counts(q).await.unwrap(), JobCounts::default());
+}
+
+async fn jobs_retry_and_payload(b: Arc<dyn Backend>) {
+    let q = "outbox";
+    b.jobs_push(q, &[job("j", T0, "v1")], T0).await.unwrap();
+    b.jobs_claim(q, T0, LEASE, 1).await.unwrap();
+    assert!(b.jobs_retry(q, "j", T0 + 500, Some(b"v2")).await.unwrap());
+    assert_eq!(
+        b.jobs_counts(q).await.unwrap(),
+        JobCounts {
+            pending: 1,
+            leased: 0
+        }
+    );
+    assert_eq!(b.jobs_next_due(q).await.unwrap(), Some(T0 + 500));
+    assert!(
+        b.jobs_claim(q, T0 + 499, LEASE, 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let got = b.jobs_claim(q, T0 + 500, LEASE, 1).await.unwrap();
+    assert_eq!(
+        got,
+        [Job {
+            id: "j".into(),
+            due_ms: T0 + 500,
+            attempts: 1,
+            payload: b"v2".to_vec()
+        }]
+    );
+    // Retrying a pending job moves it too; no payload keeps the old one.
+    assert!(b.jobs_retry(q, "j", T0 + 900, None).await.unwrap());
+    assert!(b.jobs_retry(q, "j", T0 + 800, None).await.unwrap());
+    assert_eq!(
+        b.jobs_counts(q).await.unwrap(),
+        JobCounts {
+            pending: 1,
+            leased: 0
+        }
+    );
+    let got = b.jobs_claim(q, T0 + 800, LEASE, 5).await.unwrap();
+    assert_eq!(
+        (got[0].attempts, got[0].due_ms, got[0].payload.as_slice()),
+        (3, T0 + 800, &b"v2"[..])
+    );
+    assert!(!b.jobs_retry(q, "missing", T0, None).await.unwrap());
+    assert_eq!(b.jobs_get(q, "missing").await.unwrap(), None);
+}
+
+async fn jobs_cancel_anywhere(b: Arc<dyn Backend>) {
+    let q = "broadcast";
+    b.jobs_push(q, &[job("p", T0 + 1_000, ""), job("l", T0, "")], T0)
+        .await
+        .unwrap();
+    assert_eq!(ids(&b.jobs_claim(q, T0, LEASE, 10).await.unwrap()), ["l"]);
+    assert!(b.jobs_cancel(q, "p").await.unwrap());
+    assert!(b.jobs_cancel(q, "l").await.unwrap());
+    assert!(!b.jobs_cancel(q, "l").await.unwrap());
+    assert_eq!(b.jobs_counts(q).await.unwrap(), JobCounts::default());
+    assert_eq!(b.jobs_next_due(q).await.unwrap(), None);
+    assert!(
+        b.jobs_claim(q, T0 + 100_000, LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(!b.jobs_ack(q, "l").await.unwrap());
+    assert!(!b.jobs_retry(q, "l", T0, None).await.unwrap());
+}
+
+async fn index_basics_and_ties(b: Arc<dyn Backend>) {
+    let i = "waiting:general";
+    for (m, s) in [
+        ("a", 2.0),
+        ("c", 1.0),
+        ("b", 1.0),
+        ("d", 3.5),
+        ("neg", -7.25),
+    ] {
+        b.index_put(i, m, s).await.unwrap();
+    }
+    let all = b
+        .index_range(i, f64::NEG_INFINITY, f64::INFINITY, 100)
+        .await
+        .unwrap();
+    let want: Vec<(String, f64)> = [
+        ("neg", -7.25),
+        ("b", 1.0),
+        ("c", 1.0),
+        ("a", 2.0),
+        ("d", 3.5),
+    ]
+    .map(|(m, s)| (m.to_owned(), s))
+    .to_vec();
+    assert_eq!(all, want);
+    assert_eq!(
+        b.index_range(i, 1.0, 2.0, 100).await.unwrap(),
+        want[1..4].to_vec()
+    );
+    assert_eq!(
+        b.index_range(i, 1.0, 2.0, 2).await.unwrap(),
+        want[1..3].to_vec()
+    );
+    assert!(b.index_range(i, 1.0, 2.0, 0).await.unwrap().is_empty());
+    assert!(b.index_range(i, 2.1, 3.4, 10).await.unwrap().is_empty());
+    assert!(b.index_range(i, 5.0, 1.0, 10).await.unwrap().is_empty());
+    assert_eq!(b.index_rank(i, "neg").await.unwrap(), Some(0));
+    assert_eq!(b.index_rank(i, "c").await.unwrap(), Some(2));
+    assert_eq!(b.index_rank(i, "d").await.unwrap(), Some(4));
+    assert_eq!(b.index_rank(i, "zz").await.unwrap(), None);
+    assert_eq!(b.index_score(i, "d").await.unwrap(), Some(3.5));
+    assert_eq!(b.index_score(i, "zz").await.unwrap(), None);
+    assert_eq!(b.index_len(i).await.unwrap(), 5);
+    // Re-scoring moves without duplicating.
+    b.index_put(i, "d", -100.0).await.unwrap();
+    assert_eq!(b.index_rank(i, "d").await.unwrap(), Some(0));
+    assert_eq!(b.index_len(i).await.unwrap(), 5);
+    // Large timestamps keep full precision.
+    let ts = (T0 as f64) + 0.5;
+    b.index_put(i, "ts", ts).await.unwrap();
+    assert_eq!(b.index_score(i, "ts").await.unwrap(), Some(ts));
+    assert!(b.index_remove(i, "d").await.unwrap());
+    assert!(!b.index_remove(i, "d").await.unwrap());
+    assert_eq!(b.index_len(i).await.unwrap(), 5);
+    assert_eq!(b.index_len("empty").await.unwrap(), 0);
+    assert!(
+        b.index_range("empty", 0.0, 1.0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Indexes are independent, even with prefix-like names.
+    b.index_put("waiting", "x", 1.0).await.unwrap();
+    assert_eq!(b.index_len("waiting").await.unwrap(), 1);
+    assert_eq!(b.index_len(i).await.unwrap(), 5);
+    assert!(b.index_put(i, "nan", f64::NAN).await.is_err());
+}
+
+async fn index_pop_min_into_order_and_capacity(b: Arc<dyn Backend>) {
+    let (q1, q2) = ("q:vip".to_owned(), "q:general".to_owned());
+    b.index_put(&q1, "a", 3.0).await.unwrap();
+    b.index_put(&q1, "b", 10.0).await.unwrap();
+    b.index_put(&q2, "c", 3.0).await.unwrap();
+    b.index_put(&q2, "d", 1.0).await.unwrap();
+    let both = [q1.clone(), q2.clone()];
+    let pop = |cap| {
+        let (b, both) = (Arc::clone(&b), both.clone());
+        async move {
+            b.index_pop_min_into(&both, "agent:1", cap, 42.0)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(pop(3).await, Some((q2.clone(), "d".into())));
+    // Tie at 3.0: the earlier index wins.
+    assert_eq!(pop(3).await, Some((q1.clone(), "a".into())));
+    assert_eq!(pop(3).await, Some((q2.clone(), "c".into())));
+    // The holder is full.
+    assert_eq!(pop(3).await, None);
+    assert_eq!(b.index_len("agent:1").await.unwrap(), 3);
+    assert_eq!(b.index_score("agent:1", "a").await.unwrap(), Some(42.0));
+    assert_eq!(b.index_score(&q1, "a").await.unwrap(), None);
+    assert_eq!(b.index_len(&q1).await.unwrap(), 1);
+    assert_eq!(pop(4).await, Some((q1.clone(), "b".into())));
+    // Every index empty.
+    assert_eq!(pop(10).await, None);
+    assert_eq!(
+        b.index_pop_min_into(&[], "agent:1", 10, 0.0).await.unwrap(),
+        None
+    );
+    assert_eq!(b.index_len("agent:1").await.unwrap(), 4);
+    assert_eq!(b.index_len(&q2).await.unwrap(), 0);
+}
+
+async fn lists(b: Arc<dyn Backend>) {
+    let k = "transcript:1";
+    assert_eq!(b.list_len(k).await.unwrap(), 0);
+    assert!(b.list_range(k, 0, 10).await.unwrap().is_empty());
+    assert_eq!(b.list_push(k, b"one").await.unwrap(), 1);
+    assert_eq!(b.list_push(k, &[0, 1, 255]).await.unwrap(), 2);
+    assert_eq!(b.list_push(k, b"three").await.unwrap(), 3);
+    assert_eq!(b.list_len(k).await.unwrap(), 3);
+    let all = b.list_range(k, 0, 10).await.unwrap();
+    assert_eq!(
+        all,
+        vec![b"one".to_vec(), vec![0, 1, 255], b"three".to_vec()]
+    );
+    assert_eq!(b.list_range(k, 1, 1).await.unwrap(), vec![vec![0, 1, 255]]);
+    assert_eq!(
+        b.list_range(k, 2, 5).await.unwrap(),
+        vec![b"three".to_vec()]
+    );
+    assert!(b.list_range(k, 3, 5).await.unwrap().is_empty());
+    assert!(b.list_range(k, 0, 0).await.unwrap().is_empty());
+    assert!(
+        b.list_range(k, u64::MAX, u64::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(b.list_len("transcript:10").await.unwrap(), 0);
+}
+
+async fn locks(b: Arc<dyn Backend>) {
+    let ttl = Duration::from_secs(10);
+    assert!(b.lock("l", "A", ttl, T0).await.unwrap());
+    assert!(!b.lock("l", "B", ttl, T0 + 1).await.unwrap());
+    // The owner extends until T0 + 15 s.
+    assert!(b.lock("l", "A", ttl, T0 + 5_000).await.unwrap());
+    assert!(!b.lock("l", "B", ttl, T0 + 12_000).await.unwrap());
+    assert!(
+        b.lock("l", "B", ttl, T0 + 15_000).await.unwrap(),
+        "expired lock is free"
+    );
+    assert!(!b.unlock("l", "A").await.unwrap());
+    assert!(b.unlock("l", "B").await.unwrap());
+    assert!(!b.unlock("l", "B").await.unwrap());
+    assert!(b.lock("l", "A", ttl, T0 + 15_001).await.unwrap());
+    assert!(b.lock("other", "B", ttl, T0).await.unwrap());
+}
+
+async fn rate_take_gcra(b: Arc<dyn Backend>) {
+    // 10/s = one every 100 ms, burst 3.
+    let take = |now| {
+        let b = Arc::clone(&b);
+        async move { b.rate_take("wa:phone1", 10.0, 3, now).await.unwrap() }
+    };
+    assert_eq!(take(T0).await, 0);
+    assert_eq!(take(T0).await, 0);
+    assert_eq!(take(T0).await, 0);
+    assert_eq!(take(T0).await, 100);
+    // Refusals reserve nothing, and the wait shrinks as time passes.
+    assert_eq!(take(T0 + 40).await, 60);
+    assert_eq!(take(T0 + 99).await, 1);
+    assert_eq!(take(T0 + 100).await, 0);
+    assert_eq!(take(T0 + 100).await, 100);
+    // After a long pause the full burst is available again.
+    for _ in 0..3 {
+        assert_eq!(take(T0 + 10_000).await, 0);
+    }
+    assert!(take(T0 + 10_000).await > 0);
+    // Fractional rates, keys independent.
+    assert_eq!(b.rate_take("slow", 0.5, 1, T0).await.unwrap(), 0);
+    assert_eq!(b.rate_take("slow", 0.5, 1, T0 + 1).await.unwrap(), 1_999);
+    assert!(b.rate_take("bad", 0.0, 1, T0).await.is_err());
+    assert!(b.rate_take("bad", f64::NAN, 1, T0).await.is_err());
+}
+
+async fn counters(b: Arc<dyn Backend>) {
+    assert_eq!(b.counter_get("sent").await.unwrap(), 0);
+    assert_eq!(b.counter_add("sent", 5).await.unwrap(), 5);
+    assert_eq!(b.counter_add("sent", -7).await.unwrap(), -2);
+    assert_eq!(b.counter_get("sent").await.unwrap(), -2);
+    assert_eq!(b.counter_get("other").await.unwrap(), 0);
+}
+
+async fn publish_subscribe(b: Arc<dyn Backend>) {
+    let mut rx = b.subscribe("events").await.unwrap();
+    let mut other = b.subscribe("other").await.unwrap();
+    b.publish("nobody-listens", b"x").await.unwrap();
+    for i in 0..3u8 {
+        b.publish("events", &[i]).await.unwrap();
+    }
+    for i in 0..3u8 {
+        let msg = tokio::time::timeout(Duration::from_secs(2), rx.recv())
+            .await
+            .unwrap();
+        assert_eq!(msg, Some(vec![i]));
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), other.recv())
+            .await
+            .is_err()
+    );
+    drop(rx);
+    drop(other);
+    b.publish("events", b"after").await.unwrap();
+    let mut again = b.subscribe("events").await.unwrap();
+    b.publish("events", b"new").await.unwrap();
+    let msg = tokio::time::timeout(Duration::from_secs(2), again.recv())
+        .await
+        .unwrap();
+    assert_eq!(msg, Some(b"new".to_vec()));
+}
+
+async fn claim_all(b: Arc<dyn Backend>, q: &'static str, tasks: usize) -> Vec<String> {
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let b = Arc::clone(&b);
+        handles.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let got = b.jobs_claim(q, T0, LEASE, 5).await.unwrap();
+                if got.is_empty() {
+                    return mine;
+                }
+                mine.extend(got.into_iter().map(|j| j.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.unwrap());
+    }
+    all
+}
+
+async fn push_many(b: &Arc<dyn Backend>, q: &str, n: usize) {
+    let jobs: Vec<NewJob> = (0..n)
+        .map(|i| job(&format!("job-{i:04}"), T0 - (i % 7) as i64, ""))
+        .collect();
+    for chunk in jobs.chunks(100) {
+        assert!(
+            b.jobs_push(q, chunk, T0)
+                .await
+                .unwrap()
+                .iter()
+                .all(|&ok| ok)
+        );
+    }
+}
+
+async fn concurrent_claims_never_duplicate(b: Arc<dyn Backend>) {
+    push_many(&b, "race", 500).await;
+    let all = claim_all(Arc::clone(&b), "race", 32).await;
+    let unique: HashSet<&String> = all.iter().collect();
+    assert_eq!(all.len(), 500, "every job claimed once");
+    assert_eq!(unique.len(), 500);
+    assert_eq!(
+        b.jobs_counts("race").await.unwrap(),
+        JobCounts {
+            pending: 0,
+            leased: 500
+        }
+    );
+}
+
+async fn concurrent_pop_min_into_respects_capacity(b: Arc<dyn Backend>) {
+    let indexes = vec!["wait:a".to_owned(), "wait:b".to_owned()];
+    for i in 0..200 {
+        b.index_put(&indexes[i % 2], &format!("conv-{i:03}"), (i % 13) as f64)
+            .await
+            .unwrap();
+    }
+    const HOLDERS: usize = 8;
+    const CAPACITY: u64 = 20;
+    let mut handles = Vec::new();
+    for t in 0..16 {
+        let (b, indexes) = (Arc::clone(&b), indexes.clone());
+        handles.push(tokio::spawn(async move {
+            let holder = format!("agent:{}", t % HOLDERS);
+            let mut mine = Vec::new();
+            while let Some((_, member)) = b
+                .index_pop_min_into(&indexes, &holder, CAPACITY, 1.0)
+                .await
+                .unwrap()
+            {
+                mine.push(member);
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.unwrap());
+    }
+    let unique: HashSet<&String> = all.iter().collect();
+    assert_eq!(unique.len(), all.len(), "no member popped twice");
+    assert_eq!(all.len(), HOLDERS * CAPACITY as usize);
+    for h in 0..HOLDERS {
+        assert_eq!(b.index_len(&format!("agent:{h}")).await.unwrap(), CAPACITY);
+    }
+    let left = b.index_len("wait:a").await.unwrap() + b.index_len("wait:b").await.unwrap();
+    assert_eq!(left, 200 - (HOLDERS as u64 * CAPACITY));
+    // The lowest scores went first: everything left scores >= everything taken.
+    let max_taken = all
+        .iter()
+        .map(|m| m[5..].parse::<usize>().unwrap() % 13)
+        .max()
+        .unwrap();
+    for i in &indexes {
+        for (m, s) in b
+            .index_range(i, f64::NEG_INFINITY, f64::INFINITY, 1_000)
+            .await
+            .unwrap()
+        {
+            assert!(s >= max_taken as f64, "{m} at {s} left behind");
+        }
+    }
+}
+
+async fn concurrent_doc_cas_increments(b: Arc<dyn Backend>) {
+    assert_eq!(b.doc_put("count", 0, b"0").await.unwrap(), Some(1));
+    let mut handles = Vec::new();
+    for _ in 0..16 {
+        let b = Arc::clone(&b);
+        handles.push(tokio::spawn(async move {
+            for _ in 0..10 {
+                loop {
+                    let d = b.doc_get("count").await.unwrap().unwrap();
+                    let n: u64 = std::str::from_utf8(&d.data).unwrap().parse().unwrap();
+                    let next = (n + 1).to_string();
+                    if b.doc_put("count", d.version, next.as_bytes())
+                        .await
+                        .unwrap()
+                        .is_some()
+                    {
+                        break;
+                    }
+                }
+            }
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    let d = b.doc_get("count").await.unwrap().unwrap();
+    assert_eq!((d.version, d.data), (161, b"160".to_vec()));
+}
+
+// ---- Redis only ---------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_two_instances_on_one_server_act_as_one() {
+    let server = RedisServer::start();
+    let a: Arc<dyn Backend> = Arc::new(RedisBackend::connect(&server.url(), PREFIX).await.unwrap());
+    let b: Arc<dyn Backend> = Arc::new(RedisBackend::connect(&server.url(), PREFIX).await.unwrap());
+    push_many(&a, "shared", 300).await;
+    let (x, y) = tokio::join!(
+        claim_all(Arc::clone(&a), "shared", 8),
+        claim_all(Arc::clone(&b), "shared", 8)
+    );
+    assert!(
+        !x.is_empty() && !y.is_empty(),
+        "both instances claimed some"
+    );
+    let all: Vec<String> = x.into_iter().chain(y).collect();
+    let unique: HashSet<&String> = all.iter().collect();
+    assert_eq!((all.len(), unique.len()), (300, 300));
+    assert_eq!(a.doc_put("d", 0, b"x").await.unwrap(), Some(1));
+    assert_eq!(b.doc_put("d", 0, b"y").await.unwrap(), None);
+    assert_eq!(b.doc_get("d").await.unwrap().unwrap().data, b"x");
+    // Another prefix is another store.
+    let c = RedisBackend::connect(&server.url(), "other-prefix")
+        .await
+        .unwrap();
+    assert_eq!(c.doc_get("d").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_survives_kill_9_with_appendfsync() {
+    let mut server = RedisServer::start();
+    {
+        let b = RedisBackend::connect(&server.url(), PREFIX).await.unwrap();
+        b.jobs_push("q", &[job("j", T0, "p")], T0).await.unwrap();
+        b.doc_put("d", 0, b"kept").await.unwrap();
+    }
+    server.restart();
+    let b = RedisBackend::connect(&server.url(), PREFIX).await.unwrap();
+    assert_eq!(b.doc_get("d").await.unwrap().unwrap().data, b"kept");
+    assert_eq!(ids(&b.jobs_claim("q", T0, LEASE, 10).await.unwrap()), ["j"]);
+}
+
+#[tokio::test]
+async fn redis_unreachable_is_unavailable() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = RedisBackend::connect(&format!("redis://127.0.0.1:{port}/0"), PREFIX)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    let err = RedisBackend::connect("redis://127.0.0.1:1/0", "bad{prefix")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+}
+
+// ---- embedded only ------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_reopen_keeps_data() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let b = EmbeddedBackend::open(dir.path()).unwrap();
+        b.jobs_push("q", &[job("j", T0, "p")], T0).await.unwrap();
+        b.doc_put("d", 0, b"kept").await.unwrap();
+        b.index_put("i", "m", 2.5).await.unwrap();
+        b.list_push("l", b"item").await.unwrap();
+        b.counter_add("c", 3).await.unwrap();
+        assert!(
+            b.remember("seen", Duration::from_secs(60), T0)
+                .await
+                .unwrap()
+        );
+    }
+    let b = EmbeddedBackend::open(dir.path()).unwrap();
+    assert_eq!(b.doc_get("d").await.unwrap().unwrap().data, b"kept");
+    assert_eq!(ids(&b.jobs_claim("q", T0, LEASE, 10).await.unwrap()), ["j"]);
+    assert_eq!(b.index_score("i", "m").await.unwrap(), Some(2.5));
+    assert_eq!(
+        b.list_range("l", 0, 10).await.unwrap(),
+        vec![b"item".to_vec()]
+    );
+    assert_eq!(b.counter_get("c").await.unwrap(), 3);
+    assert!(
+        !b.remember("seen", Duration::from_secs(60), T0 + 1)
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn embedded_second_open_is_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = EmbeddedBackend::open(dir.path()).unwrap();
+    let err = EmbeddedBackend::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Locked(p) if p.ends_with("balas.redb")),
+        "{err:?}"
+    );
+    let via_open_backend = balas::store::open_backend(None, dir.path(), PREFIX).await;
+    assert!(matches!(via_open_backend, Err(StoreError::Locked(_))));
+    drop(first);
+    let again = balas::store::open_backend(None, dir.path(), PREFIX)
+        .await
+        .unwrap();
+    assert_eq!(again.name(), "embedded");
+}
