@@ -110,3 +110,134 @@ pub fn render(msg: &OutboundMessage) -> Result<Value, RenderError> {
     v["message"] = message;
     Ok(v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channels::outbound::{Button, ListRow, ListSection};
+
+    fn msg(content: OutboundContent) -> OutboundMessage {
+        OutboundMessage {
+            channel: Channel::Instagram,
+            to: "7291836450192837".into(),
+            content,
+            human_agent_tag: false,
+        }
+    }
+
+    #[test]
+    fn text_limit_is_bytes() {
+        for (body, max_ok) in [
+            ("a".repeat(1000), true),
+            ("a".repeat(1001), false),
+            ("😀".repeat(250), true),
+            ("😀".repeat(251), false),
+            ("é".repeat(600), false),
+        ] {
+            let v = render(&msg(OutboundContent::Text { body: body.clone() })).unwrap();
+            let t = v["message"]["text"].as_str().unwrap();
+            assert!(t.len() <= MAX_TEXT_BYTES, "{}", t.len());
+            assert_eq!(t == body, max_ok);
+            if !max_ok {
+                assert!(t.ends_with('…'));
+            }
+        }
+        assert_eq!(
+            render(&msg(OutboundContent::Text { body: "".into() })),
+            Err(RenderError::Empty { what: "text" })
+        );
+    }
+
+    #[test]
+    fn quick_replies() {
+        let buttons: Vec<Button> = (0..15)
+            .map(|i| Button {
+                id: format!("P{i}"),
+                title: if i == 1 {
+                    "Pilihan yang sangat panjang".into()
+                } else {
+                    format!("Opsi {i}")
+                },
+            })
+            .collect();
+        let mut m = msg(OutboundContent::Buttons {
+            body: "pilih".into(),
+            buttons,
+            header: Some("h".into()),
+            footer: Some("f".into()),
+        });
+        m.human_agent_tag = true;
+        let v = render(&m).unwrap();
+        assert_eq!(v["messaging_type"], "MESSAGE_TAG");
+        assert_eq!(v["tag"], "HUMAN_AGENT");
+        let qr = v["message"]["quick_replies"].as_array().unwrap();
+        assert_eq!(qr.len(), MAX_QUICK_REPLIES);
+        assert_eq!(qr[1]["title"], "Pilihan yang sangat…");
+        assert!(
+            qr.iter().all(|q| q["content_type"] == "text"
+                && q["title"].as_str().unwrap().chars().count() <= 20)
+        );
+        assert_eq!(v["message"]["text"], "pilih");
+
+        let v = render(&msg(OutboundContent::List {
+            body: "topik".into(),
+            button_label: "Pilih".into(),
+            sections: vec![
+                ListSection {
+                    title: "A".into(),
+                    rows: vec![ListRow {
+                        id: "r1".into(),
+                        title: "Satu".into(),
+                        description: Some("d".into()),
+                    }],
+                },
+                ListSection {
+                    title: "B".into(),
+                    rows: vec![ListRow {
+                        id: "r2".into(),
+                        title: "Dua".into(),
+                        description: None,
+                    }],
+                },
+            ],
+            header: None,
+            footer: None,
+        }))
+        .unwrap();
+        assert_eq!(v["messaging_type"], "RESPONSE");
+        assert!(v.get("tag").is_none());
+        let qr = v["message"]["quick_replies"].as_array().unwrap();
+        assert_eq!(
+            (qr[0]["payload"].as_str(), qr[1]["title"].as_str()),
+            (Some("r1"), Some("Dua"))
+        );
+    }
+
+    #[test]
+    fn not_available() {
+        let t = msg(OutboundContent::Template {
+            name: "t".into(),
+            language: "id".into(),
+            body_parameters: vec![],
+            quick_reply_payloads: vec![],
+        });
+        assert!(matches!(
+            render(&t),
+            Err(RenderError::NotSupported {
+                what: "template",
+                ..
+            })
+        ));
+        let r = msg(OutboundContent::MarkRead {
+            message_id: "m".into(),
+            typing: true,
+        });
+        assert!(matches!(
+            render(&r),
+            Err(RenderError::NotSupported {
+                what: "mark-read",
+                ..
+            })
+        ));
+    }
+}

@@ -394,3 +394,234 @@ fn template(
     v["template"] = t;
     Ok(v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(content: OutboundContent) -> OutboundMessage {
+        OutboundMessage {
+            channel: Channel::WhatsApp,
+            to: "6281234567890".into(),
+            content,
+            human_agent_tag: false,
+        }
+    }
+
+    fn b(id: &str, title: &str) -> Button {
+        Button {
+            id: id.into(),
+            title: title.into(),
+        }
+    }
+
+    fn chars(v: &Value) -> usize {
+        v.as_str().unwrap().chars().count()
+    }
+
+    #[test]
+    fn text_limit_counts_chars() {
+        let ok = "😀".repeat(MAX_TEXT);
+        let v = render(&msg(OutboundContent::Text { body: ok.clone() })).unwrap();
+        assert_eq!(v["text"]["body"], json!(ok));
+        let long = "😀".repeat(MAX_TEXT + 1);
+        let v = render(&msg(OutboundContent::Text { body: long })).unwrap();
+        assert_eq!(chars(&v["text"]["body"]), MAX_TEXT);
+        assert!(v["text"]["body"].as_str().unwrap().ends_with('…'));
+        assert_eq!(
+            render(&msg(OutboundContent::Text { body: "  ".into() })),
+            Err(RenderError::Empty { what: "text body" })
+        );
+    }
+
+    #[test]
+    fn buttons_limits() {
+        let v = render(&msg(OutboundContent::Buttons {
+            body: "x".repeat(2000),
+            buttons: vec![
+                b(
+                    &format!("  {}  ", "i".repeat(300)),
+                    "Judul yang sangat panjang sekali",
+                ),
+                b("dup", "Judul yang sangat panjang sekali"),
+                b("", ""),
+            ],
+            header: Some("h".repeat(61)),
+            footer: Some("f".repeat(61)),
+        }))
+        .unwrap();
+        let i = &v["interactive"];
+        assert_eq!(i["type"], "button");
+        assert_eq!(chars(&i["body"]["text"]), MAX_BODY);
+        assert_eq!(chars(&i["header"]["text"]), MAX_HEADER);
+        assert_eq!(chars(&i["footer"]["text"]), MAX_FOOTER);
+        let buttons = i["action"]["buttons"].as_array().unwrap();
+        assert_eq!(buttons.len(), 3);
+        assert_eq!(buttons[0]["reply"]["id"], json!("i".repeat(MAX_BUTTON_ID)));
+        let titles: Vec<&str> = buttons
+            .iter()
+            .map(|b| b["reply"]["title"].as_str().unwrap())
+            .collect();
+        assert_eq!(titles[0], "Judul yang sangat p…");
+        assert_eq!(titles[1], "Judul yang sang… (2)");
+        assert_eq!(titles[2], "3");
+        assert_eq!(buttons[2]["reply"]["id"], "3");
+        for t in titles {
+            assert!(!t.is_empty() && t.chars().count() <= MAX_BUTTON_TITLE);
+        }
+        // Empty header/footer are omitted; no buttons → text.
+        let v = render(&msg(OutboundContent::Buttons {
+            body: "halo".into(),
+            buttons: vec![b("a", "A")],
+            header: Some(" ".into()),
+            footer: None,
+        }))
+        .unwrap();
+        assert!(v["interactive"].get("header").is_none());
+        let v = render(&msg(OutboundContent::Buttons {
+            body: "halo".into(),
+            buttons: vec![],
+            header: None,
+            footer: None,
+        }))
+        .unwrap();
+        assert_eq!(v["type"], "text");
+    }
+
+    #[test]
+    fn four_to_ten_buttons_become_a_list_and_more_are_cut() {
+        for (n, want) in [(4, 4), (10, 10), (14, 10)] {
+            let buttons = (0..n)
+                .map(|i| {
+                    b(
+                        &format!("id{i}"),
+                        &format!("Pilihan nomor {i} yang panjang"),
+                    )
+                })
+                .collect();
+            let v = render(&msg(OutboundContent::Buttons {
+                body: "pilih".into(),
+                buttons,
+                header: None,
+                footer: None,
+            }))
+            .unwrap();
+            assert_eq!(v["interactive"]["type"], "list");
+            assert_eq!(v["interactive"]["action"]["button"], DEFAULT_LIST_BUTTON);
+            let sections = v["interactive"]["action"]["sections"].as_array().unwrap();
+            assert_eq!(sections.len(), 1);
+            assert!(sections[0].get("title").is_none());
+            let rows = sections[0]["rows"].as_array().unwrap();
+            assert_eq!(rows.len(), want);
+            assert!(rows.iter().all(|r| chars(&r["title"]) <= MAX_ROW_TITLE));
+        }
+    }
+
+    #[test]
+    fn list_limits() {
+        let row = |i: usize| ListRow {
+            id: format!("{i}{}", "r".repeat(250)),
+            title: format!("Baris {i} dengan judul panjang"),
+            description: Some("d".repeat(100)),
+        };
+        let sections: Vec<ListSection> = (0..12)
+            .map(|s| ListSection {
+                title: if s == 1 {
+                    String::new()
+                } else {
+                    format!("Bagian {s} dengan nama panjang")
+                },
+                rows: (0..3).map(|r| row(s * 3 + r)).collect(),
+            })
+            .collect();
+        let v = render(&msg(OutboundContent::List {
+            body: "pilih".into(),
+            button_label: "Tombol dengan label panjang".into(),
+            sections,
+            header: None,
+            footer: None,
+        }))
+        .unwrap();
+        let action = &v["interactive"]["action"];
+        assert_eq!(chars(&action["button"]), MAX_LIST_BUTTON);
+        let sections = action["sections"].as_array().unwrap();
+        assert_eq!(sections.len(), 4); // 3 + 3 + 3 + 1 = 10 rows
+        let rows: Vec<&Value> = sections
+            .iter()
+            .flat_map(|s| s["rows"].as_array().unwrap())
+            .collect();
+        assert_eq!(rows.len(), MAX_ROWS);
+        assert_eq!(sections[1]["title"], "Menu 2");
+        for s in sections {
+            assert!(chars(&s["title"]) <= MAX_SECTION_TITLE);
+        }
+        for r in rows {
+            assert!(chars(&r["id"]) <= MAX_ROW_ID);
+            assert!(chars(&r["title"]) <= MAX_ROW_TITLE);
+            assert_eq!(chars(&r["description"]), MAX_ROW_DESCRIPTION);
+        }
+        // Duplicate ids are made unique.
+        let v = render(&msg(OutboundContent::List {
+            body: "x".into(),
+            button_label: String::new(),
+            sections: vec![ListSection {
+                title: String::new(),
+                rows: vec![
+                    ListRow {
+                        id: "a".into(),
+                        title: "A".into(),
+                        description: None,
+                    },
+                    ListRow {
+                        id: "a".into(),
+                        title: "A".into(),
+                        description: None,
+                    },
+                ],
+            }],
+            header: None,
+            footer: None,
+        }))
+        .unwrap();
+        let rows = &v["interactive"]["action"]["sections"][0]["rows"];
+        assert_ne!(rows[0]["id"], rows[1]["id"]);
+        assert_ne!(rows[0]["title"], rows[1]["title"]);
+        assert!(rows[0].get("description").is_none());
+    }
+
+    #[test]
+    fn template_and_mark_read() {
+        let v = render(&msg(OutboundContent::Template {
+            name: "t".into(),
+            language: "en_US".into(),
+            body_parameters: vec!["a\nb\t c      d".into(), "".into()],
+            quick_reply_payloads: vec!["p0".into()],
+        }))
+        .unwrap();
+        let c = &v["template"]["components"];
+        assert_eq!(c[0]["parameters"][0]["text"], "a b  c    d");
+        assert_eq!(c[0]["parameters"][1]["text"], "-");
+        assert_eq!(c[1]["index"], "0");
+        assert_eq!(v["template"]["language"]["code"], "en_US");
+        let v = render(&msg(OutboundContent::Template {
+            name: "hello_world".into(),
+            language: "id".into(),
+            body_parameters: vec![],
+            quick_reply_payloads: vec![],
+        }))
+        .unwrap();
+        assert!(v["template"].get("components").is_none());
+        let v = render(&msg(OutboundContent::MarkRead {
+            message_id: "wamid.X".into(),
+            typing: false,
+        }))
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.X"})
+        );
+        let mut ig = msg(OutboundContent::Text { body: "x".into() });
+        ig.channel = Channel::Instagram;
+        assert!(matches!(render(&ig), Err(RenderError::WrongChannel { .. })));
+    }
+}
