@@ -443,4 +443,38 @@ mod tests {
         assert!(parse_webhook(b"{}").is_err());
         assert!(parse_webhook(b"nope").is_err());
     }
+
+    #[test]
+    fn every_level_is_iterated() {
+        let msg = |id: &str| json!({"from": "62", "id": id, "timestamp": "1", "type": "text", "text": {"body": id}});
+        let status = |st: &str| json!({"id": "wamid.OUT", "status": st, "timestamp": "2", "recipient_id": "62"});
+        let body = serde_json::to_vec(&json!({
+            "object": "whatsapp_business_account",
+            "entry": [
+                {"id": "W1", "changes": [
+                    {"field": "messages", "value": {"metadata": {"phone_number_id": "P1"}, "messages": [msg("a"), msg("b")]}},
+                    {"field": "messages", "value": {"metadata": {"phone_number_id": "P1"}, "statuses": [status("sent"), status("delivered")]}}
+                ]},
+                {"id": "W2", "changes": [
+                    {"field": "messages", "value": {"metadata": {"phone_number_id": "P2"}, "messages": [msg("c")]}}
+                ]}
+            ]
+        }))
+        .unwrap();
+        let ev = parse_webhook(&body).unwrap();
+        let keys: Vec<(&str, &str)> = ev
+            .iter()
+            .map(|e| (e.business_id.as_str(), e.dedupe_key.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("P1", "wa:msg:a"),
+                ("P1", "wa:msg:b"),
+                ("P1", "wa:status:wamid.OUT:sent"),
+                ("P1", "wa:status:wamid.OUT:delivered"),
+                ("P2", "wa:msg:c"),
+            ]
+        );
+    }
 }
