@@ -9,7 +9,7 @@
 //! - [`whatsapp`], [`instagram`]: `parse_webhook` and `render` per platform.
 //! - [`graph_error`]: Graph error bodies → retryable/permanent [`SendError`].
 //! - [`client`]: [`ChannelClient`] and the two HTTP clients.
-//! - [`parse`], [`render`]: helpers shared by the parsers and renderers.
+//! - [`parse`], [`render`](mod@render): helpers shared by the parsers and renderers.
 
 pub mod client;
 pub mod event;

@@ -1,5 +1,5 @@
 //! Instagram Messaging: webhook parsing ([`inbound`]) and Send API request
-//! rendering ([`render`]). The HTTP client is [`crate::channels::client::InstagramClient`].
+//! rendering ([`render`](mod@render)). The HTTP client is [`crate::channels::client::InstagramClient`].
 
 pub mod inbound;
 pub mod render;

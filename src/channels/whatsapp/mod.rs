@@ -1,5 +1,5 @@
 //! WhatsApp Business Cloud API: webhook parsing ([`inbound`]) and `/messages`
-//! request rendering ([`render`]). The HTTP client is
+//! request rendering ([`render`](mod@render)). The HTTP client is
 //! [`crate::channels::client::WhatsAppClient`].
 
 pub mod inbound;
