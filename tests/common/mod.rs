@@ -1,4 +1,6 @@
-//! Helpers shared by integration tests.
-#![allow(dead_code)]
+//! Helpers shared by the integration tests. Each test binary uses only some of
+//! them, hence the dead-code allowance.
+#![allow(dead_code, unused_imports)]
 
+pub mod graph_mock;
 pub mod redis_server;
