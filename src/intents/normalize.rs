@@ -8,7 +8,10 @@
 //! 1. Unicode NFKD, combining marks dropped (strips diacritics: `café` → `cafe`),
 //!    which also applies the compatibility mappings of NFKC (`ｆｕｌｌ` → `full`);
 //! 2. lowercase;
-//! 3. everything that is not a letter or digit becomes a space (emoji, `?`, `/`);
+//! 3. sentence punctuation (`.`, `,`, `?`, `!`, `;`, `:`, line breaks) becomes a
+//!    `.` word, so rules can tell "waterproof gk? bisa dipake" from "gk bisa
+//!    dipake"; leading and trailing ones are dropped; everything else that is not
+//!    a letter or digit becomes a space (emoji, `/`, `-`);
 //! 4. a letter repeated three or more times collapses to one (`pagiii` → `pagi`);
 //! 5. Indonesian reduplication written with `2` is expanded (`kirim2` → `kirim kirim`);
 //! 6. the synonym map ([`SynonymMap`]) replaces words and phrases, longest match
@@ -16,8 +19,8 @@
 //!    clitic (`sampenya` → `sampainya`);
 //! 7. words are joined by single spaces.
 //!
-//! So the normalized text consists of lowercase letters, digits and single spaces
-//! only. Spans reported by the matcher index into this text.
+//! So the normalized text consists of words of lowercase letters and digits and
+//! `.` sentence breaks, separated by single spaces. Spans reported by the matcher index into this text.
 
 use std::collections::HashMap;
 
@@ -63,6 +66,18 @@ impl SynonymMap {
         self.max_words = self.max_words.max(variant.split(' ').count());
         self.map.insert(variant, canonical);
         None
+    }
+
+    /// Maps `canonical` to itself unless it is already mapped, so a multi-word
+    /// canonical form (`customer service`) is kept whole instead of having its
+    /// words rewritten (`service` → `servis`). The loader calls this for every
+    /// canonical form after reading all variants.
+    pub fn protect(&mut self, canonical: &str) {
+        let c = basic_normalize(canonical);
+        if !c.is_empty() && !self.map.contains_key(&c) {
+            self.max_words = self.max_words.max(c.split(' ').count());
+            self.map.insert(c.clone(), c);
+        }
     }
 
     /// The canonical text of a variant, if mapped.
@@ -132,6 +147,9 @@ fn push_word(out: &mut String, word: &str) {
     out.push_str(word);
 }
 
+/// Characters that end a sentence or clause.
+const SENTENCE_BREAKS: &[char] = &['.', ',', '?', '!', ';', ':', '\n', '。', '？', '！'];
+
 /// Steps 1–5 and 7 of the module docs: everything but the synonym map.
 pub fn basic_normalize(text: &str) -> String {
     let mut cleaned = String::with_capacity(text.len());
@@ -139,8 +157,22 @@ pub fn basic_normalize(text: &str) -> String {
     let mut run = 0usize;
     for c in text.nfkd().filter(|c| !is_combining_mark(*c)) {
         for c in c.to_lowercase() {
+            if SENTENCE_BREAKS.contains(&c) {
+                if last != Some('.') && !cleaned.is_empty() {
+                    if last != Some(' ') {
+                        cleaned.push(' ');
+                    }
+                    cleaned.push_str(". ");
+                }
+                last = Some('.');
+                run = 0;
+                continue;
+            }
             let c = if c.is_alphanumeric() { c } else { ' ' };
             if c == ' ' {
+                if last == Some('.') {
+                    continue;
+                }
                 if last != Some(' ') && !cleaned.is_empty() {
                     cleaned.push(' ');
                 }
@@ -165,7 +197,7 @@ pub fn basic_normalize(text: &str) -> String {
             cleaned.push(c);
         }
     }
-    let trimmed = cleaned.trim_end();
+    let trimmed = cleaned.trim_end().trim_end_matches('.').trim_end();
     let mut out = String::with_capacity(trimmed.len() + 8);
     for word in trimmed.split(' ') {
         push_word(&mut out, &expand_reduplication(word));
@@ -207,6 +239,8 @@ mod tests {
         ] {
             assert_eq!(m.insert(variant, canonical), None);
         }
+        m.insert("servis center", "service center");
+        m.protect("service center");
         m
     }
 
@@ -220,17 +254,23 @@ mod tests {
             ("Café crème", "cafe creme"),
             ("ｆｕｌｌ width", "full width"),
             ("pesenan sy blm nyampe", "pesanan sy belum sampai"),
-            ("gk, ga, gak, nggak", "tidak ga tidak tidak"),
+            ("gk, ga, gak, nggak", "tidak . ga . tidak . tidak"),
+            ("waterproof gk? bisa dipake renang?", "waterproof tidak . bisa dipake renang"),
+            ("??", ""),
+            ("...halo!!! kak", "halo . kak"),
+            ("a.n. Dimas", "a . n . dimas"),
             ("STOP KIRIM2 PESAN", "stop kirim kirim pesan"),
             ("BL-300 h2 22", "bl 300 h2 22"),
             ("ass wr wb kak", "assalamualaikum kak"),
             ("kapan sampenya?", "kapan sampainya"),
             ("hubungi cs / customer service", "hubungi customer service customer service"),
-            ("service center", "servis center"),
+            ("Hi, min\nresi?", "hi . min . resi"),
             ("makasih!!!", "terima kasih"),
+            ("service center", "service center"),
             ("  ", ""),
             ("maaf", "maaf"),
             ("INV/20241103/XYZ", "inv 20241103 xyz"),
+            ("bit.ly/dana-kilat", "bit . ly dana kilat"),
             ("tanya", "tanya"),
         ];
         for (input, want) in cases {

@@ -362,6 +362,7 @@ pub(crate) fn parse_sources(
         errors: Vec::new(),
         synonyms: SynonymMap::new(),
         synonym_origin: HashMap::new(),
+        canonicals: Vec::new(),
     };
     let mut raw_intents = Vec::new();
     for (path, text) in sources {
@@ -380,6 +381,9 @@ pub(crate) fn parse_sources(
             continue;
         }
         loader.file(&file, doc.get_ref(), &mut raw_intents);
+    }
+    for c in std::mem::take(&mut loader.canonicals) {
+        loader.synonyms.protect(&c);
     }
     // Second phase: everything that needs the complete synonym map or all names.
     let mut intents = Vec::with_capacity(raw_intents.len());
@@ -430,6 +434,7 @@ struct RawIntent {
     queue_line: usize,
     action_set: bool,
     reply_line: usize,
+    reply_field: bool,
     trigger_line: usize,
 }
 
@@ -438,6 +443,7 @@ struct Loader<'o> {
     errors: Vec<LoadError>,
     synonyms: SynonymMap,
     synonym_origin: HashMap<String, SourceLoc>,
+    canonicals: Vec<String>,
 }
 
 type Item<'i> = Spanned<DeValue<'i>>;
@@ -504,6 +510,7 @@ impl Loader<'_> {
     fn normalize(&mut self, file: &FileCtx<'_>, table: &DeTable<'_>) {
         for (key, value) in table.iter() {
             let canonical = key_str(key);
+            self.canonicals.push(canonical.to_string());
             let line = file.line(key.span().start);
             let variants: Vec<(&str, usize)> = match value.get_ref() {
                 DeValue::String(s) => vec![(s.as_ref(), line)],
@@ -629,6 +636,7 @@ impl Loader<'_> {
             queue_line: 0,
             action_set: false,
             reply_line: name_line,
+            reply_field: false,
             trigger_line: name_line,
         };
         let mut reply_single = None;
@@ -650,12 +658,10 @@ impl Loader<'_> {
                     queue_priority_line = line;
                 }
                 "action" => {
+                    raw.action_set = true;
                     if let Some(s) = self.string(file, n, field, value) {
                         match Action::parse(&s) {
-                            Some(a) => {
-                                intent.action = a;
-                                raw.action_set = true;
-                            }
+                            Some(a) => intent.action = a,
                             None => self.err(
                                 file,
                                 line,
@@ -716,6 +722,7 @@ impl Loader<'_> {
                 }
                 "reply" | "reply_en" => {
                     raw.reply_line = line;
+                    raw.reply_field |= field == "reply";
                     if let Some(s) = self.string(file, n, field, value)
                         && let Some(t) = self.template(file, n, line, field, &s)
                     {
@@ -730,6 +737,7 @@ impl Loader<'_> {
                 }
                 "replies" | "replies_en" => {
                     raw.reply_line = line;
+                    raw.reply_field |= field == "replies";
                     if (field == "replies" && reply_single.is_some())
                         || (field == "replies_en" && reply_en_single.is_some())
                     {
@@ -829,6 +837,7 @@ impl Loader<'_> {
         if raw.action_set
             && matches!(intent.action, Action::Reply | Action::Resolve)
             && intent.replies.is_empty()
+            && !raw.reply_field
         {
             err(
                 &mut self.errors,

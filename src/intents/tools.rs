@@ -161,13 +161,21 @@ pub fn warnings(rules: &RuleSet) -> Vec<Warning> {
         }
         // Patterns using a spelling normalization rewrites can never match it.
         for p in &intent.patterns {
-            for word in p
+            let words: Vec<String> = p
                 .split(|c: char| !c.is_alphanumeric())
                 .filter(|w| w.chars().count() >= 2 && w.chars().all(char::is_alphabetic))
-            {
-                let lower = word.to_lowercase();
-                let norm = rules.normalize(&lower);
-                if norm != lower && !norm.split(' ').any(|w| w == lower) {
+                .map(str::to_lowercase)
+                .collect();
+            // Normalize the words in context, so phrases (`customer service`) count.
+            let normalized = rules.normalize(&p.replace(|c: char| !c.is_alphanumeric(), " "));
+            let kept: std::collections::HashSet<&str> = normalized.split(' ').collect();
+            let mut reported = std::collections::HashSet::new();
+            for word in words {
+                if kept.contains(word.as_str()) || !reported.insert(word.clone()) {
+                    continue;
+                }
+                let norm = rules.normalize(&word);
+                if norm != word {
                     out.push(Warning {
                         location: intent.source.to_string(),
                         intent: intent.name.clone(),
