@@ -21,7 +21,10 @@ fn default_rules_meet_the_dataset_targets() {
     let report = tools::evaluate(&rules, &dataset).unwrap();
     let mut failures = Vec::new();
     for e in report.examples.iter().filter(|e| e.expected != e.predicted) {
-        println!("expected {:<15} got {:<15} {:?}", e.expected, e.predicted, e.text);
+        println!(
+            "expected {:<15} got {:<15} {:?}",
+            e.expected, e.predicted, e.text
+        );
     }
     for (label, stats) in &report.per_intent {
         println!(
@@ -30,7 +33,10 @@ fn default_rules_meet_the_dataset_targets() {
             stats.precision * 100.0
         );
         if stats.support > 0 && stats.recall < 0.85 {
-            failures.push(format!("{label}: recall {:.1}% < 85%", stats.recall * 100.0));
+            failures.push(format!(
+                "{label}: recall {:.1}% < 85%",
+                stats.recall * 100.0
+            ));
         }
     }
     println!("accuracy {:.1}%", report.accuracy * 100.0);

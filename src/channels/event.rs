@@ -271,7 +271,9 @@ impl MessageContent {
                     .to_string()
             }
             MessageContent::Contacts { names } => format!("[contacts] {}", names.join(", ")),
-            MessageContent::Story { story_kind, text, .. } => match text {
+            MessageContent::Story {
+                story_kind, text, ..
+            } => match text {
                 Some(t) => format!("[story {story_kind}] {t}"),
                 None => format!("[story {story_kind}]"),
             },

@@ -168,7 +168,10 @@ impl RuleSet {
 
     /// Like [`RuleSet::load_dir`] for rule files given as `(path, contents)`, in
     /// that order (the path is only used in messages). For tests and tools.
-    pub fn from_sources(sources: &[(PathBuf, String)], opts: &LoadOptions) -> Result<RuleSet, LoadErrors> {
+    pub fn from_sources(
+        sources: &[(PathBuf, String)],
+        opts: &LoadOptions,
+    ) -> Result<RuleSet, LoadErrors> {
         let parsed = rules::parse_sources(sources, opts)?;
         RuleSet::build(parsed)
     }
@@ -188,13 +191,14 @@ impl RuleSet {
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut strings: Vec<String> = Vec::new();
         let mut entries: Vec<AcEntry> = Vec::new();
-        let mut entry_for = |s: &str, strings: &mut Vec<String>, entries: &mut Vec<AcEntry>| -> usize {
-            *index.entry(s.to_string()).or_insert_with(|| {
-                strings.push(s.to_string());
-                entries.push(AcEntry::default());
-                entries.len() - 1
-            })
-        };
+        let mut entry_for =
+            |s: &str, strings: &mut Vec<String>, entries: &mut Vec<AcEntry>| -> usize {
+                *index.entry(s.to_string()).or_insert_with(|| {
+                    strings.push(s.to_string());
+                    entries.push(AcEntry::default());
+                    entries.len() - 1
+                })
+            };
         let mut patterns = Vec::new();
         let mut unfiltered_src = Vec::new();
         let mut unfiltered_ids = Vec::new();
@@ -300,13 +304,15 @@ impl RuleSet {
     pub fn explain(&self, text: &str, ctx: &MatchContext) -> Explanation {
         let normalized = self.normalize(text);
         let hits = self.hits(&normalized);
-        let winner = self.winner(&hits, &normalized, ctx).map(|(hit, score)| Match {
-            intent: self.intents[hit.intent as usize].name.clone(),
-            score,
-            rule: self.describe(hit.intent, hit.rule),
-            span: hit.span.clone(),
-            normalized: normalized.clone(),
-        });
+        let winner = self
+            .winner(&hits, &normalized, ctx)
+            .map(|(hit, score)| Match {
+                intent: self.intents[hit.intent as usize].name.clone(),
+                score,
+                rule: self.describe(hit.intent, hit.rule),
+                span: hit.span.clone(),
+                normalized: normalized.clone(),
+            });
         let mut candidates: Vec<(usize, Candidate)> = hits
             .iter()
             .map(|h| {
@@ -346,14 +352,28 @@ impl RuleSet {
         if !intent.when.allows(ctx.business_hours_open) {
             return CandidateStatus::WrongTime;
         }
-        if let Some(i) = intent.compiled.exclude.iter().position(|re| re.is_match(normalized)) {
-            return CandidateStatus::Excluded(format!("exclude #{} `{}`", i + 1, intent.exclude[i]));
+        if let Some(i) = intent
+            .compiled
+            .exclude
+            .iter()
+            .position(|re| re.is_match(normalized))
+        {
+            return CandidateStatus::Excluded(format!(
+                "exclude #{} `{}`",
+                i + 1,
+                intent.exclude[i]
+            ));
         }
         CandidateStatus::Eligible
     }
 
     /// The best eligible hit.
-    fn winner<'h>(&self, hits: &'h [Hit], normalized: &str, ctx: &MatchContext) -> Option<(&'h Hit, Score)> {
+    fn winner<'h>(
+        &self,
+        hits: &'h [Hit],
+        normalized: &str,
+        ctx: &MatchContext,
+    ) -> Option<(&'h Hit, Score)> {
         // Best hit per intent.
         let mut best: Vec<(&Hit, Score)> = Vec::new();
         for hit in hits {
@@ -365,8 +385,10 @@ impl RuleSet {
             }
         }
         best.sort_by(|(ha, a), (hb, b)| b.cmp(a).then(ha.intent.cmp(&hb.intent)));
-        best.into_iter()
-            .find(|(h, _)| self.status(&self.intents[h.intent as usize], normalized, ctx) == CandidateStatus::Eligible)
+        best.into_iter().find(|(h, _)| {
+            self.status(&self.intents[h.intent as usize], normalized, ctx)
+                == CandidateStatus::Eligible
+        })
     }
 
     fn describe(&self, intent: u32, rule: RuleRef) -> String {
@@ -406,7 +428,9 @@ impl RuleSet {
         candidates.dedup();
         for id in candidates {
             let (intent, p) = self.patterns[id as usize];
-            if let Some(m) = self.intents[intent as usize].compiled.patterns[p as usize].find(normalized) {
+            if let Some(m) =
+                self.intents[intent as usize].compiled.patterns[p as usize].find(normalized)
+            {
                 hits.push(Hit {
                     intent,
                     rule: RuleRef::Pattern(p),
@@ -437,9 +461,9 @@ fn on_word_boundaries(text: &[u8], start: usize, end: usize) -> bool {
         return true;
     }
     let rest = &text[end..];
-    KEYWORD_SUFFIXES.iter().any(|s| {
-        rest.starts_with(s.as_bytes()) && (rest.len() == s.len() || rest[s.len()] == b' ')
-    })
+    KEYWORD_SUFFIXES
+        .iter()
+        .any(|s| rest.starts_with(s.as_bytes()) && (rest.len() == s.len() || rest[s.len()] == b' '))
 }
 
 /// A set of literals one of which occurs in every match of the regex `pattern`
@@ -519,7 +543,12 @@ pub(crate) fn required_literals(pattern: &str) -> Option<Vec<String>> {
         i += 1;
     }
     flush(&mut run, &mut factors);
-    let min_len = |f: &Vec<String>| f.iter().map(|s| s.trim().chars().count()).min().unwrap_or(0);
+    let min_len = |f: &Vec<String>| {
+        f.iter()
+            .map(|s| s.trim().chars().count())
+            .min()
+            .unwrap_or(0)
+    };
     let best = factors
         .into_iter()
         .max_by(|a, b| min_len(a).cmp(&min_len(b)).then(b.len().cmp(&a.len())))?;
@@ -538,7 +567,10 @@ fn plain_alternation(content: &str) -> Option<Vec<String>> {
     } else {
         content
     };
-    if !body.chars().all(|c| c.is_alphanumeric() || c == ' ' || c == '|') {
+    if !body
+        .chars()
+        .all(|c| c.is_alphanumeric() || c == ' ' || c == '|')
+    {
         return None;
     }
     let alts: Vec<String> = body.split('|').map(str::to_lowercase).collect();

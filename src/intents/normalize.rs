@@ -255,7 +255,10 @@ mod tests {
             ("ｆｕｌｌ width", "full width"),
             ("pesenan sy blm nyampe", "pesanan sy belum sampai"),
             ("gk, ga, gak, nggak", "tidak . ga . tidak . tidak"),
-            ("waterproof gk? bisa dipake renang?", "waterproof tidak . bisa dipake renang"),
+            (
+                "waterproof gk? bisa dipake renang?",
+                "waterproof tidak . bisa dipake renang",
+            ),
             ("??", ""),
             ("...halo!!! kak", "halo . kak"),
             ("a.n. Dimas", "a . n . dimas"),
@@ -263,7 +266,10 @@ mod tests {
             ("BL-300 h2 22", "bl 300 h2 22"),
             ("ass wr wb kak", "assalamualaikum kak"),
             ("kapan sampenya?", "kapan sampainya"),
-            ("hubungi cs / customer service", "hubungi customer service customer service"),
+            (
+                "hubungi cs / customer service",
+                "hubungi customer service customer service",
+            ),
             ("Hi, min\nresi?", "hi . min . resi"),
             ("makasih!!!", "terima kasih"),
             ("service center", "service center"),

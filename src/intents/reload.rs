@@ -201,11 +201,21 @@ reply = "{{contact.nama}}"
         assert_eq!(err.0.len(), 2, "{err}");
         let still = handle.current();
         assert!(Arc::ptr_eq(&before, &still), "old rules must stay");
-        assert_eq!(still.classify("garansinya?", &ctx()).unwrap().intent, "warranty");
+        assert_eq!(
+            still.classify("garansinya?", &ctx()).unwrap().intent,
+            "warranty"
+        );
 
         std::fs::write(&file, BETTER).unwrap();
         handle.reload().unwrap();
-        assert_eq!(handle.current().classify("warranty?", &ctx()).unwrap().intent, "warranty");
+        assert_eq!(
+            handle
+                .current()
+                .classify("warranty?", &ctx())
+                .unwrap()
+                .intent,
+            "warranty"
+        );
         // The old Arc is still usable by whoever holds it.
         assert!(before.classify("warranty?", &ctx()).is_none());
     }
@@ -220,7 +230,10 @@ reply = "{{contact.nama}}"
 
         std::fs::write(&file, BAD).unwrap();
         tokio::time::sleep(Duration::from_millis(150)).await;
-        assert_eq!(handle.current().get("warranty").unwrap().replies[0].source(), "Garansi 1 tahun, Kak.");
+        assert_eq!(
+            handle.current().get("warranty").unwrap().replies[0].source(),
+            "Garansi 1 tahun, Kak."
+        );
 
         std::fs::write(&file, BETTER).unwrap();
         let mut ok = false;

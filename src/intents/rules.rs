@@ -283,7 +283,11 @@ pub struct LoadErrors(pub Vec<LoadError>);
 impl fmt::Display for LoadErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0.len();
-        writeln!(f, "{n} error{} in the intent rules:", if n == 1 { "" } else { "s" })?;
+        writeln!(
+            f,
+            "{n} error{} in the intent rules:",
+            if n == 1 { "" } else { "s" }
+        )?;
         for e in &self.0 {
             writeln!(f, "  {e}")?;
         }
@@ -435,6 +439,7 @@ struct RawIntent {
     action_set: bool,
     reply_line: usize,
     reply_field: bool,
+    action_invalid: bool,
     trigger_line: usize,
 }
 
@@ -518,7 +523,9 @@ impl Loader<'_> {
                     let mut v = Vec::new();
                     for item in items.iter() {
                         match item.get_ref() {
-                            DeValue::String(s) => v.push((s.as_ref(), file.line(item.span().start))),
+                            DeValue::String(s) => {
+                                v.push((s.as_ref(), file.line(item.span().start)))
+                            }
                             other => self.err(
                                 file,
                                 file.line(item.span().start),
@@ -573,7 +580,12 @@ impl Loader<'_> {
         }
     }
 
-    fn intent(&mut self, file: &FileCtx<'_>, table: &DeTable<'_>, header_line: usize) -> Option<RawIntent> {
+    fn intent(
+        &mut self,
+        file: &FileCtx<'_>,
+        table: &DeTable<'_>,
+        header_line: usize,
+    ) -> Option<RawIntent> {
         // The name first, so every other error can mention it.
         let mut name: Option<(String, usize)> = None;
         let mut first_line = usize::MAX;
@@ -585,7 +597,11 @@ impl Loader<'_> {
                 name = Some((s.to_string(), file.line(key.span().start)));
             }
         }
-        let start_line = if first_line == usize::MAX { header_line } else { first_line };
+        let start_line = if first_line == usize::MAX {
+            header_line
+        } else {
+            first_line
+        };
         let (name, name_line) = match name {
             Some(n) => n,
             None => {
@@ -599,7 +615,11 @@ impl Loader<'_> {
             }
         };
         let n = Some(name.as_str());
-        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') || name.is_empty()
+        if !name.starts_with("<unnamed")
+            && (name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
         {
             self.err(
                 file,
@@ -637,6 +657,7 @@ impl Loader<'_> {
             action_set: false,
             reply_line: name_line,
             reply_field: false,
+            action_invalid: false,
             trigger_line: name_line,
         };
         let mut reply_single = None;
@@ -662,12 +683,15 @@ impl Loader<'_> {
                     if let Some(s) = self.string(file, n, field, value) {
                         match Action::parse(&s) {
                             Some(a) => intent.action = a,
-                            None => self.err(
+                            None => {
+                                raw.action_invalid = true;
+                                self.err(
                                 file,
                                 line,
                                 n,
                                 format!("unknown action `{s}`; use one of reply, handoff, opt_out, opt_in, resolve"),
-                            ),
+                            )
+                            }
                         }
                     }
                 }
@@ -710,7 +734,10 @@ impl Loader<'_> {
                                 file,
                                 pline,
                                 n,
-                                format!("bad regex in `{field}` `{p}`: {}", one_line(&e.to_string())),
+                                format!(
+                                    "bad regex in `{field}` `{p}`: {}",
+                                    one_line(&e.to_string())
+                                ),
                             ),
                         }
                         if field == "patterns" {
@@ -741,7 +768,15 @@ impl Loader<'_> {
                     if (field == "replies" && reply_single.is_some())
                         || (field == "replies_en" && reply_en_single.is_some())
                     {
-                        self.err(file, line, n, format!("both `{}` and `{field}`: use only `{field}`", field.trim_end_matches('s').replace("replie", "reply")));
+                        self.err(
+                            file,
+                            line,
+                            n,
+                            format!(
+                                "both `{}` and `{field}`: use only `{field}`",
+                                field.trim_end_matches('s').replace("replie", "reply")
+                            ),
+                        );
                     }
                     for (s, rline) in self.strings(file, n, field, value) {
                         if let Some(t) = self.template(file, n, rline, field, &s) {
@@ -819,7 +854,8 @@ impl Loader<'_> {
             err(
                 &mut self.errors,
                 intent.source.line,
-                "no `action`: add `action = \"reply\"` (or handoff, opt_out, opt_in, resolve)".into(),
+                "no `action`: add `action = \"reply\"` (or handoff, opt_out, opt_in, resolve)"
+                    .into(),
                 &name,
             );
         }
@@ -838,6 +874,7 @@ impl Loader<'_> {
             && matches!(intent.action, Action::Reply | Action::Resolve)
             && intent.replies.is_empty()
             && !raw.reply_field
+            && !raw.action_invalid
         {
             err(
                 &mut self.errors,
@@ -863,7 +900,9 @@ impl Loader<'_> {
                 err(
                     &mut self.errors,
                     *line,
-                    format!("keyword `{kw}` is empty after normalization (it has no letters or digits); remove it"),
+                    format!(
+                        "keyword `{kw}` is empty after normalization (it has no letters or digits); remove it"
+                    ),
                     &name,
                 );
             }
@@ -890,7 +929,13 @@ impl Loader<'_> {
         }
     }
 
-    fn buttons(&mut self, file: &FileCtx<'_>, n: Option<&str>, value: &Item<'_>, out: &mut Vec<Button>) {
+    fn buttons(
+        &mut self,
+        file: &FileCtx<'_>,
+        n: Option<&str>,
+        value: &Item<'_>,
+        out: &mut Vec<Button>,
+    ) {
         let DeValue::Array(items) = value.get_ref() else {
             self.err(
                 file,
@@ -903,7 +948,12 @@ impl Loader<'_> {
         for item in items.iter() {
             let line = file.line(item.span().start);
             let DeValue::Table(t) = item.get_ref() else {
-                self.err(file, line, n, "each button must be a table with `label` and `payload`".into());
+                self.err(
+                    file,
+                    line,
+                    n,
+                    "each button must be a table with `label` and `payload`".into(),
+                );
                 continue;
             };
             let (mut label, mut payload) = (None, None);
@@ -924,12 +974,23 @@ impl Loader<'_> {
             }
             match (label, payload) {
                 (Some(title), Some(id)) => out.push(Button { id, title }),
-                _ => self.err(file, bline, n, "a button needs both `label` and `payload`".into()),
+                _ => self.err(
+                    file,
+                    bline,
+                    n,
+                    "a button needs both `label` and `payload`".into(),
+                ),
             }
         }
     }
 
-    fn string(&mut self, file: &FileCtx<'_>, n: Option<&str>, field: &str, value: &Item<'_>) -> Option<String> {
+    fn string(
+        &mut self,
+        file: &FileCtx<'_>,
+        n: Option<&str>,
+        field: &str,
+        value: &Item<'_>,
+    ) -> Option<String> {
         match value.get_ref() {
             DeValue::String(s) => Some(s.to_string()),
             other => {
@@ -944,7 +1005,13 @@ impl Loader<'_> {
         }
     }
 
-    fn int(&mut self, file: &FileCtx<'_>, n: Option<&str>, field: &str, value: &Item<'_>) -> Option<i32> {
+    fn int(
+        &mut self,
+        file: &FileCtx<'_>,
+        n: Option<&str>,
+        field: &str,
+        value: &Item<'_>,
+    ) -> Option<i32> {
         let line = file.line(value.span().start);
         match value.get_ref() {
             DeValue::Integer(i) => {
@@ -958,7 +1025,10 @@ impl Loader<'_> {
                     .or_else(|| digits.strip_prefix("0o"))
                     .or_else(|| digits.strip_prefix("0b"))
                     .unwrap_or(&digits);
-                match i64::from_str_radix(digits, i.radix()).ok().and_then(|v| i32::try_from(if neg { -v } else { v }).ok()) {
+                match i64::from_str_radix(digits, i.radix())
+                    .ok()
+                    .and_then(|v| i32::try_from(if neg { -v } else { v }).ok())
+                {
                     Some(v) => Some(v),
                     None => {
                         self.err(file, line, n, format!("`{field}` is out of range"));
@@ -978,7 +1048,13 @@ impl Loader<'_> {
         }
     }
 
-    fn strings(&mut self, file: &FileCtx<'_>, n: Option<&str>, field: &str, value: &Item<'_>) -> Vec<(String, usize)> {
+    fn strings(
+        &mut self,
+        file: &FileCtx<'_>,
+        n: Option<&str>,
+        field: &str,
+        value: &Item<'_>,
+    ) -> Vec<(String, usize)> {
         let line = file.line(value.span().start);
         match value.get_ref() {
             DeValue::Array(items) => {
@@ -991,7 +1067,10 @@ impl Loader<'_> {
                             file,
                             iline,
                             n,
-                            format!("`{field}` must contain only strings, found {}", other.type_str()),
+                            format!(
+                                "`{field}` must contain only strings, found {}",
+                                other.type_str()
+                            ),
                         ),
                     }
                 }
@@ -1003,7 +1082,10 @@ impl Loader<'_> {
                     file,
                     line,
                     n,
-                    format!("`{field}` must be a list of strings, found {}", other.type_str()),
+                    format!(
+                        "`{field}` must be a list of strings, found {}",
+                        other.type_str()
+                    ),
                 );
                 Vec::new()
             }
@@ -1017,7 +1099,11 @@ pub(crate) fn compile_pattern(p: &str) -> Result<Regex, regex::Error> {
 }
 
 fn one_line(s: &str) -> String {
-    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The allowed name closest to a misspelt one (edit distance ≤ 2).
@@ -1036,7 +1122,9 @@ fn levenshtein(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }

@@ -41,9 +41,7 @@ pub struct ReplyTemplate {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
     /// `{{name}}` is neither built in nor defined in the config.
-    #[error(
-        "unknown variable `{{{{{name}}}}}`; use one of {allowed} or define it in the config"
-    )]
+    #[error("unknown variable `{{{{{name}}}}}`; use one of {allowed} or define it in the config")]
     UnknownVariable {
         /// The variable name as written.
         name: String,
@@ -162,7 +160,10 @@ mod tests {
     #[test]
     fn parse_errors() {
         let cases = [
-            ("Halo {{contact.nama}}", "unknown variable `{{contact.nama}}`"),
+            (
+                "Halo {{contact.nama}}",
+                "unknown variable `{{contact.nama}}`",
+            ),
             ("Halo {{contact.name", "without a closing"),
             ("Halo {{ }}", "empty variable"),
         ];
@@ -177,6 +178,9 @@ mod tests {
     #[test]
     fn variables_listed() {
         let t = ReplyTemplate::parse("{{case.id}} {{contact.name}}", &extra()).unwrap();
-        assert_eq!(t.variables().collect::<Vec<_>>(), ["case.id", "contact.name"]);
+        assert_eq!(
+            t.variables().collect::<Vec<_>>(),
+            ["case.id", "contact.name"]
+        );
     }
 }

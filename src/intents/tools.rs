@@ -41,7 +41,11 @@ pub fn check(path: &Path, out: &mut dyn Write) -> anyhow::Result<i32> {
     };
     let warnings = warnings(&rules);
     for w in &warnings {
-        writeln!(out, "warning: {}: intent `{}`: {}", w.location, w.intent, w.message)?;
+        writeln!(
+            out,
+            "warning: {}: intent `{}`: {}",
+            w.location, w.intent, w.message
+        )?;
     }
     writeln!(
         out,
@@ -117,7 +121,8 @@ pub fn warnings(rules: &RuleSet) -> Vec<Warning> {
             out.push(Warning {
                 location: intent.source.to_string(),
                 intent: intent.name.clone(),
-                message: "`channels = []`: it can never match; remove `channels` to allow all".into(),
+                message: "`channels = []`: it can never match; remove `channels` to allow all"
+                    .into(),
             });
         }
         // Keywords that never win even when they are the whole message.
@@ -231,7 +236,11 @@ pub fn explain(path: &Path, message: &str, out: &mut dyn Write) -> anyhow::Resul
     let e = rules.explain(message, &MatchContext::default());
     writeln!(out, "message:    {message}")?;
     writeln!(out, "normalized: {}", e.normalized)?;
-    writeln!(out, "language:   {:?}", super::language::detect_language(message))?;
+    writeln!(
+        out,
+        "language:   {:?}",
+        super::language::detect_language(message)
+    )?;
     if e.candidates.is_empty() {
         writeln!(out, "matches:    none")?;
     } else {
@@ -255,7 +264,10 @@ pub fn explain(path: &Path, message: &str, out: &mut dyn Write) -> anyhow::Resul
         None => writeln!(
             out,
             "winner:     none -> {}",
-            rules.fallback().map(|f| f.name.as_str()).unwrap_or("(no fallback intent)")
+            rules
+                .fallback()
+                .map(|f| f.name.as_str())
+                .unwrap_or("(no fallback intent)")
         )?,
     }
     Ok(0)
@@ -338,8 +350,13 @@ pub fn evaluate(rules: &RuleSet, dataset: &str) -> anyhow::Result<DatasetReport>
         recall: 1.0,
     };
     for ex in &examples {
-        per_intent.entry(ex.expected.clone()).or_insert_with(|| blank.clone()).support += 1;
-        let p = per_intent.entry(ex.predicted.clone()).or_insert_with(|| blank.clone());
+        per_intent
+            .entry(ex.expected.clone())
+            .or_insert_with(|| blank.clone())
+            .support += 1;
+        let p = per_intent
+            .entry(ex.predicted.clone())
+            .or_insert_with(|| blank.clone());
         p.predicted += 1;
         if ex.predicted == ex.expected {
             p.correct += 1;
@@ -353,7 +370,10 @@ pub fn evaluate(rules: &RuleSet, dataset: &str) -> anyhow::Result<DatasetReport>
             s.recall = s.correct as f64 / s.support as f64;
         }
     }
-    let correct = examples.iter().filter(|e| e.expected == e.predicted).count();
+    let correct = examples
+        .iter()
+        .filter(|e| e.expected == e.predicted)
+        .count();
     let accuracy = if examples.is_empty() {
         0.0
     } else {
@@ -394,14 +414,22 @@ pub fn test_dataset(
         writeln!(out)?;
         return Ok(i32::from(below));
     }
-    let correct = report.examples.iter().filter(|e| e.expected == e.predicted).count();
+    let correct = report
+        .examples
+        .iter()
+        .filter(|e| e.expected == e.predicted)
+        .count();
     writeln!(
         out,
         "accuracy: {:.1}% ({correct}/{})",
         report.accuracy * 100.0,
         report.examples.len()
     )?;
-    writeln!(out, "\n{:<16} {:>7} {:>9} {:>7}", "intent", "support", "precision", "recall")?;
+    writeln!(
+        out,
+        "\n{:<16} {:>7} {:>9} {:>7}",
+        "intent", "support", "precision", "recall"
+    )?;
     for (label, s) in &report.per_intent {
         writeln!(
             out,
@@ -433,7 +461,11 @@ pub fn test_dataset(
     }
     if let Some(min) = min_accuracy {
         if below {
-            writeln!(out, "\nFAIL: accuracy below the minimum {:.1}%", min * 100.0)?;
+            writeln!(
+                out,
+                "\nFAIL: accuracy below the minimum {:.1}%",
+                min * 100.0
+            )?;
         } else {
             writeln!(out, "\nok: accuracy at least {:.1}%", min * 100.0)?;
         }

@@ -220,8 +220,13 @@ pub trait Backend: Send + Sync + 'static {
     /// GCRA limiter shared by every process: reserves one event on `key` at
     /// `per_second` with `burst` allowed at once. Returns 0 when reserved now,
     /// otherwise the milliseconds to wait before asking again (nothing reserved).
-    async fn rate_take(&self, key: &str, per_second: f64, burst: u32, now_ms: i64)
-    -> StoreResult<u64>;
+    async fn rate_take(
+        &self,
+        key: &str,
+        per_second: f64,
+        burst: u32,
+        now_ms: i64,
+    ) -> StoreResult<u64>;
 
     // ---- counters -----------------------------------------------------------
 
