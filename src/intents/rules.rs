@@ -513,7 +513,10 @@ impl Loader<'_> {
     }
 
     fn normalize(&mut self, file: &FileCtx<'_>, table: &DeTable<'_>) {
-        for (key, value) in table.iter() {
+        // In file order, so a conflict is reported on the later line.
+        let mut entries: Vec<_> = table.iter().collect();
+        entries.sort_by_key(|(k, _)| k.span().start);
+        for (key, value) in entries {
             let canonical = key_str(key);
             self.canonicals.push(canonical.to_string());
             let line = file.line(key.span().start);
