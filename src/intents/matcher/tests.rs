@@ -292,7 +292,8 @@ fn prefiltered_matching_equals_brute_force() {
 /// Every load error kind, with the line it is reported on; all at once.
 #[test]
 fn load_errors_table() {
-    let cases: &[(&str, &str, &[(usize, &str)])] = &[
+    type Case<'a> = (&'a str, &'a str, &'a [(usize, &'a str)]);
+    let cases: &[Case] = &[
         (
             "bad regex",
             "[[intent]]\nname = \"a\"\naction = \"reply\"\nreply = \"x\"\npatterns = [\n  'ok',\n  '(unclosed',\n]\n",
