@@ -167,7 +167,9 @@ fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Intents { tool } => {
             let rules_or = |p: Option<PathBuf>| p.unwrap_or_else(|| config.intents.path.clone());
             let code = match tool {
-                IntentsTool::Check { path } => crate::intents::tools::check(&rules_or(path), &mut out)?,
+                IntentsTool::Check { path } => {
+                    crate::intents::tools::check(&rules_or(path), &mut out)?
+                }
                 IntentsTool::Explain { message, rules } => {
                     crate::intents::tools::explain(&rules_or(rules), &message, &mut out)?
                 }
@@ -188,14 +190,21 @@ fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Agents { action } => agents::run(action, &config),
         Command::Chat { from, name } => chat::run(config, &from, &name),
-        Command::Report { from, to, group_by, remote } => Ok(remote::report(&remote, from, to, group_by)),
+        Command::Report {
+            from,
+            to,
+            group_by,
+            remote,
+        } => Ok(remote::report(&remote, from, to, group_by)),
         Command::Broadcast { action, remote } => Ok(remote::broadcast(&remote, action)),
     }
 }
 
 fn serve(config: Config) -> anyhow::Result<ExitCode> {
     crate::telemetry::init_logging(config.server.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         for (name, c) in [
             ("whatsapp", (config.whatsapp.enabled, config.whatsapp.app_secret.is_none(), config.whatsapp.access_token.is_none())),
