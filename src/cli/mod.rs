@@ -129,6 +129,15 @@ pub fn main() -> ExitCode {
     };
     match run(cli.command, config) {
         Ok(code) => code,
+        // `balas intents test … | head` closing the pipe is not an error.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("balas: {e:#}");
             ExitCode::from(1)
