@@ -65,7 +65,10 @@ async fn chat(config: Config, from: &str, name: &str) -> anyhow::Result<ExitCode
         }
         if let Some(rest) = text.strip_prefix("/explain ") {
             let mut out = std::io::stdout();
-            crate::intents::tools::explain(&app.config().intents.path, rest, &mut out)?;
+            let opts = crate::intents::LoadOptions {
+                config_variables: app.config().intents.variables.keys().cloned().collect(),
+            };
+            crate::intents::tools::explain(&app.config().intents.path, &opts, rest, &mut out)?;
             continue;
         }
         n += 1;

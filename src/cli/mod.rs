@@ -162,10 +162,13 @@ fn exit(code: i32) -> ExitCode {
 
 fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout();
+    let opts = crate::intents::LoadOptions {
+        config_variables: config.intents.variables.keys().cloned().collect(),
+    };
     match command {
         Command::Serve => serve(config),
         Command::CheckConfig => {
-            let code = crate::intents::tools::check(&config.intents.path, &mut out)?;
+            let code = crate::intents::tools::check(&config.intents.path, &opts, &mut out)?;
             if code == 0 {
                 println!("configuration OK");
                 Ok(ExitCode::SUCCESS)
@@ -177,10 +180,10 @@ fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let rules_or = |p: Option<PathBuf>| p.unwrap_or_else(|| config.intents.path.clone());
             let code = match tool {
                 IntentsTool::Check { path } => {
-                    crate::intents::tools::check(&rules_or(path), &mut out)?
+                    crate::intents::tools::check(&rules_or(path), &opts, &mut out)?
                 }
                 IntentsTool::Explain { message, rules } => {
-                    crate::intents::tools::explain(&rules_or(rules), &message, &mut out)?
+                    crate::intents::tools::explain(&rules_or(rules), &opts, &message, &mut out)?
                 }
                 IntentsTool::Test {
                     dataset,
@@ -189,6 +192,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                     rules,
                 } => crate::intents::tools::test_dataset(
                     &rules_or(rules),
+                    &opts,
                     &dataset,
                     min_accuracy,
                     json,
