@@ -72,6 +72,42 @@ impl Clock for ManualClock {
     }
 }
 
+/// A clock that starts at a chosen instant, runs at real speed, and can be moved
+/// forward; for integration tests, where short real waits (retry in 100 ms, rate
+/// pacing) must still pass while long ones (a 10-minute SLA) are jumped over.
+#[derive(Debug)]
+pub struct ShiftedClock {
+    start: Timestamp,
+    since: std::time::Instant,
+    shift: Mutex<Duration>,
+}
+
+impl ShiftedClock {
+    /// A clock that reads `start_ms` now and runs on from there.
+    pub fn at_ms(start_ms: i64) -> Self {
+        Self {
+            start: Timestamp::from_millisecond(start_ms).expect("valid test timestamp"),
+            since: std::time::Instant::now(),
+            shift: Mutex::new(Duration::ZERO),
+        }
+    }
+
+    /// Jumps forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        *self.shift.lock().unwrap_or_else(|e| e.into_inner()) += by;
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> Timestamp {
+        let shift = *self.shift.lock().unwrap_or_else(|e| e.into_inner());
+        let elapsed = self.since.elapsed() + shift;
+        self.start
+            .checked_add(jiff::SignedDuration::try_from(elapsed).expect("duration fits"))
+            .expect("clock stays in range")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +118,14 @@ mod tests {
         assert_eq!(clock.now_ms(), 1_000);
         clock.advance(Duration::from_secs(2));
         assert_eq!(clock.now_ms(), 3_000);
+    }
+
+    #[test]
+    fn shifted_clock_runs_and_jumps() {
+        let clock = ShiftedClock::at_ms(1_000_000);
+        let a = clock.now_ms();
+        assert!((1_000_000..1_001_000).contains(&a));
+        clock.advance(Duration::from_secs(600));
+        assert!(clock.now_ms() >= a + 600_000);
     }
 }

@@ -215,6 +215,18 @@ fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
 
 fn serve(config: Config) -> anyhow::Result<ExitCode> {
     crate::telemetry::init_logging(config.server.log_format);
+    // Bad rules are a configuration error: report them all and exit 2 before
+    // anything starts.
+    let opts = crate::intents::LoadOptions {
+        config_variables: config.intents.variables.keys().cloned().collect(),
+    };
+    if let Err(errors) = crate::intents::RuleSet::load_dir(&config.intents.path, &opts) {
+        eprintln!(
+            "balas: the intent rules in {} have errors:\n{errors}",
+            config.intents.path.display()
+        );
+        return Ok(ExitCode::from(2));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use balas::api::auth::token_hash;
 use balas::app::App;
 use balas::channels::signature::sign;
-use balas::clock::{Clock, ManualClock};
+use balas::clock::{Clock, ShiftedClock};
 use balas::config::{AgentConfig, Config, Role, Secret};
 use balas::server::Running;
 use serde_json::{Value, json};
@@ -73,7 +73,7 @@ pub struct Harness {
     /// The Graph API mock the outbox sends to.
     pub mock: Arc<GraphMock>,
     /// The clock every time-based decision uses.
-    pub clock: Arc<ManualClock>,
+    pub clock: Arc<ShiftedClock>,
     /// HTTP client.
     pub http: reqwest::Client,
     /// The store the test runs on.
@@ -147,7 +147,7 @@ impl Harness {
     pub async fn start_with(store: StoreKind, tweak: impl FnOnce(&mut Config)) -> Harness {
         let mock = Arc::new(GraphMock::start().await);
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
-        let clock = Arc::new(ManualClock::at_ms(MONDAY_10_WIB_MS));
+        let clock = Arc::new(ShiftedClock::at_ms(MONDAY_10_WIB_MS));
         let mut config = test_config(&store, dir.path(), mock.base_url());
         tweak(&mut config);
         Self::launch(store, dir, mock, clock, config).await
@@ -157,7 +157,7 @@ impl Harness {
         store_kind: StoreKind,
         dir: Arc<tempfile::TempDir>,
         mock: Arc<GraphMock>,
-        clock: Arc<ManualClock>,
+        clock: Arc<ShiftedClock>,
         config: Config,
     ) -> Harness {
         let app = App::open(config.clone(), clock.clone())
