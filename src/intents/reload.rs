@@ -1,0 +1,250 @@
+//! Hot reload: a shared handle to the current rules, swapped atomically.
+//!
+//! [`RuleHandle::current`] gives the rules to use for one message; a reload
+//! builds a complete new [`RuleSet`] first and swaps it in only when it loaded
+//! without errors, so a bad edit keeps the old rules running.
+//! [`spawn_reloader`] reloads when the rule files change (polled) or on SIGHUP.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use super::matcher::RuleSet;
+use super::rules::{LoadErrors, LoadOptions, rule_files};
+
+/// A shared, cheaply cloneable handle to the current rule set of a directory.
+#[derive(Debug, Clone)]
+pub struct RuleHandle {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    dir: PathBuf,
+    opts: LoadOptions,
+    current: RwLock<Arc<RuleSet>>,
+}
+
+impl RuleHandle {
+    /// Loads `dir`; fails with every error when the rules do not load.
+    pub fn load(dir: &Path, opts: LoadOptions) -> Result<RuleHandle, LoadErrors> {
+        let rules = RuleSet::load_dir(dir, &opts)?;
+        Ok(RuleHandle::with_rules(dir, opts, rules))
+    }
+
+    /// A handle starting with already loaded `rules` of `dir`.
+    pub fn with_rules(dir: &Path, opts: LoadOptions, rules: RuleSet) -> RuleHandle {
+        RuleHandle {
+            inner: Arc::new(Inner {
+                dir: dir.to_path_buf(),
+                opts,
+                current: RwLock::new(Arc::new(rules)),
+            }),
+        }
+    }
+
+    /// The rules to use now. Hold the `Arc` for one message, not forever.
+    pub fn current(&self) -> Arc<RuleSet> {
+        self.inner
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The rule directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Reloads the directory; on success swaps the new rules in atomically, on
+    /// error keeps the current rules and returns every error.
+    pub fn reload(&self) -> Result<(), LoadErrors> {
+        let rules = RuleSet::load_dir(&self.inner.dir, &self.inner.opts)?;
+        *self
+            .inner
+            .current
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(rules);
+        Ok(())
+    }
+}
+
+/// What the poller compares: every rule file with its modification time and size.
+fn fingerprint(dir: &Path) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+    rule_files(dir)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| {
+            let meta = std::fs::metadata(&p).ok();
+            let modified = meta.as_ref().and_then(|m| m.modified().ok());
+            let len = meta.map(|m| m.len()).unwrap_or(0);
+            (p, modified, len)
+        })
+        .collect()
+}
+
+/// Reloads `handle` whenever its rule files change (checked every `poll`: file
+/// list, modification times, sizes) and on SIGHUP. Errors are logged with
+/// `tracing::error!` and the old rules stay in use. Runs until aborted.
+pub fn spawn_reloader(handle: RuleHandle, poll: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let dir = handle.dir().to_path_buf();
+        let mut seen = {
+            let dir = dir.clone();
+            tokio::task::spawn_blocking(move || fingerprint(&dir))
+                .await
+                .unwrap_or_default()
+        };
+        #[cfg(unix)]
+        let mut hangup =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let mut tick = tokio::time::interval(poll.max(Duration::from_millis(10)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            #[cfg(unix)]
+            let by_signal = tokio::select! {
+                _ = tick.tick() => false,
+                Some(()) = async {
+                    match hangup.as_mut() {
+                        Some(h) => h.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => true,
+            };
+            #[cfg(not(unix))]
+            let by_signal = {
+                tick.tick().await;
+                false
+            };
+            let (now, result) = {
+                let handle = handle.clone();
+                let dir = dir.clone();
+                let before = seen.clone();
+                match tokio::task::spawn_blocking(move || {
+                    let now = fingerprint(&dir);
+                    let result = (by_signal || now != before).then(|| handle.reload());
+                    (now, result)
+                })
+                .await
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!(error = %e, "intent rule reload task failed");
+                        continue;
+                    }
+                }
+            };
+            seen = now;
+            match result {
+                None => {}
+                Some(Ok(())) => tracing::info!(
+                    dir = %dir.display(),
+                    intents = handle.current().intents().len(),
+                    signal = by_signal,
+                    "intent rules reloaded"
+                ),
+                Some(Err(errors)) => tracing::error!(
+                    dir = %dir.display(),
+                    "intent rules not reloaded, keeping the previous rules: {errors}"
+                ),
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intents::MatchContext;
+
+    const GOOD: &str = r#"
+[[intent]]
+name = "warranty"
+keywords = ["garansi"]
+action = "reply"
+reply = "Garansi 1 tahun, Kak."
+"#;
+
+    const BETTER: &str = r#"
+[[intent]]
+name = "warranty"
+keywords = ["garansi", "warranty"]
+action = "reply"
+reply = "Garansi resmi 1 tahun, Kak."
+"#;
+
+    const BAD: &str = r#"
+[[intent]]
+name = "warranty"
+keywords = ["garansi"]
+action = "replay"
+reply = "{{contact.nama}}"
+"#;
+
+    fn ctx() -> MatchContext {
+        MatchContext::default()
+    }
+
+    #[test]
+    fn reload_keeps_old_rules_on_a_bad_edit() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("10-rules.toml");
+        std::fs::write(&file, GOOD).unwrap();
+        let handle = RuleHandle::load(dir.path(), LoadOptions::default()).unwrap();
+        let before = handle.current();
+        assert!(before.classify("warranty?", &ctx()).is_none());
+
+        std::fs::write(&file, BAD).unwrap();
+        let err = handle.reload().unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
+        let still = handle.current();
+        assert!(Arc::ptr_eq(&before, &still), "old rules must stay");
+        assert_eq!(
+            still.classify("garansinya?", &ctx()).unwrap().intent,
+            "warranty"
+        );
+
+        std::fs::write(&file, BETTER).unwrap();
+        handle.reload().unwrap();
+        assert_eq!(
+            handle
+                .current()
+                .classify("warranty?", &ctx())
+                .unwrap()
+                .intent,
+            "warranty"
+        );
+        // The old Arc is still usable by whoever holds it.
+        assert!(before.classify("warranty?", &ctx()).is_none());
+    }
+
+    #[tokio::test]
+    async fn reloader_picks_up_changes_and_survives_bad_edits() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("10-rules.toml");
+        std::fs::write(&file, GOOD).unwrap();
+        let handle = RuleHandle::load(dir.path(), LoadOptions::default()).unwrap();
+        let task = spawn_reloader(handle.clone(), Duration::from_millis(20));
+
+        std::fs::write(&file, BAD).unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(
+            handle.current().get("warranty").unwrap().replies[0].source(),
+            "Garansi 1 tahun, Kak."
+        );
+
+        std::fs::write(&file, BETTER).unwrap();
+        let mut ok = false;
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if handle.current().classify("warranty", &ctx()).is_some() {
+                ok = true;
+                break;
+            }
+        }
+        task.abort();
+        assert!(ok, "the reloader did not pick up the fixed file");
+    }
+}

@@ -1,0 +1,57 @@
+//! The default rules in `intents/` against the labelled dataset
+//! `../shared/data/utterances.toml`: at least 92 % accuracy and at least 85 %
+//! recall for every intent.
+
+use std::path::Path;
+
+use balas::intents::{LoadOptions, RuleSet, tools};
+
+#[test]
+fn default_rules_meet_the_dataset_targets() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dataset_path = root.join("../shared/data/utterances.toml");
+    let dataset = std::fs::read_to_string(&dataset_path).unwrap_or_else(|e| {
+        panic!(
+            "the labelled dataset is missing: cannot read {} ({e}); it lives in the shared data directory next to the repository",
+            dataset_path.display()
+        )
+    });
+    let rules = RuleSet::load_dir(&root.join("intents"), &LoadOptions::default())
+        .unwrap_or_else(|e| panic!("the default rules do not load:\n{e}"));
+    let report = tools::evaluate(&rules, &dataset).unwrap();
+    let mut failures = Vec::new();
+    for e in report.examples.iter().filter(|e| e.expected != e.predicted) {
+        println!(
+            "expected {:<15} got {:<15} {:?}",
+            e.expected, e.predicted, e.text
+        );
+    }
+    for (label, stats) in &report.per_intent {
+        println!(
+            "{label:<16} recall {:>5.1}%  precision {:>5.1}%",
+            stats.recall * 100.0,
+            stats.precision * 100.0
+        );
+        if stats.support > 0 && stats.recall < 0.85 {
+            failures.push(format!(
+                "{label}: recall {:.1}% < 85%",
+                stats.recall * 100.0
+            ));
+        }
+    }
+    println!("accuracy {:.1}%", report.accuracy * 100.0);
+    if report.accuracy < 0.92 {
+        failures.push(format!("accuracy {:.1}% < 92%", report.accuracy * 100.0));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn default_rules_check_clean() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut out = Vec::new();
+    let code = tools::check(&root.join("intents"), &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    println!("{text}");
+    assert_eq!(code, 0, "{text}");
+}
