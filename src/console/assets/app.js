@@ -86,8 +86,7 @@ function onEvent(ev) {
   if (ev.type === 'handoff' && allowed('desk') && (!me.queues.length || me.queues.includes(ev.queue))) {
     beep();
     if (document.hidden || state.route !== 'queue') badge();
-    const live = $('live');
-    live.textContent = t('queue.newHandoff', { queue: ev.queue || '' });
+    if (state.route !== 'queue') toast(t('queue.newHandoff', { queue: ev.queue || '' }));
   }
   state.mounted?.onEvent?.(ev);
 }

@@ -50,7 +50,7 @@ function drawList(list, items, reload) {
       h('th', { scope: 'col' }, t('bc.name')),
       h('th', { scope: 'col' }, t('bc.status')),
       h('th', { scope: 'col' }, t('bc.progress')),
-      h('th', { scope: 'col' }, t('bc.sendAt')),
+      h('th', { scope: 'col' }, t('bc.when')),
       h('th', { scope: 'col' }, h('span', { class: 'sr' }, t('conv.actions'))))),
     h('tbody', {}, sorted.map((b) => {
       const c = b.counts;

@@ -107,10 +107,10 @@ function card(it, elapsed) {
       h('span', { class: 'meta' },
         channelName(it.channel),
         it.reason ? ' · ' + it.reason : '',
+        it.priority ? [' ', h('span', { class: 'badge prio' }, t('queue.priority', { n: it.priority }))] : null,
       ),
     ),
     h('span', { class: 'wait' }, t('queue.waiting', { time: duration(wait) })),
-    it.priority ? h('span', { class: 'badge prio' }, t('queue.priority', { n: it.priority })) : null,
     h('p', { class: 'preview' }, it.preview || ''),
   );
 }
