@@ -112,13 +112,12 @@ impl App {
                 concurrency: config.workers.outbox_concurrency,
             },
         );
-        let settings = |enabled: bool, verify: &Option<Secret>, secret: &Option<Secret>| {
-            ChannelSettings {
+        let settings =
+            |enabled: bool, verify: &Option<Secret>, secret: &Option<Secret>| ChannelSettings {
                 enabled,
                 verify_token: verify.clone(),
                 app_secret: secret.clone(),
-            }
-        };
+            };
         let whatsapp = settings(
             config.whatsapp.enabled,
             &config.whatsapp.verify_token,

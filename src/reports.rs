@@ -153,8 +153,9 @@ pub fn summarize_group(group: &str, cases: &[&CaseFacts]) -> Summary {
         surveys_sent: sent.len() as u64,
         surveys_answered: csat.len() as u64,
         response_rate: (!sent.is_empty()).then(|| round2(csat.len() as f64 / sent.len() as f64)),
-        csat_pct: (!csat.is_empty())
-            .then(|| round2(100.0 * csat.iter().filter(|s| **s >= 4).count() as f64 / csat.len() as f64)),
+        csat_pct: (!csat.is_empty()).then(|| {
+            round2(100.0 * csat.iter().filter(|s| **s >= 4).count() as f64 / csat.len() as f64)
+        }),
         csat_avg: avg(&csat).map(round2),
         nps: (!nps.is_empty()).then(|| {
             let promoters = nps.iter().filter(|s| **s >= 9).count() as f64;
@@ -168,7 +169,11 @@ pub fn summarize_group(group: &str, cases: &[&CaseFacts]) -> Summary {
 }
 
 /// Summaries per group, plus the total as `all` first.
-pub fn summarize(cases: &[CaseFacts], group_by: Option<GroupBy>, tz: &jiff::tz::TimeZone) -> Vec<Summary> {
+pub fn summarize(
+    cases: &[CaseFacts],
+    group_by: Option<GroupBy>,
+    tz: &jiff::tz::TimeZone,
+) -> Vec<Summary> {
     let all: Vec<&CaseFacts> = cases.iter().collect();
     let mut out = vec![summarize_group("all", &all)];
     let Some(by) = group_by else { return out };
@@ -207,7 +212,11 @@ pub fn parse_instant(s: &str, tz: &jiff::tz::TimeZone, end: bool) -> Result<i64,
     let date: jiff::civil::Date = s
         .parse()
         .map_err(|_| format!("{s:?} is not a date (YYYY-MM-DD) or an RFC 3339 time"))?;
-    let day = if end { date.tomorrow().map_err(|e| e.to_string())? } else { date };
+    let day = if end {
+        date.tomorrow().map_err(|e| e.to_string())?
+    } else {
+        date
+    };
     let start = day
         .to_zoned(tz.clone())
         .map_err(|e| e.to_string())?
@@ -272,7 +281,15 @@ pub async fn surveys_csv(
     Query(q): Query<RangeQuery>,
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Supervisor])?;
-    let (from, to, _) = facts(&app, &RangeQuery { from: q.from.clone(), to: q.to.clone(), group_by: None }).await?;
+    let (from, to, _) = facts(
+        &app,
+        &RangeQuery {
+            from: q.from.clone(),
+            to: q.to.clone(),
+            group_by: None,
+        },
+    )
+    .await?;
     let surveys = survey::between(&app, from, to).await?;
     let mut w = csv::Writer::from_writer(Vec::new());
     let iso = |ms: Option<i64>| {
@@ -282,8 +299,23 @@ pub async fn surveys_csv(
     };
     let opt = |v: Option<u8>| v.map(|x| x.to_string()).unwrap_or_default();
     let header = [
-        "case_id", "channel", "contact_id", "agent", "queue", "bot_only", "status", "via", "csat", "nps",
-        "ces", "comment", "resolved_at", "sent_at", "answered_at", "first_response_s", "resolution_s",
+        "case_id",
+        "channel",
+        "contact_id",
+        "agent",
+        "queue",
+        "bot_only",
+        "status",
+        "via",
+        "csat",
+        "nps",
+        "ces",
+        "comment",
+        "resolved_at",
+        "sent_at",
+        "answered_at",
+        "first_response_s",
+        "resolution_s",
     ];
     let to_csv_err = |e: csv::Error| ApiError::bad_request(e.to_string());
     w.write_record(header).map_err(to_csv_err)?;
@@ -313,11 +345,16 @@ pub async fn surveys_csv(
         ])
         .map_err(to_csv_err)?;
     }
-    let body = w.into_inner().map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let body = w
+        .into_inner()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok((
         [
             ("content-type", "text/csv; charset=utf-8"),
-            ("content-disposition", "attachment; filename=\"surveys.csv\""),
+            (
+                "content-disposition",
+                "attachment; filename=\"surveys.csv\"",
+            ),
         ],
         body,
     )
@@ -341,7 +378,11 @@ mod tests {
             queue: None,
             bot_only: false,
             language: "id".into(),
-            status: if csat.is_some() { Status::Completed } else { Status::Asked },
+            status: if csat.is_some() {
+                Status::Completed
+            } else {
+                Status::Asked
+            },
             step: None,
             reasked: false,
             via: None,
@@ -360,7 +401,12 @@ mod tests {
         }
     }
 
-    fn case(agent: &str, first_reply_min: Option<i64>, resolution_min: i64, s: Option<Survey>) -> CaseFacts {
+    fn case(
+        agent: &str,
+        first_reply_min: Option<i64>,
+        resolution_min: i64,
+        s: Option<Survey>,
+    ) -> CaseFacts {
         CaseFacts {
             resolved_ms: 1_800_000_000_000 + resolution_min * MIN,
             opened_ms: 1_800_000_000_000,
@@ -400,12 +446,27 @@ mod tests {
         assert_eq!(all.csat_pct, Some(66.67));
         assert_eq!(all.csat_avg, Some(3.67));
         assert_eq!(all.nps, Some(33.33));
-        assert_eq!(all.first_response, Some(Spread { median_s: 240.0, p90_s: 600.0 }));
-        assert_eq!(all.resolution, Some(Spread { median_s: 1500.0, p90_s: 3600.0 }));
+        assert_eq!(
+            all.first_response,
+            Some(Spread {
+                median_s: 240.0,
+                p90_s: 600.0
+            })
+        );
+        assert_eq!(
+            all.resolution,
+            Some(Spread {
+                median_s: 1500.0,
+                p90_s: 3600.0
+            })
+        );
         let groups: Vec<&str> = s[1..].iter().map(|g| g.group.as_str()).collect();
         assert_eq!(groups, ["bot", "budi", "siti"]);
         let siti = &s[3];
-        assert_eq!((siti.cases, siti.csat_pct, siti.nps), (2, Some(100.0), Some(100.0)));
+        assert_eq!(
+            (siti.cases, siti.csat_pct, siti.nps),
+            (2, Some(100.0), Some(100.0))
+        );
     }
 
     #[test]

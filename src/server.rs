@@ -46,7 +46,11 @@ pub fn router(app: App) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(count_requests))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
-            json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+            json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error",
+            )
         }))
         .with_state(app)
 }
@@ -60,7 +64,11 @@ async fn readyz(State(app): State<App>) -> Response {
     match tokio::time::timeout(Duration::from_secs(2), backend.ping()).await {
         Ok(Ok(())) => axum::Json(serde_json::json!({"status": "ready", "store": backend.name()}))
             .into_response(),
-        Ok(Err(e)) => json_error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", &e.to_string()),
+        Ok(Err(e)) => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            &e.to_string(),
+        ),
         Err(_) => json_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "store_unavailable",
@@ -71,7 +79,12 @@ async fn readyz(State(app): State<App>) -> Response {
 
 async fn metrics_page(State(app): State<App>) -> Response {
     let store = app.store();
-    for queue in [queues::INBOUND, queues::OUTBOX, queues::TIMERS, queues::BROADCAST] {
+    for queue in [
+        queues::INBOUND,
+        queues::OUTBOX,
+        queues::TIMERS,
+        queues::BROADCAST,
+    ] {
         if let Ok(c) = store.backend().jobs_counts(queue).await {
             metrics::gauge!("balas_jobs_pending", "queue" => queue).set(c.pending as f64);
             metrics::gauge!("balas_jobs_leased", "queue" => queue).set(c.leased as f64);
@@ -116,6 +129,7 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     http: JoinHandle<std::io::Result<()>>,
     workers: Vec<JoinHandle<()>>,
+    reloader: JoinHandle<()>,
 }
 
 /// Starts the HTTP server and all workers on `listener`.
@@ -123,18 +137,28 @@ pub fn start(app: App, listener: TcpListener) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
     let (shutdown, rx) = watch::channel(false);
     let mut workers = Vec::new();
-    workers.push(tokio::spawn(crate::engine::worker::run_inbound(app.clone(), rx.clone())));
-    workers.push(tokio::spawn(crate::engine::worker::run_timers(app.clone(), rx.clone())));
+    workers.push(tokio::spawn(crate::engine::worker::run_inbound(
+        app.clone(),
+        rx.clone(),
+    )));
+    workers.push(tokio::spawn(crate::engine::worker::run_timers(
+        app.clone(),
+        rx.clone(),
+    )));
     {
-        let (outbox, poll, rx) = (app.outbox().clone(), app.config().workers.poll_interval.get(), rx.clone());
+        let (outbox, poll, rx) = (
+            app.outbox().clone(),
+            app.config().workers.poll_interval.get(),
+            rx.clone(),
+        );
         workers.push(tokio::spawn(async move { outbox.run(poll, rx).await }));
     }
     workers.push(tokio::spawn(crate::broadcast::run(app.clone(), rx.clone())));
-    workers.push(tokio::spawn(crate::intents::spawn_reloader_until(
+    // The reloader holds no work in progress; it is simply stopped on shutdown.
+    let reloader = crate::intents::spawn_reloader(
         app.rules().clone(),
         app.config().intents.reload_every.get(),
-        rx.clone(),
-    )));
+    );
     let mut http_rx = rx;
     let router = router(app);
     let http = tokio::spawn(async move {
@@ -149,6 +173,7 @@ pub fn start(app: App, listener: TcpListener) -> std::io::Result<Running> {
         shutdown,
         http,
         workers,
+        reloader,
     })
 }
 
@@ -157,20 +182,30 @@ impl Running {
     /// 30 s) for everything to end.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
+        self.reloader.abort();
         let all = async {
             let _ = self.http.await;
             for w in self.workers {
                 let _ = w.await;
             }
         };
-        if tokio::time::timeout(Duration::from_secs(30), all).await.is_err() {
-            tracing::warn!("shutdown took longer than 30 s; exiting anyway (unfinished jobs will be retried)");
+        if tokio::time::timeout(Duration::from_secs(30), all)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "shutdown took longer than 30 s; exiting anyway (unfinished jobs will be retried)"
+            );
         }
     }
 }
 
 /// Runs until `signal` completes, then shuts down gracefully.
-pub async fn serve(app: App, listener: TcpListener, signal: impl Future<Output = ()>) -> std::io::Result<()> {
+pub async fn serve(
+    app: App,
+    listener: TcpListener,
+    signal: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let running = start(app, listener)?;
     tracing::info!(addr = %running.addr, "balas is listening");
     signal.await;

@@ -46,7 +46,11 @@ pub async fn receive_whatsapp(State(app): State<App>, headers: HeaderMap, body: 
 }
 
 /// `POST /webhooks/instagram`
-pub async fn receive_instagram(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn receive_instagram(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     receive(&app, Channel::Instagram, &headers, &body).await
 }
 
@@ -56,14 +60,19 @@ fn handshake(app: &App, channel: Channel, q: &HashMap<String, String>) -> Respon
     let mode_ok = q.get("hub.mode").map(String::as_str) == Some("subscribe");
     let token_ok = match (expected, q.get("hub.verify_token")) {
         (Some(expected), Some(given)) => {
-            subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), given.as_bytes()).into()
+            subtle::ConstantTimeEq::ct_eq(expected.expose().as_bytes(), given.as_bytes()).into()
         }
         _ => false,
     };
     match q.get("hub.challenge") {
         Some(challenge) if mode_ok && token_ok => {
             tracing::info!(%channel, "webhook verification handshake accepted");
-            (StatusCode::OK, [("content-type", "text/plain")], challenge.clone()).into_response()
+            (
+                StatusCode::OK,
+                [("content-type", "text/plain")],
+                challenge.clone(),
+            )
+                .into_response()
         }
         _ => {
             tracing::warn!(%channel, "webhook verification handshake refused");
@@ -85,7 +94,7 @@ async fn receive(app: &App, channel: Channel, headers: &HeaderMap, body: &[u8]) 
         let header = headers
             .get("x-hub-signature-256")
             .and_then(|v| v.to_str().ok());
-        if let Err(e) = signature::verify_signature(secret.as_bytes(), header, body) {
+        if let Err(e) = signature::verify_signature(secret.expose().as_bytes(), header, body) {
             tracing::warn!(%channel, reason = %e, bytes = body.len(), "rejected webhook with a bad signature");
             metrics::counter!("balas_webhook_rejected_total", "channel" => channel.as_str(), "reason" => "signature").increment(1);
             return json_error(StatusCode::UNAUTHORIZED, "bad_signature", &e.to_string());

@@ -83,7 +83,11 @@ impl Caller {
                 format!(
                     "role `{}` may not do this; needs one of: {}",
                     self.0.role.as_str(),
-                    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+                    roles
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ))
         }
@@ -114,7 +118,10 @@ mod tests {
             max_concurrent: 5,
             token_sha256: token_hash("s3cret").to_uppercase(),
         }];
-        assert_eq!(authenticate(&agents, "s3cret").map(|a| a.id.as_str()), Some("siti"));
+        assert_eq!(
+            authenticate(&agents, "s3cret").map(|a| a.id.as_str()),
+            Some("siti")
+        );
         assert!(authenticate(&agents, "wrong").is_none());
         assert!(authenticate(&agents, "").is_none());
     }

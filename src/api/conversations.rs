@@ -23,13 +23,17 @@ use crate::conversation::{Conversation, State as ConvState, Transition};
 use crate::engine::ownership;
 use crate::http::ApiError;
 use crate::outbox::{OutboxError, Outgoing, window};
-use crate::store::{ConversationError, Note, Speaker, EVENTS_TOPIC};
+use crate::store::{ConversationError, EVENTS_TOPIC, Note, Speaker};
 
 impl From<ConversationError> for ApiError {
     fn from(e: ConversationError) -> Self {
         match e {
-            ConversationError::NotFound(id) => ApiError::not_found(format!("conversation {id} not found")),
-            ConversationError::Illegal(i) => ApiError::new(StatusCode::CONFLICT, "conflict", i.to_string()),
+            ConversationError::NotFound(id) => {
+                ApiError::not_found(format!("conversation {id} not found"))
+            }
+            ConversationError::Illegal(i) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", i.to_string())
+            }
             ConversationError::Store(s) => s.into(),
         }
     }
@@ -39,7 +43,7 @@ impl From<ConversationError> for ApiError {
 pub async fn queue(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
     let now = app.store().now_ms();
-    let mut out = BTreeMap::new();
+    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for name in ownership::agent_queues(&app, &caller.0).await? {
         let ids = app.store().waiting(&name).await?;
         let convs = app.store().conversations(&ids).await?;
@@ -117,10 +121,18 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
     let limit = q.limit.unwrap_or(200).min(2000);
-    let agent = q.agent.as_deref().map(|a| if a == "me" { caller.0.id.clone() } else { a.to_string() });
+    let agent = q.agent.as_deref().map(|a| {
+        if a == "me" {
+            caller.0.id.clone()
+        } else {
+            a.to_string()
+        }
+    });
     let states: Vec<ConvState> = match q.state.as_deref() {
         Some(s) => vec![ConvState::parse(s).ok_or_else(|| {
-            ApiError::bad_request(format!("unknown state {s:?}; use bot, queued, assigned or resolved"))
+            ApiError::bad_request(format!(
+                "unknown state {s:?}; use bot, queued, assigned or resolved"
+            ))
         })?],
         None => vec![ConvState::Bot, ConvState::Queued, ConvState::Assigned],
     };
@@ -143,7 +155,9 @@ pub async fn list(
     for c in convs {
         if !states.contains(&c.state)
             || agent.as_ref().is_some_and(|a| c.agent.as_ref() != Some(a))
-            || q.queue.as_ref().is_some_and(|qq| c.queue.as_ref() != Some(qq))
+            || q.queue
+                .as_ref()
+                .is_some_and(|qq| c.queue.as_ref() != Some(qq))
         {
             continue;
         }
@@ -210,7 +224,13 @@ pub async fn conversation_view(app: &App, conv: &Conversation) -> Result<Value, 
     let window_closes = last_inbound.map(|t| t + window::WINDOW_MS);
     let previous: Vec<String> = contact
         .as_ref()
-        .map(|c| c.cases.iter().filter(|id| **id != conv.id).cloned().collect())
+        .map(|c| {
+            c.cases
+                .iter()
+                .filter(|id| **id != conv.id)
+                .cloned()
+                .collect()
+        })
         .unwrap_or_default();
     let mut previous_cases = Vec::new();
     for c in store.conversations(&previous).await? {
@@ -259,7 +279,10 @@ pub struct TextBody {
 
 /// 409 unless the caller is the assigned agent or a supervisor.
 fn owns(caller: &Caller, conv: &Conversation) -> Result<(), ApiError> {
-    if caller.is_supervisor() || (conv.state == ConvState::Assigned && conv.agent.as_deref() == Some(caller.0.id.as_str())) {
+    if caller.is_supervisor()
+        || (conv.state == ConvState::Assigned
+            && conv.agent.as_deref() == Some(caller.0.id.as_str()))
+    {
         Ok(())
     } else {
         Err(ApiError::new(
@@ -269,7 +292,10 @@ fn owns(caller: &Caller, conv: &Conversation) -> Result<(), ApiError> {
                 "conversation {} is {} {}; claim it first",
                 conv.id,
                 conv.state.as_str(),
-                conv.agent.as_deref().map(|a| format!("(assigned to {a})")).unwrap_or_default()
+                conv.agent
+                    .as_deref()
+                    .map(|a| format!("(assigned to {a})"))
+                    .unwrap_or_default()
             ),
         ))
     }
@@ -290,7 +316,11 @@ pub async fn send_message(
     let conv = load(&app, &id).await?;
     owns(&caller, &conv)?;
     if conv.state == ConvState::Resolved {
-        return Err(ApiError::new(StatusCode::CONFLICT, "resolved", "the conversation is resolved"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "resolved",
+            "the conversation is resolved",
+        ));
     }
     let result = app
         .outbox()
@@ -299,11 +329,15 @@ pub async fn send_message(
             message: OutboundMessage {
                 channel: conv.channel,
                 to: conv.contact_id.clone(),
-                content: OutboundContent::Text { body: text.to_string() },
+                content: OutboundContent::Text {
+                    body: text.to_string(),
+                },
                 human_agent_tag: false,
             },
             conversation_id: Some(conv.id.clone()),
-            speaker: Some(Speaker::Agent { id: caller.0.id.clone() }),
+            speaker: Some(Speaker::Agent {
+                id: caller.0.id.clone(),
+            }),
             origin: format!("agent:{}", caller.0.id),
             by_human: true,
         })
@@ -311,12 +345,22 @@ pub async fn send_message(
     let record = match result {
         Ok(r) => r,
         Err(OutboxError::Window(w)) => {
-            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "window_closed", w.to_string()));
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "window_closed",
+                w.to_string(),
+            ));
         }
         Err(OutboxError::Store(e)) => return Err(e.into()),
     };
     let conv = ownership::agent_replied(&app, &id).await?;
-    ownership::publish(&app, "agent_message", &conv, json!({ "message_id": record.id })).await;
+    ownership::publish(
+        &app,
+        "agent_message",
+        &conv,
+        json!({ "message_id": record.id }),
+    )
+    .await;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"id": record.id, "state": record.state, "human_agent_tag": record.message.human_agent_tag})),
@@ -341,7 +385,11 @@ pub async fn add_note(
     let contact = app
         .store()
         .update_contact(conv.channel, &conv.contact_id, |c| {
-            c.notes.push(Note { at_ms: now, author: caller.0.id.clone(), text: text.clone() });
+            c.notes.push(Note {
+                at_ms: now,
+                author: caller.0.id.clone(),
+                text: text.clone(),
+            });
         })
         .await?;
     Ok((StatusCode::CREATED, Json(json!({"notes": contact.notes}))).into_response())
@@ -367,7 +415,12 @@ pub async fn labels(
     Json(body): Json<LabelsBody>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
-    if body.add.iter().chain(&body.remove).any(|l| l.trim().is_empty() || l.len() > 64) {
+    if body
+        .add
+        .iter()
+        .chain(&body.remove)
+        .any(|l| l.trim().is_empty() || l.len() > 64)
+    {
         return Err(ApiError::bad_request("labels must be 1–64 characters"));
     }
     let conv = load(&app, &id).await?;
@@ -407,20 +460,23 @@ pub async fn transfer(
     caller.require_desk()?;
     let conv = load(&app, &id).await?;
     let transition = match (body.queue, body.agent) {
-        (Some(q), None) if !q.trim().is_empty() => Transition::TransferToQueue { queue: q.trim().to_string() },
+        (Some(q), None) if !q.trim().is_empty() => Transition::TransferToQueue {
+            queue: q.trim().to_string(),
+        },
         (None, Some(a)) => {
             if !app.config().agents.iter().any(|x| x.id == a) {
                 return Err(ApiError::bad_request(format!("no agent with id {a:?}")));
             }
             Transition::TransferToAgent { agent: a }
         }
-        _ => return Err(ApiError::bad_request("give exactly one of \"queue\" or \"agent\"")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "give exactly one of \"queue\" or \"agent\"",
+            ));
+        }
     };
-    if conv.state == ConvState::Assigned {
-        owns(&caller, &conv)?;
-    } else if !caller.is_supervisor() {
-        owns(&caller, &conv)?;
-    }
+    // The assigned agent may pass it on; a supervisor may move any conversation.
+    owns(&caller, &conv)?;
     let agent = caller.0.id.clone();
     let supervisor = caller.is_supervisor();
     let after = ownership::agent_transition(&app, &id, transition, move |c| {
@@ -476,7 +532,9 @@ pub async fn canned(State(app): State<App>, caller: Caller) -> Result<Json<Value
 /// `GET /api/v1/me`: who the token belongs to.
 pub async fn me(caller: Caller) -> Json<Value> {
     let a = &caller.0;
-    Json(json!({"id": a.id, "name": a.name, "role": a.role, "queues": a.queues, "max_concurrent": a.max_concurrent}))
+    Json(
+        json!({"id": a.id, "name": a.name, "role": a.role, "queues": a.queues, "max_concurrent": a.max_concurrent}),
+    )
 }
 
 /// `GET /api/v1/events`: Server-Sent Events of queue and conversation changes,
@@ -485,7 +543,11 @@ pub async fn events(
     State(app): State<App>,
     caller: Caller,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    caller.require(&[crate::config::Role::Agent, crate::config::Role::Supervisor, crate::config::Role::Marketer])?;
+    caller.require(&[
+        crate::config::Role::Agent,
+        crate::config::Role::Supervisor,
+        crate::config::Role::Marketer,
+    ])?;
     let rx = app.store().backend().subscribe(EVENTS_TOPIC).await?;
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         let msg = rx.recv().await?;

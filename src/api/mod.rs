@@ -28,7 +28,10 @@ pub fn router() -> Router<App> {
     Router::new()
         .merge(broadcasts)
         .route("/api/v1/broadcasts/{id}", get(b::get))
-        .route("/api/v1/broadcasts/{id}/recipients.csv", get(b::recipients_csv))
+        .route(
+            "/api/v1/broadcasts/{id}/recipients.csv",
+            get(b::recipients_csv),
+        )
         .route("/api/v1/broadcasts/{id}/pause", post(b::pause))
         .route("/api/v1/broadcasts/{id}/resume", post(b::resume))
         .route("/api/v1/broadcasts/{id}/cancel", post(b::cancel))
@@ -46,5 +49,8 @@ pub fn router() -> Router<App> {
         .route("/api/v1/canned", get(c::canned))
         .route("/api/v1/events", get(c::events))
         .route("/api/v1/reports/summary", get(crate::reports::summary))
-        .route("/api/v1/reports/surveys.csv", get(crate::reports::surveys_csv))
+        .route(
+            "/api/v1/reports/surveys.csv",
+            get(crate::reports::surveys_csv),
+        )
 }

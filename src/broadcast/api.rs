@@ -82,30 +82,45 @@ pub async fn create(
         Channel::Instagram => app.config().instagram.enabled,
     };
     if !enabled {
-        return Err(ApiError::bad_request(format!("{} is not enabled", body.channel)));
+        return Err(ApiError::bad_request(format!(
+            "{} is not enabled",
+            body.channel
+        )));
     }
     match (&body.message, body.channel) {
         (BroadcastMessage::Template { .. }, Channel::Instagram) => {
-            return Err(ApiError::bad_request("Instagram has no message templates; send text"));
+            return Err(ApiError::bad_request(
+                "Instagram has no message templates; send text",
+            ));
         }
         (BroadcastMessage::Template { template }, _) if template.name.trim().is_empty() => {
-            return Err(ApiError::bad_request("message.template.name must not be empty"));
+            return Err(ApiError::bad_request(
+                "message.template.name must not be empty",
+            ));
         }
         (BroadcastMessage::Text { text, .. }, _) if text.trim().is_empty() => {
             return Err(ApiError::bad_request("message.text must not be empty"));
         }
         _ => {}
     }
-    let rate = body.rate_per_sec.unwrap_or(app.config().broadcast.rate_per_sec);
+    let rate = body
+        .rate_per_sec
+        .unwrap_or(app.config().broadcast.rate_per_sec);
     if !(rate > 0.0 && rate <= 1000.0) {
-        return Err(ApiError::bad_request("rate_per_sec must be between 0 and 1000"));
+        return Err(ApiError::bad_request(
+            "rate_per_sec must be between 0 and 1000",
+        ));
     }
     let now = app.store().now_ms();
     let send_at_ms = match &body.send_at {
         None => now,
         Some(s) => s
             .parse::<jiff::Timestamp>()
-            .map_err(|_| ApiError::bad_request(format!("send_at {s:?} is not an RFC 3339 time such as 2026-12-01T09:00:00+07:00")))?
+            .map_err(|_| {
+                ApiError::bad_request(format!(
+                    "send_at {s:?} is not an RFC 3339 time such as 2026-12-01T09:00:00+07:00"
+                ))
+            })?
             .as_millisecond(),
     };
     if body.audience.recipients.is_empty() && body.audience.segment.is_none() {
@@ -121,7 +136,13 @@ pub async fn create(
             "a segment only knows {{{{name}}}}; the message also uses {{{{{other}}}}} — send explicit recipients with variables instead"
         )));
     }
-    let rows: Vec<(usize, Recipient)> = body.audience.recipients.into_iter().enumerate().map(|(i, r)| (i + 1, r)).collect();
+    let rows: Vec<(usize, Recipient)> = body
+        .audience
+        .recipients
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| (i + 1, r))
+        .collect();
     let (recipients, errors, duplicates) = audience::validate(body.channel, rows, &required);
     if !errors.is_empty() {
         return Err(row_errors(errors));
@@ -161,7 +182,10 @@ async fn view(app: &App, b: &Broadcast) -> StoreResult<Value> {
             Status::Completed => "completed",
         }
     };
-    let iso = |ms: Option<i64>| ms.and_then(|m| jiff::Timestamp::from_millisecond(m).ok()).map(|t| t.to_string());
+    let iso = |ms: Option<i64>| {
+        ms.and_then(|m| jiff::Timestamp::from_millisecond(m).ok())
+            .map(|t| t.to_string())
+    };
     Ok(json!({
         "id": b.id, "name": b.name, "channel": b.channel, "status": status,
         "message": b.message, "segment": b.segment,
@@ -191,7 +215,11 @@ pub async fn list(State(app): State<App>, caller: Caller) -> Result<Json<Value>,
 }
 
 /// `GET /api/v1/broadcasts/{id}`
-pub async fn get(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn get(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Marketer])?;
     let b = load(&app, &id).await?;
     Ok(Json(view(&app, &b).await?))
@@ -207,11 +235,18 @@ pub async fn upload_csv(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Marketer])?;
     let b = load(&app, &id).await?;
-    if b.status != Status::Scheduled || b.send_at_ms <= app.store().now_ms() && b.started_ms.is_some() {
-        return Err(ApiError::new(StatusCode::CONFLICT, "started", "the audience is frozen once the broadcast starts"));
+    if b.status != Status::Scheduled
+        || b.send_at_ms <= app.store().now_ms() && b.started_ms.is_some()
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "started",
+            "the audience is frozen once the broadcast starts",
+        ));
     }
     let rows = audience::parse_csv(&body).map_err(row_errors)?;
-    let (recipients, errors, duplicates) = audience::validate(b.channel, rows, &b.message.placeholders());
+    let (recipients, errors, duplicates) =
+        audience::validate(b.channel, rows, &b.message.placeholders());
     if !errors.is_empty() {
         return Err(row_errors(errors));
     }
@@ -225,7 +260,9 @@ pub async fn upload_csv(
     })
     .await?
     .ok_or_else(|| ApiError::not_found(format!("broadcast {id} not found")))?;
-    Ok(Json(json!({"added": added, "duplicates_removed": duplicates, "total": updated.total})))
+    Ok(Json(
+        json!({"added": added, "duplicates_removed": duplicates, "total": updated.total}),
+    ))
 }
 
 /// `GET /api/v1/broadcasts/{id}/recipients.csv`
@@ -237,10 +274,18 @@ pub async fn recipients_csv(
     caller.require(&[Role::Marketer])?;
     load(&app, &id).await?;
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["to", "status", "reason", "error_code", "platform_message_id", "updated_at"])
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    w.write_record([
+        "to",
+        "status",
+        "reason",
+        "error_code",
+        "platform_message_id",
+        "updated_at",
+    ])
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let mut rows: Vec<[String; 6]> = Vec::new();
-    super::for_each_chunk(&app, &id, async |chunk: Vec<Recipient>| {
+    for index in 0..super::chunk_count(&app, &id).await? {
+        let chunk = super::chunk(&app, &id, index).await?;
         let ids: Vec<String> = chunk.iter().map(|r| super::record_id(&id, &r.to)).collect();
         let records: BTreeMap<String, _> = app
             .store()
@@ -255,24 +300,30 @@ pub async fn recipients_csv(
                 r.to.clone(),
                 rec.map_or("pending", |x| x.state.as_str()).to_string(),
                 rec.and_then(|x| x.error_title.clone()).unwrap_or_default(),
-                rec.and_then(|x| x.error_code).map(|c| c.to_string()).unwrap_or_default(),
+                rec.and_then(|x| x.error_code)
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
                 rec.and_then(|x| x.platform_id.clone()).unwrap_or_default(),
                 rec.and_then(|x| jiff::Timestamp::from_millisecond(x.updated_ms).ok())
                     .map(|t| t.to_string())
                     .unwrap_or_default(),
             ]);
         }
-        Ok(())
-    })
-    .await?;
-    for row in rows {
-        w.write_record(&row).map_err(|e| ApiError::bad_request(e.to_string()))?;
     }
-    let body = w.into_inner().map_err(|e| ApiError::bad_request(e.to_string()))?;
+    for row in rows {
+        w.write_record(&row)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
+    let body = w
+        .into_inner()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok((
         [
             ("content-type", "text/csv; charset=utf-8"),
-            ("content-disposition", "attachment; filename=\"recipients.csv\""),
+            (
+                "content-disposition",
+                "attachment; filename=\"recipients.csv\"",
+            ),
         ],
         body,
     )
@@ -280,7 +331,11 @@ pub async fn recipients_csv(
 }
 
 /// `POST /api/v1/broadcasts/{id}/pause`
-pub async fn pause(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn pause(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Marketer])?;
     let b = super::update(&app, &id, |b| {
         if matches!(b.status, Status::Scheduled | Status::Running) {
@@ -291,22 +346,39 @@ pub async fn pause(State(app): State<App>, caller: Caller, Path(id): Path<String
         }
     })
     .await?;
-    respond(&app, &id, b, "only a scheduled or running broadcast can be paused").await
+    respond(
+        &app,
+        &id,
+        b,
+        "only a scheduled or running broadcast can be paused",
+    )
+    .await
 }
 
 /// `POST /api/v1/broadcasts/{id}/resume`
-pub async fn resume(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn resume(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Marketer])?;
     let b = super::resume(&app, &id).await?;
     respond(&app, &id, b, "only a paused broadcast can be resumed").await
 }
 
 /// `POST /api/v1/broadcasts/{id}/cancel`
-pub async fn cancel(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn cancel(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Marketer])?;
     let now = app.store().now_ms();
     let b = super::update(&app, &id, |b| {
-        if matches!(b.status, Status::Scheduled | Status::Running | Status::Paused) {
+        if matches!(
+            b.status,
+            Status::Scheduled | Status::Running | Status::Paused
+        ) {
             b.status = Status::Cancelled;
             b.finished_ms = Some(now);
             true
@@ -318,7 +390,12 @@ pub async fn cancel(State(app): State<App>, caller: Caller, Path(id): Path<Strin
     respond(&app, &id, b, "the broadcast has already finished").await
 }
 
-async fn respond(app: &App, id: &str, changed: Option<Broadcast>, conflict: &str) -> Result<Json<Value>, ApiError> {
+async fn respond(
+    app: &App,
+    id: &str,
+    changed: Option<Broadcast>,
+    conflict: &str,
+) -> Result<Json<Value>, ApiError> {
     match changed {
         Some(b) => Ok(Json(view(app, &b).await?)),
         None => {
@@ -342,32 +419,60 @@ pub async fn resolve_segment(
         .last_inbound_within_days
         .map_or(0, |d| now - i64::from(d) * 86_400_000);
     let parse = |s: &Option<String>, end: bool| -> Option<i64> {
-        s.as_deref().and_then(|x| crate::reports::parse_instant(x, &tz, end).ok())
+        s.as_deref()
+            .and_then(|x| crate::reports::parse_instant(x, &tz, end).ok())
     };
-    let (from, to) = (parse(&segment.resolved_from, false), parse(&segment.resolved_to, true));
-    let needs_case = from.is_some() || to.is_some() || segment.csat_min.is_some() || segment.csat_max.is_some() || segment.queue.is_some();
+    let (from, to) = (
+        parse(&segment.resolved_from, false),
+        parse(&segment.resolved_to, true),
+    );
+    let needs_case = from.is_some()
+        || to.is_some()
+        || segment.csat_min.is_some()
+        || segment.csat_max.is_some()
+        || segment.queue.is_some();
     let required = message.placeholders();
     let mut out = Vec::new();
-    let keys: Vec<(Channel, String)> = store.contacts_active_between(since, now, 10_000_000).await?;
+    let keys: Vec<(Channel, String)> = store
+        .contacts_active_between(since, now, 10_000_000)
+        .await?;
     for batch in keys.chunks(500) {
-        let wanted: Vec<(Channel, String)> = batch.iter().filter(|(c, _)| *c == channel).cloned().collect();
+        let wanted: Vec<(Channel, String)> = batch
+            .iter()
+            .filter(|(c, _)| *c == channel)
+            .cloned()
+            .collect();
         for contact in store.contacts(&wanted).await? {
-            if segment.label.as_ref().is_some_and(|l| !contact.labels.contains(l)) {
+            if segment
+                .label
+                .as_ref()
+                .is_some_and(|l| !contact.labels.contains(l))
+            {
                 continue;
             }
             if needs_case {
                 let mut hit = false;
                 for case in store.conversations(&contact.cases).await? {
-                    let Some(resolved) = case.resolved_ms else { continue };
+                    let Some(resolved) = case.resolved_ms else {
+                        continue;
+                    };
                     if from.is_some_and(|f| resolved < f) || to.is_some_and(|t| resolved > t) {
                         continue;
                     }
-                    if segment.queue.as_ref().is_some_and(|q| case.queue.as_ref() != Some(q)) {
+                    if segment
+                        .queue
+                        .as_ref()
+                        .is_some_and(|q| case.queue.as_ref() != Some(q))
+                    {
                         continue;
                     }
                     if segment.csat_min.is_some() || segment.csat_max.is_some() {
-                        let Some(csat) = crate::survey::csat_of(app, &case.id).await? else { continue };
-                        if segment.csat_min.is_some_and(|m| csat < m) || segment.csat_max.is_some_and(|m| csat > m) {
+                        let Some(csat) = crate::survey::csat_of(app, &case.id).await? else {
+                            continue;
+                        };
+                        if segment.csat_min.is_some_and(|m| csat < m)
+                            || segment.csat_max.is_some_and(|m| csat > m)
+                        {
                             continue;
                         }
                     }
@@ -379,9 +484,15 @@ pub async fn resolve_segment(
                 }
             }
             let mut variables = BTreeMap::new();
-            variables.insert("name".to_string(), contact.display_name().unwrap_or("Kak").to_string());
+            variables.insert(
+                "name".to_string(),
+                contact.display_name().unwrap_or("Kak").to_string(),
+            );
             if required.iter().all(|v| variables.contains_key(v)) {
-                out.push(Recipient { to: contact.external_id.clone(), variables });
+                out.push(Recipient {
+                    to: contact.external_id.clone(),
+                    variables,
+                });
             }
         }
     }

@@ -79,7 +79,9 @@ pub fn normalize_to(channel: Channel, raw: &str) -> Result<String, String> {
                 .collect();
             let digits = digits.strip_prefix('+').unwrap_or(&digits);
             if !digits.chars().all(|c| c.is_ascii_digit()) {
-                return Err(format!("{raw:?} is not a phone number (digits with country code, e.g. 6281234567890)"));
+                return Err(format!(
+                    "{raw:?} is not a phone number (digits with country code, e.g. 6281234567890)"
+                ));
             }
             // Local Indonesian form 08… becomes 628….
             let digits = match digits.strip_prefix('0') {
@@ -87,13 +89,18 @@ pub fn normalize_to(channel: Channel, raw: &str) -> Result<String, String> {
                 None => digits.to_string(),
             };
             if !(8..=15).contains(&digits.len()) {
-                return Err(format!("{raw:?} has {} digits; a number with country code has 8–15", digits.len()));
+                return Err(format!(
+                    "{raw:?} has {} digits; a number with country code has 8–15",
+                    digits.len()
+                ));
             }
             Ok(digits)
         }
         Channel::Instagram => {
             if t.is_empty() || !t.chars().all(|c| c.is_ascii_digit()) {
-                return Err(format!("{raw:?} is not an Instagram-scoped user id (digits)"));
+                return Err(format!(
+                    "{raw:?} is not an Instagram-scoped user id (digits)"
+                ));
             }
             Ok(t.to_string())
         }
@@ -120,7 +127,7 @@ pub fn placeholders(text: &str) -> Vec<String> {
 pub fn fill(text: &str, vars: &BTreeMap<String, String>) -> String {
     let mut out = text.to_string();
     for (k, v) in vars {
-        out = out.replace(&format!("{{{{{k}}}}}", ), v);
+        out = out.replace(&format!("{{{{{k}}}}}",), v);
         out = out.replace(&format!("{{{{ {k} }}}}"), v);
     }
     out
@@ -151,7 +158,11 @@ pub fn validate(
                         line,
                         message: format!(
                             "missing value for {}",
-                            missing.iter().map(|m| format!("{{{{{m}}}}}")).collect::<Vec<_>>().join(", ")
+                            missing
+                                .iter()
+                                .map(|m| format!("{{{{{m}}}}}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     });
                     continue;
@@ -179,17 +190,26 @@ pub fn parse_csv(data: &[u8]) -> Result<Vec<(usize, Recipient)>, Vec<RowError>> 
     let headers = match reader.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
-            return Err(vec![RowError { line: 1, message: format!("cannot read the header row: {e}") }]);
+            return Err(vec![RowError {
+                line: 1,
+                message: format!("cannot read the header row: {e}"),
+            }]);
         }
     };
-    let names: Vec<String> = headers.iter().map(|h| h.trim_start_matches('\u{feff}').to_lowercase()).collect();
-    let Some(to_col) = names
+    let names: Vec<String> = headers
         .iter()
-        .position(|h| matches!(h.as_str(), "to" | "phone" | "nomor" | "wa_id" | "igsid" | "recipient"))
-    else {
+        .map(|h| h.trim_start_matches('\u{feff}').to_lowercase())
+        .collect();
+    let Some(to_col) = names.iter().position(|h| {
+        matches!(
+            h.as_str(),
+            "to" | "phone" | "nomor" | "wa_id" | "igsid" | "recipient"
+        )
+    }) else {
         return Err(vec![RowError {
             line: 1,
-            message: "no recipient column; name one column `to` (or phone, nomor, wa_id, igsid)".into(),
+            message: "no recipient column; name one column `to` (or phone, nomor, wa_id, igsid)"
+                .into(),
         }]);
     };
     let mut rows = Vec::new();
@@ -204,15 +224,28 @@ pub fn parse_csv(data: &[u8]) -> Result<Vec<(usize, Recipient)>, Vec<RowError>> 
                         variables.insert(names[i].clone(), value.to_string());
                     }
                 }
-                rows.push((line, Recipient { to: rec.get(to_col).unwrap_or("").to_string(), variables }));
+                rows.push((
+                    line,
+                    Recipient {
+                        to: rec.get(to_col).unwrap_or("").to_string(),
+                        variables,
+                    },
+                ));
             }
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line() as usize);
-                errors.push(RowError { line, message: e.to_string() });
+                errors.push(RowError {
+                    line,
+                    message: e.to_string(),
+                });
             }
         }
     }
-    if errors.is_empty() { Ok(rows) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(rows)
+    } else {
+        Err(errors)
+    }
 }
 
 #[cfg(test)]
@@ -244,7 +277,11 @@ mod tests {
         assert_eq!(good.len(), 2);
         assert_eq!(dups, 1);
         assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), [4, 5]);
-        assert!(errors[1].message.contains("{{name}}"), "{}", errors[1].message);
+        assert!(
+            errors[1].message.contains("{{name}}"),
+            "{}",
+            errors[1].message
+        );
     }
 
     #[test]
@@ -256,7 +293,10 @@ mod tests {
 
     #[test]
     fn placeholders_and_fill() {
-        assert_eq!(placeholders("Hai {{name}}, kode {{ code }} {{name}}"), ["name", "code"]);
+        assert_eq!(
+            placeholders("Hai {{name}}, kode {{ code }} {{name}}"),
+            ["name", "code"]
+        );
         let vars = BTreeMap::from([("name".to_string(), "Rina".to_string())]);
         assert_eq!(fill("Hai {{name}}!", &vars), "Hai Rina!");
     }

@@ -98,9 +98,11 @@ impl BroadcastMessage {
                     .collect(),
                 quick_reply_payloads: Vec::new(),
             },
-            BroadcastMessage::Text { text, buttons } if buttons.is_empty() => OutboundContent::Text {
-                body: audience::fill(text, vars),
-            },
+            BroadcastMessage::Text { text, buttons } if buttons.is_empty() => {
+                OutboundContent::Text {
+                    body: audience::fill(text, vars),
+                }
+            }
             BroadcastMessage::Text { text, buttons } => OutboundContent::Buttons {
                 body: audience::fill(text, vars),
                 buttons: buttons.clone(),
@@ -252,8 +254,13 @@ pub async fn append_recipients(app: &App, id: &str, recipients: &[Recipient]) ->
     Ok(chunks)
 }
 
-async fn chunk(app: &App, id: &str, index: u64) -> StoreResult<Vec<Recipient>> {
-    let items = app.store().backend().list_range(&chunks_key(id), index, 1).await?;
+/// The recipients of stored chunk `index` (empty past the end).
+pub async fn chunk(app: &App, id: &str, index: u64) -> StoreResult<Vec<Recipient>> {
+    let items = app
+        .store()
+        .backend()
+        .list_range(&chunks_key(id), index, 1)
+        .await?;
     match items.first() {
         None => Ok(Vec::new()),
         Some(bytes) => serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
@@ -263,23 +270,19 @@ async fn chunk(app: &App, id: &str, index: u64) -> StoreResult<Vec<Recipient>> {
     }
 }
 
-/// Every frozen recipient, chunk by chunk (for the CSV export).
-pub async fn for_each_chunk(
-    app: &App,
-    id: &str,
-    mut f: impl AsyncFnMut(Vec<Recipient>) -> StoreResult<()>,
-) -> StoreResult<()> {
-    let n = app.store().backend().list_len(&chunks_key(id)).await?;
-    for i in 0..n {
-        f(chunk(app, id, i).await?).await?;
-    }
-    Ok(())
+/// How many recipient chunks are stored.
+pub async fn chunk_count(app: &App, id: &str) -> StoreResult<u64> {
+    app.store().backend().list_len(&chunks_key(id)).await
 }
 
 /// Saves a new broadcast and schedules its start.
 pub async fn create(app: &App, b: Broadcast, recipients: &[Recipient]) -> StoreResult<Broadcast> {
     let chunks = append_recipients(app, &b.id, recipients).await?;
-    let b = Broadcast { chunks, total: recipients.len() as u64, ..b };
+    let b = Broadcast {
+        chunks,
+        total: recipients.len() as u64,
+        ..b
+    };
     app.store().put_json(&doc_key(&b.id), &b).await?;
     app.store()
         .backend()
@@ -294,7 +297,9 @@ async fn schedule(app: &App, job: &BroadcastJob, due_ms: i64) -> StoreResult<boo
         BroadcastJob::Start { id } => format!("{id}:start"),
         BroadcastJob::Walk { id } => format!("{id}:walk"),
     };
-    app.store().schedule(queues::BROADCAST, &id, due_ms, job, None).await
+    app.store()
+        .schedule(queues::BROADCAST, &id, due_ms, job, None)
+        .await
 }
 
 /// Resumes a paused broadcast.
@@ -303,7 +308,11 @@ pub async fn resume(app: &App, id: &str) -> StoreResult<Option<Broadcast>> {
         if b.status != Status::Paused {
             return false;
         }
-        b.status = if b.started_ms.is_some() { Status::Running } else { Status::Scheduled };
+        b.status = if b.started_ms.is_some() {
+            Status::Running
+        } else {
+            Status::Scheduled
+        };
         true
     })
     .await?;
@@ -313,7 +322,16 @@ pub async fn resume(app: &App, id: &str) -> StoreResult<Option<Broadcast>> {
         } else {
             BroadcastJob::Start { id: id.to_string() }
         };
-        schedule(app, &job, app.store().now_ms().max(if b.started_ms.is_some() { 0 } else { b.send_at_ms })).await?;
+        schedule(
+            app,
+            &job,
+            app.store().now_ms().max(if b.started_ms.is_some() {
+                0
+            } else {
+                b.send_at_ms
+            }),
+        )
+        .await?;
     }
     Ok(resumed)
 }
@@ -328,9 +346,21 @@ pub async fn counts(app: &App, b: &Broadcast) -> StoreResult<serde_json::Value> 
         .map(|(s, n)| (s.as_str(), n.max(0)))
         .collect();
     let get = |s: &str| by_state.get(s).copied().unwrap_or(0);
-    let done = get("sent") + get("delivered") + get("read") + get("failed") + get("skipped") + get("dry_run");
+    let done = get("sent")
+        + get("delivered")
+        + get("read")
+        + get("failed")
+        + get("skipped")
+        + get("dry_run");
     let not_sent = (b.total as i64 - done).max(0);
-    let (pending, cancelled) = if b.status == Status::Cancelled { (get("pending").min(not_sent), not_sent - get("pending").min(not_sent)) } else { (not_sent, 0) };
+    let (pending, cancelled) = if b.status == Status::Cancelled {
+        (
+            get("pending").min(not_sent),
+            not_sent - get("pending").min(not_sent),
+        )
+    } else {
+        (not_sent, 0)
+    };
     Ok(serde_json::json!({
         "total": b.total,
         "pending": pending,
@@ -346,23 +376,47 @@ pub async fn counts(app: &App, b: &Broadcast) -> StoreResult<serde_json::Value> 
 
 /// Reasons of skipped and failed recipients with their counts.
 pub async fn reasons(app: &App, id: &str) -> StoreResult<serde_json::Value> {
-    let skipped = app.store().backend().index_range(&format!("bcreasons:{id}:skipped"), f64::MIN, f64::MAX, 1000).await?;
-    let failed = app.store().backend().index_range(&format!("bcreasons:{id}:failed"), f64::MIN, f64::MAX, 1000).await?;
+    let skipped = app
+        .store()
+        .backend()
+        .index_range(&format!("bcreasons:{id}:skipped"), f64::MIN, f64::MAX, 1000)
+        .await?;
+    let failed = app
+        .store()
+        .backend()
+        .index_range(&format!("bcreasons:{id}:failed"), f64::MIN, f64::MAX, 1000)
+        .await?;
     let mut skip = BTreeMap::new();
     for (reason, _) in skipped {
-        skip.insert(reason.clone(), app.store().backend().counter_get(&format!("bcreason:{id}:skipped:{reason}")).await?);
+        skip.insert(
+            reason.clone(),
+            app.store()
+                .backend()
+                .counter_get(&format!("bcreason:{id}:skipped:{reason}"))
+                .await?,
+        );
     }
     let mut fail = BTreeMap::new();
     for (reason, _) in failed {
-        fail.insert(reason.clone(), app.store().backend().counter_get(&format!("bcreason:{id}:failed:{reason}")).await?);
+        fail.insert(
+            reason.clone(),
+            app.store()
+                .backend()
+                .counter_get(&format!("bcreason:{id}:failed:{reason}"))
+                .await?,
+        );
     }
     Ok(serde_json::json!({"skipped": skip, "failed": fail}))
 }
 
 async fn count_reason(app: &App, id: &str, kind: &str, reason: &str) -> StoreResult<()> {
     let backend = app.store().backend();
-    backend.index_put(&format!("bcreasons:{id}:{kind}"), reason, 0.0).await?;
-    backend.counter_add(&format!("bcreason:{id}:{kind}:{reason}"), 1).await?;
+    backend
+        .index_put(&format!("bcreasons:{id}:{kind}"), reason, 0.0)
+        .await?;
+    backend
+        .counter_add(&format!("bcreason:{id}:{kind}:{reason}"), 1)
+        .await?;
     Ok(())
 }
 
@@ -371,7 +425,9 @@ pub async fn on_status(app: &App, record: &OutboundRecord) -> StoreResult<()> {
     if record.state == OutboundState::Failed
         && let Some(id) = record.origin.strip_prefix("broadcast:")
     {
-        let reason = record.error_code.map_or_else(|| "unknown".to_string(), |c| c.to_string());
+        let reason = record
+            .error_code
+            .map_or_else(|| "unknown".to_string(), |c| c.to_string());
         count_reason(app, id, "failed", &reason).await?;
     }
     Ok(())
@@ -411,7 +467,11 @@ pub async fn run_once(app: &App) -> StoreResult<usize> {
                 tracing::warn!(job = %job.id, error = %e, "broadcast job failed; will retry");
                 let delay = crate::outbox::backoff(job.attempts.min(8) + 1);
                 store
-                    .retry_at(queues::BROADCAST, &job.id, store.now_ms() + delay.as_millis() as i64)
+                    .retry_at(
+                        queues::BROADCAST,
+                        &job.id,
+                        store.now_ms() + delay.as_millis() as i64,
+                    )
                     .await?;
             }
         }
@@ -421,7 +481,9 @@ pub async fn run_once(app: &App) -> StoreResult<usize> {
 
 /// Freezes the audience and begins walking. `Some(due)` reschedules the job.
 async fn start(app: &App, id: &str) -> StoreResult<Option<i64>> {
-    let Some(b) = get(app, id).await? else { return Ok(None) };
+    let Some(b) = get(app, id).await? else {
+        return Ok(None);
+    };
     if b.status != Status::Scheduled {
         return Ok(None);
     }
@@ -458,7 +520,9 @@ async fn start(app: &App, id: &str) -> StoreResult<Option<i64>> {
 /// When `now` is inside quiet hours, the end of them.
 pub fn quiet_until(quiet: Option<ClockRange>, tz: &jiff::tz::TimeZone, now_ms: i64) -> Option<i64> {
     let range = quiet?;
-    let local = jiff::Timestamp::from_millisecond(now_ms).ok()?.to_zoned(tz.clone());
+    let local = jiff::Timestamp::from_millisecond(now_ms)
+        .ok()?
+        .to_zoned(tz.clone());
     let minute = local.hour() as u16 * 60 + local.minute() as u16;
     let inside = if range.crosses_midnight() {
         minute >= range.start_min || minute < range.end_min
@@ -474,7 +538,12 @@ pub fn quiet_until(quiet: Option<ClockRange>, tz: &jiff::tz::TimeZone, now_ms: i
         local.date()
     };
     let end = end_day
-        .at((range.end_min / 60) as i8 % 24, (range.end_min % 60) as i8, 0, 0)
+        .at(
+            (range.end_min / 60) as i8 % 24,
+            (range.end_min % 60) as i8,
+            0,
+            0,
+        )
         .to_zoned(tz.clone())
         .ok()?;
     Some(end.timestamp().as_millisecond())
@@ -484,7 +553,9 @@ pub fn quiet_until(quiet: Option<ClockRange>, tz: &jiff::tz::TimeZone, now_ms: i
 /// reschedules the walk (paced, quiet hours); `None` means finished or stopped.
 async fn walk(app: &App, id: &str, lease: Duration) -> StoreResult<Option<i64>> {
     let store = app.store();
-    let Some(b) = get(app, id).await? else { return Ok(None) };
+    let Some(b) = get(app, id).await? else {
+        return Ok(None);
+    };
     if b.status != Status::Running {
         return Ok(None);
     }
@@ -507,7 +578,10 @@ async fn walk(app: &App, id: &str, lease: Duration) -> StoreResult<Option<i64>> 
             if let Some(until) = quiet_until(quiet, cfg.timezone.zone(), now) {
                 break 'walk Some(until);
             }
-            let wait = store.backend().rate_take(&rate_key, b.rate_per_sec, burst, now).await?;
+            let wait = store
+                .backend()
+                .rate_take(&rate_key, b.rate_per_sec, burst, now)
+                .await?;
             if wait > 0 {
                 if wait < 50 && std::time::Instant::now() + Duration::from_millis(wait) < deadline {
                     tokio::time::sleep(Duration::from_millis(wait)).await;
@@ -607,7 +681,9 @@ async fn hand_over(app: &App, b: &Broadcast, r: &Recipient) -> StoreResult<()> {
         };
         if store.create_outbound(&record).await? {
             store
-                .advance_outbound(&rid, OutboundState::Skipped, |x| x.error_title = Some(reason.to_string()))
+                .advance_outbound(&rid, OutboundState::Skipped, |x| {
+                    x.error_title = Some(reason.to_string())
+                })
                 .await?;
             count_reason(app, &b.id, "skipped", reason).await?;
         }
@@ -649,12 +725,21 @@ mod tests {
         let tz = jiff::tz::TimeZone::get("Asia/Jakarta").unwrap();
         let q = Some(ClockRange::parse("21:00-08:00").unwrap());
         assert_eq!(quiet_until(q, &tz, jkt_ms("2026-11-23T20:59")), None);
-        assert_eq!(quiet_until(q, &tz, jkt_ms("2026-11-23T21:00")), Some(jkt_ms("2026-11-24T08:00")));
-        assert_eq!(quiet_until(q, &tz, jkt_ms("2026-11-24T03:00")), Some(jkt_ms("2026-11-24T08:00")));
+        assert_eq!(
+            quiet_until(q, &tz, jkt_ms("2026-11-23T21:00")),
+            Some(jkt_ms("2026-11-24T08:00"))
+        );
+        assert_eq!(
+            quiet_until(q, &tz, jkt_ms("2026-11-24T03:00")),
+            Some(jkt_ms("2026-11-24T08:00"))
+        );
         assert_eq!(quiet_until(q, &tz, jkt_ms("2026-11-24T08:00")), None);
         assert_eq!(quiet_until(None, &tz, jkt_ms("2026-11-24T03:00")), None);
         let day = Some(ClockRange::parse("12:00-13:00").unwrap());
-        assert_eq!(quiet_until(day, &tz, jkt_ms("2026-11-24T12:30")), Some(jkt_ms("2026-11-24T13:00")));
+        assert_eq!(
+            quiet_until(day, &tz, jkt_ms("2026-11-24T12:30")),
+            Some(jkt_ms("2026-11-24T13:00"))
+        );
     }
 
     #[test]
@@ -669,10 +754,18 @@ mod tests {
         };
         assert_eq!(t.placeholders(), ["name"]);
         match t.render(&vars) {
-            OutboundContent::Template { body_parameters, .. } => assert_eq!(body_parameters, ["Rina", "DISKON10"]),
+            OutboundContent::Template {
+                body_parameters, ..
+            } => assert_eq!(body_parameters, ["Rina", "DISKON10"]),
             other => panic!("{other:?}"),
         }
-        let m: BroadcastMessage = serde_json::from_value(serde_json::json!({"text": "Hai {{name}}"})).unwrap();
-        assert_eq!(m.render(&vars), OutboundContent::Text { body: "Hai Rina".into() });
+        let m: BroadcastMessage =
+            serde_json::from_value(serde_json::json!({"text": "Hai {{name}}"})).unwrap();
+        assert_eq!(
+            m.render(&vars),
+            OutboundContent::Text {
+                body: "Hai Rina".into()
+            }
+        );
     }
 }

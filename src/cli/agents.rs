@@ -46,20 +46,43 @@ pub fn run(action: AgentsAction, config: &Config) -> anyhow::Result<ExitCode> {
     match action {
         AgentsAction::List => {
             for a in &config.agents {
-                let queues = if a.queues.is_empty() { "all".to_string() } else { a.queues.join(",") };
-                println!("{:<16} {:<24} {:<10} queues={queues} max={}", a.id, a.name, a.role.as_str(), a.max_concurrent);
+                let queues = if a.queues.is_empty() {
+                    "all".to_string()
+                } else {
+                    a.queues.join(",")
+                };
+                println!(
+                    "{:<16} {:<24} {:<10} queues={queues} max={}",
+                    a.id,
+                    a.name,
+                    a.role.as_str(),
+                    a.max_concurrent
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
-        AgentsAction::Add { id, name, role, queues, max_concurrent, file } => {
+        AgentsAction::Add {
+            id,
+            name,
+            role,
+            queues,
+            max_concurrent,
+            file,
+        } => {
             let role: Role = match serde_json::from_value(serde_json::Value::String(role.clone())) {
                 Ok(r) => r,
                 Err(_) => {
-                    eprintln!("balas: unknown role {role:?}; use agent, supervisor, marketer or admin");
+                    eprintln!(
+                        "balas: unknown role {role:?}; use agent, supervisor, marketer or admin"
+                    );
                     return Ok(ExitCode::from(2));
                 }
             };
-            if id.trim().is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            if id.trim().is_empty()
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
                 eprintln!("balas: --id must be letters, digits, '-' or '_'");
                 return Ok(ExitCode::from(2));
             }
@@ -77,14 +100,32 @@ pub fn run(action: AgentsAction, config: &Config) -> anyhow::Result<ExitCode> {
                 toml_str(&id),
                 toml_str(&name),
                 role.as_str(),
-                format_args!("[{}]", queues.iter().map(|q| toml_str(q)).collect::<Vec<_>>().join(", ")),
+                format_args!(
+                    "[{}]",
+                    queues
+                        .iter()
+                        .map(|q| toml_str(q))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
                 token_hash(&token),
             );
-            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&file).map_err(|e| {
-                anyhow::anyhow!("cannot open {} to add the agent: {e}; pass --file PATH", file.display())
-            })?;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&file)
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot open {} to add the agent: {e}; pass --file PATH",
+                        file.display()
+                    )
+                })?;
             f.write_all(block.as_bytes())?;
-            println!("Added agent {id} ({}) to {}.", role.as_str(), file.display());
+            println!(
+                "Added agent {id} ({}) to {}.",
+                role.as_str(),
+                file.display()
+            );
             println!("Token (shown only now, give it to {name}):\n\n    {token}\n");
             println!("Restart balas to load the new agent.");
             Ok(ExitCode::SUCCESS)

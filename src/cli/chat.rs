@@ -9,7 +9,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::app::App;
-use crate::channels::{Channel, ContactRef, EventKind, InboundEvent, InboundMessage, MessageContent};
+use crate::channels::{
+    Channel, ContactRef, EventKind, InboundEvent, InboundMessage, MessageContent,
+};
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::store::Speaker;
@@ -22,7 +24,9 @@ pub fn run(mut config: Config, from: &str, name: &str) -> anyhow::Result<ExitCod
     config.whatsapp.enabled = true;
     config.whatsapp.allow_unsigned = true;
     config.whatsapp.access_token = None;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let result = runtime.block_on(chat(config, from, name));
     let _ = std::fs::remove_dir_all(&dir);
     result
@@ -61,7 +65,10 @@ async fn chat(config: Config, from: &str, name: &str) -> anyhow::Result<ExitCode
         }
         if let Some(rest) = text.strip_prefix("/explain ") {
             let mut out = std::io::stdout();
-            crate::intents::tools::explain(&app.config().intents.path, rest, &mut out)?;
+            let opts = crate::intents::LoadOptions {
+                config_variables: app.config().intents.variables.keys().cloned().collect(),
+            };
+            crate::intents::tools::explain(&app.config().intents.path, &opts, rest, &mut out)?;
             continue;
         }
         n += 1;
@@ -80,13 +87,17 @@ async fn chat(config: Config, from: &str, name: &str) -> anyhow::Result<ExitCode
                         title: p.to_string(),
                     }
                 } else {
-                    MessageContent::Text { body: text.to_string() }
+                    MessageContent::Text {
+                        body: text.to_string(),
+                    }
                 },
                 reply_to: None,
             }),
         };
         crate::engine::handle_event(&app, &event).await?;
-        let Some(c) = app.store().contact(Channel::WhatsApp, from).await? else { continue };
+        let Some(c) = app.store().contact(Channel::WhatsApp, from).await? else {
+            continue;
+        };
         // Show what the bot said in the current (or just resolved) case.
         let case = c.current_case.or_else(|| c.cases.last().cloned());
         if let Some(case) = case {
@@ -97,7 +108,11 @@ async fn chat(config: Config, from: &str, name: &str) -> anyhow::Result<ExitCode
             for entry in &transcript[shown..] {
                 match &entry.speaker {
                     Speaker::Bot { intent } => {
-                        println!("bot [{}]> {}", intent.as_deref().unwrap_or("system"), entry.text);
+                        println!(
+                            "bot [{}]> {}",
+                            intent.as_deref().unwrap_or("system"),
+                            entry.text
+                        );
                     }
                     Speaker::System => println!("   · {}", entry.text),
                     _ => {}

@@ -129,6 +129,15 @@ pub fn main() -> ExitCode {
     };
     match run(cli.command, config) {
         Ok(code) => code,
+        // `balas intents test … | head` closing the pipe is not an error.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("balas: {e:#}");
             ExitCode::from(1)
@@ -153,10 +162,13 @@ fn exit(code: i32) -> ExitCode {
 
 fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout();
+    let opts = crate::intents::LoadOptions {
+        config_variables: config.intents.variables.keys().cloned().collect(),
+    };
     match command {
         Command::Serve => serve(config),
         Command::CheckConfig => {
-            let code = crate::intents::tools::check(&config.intents.path, &mut out)?;
+            let code = crate::intents::tools::check(&config.intents.path, &opts, &mut out)?;
             if code == 0 {
                 println!("configuration OK");
                 Ok(ExitCode::SUCCESS)
@@ -167,9 +179,11 @@ fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Intents { tool } => {
             let rules_or = |p: Option<PathBuf>| p.unwrap_or_else(|| config.intents.path.clone());
             let code = match tool {
-                IntentsTool::Check { path } => crate::intents::tools::check(&rules_or(path), &mut out)?,
+                IntentsTool::Check { path } => {
+                    crate::intents::tools::check(&rules_or(path), &opts, &mut out)?
+                }
                 IntentsTool::Explain { message, rules } => {
-                    crate::intents::tools::explain(&rules_or(rules), &message, &mut out)?
+                    crate::intents::tools::explain(&rules_or(rules), &opts, &message, &mut out)?
                 }
                 IntentsTool::Test {
                     dataset,
@@ -178,6 +192,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                     rules,
                 } => crate::intents::tools::test_dataset(
                     &rules_or(rules),
+                    &opts,
                     &dataset,
                     min_accuracy,
                     json,
@@ -188,14 +203,21 @@ fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Agents { action } => agents::run(action, &config),
         Command::Chat { from, name } => chat::run(config, &from, &name),
-        Command::Report { from, to, group_by, remote } => Ok(remote::report(&remote, from, to, group_by)),
+        Command::Report {
+            from,
+            to,
+            group_by,
+            remote,
+        } => Ok(remote::report(&remote, from, to, group_by)),
         Command::Broadcast { action, remote } => Ok(remote::broadcast(&remote, action)),
     }
 }
 
 fn serve(config: Config) -> anyhow::Result<ExitCode> {
     crate::telemetry::init_logging(config.server.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         for (name, c) in [
             ("whatsapp", (config.whatsapp.enabled, config.whatsapp.app_secret.is_none(), config.whatsapp.access_token.is_none())),

@@ -83,7 +83,12 @@ impl Client {
         })
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<reqwest::Response, String> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<reqwest::Response, String> {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -91,10 +96,12 @@ impl Client {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| format!("cannot reach {}: {e}; is `balas serve` running? (--server)", self.base))?;
+        let resp = req.send().await.map_err(|e| {
+            format!(
+                "cannot reach {}: {e}; is `balas serve` running? (--server)",
+                self.base
+            )
+        })?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -107,7 +114,12 @@ impl Client {
         Err(format!("{status}: {message}"))
     }
 
-    async fn json(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
+    async fn json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
         self.call(method, path, body)
             .await?
             .json()
@@ -129,7 +141,12 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 }
 
 /// `balas report`
-pub fn report(remote: &Remote, from: Option<String>, to: Option<String>, group_by: Option<String>) -> ExitCode {
+pub fn report(
+    remote: &Remote,
+    from: Option<String>,
+    to: Option<String>,
+    group_by: Option<String>,
+) -> ExitCode {
     let client = match Client::new(remote) {
         Ok(c) => c,
         Err(e) => return fail(e),
@@ -168,7 +185,19 @@ pub fn report_table(v: &Value) -> String {
     };
     let mut out = format!(
         "{:<14} {:>6} {:>6} {:>7} {:>7} {:>6} {:>6} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9}\n",
-        "group", "cases", "bot", "handoff", "resp%", "CSAT%", "CSAT", "NPS", "CES", "1st p50", "1st p90", "res p50", "res p90"
+        "group",
+        "cases",
+        "bot",
+        "handoff",
+        "resp%",
+        "CSAT%",
+        "CSAT",
+        "NPS",
+        "CES",
+        "1st p50",
+        "1st p90",
+        "res p50",
+        "res p90"
     );
     for r in rows {
         let rate = r["response_rate"].as_f64().map(|x| x * 100.0);
@@ -203,13 +232,25 @@ pub fn broadcast(remote: &Remote, action: BroadcastAction) -> ExitCode {
         match action {
             BroadcastAction::Create { file } => {
                 let body = campaign_body(&file)?;
-                let v = client.json(reqwest::Method::POST, "/api/v1/broadcasts", Some(body)).await?;
-                println!("created broadcast {} ({}, {} recipients)", v["id"].as_str().unwrap_or("?"), v["status"].as_str().unwrap_or("?"), v["counts"]["total"]);
+                let v = client
+                    .json(reqwest::Method::POST, "/api/v1/broadcasts", Some(body))
+                    .await?;
+                println!(
+                    "created broadcast {} ({}, {} recipients)",
+                    v["id"].as_str().unwrap_or("?"),
+                    v["status"].as_str().unwrap_or("?"),
+                    v["counts"]["total"]
+                );
                 Ok(())
             }
             BroadcastAction::List => {
-                let v = client.json(reqwest::Method::GET, "/api/v1/broadcasts", None).await?;
-                println!("{:<14} {:<10} {:<10} {:>7} {:>7} {:>7}  name", "id", "channel", "status", "total", "sent", "failed");
+                let v = client
+                    .json(reqwest::Method::GET, "/api/v1/broadcasts", None)
+                    .await?;
+                println!(
+                    "{:<14} {:<10} {:<10} {:>7} {:>7} {:>7}  name",
+                    "id", "channel", "status", "total", "sent", "failed"
+                );
                 for b in v["broadcasts"].as_array().cloned().unwrap_or_default() {
                     println!(
                         "{:<14} {:<10} {:<10} {:>7} {:>7} {:>7}  {}",
@@ -217,7 +258,9 @@ pub fn broadcast(remote: &Remote, action: BroadcastAction) -> ExitCode {
                         b["channel"].as_str().unwrap_or(""),
                         b["status"].as_str().unwrap_or(""),
                         b["counts"]["total"],
-                        b["counts"]["sent"].as_i64().unwrap_or(0) + b["counts"]["delivered"].as_i64().unwrap_or(0) + b["counts"]["read"].as_i64().unwrap_or(0),
+                        b["counts"]["sent"].as_i64().unwrap_or(0)
+                            + b["counts"]["delivered"].as_i64().unwrap_or(0)
+                            + b["counts"]["read"].as_i64().unwrap_or(0),
                         b["counts"]["failed"],
                         b["name"].as_str().unwrap_or(""),
                     );
@@ -225,9 +268,16 @@ pub fn broadcast(remote: &Remote, action: BroadcastAction) -> ExitCode {
                 Ok(())
             }
             BroadcastAction::Status { id, once } => loop {
-                let v = client.json(reqwest::Method::GET, &format!("/api/v1/broadcasts/{id}"), None).await?;
+                let v = client
+                    .json(
+                        reqwest::Method::GET,
+                        &format!("/api/v1/broadcasts/{id}"),
+                        None,
+                    )
+                    .await?;
                 let line = progress_line(&v);
-                let done = matches!(v["status"].as_str(), Some("completed" | "cancelled")) && v["counts"]["pending"].as_i64() == Some(0);
+                let done = matches!(v["status"].as_str(), Some("completed" | "cancelled"))
+                    && v["counts"]["pending"].as_i64() == Some(0);
                 if once {
                     println!("{line}");
                     return Ok(());
@@ -252,7 +302,13 @@ pub fn broadcast(remote: &Remote, action: BroadcastAction) -> ExitCode {
 }
 
 async fn change(client: &Client, id: &str, what: &str) -> Result<(), String> {
-    let v = client.json(reqwest::Method::POST, &format!("/api/v1/broadcasts/{id}/{what}"), None).await?;
+    let v = client
+        .json(
+            reqwest::Method::POST,
+            &format!("/api/v1/broadcasts/{id}/{what}"),
+            None,
+        )
+        .await?;
     println!("{}", progress_line(&v));
     Ok(())
 }
@@ -264,7 +320,11 @@ pub fn progress_line(v: &Value) -> String {
     let total = n("total").max(0);
     let done = total - n("pending");
     let width = 30;
-    let filled = if total > 0 { (done * width / total) as usize } else { 0 };
+    let filled = if total > 0 {
+        (done * width / total) as usize
+    } else {
+        0
+    };
     format!(
         "[{}{}] {:>3}% {} sent {} delivered {} read {} failed {} skipped {} / {}",
         "#".repeat(filled),
@@ -283,29 +343,44 @@ pub fn progress_line(v: &Value) -> String {
 /// Builds the API body from a campaign file; CSV audiences are read and checked
 /// here with the server's own rules, so row errors name the file's lines.
 pub fn campaign_body(file: &Path) -> Result<Value, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let mut doc: toml::Table = toml::from_str(&text).map_err(|e| format!("{}: {}", file.display(), e.message()))?;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let mut doc: toml::Table =
+        toml::from_str(&text).map_err(|e| format!("{}: {}", file.display(), e.message()))?;
     let channel = doc
         .get("channel")
         .and_then(|c| c.as_str())
         .and_then(Channel::parse)
-        .ok_or_else(|| format!("{}: `channel` must be \"whatsapp\" or \"instagram\"", file.display()))?;
+        .ok_or_else(|| {
+            format!(
+                "{}: `channel` must be \"whatsapp\" or \"instagram\"",
+                file.display()
+            )
+        })?;
     let mut body: Value = serde_json::to_value(&doc).map_err(|e| e.to_string())?;
     if let Some(aud) = doc.get_mut("audience").and_then(|a| a.as_table_mut())
         && let Some(csv_path) = aud.remove("csv")
     {
-        let csv_path = csv_path.as_str().ok_or("audience.csv must be a file path")?;
+        let csv_path = csv_path
+            .as_str()
+            .ok_or("audience.csv must be a file path")?;
         let path = file.parent().unwrap_or(Path::new(".")).join(csv_path);
-        let data = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let data =
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let rows = audience::parse_csv(&data).map_err(|errs| row_report(&path, &errs))?;
-        let message: crate::broadcast::BroadcastMessage = serde_json::from_value(body["message"].clone())
-            .map_err(|e| format!("{}: message: {e}", file.display()))?;
+        let message: crate::broadcast::BroadcastMessage =
+            serde_json::from_value(body["message"].clone())
+                .map_err(|e| format!("{}: message: {e}", file.display()))?;
         let (good, errs, _) = audience::validate(channel, rows, &message.placeholders());
         if !errs.is_empty() {
             return Err(row_report(&path, &errs));
         }
         let mut audience_json = serde_json::to_value(&*aud).map_err(|e| e.to_string())?;
-        audience_json["recipients"] = json!(good.iter().map(|r: &Recipient| json!({"to": r.to, "variables": r.variables})).collect::<Vec<_>>());
+        audience_json["recipients"] = json!(
+            good.iter()
+                .map(|r: &Recipient| json!({"to": r.to, "variables": r.variables}))
+                .collect::<Vec<_>>()
+        );
         body["audience"] = audience_json;
     }
     Ok(body)

@@ -25,27 +25,39 @@ impl Texts {
     /// Said on a handoff when the intent has no reply of its own.
     pub fn handed_off(&self, position: u64) -> String {
         if self.en() {
-            format!("Thank you for your patience. I'm connecting you with our support team; you are number {position} in line. An agent will reply here shortly.")
+            format!(
+                "Thank you for your patience. I'm connecting you with our support team; you are number {position} in line. An agent will reply here shortly."
+            )
         } else {
-            format!("Terima kasih sudah menunggu, Kak. Kakak sedang kami sambungkan ke tim CS kami dan berada di antrean nomor {position}. Agent kami akan segera membalas di chat ini.")
+            format!(
+                "Terima kasih sudah menunggu, Kak. Kakak sedang kami sambungkan ke tim CS kami dan berada di antrean nomor {position}. Agent kami akan segera membalas di chat ini."
+            )
         }
     }
 
     /// Said when the bot failed to understand several times in a row.
     pub fn fallback_handoff(&self, position: u64) -> String {
         if self.en() {
-            format!("Sorry, I couldn't quite understand. Let me connect you with our support team — you are number {position} in line.")
+            format!(
+                "Sorry, I couldn't quite understand. Let me connect you with our support team — you are number {position} in line."
+            )
         } else {
-            format!("Mohon maaf, saya belum bisa memahami pertanyaan Kakak. Saya sambungkan ke tim CS kami ya, Kak — Kakak berada di antrean nomor {position}.")
+            format!(
+                "Mohon maaf, saya belum bisa memahami pertanyaan Kakak. Saya sambungkan ke tim CS kami ya, Kak — Kakak berada di antrean nomor {position}."
+            )
         }
     }
 
     /// Added to a handoff outside business hours.
     pub fn after_hours(&self, next_open: &str) -> String {
         if self.en() {
-            format!("Our team is outside working hours right now. Your message is saved and an agent will reply when we are back: {next_open}.")
+            format!(
+                "Our team is outside working hours right now. Your message is saved and an agent will reply when we are back: {next_open}."
+            )
         } else {
-            format!("Saat ini tim kami sedang di luar jam operasional. Pesan Kakak sudah kami simpan dan agent kami akan membalas saat kembali: {next_open}.")
+            format!(
+                "Saat ini tim kami sedang di luar jam operasional. Pesan Kakak sudah kami simpan dan agent kami akan membalas saat kembali: {next_open}."
+            )
         }
     }
 
@@ -54,7 +66,9 @@ impl Texts {
         if self.en() {
             format!("Thanks for waiting. You are now number {position} in line.")
         } else {
-            format!("Terima kasih sudah menunggu, Kak. Saat ini Kakak berada di antrean nomor {position}.")
+            format!(
+                "Terima kasih sudah menunggu, Kak. Saat ini Kakak berada di antrean nomor {position}."
+            )
         }
     }
 

@@ -132,8 +132,15 @@ pub async fn handle_event(app: &App, event: &InboundEvent) -> Result<Outcome, En
         } => {
             // Our own sends come back as echoes; one we do not know was typed by a
             // person in Instagram's own inbox. Record it for the agents.
-            if app.store().outbound_by_platform_id(message_id).await?.is_none()
-                && let Some(c) = app.store().contact(event.channel, &contact.external_id).await?
+            if app
+                .store()
+                .outbound_by_platform_id(message_id)
+                .await?
+                .is_none()
+                && let Some(c) = app
+                    .store()
+                    .contact(event.channel, &contact.external_id)
+                    .await?
                 && let Some(conv_id) = &c.current_case
             {
                 app.store()
@@ -244,10 +251,16 @@ struct Turn<'a> {
     intent: Option<String>,
 }
 
-async fn handle_message(app: &App, event: &InboundEvent, msg: &InboundMessage) -> Result<(), EngineError> {
+async fn handle_message(
+    app: &App,
+    event: &InboundEvent,
+    msg: &InboundMessage,
+) -> Result<(), EngineError> {
     let store = app.store();
     let channel = event.channel;
-    let contact = store.touch_contact(channel, &msg.contact, event.timestamp_ms).await?;
+    let contact = store
+        .touch_contact(channel, &msg.contact, event.timestamp_ms)
+        .await?;
     // A survey in progress reads answers before anything else; the answer is
     // recorded on the surveyed case and opens no new one.
     if crate::survey::on_message(app, &contact, msg).await? {
@@ -330,10 +343,23 @@ async fn handle_message(app: &App, event: &InboundEvent, msg: &InboundMessage) -
             .await?;
         crate::survey::on_opt_out(app, &turn.contact, out).await?;
         if turn.conv.state == State::Assigned {
-            note(app, &turn.conv.id, if out { "customer opted out of automated messages" } else { "customer opted in again" }).await?;
+            note(
+                app,
+                &turn.conv.id,
+                if out {
+                    "customer opted out of automated messages"
+                } else {
+                    "customer opted in again"
+                },
+            )
+            .await?;
             return Ok(());
         }
-        let fallback = if out { Texts::new(lang).opted_out() } else { Texts::new(lang).opted_in() };
+        let fallback = if out {
+            Texts::new(lang).opted_out()
+        } else {
+            Texts::new(lang).opted_in()
+        };
         turn.say_intent(intent, fallback, None).await;
         return turn.send().await;
     }
@@ -384,7 +410,8 @@ async fn bot_turn(
             let conv = ownership::handoff(app, &turn.conv.id, &queue, 0, "fallback").await?;
             let position = store.queue_position(&conv).await?.unwrap_or(1);
             turn.conv = conv;
-            turn.replies.push(Texts::new(turn.lang).fallback_handoff(position));
+            turn.replies
+                .push(Texts::new(turn.lang).fallback_handoff(position));
             turn.after_hours_note();
             return Ok(());
         }
@@ -415,7 +442,9 @@ async fn bot_turn(
             .await?;
             let position = store.queue_position(&conv).await?.unwrap_or(1);
             turn.conv = store
-                .update_conversation(&conv.id, |c| c.last_position_update_ms = Some(store.now_ms()))
+                .update_conversation(&conv.id, |c| {
+                    c.last_position_update_ms = Some(store.now_ms())
+                })
                 .await?;
             let default = Texts::new(turn.lang).handed_off(position);
             turn.say_intent(&intent, default, Some(position)).await;
@@ -481,7 +510,11 @@ async fn queued_turn(
         boost += app.config().handoff.anger_priority_boost;
     }
     if let Some(intent) = chosen
-        && app.config().handoff.complaint_intents.contains(&intent.name)
+        && app
+            .config()
+            .handoff
+            .complaint_intents
+            .contains(&intent.name)
     {
         boost += priority_boost(turn, intent).await?;
     }
@@ -498,7 +531,8 @@ async fn queued_turn(
         turn.conv = store
             .update_conversation(&turn.conv.id, |c| c.last_position_update_ms = Some(now))
             .await?;
-        turn.replies.push(Texts::new(turn.lang).position_update(position));
+        turn.replies
+            .push(Texts::new(turn.lang).position_update(position));
         turn.after_hours_note();
     }
     Ok(())

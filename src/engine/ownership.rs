@@ -62,12 +62,17 @@ pub async fn handoff(
         queue: queue.to_string(),
         priority,
     };
-    let (_, after) = app.store().transition(conv_id, &t, |_| true).await?;
+    app.store().transition(conv_id, &t, |_| true).await?;
     let after = app
         .store()
         .update_conversation(conv_id, |c| c.handoff_intent = Some(reason.to_string()))
         .await?;
-    system_note(app, conv_id, format!("handoff to {queue} ({reason}), priority {priority}")).await?;
+    system_note(
+        app,
+        conv_id,
+        format!("handoff to {queue} ({reason}), priority {priority}"),
+    )
+    .await?;
     schedule_reassure(app, &after).await?;
     publish(app, "handoff", &after, json!({ "reason": reason })).await;
     metrics::counter!("balas_handoffs_total", "queue" => queue.to_string()).increment(1);
@@ -75,7 +80,11 @@ pub async fn handoff(
 }
 
 /// Raises the priority of a waiting conversation (angry or repeated complaints).
-pub async fn raise_priority(app: &App, conv: &Conversation, by: i32) -> Result<Conversation, ConversationError> {
+pub async fn raise_priority(
+    app: &App,
+    conv: &Conversation,
+    by: i32,
+) -> Result<Conversation, ConversationError> {
     if conv.state != State::Queued || by <= 0 {
         return Ok(conv.clone());
     }
@@ -94,7 +103,10 @@ pub async fn raise_priority(app: &App, conv: &Conversation, by: i32) -> Result<C
 }
 
 /// The queues an agent may take from: theirs, or every known queue.
-pub async fn agent_queues(app: &App, agent: &AgentConfig) -> Result<Vec<String>, ConversationError> {
+pub async fn agent_queues(
+    app: &App,
+    agent: &AgentConfig,
+) -> Result<Vec<String>, ConversationError> {
     if !agent.queues.is_empty() {
         return Ok(agent.queues.clone());
     }
@@ -138,7 +150,11 @@ pub async fn claim_next(
     Ok(Some(conv))
 }
 
-async fn after_assignment(app: &App, conv: &Conversation, kind: &str) -> Result<(), ConversationError> {
+async fn after_assignment(
+    app: &App,
+    conv: &Conversation,
+    kind: &str,
+) -> Result<(), ConversationError> {
     let agent = conv.agent.clone().unwrap_or_default();
     system_note(app, &conv.id, format!("{kind}: assigned to {agent}")).await?;
     let timeout = app.config().handoff.agent_reply_timeout;
@@ -167,11 +183,21 @@ pub async fn agent_transition(
             system_note(
                 app,
                 conv_id,
-                format!("{} → queue {}", transition.name(), after.queue.clone().unwrap_or_default()),
+                format!(
+                    "{} → queue {}",
+                    transition.name(),
+                    after.queue.clone().unwrap_or_default()
+                ),
             )
             .await?;
             schedule_reassure(app, &after).await?;
-            publish(app, transition.name(), &after, json!({ "previous_agent": before.agent })).await;
+            publish(
+                app,
+                transition.name(),
+                &after,
+                json!({ "previous_agent": before.agent }),
+            )
+            .await;
         }
         Transition::TransferToAgent { .. } => after_assignment(app, &after, "transfer").await?,
         Transition::Resolve { by } => {

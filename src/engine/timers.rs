@@ -9,8 +9,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::ownership;
 use super::messages::Texts;
+use super::ownership;
 use crate::app::App;
 use crate::channels::{OutboundContent, OutboundMessage};
 use crate::conversation::{State, Transition};
@@ -86,7 +86,12 @@ impl Timer {
     }
 }
 
-async fn reassure(app: &App, id: &str, queued_ms: i64, round: u32) -> Result<(), ConversationError> {
+async fn reassure(
+    app: &App,
+    id: &str,
+    queued_ms: i64,
+    round: u32,
+) -> Result<(), ConversationError> {
     let Some(conv) = app.store().conversation(id).await? else {
         return Ok(());
     };

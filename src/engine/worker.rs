@@ -45,13 +45,20 @@ pub async fn inbound_once(app: &App) -> Result<usize, StoreError> {
     let workers = &app.config().workers;
     let jobs: Vec<TypedJob<InboundEvent>> = app
         .store()
-        .claim(queues::INBOUND, workers.lease.get(), workers.inbound_concurrency * 8)
+        .claim(
+            queues::INBOUND,
+            workers.lease.get(),
+            workers.inbound_concurrency * 8,
+        )
         .await?;
     let n = jobs.len();
     // One contact's events are handled in order by one task.
     let mut by_contact: BTreeMap<String, Vec<TypedJob<InboundEvent>>> = BTreeMap::new();
     for job in jobs {
-        by_contact.entry(contact_of(&job.payload)).or_default().push(job);
+        by_contact
+            .entry(contact_of(&job.payload))
+            .or_default()
+            .push(job);
     }
     futures_util::stream::iter(by_contact.into_values())
         .for_each_concurrent(workers.inbound_concurrency, |mut group| async move {
@@ -162,7 +169,11 @@ pub async fn timers_once(app: &App) -> Result<usize, StoreError> {
                 let delay: Duration = backoff(job.attempts + 1);
                 tracing::warn!(job = %job.id, error = %e, "timer failed; will retry");
                 store
-                    .retry_at(queues::TIMERS, &job.id, store.now_ms() + delay.as_millis() as i64)
+                    .retry_at(
+                        queues::TIMERS,
+                        &job.id,
+                        store.now_ms() + delay.as_millis() as i64,
+                    )
                     .await
             }
         };

@@ -31,8 +31,8 @@ pub struct Warning {
 /// Validates the rules in `path`: prints every error (exit 1) or the warnings
 /// (exit 0): intents or keywords that can never win, keywords claimed by two
 /// intents with the same priority, buttons that WhatsApp would reject.
-pub fn check(path: &Path, out: &mut dyn Write) -> anyhow::Result<i32> {
-    let rules = match RuleSet::load_dir(path, &LoadOptions::default()) {
+pub fn check(path: &Path, opts: &LoadOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let rules = match RuleSet::load_dir(path, opts) {
         Ok(r) => r,
         Err(errors) => {
             write!(out, "{errors}")?;
@@ -225,8 +225,13 @@ pub fn warnings(rules: &RuleSet) -> Vec<Warning> {
 
 /// Shows how `message` is matched: the normalized text, every hit with its
 /// rule and span, and the winner. Exit 1 when the rules do not load.
-pub fn explain(path: &Path, message: &str, out: &mut dyn Write) -> anyhow::Result<i32> {
-    let rules = match RuleSet::load_dir(path, &LoadOptions::default()) {
+pub fn explain(
+    path: &Path,
+    opts: &LoadOptions,
+    message: &str,
+    out: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    let rules = match RuleSet::load_dir(path, opts) {
         Ok(r) => r,
         Err(errors) => {
             write!(out, "{errors}")?;
@@ -393,12 +398,13 @@ pub fn evaluate(rules: &RuleSet, dataset: &str) -> anyhow::Result<DatasetReport>
 /// accuracy is below `min_accuracy`.
 pub fn test_dataset(
     rules_path: &Path,
+    opts: &LoadOptions,
     dataset_path: &Path,
     min_accuracy: Option<f64>,
     json: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<i32> {
-    let rules = match RuleSet::load_dir(rules_path, &LoadOptions::default()) {
+    let rules = match RuleSet::load_dir(rules_path, opts) {
         Ok(r) => r,
         Err(errors) => {
             write!(out, "{errors}")?;

@@ -20,7 +20,9 @@ use tokio::sync::Notify;
 
 use crate::channels::client::ChannelClient;
 use crate::channels::{Channel, DeliveryStatus, OutboundMessage, SendError};
-use crate::store::{OutboundRecord, OutboundState, Speaker, Store, StoreError, TranscriptEntry, queues};
+use crate::store::{
+    OutboundRecord, OutboundState, Speaker, Store, StoreError, TranscriptEntry, queues,
+};
 
 pub use window::{WindowClosed, WindowDecision};
 
@@ -118,7 +120,10 @@ impl Outbox {
     /// exists is returned as it is and not sent again.
     pub async fn enqueue(&self, out: Outgoing) -> Result<OutboundRecord, OutboxError> {
         let now = self.store.now_ms();
-        let id = out.id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let id = out
+            .id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         if let Some(existing) = self.store.outbound(&id).await? {
             if existing.state == OutboundState::Pending {
                 self.schedule(&id, now).await?;
@@ -171,7 +176,9 @@ impl Outbox {
     }
 
     async fn schedule(&self, id: &str, now: i64) -> Result<(), StoreError> {
-        self.store.schedule(queues::OUTBOX, id, now, &id, None).await?;
+        self.store
+            .schedule(queues::OUTBOX, id, now, &id, None)
+            .await?;
         self.wake.notify_one();
         Ok(())
     }
@@ -180,7 +187,11 @@ impl Outbox {
     pub async fn run_once(&self) -> Result<usize, StoreError> {
         let jobs = self
             .store
-            .claim::<String>(queues::OUTBOX, self.pacing.lease, self.pacing.concurrency * 4)
+            .claim::<String>(
+                queues::OUTBOX,
+                self.pacing.lease,
+                self.pacing.concurrency * 4,
+            )
             .await?;
         let n = jobs.len();
         futures_util::stream::iter(jobs)
@@ -226,7 +237,9 @@ impl Outbox {
         let Some(client) = client else {
             tracing::info!(message = %id, channel = %msg.channel, kind = kind_name(msg), "dry run: no access token, message recorded but not sent");
             tracing::debug!(message = %id, body = %msg.content.summary(), "dry-run body");
-            store.advance_outbound(id, OutboundState::DryRun, |_| {}).await?;
+            store
+                .advance_outbound(id, OutboundState::DryRun, |_| {})
+                .await?;
             metrics::counter!("balas_outbox_sends_total", "channel" => msg.channel.as_str(), "result" => "dry_run").increment(1);
             return store.ack(queues::OUTBOX, id).await;
         };
@@ -239,7 +252,12 @@ impl Outbox {
         let burst = rate.max(1.0) as u32;
         let wait = store
             .backend()
-            .rate_take(&format!("rate:{}:{sender}", msg.channel.as_str()), *rate, burst, now)
+            .rate_take(
+                &format!("rate:{}:{sender}", msg.channel.as_str()),
+                *rate,
+                burst,
+                now,
+            )
             .await?;
         if wait > 0 {
             return store.retry_at(queues::OUTBOX, id, now + wait as i64).await;
@@ -247,7 +265,12 @@ impl Outbox {
         if msg.channel == Channel::WhatsApp && msg.content.needs_window() {
             let wait = store
                 .backend()
-                .rate_take(&format!("pair:whatsapp:{}", msg.to), PAIR_RATE_PER_SEC, PAIR_BURST, now)
+                .rate_take(
+                    &format!("pair:whatsapp:{}", msg.to),
+                    PAIR_RATE_PER_SEC,
+                    PAIR_BURST,
+                    now,
+                )
                 .await?;
             if wait > 0 {
                 return store.retry_at(queues::OUTBOX, id, now + wait as i64).await;
@@ -277,13 +300,22 @@ impl Outbox {
                 count(msg.channel, "sent");
                 store.ack(queues::OUTBOX, id).await
             }
-            Err(SendError::Retryable { code, title, retry_after, .. }) if attempts < MAX_ATTEMPTS => {
+            Err(SendError::Retryable {
+                code,
+                title,
+                retry_after,
+                ..
+            }) if attempts < MAX_ATTEMPTS => {
                 let delay = retry_after.unwrap_or_else(|| backoff(attempts));
                 tracing::info!(message = %id, code, %title, attempt = attempts, delay_ms = delay.as_millis() as u64, "send will be retried");
                 count(msg.channel, "retry");
                 store.end_send_attempt(id).await?;
                 store
-                    .retry_at(queues::OUTBOX, id, store.now_ms() + delay.as_millis() as i64)
+                    .retry_at(
+                        queues::OUTBOX,
+                        id,
+                        store.now_ms() + delay.as_millis() as i64,
+                    )
                     .await
             }
             Err(e) => {
@@ -296,7 +328,12 @@ impl Outbox {
     }
 
     /// Marks a record failed and applies what the error means for the contact.
-    async fn fail(&self, record: &OutboundRecord, code: i64, title: &str) -> Result<(), StoreError> {
+    async fn fail(
+        &self,
+        record: &OutboundRecord,
+        code: i64,
+        title: &str,
+    ) -> Result<(), StoreError> {
         self.store
             .advance_outbound(&record.id, OutboundState::Failed, |r| {
                 r.error_code = Some(code);
@@ -316,7 +353,11 @@ impl Outbox {
 
     /// Applies a delivery status webhook to our record; never moves it backwards.
     pub async fn apply_status(&self, status: &DeliveryStatus) -> Result<StatusOutcome, StoreError> {
-        let Some(id) = self.store.outbound_by_platform_id(&status.message_id).await? else {
+        let Some(id) = self
+            .store
+            .outbound_by_platform_id(&status.message_id)
+            .await?
+        else {
             return Ok(StatusOutcome::Unknown);
         };
         let next = OutboundState::from(status.state);

@@ -97,20 +97,73 @@ mod tests {
         use Channel::*;
         use WindowDecision::*;
         let now = 1_000 * H;
-        let cases: Vec<(Channel, OutboundContent, bool, Option<i64>, Result<WindowDecision, WindowClosed>)> = vec![
+        type Case = (
+            Channel,
+            OutboundContent,
+            bool,
+            Option<i64>,
+            Result<WindowDecision, WindowClosed>,
+        );
+        let cases: Vec<Case> = vec![
             (WhatsApp, text(), false, Some(now - H), Ok(Send)),
-            (WhatsApp, text(), false, Some(now - 24 * H), Err(WindowClosed::WhatsAppNeedsTemplate)),
-            (WhatsApp, text(), true, Some(now - 25 * H), Err(WindowClosed::WhatsAppNeedsTemplate)),
-            (WhatsApp, text(), false, None, Err(WindowClosed::WhatsAppNeedsTemplate)),
+            (
+                WhatsApp,
+                text(),
+                false,
+                Some(now - 24 * H),
+                Err(WindowClosed::WhatsAppNeedsTemplate),
+            ),
+            (
+                WhatsApp,
+                text(),
+                true,
+                Some(now - 25 * H),
+                Err(WindowClosed::WhatsAppNeedsTemplate),
+            ),
+            (
+                WhatsApp,
+                text(),
+                false,
+                None,
+                Err(WindowClosed::WhatsAppNeedsTemplate),
+            ),
             (WhatsApp, template(), false, None, Ok(Send)),
             (Instagram, text(), false, Some(now - 23 * H), Ok(Send)),
-            (Instagram, text(), false, Some(now - 25 * H), Err(WindowClosed::InstagramClosed)),
-            (Instagram, text(), true, Some(now - 25 * H), Ok(SendWithHumanAgentTag)),
-            (Instagram, text(), true, Some(now - 8 * 24 * H), Err(WindowClosed::InstagramClosed)),
-            (Instagram, template(), false, Some(now), Err(WindowClosed::NotOnInstagram)),
+            (
+                Instagram,
+                text(),
+                false,
+                Some(now - 25 * H),
+                Err(WindowClosed::InstagramClosed),
+            ),
+            (
+                Instagram,
+                text(),
+                true,
+                Some(now - 25 * H),
+                Ok(SendWithHumanAgentTag),
+            ),
+            (
+                Instagram,
+                text(),
+                true,
+                Some(now - 8 * 24 * H),
+                Err(WindowClosed::InstagramClosed),
+            ),
+            (
+                Instagram,
+                template(),
+                false,
+                Some(now),
+                Err(WindowClosed::NotOnInstagram),
+            ),
         ];
         for (ch, content, human, last, expected) in cases {
-            assert_eq!(check(ch, &content, human, last, now), expected, "{ch} {content:?} human={human} last={last:?}");
+            assert_eq!(
+                check(ch, &content, human, last, now),
+                expected,
+                "{ch} {content:?} human={human} last={last:?}"
+            );
         }
     }
 }

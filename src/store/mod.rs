@@ -9,11 +9,11 @@
 
 pub mod backend;
 mod contacts;
-pub mod embedded;
-pub mod redis;
 mod conversations;
+pub mod embedded;
 mod jobs;
 mod records;
+pub mod redis;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -24,7 +24,7 @@ use serde::de::DeserializeOwned;
 
 pub use backend::{Backend, Job, JobCounts, NewJob, StoreError, StoreResult, Versioned};
 pub use contacts::{Contact, Note};
-pub use conversations::{Speaker, TranscriptEntry};
+pub use conversations::{ConversationError, Speaker, TranscriptEntry, new_case_id};
 pub use jobs::{TypedJob, queues};
 pub use records::{OutboundRecord, OutboundState};
 

@@ -271,7 +271,12 @@ impl Store {
     pub async fn outbound_counts(&self, group: &str) -> StoreResult<Vec<(OutboundState, i64)>> {
         let mut out = Vec::new();
         for state in ALL_STATES {
-            out.push((state, self.backend.counter_get(&state_counter(group, state)).await?));
+            out.push((
+                state,
+                self.backend
+                    .counter_get(&state_counter(group, state))
+                    .await?,
+            ));
         }
         Ok(out)
     }

@@ -96,11 +96,32 @@ fn number_word(w: &str) -> Option<u8> {
 
 fn emoji_score(text: &str) -> Option<u8> {
     const TABLE: &[(&str, u8)] = &[
-        ("😡", 1), ("🤬", 1), ("😠", 1), ("👎", 1), ("😭", 1),
-        ("😞", 2), ("🙁", 2), ("☹", 2), ("😕", 2), ("😢", 2), ("😟", 2),
-        ("😐", 3), ("😑", 3), ("😶", 3),
-        ("🙂", 4), ("😊", 4), ("👍", 4), ("😀", 4), ("😃", 4),
-        ("😍", 5), ("🤩", 5), ("🥰", 5), ("❤", 5), ("💯", 5), ("😁", 5), ("🔥", 5),
+        ("😡", 1),
+        ("🤬", 1),
+        ("😠", 1),
+        ("👎", 1),
+        ("😭", 1),
+        ("😞", 2),
+        ("🙁", 2),
+        ("☹", 2),
+        ("😕", 2),
+        ("😢", 2),
+        ("😟", 2),
+        ("😐", 3),
+        ("😑", 3),
+        ("😶", 3),
+        ("🙂", 4),
+        ("😊", 4),
+        ("👍", 4),
+        ("😀", 4),
+        ("😃", 4),
+        ("😍", 5),
+        ("🤩", 5),
+        ("🥰", 5),
+        ("❤", 5),
+        ("💯", 5),
+        ("😁", 5),
+        ("🔥", 5),
     ];
     // Only when the message is (almost) nothing but emoji.
     if text.chars().filter(|c| c.is_alphanumeric()).count() > 0 {
@@ -116,22 +137,71 @@ fn emoji_score(text: &str) -> Option<u8> {
 fn word_score(t: &str, scale: Scale) -> Option<u8> {
     // Longest phrases first so "sangat tidak puas" is not read as "puas".
     const CSAT: &[(&str, u8)] = &[
-        ("sangat tidak puas", 1), ("sangat kecewa", 1), ("very dissatisfied", 1), ("very unsatisfied", 1),
-        ("kurang puas", 2), ("tidak puas", 2), ("gak puas", 2), ("ga puas", 2), ("nggak puas", 2),
-        ("dissatisfied", 2), ("unsatisfied", 2), ("not satisfied", 2),
-        ("biasa saja", 3), ("biasa aja", 3), ("lumayan", 3), ("cukup", 3), ("okay", 3), ("neutral", 3), ("so so", 3),
-        ("sangat puas", 5), ("puas banget", 5), ("puas sekali", 5), ("very satisfied", 5), ("mantap", 5),
-        ("mantab", 5), ("keren", 5), ("excellent", 5), ("amazing", 5), ("terbaik", 5), ("sempurna", 5),
-        ("puas", 4), ("satisfied", 4), ("bagus", 4), ("baik", 4), ("good", 4), ("oke", 4), ("ok", 4),
-        ("jelek", 1), ("buruk", 1), ("parah", 1), ("kecewa", 1), ("terrible", 1), ("awful", 1), ("bad", 2),
+        ("sangat tidak puas", 1),
+        ("sangat kecewa", 1),
+        ("very dissatisfied", 1),
+        ("very unsatisfied", 1),
+        ("kurang puas", 2),
+        ("tidak puas", 2),
+        ("gak puas", 2),
+        ("ga puas", 2),
+        ("nggak puas", 2),
+        ("dissatisfied", 2),
+        ("unsatisfied", 2),
+        ("not satisfied", 2),
+        ("biasa saja", 3),
+        ("biasa aja", 3),
+        ("lumayan", 3),
+        ("cukup", 3),
+        ("okay", 3),
+        ("neutral", 3),
+        ("so so", 3),
+        ("sangat puas", 5),
+        ("puas banget", 5),
+        ("puas sekali", 5),
+        ("very satisfied", 5),
+        ("mantap", 5),
+        ("mantab", 5),
+        ("keren", 5),
+        ("excellent", 5),
+        ("amazing", 5),
+        ("terbaik", 5),
+        ("sempurna", 5),
+        ("puas", 4),
+        ("satisfied", 4),
+        ("bagus", 4),
+        ("baik", 4),
+        ("good", 4),
+        ("oke", 4),
+        ("ok", 4),
+        ("jelek", 1),
+        ("buruk", 1),
+        ("parah", 1),
+        ("kecewa", 1),
+        ("terrible", 1),
+        ("awful", 1),
+        ("bad", 2),
         ("biasa", 3),
     ];
     const CES: &[(&str, u8)] = &[
-        ("sangat sulit", 1), ("sangat susah", 1), ("very difficult", 1), ("very hard", 1),
-        ("sulit", 2), ("susah", 2), ("ribet", 2), ("difficult", 2), ("hard", 2),
-        ("biasa", 3), ("lumayan", 3), ("neutral", 3),
-        ("sangat mudah", 5), ("gampang banget", 5), ("very easy", 5),
-        ("mudah", 4), ("gampang", 4), ("easy", 4),
+        ("sangat sulit", 1),
+        ("sangat susah", 1),
+        ("very difficult", 1),
+        ("very hard", 1),
+        ("sulit", 2),
+        ("susah", 2),
+        ("ribet", 2),
+        ("difficult", 2),
+        ("hard", 2),
+        ("biasa", 3),
+        ("lumayan", 3),
+        ("neutral", 3),
+        ("sangat mudah", 5),
+        ("gampang banget", 5),
+        ("very easy", 5),
+        ("mudah", 4),
+        ("gampang", 4),
+        ("easy", 4),
     ];
     let table = if scale == Scale::Ces { CES } else { CSAT };
     if t.chars().count() > 40 {
@@ -200,9 +270,18 @@ mod tests {
 
     #[test]
     fn payloads() {
-        assert_eq!(parse_payload("survey:20261122-AB:csat:5", Scale::Csat), Some(5));
-        assert_eq!(parse_payload("survey:20261122-AB:nps:10", Scale::Nps), Some(10));
-        assert_eq!(parse_payload("survei:TKT-20260512-0042:puas", Scale::Csat), Some(4));
+        assert_eq!(
+            parse_payload("survey:20261122-AB:csat:5", Scale::Csat),
+            Some(5)
+        );
+        assert_eq!(
+            parse_payload("survey:20261122-AB:nps:10", Scale::Nps),
+            Some(10)
+        );
+        assert_eq!(
+            parse_payload("survei:TKT-20260512-0042:puas", Scale::Csat),
+            Some(4)
+        );
         assert_eq!(parse_payload("intent:greeting", Scale::Csat), None);
     }
 }

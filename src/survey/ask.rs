@@ -26,15 +26,28 @@ impl Wording {
 
     fn csat_labels(&self) -> [(u8, &'static str); 5] {
         if self.en {
-            [(5, "Very satisfied"), (4, "Satisfied"), (3, "Neutral"), (2, "Dissatisfied"), (1, "Very dissatisfied")]
+            [
+                (5, "Very satisfied"),
+                (4, "Satisfied"),
+                (3, "Neutral"),
+                (2, "Dissatisfied"),
+                (1, "Very dissatisfied"),
+            ]
         } else {
-            [(5, "Sangat puas"), (4, "Puas"), (3, "Biasa saja"), (2, "Kurang puas"), (1, "Sangat tidak puas")]
+            [
+                (5, "Sangat puas"),
+                (4, "Puas"),
+                (3, "Biasa saja"),
+                (2, "Kurang puas"),
+                (1, "Sangat tidak puas"),
+            ]
         }
     }
 
     fn nps(&self) -> String {
         if self.en {
-            "How likely are you to recommend us to a friend? Pick 10 (very likely) to 1, or type 0.".into()
+            "How likely are you to recommend us to a friend? Pick 10 (very likely) to 1, or type 0."
+                .into()
         } else {
             "Seberapa besar kemungkinan Kakak merekomendasikan kami ke teman? Pilih 10 (sangat mungkin) sampai 1, atau ketik 0.".into()
         }
@@ -50,9 +63,21 @@ impl Wording {
 
     fn ces_labels(&self) -> [(u8, &'static str); 5] {
         if self.en {
-            [(5, "Very easy"), (4, "Easy"), (3, "Neutral"), (2, "Difficult"), (1, "Very difficult")]
+            [
+                (5, "Very easy"),
+                (4, "Easy"),
+                (3, "Neutral"),
+                (2, "Difficult"),
+                (1, "Very difficult"),
+            ]
         } else {
-            [(5, "Sangat mudah"), (4, "Mudah"), (3, "Biasa saja"), (2, "Sulit"), (1, "Sangat sulit")]
+            [
+                (5, "Sangat mudah"),
+                (4, "Mudah"),
+                (3, "Biasa saja"),
+                (2, "Sulit"),
+                (1, "Sangat sulit"),
+            ]
         }
     }
 
@@ -80,7 +105,8 @@ impl Wording {
         if self.en {
             "Thank you for your feedback! It helps us serve you better.".into()
         } else {
-            "Terima kasih atas penilaiannya, Kak! Masukan Kakak membantu kami melayani lebih baik.".into()
+            "Terima kasih atas penilaiannya, Kak! Masukan Kakak membantu kami melayani lebih baik."
+                .into()
         }
     }
 }
@@ -105,7 +131,9 @@ pub(super) async fn question(
     step: Step,
     reask: bool,
 ) -> Result<Option<&'static str>, ConversationError> {
-    let w = Wording { en: survey.language == "en" };
+    let w = Wording {
+        en: survey.language == "en",
+    };
     let name = contact.display_name().unwrap_or("Kak").to_string();
     let case = &survey.case_id;
     let (mut body, rows) = match step {
@@ -127,7 +155,13 @@ pub(super) async fn question(
     } else if channel == crate::channels::Channel::Instagram {
         OutboundContent::Buttons {
             body,
-            buttons: rows.into_iter().map(|r| Button { id: r.id, title: r.title }).collect(),
+            buttons: rows
+                .into_iter()
+                .map(|r| Button {
+                    id: r.id,
+                    title: r.title,
+                })
+                .collect(),
             header: None,
             footer: None,
         }
@@ -135,7 +169,10 @@ pub(super) async fn question(
         OutboundContent::List {
             body,
             button_label: w.pick().into(),
-            sections: vec![ListSection { title: "Survei".into(), rows }],
+            sections: vec![ListSection {
+                title: "Survei".into(),
+                rows,
+            }],
             header: None,
             footer: None,
         }
@@ -145,10 +182,16 @@ pub(super) async fn question(
         OutboundContent::Buttons { .. } => "quick_replies",
         _ => "text",
     };
-    let id = format!("survey:{case}:{}:{}", step.as_str(), if reask { "again" } else { "ask" });
+    let id = format!(
+        "survey:{case}:{}:{}",
+        step.as_str(),
+        if reask { "again" } else { "ask" }
+    );
     match send(app, survey, &id, interactive).await? {
         Ok(()) => Ok(Some(via)),
-        Err(()) if step == Step::Csat && !reask && channel == crate::channels::Channel::WhatsApp => {
+        Err(())
+            if step == Step::Csat && !reask && channel == crate::channels::Channel::WhatsApp =>
+        {
             let cfg = &app.config().survey;
             let Some(template) = &cfg.whatsapp_template else {
                 return Ok(None);
@@ -163,7 +206,14 @@ pub(super) async fn question(
                     .map(|b| format!("survey:{case}:csat:{b}"))
                     .collect(),
             };
-            match send(app, survey, &format!("survey:{case}:csat:template"), content).await? {
+            match send(
+                app,
+                survey,
+                &format!("survey:{case}:csat:template"),
+                content,
+            )
+            .await?
+            {
                 Ok(()) => Ok(Some("template")),
                 Err(()) => Ok(None),
             }
@@ -173,14 +223,31 @@ pub(super) async fn question(
 }
 
 /// Thanks the customer at the end.
-pub(super) async fn thank(app: &App, survey: &Survey, _contact: &Contact) -> Result<(), ConversationError> {
-    let w = Wording { en: survey.language == "en" };
-    say(app, survey, &format!("survey:{}:thanks", survey.case_id), w.thanks()).await
+pub(super) async fn thank(
+    app: &App,
+    survey: &Survey,
+    _contact: &Contact,
+) -> Result<(), ConversationError> {
+    let w = Wording {
+        en: survey.language == "en",
+    };
+    say(
+        app,
+        survey,
+        &format!("survey:{}:thanks", survey.case_id),
+        w.thanks(),
+    )
+    .await
 }
 
 /// Sends a plain text in the survey's conversation (best effort: a closed window
 /// is logged, not retried).
-pub(super) async fn say(app: &App, survey: &Survey, id: &str, text: String) -> Result<(), ConversationError> {
+pub(super) async fn say(
+    app: &App,
+    survey: &Survey,
+    id: &str,
+    text: String,
+) -> Result<(), ConversationError> {
     let _ = send(app, survey, id, OutboundContent::Text { body: text }).await?;
     Ok(())
 }
@@ -203,7 +270,9 @@ async fn send(
                 human_agent_tag: false,
             },
             conversation_id: Some(survey.case_id.clone()),
-            speaker: Some(Speaker::Bot { intent: Some("survey".into()) }),
+            speaker: Some(Speaker::Bot {
+                intent: Some("survey".into()),
+            }),
             origin: format!("survey:{}", survey.case_id),
             by_human: false,
         })

@@ -18,8 +18,8 @@ use crate::app::App;
 use crate::channels::{Channel, InboundMessage, MessageContent};
 use crate::conversation::{Conversation, State};
 use crate::engine::messages::Texts;
-use crate::engine::{lang_from_code, ownership};
 use crate::engine::timers::Timer;
+use crate::engine::{lang_from_code, ownership};
 use crate::intents::{Action, MatchContext};
 use crate::store::{Contact, ConversationError, StoreError, StoreResult};
 use answers::Scale;
@@ -212,9 +212,9 @@ fn sampled(case_id: &str, rate: f64) -> bool {
     if rate >= 1.0 {
         return true;
     }
-    let h = case_id
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let h = case_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     (h % 10_000) as f64 / 10_000.0 < rate
 }
 
@@ -285,7 +285,11 @@ pub async fn on_resolved(app: &App, conv: &Conversation) -> Result<(), Conversat
     // Created once: a retried resolve finds it and does nothing.
     let created = store
         .update_json::<Survey, StoreError, _>(&survey_key(&conv.id), |existing| {
-            Ok(if existing.is_some() { None } else { Some(survey.clone()) })
+            Ok(if existing.is_some() {
+                None
+            } else {
+                Some(survey.clone())
+            })
         })
         .await?;
     if created.is_none() {
@@ -321,7 +325,12 @@ async fn update(
         .await
 }
 
-async fn close(app: &App, case_id: &str, from: &[Status], to: Status) -> StoreResult<Option<Survey>> {
+async fn close(
+    app: &App,
+    case_id: &str,
+    from: &[Status],
+    to: Status,
+) -> StoreResult<Option<Survey>> {
     let now = app.store().now_ms();
     let closed = update(app, case_id, |s| {
         if !from.contains(&s.status) {
@@ -394,7 +403,9 @@ async fn send_first(app: &App, survey: Survey) -> Result<(), ConversationError> 
             })
             .await?;
             store
-                .update_contact(survey.channel, &survey.contact_id, |c| c.last_survey_ms = Some(now))
+                .update_contact(survey.channel, &survey.contact_id, |c| {
+                    c.last_survey_ms = Some(now)
+                })
                 .await?;
             metrics::counter!("balas_surveys_total", "status" => "asked").increment(1);
             let cfg = &app.config().survey;
@@ -406,7 +417,13 @@ async fn send_first(app: &App, survey: Survey) -> Result<(), ConversationError> 
             .await?;
         }
         None => {
-            close(app, &survey.case_id, &[Status::Asked], Status::SkippedWindow).await?;
+            close(
+                app,
+                &survey.case_id,
+                &[Status::Asked],
+                Status::SkippedWindow,
+            )
+            .await?;
         }
     }
     Ok(())
@@ -433,7 +450,10 @@ pub async fn on_message(
     match survey.status {
         // The customer is back before we asked: the problem is not over.
         Status::Scheduled => {
-            if close(app, &case_id, &[Status::Scheduled], Status::Cancelled).await?.is_some() {
+            if close(app, &case_id, &[Status::Scheduled], Status::Cancelled)
+                .await?
+                .is_some()
+            {
                 Timer::Survey(SurveyTimer {
                     case_id: case_id.clone(),
                     action: TimerAction::Send,
@@ -447,7 +467,10 @@ pub async fn on_message(
             let consumed = answer(app, survey, contact, msg).await?;
             if consumed
                 && store
-                    .remember(&format!("transcribed:{}", msg.message_id), crate::webhook::DEDUPE_TTL)
+                    .remember(
+                        &format!("transcribed:{}", msg.message_id),
+                        crate::webhook::DEDUPE_TTL,
+                    )
                     .await?
             {
                 store
@@ -494,8 +517,9 @@ async fn answer(
         return Ok(false);
     }
     let value = match (&msg.content, step.scale()) {
-        (MessageContent::Reply { payload, title, .. }, Some(scale)) => answers::parse_payload(payload, scale)
-            .or_else(|| answers::parse_text(title, scale)),
+        (MessageContent::Reply { payload, title, .. }, Some(scale)) => {
+            answers::parse_payload(payload, scale).or_else(|| answers::parse_text(title, scale))
+        }
         (_, Some(scale)) => answers::parse_text(&text, scale),
         (_, None) => None,
     };
@@ -589,17 +613,35 @@ fn next_step(app: &App, after: Step) -> Option<Step> {
 }
 
 /// Apologises and hands the customer to the `recovery` queue.
-async fn recover(app: &App, survey: &Survey, msg: &InboundMessage, score: u8) -> Result<(), ConversationError> {
+async fn recover(
+    app: &App,
+    survey: &Survey,
+    msg: &InboundMessage,
+    score: u8,
+) -> Result<(), ConversationError> {
     let store = app.store();
     let (_, conv, _) = store.open_case(survey.channel, &msg.contact).await?;
     store
         .update_conversation(&conv.id, |c| c.recovery_score = Some(score))
         .await?;
     if conv.state == State::Bot {
-        ownership::handoff(app, &conv.id, "recovery", RECOVERY_PRIORITY, &format!("survey:{}", survey.case_id)).await?;
+        ownership::handoff(
+            app,
+            &conv.id,
+            "recovery",
+            RECOVERY_PRIORITY,
+            &format!("survey:{}", survey.case_id),
+        )
+        .await?;
     }
     let lang = lang_from_code(&survey.language);
-    ask::say(app, survey, &format!("recovery:{}", survey.case_id), Texts::new(lang).recovery()).await?;
+    ask::say(
+        app,
+        survey,
+        &format!("recovery:{}", survey.case_id),
+        Texts::new(lang).recovery(),
+    )
+    .await?;
     metrics::counter!("balas_survey_recoveries_total").increment(1);
     Ok(())
 }
@@ -614,7 +656,13 @@ pub async fn on_opt_out(app: &App, contact: &Contact, out: bool) -> Result<(), C
         .get_json::<String>(&active_key(contact.channel, &contact.external_id))
         .await?
     {
-        close(app, &case_id, &[Status::Scheduled, Status::Asked], Status::OptedOut).await?;
+        close(
+            app,
+            &case_id,
+            &[Status::Scheduled, Status::Asked],
+            Status::OptedOut,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -648,9 +696,18 @@ mod tests {
 
     #[test]
     fn timer_ids_are_per_case_and_action() {
-        let t = |action| SurveyTimer { case_id: "c1".into(), action }.id();
+        let t = |action| {
+            SurveyTimer {
+                case_id: "c1".into(),
+                action,
+            }
+            .id()
+        };
         assert_eq!(t(TimerAction::Send), "survey:c1:send");
-        assert_eq!(t(TimerAction::StepTimeout(Step::Nps)), "survey:c1:timeout:nps");
+        assert_eq!(
+            t(TimerAction::StepTimeout(Step::Nps)),
+            "survey:c1:timeout:nps"
+        );
         assert_eq!(t(TimerAction::Expire), "survey:c1:expire");
     }
 }

@@ -3,4 +3,6 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod graph_mock;
+pub mod harness;
+pub mod payloads;
 pub mod redis_server;

@@ -1,0 +1,320 @@
+//! A whole Balas (HTTP server + workers) in the test process, on a real store,
+//! with a manual clock and a Graph API mock; plus helpers to play the customer
+//! (signed webhooks) and the agents (API calls with tokens).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use balas::api::auth::token_hash;
+use balas::app::App;
+use balas::channels::signature::sign;
+use balas::clock::{Clock, ManualClock};
+use balas::config::{AgentConfig, Config, Role, Secret};
+use balas::server::Running;
+use serde_json::{Value, json};
+
+use super::graph_mock::GraphMock;
+use super::payloads;
+use super::redis_server::RedisServer;
+
+/// Webhook signing secret used by every test server.
+pub const APP_SECRET: &str = "test-app-secret";
+/// Handshake token.
+pub const VERIFY_TOKEN: &str = "verify-me";
+/// WhatsApp phone number id of the business.
+pub const PHONE_NUMBER_ID: &str = "112233445566778";
+/// Instagram account id of the business.
+pub const IG_ACCOUNT_ID: &str = "17841400987654321";
+
+/// Agents every test server knows: (id, role, token).
+pub const AGENTS: &[(&str, Role, &str)] = &[
+    ("siti", Role::Agent, "token-siti"),
+    ("budi", Role::Agent, "token-budi"),
+    ("sari", Role::Supervisor, "token-sari"),
+    ("maya", Role::Marketer, "token-maya"),
+    ("root", Role::Admin, "token-root"),
+];
+
+/// Token of an agent by id.
+pub fn token(id: &str) -> &'static str {
+    AGENTS
+        .iter()
+        .find(|(a, _, _)| *a == id)
+        .map(|(_, _, t)| *t)
+        .expect("known agent")
+}
+
+/// Which store a test runs on.
+#[derive(Clone)]
+pub enum StoreKind {
+    /// The embedded redb store in a temp dir.
+    Embedded,
+    /// A real redis-server started for the test (shared by the processes of one test).
+    Redis(Arc<RedisServer>),
+}
+
+impl StoreKind {
+    /// A fresh Redis server.
+    pub fn redis() -> StoreKind {
+        StoreKind::Redis(Arc::new(RedisServer::start()))
+    }
+}
+
+/// Monday 2026-11-23 10:00 WIB: inside the default business hours.
+pub const MONDAY_10_WIB_MS: i64 = 1_795_402_800_000;
+
+/// A running Balas under test.
+pub struct Harness {
+    /// The application (store, rules, outbox …).
+    pub app: App,
+    /// Base URL, e.g. `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The Graph API mock the outbox sends to.
+    pub mock: Arc<GraphMock>,
+    /// The clock every time-based decision uses.
+    pub clock: Arc<ManualClock>,
+    /// HTTP client.
+    pub http: reqwest::Client,
+    /// The store the test runs on.
+    pub store_kind: StoreKind,
+    /// The embedded store's directory (kept alive for restarts).
+    pub dir: Arc<tempfile::TempDir>,
+    running: Option<Running>,
+    config: Config,
+}
+
+/// The test configuration: both channels enabled and signed, sending to `mock`,
+/// fast polling, the repository's intent rules, the test agents.
+pub fn test_config(store: &StoreKind, dir: &std::path::Path, mock_base: &str) -> Config {
+    let mut c = balas::config::load_from_str("", "test", &[]).expect("defaults load");
+    c.server.listen = "127.0.0.1:0".into();
+    match store {
+        StoreKind::Embedded => c.store.data_dir = dir.join("data"),
+        StoreKind::Redis(r) => {
+            c.store.redis_url = Some(Secret::new(r.url()));
+            c.store.key_prefix = "t".into();
+        }
+    }
+    c.intents.path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("intents");
+    for (ch_enabled, verify, secret, token, api_base) in [
+        (
+            &mut c.whatsapp.enabled,
+            &mut c.whatsapp.verify_token,
+            &mut c.whatsapp.app_secret,
+            &mut c.whatsapp.access_token,
+            &mut c.whatsapp.api_base,
+        ),
+        (
+            &mut c.instagram.enabled,
+            &mut c.instagram.verify_token,
+            &mut c.instagram.app_secret,
+            &mut c.instagram.access_token,
+            &mut c.instagram.api_base,
+        ),
+    ] {
+        *ch_enabled = true;
+        *verify = Some(Secret::new(VERIFY_TOKEN));
+        *secret = Some(Secret::new(APP_SECRET));
+        *token = Some(Secret::new("graph-token"));
+        *api_base = mock_base.to_string();
+    }
+    c.whatsapp.phone_number_id = PHONE_NUMBER_ID.into();
+    c.instagram.account_id = IG_ACCOUNT_ID.into();
+    c.workers.poll_interval = balas::config::HumanDuration::millis(20);
+    c.workers.lease = balas::config::HumanDuration::secs(5);
+    c.agents = AGENTS
+        .iter()
+        .map(|(id, role, tok)| AgentConfig {
+            id: id.to_string(),
+            name: id.to_uppercase(),
+            role: *role,
+            queues: Vec::new(),
+            max_concurrent: 5,
+            token_sha256: token_hash(tok),
+        })
+        .collect();
+    c
+}
+
+impl Harness {
+    /// Starts a server on `store` with default test settings.
+    pub async fn start(store: StoreKind) -> Harness {
+        Self::start_with(store, |_| {}).await
+    }
+
+    /// Starts a server, letting the test adjust the config first.
+    pub async fn start_with(store: StoreKind, tweak: impl FnOnce(&mut Config)) -> Harness {
+        let mock = Arc::new(GraphMock::start().await);
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let clock = Arc::new(ManualClock::at_ms(MONDAY_10_WIB_MS));
+        let mut config = test_config(&store, dir.path(), mock.base_url());
+        tweak(&mut config);
+        Self::launch(store, dir, mock, clock, config).await
+    }
+
+    async fn launch(
+        store_kind: StoreKind,
+        dir: Arc<tempfile::TempDir>,
+        mock: Arc<GraphMock>,
+        clock: Arc<ManualClock>,
+        config: Config,
+    ) -> Harness {
+        let app = App::open(config.clone(), clock.clone())
+            .await
+            .expect("app opens");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let running = balas::server::start(app.clone(), listener).expect("server starts");
+        let base = format!("http://{}", running.addr);
+        Harness {
+            app,
+            base,
+            mock,
+            clock,
+            http: reqwest::Client::new(),
+            store_kind,
+            dir,
+            running: Some(running),
+            config,
+        }
+    }
+
+    /// Another process on the same Redis, clock and Graph mock (Redis only).
+    pub async fn second_process(&self) -> Harness {
+        assert!(
+            matches!(self.store_kind, StoreKind::Redis(_)),
+            "two processes need Redis"
+        );
+        Self::launch(
+            self.store_kind.clone(),
+            self.dir.clone(),
+            self.mock.clone(),
+            self.clock.clone(),
+            self.config.clone(),
+        )
+        .await
+    }
+
+    /// Stops gracefully and starts again on the same store (a restart).
+    pub async fn restart(mut self) -> Harness {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+        let (store_kind, dir, mock, clock, config) = (
+            self.store_kind.clone(),
+            self.dir.clone(),
+            self.mock.clone(),
+            self.clock.clone(),
+            self.config.clone(),
+        );
+        drop(self);
+        Self::launch(store_kind, dir, mock, clock, config).await
+    }
+
+    /// Stops the server and its workers.
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+    }
+
+    /// POSTs a signed webhook body (exact bytes) to `/webhooks/{channel}`.
+    pub async fn post_signed(&self, channel: &str, body: &[u8]) -> reqwest::Response {
+        self.http
+            .post(format!("{}/webhooks/{channel}", self.base))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", sign(APP_SECRET.as_bytes(), body))
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("webhook request")
+    }
+
+    /// A WhatsApp customer sends text; returns the message id.
+    pub async fn customer_says(&self, wa_id: &str, name: &str, text: &str) -> String {
+        let id = payloads::new_wamid();
+        let body = payloads::wa_text(wa_id, name, &id, text, self.clock.now_ms() / 1000);
+        let resp = self
+            .post_signed("whatsapp", body.to_string().as_bytes())
+            .await;
+        assert_eq!(resp.status(), 200, "webhook accepted");
+        id
+    }
+
+    /// Calls the API as `agent` (an id from [`AGENTS`]); returns status and JSON
+    /// (Null for empty bodies).
+    pub async fn api(
+        &self,
+        agent: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token(agent));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("api request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Texts (or list/button bodies) the mock received for `to`, in order.
+    pub fn texts_to(&self, to: &str) -> Vec<String> {
+        self.mock
+            .requests()
+            .into_iter()
+            .filter(|r| r.body["to"] == json!(to) || r.body["recipient"]["id"] == json!(to))
+            .filter_map(|r| payloads::body_text(&r.body))
+            .collect()
+    }
+
+    /// Waits (polling, bounded) until `check` returns true.
+    pub async fn until<F, Fut>(&self, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while tokio::time::Instant::now() < deadline {
+            if check().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+        panic!("timed out waiting for: {what}");
+    }
+
+    /// Waits until the mock has received at least `n` texts for `to`; returns them.
+    pub async fn wait_texts_to(&self, to: &str, n: usize) -> Vec<String> {
+        let what = format!("{n} messages to {to}");
+        self.until(&what, || async { self.texts_to(to).len() >= n })
+            .await;
+        self.texts_to(to)
+    }
+
+    /// The contact's current case id.
+    pub async fn current_case(&self, wa_id: &str) -> Option<String> {
+        self.app
+            .store()
+            .contact(balas::channels::Channel::WhatsApp, wa_id)
+            .await
+            .expect("store")
+            .and_then(|c| c.current_case)
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            // Not awaited: the runtime is going away with the test.
+            drop(r);
+        }
+    }
+}
