@@ -44,6 +44,7 @@ pub mod channels;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod conversation;
 pub mod engine;
 pub mod http;

@@ -41,6 +41,7 @@ pub fn router(app: App) -> Router {
             get(crate::webhook::verify_instagram).post(crate::webhook::receive_instagram),
         )
         .merge(crate::api::router())
+        .merge(crate::console::router())
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(count_requests))

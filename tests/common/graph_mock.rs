@@ -17,7 +17,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
@@ -77,6 +77,7 @@ impl GraphMock {
         let app = Router::new()
             .route("/{id}/messages", post(handle))
             .route("/{version}/{id}/messages", post(handle_versioned))
+            .route("/__requests", get(list_requests))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -142,6 +143,19 @@ impl GraphMock {
             }
         }
     }
+}
+
+/// `GET /__requests`: what arrived so far, for test processes outside Rust
+/// (the console's browser test): `[{"path", "id", "body"}]`.
+async fn list_requests(State(inner): State<Arc<Inner>>) -> Response {
+    let all: Vec<Value> = inner
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| json!({"path": r.path, "id": r.id, "body": r.body}))
+        .collect();
+    axum::Json(all).into_response()
 }
 
 async fn handle_versioned(

@@ -1,0 +1,224 @@
+// The console's entry point: sign-in, the screens a role may see, hash
+// routing, live events and keyboard shortcuts.
+
+import { api, getToken, setToken, clearToken, setUnauthorizedHandler } from './api.js';
+import { connectEvents } from './sse.js';
+import { t, lang, setLang, applyStatic } from './i18n.js';
+import { h, fill, toast } from './dom.js';
+import { beep, badge, clearBadge, unlockAudio } from './notify.js';
+import * as queueView from './view-queue.js';
+import * as mineView from './view-mine.js';
+import * as conversationView from './view-conversation.js';
+import * as reportsView from './view-reports.js';
+import * as broadcastsView from './view-broadcasts.js';
+
+const $ = (id) => document.getElementById(id);
+
+/** Which screens each group of roles sees. */
+const ROLES = {
+  desk: ['agent', 'supervisor', 'admin'],
+  supervisor: ['supervisor', 'admin'],
+  marketer: ['marketer', 'admin'],
+};
+
+const ROUTES = {
+  queue: { view: queueView, role: 'desk' },
+  mine: { view: mineView, role: 'desk' },
+  c: { view: conversationView, role: 'desk' },
+  reports: { view: reportsView, role: 'supervisor' },
+  broadcasts: { view: broadcastsView, role: 'marketer' },
+};
+
+const state = { me: null, mounted: null, route: null, stopEvents: null };
+
+function allowed(group) {
+  return state.me && ROLES[group].includes(state.me.role);
+}
+
+function homeRoute() {
+  if (allowed('desk')) return 'queue';
+  if (allowed('marketer')) return 'broadcasts';
+  if (allowed('supervisor')) return 'reports';
+  return 'queue';
+}
+
+export function navigate(route) {
+  const target = '#/' + route;
+  if (location.hash === target) render();
+  else location.hash = target;
+}
+
+function parseHash() {
+  const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  return { name: parts[0] || homeRoute(), params: parts.slice(1) };
+}
+
+function render() {
+  if (!state.me) return;
+  const { name, params } = parseHash();
+  const route = ROUTES[name];
+  if (state.mounted) {
+    state.mounted.unmount?.();
+    state.mounted = null;
+  }
+  const view = $('view');
+  fill(view);
+  for (const b of document.querySelectorAll('#nav button')) {
+    const current = b.dataset.route === name || (name === 'c' && b.dataset.route === 'mine');
+    if (current) b.setAttribute('aria-current', 'page');
+    else b.removeAttribute('aria-current');
+  }
+  if (!route) {
+    navigate(homeRoute());
+    return;
+  }
+  if (!allowed(route.role)) {
+    fill(view, h('p', { class: 'error', role: 'alert' }, t('error.forbidden')));
+    return;
+  }
+  state.route = name;
+  if (name === 'queue') clearBadge();
+  state.mounted = route.view.mount(view, { me: state.me, navigate }, params);
+}
+
+function onEvent(ev) {
+  const me = state.me;
+  if (ev.type === 'handoff' && allowed('desk') && (!me.queues.length || me.queues.includes(ev.queue))) {
+    beep();
+    if (document.hidden || state.route !== 'queue') badge();
+    if (state.route !== 'queue') toast(t('queue.newHandoff', { queue: ev.queue || '' }));
+  }
+  state.mounted?.onEvent?.(ev);
+}
+
+function setLive(connected) {
+  const live = $('live');
+  live.hidden = false;
+  live.dataset.connected = String(connected);
+  live.textContent = connected ? t('live.on') : t('live.off');
+}
+
+async function signIn(token) {
+  setToken(token);
+  try {
+    state.me = await api('/me');
+  } catch (e) {
+    clearToken();
+    state.me = null;
+    throw e;
+  }
+  $('signin').hidden = true;
+  $('nav').hidden = false;
+  $('signout').hidden = false;
+  fill($('who'), state.me.name, ' · ', t('role.' + state.me.role));
+  for (const b of document.querySelectorAll('#nav button')) b.hidden = !allowed(b.dataset.role);
+  state.stopEvents?.();
+  state.stopEvents = connectEvents(onEvent, setLive);
+  render();
+}
+
+function signOut() {
+  state.stopEvents?.();
+  state.stopEvents = null;
+  state.mounted?.unmount?.();
+  state.mounted = null;
+  state.me = null;
+  clearToken();
+  clearBadge();
+  fill($('view'));
+  fill($('who'));
+  $('nav').hidden = true;
+  $('signout').hidden = true;
+  $('live').hidden = true;
+  $('signin').hidden = false;
+  $('token').value = '';
+  $('token').focus();
+}
+
+function showHelp() {
+  const keys = [
+    ['1 / 2 / 3 / 4', t('keys.screens')],
+    ['n', t('keys.claim')],
+    ['r', t('keys.reply')],
+    ['Enter', t('keys.send')],
+    ['Esc', t('keys.back')],
+    ['?', t('keys.help')],
+  ];
+  fill($('help-list'), keys.map(([k, d]) => [h('dt', {}, h('kbd', {}, k)), h('dd', {}, d)]));
+  $('help').showModal();
+}
+
+function typing(el) {
+  return el && (el.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(el.tagName));
+}
+
+function onKey(e) {
+  if (!state.me || e.ctrlKey || e.metaKey || e.altKey || typing(e.target) || $('help').open) return;
+  const screens = { 1: 'queue', 2: 'mine', 3: 'reports', 4: 'broadcasts' };
+  if (screens[e.key] && allowed(ROUTES[screens[e.key]].role)) {
+    e.preventDefault();
+    navigate(screens[e.key]);
+  } else if (e.key === '?') {
+    e.preventDefault();
+    showHelp();
+  } else if (state.mounted?.onKey?.(e)) {
+    e.preventDefault();
+  } else if (e.key === 'n' && allowed('desk')) {
+    e.preventDefault();
+    queueView.claim(navigate);
+  }
+}
+
+function init() {
+  setLang(lang());
+  $('lang').value = lang();
+  applyStatic();
+  $('lang').addEventListener('change', (e) => {
+    setLang(e.target.value);
+    applyStatic();
+    if (state.me) {
+      fill($('who'), state.me.name, ' · ', t('role.' + state.me.role));
+      render();
+    }
+  });
+  for (const b of document.querySelectorAll('#nav button')) {
+    b.addEventListener('click', () => navigate(b.dataset.route));
+  }
+  $('signout').addEventListener('click', signOut);
+  $('signin-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    unlockAudio();
+    $('signin-error').textContent = '';
+    const token = $('token').value.trim();
+    try {
+      await signIn(token);
+    } catch (err) {
+      $('signin-error').textContent = err.status === 401 ? t('signin.bad') : err.message;
+    }
+  });
+  // Browsers only allow sound after a user gesture; any click or key unlocks it.
+  document.addEventListener('pointerdown', unlockAudio, { passive: true });
+  document.addEventListener('keydown', unlockAudio);
+  document.addEventListener('keydown', onKey);
+  window.addEventListener('hashchange', render);
+  const seen = () => {
+    if (!document.hidden && state.route === 'queue') clearBadge();
+  };
+  document.addEventListener('visibilitychange', seen);
+  window.addEventListener('focus', seen);
+  setUnauthorizedHandler(() => {
+    if (state.me) {
+      toast(t('signin.bad'), 'error');
+      signOut();
+    }
+  });
+
+  const token = getToken();
+  if (token) {
+    signIn(token).catch(() => signOut());
+  } else {
+    signOut();
+  }
+}
+
+init();

@@ -1,0 +1,198 @@
+// End-to-end test of the agent console in a real headless Chromium.
+//
+// Run by tests/console_e2e.rs, which starts Balas and a Graph API mock and
+// passes: BASE_URL, TOKEN, APP_SECRET, GRAPH_URL (the mock, with GET
+// /__requests), ARTIFACTS (directory for screenshots), CHROMIUM (optional).
+//
+// A customer complains over a signed WhatsApp webhook; the conversation shows
+// up in the Queue live; the agent claims it and replies; the reply reaches the
+// Graph mock; the customer's answer appears live; a message that looks like
+// HTML stays text; the agent resolves the case.
+
+import { chromium } from 'playwright-core';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const env = (k) => {
+  const v = process.env[k];
+  if (!v) throw new Error(`${k} is not set`);
+  return v;
+};
+const BASE_URL = env('BASE_URL');
+const TOKEN = env('TOKEN');
+const APP_SECRET = env('APP_SECRET');
+const GRAPH_URL = env('GRAPH_URL');
+const ARTIFACTS = env('ARTIFACTS');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const CUSTOMER = '6281234567890';
+const PHONE_NUMBER_ID = process.env.PHONE_NUMBER_ID || '112233445566778';
+
+const started = Date.now();
+const step = (what) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${what}`);
+const deadline = setTimeout(() => {
+  console.error('e2e: took longer than 90 s');
+  process.exit(2);
+}, 90_000);
+
+/** A signed WhatsApp text webhook, shaped like the platform fixture wa_text.json. */
+async function customerSays(text) {
+  const body = JSON.stringify({
+    object: 'whatsapp_business_account',
+    entry: [{
+      id: '104857600012345',
+      changes: [{
+        field: 'messages',
+        value: {
+          messaging_product: 'whatsapp',
+          metadata: { display_phone_number: '6281190001234', phone_number_id: PHONE_NUMBER_ID },
+          contacts: [{ profile: { name: 'Budi Santoso' }, wa_id: CUSTOMER }],
+          messages: [{
+            from: CUSTOMER,
+            id: 'wamid.E2E' + crypto.randomBytes(12).toString('hex').toUpperCase(),
+            timestamp: String(Math.floor(Date.now() / 1000)),
+            type: 'text',
+            text: { body: text },
+          }],
+        },
+      }],
+    }],
+  });
+  const bytes = Buffer.from(body, 'utf8');
+  const signature = crypto.createHmac('sha256', APP_SECRET).update(bytes).digest('hex');
+  const res = await fetch(`${BASE_URL}/webhooks/whatsapp`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'X-Hub-Signature-256': `sha256=${signature}` },
+    body: bytes,
+  });
+  if (res.status !== 200) throw new Error(`webhook answered ${res.status}: ${await res.text()}`);
+}
+
+/** Waits until the Graph mock received a text message with `text` to the customer. */
+async function graphReceived(text, timeoutMs = 15_000) {
+  const until = Date.now() + timeoutMs;
+  let seen = [];
+  while (Date.now() < until) {
+    const res = await fetch(`${GRAPH_URL}/__requests`);
+    seen = await res.json();
+    if (seen.some((r) => r.body?.to === CUSTOMER && r.body?.text?.body === text)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the Graph mock never received ${JSON.stringify(text)}; it got: ${JSON.stringify(seen.map((r) => r.body))}`);
+}
+
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'balas-e2e-chromium-'));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: CHROMIUM,
+  headless: true,
+  viewport: { width: 1280, height: 860 },
+  args: [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  ],
+});
+const problems = [];
+const dialogs = [];
+let exitCode = 0;
+try {
+  const page = context.pages()[0] || (await context.newPage());
+  page.setDefaultTimeout(15_000);
+  page.on('dialog', (d) => {
+    dialogs.push(d.message());
+    d.dismiss().catch(() => {});
+  });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/the server responded with a status of 204/.test(m.text())) {
+      problems.push(`console error: ${m.text()}`);
+    }
+  });
+  let navigations = 0;
+  page.on('framenavigated', (f) => {
+    if (f === page.mainFrame()) navigations += 1;
+  });
+
+  step('open / (redirects to /console/) and sign in');
+  await page.goto(BASE_URL + '/');
+  if (!page.url().startsWith(BASE_URL + '/console/')) throw new Error(`/ did not redirect to the console: ${page.url()}`);
+  await page.getByLabel('Token akses').fill(TOKEN);
+  await page.getByRole('button', { name: 'Masuk' }).click();
+  await page.getByRole('heading', { name: 'Antrean', level: 1 }).waitFor();
+  if (page.url().includes(TOKEN)) throw new Error('the token leaked into the URL');
+  await page.locator('#live[data-connected="true"]').waitFor();
+
+  step('a customer complains; the conversation appears in the queue without a reload');
+  const navigationsBefore = navigations;
+  const complaint = 'barang saya rusak, saya mau komplain';
+  await customerSays(complaint);
+  const card = page.locator('.card', { hasText: complaint });
+  await card.waitFor();
+  await card.getByText('Budi Santoso').waitFor();
+  if (navigations !== navigationsBefore) throw new Error('the page reloaded to show the queue');
+
+  step('claim next; the conversation opens');
+  await page.getByRole('button', { name: 'Ambil berikutnya' }).click();
+  const reply = page.locator('#reply');
+  await page.locator('.entry.customer', { hasText: complaint }).waitFor();
+  await reply.waitFor();
+  await page.waitForFunction(() => !document.querySelector('#reply').disabled);
+  const windowText = await page.locator('#window-info').textContent();
+  if (!/Jendela 24 jam: sisa 2[0-3]:/.test(windowText)) throw new Error(`unexpected window text: ${windowText}`);
+
+  step('reply; the Graph mock receives it');
+  const answer = 'Mohon maaf kak, boleh kirim foto barangnya?';
+  await reply.fill(answer);
+  await reply.press('Enter');
+  await page.locator('.entry.agent', { hasText: answer }).waitFor();
+  await graphReceived(answer);
+
+  step('the customer answers; it appears live in the open conversation');
+  const followUp = 'sudah saya foto, layarnya retak';
+  const beforeAnswer = navigations;
+  await customerSays(followUp);
+  await page.locator('.entry.customer', { hasText: followUp }).waitFor();
+  if (navigations !== beforeAnswer) throw new Error('the page reloaded to show the answer');
+
+  step('a message that looks like HTML is shown as text');
+  const evil = '<img src=x onerror=alert(1)>';
+  await customerSays(evil);
+  const evilBubble = page.locator('.entry.customer .text', { hasText: evil });
+  await evilBubble.waitFor();
+  const shown = await evilBubble.textContent();
+  if (shown !== evil) throw new Error(`the bubble shows ${JSON.stringify(shown)}`);
+  const images = await page.locator('#transcript img, .entry img').count();
+  if (images !== 0) throw new Error(`${images} <img> element(s) were created from customer text`);
+
+  step('screenshot of the conversation screen');
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, 'console-conversation.png') });
+  await page.setViewportSize({ width: 380, height: 800 });
+  await page.screenshot({ path: path.join(ARTIFACTS, 'console-conversation-phone.png'), fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 860 });
+
+  step('resolve');
+  await page.getByRole('button', { name: 'Selesaikan' }).click();
+  await page.locator('.conv-status .state-resolved').waitFor();
+  await page.waitForFunction(() => document.querySelector('#reply').disabled);
+
+  if (dialogs.length) throw new Error(`a dialog fired: ${dialogs.join(' | ')}`);
+  if (problems.length) throw new Error(problems.join('\n'));
+  step('all good');
+} catch (e) {
+  exitCode = 1;
+  console.error('e2e FAILED:', e && e.stack ? e.stack : e);
+  if (problems.length) console.error('browser problems:\n' + problems.join('\n'));
+  try {
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    await context.pages()[0]?.screenshot({ path: path.join(ARTIFACTS, 'console-failure.png'), fullPage: true });
+    console.error(`screenshot of the failure: ${path.join(ARTIFACTS, 'console-failure.png')}`);
+  } catch {
+    // best effort
+  }
+} finally {
+  await context.close().catch(() => {});
+  fs.rmSync(profile, { recursive: true, force: true });
+  clearTimeout(deadline);
+}
+process.exit(exitCode);

@@ -1,0 +1,133 @@
+//! The agent console in a real headless Chromium, against a real Balas server.
+//!
+//! Starts Balas in-process (embedded store in a temp dir, the repository's
+//! intent rules) with a Graph API mock as WhatsApp's `api_base`, then runs
+//! `node tests/console/e2e.mjs`, which drives Chromium through Playwright:
+//! sign in, a signed complaint webhook shows up in the Queue live, claim,
+//! reply (checked at the Graph mock), the customer's answer shows up live,
+//! HTML-looking customer text stays text, resolve, and a screenshot in
+//! `tests/artifacts/console-conversation.png`.
+//!
+//! Needs Chromium (`/usr/bin/chromium`) and `tests/console/node_modules`;
+//! `./scripts/test` installs both. Without them this test fails and says so.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use balas::config::{AgentConfig, CannedConfig, HumanDuration, Role, Secret};
+use common::graph_mock::GraphMock;
+
+const TOKEN: &str = "e2e-agent-token-5f0c1d";
+const APP_SECRET: &str = "e2e-app-secret";
+const PHONE_NUMBER_ID: &str = "112233445566778";
+
+fn chromium() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("CHROMIUM") {
+        return Some(PathBuf::from(p));
+    }
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+fn preflight(root: &Path) -> PathBuf {
+    let how = "run ./scripts/test (it installs Chromium with apt and runs `npm ci --prefix tests/console`), \
+               or by hand: `apt-get install -y chromium && npm ci --prefix tests/console`";
+    let browser = chromium().unwrap_or_else(|| panic!("Chromium is not installed (looked for /usr/bin/chromium); {how}"));
+    assert!(
+        root.join("tests/console/node_modules/playwright-core").is_dir(),
+        "tests/console/node_modules is missing; {how}"
+    );
+    let node = std::process::Command::new("node").arg("--version").output();
+    assert!(
+        node.as_ref().is_ok_and(|o| o.status.success()),
+        "`node` is not on PATH (Node.js 18 or newer is needed for the browser test); {how}"
+    );
+    browser
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_in_a_real_browser() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let browser = preflight(&root);
+    let started = Instant::now();
+
+    let graph = GraphMock::start().await;
+    let data = tempfile::tempdir().unwrap();
+
+    let mut config = balas::config::load_from_str("", "test", &[]).expect("default config");
+    config.store.data_dir = data.path().to_path_buf();
+    config.intents.path = root.join("intents");
+    config.workers.poll_interval = HumanDuration::millis(20);
+    config.whatsapp.enabled = true;
+    config.whatsapp.api_base = graph.base_url().to_string();
+    config.whatsapp.access_token = Some(Secret::new("e2e-access-token"));
+    config.whatsapp.phone_number_id = PHONE_NUMBER_ID.to_string();
+    config.whatsapp.app_secret = Some(Secret::new(APP_SECRET));
+    config.agents = vec![AgentConfig {
+        id: "siti".into(),
+        name: "Siti Aminah".into(),
+        role: Role::Admin,
+        queues: vec![],
+        max_concurrent: 5,
+        token_sha256: balas::api::auth::token_hash(TOKEN),
+    }];
+    config.canned = vec![CannedConfig {
+        shortcut: "foto".into(),
+        title: "Minta foto".into(),
+        text: "Mohon kirim foto barangnya ya kak.".into(),
+    }];
+
+    let app = balas::app::App::open(config, Arc::new(balas::clock::SystemClock))
+        .await
+        .expect("open the app");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = balas::server::start(app, listener).expect("start the server");
+    let base = format!("http://{}", running.addr);
+
+    // The console is served with its security headers.
+    let res = reqwest::get(format!("{base}/console/")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["content-security-policy"],
+        balas::console::CONTENT_SECURITY_POLICY,
+        "the console page must carry the strict CSP"
+    );
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    assert!(res.text().await.unwrap().contains("/console/app.js"));
+
+    let artifacts = root.join("tests/artifacts");
+    let screenshot = artifacts.join("console-conversation.png");
+    let _ = std::fs::remove_file(&screenshot);
+
+    let mut child = tokio::process::Command::new("node")
+        .arg(root.join("tests/console/e2e.mjs"))
+        .current_dir(root.join("tests/console"))
+        .env("BASE_URL", &base)
+        .env("TOKEN", TOKEN)
+        .env("APP_SECRET", APP_SECRET)
+        .env("GRAPH_URL", graph.base_url())
+        .env("PHONE_NUMBER_ID", PHONE_NUMBER_ID)
+        .env("ARTIFACTS", &artifacts)
+        .env("CHROMIUM", &browser)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn node");
+    let status = tokio::time::timeout(Duration::from_secs(120), child.wait())
+        .await
+        .expect("the browser test did not finish within 120 s")
+        .expect("wait for node");
+
+    running.stop().await;
+    assert!(
+        status.success(),
+        "the browser test failed ({status}); see its output above and tests/artifacts/console-failure.png"
+    );
+    assert!(screenshot.is_file(), "no screenshot at {}", screenshot.display());
+    assert!(graph.violations().is_empty(), "Graph mock violations: {:?}", graph.violations());
+    eprintln!("console e2e passed in {:.1} s", started.elapsed().as_secs_f64());
+}
