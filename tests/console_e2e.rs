@@ -37,9 +37,12 @@ fn chromium() -> Option<PathBuf> {
 fn preflight(root: &Path) -> PathBuf {
     let how = "run ./scripts/test (it installs Chromium with apt and runs `npm ci --prefix tests/console`), \
                or by hand: `apt-get install -y chromium && npm ci --prefix tests/console`";
-    let browser = chromium().unwrap_or_else(|| panic!("Chromium is not installed (looked for /usr/bin/chromium); {how}"));
+    let browser = chromium().unwrap_or_else(|| {
+        panic!("Chromium is not installed (looked for /usr/bin/chromium); {how}")
+    });
     assert!(
-        root.join("tests/console/node_modules/playwright-core").is_dir(),
+        root.join("tests/console/node_modules/playwright-core")
+            .is_dir(),
         "tests/console/node_modules is missing; {how}"
     );
     let node = std::process::Command::new("node").arg("--version").output();
@@ -127,7 +130,18 @@ async fn console_in_a_real_browser() {
         status.success(),
         "the browser test failed ({status}); see its output above and tests/artifacts/console-failure.png"
     );
-    assert!(screenshot.is_file(), "no screenshot at {}", screenshot.display());
-    assert!(graph.violations().is_empty(), "Graph mock violations: {:?}", graph.violations());
-    eprintln!("console e2e passed in {:.1} s", started.elapsed().as_secs_f64());
+    assert!(
+        screenshot.is_file(),
+        "no screenshot at {}",
+        screenshot.display()
+    );
+    assert!(
+        graph.violations().is_empty(),
+        "Graph mock violations: {:?}",
+        graph.violations()
+    );
+    eprintln!(
+        "console e2e passed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 }

@@ -240,6 +240,7 @@ pub async fn conversation_view(app: &App, conv: &Conversation) -> Result<Value, 
         }));
     }
     Ok(json!({
+        "now_ms": now,
         "id": conv.id,
         "state": conv.state,
         "channel": conv.channel,
@@ -529,12 +530,29 @@ pub async fn canned(State(app): State<App>, caller: Caller) -> Result<Json<Value
     Ok(Json(json!({ "canned": app.config().canned })))
 }
 
-/// `GET /api/v1/me`: who the token belongs to.
-pub async fn me(caller: Caller) -> Json<Value> {
+/// `GET /api/v1/me`: who the token belongs to, and the server's time (consoles
+/// count windows and waits against it, not the browser's clock).
+pub async fn me(State(app): State<App>, caller: Caller) -> Json<Value> {
     let a = &caller.0;
-    Json(
-        json!({"id": a.id, "name": a.name, "role": a.role, "queues": a.queues, "max_concurrent": a.max_concurrent}),
-    )
+    Json(json!({
+        "id": a.id, "name": a.name, "role": a.role, "queues": a.queues,
+        "max_concurrent": a.max_concurrent, "now_ms": app.store().now_ms(),
+    }))
+}
+
+/// `GET /api/v1/agents`: people a conversation can be transferred to, and the
+/// queues in use.
+pub async fn agents(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require_desk()?;
+    let agents: Vec<Value> = app
+        .config()
+        .agents
+        .iter()
+        .filter(|a| a.role != crate::config::Role::Marketer)
+        .map(|a| json!({"id": a.id, "name": a.name, "role": a.role, "queues": a.queues}))
+        .collect();
+    let queues = ownership::agent_queues(&app, &caller.0).await?;
+    Ok(Json(json!({"agents": agents, "queues": queues})))
 }
 
 /// `GET /api/v1/events`: Server-Sent Events of queue and conversation changes,

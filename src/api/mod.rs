@@ -36,6 +36,7 @@ pub fn router() -> Router<App> {
         .route("/api/v1/broadcasts/{id}/resume", post(b::resume))
         .route("/api/v1/broadcasts/{id}/cancel", post(b::cancel))
         .route("/api/v1/me", get(c::me))
+        .route("/api/v1/agents", get(c::agents))
         .route("/api/v1/queue", get(c::queue))
         .route("/api/v1/queue/claim", post(c::claim))
         .route("/api/v1/conversations", get(c::list))

@@ -123,9 +123,11 @@ pub async fn create(
             })?
             .as_millisecond(),
     };
-    if body.audience.recipients.is_empty() && body.audience.segment.is_none() {
+    // An empty audience is allowed only for a broadcast scheduled in the future,
+    // whose recipients are then uploaded to /api/v1/broadcasts/{id}/audience.csv.
+    if body.audience.recipients.is_empty() && body.audience.segment.is_none() && send_at_ms <= now {
         return Err(ApiError::bad_request(
-            "audience needs recipients or a segment (or upload a CSV to /api/v1/broadcasts/{id}/audience.csv after creating it with a segment {} )",
+            "audience needs recipients or a segment; to upload a CSV instead, create the broadcast with a future send_at and POST the file to /api/v1/broadcasts/{id}/audience.csv",
         ));
     }
     let required = body.message.placeholders();

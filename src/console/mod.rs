@@ -24,9 +24,21 @@ const JS: &str = "text/javascript; charset=utf-8";
 
 /// The embedded files: name, content type, body.
 const ASSETS: &[(&str, &str, &str)] = &[
-    ("index.html", "text/html; charset=utf-8", include_str!("assets/index.html")),
-    ("style.css", "text/css; charset=utf-8", include_str!("assets/style.css")),
-    ("favicon.svg", "image/svg+xml", include_str!("assets/favicon.svg")),
+    (
+        "index.html",
+        "text/html; charset=utf-8",
+        include_str!("assets/index.html"),
+    ),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("assets/style.css"),
+    ),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_str!("assets/favicon.svg"),
+    ),
     ("app.js", JS, include_str!("assets/app.js")),
     ("api.js", JS, include_str!("assets/api.js")),
     ("sse.js", JS, include_str!("assets/sse.js")),
@@ -36,9 +48,21 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("csv.js", JS, include_str!("assets/csv.js")),
     ("view-queue.js", JS, include_str!("assets/view-queue.js")),
     ("view-mine.js", JS, include_str!("assets/view-mine.js")),
-    ("view-conversation.js", JS, include_str!("assets/view-conversation.js")),
-    ("view-reports.js", JS, include_str!("assets/view-reports.js")),
-    ("view-broadcasts.js", JS, include_str!("assets/view-broadcasts.js")),
+    (
+        "view-conversation.js",
+        JS,
+        include_str!("assets/view-conversation.js"),
+    ),
+    (
+        "view-reports.js",
+        JS,
+        include_str!("assets/view-reports.js"),
+    ),
+    (
+        "view-broadcasts.js",
+        JS,
+        include_str!("assets/view-broadcasts.js"),
+    ),
 ];
 
 /// `/` (redirect), `/console` (redirect), `/console/` and `/console/{file}`.
@@ -49,17 +73,28 @@ pub fn router() -> Router<App> {
 /// The routes over any state (they read none).
 fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
-        .route("/", get(|| async { with_headers(Redirect::to("/console/").into_response()) }))
-        .route("/console", get(|| async { with_headers(Redirect::permanent("/console/").into_response()) }))
+        .route(
+            "/",
+            get(|| async { with_headers(Redirect::to("/console/").into_response()) }),
+        )
+        .route(
+            "/console",
+            get(|| async { with_headers(Redirect::permanent("/console/").into_response()) }),
+        )
         .route("/console/", get(|| async { asset("index.html") }))
-        .route("/console/{file}", get(|Path(file): Path<String>| async move { asset(&file) }))
+        .route(
+            "/console/{file}",
+            get(|Path(file): Path<String>| async move { asset(&file) }),
+        )
 }
 
 fn asset(name: &str) -> Response {
     let Some((_, content_type, body)) = ASSETS.iter().find(|(n, _, _)| *n == name) else {
         let mut r = (StatusCode::NOT_FOUND, "not found\n").into_response();
-        r.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
         return with_headers(r);
     };
     let mut r = (*body).into_response();
@@ -71,9 +106,18 @@ fn asset(name: &str) -> Response {
 
 fn with_headers(mut r: Response) -> Response {
     let h = r.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     r
 }
 
@@ -96,7 +140,10 @@ mod tests {
     }
 
     fn check_security_headers(r: &Response) {
-        assert_eq!(r.headers()[header::CONTENT_SECURITY_POLICY], CONTENT_SECURITY_POLICY);
+        assert_eq!(
+            r.headers()[header::CONTENT_SECURITY_POLICY],
+            CONTENT_SECURITY_POLICY
+        );
         assert_eq!(r.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
         assert_eq!(r.headers()[header::REFERRER_POLICY], "no-referrer");
     }
@@ -107,7 +154,10 @@ mod tests {
             ("/console/", "text/html; charset=utf-8"),
             ("/console/index.html", "text/html; charset=utf-8"),
             ("/console/app.js", "text/javascript; charset=utf-8"),
-            ("/console/view-conversation.js", "text/javascript; charset=utf-8"),
+            (
+                "/console/view-conversation.js",
+                "text/javascript; charset=utf-8",
+            ),
             ("/console/style.css", "text/css; charset=utf-8"),
             ("/console/favicon.svg", "image/svg+xml"),
         ] {
@@ -121,7 +171,11 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_files_are_404_with_policy() {
-        for path in ["/console/nope.js", "/console/..%2Fmod.rs", "/console/mod.rs"] {
+        for path in [
+            "/console/nope.js",
+            "/console/..%2Fmod.rs",
+            "/console/mod.rs",
+        ] {
             let r = get_path(path).await;
             assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
             check_security_headers(&r);
@@ -141,11 +195,17 @@ mod tests {
         // A module referenced by an import but missing from ASSETS would 404 in
         // the browser; catch it here.
         for (name, _, body) in ASSETS {
-            for line in body.lines().filter(|l| l.trim_start().starts_with("import ") || l.contains("} from '")) {
+            for line in body
+                .lines()
+                .filter(|l| l.trim_start().starts_with("import ") || l.contains("} from '"))
+            {
                 if let Some(start) = line.find("'./") {
                     let rest = &line[start + 3..];
                     let file = &rest[..rest.find('\'').unwrap()];
-                    assert!(ASSETS.iter().any(|(n, _, _)| *n == file), "{name} imports {file}, which is not embedded");
+                    assert!(
+                        ASSETS.iter().any(|(n, _, _)| *n == file),
+                        "{name} imports {file}, which is not embedded"
+                    );
                 }
             }
         }
@@ -154,7 +214,9 @@ mod tests {
     #[test]
     fn no_inline_scripts_or_styles_in_the_page() {
         let index = ASSETS[0].2;
-        assert!(!index.contains("<script>") && !index.contains("style=") && !index.contains("<style"));
+        assert!(
+            !index.contains("<script>") && !index.contains("style=") && !index.contains("<style")
+        );
         for (name, _, body) in ASSETS {
             assert!(!body.contains("innerHTML"), "{name} uses innerHTML");
         }

@@ -35,6 +35,15 @@ impl Texts {
         }
     }
 
+    /// Added to a handoff reply that does not mention the position itself.
+    pub fn in_line(&self, position: u64) -> String {
+        if self.en() {
+            format!("You are number {position} in line.")
+        } else {
+            format!("Kakak berada di antrean nomor {position}.")
+        }
+    }
+
     /// Said when the bot failed to understand several times in a row.
     pub fn fallback_handoff(&self, position: u64) -> String {
         if self.en() {

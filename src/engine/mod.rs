@@ -448,6 +448,13 @@ async fn bot_turn(
                 .await?;
             let default = Texts::new(turn.lang).handed_off(position);
             turn.say_intent(&intent, default, Some(position)).await;
+            // Waiting customers are always told their place in line.
+            let mentions_position = intent
+                .reply(turn.conv.bot_turns, turn.lang)
+                .is_some_and(|t| t.variables().any(|v| v == "queue.position"));
+            if intent.reply(turn.conv.bot_turns, turn.lang).is_some() && !mentions_position {
+                turn.replies.push(Texts::new(turn.lang).in_line(position));
+            }
             turn.after_hours_note();
         }
         Action::Resolve => {

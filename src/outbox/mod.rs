@@ -172,6 +172,16 @@ impl Outbox {
                 .await?;
         }
         self.schedule(&id, now).await?;
+        if let Some(conv) = &record.conversation_id {
+            // Consoles showing the conversation refresh on this.
+            let event = serde_json::json!({
+                "type": "outbound", "conversation_id": conv, "message_id": record.id,
+                "origin": record.origin, "at_ms": now,
+            });
+            if let Err(e) = self.store.publish_event(&event).await {
+                tracing::debug!(error = %e, "could not publish an outbound event");
+            }
+        }
         Ok(record)
     }
 

@@ -15,6 +15,12 @@ let cannedCache = null;
 export function mount(root, { me, navigate }, [id]) {
   const supervisor = me.role === 'supervisor' || me.role === 'admin';
   let conv = null;
+  // Server time minus browser time: windows are counted on the server's clock.
+  let skew = 0;
+  const adopt = (c) => {
+    if (typeof c.now_ms === 'number') skew = c.now_ms - Date.now();
+    return c;
+  };
   let rendered = [];
   let reloadTimer = null;
   let stopped = false;
@@ -58,7 +64,7 @@ export function mount(root, { me, navigate }, [id]) {
   const load = async () => {
     const c = await attempt(() => api('/conversations/' + encodeURIComponent(id)));
     if (!c || stopped) return;
-    conv = c;
+    conv = adopt(c);
     draw();
   };
   const reloadSoon = () => {
@@ -118,7 +124,7 @@ export function mount(root, { me, navigate }, [id]) {
         const after = await attempt(() => api(`/conversations/${encodeURIComponent(id)}/transfer`, { method: 'POST', body }));
         if (after) {
           toast(t('conv.transferred'));
-          conv = after;
+          conv = adopt(after);
           draw();
         }
       },
@@ -137,14 +143,14 @@ export function mount(root, { me, navigate }, [id]) {
     const after = await attempt(() => api(`/conversations/${encodeURIComponent(id)}/${what}`, { method: 'POST' }));
     if (!after) return;
     toast(done);
-    conv = after;
+    conv = adopt(after);
     draw();
   }
 
   // --- composer -----------------------------------------------------------
   function windowLeft() {
     if (!conv.window || !conv.window.closes_ms) return 0;
-    return Math.floor((conv.window.closes_ms - Date.now()) / 1000);
+    return Math.floor((conv.window.closes_ms - (Date.now() + skew)) / 1000);
   }
 
   function drawComposer() {
