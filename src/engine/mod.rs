@@ -366,7 +366,7 @@ async fn handle_message(
 
     match turn.conv.state {
         State::Bot => bot_turn(&mut turn, chosen, &rules).await?,
-        State::Queued => queued_turn(&mut turn, chosen.as_ref(), text.as_deref()).await?,
+        State::Queued => queued_turn(&mut turn, chosen.as_ref()).await?,
         // The agent owns it: everything goes to them, the bot stays silent.
         State::Assigned | State::Resolved => {}
     }
@@ -431,7 +431,7 @@ async fn bot_turn(
                 .queue
                 .clone()
                 .unwrap_or_else(|| app.config().handoff.default_queue.clone());
-            let boost = priority_boost(turn, &intent).await?;
+            let boost = priority_boost(turn, Some(&intent)).await?;
             let conv = ownership::handoff(
                 app,
                 &turn.conv.id,
@@ -472,15 +472,18 @@ async fn bot_turn(
     Ok(())
 }
 
-/// Extra priority for angry customers and repeated complaints.
-async fn priority_boost(turn: &mut Turn<'_>, intent: &Intent) -> Result<i32, EngineError> {
+/// Extra priority for an angry message and for repeated complaints (a
+/// complaint-type `intent` is recorded on the contact). Each is counted once.
+async fn priority_boost(turn: &mut Turn<'_>, intent: Option<&Intent>) -> Result<i32, EngineError> {
     let app = turn.app;
     let cfg = &app.config().handoff;
     let mut boost = 0;
     if turn.msg.content.text().is_some_and(anger::is_angry) {
         boost += cfg.anger_priority_boost;
     }
-    if cfg.complaint_intents.iter().any(|c| c == &intent.name) {
+    if let Some(intent) = intent
+        && cfg.complaint_intents.iter().any(|c| c == &intent.name)
+    {
         let now = app.store().now_ms();
         let window = cfg.repeat_window.as_millis_i64();
         let contact = app
@@ -498,26 +501,10 @@ async fn priority_boost(turn: &mut Turn<'_>, intent: &Intent) -> Result<i32, Eng
     Ok(boost)
 }
 
-async fn queued_turn(
-    turn: &mut Turn<'_>,
-    chosen: Option<&Intent>,
-    text: Option<&str>,
-) -> Result<(), EngineError> {
+async fn queued_turn(turn: &mut Turn<'_>, chosen: Option<&Intent>) -> Result<(), EngineError> {
     let app = turn.app;
     let store = app.store();
-    let mut boost = 0;
-    if text.is_some_and(anger::is_angry) {
-        boost += app.config().handoff.anger_priority_boost;
-    }
-    if let Some(intent) = chosen
-        && app
-            .config()
-            .handoff
-            .complaint_intents
-            .contains(&intent.name)
-    {
-        boost += priority_boost(turn, intent).await?;
-    }
+    let boost = priority_boost(turn, chosen).await?;
     if boost > 0 {
         turn.conv = ownership::raise_priority(app, &turn.conv, boost).await?;
     }
