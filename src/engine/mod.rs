@@ -441,11 +441,7 @@ async fn bot_turn(
             )
             .await?;
             let position = store.queue_position(&conv).await?.unwrap_or(1);
-            turn.conv = store
-                .update_conversation(&conv.id, |c| {
-                    c.last_position_update_ms = Some(store.now_ms())
-                })
-                .await?;
+            turn.conv = conv;
             let default = Texts::new(turn.lang).handed_off(position);
             turn.say_intent(&intent, default, Some(position)).await;
             turn.after_hours_note();

@@ -50,7 +50,8 @@ async fn system_note(app: &App, conv_id: &str, text: String) -> Result<(), Conve
     Ok(())
 }
 
-/// Puts a bot-owned conversation in a queue.
+/// Puts a bot-owned conversation in a queue. Every caller tells the customer
+/// about it in the same turn, so this counts as their latest position update.
 pub async fn handoff(
     app: &App,
     conv_id: &str,
@@ -63,9 +64,13 @@ pub async fn handoff(
         priority,
     };
     app.store().transition(conv_id, &t, |_| true).await?;
+    let now = app.store().now_ms();
     let after = app
         .store()
-        .update_conversation(conv_id, |c| c.handoff_intent = Some(reason.to_string()))
+        .update_conversation(conv_id, |c| {
+            c.handoff_intent = Some(reason.to_string());
+            c.last_position_update_ms = Some(now);
+        })
         .await?;
     system_note(
         app,
