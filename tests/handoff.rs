@@ -68,6 +68,22 @@ async fn settle(h: &Harness) {
     .await;
 }
 
+/// Waits until no timer is running and the next one is scheduled, so moving
+/// the clock after this cannot race with a timer that schedules its successor.
+async fn timers_idle(h: &Harness) {
+    h.until("timers idle with the next one scheduled", || async {
+        let t = h
+            .app
+            .store()
+            .backend()
+            .jobs_counts(queues::TIMERS)
+            .await
+            .expect("store");
+        t.leased == 0 && t.pending > 0
+    })
+    .await;
+}
+
 /// The customer writes and the message is fully handled.
 async fn say(h: &Harness, who: &str, text: &str) {
     h.customer_says(who, "Rina", text).await;
@@ -275,6 +291,7 @@ async fn waiting_customer_is_reassured_every_15_minutes(store: StoreKind) {
     let texts = h.wait_texts_to(who, 2).await;
     assert!(texts[1].contains("tidak lupa"), "{}", texts[1]);
     assert!(texts[1].contains("antrean nomor 1"), "{}", texts[1]);
+    timers_idle(&h).await;
 
     h.clock.advance(15 * MIN);
     let texts = h.wait_texts_to(who, 3).await;
@@ -293,12 +310,14 @@ async fn reassurance_continues_after_an_agent_timeout(store: StoreKind) {
     let case = hand_off(&h, who, CALM_COMPLAINT).await;
     h.clock.advance(15 * MIN);
     h.wait_texts_to(who, 2).await;
+    timers_idle(&h).await;
 
     h.clock.advance(14 * MIN);
     claim_expect(&h, "siti", &case).await;
     // The agent never answers: back to the queue after 10 minutes.
     h.clock.advance(10 * MIN);
     wait_state(&h, &case, "queued").await;
+    timers_idle(&h).await;
     assert_eq!(h.texts_to(who).len(), 2);
 
     h.clock.advance(15 * MIN);
