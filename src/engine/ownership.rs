@@ -234,6 +234,7 @@ async fn schedule_reassure(app: &App, conv: &Conversation) -> Result<(), Convers
     Timer::Reassure {
         conversation_id: conv.id.clone(),
         queued_ms: conv.queued_ms.unwrap_or(now),
+        assigned_ms: conv.assigned_ms,
         round: 1,
     }
     .schedule(app, now + every)
