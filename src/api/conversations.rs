@@ -464,8 +464,15 @@ pub async fn transfer(
             queue: q.trim().to_string(),
         },
         (None, Some(a)) => {
-            if !app.config().agents.iter().any(|x| x.id == a) {
-                return Err(ApiError::bad_request(format!("no agent with id {a:?}")));
+            match app.config().agents.iter().find(|x| x.id == a) {
+                None => return Err(ApiError::bad_request(format!("no agent with id {a:?}"))),
+                // Only people who work the desk can own a conversation.
+                Some(x) if x.role == crate::config::Role::Marketer => {
+                    return Err(ApiError::bad_request(format!(
+                        "{a:?} is a marketer and cannot take conversations; transfer to an agent or supervisor"
+                    )));
+                }
+                Some(_) => {}
             }
             Transition::TransferToAgent { agent: a }
         }
