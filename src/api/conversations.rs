@@ -21,7 +21,7 @@ use crate::app::App;
 use crate::channels::{OutboundContent, OutboundMessage};
 use crate::conversation::{Conversation, State as ConvState, Transition};
 use crate::engine::ownership;
-use crate::http::ApiError;
+use crate::http::{ApiError, JsonBody};
 use crate::outbox::{OutboxError, Outgoing, window};
 use crate::store::{ConversationError, EVENTS_TOPIC, Note, Speaker};
 
@@ -90,7 +90,7 @@ pub struct ClaimBody {
 pub async fn claim(
     State(app): State<App>,
     caller: Caller,
-    body: Option<Json<ClaimBody>>,
+    body: Option<JsonBody<ClaimBody>>,
 ) -> Result<Response, ApiError> {
     caller.require_desk()?;
     let body = body.map(|b| b.0).unwrap_or_default();
@@ -306,7 +306,7 @@ pub async fn send_message(
     State(app): State<App>,
     caller: Caller,
     Path(id): Path<String>,
-    Json(body): Json<TextBody>,
+    JsonBody(body): JsonBody<TextBody>,
 ) -> Result<Response, ApiError> {
     caller.require_desk()?;
     let text = body.text.trim();
@@ -373,7 +373,7 @@ pub async fn add_note(
     State(app): State<App>,
     caller: Caller,
     Path(id): Path<String>,
-    Json(body): Json<TextBody>,
+    JsonBody(body): JsonBody<TextBody>,
 ) -> Result<Response, ApiError> {
     caller.require_desk()?;
     let text = body.text.trim().to_string();
@@ -412,7 +412,7 @@ pub async fn labels(
     State(app): State<App>,
     caller: Caller,
     Path(id): Path<String>,
-    Json(body): Json<LabelsBody>,
+    JsonBody(body): JsonBody<LabelsBody>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
     if body
@@ -455,7 +455,7 @@ pub async fn transfer(
     State(app): State<App>,
     caller: Caller,
     Path(id): Path<String>,
-    Json(body): Json<TransferBody>,
+    JsonBody(body): JsonBody<TransferBody>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
     let conv = load(&app, &id).await?;
