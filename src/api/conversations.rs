@@ -530,10 +530,54 @@ async fn owner_transition(
     Ok(Json(conversation_view(&app, &after).await?))
 }
 
-/// `GET /api/v1/canned`: canned responses.
-pub async fn canned(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
+/// Query of `GET /api/v1/canned`.
+#[derive(Debug, Deserialize)]
+pub struct CannedQuery {
+    /// Render the texts for this conversation.
+    pub conversation: Option<String>,
+}
+
+/// `GET /api/v1/canned[?conversation=ID]`: canned responses as written; with a
+/// conversation, each also `rendered` with that conversation's variables
+/// (`{{contact.name}}`, `{{case.id}}`, `{{queue.position}}`,
+/// `{{business_hours.next_open}}` and the config's `[intents.variables]`).
+pub async fn canned(
+    State(app): State<App>,
+    caller: Caller,
+    Query(q): Query<CannedQuery>,
+) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
-    Ok(Json(json!({ "canned": app.config().canned })))
+    let canned = &app.config().canned;
+    let Some(id) = q.conversation else {
+        return Ok(Json(json!({ "canned": canned })));
+    };
+    let conv = load(&app, &id).await?;
+    let store = app.store();
+    let contact = store
+        .contact(conv.channel, &conv.contact_id)
+        .await?
+        .unwrap_or_else(|| {
+            crate::store::Contact::new(conv.channel, &conv.contact_id, conv.opened_ms)
+        });
+    let position = if conv.state == ConvState::Queued {
+        store.queue_position(&conv).await?
+    } else {
+        None
+    };
+    let lang = crate::engine::lang_from_code(&conv.language);
+    let vars = crate::engine::template_variables(&app, &contact, &conv, position, lang);
+    let known = app.config().intents.variables.keys().cloned().collect();
+    let items: Vec<Value> = canned
+        .iter()
+        .map(|c| {
+            // Checked when the app starts, so this only fails after a bad reload.
+            let rendered = crate::intents::ReplyTemplate::parse(&c.text, &known)
+                .map(|t| t.render(&vars))
+                .unwrap_or_else(|_| c.text.clone());
+            json!({ "shortcut": c.shortcut, "title": c.title, "text": c.text, "rendered": rendered })
+        })
+        .collect();
+    Ok(Json(json!({ "conversation_id": conv.id, "canned": items })))
 }
 
 /// `GET /api/v1/me`: who the token belongs to.

@@ -521,25 +521,38 @@ async fn queued_turn(turn: &mut Turn<'_>, chosen: Option<&Intent>) -> Result<(),
     Ok(())
 }
 
+/// The values of reply-template variables for one conversation: the built-in
+/// ones (`contact.name`, `business_hours.next_open`, `queue.position`,
+/// `case.id`) and `[intents.variables]` from the config. Used for bot replies
+/// and for agents' canned responses alike.
+pub fn template_variables<'a>(
+    app: &'a App,
+    contact: &Contact,
+    conv: &Conversation,
+    position: Option<u64>,
+    lang: Lang,
+) -> impl Fn(&str) -> Option<String> + 'a {
+    let now = app.store().clock().now();
+    let english = matches!(lang, Lang::En);
+    let name = contact.display_name().map(str::to_string);
+    let case_id = conv.id.clone();
+    let next_open = app.hours().next_open_text(now, english);
+    let config_vars = &app.config().intents.variables;
+    move |var: &str| -> Option<String> {
+        match var {
+            "contact.name" => name.clone(),
+            "business_hours.next_open" => Some(next_open.clone()),
+            "queue.position" => Some(position.map_or_else(|| "-".into(), |p| p.to_string())),
+            "case.id" => Some(case_id.clone()),
+            other => config_vars.get(other).cloned(),
+        }
+    }
+}
+
 impl Turn<'_> {
     /// Adds the intent's reply (or `default` when it has none) to this turn.
     async fn say_intent(&mut self, intent: &Intent, default: String, position: Option<u64>) {
-        let app = self.app;
-        let now = app.store().clock().now();
-        let english = matches!(self.lang, Lang::En);
-        let name = self.contact.display_name().map(str::to_string);
-        let case_id = self.conv.id.clone();
-        let next_open = app.hours().next_open_text(now, english);
-        let config_vars = &app.config().intents.variables;
-        let vars = |var: &str| -> Option<String> {
-            match var {
-                "contact.name" => name.clone(),
-                "business_hours.next_open" => Some(next_open.clone()),
-                "queue.position" => Some(position.map_or_else(|| "-".into(), |p| p.to_string())),
-                "case.id" => Some(case_id.clone()),
-                other => config_vars.get(other).cloned(),
-            }
-        };
+        let vars = template_variables(self.app, &self.contact, &self.conv, position, self.lang);
         match intent.reply(self.conv.bot_turns, self.lang) {
             Some(template) => self.replies.push(template.render(&vars)),
             None if !default.is_empty() => self.replies.push(default),
