@@ -1078,3 +1078,29 @@ async fn handoff_event_reaches_event_streams_on_every_process() {
     b.stop().await;
     a.stop().await;
 }
+
+/// A typo in a canned response stops the server at startup, like a typo in a
+/// rule reply, instead of reaching a customer as `{{contact.nama}}`.
+#[tokio::test]
+async fn canned_response_with_an_unknown_variable_stops_startup() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config =
+        common::harness::test_config(&StoreKind::Embedded, dir.path(), "http://127.0.0.1:9");
+    config.canned = vec![CannedConfig {
+        shortcut: "halo".into(),
+        title: "Halo".into(),
+        text: "Halo {{contact.nama}}".into(),
+    }];
+    let clock = std::sync::Arc::new(balas::clock::ManualClock::at_ms(
+        common::harness::MONDAY_10_WIB_MS,
+    ));
+    let err = balas::app::App::open(config, clock)
+        .await
+        .err()
+        .expect("refused");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("canned response `halo`") && msg.contains("contact.nama"),
+        "{msg}"
+    );
+}
