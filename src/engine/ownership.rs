@@ -93,15 +93,32 @@ pub async fn raise_priority(
     if conv.state != State::Queued || by <= 0 {
         return Ok(conv.clone());
     }
+    // An agent may claim it at any moment: change nothing once it left the queue.
     let after = app
         .store()
-        .update_conversation(&conv.id, |c| c.priority = conv.priority + by)
+        .update_conversation(&conv.id, |c| {
+            if c.state == State::Queued {
+                c.priority += by;
+            }
+        })
         .await?;
+    if after.state != State::Queued {
+        return Ok(after);
+    }
     if let Some(q) = &after.queue {
-        app.store()
-            .backend()
-            .index_put(&format!("waiting:{q}"), &after.id, after.queue_score())
+        let waiting = format!("waiting:{q}");
+        let backend = app.store().backend();
+        backend
+            .index_put(&waiting, &after.id, after.queue_score())
             .await?;
+        // A claim that finished between our update and this put has already
+        // cleaned the waiting index; take the entry we just re-added out again
+        // so the queue shows no ghost.
+        if let Some(now) = app.store().conversation(&after.id).await?
+            && (now.state != State::Queued || now.queue != after.queue)
+        {
+            backend.index_remove(&waiting, &after.id).await?;
+        }
     }
     publish(app, "priority", &after, json!({})).await;
     Ok(after)
