@@ -61,3 +61,52 @@ impl From<crate::store::StoreError> for ApiError {
         )
     }
 }
+
+/// A JSON request body whose rejections (bad JSON, wrong fields, missing
+/// `Content-Type`) answer in the same `{"error": …}` shape as everything else,
+/// instead of axum's plain-text bodies.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+fn json_rejection(rejection: axum::extract::rejection::JsonRejection) -> ApiError {
+    let status = rejection.status();
+    let code = match status {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        _ => "bad_request",
+    };
+    ApiError::new(status, code, rejection.body_text())
+}
+
+impl<T, S> axum::extract::FromRequest<S> for JsonBody<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        <Json<T> as axum::extract::FromRequest<S>>::from_request(req, state)
+            .await
+            .map(|Json(v)| JsonBody(v))
+            .map_err(json_rejection)
+    }
+}
+
+impl<T, S> axum::extract::OptionalFromRequest<S> for JsonBody<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        state: &S,
+    ) -> Result<Option<Self>, ApiError> {
+        <Json<T> as axum::extract::OptionalFromRequest<S>>::from_request(req, state)
+            .await
+            .map(|o| o.map(|Json(v)| JsonBody(v)))
+            .map_err(json_rejection)
+    }
+}

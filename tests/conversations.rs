@@ -3,9 +3,13 @@
 
 mod common;
 
+use std::time::Duration;
+
+use balas::clock::Clock;
 use common::harness::{Harness, StoreKind};
+use common::payloads;
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
@@ -50,7 +54,11 @@ async fn complaint_goes_to_an_agent_and_back(store: StoreKind) {
     assert_eq!(status, 200, "{conv}");
     assert_eq!(conv["id"], json!(case));
     assert_eq!(conv["state"], json!("assigned"));
+    assert_eq!(conv["first_agent_reply_ms"], Value::Null);
 
+    // The agent answers 90 seconds after the claim.
+    h.clock.advance(Duration::from_secs(90));
+    let replied_ms = h.clock.now_ms();
     let (status, _) = h
         .api(
             "siti",
@@ -63,8 +71,57 @@ async fn complaint_goes_to_an_agent_and_back(store: StoreKind) {
     let texts = h.wait_texts_to(who, 2).await;
     assert_eq!(texts[1], "Mohon maaf Kak, kami kirim pengganti hari ini.");
 
-    // The customer's next message goes to the agent, not the bot.
-    h.customer_says(who, "Budi", "halo kak, terima kasih").await;
+    // The platform reports delivery; the transcript shows it.
+    let conv = get_conv(&h, &case).await;
+    assert_eq!(conv["first_agent_reply_ms"], json!(replied_ms));
+    let ours = conv["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["speaker"]["kind"] == json!("agent"))
+        .and_then(|e| e["message_id"].as_str())
+        .expect("the agent's message in the transcript")
+        .to_string();
+    h.until("the send is recorded", || async {
+        let r = h.app.store().outbound(&ours).await.unwrap();
+        r.is_some_and(|r| r.platform_id.is_some())
+    })
+    .await;
+    let wamid = h
+        .app
+        .store()
+        .outbound(&ours)
+        .await
+        .unwrap()
+        .and_then(|r| r.platform_id)
+        .unwrap();
+    let status_body = payloads::wa_status(&wamid, who, "delivered", h.clock.now_ms() / 1000, None);
+    h.post_signed("whatsapp", status_body.to_string().as_bytes())
+        .await;
+    h.until("delivery shows in the transcript", || async {
+        get_conv(&h, &case).await["transcript"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["message_id"] == json!(ours) && e["delivery"]["state"] == json!("delivered"))
+    })
+    .await;
+
+    // The customer's next message goes to the agent, not the bot — even when
+    // Meta delivers the webhook twice.
+    let retried = payloads::wa_text(
+        who,
+        "Budi",
+        &payloads::new_wamid(),
+        "halo kak, terima kasih",
+        h.clock.now_ms() / 1000,
+    );
+    for _ in 0..2 {
+        let resp = h
+            .post_signed("whatsapp", retried.to_string().as_bytes())
+            .await;
+        assert_eq!(resp.status(), 200);
+    }
     h.until("the message reaches the transcript", || async {
         let (_, c) = h
             .api(
@@ -81,6 +138,17 @@ async fn complaint_goes_to_an_agent_and_back(store: StoreKind) {
     })
     .await;
     assert_eq!(h.texts_to(who).len(), 2, "the bot stayed silent");
+    let conv = get_conv(&h, &case).await;
+    let copies = conv["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["text"] == json!("halo kak, terima kasih"))
+        .count();
+    assert_eq!(copies, 1, "a retried webhook is recorded once");
+    assert_eq!(conv["first_agent_reply_ms"], json!(replied_ms));
+
+    h.clock.advance(Duration::from_secs(300));
 
     let (status, conv) = h
         .api(
@@ -92,10 +160,29 @@ async fn complaint_goes_to_an_agent_and_back(store: StoreKind) {
         .await;
     assert_eq!(status, 200, "{conv}");
     assert_eq!(conv["state"], json!("resolved"));
+    assert_eq!(conv["resolved_ms"], json!(h.clock.now_ms()));
+    assert_eq!(
+        conv["first_agent_reply_ms"],
+        json!(replied_ms),
+        "time to first reply and to resolution are both kept"
+    );
 
     h.customer_says(who, "Budi", "halo").await;
     h.wait_texts_to(who, 3).await;
     let new_case = h.current_case(who).await.expect("a new case");
     assert_ne!(new_case, case);
     h.stop().await;
+}
+
+async fn get_conv(h: &Harness, case: &str) -> Value {
+    let (status, v) = h
+        .api(
+            "siti",
+            Method::GET,
+            &format!("/api/v1/conversations/{case}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    v
 }

@@ -21,7 +21,7 @@ use crate::app::App;
 use crate::channels::{OutboundContent, OutboundMessage};
 use crate::conversation::{Conversation, State as ConvState, Transition};
 use crate::engine::ownership;
-use crate::http::ApiError;
+use crate::http::{ApiError, JsonBody};
 use crate::outbox::{OutboxError, Outgoing, window};
 use crate::store::{ConversationError, EVENTS_TOPIC, Note, Speaker};
 
@@ -90,7 +90,7 @@ pub struct ClaimBody {
 pub async fn claim(
     State(app): State<App>,
     caller: Caller,
-    body: Option<Json<ClaimBody>>,
+    body: Option<JsonBody<ClaimBody>>,
 ) -> Result<Response, ApiError> {
     caller.require_desk()?;
     let body = body.map(|b| b.0).unwrap_or_default();
@@ -307,7 +307,7 @@ pub async fn send_message(
     State(app): State<App>,
     caller: Caller,
     Path(id): Path<String>,
-    Json(body): Json<TextBody>,
+    JsonBody(body): JsonBody<TextBody>,
 ) -> Result<Response, ApiError> {
     caller.require_desk()?;
     let text = body.text.trim();
@@ -374,7 +374,7 @@ pub async fn add_note(
     State(app): State<App>,
     caller: Caller,
     Path(id): Path<String>,
-    Json(body): Json<TextBody>,
+    JsonBody(body): JsonBody<TextBody>,
 ) -> Result<Response, ApiError> {
     caller.require_desk()?;
     let text = body.text.trim().to_string();
@@ -413,7 +413,7 @@ pub async fn labels(
     State(app): State<App>,
     caller: Caller,
     Path(id): Path<String>,
-    Json(body): Json<LabelsBody>,
+    JsonBody(body): JsonBody<LabelsBody>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
     if body
@@ -456,7 +456,7 @@ pub async fn transfer(
     State(app): State<App>,
     caller: Caller,
     Path(id): Path<String>,
-    Json(body): Json<TransferBody>,
+    JsonBody(body): JsonBody<TransferBody>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
     let conv = load(&app, &id).await?;
@@ -465,8 +465,15 @@ pub async fn transfer(
             queue: q.trim().to_string(),
         },
         (None, Some(a)) => {
-            if !app.config().agents.iter().any(|x| x.id == a) {
-                return Err(ApiError::bad_request(format!("no agent with id {a:?}")));
+            match app.config().agents.iter().find(|x| x.id == a) {
+                None => return Err(ApiError::bad_request(format!("no agent with id {a:?}"))),
+                // Only people who work the desk can own a conversation.
+                Some(x) if x.role == crate::config::Role::Marketer => {
+                    return Err(ApiError::bad_request(format!(
+                        "{a:?} is a marketer and cannot take conversations; transfer to an agent or supervisor"
+                    )));
+                }
+                Some(_) => {}
             }
             Transition::TransferToAgent { agent: a }
         }
@@ -524,10 +531,54 @@ async fn owner_transition(
     Ok(Json(conversation_view(&app, &after).await?))
 }
 
-/// `GET /api/v1/canned`: canned responses.
-pub async fn canned(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
+/// Query of `GET /api/v1/canned`.
+#[derive(Debug, Deserialize)]
+pub struct CannedQuery {
+    /// Render the texts for this conversation.
+    pub conversation: Option<String>,
+}
+
+/// `GET /api/v1/canned[?conversation=ID]`: canned responses as written; with a
+/// conversation, each also `rendered` with that conversation's variables
+/// (`{{contact.name}}`, `{{case.id}}`, `{{queue.position}}`,
+/// `{{business_hours.next_open}}` and the config's `[intents.variables]`).
+pub async fn canned(
+    State(app): State<App>,
+    caller: Caller,
+    Query(q): Query<CannedQuery>,
+) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
-    Ok(Json(json!({ "canned": app.config().canned })))
+    let canned = &app.config().canned;
+    let Some(id) = q.conversation else {
+        return Ok(Json(json!({ "canned": canned })));
+    };
+    let conv = load(&app, &id).await?;
+    let store = app.store();
+    let contact = store
+        .contact(conv.channel, &conv.contact_id)
+        .await?
+        .unwrap_or_else(|| {
+            crate::store::Contact::new(conv.channel, &conv.contact_id, conv.opened_ms)
+        });
+    let position = if conv.state == ConvState::Queued {
+        store.queue_position(&conv).await?
+    } else {
+        None
+    };
+    let lang = crate::engine::lang_from_code(&conv.language);
+    let vars = crate::engine::template_variables(&app, &contact, &conv, position, lang);
+    let known = app.config().intents.variables.keys().cloned().collect();
+    let items: Vec<Value> = canned
+        .iter()
+        .map(|c| {
+            // Checked when the app starts, so this only fails after a bad reload.
+            let rendered = crate::intents::ReplyTemplate::parse(&c.text, &known)
+                .map(|t| t.render(&vars))
+                .unwrap_or_else(|_| c.text.clone());
+            json!({ "shortcut": c.shortcut, "title": c.title, "text": c.text, "rendered": rendered })
+        })
+        .collect();
+    Ok(Json(json!({ "conversation_id": conv.id, "canned": items })))
 }
 
 /// `GET /api/v1/me`: who the token belongs to, and the server's time (consoles

@@ -366,7 +366,7 @@ async fn handle_message(
 
     match turn.conv.state {
         State::Bot => bot_turn(&mut turn, chosen, &rules).await?,
-        State::Queued => queued_turn(&mut turn, chosen.as_ref(), text.as_deref()).await?,
+        State::Queued => queued_turn(&mut turn, chosen.as_ref()).await?,
         // The agent owns it: everything goes to them, the bot stays silent.
         State::Assigned | State::Resolved => {}
     }
@@ -431,7 +431,7 @@ async fn bot_turn(
                 .queue
                 .clone()
                 .unwrap_or_else(|| app.config().handoff.default_queue.clone());
-            let boost = priority_boost(turn, &intent).await?;
+            let boost = priority_boost(turn, Some(&intent)).await?;
             let conv = ownership::handoff(
                 app,
                 &turn.conv.id,
@@ -441,11 +441,7 @@ async fn bot_turn(
             )
             .await?;
             let position = store.queue_position(&conv).await?.unwrap_or(1);
-            turn.conv = store
-                .update_conversation(&conv.id, |c| {
-                    c.last_position_update_ms = Some(store.now_ms())
-                })
-                .await?;
+            turn.conv = conv;
             let default = Texts::new(turn.lang).handed_off(position);
             turn.say_intent(&intent, default, Some(position)).await;
             // Waiting customers are always told their place in line.
@@ -479,15 +475,18 @@ async fn bot_turn(
     Ok(())
 }
 
-/// Extra priority for angry customers and repeated complaints.
-async fn priority_boost(turn: &mut Turn<'_>, intent: &Intent) -> Result<i32, EngineError> {
+/// Extra priority for an angry message and for repeated complaints (a
+/// complaint-type `intent` is recorded on the contact). Each is counted once.
+async fn priority_boost(turn: &mut Turn<'_>, intent: Option<&Intent>) -> Result<i32, EngineError> {
     let app = turn.app;
     let cfg = &app.config().handoff;
     let mut boost = 0;
     if turn.msg.content.text().is_some_and(anger::is_angry) {
         boost += cfg.anger_priority_boost;
     }
-    if cfg.complaint_intents.iter().any(|c| c == &intent.name) {
+    if let Some(intent) = intent
+        && cfg.complaint_intents.iter().any(|c| c == &intent.name)
+    {
         let now = app.store().now_ms();
         let window = cfg.repeat_window.as_millis_i64();
         let contact = app
@@ -505,26 +504,10 @@ async fn priority_boost(turn: &mut Turn<'_>, intent: &Intent) -> Result<i32, Eng
     Ok(boost)
 }
 
-async fn queued_turn(
-    turn: &mut Turn<'_>,
-    chosen: Option<&Intent>,
-    text: Option<&str>,
-) -> Result<(), EngineError> {
+async fn queued_turn(turn: &mut Turn<'_>, chosen: Option<&Intent>) -> Result<(), EngineError> {
     let app = turn.app;
     let store = app.store();
-    let mut boost = 0;
-    if text.is_some_and(anger::is_angry) {
-        boost += app.config().handoff.anger_priority_boost;
-    }
-    if let Some(intent) = chosen
-        && app
-            .config()
-            .handoff
-            .complaint_intents
-            .contains(&intent.name)
-    {
-        boost += priority_boost(turn, intent).await?;
-    }
+    let boost = priority_boost(turn, chosen).await?;
     if boost > 0 {
         turn.conv = ownership::raise_priority(app, &turn.conv, boost).await?;
     }
@@ -545,25 +528,38 @@ async fn queued_turn(
     Ok(())
 }
 
+/// The values of reply-template variables for one conversation: the built-in
+/// ones (`contact.name`, `business_hours.next_open`, `queue.position`,
+/// `case.id`) and `[intents.variables]` from the config. Used for bot replies
+/// and for agents' canned responses alike.
+pub fn template_variables<'a>(
+    app: &'a App,
+    contact: &Contact,
+    conv: &Conversation,
+    position: Option<u64>,
+    lang: Lang,
+) -> impl Fn(&str) -> Option<String> + 'a {
+    let now = app.store().clock().now();
+    let english = matches!(lang, Lang::En);
+    let name = contact.display_name().map(str::to_string);
+    let case_id = conv.id.clone();
+    let next_open = app.hours().next_open_text(now, english);
+    let config_vars = &app.config().intents.variables;
+    move |var: &str| -> Option<String> {
+        match var {
+            "contact.name" => name.clone(),
+            "business_hours.next_open" => Some(next_open.clone()),
+            "queue.position" => Some(position.map_or_else(|| "-".into(), |p| p.to_string())),
+            "case.id" => Some(case_id.clone()),
+            other => config_vars.get(other).cloned(),
+        }
+    }
+}
+
 impl Turn<'_> {
     /// Adds the intent's reply (or `default` when it has none) to this turn.
     async fn say_intent(&mut self, intent: &Intent, default: String, position: Option<u64>) {
-        let app = self.app;
-        let now = app.store().clock().now();
-        let english = matches!(self.lang, Lang::En);
-        let name = self.contact.display_name().map(str::to_string);
-        let case_id = self.conv.id.clone();
-        let next_open = app.hours().next_open_text(now, english);
-        let config_vars = &app.config().intents.variables;
-        let vars = |var: &str| -> Option<String> {
-            match var {
-                "contact.name" => name.clone(),
-                "business_hours.next_open" => Some(next_open.clone()),
-                "queue.position" => Some(position.map_or_else(|| "-".into(), |p| p.to_string())),
-                "case.id" => Some(case_id.clone()),
-                other => config_vars.get(other).cloned(),
-            }
-        };
+        let vars = template_variables(self.app, &self.contact, &self.conv, position, self.lang);
         match intent.reply(self.conv.bot_turns, self.lang) {
             Some(template) => self.replies.push(template.render(&vars)),
             None if !default.is_empty() => self.replies.push(default),

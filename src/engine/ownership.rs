@@ -50,7 +50,8 @@ async fn system_note(app: &App, conv_id: &str, text: String) -> Result<(), Conve
     Ok(())
 }
 
-/// Puts a bot-owned conversation in a queue.
+/// Puts a bot-owned conversation in a queue. Every caller tells the customer
+/// about it in the same turn, so this counts as their latest position update.
 pub async fn handoff(
     app: &App,
     conv_id: &str,
@@ -63,9 +64,13 @@ pub async fn handoff(
         priority,
     };
     app.store().transition(conv_id, &t, |_| true).await?;
+    let now = app.store().now_ms();
     let after = app
         .store()
-        .update_conversation(conv_id, |c| c.handoff_intent = Some(reason.to_string()))
+        .update_conversation(conv_id, |c| {
+            c.handoff_intent = Some(reason.to_string());
+            c.last_position_update_ms = Some(now);
+        })
         .await?;
     system_note(
         app,
@@ -88,15 +93,32 @@ pub async fn raise_priority(
     if conv.state != State::Queued || by <= 0 {
         return Ok(conv.clone());
     }
+    // An agent may claim it at any moment: change nothing once it left the queue.
     let after = app
         .store()
-        .update_conversation(&conv.id, |c| c.priority = conv.priority + by)
+        .update_conversation(&conv.id, |c| {
+            if c.state == State::Queued {
+                c.priority += by;
+            }
+        })
         .await?;
+    if after.state != State::Queued {
+        return Ok(after);
+    }
     if let Some(q) = &after.queue {
-        app.store()
-            .backend()
-            .index_put(&format!("waiting:{q}"), &after.id, after.queue_score())
+        let waiting = format!("waiting:{q}");
+        let backend = app.store().backend();
+        backend
+            .index_put(&waiting, &after.id, after.queue_score())
             .await?;
+        // A claim that finished between our update and this put has already
+        // cleaned the waiting index; take the entry we just re-added out again
+        // so the queue shows no ghost.
+        if let Some(now) = app.store().conversation(&after.id).await?
+            && (now.state != State::Queued || now.queue != after.queue)
+        {
+            backend.index_remove(&waiting, &after.id).await?;
+        }
     }
     publish(app, "priority", &after, json!({})).await;
     Ok(after)
@@ -229,6 +251,7 @@ async fn schedule_reassure(app: &App, conv: &Conversation) -> Result<(), Convers
     Timer::Reassure {
         conversation_id: conv.id.clone(),
         queued_ms: conv.queued_ms.unwrap_or(now),
+        assigned_ms: conv.assigned_ms,
         round: 1,
     }
     .schedule(app, now + every)

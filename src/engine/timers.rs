@@ -27,6 +27,12 @@ pub enum Timer {
         conversation_id: String,
         /// The queue entry this was set for.
         queued_ms: i64,
+        /// The last assignment before this queue entry, if any. A case that an
+        /// agent let time out re-enters the queue with its original
+        /// `queued_ms`; this tells the two queue entries (and their messages)
+        /// apart.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        assigned_ms: Option<i64>,
         /// How many reassurances so far.
         round: u32,
     },
@@ -47,8 +53,12 @@ impl Timer {
             Timer::Reassure {
                 conversation_id,
                 queued_ms,
+                assigned_ms,
                 round,
-            } => format!("reassure:{conversation_id}:{queued_ms}:{round}"),
+            } => format!(
+                "reassure:{}:{round}",
+                queue_entry(conversation_id, *queued_ms, *assigned_ms)
+            ),
             Timer::ReplyTimeout {
                 conversation_id,
                 assigned_ms,
@@ -75,8 +85,9 @@ impl Timer {
             Timer::Reassure {
                 conversation_id,
                 queued_ms,
+                assigned_ms,
                 round,
-            } => reassure(app, conversation_id, *queued_ms, *round).await,
+            } => reassure(app, conversation_id, *queued_ms, *assigned_ms, *round).await,
             Timer::ReplyTimeout {
                 conversation_id,
                 assigned_ms,
@@ -86,16 +97,28 @@ impl Timer {
     }
 }
 
+/// Names one stay of a conversation in the queue (timer and message ids).
+fn queue_entry(conversation_id: &str, queued_ms: i64, assigned_ms: Option<i64>) -> String {
+    match assigned_ms {
+        None => format!("{conversation_id}:{queued_ms}"),
+        Some(a) => format!("{conversation_id}:{queued_ms}:a{a}"),
+    }
+}
+
 async fn reassure(
     app: &App,
     id: &str,
     queued_ms: i64,
+    assigned_ms: Option<i64>,
     round: u32,
 ) -> Result<(), ConversationError> {
     let Some(conv) = app.store().conversation(id).await? else {
         return Ok(());
     };
-    if conv.state != State::Queued || conv.queued_ms != Some(queued_ms) {
+    if conv.state != State::Queued
+        || conv.queued_ms != Some(queued_ms)
+        || conv.assigned_ms != assigned_ms
+    {
         return Ok(());
     }
     let position = app.store().queue_position(&conv).await?;
@@ -104,7 +127,10 @@ async fn reassure(
     let sent = app
         .outbox()
         .enqueue(Outgoing {
-            id: Some(format!("reassure:{id}:{queued_ms}:{round}")),
+            id: Some(format!(
+                "reassure:{}:{round}",
+                queue_entry(id, queued_ms, assigned_ms)
+            )),
             message: OutboundMessage {
                 channel: conv.channel,
                 to: conv.contact_id.clone(),
@@ -131,6 +157,7 @@ async fn reassure(
     Timer::Reassure {
         conversation_id: id.to_string(),
         queued_ms,
+        assigned_ms,
         round: round + 1,
     }
     .schedule(app, app.store().now_ms() + every)
