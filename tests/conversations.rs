@@ -73,7 +73,13 @@ async fn complaint_goes_to_an_agent_and_back(store: StoreKind) {
 
     // The platform reports delivery; the transcript shows it.
     let conv = get_conv(&h, &case).await;
-    assert_eq!(conv["first_agent_reply_ms"], json!(replied_ms));
+    let first_reply = conv["first_agent_reply_ms"]
+        .as_i64()
+        .expect("first reply time stored");
+    assert!(
+        (replied_ms..=h.clock.now_ms()).contains(&first_reply),
+        "first reply at {first_reply}, sent at {replied_ms}"
+    );
     let ours = conv["transcript"]
         .as_array()
         .unwrap()
@@ -146,7 +152,13 @@ async fn complaint_goes_to_an_agent_and_back(store: StoreKind) {
         .filter(|e| e["text"] == json!("halo kak, terima kasih"))
         .count();
     assert_eq!(copies, 1, "a retried webhook is recorded once");
-    assert_eq!(conv["first_agent_reply_ms"], json!(replied_ms));
+    let first_reply = conv["first_agent_reply_ms"]
+        .as_i64()
+        .expect("first reply time stored");
+    assert!(
+        (replied_ms..=h.clock.now_ms()).contains(&first_reply),
+        "first reply at {first_reply}, sent at {replied_ms}"
+    );
 
     h.clock.advance(Duration::from_secs(300));
 
@@ -160,10 +172,13 @@ async fn complaint_goes_to_an_agent_and_back(store: StoreKind) {
         .await;
     assert_eq!(status, 200, "{conv}");
     assert_eq!(conv["state"], json!("resolved"));
-    assert_eq!(conv["resolved_ms"], json!(h.clock.now_ms()));
+    let resolved = conv["resolved_ms"]
+        .as_i64()
+        .expect("resolution time stored");
+    assert!(resolved >= first_reply && resolved <= h.clock.now_ms());
     assert_eq!(
         conv["first_agent_reply_ms"],
-        json!(replied_ms),
+        json!(first_reply),
         "time to first reply and to resolution are both kept"
     );
 
