@@ -38,6 +38,7 @@ on_both_stores!(
     anger_while_queued_raises_priority_once,
     repeated_complaints_raise_priority,
     after_hours_handoff_tells_when_agents_are_back,
+    reassurance_waits_for_opening_hours,
     agent_timeout_requeues_at_the_front_with_an_event,
     queue_lists_claim_order_wait_and_position,
     conversation_list_filters,
@@ -401,6 +402,30 @@ async fn after_hours_handoff_tells_when_agents_are_back(store: StoreKind) {
     assert!(text.contains("Rabu, 08:00 WIB"), "next opening: {text}");
     let v = view(&h, &case).await;
     assert_eq!(v["queue"], json!("complaints"), "queued all the same");
+    h.stop().await;
+}
+
+async fn reassurance_waits_for_opening_hours(store: StoreKind) {
+    let h = Harness::start(store).await;
+    // Monday 20:00 WIB, after hours; the team is back Tuesday 08:00.
+    h.clock.advance(Duration::from_secs(10 * 3600));
+    let who = "6281300000031";
+    hand_off(&h, who, CALM_COMPLAINT).await;
+    // No "we haven't forgotten you" through the night …
+    for _ in 0..3 {
+        h.clock.advance(15 * MIN);
+        quiet_moment().await;
+    }
+    assert_eq!(
+        h.texts_to(who).len(),
+        1,
+        "nothing sent out of hours: {:?}",
+        h.texts_to(who)
+    );
+    // … but once the team is back (Tuesday 08:20), the waiting customer hears from us.
+    h.clock.advance(Duration::from_secs(11 * 3600 + 35 * 60));
+    let texts = h.wait_texts_to(who, 2).await;
+    assert!(texts[1].contains("tidak lupa"), "{}", texts[1]);
     h.stop().await;
 }
 

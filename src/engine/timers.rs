@@ -121,6 +121,24 @@ async fn reassure(
     {
         return Ok(());
     }
+    let every = app.config().handoff.reassure_after.as_millis_i64();
+    let now = app.store().clock().now();
+    if !app.hours().is_open(now) {
+        // Out of hours the customer was told when agents are back; do not
+        // message them through the night. Pick up again once the team is in
+        // (as the next round: this job is acknowledged when it returns).
+        if let Some(open) = app.hours().next_open(now) {
+            Timer::Reassure {
+                conversation_id: id.to_string(),
+                queued_ms,
+                assigned_ms,
+                round: round + 1,
+            }
+            .schedule(app, open.timestamp().as_millisecond() + every)
+            .await?;
+        }
+        return Ok(());
+    }
     let position = app.store().queue_position(&conv).await?;
     let lang = super::lang_from_code(&conv.language);
     let text = Texts::new(lang).reassure(position);
@@ -153,7 +171,6 @@ async fn reassure(
             crate::outbox::OutboxError::Store(s) => return Err(s.into()),
         }
     }
-    let every = app.config().handoff.reassure_after.as_millis_i64();
     Timer::Reassure {
         conversation_id: id.to_string(),
         queued_ms,
