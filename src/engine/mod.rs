@@ -222,17 +222,7 @@ async fn note_on_current_case(
     if let Some(c) = app.store().contact(channel, contact_id).await?
         && let Some(conv_id) = &c.current_case
     {
-        app.store()
-            .append_transcript(
-                conv_id,
-                &TranscriptEntry {
-                    at_ms: app.store().now_ms(),
-                    speaker: Speaker::System,
-                    text,
-                    message_id: None,
-                },
-            )
-            .await?;
+        app.store().note(conv_id, text).await?;
     }
     Ok(())
 }
@@ -343,16 +333,16 @@ async fn handle_message(
             .await?;
         crate::survey::on_opt_out(app, &turn.contact, out).await?;
         if turn.conv.state == State::Assigned {
-            note(
-                app,
-                &turn.conv.id,
-                if out {
-                    "customer opted out of automated messages"
-                } else {
-                    "customer opted in again"
-                },
-            )
-            .await?;
+            app.store()
+                .note(
+                    &turn.conv.id,
+                    if out {
+                        "customer opted out of automated messages"
+                    } else {
+                        "customer opted in again"
+                    },
+                )
+                .await?;
             return Ok(());
         }
         let fallback = if out {
@@ -375,21 +365,6 @@ async fn handle_message(
 
 fn preview(content: &MessageContent) -> String {
     content.summary().chars().take(120).collect()
-}
-
-async fn note(app: &App, conv_id: &str, text: &str) -> Result<(), EngineError> {
-    app.store()
-        .append_transcript(
-            conv_id,
-            &TranscriptEntry {
-                at_ms: app.store().now_ms(),
-                speaker: Speaker::System,
-                text: text.to_string(),
-                message_id: None,
-            },
-        )
-        .await?;
-    Ok(())
 }
 
 async fn bot_turn(

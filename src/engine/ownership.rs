@@ -11,7 +11,7 @@ use super::timers::Timer;
 use crate::app::App;
 use crate::config::AgentConfig;
 use crate::conversation::{Conversation, State, Transition};
-use crate::store::{ConversationError, Speaker, TranscriptEntry, queues};
+use crate::store::{ConversationError, queues};
 
 /// Publishes a live event about a conversation to every process's consoles.
 pub async fn publish(app: &App, kind: &str, conv: &Conversation, extra: serde_json::Value) {
@@ -33,21 +33,6 @@ pub async fn publish(app: &App, kind: &str, conv: &Conversation, extra: serde_js
     if let Err(e) = app.store().publish_event(&event).await {
         tracing::warn!(error = %e, "could not publish a live event");
     }
-}
-
-async fn system_note(app: &App, conv_id: &str, text: String) -> Result<(), ConversationError> {
-    app.store()
-        .append_transcript(
-            conv_id,
-            &TranscriptEntry {
-                at_ms: app.store().now_ms(),
-                speaker: Speaker::System,
-                text,
-                message_id: None,
-            },
-        )
-        .await?;
-    Ok(())
 }
 
 /// Puts a bot-owned conversation in a queue. Every caller tells the customer
@@ -72,12 +57,12 @@ pub async fn handoff(
             c.last_position_update_ms = Some(now);
         })
         .await?;
-    system_note(
-        app,
-        conv_id,
-        format!("handoff to {queue} ({reason}), priority {priority}"),
-    )
-    .await?;
+    app.store()
+        .note(
+            conv_id,
+            format!("handoff to {queue} ({reason}), priority {priority}"),
+        )
+        .await?;
     schedule_reassure(app, &after).await?;
     publish(app, "handoff", &after, json!({ "reason": reason })).await;
     metrics::counter!("balas_handoffs_total", "queue" => queue.to_string()).increment(1);
@@ -178,7 +163,9 @@ async fn after_assignment(
     kind: &str,
 ) -> Result<(), ConversationError> {
     let agent = conv.agent.clone().unwrap_or_default();
-    system_note(app, &conv.id, format!("{kind}: assigned to {agent}")).await?;
+    app.store()
+        .note(&conv.id, format!("{kind}: assigned to {agent}"))
+        .await?;
     let timeout = app.config().handoff.agent_reply_timeout;
     let assigned_ms = conv.assigned_ms.unwrap_or_else(|| app.store().now_ms());
     Timer::ReplyTimeout {
@@ -202,16 +189,16 @@ pub async fn agent_transition(
     let (before, after) = app.store().transition(conv_id, &transition, guard).await?;
     match &transition {
         Transition::Release | Transition::TransferToQueue { .. } | Transition::ReplyTimeout => {
-            system_note(
-                app,
-                conv_id,
-                format!(
-                    "{} → queue {}",
-                    transition.name(),
-                    after.queue.clone().unwrap_or_default()
-                ),
-            )
-            .await?;
+            app.store()
+                .note(
+                    conv_id,
+                    format!(
+                        "{} → queue {}",
+                        transition.name(),
+                        after.queue.clone().unwrap_or_default()
+                    ),
+                )
+                .await?;
             schedule_reassure(app, &after).await?;
             publish(
                 app,
@@ -223,7 +210,9 @@ pub async fn agent_transition(
         }
         Transition::TransferToAgent { .. } => after_assignment(app, &after, "transfer").await?,
         Transition::Resolve { by } => {
-            system_note(app, conv_id, format!("resolved by {by}")).await?;
+            app.store()
+                .note(conv_id, format!("resolved by {by}"))
+                .await?;
             publish(app, "resolve", &after, json!({ "by": by })).await;
             metrics::counter!("balas_cases_resolved_total", "by_bot" => if after.reached_human { "false" } else { "true" }).increment(1);
             crate::survey::on_resolved(app, &after).await?;

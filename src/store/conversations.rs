@@ -402,6 +402,20 @@ impl Store {
         Ok(())
     }
 
+    /// Records a system event (handoff, claim, reaction …) in a transcript.
+    pub async fn note(&self, id: &str, text: impl Into<String>) -> StoreResult<()> {
+        self.append_transcript(
+            id,
+            &TranscriptEntry {
+                at_ms: self.now_ms(),
+                speaker: Speaker::System,
+                text: text.into(),
+                message_id: None,
+            },
+        )
+        .await
+    }
+
     /// The whole transcript of a conversation.
     pub async fn transcript(&self, id: &str) -> StoreResult<Vec<TranscriptEntry>> {
         let key = transcript_key(id);
