@@ -263,6 +263,10 @@ async fn outside_the_window_the_template_matches_the_fixture_shape() {
         s.via.as_deref() == Some("template")
     })
     .await;
+    h.until("the template reaches the mock", || async {
+        bodies_to(&h, who).iter().any(|b| b["type"] == "template")
+    })
+    .await;
     let sent: Vec<Value> = bodies_to(&h, who)
         .into_iter()
         .filter(|b| b["type"] == "template")
