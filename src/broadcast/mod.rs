@@ -23,7 +23,9 @@ use crate::app::App;
 use crate::channels::{Button, Channel, OutboundContent, OutboundMessage};
 use crate::config::ClockRange;
 use crate::outbox::{OutboxError, Outgoing, window};
-use crate::store::{OutboundRecord, OutboundState, StoreError, StoreResult, TypedJob, queues};
+use crate::store::{
+    OutboundRecord, OutboundState, Store, StoreError, StoreResult, TypedJob, queues,
+};
 use audience::{Recipient, Segment};
 
 /// Recipients per stored chunk (and per chunk job).
@@ -409,8 +411,8 @@ pub async fn reasons(app: &App, id: &str) -> StoreResult<serde_json::Value> {
     Ok(serde_json::json!({"skipped": skip, "failed": fail}))
 }
 
-async fn count_reason(app: &App, id: &str, kind: &str, reason: &str) -> StoreResult<()> {
-    let backend = app.store().backend();
+async fn count_reason(store: &Store, id: &str, kind: &str, reason: &str) -> StoreResult<()> {
+    let backend = store.backend();
     backend
         .index_put(&format!("bcreasons:{id}:{kind}"), reason, 0.0)
         .await?;
@@ -420,15 +422,16 @@ async fn count_reason(app: &App, id: &str, kind: &str, reason: &str) -> StoreRes
     Ok(())
 }
 
-/// Called when a broadcast record failed, to count the reason.
-pub async fn on_status(app: &App, record: &OutboundRecord) -> StoreResult<()> {
+/// Called when a broadcast record failed (a failed status webhook, or a send
+/// the platform refused outright), to count the reason.
+pub async fn on_status(store: &Store, record: &OutboundRecord) -> StoreResult<()> {
     if record.state == OutboundState::Failed
         && let Some(id) = record.origin.strip_prefix("broadcast:")
     {
         let reason = record
             .error_code
             .map_or_else(|| "unknown".to_string(), |c| c.to_string());
-        count_reason(app, id, "failed", &reason).await?;
+        count_reason(store, id, "failed", &reason).await?;
     }
     Ok(())
 }
@@ -685,7 +688,7 @@ async fn hand_over(app: &App, b: &Broadcast, r: &Recipient) -> StoreResult<()> {
                     x.error_title = Some(reason.to_string())
                 })
                 .await?;
-            count_reason(app, &b.id, "skipped", reason).await?;
+            count_reason(store, &b.id, "skipped", reason).await?;
         }
         return Ok(());
     }
@@ -704,7 +707,9 @@ async fn hand_over(app: &App, b: &Broadcast, r: &Recipient) -> StoreResult<()> {
         Ok(_) => Ok(()),
         Err(OutboxError::Store(e)) => Err(e),
         // Checked above; a race with the window closing lands here.
-        Err(OutboxError::Window(_)) => count_reason(app, &b.id, "skipped", "outside_window").await,
+        Err(OutboxError::Window(_)) => {
+            count_reason(app.store(), &b.id, "skipped", "outside_window").await
+        }
     }
 }
 
