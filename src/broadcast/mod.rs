@@ -31,6 +31,9 @@ use audience::{Recipient, Segment};
 /// Recipients per stored chunk (and per chunk job).
 pub const CHUNK: usize = 500;
 
+/// A walking broadcast notices a pause or cancel within this long.
+const CHECK_EVERY: Duration = Duration::from_millis(250);
+
 /// The message of a broadcast.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -569,6 +572,7 @@ async fn walk(app: &App, id: &str, lease: Duration) -> StoreResult<Option<i64>> 
     let deadline = std::time::Instant::now() + lease / 2;
     let (mut index, mut offset) = b.cursor;
     let mut since_save = 0;
+    let mut last_check = std::time::Instant::now();
     let rate_key = format!("bcrate:{id}");
     let burst = b.rate_per_sec.clamp(1.0, 1000.0) as u32;
     let outcome = 'walk: loop {
@@ -595,8 +599,12 @@ async fn walk(app: &App, id: &str, lease: Duration) -> StoreResult<Option<i64>> 
             hand_over(app, &b, &recipients[offset as usize]).await?;
             offset += 1;
             since_save += 1;
-            if since_save >= 200 {
+            // Save the cursor and look for a pause or cancel every 200
+            // recipients, and at least every 250 ms so a slow broadcast stops
+            // promptly when asked.
+            if since_save >= 200 || last_check.elapsed() >= CHECK_EVERY {
                 since_save = 0;
+                last_check = std::time::Instant::now();
                 let fresh = save_cursor(app, id, (index, offset)).await?;
                 if fresh.is_none_or(|x| x.status != Status::Running) {
                     break 'walk None;
