@@ -53,8 +53,13 @@ pub fn parse_text(text: &str, scale: Scale) -> Option<u8> {
         .replace("/5", " ")
         .replace(['.', '!', ',', '⭐'], " ");
     let words: Vec<&str> = stripped.split_whitespace().collect();
-    if words.len() == 1
-        && let Ok(n) = words[0].parse::<u8>()
+    // One number, alone or with polite filler ("5 kak", "4 ya min").
+    let (numbers, rest): (Vec<&str>, Vec<&str>) = words
+        .iter()
+        .partition(|w| w.chars().all(|c| c.is_ascii_digit()));
+    if numbers.len() == 1
+        && rest.iter().all(|w| FILLER.contains(w))
+        && let Ok(n) = numbers[0].parse::<u8>()
     {
         return in_range(n);
     }
@@ -76,6 +81,12 @@ pub fn parse_text(text: &str, scale: Scale) -> Option<u8> {
     }
     word_score(&t, scale)
 }
+
+/// Words that may surround a typed score without changing it.
+const FILLER: &[&str] = &[
+    "kak", "kakak", "ka", "min", "admin", "gan", "sis", "ya", "yah", "deh", "dong", "aja", "saja",
+    "sih", "ok", "oke", "please", "pls", "thanks", "makasih",
+];
 
 fn number_word(w: &str) -> Option<u8> {
     Some(match w {
