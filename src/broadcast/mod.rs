@@ -23,11 +23,16 @@ use crate::app::App;
 use crate::channels::{Button, Channel, OutboundContent, OutboundMessage};
 use crate::config::ClockRange;
 use crate::outbox::{OutboxError, Outgoing, window};
-use crate::store::{OutboundRecord, OutboundState, StoreError, StoreResult, TypedJob, queues};
+use crate::store::{
+    OutboundRecord, OutboundState, Store, StoreError, StoreResult, TypedJob, queues,
+};
 use audience::{Recipient, Segment};
 
 /// Recipients per stored chunk (and per chunk job).
 pub const CHUNK: usize = 500;
+
+/// A walking broadcast notices a pause or cancel within this long.
+const CHECK_EVERY: Duration = Duration::from_millis(250);
 
 /// The message of a broadcast.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -409,8 +414,8 @@ pub async fn reasons(app: &App, id: &str) -> StoreResult<serde_json::Value> {
     Ok(serde_json::json!({"skipped": skip, "failed": fail}))
 }
 
-async fn count_reason(app: &App, id: &str, kind: &str, reason: &str) -> StoreResult<()> {
-    let backend = app.store().backend();
+async fn count_reason(store: &Store, id: &str, kind: &str, reason: &str) -> StoreResult<()> {
+    let backend = store.backend();
     backend
         .index_put(&format!("bcreasons:{id}:{kind}"), reason, 0.0)
         .await?;
@@ -420,15 +425,16 @@ async fn count_reason(app: &App, id: &str, kind: &str, reason: &str) -> StoreRes
     Ok(())
 }
 
-/// Called when a broadcast record failed, to count the reason.
-pub async fn on_status(app: &App, record: &OutboundRecord) -> StoreResult<()> {
+/// Called when a broadcast record failed (a failed status webhook, or a send
+/// the platform refused outright), to count the reason.
+pub async fn on_status(store: &Store, record: &OutboundRecord) -> StoreResult<()> {
     if record.state == OutboundState::Failed
         && let Some(id) = record.origin.strip_prefix("broadcast:")
     {
         let reason = record
             .error_code
             .map_or_else(|| "unknown".to_string(), |c| c.to_string());
-        count_reason(app, id, "failed", &reason).await?;
+        count_reason(store, id, "failed", &reason).await?;
     }
     Ok(())
 }
@@ -566,6 +572,7 @@ async fn walk(app: &App, id: &str, lease: Duration) -> StoreResult<Option<i64>> 
     let deadline = std::time::Instant::now() + lease / 2;
     let (mut index, mut offset) = b.cursor;
     let mut since_save = 0;
+    let mut last_check = std::time::Instant::now();
     let rate_key = format!("bcrate:{id}");
     let burst = b.rate_per_sec.clamp(1.0, 1000.0) as u32;
     let outcome = 'walk: loop {
@@ -592,8 +599,12 @@ async fn walk(app: &App, id: &str, lease: Duration) -> StoreResult<Option<i64>> 
             hand_over(app, &b, &recipients[offset as usize]).await?;
             offset += 1;
             since_save += 1;
-            if since_save >= 200 {
+            // Save the cursor and look for a pause or cancel every 200
+            // recipients, and at least every 250 ms so a slow broadcast stops
+            // promptly when asked.
+            if since_save >= 200 || last_check.elapsed() >= CHECK_EVERY {
                 since_save = 0;
+                last_check = std::time::Instant::now();
                 let fresh = save_cursor(app, id, (index, offset)).await?;
                 if fresh.is_none_or(|x| x.status != Status::Running) {
                     break 'walk None;
@@ -685,7 +696,7 @@ async fn hand_over(app: &App, b: &Broadcast, r: &Recipient) -> StoreResult<()> {
                     x.error_title = Some(reason.to_string())
                 })
                 .await?;
-            count_reason(app, &b.id, "skipped", reason).await?;
+            count_reason(store, &b.id, "skipped", reason).await?;
         }
         return Ok(());
     }
@@ -704,7 +715,9 @@ async fn hand_over(app: &App, b: &Broadcast, r: &Recipient) -> StoreResult<()> {
         Ok(_) => Ok(()),
         Err(OutboxError::Store(e)) => Err(e),
         // Checked above; a race with the window closing lands here.
-        Err(OutboxError::Window(_)) => count_reason(app, &b.id, "skipped", "outside_window").await,
+        Err(OutboxError::Window(_)) => {
+            count_reason(app.store(), &b.id, "skipped", "outside_window").await
+        }
     }
 }
 

@@ -118,7 +118,7 @@ pub async fn handle_event(app: &App, event: &InboundEvent) -> Result<Outcome, En
                     )
                     .await;
                 }
-                crate::broadcast::on_status(app, &record).await?;
+                crate::broadcast::on_status(app.store(), &record).await?;
                 Ok(Outcome::Done)
             }
             StatusOutcome::Stale => Ok(Outcome::Done),

@@ -344,13 +344,18 @@ impl Outbox {
         code: i64,
         title: &str,
     ) -> Result<(), StoreError> {
-        self.store
+        let failed = self
+            .store
             .advance_outbound(&record.id, OutboundState::Failed, |r| {
                 r.error_code = Some(code);
                 r.error_title = Some(title.to_string());
             })
             .await?;
         count(record.message.channel, "failed");
+        if let Some(failed) = &failed {
+            // Broadcasts show why recipients failed, whichever way the error came.
+            crate::broadcast::on_status(&self.store, failed).await?;
+        }
         if code == 131050 {
             self.store
                 .update_contact(record.message.channel, &record.message.to, |c| {

@@ -53,8 +53,13 @@ pub fn parse_text(text: &str, scale: Scale) -> Option<u8> {
         .replace("/5", " ")
         .replace(['.', '!', ',', '⭐'], " ");
     let words: Vec<&str> = stripped.split_whitespace().collect();
-    if words.len() == 1
-        && let Ok(n) = words[0].parse::<u8>()
+    // One number, alone or with polite filler ("5 kak", "4 ya min").
+    let (numbers, rest): (Vec<&str>, Vec<&str>) = words
+        .iter()
+        .partition(|w| w.chars().all(|c| c.is_ascii_digit()));
+    if numbers.len() == 1
+        && rest.iter().all(|w| FILLER.contains(w))
+        && let Ok(n) = numbers[0].parse::<u8>()
     {
         return in_range(n);
     }
@@ -76,6 +81,12 @@ pub fn parse_text(text: &str, scale: Scale) -> Option<u8> {
     }
     word_score(&t, scale)
 }
+
+/// Words that may surround a typed score without changing it.
+const FILLER: &[&str] = &[
+    "kak", "kakak", "ka", "min", "admin", "gan", "sis", "ya", "yah", "deh", "dong", "aja", "saja",
+    "sih", "ok", "oke", "please", "pls", "thanks", "makasih",
+];
 
 fn number_word(w: &str) -> Option<u8> {
     Some(match w {
@@ -266,6 +277,34 @@ mod tests {
         assert_eq!(parse_text("gampang banget", Scale::Ces), Some(5));
         assert_eq!(parse_text("ribet", Scale::Ces), Some(2));
         assert_eq!(parse_text("3", Scale::Ces), Some(3));
+        assert_eq!(parse_text("10/10", Scale::Nps), Some(10));
+        assert_eq!(parse_text("9 kak", Scale::Nps), Some(9));
+        assert_eq!(parse_text("😍", Scale::Nps), None);
+        assert_eq!(parse_text("sangat mudah kak", Scale::Ces), Some(5));
+    }
+
+    /// How people really answer in chat: a number with a polite word, stars,
+    /// "nilai", slang.
+    #[test]
+    fn csat_answers_as_typed_in_chat() {
+        let cases: &[(&str, Option<u8>)] = &[
+            ("5 kak", Some(5)),
+            ("4 ya kak", Some(4)),
+            ("nilai 5 kak", Some(5)),
+            ("4/5", Some(4)),
+            ("⭐⭐⭐⭐⭐", Some(5)),
+            ("5!", Some(5)),
+            ("ga puas", Some(2)),
+            ("gak puas kak", Some(2)),
+            ("mantap kak 👍", Some(5)),
+            ("biasa", Some(3)),
+            ("2 hari belum sampai", None),
+            ("order 12345 kak", None),
+            ("5 6", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_text(text, Scale::Csat), *expected, "{text}");
+        }
     }
 
     #[test]

@@ -339,6 +339,10 @@ async fn close(
         s.status = to;
         s.step = None;
         s.closed_ms = Some(now);
+        if to == Status::SkippedWindow {
+            // Nothing reached the customer: reports must not count it as sent.
+            s.sent_ms = None;
+        }
         true
     })
     .await?;

@@ -160,9 +160,19 @@ impl Harness {
         clock: Arc<ShiftedClock>,
         config: Config,
     ) -> Harness {
-        let app = App::open(config.clone(), clock.clone())
-            .await
-            .expect("app opens");
+        // After a restart the previous process's tasks may still be letting go
+        // of the embedded database for a moment: retry briefly.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let app = loop {
+            match App::open(config.clone(), clock.clone()).await {
+                Ok(app) => break app,
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "app not opened yet; retrying");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("app opens: {e}"),
+            }
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
