@@ -609,8 +609,11 @@ async fn ecosystem_and_marketing_opt_out_errors_fail_the_recipient_with_a_reason
 async fn rate_limit_errors_are_retried_without_losing_anyone() {
     let h = Harness::start(StoreKind::Embedded).await;
     let err: Value = serde_json::from_str(
-        &std::fs::read_to_string("/work/shared/platform/fixtures/outbound/wa_error_130429.json")
-            .unwrap(),
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/platform/fixtures/outbound/wa_error_130429.json"
+        ))
+        .unwrap(),
     )
     .unwrap();
     h.mock.fail_next(3, 400, err);
@@ -631,6 +634,18 @@ async fn rate_limit_errors_are_retried_without_losing_anyone() {
         34,
         "4 rejected attempts, each retried once"
     );
+    // The 429 asked the whole number to wait 2 s: every process now holds the
+    // sender back (this test's clock jumps, so real-time gaps prove nothing).
+    let until: Option<i64> = h
+        .app
+        .store()
+        .get_json(&format!(
+            "cooldown:whatsapp:{}",
+            common::harness::PHONE_NUMBER_ID
+        ))
+        .await
+        .unwrap();
+    assert!(until.is_some(), "a sender-wide cool-down was recorded");
     h.stop().await;
 }
 

@@ -275,9 +275,10 @@ async fn outside_the_window_the_template_matches_the_fixture_shape() {
     assert!(lists_to(&h, who).is_empty(), "no list outside the window");
     let got = &sent[0];
     let fixture: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            "/work/shared/platform/fixtures/outbound/wa_send_template_request.json",
-        )
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/platform/fixtures/outbound/wa_send_template_request.json"
+        ))
         .expect("the shared fixture"),
     )
     .unwrap();

@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 use tokio::sync::Notify;
 
 use crate::channels::client::ChannelClient;
-use crate::channels::{Channel, DeliveryStatus, OutboundMessage, SendError};
+use crate::channels::{Channel, DeliveryStatus, OutboundMessage, RateScope, SendError};
 use crate::store::{
     OutboundRecord, OutboundState, Speaker, Store, StoreError, TranscriptEntry, queues,
 };
@@ -259,6 +259,14 @@ impl Outbox {
             Channel::WhatsApp => &self.pacing.whatsapp,
             Channel::Instagram => &self.pacing.instagram,
         };
+        // The platform said the whole number is over its limit: every process
+        // holds back until the cool-down it set has passed.
+        let cooldown = format!("cooldown:{}:{sender}", msg.channel.as_str());
+        if let Some(until) = store.get_json::<i64>(&cooldown).await?
+            && until > now
+        {
+            return store.retry_at(queues::OUTBOX, id, until).await;
+        }
         let burst = rate.max(1.0) as u32;
         let wait = store
             .backend()
@@ -314,9 +322,13 @@ impl Outbox {
                 code,
                 title,
                 retry_after,
-                ..
+                scope,
             }) if attempts < MAX_ATTEMPTS => {
                 let delay = retry_after.unwrap_or_else(|| backoff(attempts));
+                if scope == Some(RateScope::Sender) {
+                    let until = store.now_ms() + delay.as_millis() as i64;
+                    store.put_json(&cooldown, &until).await?;
+                }
                 tracing::info!(message = %id, code, %title, attempt = attempts, delay_ms = delay.as_millis() as u64, "send will be retried");
                 count(msg.channel, "retry");
                 store.end_send_attempt(id).await?;
