@@ -447,7 +447,111 @@ pub fn backoff(attempt: u32) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
     use super::*;
+    use crate::channels::{ContactRef, OutboundContent, SendReceipt};
+    use crate::clock::{Clock, ManualClock};
+    use crate::store::embedded::EmbeddedBackend;
+
+    /// A channel client that answers from a script and records who it sent to.
+    struct Scripted {
+        sent_to: Mutex<Vec<String>>,
+        script: Mutex<VecDeque<Result<SendReceipt, SendError>>>,
+    }
+
+    #[async_trait::async_trait]
+    impl ChannelClient for Scripted {
+        async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, SendError> {
+            self.sent_to.lock().unwrap().push(msg.to.clone());
+            self.script
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or(Ok(SendReceipt {
+                    platform_message_id: Some(format!("wamid.{}", msg.to)),
+                }))
+        }
+    }
+
+    fn text_to(to: &str) -> Outgoing {
+        Outgoing {
+            id: Some(format!("m-{to}")),
+            message: OutboundMessage {
+                channel: Channel::WhatsApp,
+                to: to.into(),
+                content: OutboundContent::Text { body: "hi".into() },
+                human_agent_tag: false,
+            },
+            conversation_id: None,
+            speaker: None,
+            origin: "test".into(),
+            by_human: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sender_rate_limit_holds_back_every_message_until_the_cool_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::at_ms(1_000_000_000));
+        let store = Store::new(
+            Arc::new(EmbeddedBackend::open(dir.path()).unwrap()),
+            clock.clone(),
+        );
+        for who in ["a", "b"] {
+            let contact = ContactRef {
+                external_id: who.into(),
+                name: None,
+                wa_id: None,
+                user_id: None,
+            };
+            store
+                .touch_contact(Channel::WhatsApp, &contact, clock.now_ms())
+                .await
+                .unwrap();
+        }
+        let client = Arc::new(Scripted {
+            sent_to: Mutex::new(Vec::new()),
+            script: Mutex::new(VecDeque::from([Err(SendError::Retryable {
+                code: 130429,
+                title: "Rate limit hit".into(),
+                scope: Some(RateScope::Sender),
+                retry_after: Some(Duration::from_secs(10)),
+            })])),
+        });
+        let outbox = Outbox::new(
+            store.clone(),
+            Clients {
+                whatsapp: Some(client.clone()),
+                instagram: None,
+            },
+            Pacing {
+                whatsapp: ("number".into(), 80.0),
+                instagram: ("account".into(), 80.0),
+                lease: Duration::from_secs(60),
+                concurrency: 1,
+            },
+        );
+        outbox.enqueue(text_to("a")).await.unwrap();
+        outbox.run_once().await.unwrap();
+        outbox.enqueue(text_to("b")).await.unwrap();
+        outbox.run_once().await.unwrap();
+        assert_eq!(
+            *client.sent_to.lock().unwrap(),
+            ["a"],
+            "b waits for the cool-down"
+        );
+        clock.advance(Duration::from_secs(11));
+        while outbox.run_once().await.unwrap() > 0 {}
+        let mut sent = client.sent_to.lock().unwrap().clone();
+        sent.sort();
+        assert_eq!(sent, ["a", "a", "b"], "a retried once, b sent once");
+        for who in ["a", "b"] {
+            let r = store.outbound(&format!("m-{who}")).await.unwrap().unwrap();
+            assert_eq!(r.state, OutboundState::Sent);
+        }
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {
