@@ -43,6 +43,13 @@ pub fn router(app: App) -> Router {
         .merge(crate::api::router())
         .merge(crate::console::router())
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            json_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not accept that HTTP method",
+            )
+        })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(count_requests))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {

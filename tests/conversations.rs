@@ -201,3 +201,40 @@ async fn get_conv(h: &Harness, case: &str) -> Value {
     assert_eq!(status, 200, "{v}");
     v
 }
+
+/// Wrong routes, methods and bodies answer with the JSON error shape too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_is_json() {
+    let h = Harness::start(StoreKind::Embedded).await;
+    let cases = [
+        (Method::GET, "/nope", 404, "not_found"),
+        (Method::DELETE, "/healthz", 405, "method_not_allowed"),
+        (
+            Method::PUT,
+            "/api/v1/queue/claim",
+            405,
+            "method_not_allowed",
+        ),
+    ];
+    for (method, path, status, code) in cases {
+        let (got, body) = h.api("root", method.clone(), path, None).await;
+        assert_eq!(
+            (got, body["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{method} {path}: {body}"
+        );
+    }
+    let resp = h
+        .http
+        .post(format!("{}/api/v1/broadcasts", h.base))
+        .bearer_auth(common::harness::token("maya"))
+        .header("content-type", "application/json")
+        .body("{\"name\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], json!("bad_request"), "{body}");
+    h.stop().await;
+}

@@ -17,7 +17,7 @@ use crate::api::auth::Caller;
 use crate::app::App;
 use crate::channels::Channel;
 use crate::config::Role;
-use crate::http::ApiError;
+use crate::http::{ApiError, JsonBody};
 use crate::store::StoreResult;
 
 /// Body of `POST /api/v1/broadcasts`.
@@ -71,7 +71,7 @@ fn row_errors(errors: Vec<RowError>) -> ApiError {
 pub async fn create(
     State(app): State<App>,
     caller: Caller,
-    Json(body): Json<CreateBody>,
+    JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Marketer])?;
     if body.name.trim().is_empty() {
