@@ -574,7 +574,8 @@ async fn walk(app: &App, id: &str, lease: Duration) -> StoreResult<Option<i64>> 
     let mut since_save = 0;
     let mut last_check = std::time::Instant::now();
     let rate_key = format!("bcrate:{id}");
-    let burst = b.rate_per_sec.clamp(1.0, 1000.0) as u32;
+    // A tenth of a second of burst: a new broadcast does not open with a spike.
+    let burst = (b.rate_per_sec / 10.0).clamp(1.0, 100.0) as u32;
     let outcome = 'walk: loop {
         if index >= b.chunks {
             break 'walk None;
