@@ -73,38 +73,46 @@ impl Clock for ManualClock {
 }
 
 /// A clock that starts at a chosen instant, runs at real speed, and can be moved
-/// forward; for integration tests, where short real waits (retry in 100 ms, rate
-/// pacing) must still pass while long ones (a 10-minute SLA) are jumped over.
+/// forward (or set); for integration tests, where short real waits (retry in
+/// 100 ms, rate pacing) must still pass while long ones (a 10-minute SLA) are
+/// jumped over.
 #[derive(Debug)]
 pub struct ShiftedClock {
-    start: Timestamp,
+    start_ms: i64,
     since: std::time::Instant,
-    shift: Mutex<Duration>,
+    /// Milliseconds added by [`ShiftedClock::advance`] and [`ShiftedClock::set`].
+    shift_ms: Mutex<i64>,
 }
 
 impl ShiftedClock {
     /// A clock that reads `start_ms` now and runs on from there.
     pub fn at_ms(start_ms: i64) -> Self {
         Self {
-            start: Timestamp::from_millisecond(start_ms).expect("valid test timestamp"),
+            start_ms,
             since: std::time::Instant::now(),
-            shift: Mutex::new(Duration::ZERO),
+            shift_ms: Mutex::new(0),
         }
     }
 
     /// Jumps forward by `by`.
     pub fn advance(&self, by: Duration) {
-        *self.shift.lock().unwrap_or_else(|e| e.into_inner()) += by;
+        *self.shift_ms.lock().unwrap_or_else(|e| e.into_inner()) +=
+            i64::try_from(by.as_millis()).unwrap_or(i64::MAX / 4);
+    }
+
+    /// Jumps to `to` (forward or back) and runs on from there.
+    pub fn set(&self, to: Timestamp) {
+        let elapsed = i64::try_from(self.since.elapsed().as_millis()).unwrap_or(0);
+        *self.shift_ms.lock().unwrap_or_else(|e| e.into_inner()) =
+            to.as_millisecond() - self.start_ms - elapsed;
     }
 }
 
 impl Clock for ShiftedClock {
     fn now(&self) -> Timestamp {
-        let shift = *self.shift.lock().unwrap_or_else(|e| e.into_inner());
-        let elapsed = self.since.elapsed() + shift;
-        self.start
-            .checked_add(jiff::SignedDuration::try_from(elapsed).expect("duration fits"))
-            .expect("clock stays in range")
+        let shift = *self.shift_ms.lock().unwrap_or_else(|e| e.into_inner());
+        let elapsed = i64::try_from(self.since.elapsed().as_millis()).unwrap_or(0);
+        Timestamp::from_millisecond(self.start_ms + elapsed + shift).expect("clock stays in range")
     }
 }
 

@@ -141,6 +141,9 @@ pub struct Running {
 
 /// Starts the HTTP server and all workers on `listener`.
 pub fn start(app: App, listener: TcpListener) -> std::io::Result<Running> {
+    // Install the metrics recorder before any request or worker records
+    // anything; until then the `metrics` macros write to a no-op recorder.
+    let _ = crate::telemetry::metrics_handle();
     let addr = listener.local_addr()?;
     let (shutdown, rx) = watch::channel(false);
     let mut workers = Vec::new();

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -41,21 +42,52 @@ pub async fn verify_instagram(
 }
 
 /// `POST /webhooks/whatsapp`
-pub async fn receive_whatsapp(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
-    receive(&app, Channel::WhatsApp, &headers, &body).await
+pub async fn receive_whatsapp(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match body {
+        Ok(body) => receive(&app, Channel::WhatsApp, &headers, &body).await,
+        Err(e) => body_rejected(Channel::WhatsApp, &e),
+    }
 }
 
 /// `POST /webhooks/instagram`
 pub async fn receive_instagram(
     State(app): State<App>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    receive(&app, Channel::Instagram, &headers, &body).await
+    match body {
+        Ok(body) => receive(&app, Channel::Instagram, &headers, &body).await,
+        Err(e) => body_rejected(Channel::Instagram, &e),
+    }
+}
+
+/// The body could not be read: over `server.max_body_bytes` (413) or cut off.
+/// Answered with the same JSON error body as every other refusal.
+fn body_rejected(channel: Channel, e: &BytesRejection) -> Response {
+    let status = e.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        tracing::warn!(%channel, "rejected a webhook larger than server.max_body_bytes");
+        metrics::counter!("balas_webhook_rejected_total", "channel" => channel.as_str(), "reason" => "too_large").increment(1);
+        return json_error(
+            status,
+            "payload_too_large",
+            "the body is larger than server.max_body_bytes",
+        );
+    }
+    json_error(status, "bad_body", &e.body_text())
 }
 
 /// Meta's verification handshake: echo `hub.challenge` when the token matches.
 fn handshake(app: &App, channel: Channel, q: &HashMap<String, String>) -> Response {
+    // A disabled channel refuses every POST; verifying it would subscribe Meta
+    // to a URL that then fails every delivery (and gets the app unsubscribed).
+    if !app.channel_settings(channel).enabled {
+        return disabled(channel);
+    }
     let expected = app.channel_settings(channel).verify_token.clone();
     let mode_ok = q.get("hub.mode").map(String::as_str) == Some("subscribe");
     let token_ok = match (expected, q.get("hub.verify_token")) {
@@ -84,11 +116,7 @@ fn handshake(app: &App, channel: Channel, q: &HashMap<String, String>) -> Respon
 async fn receive(app: &App, channel: Channel, headers: &HeaderMap, body: &[u8]) -> Response {
     let settings = app.channel_settings(channel);
     if !settings.enabled {
-        return json_error(
-            StatusCode::NOT_FOUND,
-            "channel_disabled",
-            &format!("{channel} is not enabled in this deployment ({channel}.enabled = false)"),
-        );
+        return disabled(channel);
     }
     if let Some(secret) = &settings.app_secret {
         let header = headers
@@ -143,6 +171,14 @@ async fn receive(app: &App, channel: Channel, headers: &HeaderMap, body: &[u8]) 
             )
         }
     }
+}
+
+fn disabled(channel: Channel) -> Response {
+    json_error(
+        StatusCode::NOT_FOUND,
+        "channel_disabled",
+        &format!("{channel} is not enabled in this deployment ({channel}.enabled = false)"),
+    )
 }
 
 /// Stores events as inbound jobs, atomically, skipping ones seen before.

@@ -91,12 +91,11 @@ pub async fn handle_event(app: &App, event: &InboundEvent) -> Result<Outcome, En
             let lock = format!("lock:contact:{}:{}", event.channel, msg.contact.external_id);
             let owner = format!("{}:{}", app.instance_id(), event.dedupe_key);
             let now = app.store().now_ms();
-            if !app
-                .store()
-                .backend()
-                .lock(&lock, &owner, Duration::from_secs(60), now)
-                .await?
-            {
+            // The lock lives as long as the job's lease: if this process dies
+            // mid-message, the job is claimed again when its lease runs out, and
+            // the contact must be free by then rather than stall its conversation.
+            let ttl = app.config().workers.lease.get();
+            if !app.store().backend().lock(&lock, &owner, ttl, now).await? {
                 return Ok(Outcome::Busy);
             }
             let result = handle_message(app, event, msg).await;

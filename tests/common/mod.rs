@@ -5,4 +5,5 @@
 pub mod graph_mock;
 pub mod harness;
 pub mod payloads;
+pub mod process;
 pub mod redis_server;

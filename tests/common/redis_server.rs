@@ -6,11 +6,12 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A running `redis-server` owned by a test.
 pub struct RedisServer {
-    child: Child,
+    child: Mutex<Child>,
     port: u16,
     dir: tempfile::TempDir,
     binary: PathBuf,
@@ -80,8 +81,8 @@ impl RedisServer {
         let dir = tempfile::tempdir().expect("temp dir for redis");
         let port = free_port();
         let child = spawn(&binary, port, dir.path());
-        let mut server = RedisServer {
-            child,
+        let server = RedisServer {
+            child: Mutex::new(child),
             port,
             dir,
             binary,
@@ -90,13 +91,13 @@ impl RedisServer {
         server
     }
 
-    fn wait_ready(&mut self) {
+    fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if answers_ping(self.port) {
                 return;
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Ok(Some(status)) = self.child.lock().unwrap().try_wait() {
                 panic!("redis-server on port {} exited: {status}", self.port);
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -120,16 +121,37 @@ impl RedisServer {
     /// Kills the server with SIGKILL and starts it again on the same port and
     /// directory; with `appendfsync always` nothing acknowledged is lost.
     pub fn restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.child = spawn(&self.binary, self.port, self.dir.path());
+        self.kill();
+        self.start_again();
+    }
+
+    /// Kills the server with SIGKILL (a store outage) and waits until it is gone.
+    /// Works through a shared reference, so a server shared by a harness (in an
+    /// `Arc`) can be taken down; [`RedisServer::start_again`] brings it back.
+    pub fn kill(&self) {
+        let mut child = self.child.lock().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Starts the server again on the same port and directory after
+    /// [`RedisServer::kill`], and waits until it answers PING.
+    pub fn start_again(&self) {
+        {
+            let mut child = self.child.lock().unwrap();
+            if matches!(child.try_wait(), Ok(None)) {
+                return; // still running
+            }
+            *child = spawn(&self.binary, self.port, self.dir.path());
+        }
         self.wait_ready();
     }
 }
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let child = self.child.get_mut().unwrap_or_else(|e| e.into_inner());
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
