@@ -135,18 +135,25 @@ async fn kill_9_loses_nothing_acknowledged(store: ProcStore, at: KillAt) {
         }
     }
     let dupes: Vec<_> = per_customer.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(dupes.is_empty(), "nobody gets a reply twice: {dupes:?}");
+    // Replies cut off mid-send by the kill are sent again after the restart (a
+    // customer who asked must get an answer); only those can arrive twice, so at
+    // most as many as were in flight (outbox_concurrency, 16 by default).
+    if at == KillAt::AfterAcks {
+        assert!(dupes.is_empty(), "nobody gets a reply twice: {dupes:?}");
+    } else {
+        assert!(
+            dupes.len() <= 16,
+            "only sends in flight at the kill may repeat: {dupes:?}"
+        );
+    }
     assert!(mock.violations().is_empty(), "{:?}", mock.violations());
 
     second.sigterm();
     let status = second.wait_exit(Duration::from_secs(30)).await;
     assert_eq!(status.code(), Some(0), "{}", second.logs());
 
-    // Every acknowledged message was handled: its reply record exists. A reply
-    // that never reached the Graph API was cut off mid-send by the kill; the
-    // outbox does not resend those (the API has no idempotency key, so a resend
-    // could be a duplicate) and marks them failed with an "outcome unknown"
-    // title that agents see. Nothing is silently dropped.
+    // Every acknowledged message was answered: its reply record is sent and
+    // the customer got it.
     let backend = match &store {
         ProcStore::Embedded(d) => balas::store::open_backend(None, d, "balas").await,
         ProcStore::Redis(url) => balas::store::open_backend(Some(url), dir.path(), "proc").await,
@@ -161,35 +168,25 @@ async fn kill_9_loses_nothing_acknowledged(store: ProcStore, at: KillAt) {
             .await
             .unwrap()
             .unwrap_or_else(|| panic!("acknowledged message of {who} has no reply record"));
-        match per_customer.get(&who) {
-            Some(1) => assert_ne!(rec.state.as_str(), "pending", "{rec:?}"),
-            _ => {
-                assert_eq!(rec.state.as_str(), "failed", "{who} got nothing: {rec:?}");
-                assert!(
-                    rec.error_title
-                        .as_deref()
-                        .unwrap_or("")
-                        .contains("outcome unknown"),
-                    "{rec:?}"
-                );
-                cut_off.push(who);
-            }
+        assert!(
+            per_customer.contains_key(&who),
+            "{who} got no reply: {rec:?}"
+        );
+        assert_eq!(rec.state.as_str(), "sent", "{rec:?}");
+        if rec.attempts > 1 {
+            cut_off.push(who);
         }
     }
     eprintln!(
         "kill -9 ({at:?}) after {N} acks: {sent_before_kill} replies had reached the mock before the kill; \
-         queues drained {recovered:?} after the restart; {} replies cut off mid-send: {cut_off:?}",
+         queues drained {recovered:?} after the restart; {} replies sent again after being cut off mid-send: {cut_off:?}",
         cut_off.len()
     );
     if at == KillAt::AfterAcks {
-        // Killed right after the acks, before the outbox got going (as in
-        // every run so far: no reply had reached the mock): every customer gets
-        // exactly one reply. A send already under way at the kill would be a
-        // MidSend case; the message says so if a much faster machine gets there.
-        assert!(
-            cut_off.is_empty() && per_customer.len() == N,
-            "every customer gets exactly one reply; cut off mid-send: {cut_off:?} \
-             ({sent_before_kill} replies had reached the mock before the kill)"
+        assert_eq!(
+            per_customer.len(),
+            N,
+            "every customer gets exactly one reply"
         );
     }
 }

@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 use crate::channels::client::ChannelClient;
 use crate::channels::{Channel, DeliveryStatus, OutboundMessage, RateScope, SendError};
 use crate::store::{
-    OutboundRecord, OutboundState, Speaker, Store, StoreError, TranscriptEntry, queues,
+    OutboundRecord, OutboundState, SendStart, Speaker, Store, StoreError, TranscriptEntry, queues,
 };
 
 pub use window::{WindowClosed, WindowDecision};
@@ -294,14 +294,20 @@ impl Outbox {
                 return store.retry_at(queues::OUTBOX, id, now + wait as i64).await;
             }
         }
-        match store.begin_send(id).await? {
-            None => return store.ack(queues::OUTBOX, id).await,
-            Some(false) => {
-                tracing::warn!(message = %id, "a previous send of this message was cut off by a crash; not sending again to avoid a duplicate");
+        match store
+            .begin_send(id, resends_after_crash(&record.origin))
+            .await?
+        {
+            SendStart::NotPending => return store.ack(queues::OUTBOX, id).await,
+            SendStart::Interrupted => {
+                tracing::warn!(message = %id, origin = %record.origin, "a previous send was cut off by a crash; not sending this campaign message again to avoid a duplicate");
                 self.fail(&record, 0, "outcome unknown: the sending process stopped mid-send; not resent to avoid a duplicate").await?;
                 return store.ack(queues::OUTBOX, id).await;
             }
-            Some(true) => {}
+            SendStart::Resume => {
+                tracing::warn!(message = %id, origin = %record.origin, "a previous send was cut off by a crash; sending again so the customer is not left without an answer (they may get it twice)");
+            }
+            SendStart::Go => {}
         }
         let attempts = record.attempts + 1;
         let started = std::time::Instant::now();
@@ -419,6 +425,18 @@ impl Outbox {
     pub async fn backlog(&self) -> Result<crate::store::JobCounts, StoreError> {
         self.store.backend().jobs_counts(queues::OUTBOX).await
     }
+}
+
+/// Whether a message whose send was cut off by a crash is sent again.
+///
+/// The Graph API has no idempotency key, so after a crash mid-send nobody knows
+/// whether the customer got the message. For conversation messages (bot and
+/// agent replies, notices) silence is the worse failure: a customer who asked
+/// must get an answer, even if, rarely, twice. For campaign messages
+/// (broadcasts, surveys) a duplicate is the worse failure: they are marked
+/// failed "outcome unknown" instead, visible per recipient.
+fn resends_after_crash(origin: &str) -> bool {
+    !(origin.starts_with("broadcast:") || origin.starts_with("survey:"))
 }
 
 fn count(channel: Channel, result: &'static str) {

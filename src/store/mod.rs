@@ -26,7 +26,7 @@ pub use backend::{Backend, Job, JobCounts, NewJob, StoreError, StoreResult, Vers
 pub use contacts::{Contact, Note};
 pub use conversations::{ConversationError, Speaker, TranscriptEntry, new_case_id};
 pub use jobs::{TypedJob, queues};
-pub use records::{OutboundRecord, OutboundState};
+pub use records::{OutboundRecord, OutboundState, SendStart};
 
 use crate::clock::SharedClock;
 

@@ -125,6 +125,19 @@ pub struct OutboundRecord {
     pub updated_ms: i64,
 }
 
+/// What [`Store::begin_send`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendStart {
+    /// A fresh attempt: send.
+    Go,
+    /// The last attempt was cut off by a crash; sending again as asked.
+    Resume,
+    /// The last attempt was cut off by a crash; not sending again.
+    Interrupted,
+    /// Already sent, failed or gone: nothing to do.
+    NotPending,
+}
+
 /// Every state, for counting.
 pub const ALL_STATES: [OutboundState; 8] = [
     OutboundState::Pending,
@@ -231,28 +244,33 @@ impl Store {
     }
 
     /// Marks a send as started (attempts + 1, in flight) just before the HTTP
-    /// call. Returns `None` when the record is not pending any more, and
-    /// `Some(false)` when a previous attempt was cut off mid-send by a crash —
-    /// the caller must not send again, because the platform offers no
-    /// idempotency key and the customer may already have the message.
-    pub async fn begin_send(&self, id: &str) -> StoreResult<Option<bool>> {
-        let mut clean = false;
-        let record = self
-            .update_json::<OutboundRecord, StoreError, _>(&record_key(id), |r| {
-                let Some(mut r) = r else { return Ok(None) };
-                if r.state != OutboundState::Pending {
+    /// call, and says whether a previous attempt was cut off mid-send by a crash
+    /// (the in-flight mark was still set). Such a message may or may not have
+    /// reached the platform, which offers no idempotency key: with
+    /// `resend_interrupted` it is sent again anyway ([`SendStart::Resume`]),
+    /// otherwise it is left alone ([`SendStart::Interrupted`]).
+    pub async fn begin_send(&self, id: &str, resend_interrupted: bool) -> StoreResult<SendStart> {
+        let mut start = SendStart::NotPending;
+        self.update_json::<OutboundRecord, StoreError, _>(&record_key(id), |r| {
+            start = SendStart::NotPending;
+            let Some(mut r) = r else { return Ok(None) };
+            if r.state != OutboundState::Pending {
+                return Ok(None);
+            }
+            start = match (r.in_flight, resend_interrupted) {
+                (false, _) => SendStart::Go,
+                (true, true) => SendStart::Resume,
+                (true, false) => {
+                    start = SendStart::Interrupted;
                     return Ok(None);
                 }
-                clean = !r.in_flight;
-                if !clean {
-                    return Ok(Some(r));
-                }
-                r.attempts += 1;
-                r.in_flight = true;
-                Ok(Some(r))
-            })
-            .await?;
-        Ok(record.map(|_| clean))
+            };
+            r.attempts += 1;
+            r.in_flight = true;
+            Ok(Some(r))
+        })
+        .await?;
+        Ok(start)
     }
 
     /// Clears the in-flight mark after a send that will be retried.
