@@ -652,7 +652,14 @@ async fn save_cursor(app: &App, id: &str, cursor: (u64, u64)) -> StoreResult<Opt
 async fn hand_over(app: &App, b: &Broadcast, r: &Recipient) -> StoreResult<()> {
     let store = app.store();
     let rid = record_id(&b.id, &r.to);
-    if store.outbound(&rid).await?.is_some() {
+    // Handed over before. A record still pending may have been stored by a
+    // process that died before scheduling its send: go on, the steps below are
+    // idempotent and schedule it.
+    if store
+        .outbound(&rid)
+        .await?
+        .is_some_and(|x| x.state != OutboundState::Pending)
+    {
         return Ok(());
     }
     let contact = store.contact(b.channel, &r.to).await?;
@@ -691,12 +698,13 @@ async fn hand_over(app: &App, b: &Broadcast, r: &Recipient) -> StoreResult<()> {
             created_ms: now,
             updated_ms: now,
         };
-        if store.create_outbound(&record).await? {
-            store
-                .advance_outbound(&rid, OutboundState::Skipped, |x| {
-                    x.error_title = Some(reason.to_string())
-                })
-                .await?;
+        store.create_outbound(&record).await?;
+        let skipped = store
+            .advance_outbound(&rid, OutboundState::Skipped, |x| {
+                x.error_title = Some(reason.to_string())
+            })
+            .await?;
+        if skipped.is_some() {
             count_reason(store, &b.id, "skipped", reason).await?;
         }
         return Ok(());
