@@ -761,3 +761,59 @@ async fn a_case_reopened_before_the_survey_cancels_it() {
     assert!(lists_to(&h, who).is_empty(), "the survey was not sent");
     h.stop().await;
 }
+
+/// WhatsApp may accept the survey list and report the closed window (131047)
+/// only in a later status: the survey then asks again with the template.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_131047_falls_back_to_the_template() {
+    let h = Harness::start_with(StoreKind::Embedded, |c| {
+        quick(c);
+        c.survey.whatsapp_template = Some("survei_kepuasan_cs".into());
+    })
+    .await;
+    let who = "6287788990022";
+    let case = resolved_case(&h, who, "Wati").await;
+    fire_survey(&h, &case).await;
+    wait_lists(&h, who, 1).await;
+    let id = format!("survey:{case}:csat:ask");
+    h.until("the send is recorded", || async {
+        h.app
+            .store()
+            .outbound(&id)
+            .await
+            .unwrap()
+            .is_some_and(|r| r.platform_id.is_some())
+    })
+    .await;
+    let wamid = h
+        .app
+        .store()
+        .outbound(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .platform_id
+        .unwrap();
+    let now_s = h.clock.now_ms() / 1000;
+    post_wa(
+        &h,
+        payloads::wa_status(
+            &wamid,
+            who,
+            "failed",
+            now_s,
+            Some((131047, "Re-engagement message")),
+        ),
+    )
+    .await;
+    h.until("the template goes out", || async {
+        bodies_to(&h, who).iter().any(|b| b["type"] == "template")
+    })
+    .await;
+    let s = survey_of(&h, &case).await.unwrap();
+    assert_eq!(
+        (s.status, s.via.as_deref()),
+        (Status::Asked, Some("template"))
+    );
+    h.stop().await;
+}

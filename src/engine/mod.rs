@@ -118,6 +118,9 @@ pub async fn handle_event(app: &App, event: &InboundEvent) -> Result<Outcome, En
                     .await;
                 }
                 crate::broadcast::on_status(app.store(), &record).await?;
+                if record.state == crate::store::OutboundState::Failed {
+                    crate::survey::on_send_failed(app, &record).await?;
+                }
                 Ok(Outcome::Done)
             }
             StatusOutcome::Stale => Ok(Outcome::Done),

@@ -192,32 +192,43 @@ pub(super) async fn question(
         Err(())
             if step == Step::Csat && !reask && channel == crate::channels::Channel::WhatsApp =>
         {
-            let cfg = &app.config().survey;
-            let Some(template) = &cfg.whatsapp_template else {
-                return Ok(None);
-            };
-            let content = OutboundContent::Template {
-                name: template.clone(),
-                language: cfg.template_language.clone(),
-                body_parameters: vec![name, case.clone()],
-                quick_reply_payloads: cfg
-                    .template_buttons
-                    .iter()
-                    .map(|b| format!("survey:{case}:csat:{b}"))
-                    .collect(),
-            };
-            match send(
-                app,
-                survey,
-                &format!("survey:{case}:csat:template"),
-                content,
-            )
-            .await?
-            {
-                Ok(()) => Ok(Some("template")),
-                Err(()) => Ok(None),
-            }
+            template(app, survey, &name).await
         }
+        Err(()) => Ok(None),
+    }
+}
+
+/// Asks the CSAT question with the approved WhatsApp template (outside the
+/// window). `None` when no template is configured.
+pub(super) async fn template(
+    app: &App,
+    survey: &Survey,
+    name: &str,
+) -> Result<Option<&'static str>, ConversationError> {
+    let cfg = &app.config().survey;
+    let Some(template) = &cfg.whatsapp_template else {
+        return Ok(None);
+    };
+    let case = &survey.case_id;
+    let content = OutboundContent::Template {
+        name: template.clone(),
+        language: cfg.template_language.clone(),
+        body_parameters: vec![name.to_string(), case.clone()],
+        quick_reply_payloads: cfg
+            .template_buttons
+            .iter()
+            .map(|b| format!("survey:{case}:csat:{b}"))
+            .collect(),
+    };
+    match send(
+        app,
+        survey,
+        &format!("survey:{case}:csat:template"),
+        content,
+    )
+    .await?
+    {
+        Ok(()) => Ok(Some("template")),
         Err(()) => Ok(None),
     }
 }

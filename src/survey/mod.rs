@@ -650,6 +650,63 @@ async fn recover(
     Ok(())
 }
 
+/// Called when one of our messages failed after the platform accepted it.
+/// WhatsApp often accepts a free-form message and reports the closed 24-hour
+/// window (131047) only in a later status; the survey's question then never
+/// arrived, so it is asked again with the approved template, or recorded as
+/// `skipped_window` when none is configured.
+pub async fn on_send_failed(
+    app: &App,
+    record: &crate::store::OutboundRecord,
+) -> Result<(), ConversationError> {
+    let Some(case_id) = record
+        .id
+        .strip_prefix("survey:")
+        .and_then(|rest| rest.strip_suffix(":csat:ask"))
+    else {
+        return Ok(());
+    };
+    if record.error_code != Some(131047) {
+        return Ok(());
+    }
+    let Some(survey) = get(app, case_id).await? else {
+        return Ok(());
+    };
+    if survey.status != Status::Asked
+        || survey.step != Some(Step::Csat)
+        || survey.answered_ms.is_some()
+    {
+        return Ok(());
+    }
+    let contact = app
+        .store()
+        .contact(survey.channel, &survey.contact_id)
+        .await?;
+    let name = contact
+        .as_ref()
+        .and_then(|c| c.display_name())
+        .unwrap_or("Kak")
+        .to_string();
+    match ask::template(app, &survey, &name).await? {
+        Some(via) => {
+            update(app, case_id, |s| {
+                s.via = Some(via.to_string());
+                true
+            })
+            .await?;
+        }
+        None => {
+            update(app, case_id, |s| {
+                s.sent_ms = None;
+                true
+            })
+            .await?;
+            close(app, case_id, &[Status::Asked], Status::SkippedWindow).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Called when a contact opts out (true) or in (false): an open survey closes.
 pub async fn on_opt_out(app: &App, contact: &Contact, out: bool) -> Result<(), ConversationError> {
     if !out {
