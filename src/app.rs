@@ -70,12 +70,7 @@ impl App {
                 config.intents.path.display()
             )
         })?;
-        let known: std::collections::BTreeSet<String> =
-            config.intents.variables.keys().cloned().collect();
-        for canned in &config.canned {
-            crate::intents::ReplyTemplate::parse(&canned.text, &known)
-                .map_err(|e| anyhow::anyhow!("canned response `{}`: {e}", canned.shortcut))?;
-        }
+        crate::config::validate(&config)?;
         let store = Store::new(backend, clock);
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))

@@ -209,6 +209,12 @@ fn normalize(config: &mut Config) {
     }
 }
 
+/// Checks a configuration built in code (tests, embedding programs) the same way
+/// a loaded file is checked.
+pub fn validate(config: &Config) -> Result<(), ConfigError> {
+    check(config, "", "configuration")
+}
+
 /// Checks that span several keys or need ranges.
 fn check(config: &Config, text: &str, origin: &str) -> Result<(), ConfigError> {
     let at = |key: &str| {
@@ -320,6 +326,16 @@ fn check(config: &Config, text: &str, origin: &str) -> Result<(), ConfigError> {
             "workers.inbound_concurrency",
             "worker counts must be at least 1".into(),
         );
+    }
+    let variables: std::collections::BTreeSet<String> =
+        config.intents.variables.keys().cloned().collect();
+    for canned in &config.canned {
+        if let Err(e) = crate::intents::ReplyTemplate::parse(&canned.text, &variables) {
+            return fail(
+                "canned.text",
+                format!("canned response `{}`: {e}", canned.shortcut),
+            );
+        }
     }
     let mut ids = std::collections::BTreeSet::new();
     for agent in &config.agents {
@@ -468,6 +484,18 @@ mod tests {
         let err = load_from_str(text, "f.toml", &[]).unwrap_err().to_string();
         assert!(err.starts_with("f.toml:3"), "{err}");
         assert!(err.contains("broadcast.rate_per_sec"), "{err}");
+    }
+
+    #[test]
+    fn canned_responses_may_only_use_known_variables() {
+        let text = "[intents.variables]\nshop = \"Toko\"\n\n[[canned]]\nshortcut = \"hi\"\ntitle = \"Hi\"\ntext = \"Halo {{contact.name}} dari {{shop}}\"\n";
+        assert!(load_from_str(text, "f.toml", &[]).is_ok());
+        let bad = text.replace("{{shop}}", "{{shpo}}");
+        let err = load_from_str(&bad, "f.toml", &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("canned response `hi`") && err.contains("shpo"),
+            "{err}"
+        );
     }
 
     #[test]

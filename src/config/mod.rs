@@ -12,7 +12,7 @@ mod load;
 mod types;
 
 pub use duration::{HumanDuration, parse_duration};
-pub use load::{ConfigError, load, load_from_str};
+pub use load::{ConfigError, load, load_from_str, validate};
 pub use types::{ClockRange, Secret, TimeZoneName};
 
 use std::collections::BTreeMap;
