@@ -1,6 +1,7 @@
 //! End to end through HTTP: signed webhooks in, the Graph API mock out, agents
 //! through the API — on both store backends.
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -11,18 +12,6 @@ use common::payloads;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::StoreKind::Embedded).await })*
-        }
-        mod redis {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::StoreKind::redis()).await })*
-        }
-    };
-}
 
 on_both_stores!(greeting_gets_a_reply, complaint_goes_to_an_agent_and_back);
 

@@ -5,6 +5,7 @@
 //! The basic round trip (complaint → claim → reply → resolve → new case) lives
 //! in `tests/conversations.rs`; this file covers everything around it.
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -15,18 +16,6 @@ use common::harness::{Harness, StoreKind, token};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::StoreKind::Embedded).await })*
-        }
-        mod redis {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::StoreKind::redis()).await })*
-        }
-    };
-}
 
 on_both_stores!(
     fallback_twice_hands_off_to_the_default_queue,

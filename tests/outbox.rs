@@ -2,6 +2,7 @@
 //! mock accepts, retries on rate limits, permanent failures surfaced to agents,
 //! out-of-order statuses, dry runs, and the platforms' windows — on both stores.
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeMap;
@@ -18,18 +19,6 @@ use common::payloads;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::StoreKind::Embedded).await })*
-        }
-        mod redis {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::StoreKind::redis()).await })*
-        }
-    };
-}
 
 on_both_stores!(
     text_reply_matches_the_documented_shape,

@@ -2,6 +2,7 @@
 //! mock out, the manual clock for the delay and the 24-hour window, agents and
 //! supervisors through the API.
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -14,18 +15,6 @@ use common::payloads;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::StoreKind::Embedded).await })*
-        }
-        mod redis {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::StoreKind::redis()).await })*
-        }
-    };
-}
 
 on_both_stores!(
     list_survey_after_the_delay_then_thanks,

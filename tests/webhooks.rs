@@ -3,6 +3,7 @@
 //! fixture, redelivery and batching, disabled channels, a store outage and
 //! unsigned trials — on both stores where the store matters.
 
+#[macro_use]
 mod common;
 
 use std::path::PathBuf;
@@ -15,18 +16,6 @@ use common::payloads;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::StoreKind::Embedded).await })*
-        }
-        mod redis {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::StoreKind::redis()).await })*
-        }
-    };
-}
 
 on_both_stores!(
     bad_signatures_are_refused_and_store_nothing,
