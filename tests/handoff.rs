@@ -16,7 +16,6 @@ use common::harness::{Harness, StoreKind, token};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-
 on_both_stores!(
     fallback_twice_hands_off_to_the_default_queue,
     queued_customer_is_not_answered_by_intents_but_opt_out_is_honoured,

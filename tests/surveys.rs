@@ -15,7 +15,6 @@ use common::payloads;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-
 on_both_stores!(
     list_survey_after_the_delay_then_thanks,
     restart_between_resolve_and_due_time_sends_once,

@@ -458,8 +458,6 @@ pub async fn transfer(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<TransferBody>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require_desk()?;
-    let conv = load(&app, &id).await?;
     let transition = match (body.queue, body.agent) {
         (Some(q), None) if !q.trim().is_empty() => Transition::TransferToQueue {
             queue: q.trim().to_string(),
@@ -483,15 +481,7 @@ pub async fn transfer(
             ));
         }
     };
-    // The assigned agent may pass it on; a supervisor may move any conversation.
-    owns(&caller, &conv)?;
-    let agent = caller.0.id.clone();
-    let supervisor = caller.is_supervisor();
-    let after = ownership::agent_transition(&app, &id, transition, move |c| {
-        supervisor || c.agent.as_deref() == Some(agent.as_str())
-    })
-    .await?;
-    Ok(Json(conversation_view(&app, &after).await?))
+    owner_transition(app, caller, id, transition).await
 }
 
 /// `POST /api/v1/conversations/{id}/release`: back to its queue.
@@ -513,6 +503,8 @@ pub async fn resolve(
     owner_transition(app, caller, id, Transition::Resolve { by }).await
 }
 
+/// Applies an agent's transition: the assigned agent may release, transfer or
+/// resolve; a supervisor may do so on any conversation.
 async fn owner_transition(
     app: App,
     caller: Caller,
