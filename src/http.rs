@@ -13,6 +13,21 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
+/// A CSV file download.
+pub fn csv_attachment(filename: &str, body: Vec<u8>) -> Response {
+    (
+        [
+            ("content-type", "text/csv; charset=utf-8".to_string()),
+            (
+                "content-disposition",
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 /// An error a handler returns; renders as [`json_error`].
 #[derive(Debug)]
 pub struct ApiError {

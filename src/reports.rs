@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use crate::api::auth::Caller;
@@ -348,17 +348,7 @@ pub async fn surveys_csv(
     let body = w
         .into_inner()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok((
-        [
-            ("content-type", "text/csv; charset=utf-8"),
-            (
-                "content-disposition",
-                "attachment; filename=\"surveys.csv\"",
-            ),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(crate::http::csv_attachment("surveys.csv", body))
 }
 
 #[cfg(test)]

@@ -319,17 +319,7 @@ pub async fn recipients_csv(
     let body = w
         .into_inner()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok((
-        [
-            ("content-type", "text/csv; charset=utf-8"),
-            (
-                "content-disposition",
-                "attachment; filename=\"recipients.csv\"",
-            ),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(crate::http::csv_attachment("recipients.csv", body))
 }
 
 /// `POST /api/v1/broadcasts/{id}/pause`

@@ -684,20 +684,7 @@ async fn hand_over(app: &App, b: &Broadcast, r: &Recipient) -> StoreResult<()> {
     };
     if let Some(reason) = skip_reason {
         let now = store.now_ms();
-        let record = OutboundRecord {
-            id: rid.clone(),
-            message,
-            conversation_id: None,
-            origin: origin(&b.id),
-            state: OutboundState::Pending,
-            platform_id: None,
-            error_code: None,
-            error_title: None,
-            attempts: 0,
-            in_flight: false,
-            created_ms: now,
-            updated_ms: now,
-        };
+        let record = OutboundRecord::pending(rid.clone(), message, None, origin(&b.id), now);
         store.create_outbound(&record).await?;
         let skipped = store
             .advance_outbound(&rid, OutboundState::Skipped, |x| {

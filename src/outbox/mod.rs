@@ -140,20 +140,13 @@ impl Outbox {
             now,
         )?;
         message.human_agent_tag = decision == WindowDecision::SendWithHumanAgentTag;
-        let record = OutboundRecord {
-            id: id.clone(),
+        let record = OutboundRecord::pending(
+            id.clone(),
             message,
-            conversation_id: out.conversation_id.clone(),
-            origin: out.origin,
-            state: OutboundState::Pending,
-            platform_id: None,
-            error_code: None,
-            error_title: None,
-            attempts: 0,
-            in_flight: false,
-            created_ms: now,
-            updated_ms: now,
-        };
+            out.conversation_id.clone(),
+            out.origin,
+            now,
+        );
         if !self.store.create_outbound(&record).await? {
             // Another worker created it a moment ago; treat as already enqueued.
             return Ok(self.store.outbound(&id).await?.unwrap_or(record));

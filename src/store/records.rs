@@ -160,6 +160,32 @@ fn state_counter(group: &str, state: OutboundState) -> String {
     format!("outcount:{group}:{}", state.as_str())
 }
 
+impl OutboundRecord {
+    /// A record of a message about to be handed to the outbox.
+    pub fn pending(
+        id: String,
+        message: OutboundMessage,
+        conversation_id: Option<String>,
+        origin: String,
+        now_ms: i64,
+    ) -> Self {
+        Self {
+            id,
+            message,
+            conversation_id,
+            origin,
+            state: OutboundState::Pending,
+            platform_id: None,
+            error_code: None,
+            error_title: None,
+            attempts: 0,
+            in_flight: false,
+            created_ms: now_ms,
+            updated_ms: now_ms,
+        }
+    }
+}
+
 fn record_key(id: &str) -> String {
     format!("out:{id}")
 }
