@@ -343,8 +343,12 @@ async fn anger_while_queued_raises_priority_once(store: StoreKind) {
     // Angry, and a complaint too: one anger boost, not two.
     say(&h, "6281300000009", "kok lama banget!!").await;
     assert_eq!(view(&h, &second).await["priority"], json!(3));
-    let (_, q) = h.api("siti", Method::GET, "/api/v1/queue", None).await;
-    assert_eq!(queue_ids(&q, "complaints"), [second.clone(), first.clone()]);
+    // The priority is written first, then the queue is re-scored.
+    h.until("the angry customer moves ahead", || async {
+        let (_, q) = h.api("siti", Method::GET, "/api/v1/queue", None).await;
+        queue_ids(&q, "complaints") == [second.clone(), first.clone()]
+    })
+    .await;
 
     claim_expect(&h, "siti", &second).await;
     claim_expect(&h, "budi", &first).await;
@@ -441,6 +445,12 @@ async fn agent_timeout_requeues_at_the_front_with_an_event(store: StoreKind) {
     let v = view(&h, &first).await;
     assert_eq!(v["agent"], Value::Null);
 
+    // The state flips first, then the queue index follows.
+    h.until("both wait in the complaints queue", || async {
+        let (_, q) = h.api("budi", Method::GET, "/api/v1/queue", None).await;
+        queue_ids(&q, "complaints").len() == 2
+    })
+    .await;
     let (_, q) = h.api("budi", Method::GET, "/api/v1/queue", None).await;
     assert_eq!(
         queue_ids(&q, "complaints"),
