@@ -41,6 +41,16 @@ async fn agent_case(
         .await;
     h.wait_texts_to(who, before + 1).await;
     let case = h.current_case(who).await.expect("a case");
+    // The conversation is queued first, then listed in its queue.
+    h.until("the queue lists it", || async {
+        h.app
+            .store()
+            .waiting("complaints")
+            .await
+            .unwrap()
+            .contains(&case)
+    })
+    .await;
     let (status, conv) = h
         .api(agent, Method::POST, "/api/v1/queue/claim", Some(json!({})))
         .await;

@@ -90,8 +90,29 @@ async fn agent_case(
 ) -> String {
     let before = h.texts_to(who).len();
     h.customer_says(who, name, complaint).await;
+    // Wait for the handoff itself: a message from the previous case (a survey's
+    // thanks) may still be on its way and would satisfy a message count.
+    h.until("the complaint waits in a queue", || async {
+        match h.current_case(who).await {
+            Some(case) => h
+                .app
+                .store()
+                .conversation(&case)
+                .await
+                .unwrap()
+                .is_some_and(|c| c.state == balas::conversation::State::Queued),
+            None => false,
+        }
+    })
+    .await;
     h.wait_texts_to(who, before + 1).await;
     let case = h.current_case(who).await.expect("a case");
+    h.until("the queue lists it", || async {
+        let conv = h.app.store().conversation(&case).await.unwrap().unwrap();
+        let queue = conv.queue.expect("handed off to a queue");
+        h.app.store().waiting(&queue).await.unwrap().contains(&case)
+    })
+    .await;
     let (status, conv) = h
         .api(agent, Method::POST, "/api/v1/queue/claim", Some(json!({})))
         .await;
