@@ -57,20 +57,6 @@ pub enum EngineError {
     Conversation(#[from] ConversationError),
 }
 
-impl From<OutboxError> for EngineError {
-    fn from(e: OutboxError) -> Self {
-        match e {
-            OutboxError::Store(s) => EngineError::Store(s),
-            // Callers handle window errors where they can happen; reaching here
-            // means a bug, and retrying will not help, so surface it as corrupt.
-            OutboxError::Window(w) => EngineError::Store(StoreError::Corrupt {
-                key: "window".into(),
-                reason: w.to_string(),
-            }),
-        }
-    }
-}
-
 /// The language code stored on conversations.
 pub fn lang_code(lang: Lang) -> &'static str {
     match lang {
