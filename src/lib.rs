@@ -23,18 +23,27 @@
 //!
 //! ## Modules
 //!
-//! - [`config`]: the TOML file plus `BALAS_SECTION__KEY` overrides, validated up front.
-//! - [`clock`]: the one clock; tests inject a manual one.
-//! - [`store`]: all state, through one API over a Redis or an embedded (redb) backend.
+//! Along the path of a message:
+//! - [`webhook`]: the HTTP edge for Meta: handshake, verification, durable acknowledgement.
 //! - [`channels`]: WhatsApp and Instagram: signatures, webhook parsing into
 //!   [`channels::InboundEvent`]s, rendering and sending outbound messages.
-//! - [`webhook`]: the HTTP edge for Meta: handshake, verification, durable acknowledgement.
+//! - [`engine`]: the conversation engine: what happens to each inbound event,
+//!   timers (SLA, reassurance), ownership changes with their side effects.
+//! - [`conversation`]: the one state machine of who owns a case (bot, queue, agent).
 //! - [`intents`]: rule files, normalization of chat Indonesian, matching.
-//! - [`engine`]: the conversation engine: who owns a conversation and what happens
-//!   to each inbound event.
 //! - [`outbox`]: durable outbound delivery with retries, pacing and window checks.
-//! - [`api`]: the agent/supervisor/marketer HTTP API.
-//! - [`server`]: wires the HTTP routes, background workers and graceful shutdown.
+//!
+//! Around it:
+//! - [`store`]: all state, through one API over a Redis or an embedded (redb) backend.
+//! - [`api`]: the HTTP API for agents, supervisors and marketers; [`console`]: the
+//!   browser console served on top of it.
+//! - [`survey`]: satisfaction surveys after resolution; [`reports`]: what supervisors read.
+//! - [`broadcast`]: marketing campaigns, paced and sent at most once per recipient.
+//! - [`server`]: routes, background workers and graceful shutdown; [`app`]: everything
+//!   built from the config; [`http`]: the JSON error shape.
+//! - [`config`]: the TOML file plus `BALAS_SECTION__KEY` overrides, validated up front.
+//! - [`clock`]: the one clock; tests inject one they can move.
+//! - [`telemetry`]: logs and Prometheus metrics.
 //! - [`cli`]: the `balas` subcommands.
 
 pub mod api;
