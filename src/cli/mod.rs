@@ -101,9 +101,9 @@ pub enum IntentsTool {
         #[arg(long)]
         rules: Option<PathBuf>,
     },
-    /// Measure the rules on labelled examples ([[example]] text + intent).
+    /// Measure the rules on labelled examples (`[[example]]` with text and intent).
     Test {
-        /// Dataset file (TOML with [[example]] entries).
+        /// Dataset file (TOML with `[[example]]` entries).
         dataset: PathBuf,
         /// Exit 1 when accuracy is below this (0.0–1.0).
         #[arg(long, value_name = "X")]
