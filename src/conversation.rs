@@ -54,6 +54,8 @@ pub enum Transition {
         queue: String,
         /// Queue priority (higher is served first).
         priority: i32,
+        /// Why: the intent, `fallback`, or `survey:<case>`.
+        reason: String,
     },
     /// An agent takes the conversation from the queue.
     Claim {
@@ -244,9 +246,16 @@ impl Conversation {
     pub fn apply(&mut self, transition: &Transition, now_ms: i64) -> Result<(), IllegalTransition> {
         let to = self.next_state(transition)?;
         match transition {
-            Transition::Handoff { queue, priority } => {
+            Transition::Handoff {
+                queue,
+                priority,
+                reason,
+            } => {
                 self.queue = Some(queue.clone());
                 self.priority = *priority;
+                self.handoff_intent = Some(reason.clone());
+                // The handoff message itself tells the customer their position.
+                self.last_position_update_ms = Some(now_ms);
                 self.handed_off_ms.get_or_insert(now_ms);
                 self.queued_ms = Some(now_ms);
             }
@@ -300,6 +309,7 @@ mod tests {
             Transition::Handoff {
                 queue: "general".into(),
                 priority: 0,
+                reason: "human_agent".into(),
             },
             Transition::Claim { agent: "a".into() },
             Transition::Release,
@@ -371,10 +381,16 @@ mod tests {
             &Transition::Handoff {
                 queue: "complaints".into(),
                 priority: 2,
+                reason: "complaint".into(),
             },
             10,
         )
         .unwrap();
+        assert_eq!(
+            (c.handoff_intent.as_deref(), c.last_position_update_ms),
+            (Some("complaint"), Some(10)),
+            "the reason and the position told are part of the handoff"
+        );
         assert_eq!(
             (c.queue.as_deref(), c.priority, c.queued_ms),
             (Some("complaints"), 2, Some(10))

@@ -47,16 +47,9 @@ pub async fn handoff(
     let t = Transition::Handoff {
         queue: queue.to_string(),
         priority,
+        reason: reason.to_string(),
     };
-    app.store().transition(conv_id, &t, |_| true).await?;
-    let now = app.store().now_ms();
-    let after = app
-        .store()
-        .update_conversation(conv_id, |c| {
-            c.handoff_intent = Some(reason.to_string());
-            c.last_position_update_ms = Some(now);
-        })
-        .await?;
+    let (_, after) = app.store().transition(conv_id, &t, |_| true).await?;
     app.store()
         .note(
             conv_id,
