@@ -611,7 +611,7 @@ async fn rate_limit_errors_are_retried_without_losing_anyone() {
     let err: Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/platform/fixtures/outbound/wa_error_130429.json"
+            "/tests/fixtures/platform/outbound/wa_error_130429.json"
         ))
         .unwrap(),
     )

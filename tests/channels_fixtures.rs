@@ -20,7 +20,7 @@ const WA_BIZ: &str = "112233445566778";
 const IG_BIZ: &str = "17841400987654321";
 
 fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/platform/fixtures")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/platform")
 }
 
 fn json_files(dir: &PathBuf) -> Vec<(String, Vec<u8>)> {

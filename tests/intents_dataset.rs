@@ -1,5 +1,5 @@
 //! The default rules in `intents/` against the labelled dataset
-//! `../shared/data/utterances.toml`: at least 92 % accuracy and at least 85 %
+//! `tests/data/utterances.toml`: at least 92 % accuracy and at least 85 %
 //! recall for every intent.
 
 use std::path::Path;
@@ -9,10 +9,10 @@ use balas::intents::{LoadOptions, RuleSet, tools};
 #[test]
 fn default_rules_meet_the_dataset_targets() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dataset_path = root.join("../shared/data/utterances.toml");
+    let dataset_path = root.join("tests/data/utterances.toml");
     let dataset = std::fs::read_to_string(&dataset_path).unwrap_or_else(|e| {
         panic!(
-            "the labelled dataset is missing: cannot read {} ({e}); it lives in the shared data directory next to the repository",
+            "the labelled dataset is missing: cannot read {} ({e}); it is vendored in tests/data",
             dataset_path.display()
         )
     });

@@ -35,7 +35,7 @@ const HOURS_QUESTION: &str = "jam operasional toko kapan ya";
 
 fn outbound_fixture(name: &str) -> Value {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/platform/fixtures/outbound")
+        .join("tests/fixtures/platform/outbound")
         .join(name);
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }

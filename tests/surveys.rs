@@ -286,7 +286,7 @@ async fn outside_the_window_the_template_matches_the_fixture_shape() {
     let fixture: Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/platform/fixtures/outbound/wa_send_template_request.json"
+            "/tests/fixtures/platform/outbound/wa_send_template_request.json"
         ))
         .expect("the shared fixture"),
     )

@@ -30,7 +30,7 @@ on_both_stores!(
 );
 
 fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/platform/fixtures")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/platform")
 }
 
 /// Inbound fixture files (`wa_*.json`, `ig_*.json`) with their exact bytes.
