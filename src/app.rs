@@ -4,8 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
-
 use crate::channels::Channel;
 use crate::channels::client::{ChannelClient, InstagramClient, WhatsAppClient};
 use crate::clock::SharedClock;
@@ -38,7 +36,6 @@ struct Inner {
     hours: BusinessHours,
     whatsapp: ChannelSettings,
     instagram: ChannelSettings,
-    inbound_wake: Notify,
     /// Identifies this process in locks and logs.
     instance_id: String,
 }
@@ -109,8 +106,6 @@ impl App {
                     config.instagram.account_id.clone(),
                     config.instagram.max_messages_per_second,
                 ),
-                lease: config.workers.lease.get(),
-                concurrency: config.workers.outbox_concurrency,
             },
         );
         let settings =
@@ -137,7 +132,6 @@ impl App {
             outbox,
             whatsapp,
             instagram,
-            inbound_wake: Notify::new(),
             instance_id: uuid::Uuid::now_v7().to_string(),
         })))
     }
@@ -178,15 +172,5 @@ impl App {
             Channel::WhatsApp => &self.0.whatsapp,
             Channel::Instagram => &self.0.instagram,
         }
-    }
-
-    /// Tells this process's inbound workers that work arrived.
-    pub fn wake_inbound(&self) {
-        self.0.inbound_wake.notify_one();
-    }
-
-    /// Waits until [`App::wake_inbound`] is called.
-    pub async fn inbound_woken(&self) {
-        self.0.inbound_wake.notified().await;
     }
 }

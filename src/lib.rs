@@ -58,6 +58,7 @@ pub mod conversation;
 pub mod engine;
 pub mod http;
 pub mod intents;
+pub mod jobs;
 pub mod outbox;
 pub mod reports;
 pub mod server;

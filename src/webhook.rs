@@ -151,7 +151,6 @@ async fn receive(app: &App, channel: Channel, headers: &HeaderMap, body: &[u8]) 
                 .increment(1);
             }
             let fresh = accepted.iter().filter(|a| **a).count();
-            app.wake_inbound();
             (
                 StatusCode::OK,
                 axum::Json(serde_json::json!({
@@ -201,11 +200,12 @@ pub async fn ingest(app: &App, events: &[InboundEvent]) -> Result<Vec<bool>, Sto
                 due_ms: now,
                 attempts: 0,
                 payload,
+                lease: 0,
             },
             dedupe: Some((format!("seen:{}", event.dedupe_key), DEDUPE_TTL)),
         });
     }
-    store.backend().jobs_push(queues::INBOUND, &jobs, now).await
+    store.push_jobs(queues::INBOUND, &jobs).await
 }
 
 /// Metric label for an event.

@@ -573,6 +573,7 @@ fn every_outbound_fixture_is_reproduced_validated_or_classified() {
                 } => "retry:sender",
                 SendError::Retryable { .. } => "retry",
                 SendError::Permanent { .. } => "permanent",
+                SendError::Unknown { .. } => "unknown",
             };
             assert_eq!(got, want, "{name}");
             assert_eq!(

@@ -339,7 +339,7 @@ pub async fn send_message(
             speaker: Some(Speaker::Agent {
                 id: caller.0.id.clone(),
             }),
-            origin: format!("agent:{}", caller.0.id),
+            origin: crate::store::Origin::Agent(caller.0.id.clone()),
             by_human: true,
         })
         .await;

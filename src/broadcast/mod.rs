@@ -17,14 +17,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
 
 use crate::app::App;
 use crate::channels::{Button, Channel, OutboundContent, OutboundMessage};
 use crate::config::ClockRange;
+use crate::jobs::{Handler, Run, Verdict};
 use crate::outbox::{OutboxError, Outgoing, window};
 use crate::store::{
-    OutboundRecord, OutboundState, Store, StoreError, StoreResult, TypedJob, queues,
+    Origin, OutboundRecord, OutboundState, RateKey, Store, StoreError, StoreResult, queues,
 };
 use audience::{Recipient, Segment};
 
@@ -33,6 +33,8 @@ pub const CHUNK: usize = 500;
 
 /// A walking broadcast notices a pause or cancel within this long.
 const CHECK_EVERY: Duration = Duration::from_millis(250);
+/// How long one walk job runs before it reschedules itself.
+const WALK_SLICE: Duration = Duration::from_secs(2);
 
 /// The message of a broadcast.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,8 +209,8 @@ pub fn record_id(broadcast: &str, to: &str) -> String {
 }
 
 /// The origin (and counter group) of a broadcast's records.
-pub fn origin(broadcast: &str) -> String {
-    format!("broadcast:{broadcast}")
+pub fn origin(broadcast: &str) -> Origin {
+    Origin::Broadcast(broadcast.to_string())
 }
 
 /// Reads a broadcast.
@@ -345,7 +347,7 @@ pub async fn resume(app: &App, id: &str) -> StoreResult<Option<Broadcast>> {
 pub async fn counts(app: &App, b: &Broadcast) -> StoreResult<serde_json::Value> {
     let by_state: BTreeMap<&str, i64> = app
         .store()
-        .outbound_counts(&origin(&b.id))
+        .outbound_counts(&origin(&b.id).to_string())
         .await?
         .into_iter()
         .map(|(s, n)| (s.as_str(), n.max(0)))
@@ -429,7 +431,7 @@ async fn count_reason(store: &Store, id: &str, kind: &str, reason: &str) -> Stor
 /// the platform refused outright), to count the reason.
 pub async fn on_status(store: &Store, record: &OutboundRecord) -> StoreResult<()> {
     if record.state == OutboundState::Failed
-        && let Some(id) = record.origin.strip_prefix("broadcast:")
+        && let Some(id) = record.origin.broadcast()
     {
         let reason = record
             .error_code
@@ -439,50 +441,38 @@ pub async fn on_status(store: &Store, record: &OutboundRecord) -> StoreResult<()
     Ok(())
 }
 
-/// Runs broadcast jobs until shutdown.
-pub async fn run(app: App, mut shutdown: watch::Receiver<bool>) {
-    let poll = app.config().workers.poll_interval.get();
-    while !*shutdown.borrow() {
-        match run_once(&app).await {
-            Ok(n) if n > 0 => continue,
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "broadcast worker cannot reach the store"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(poll) => {}
-            _ = shutdown.changed() => {}
-        }
+/// Handles the `broadcast` queue: starting broadcasts and walking their
+/// recipients.
+pub struct BroadcastHandler {
+    app: App,
+}
+
+impl BroadcastHandler {
+    /// The handler over `app`.
+    pub fn new(app: App) -> Self {
+        Self { app }
     }
 }
 
-/// Runs the due broadcast jobs once; returns how many were claimed.
-pub async fn run_once(app: &App) -> StoreResult<usize> {
-    let lease = app.config().workers.lease.get();
-    let jobs: Vec<TypedJob<BroadcastJob>> = app.store().claim(queues::BROADCAST, lease, 4).await?;
-    let n = jobs.len();
-    for job in jobs {
+#[async_trait::async_trait]
+impl Handler for BroadcastHandler {
+    type Payload = BroadcastJob;
+
+    fn queue(&self) -> &'static str {
+        queues::BROADCAST
+    }
+
+    async fn run(&self, job: &Run<BroadcastJob>) -> Verdict {
         let result = match &job.payload {
-            BroadcastJob::Start { id } => start(app, id).await,
-            BroadcastJob::Walk { id } => walk(app, id, lease).await,
+            BroadcastJob::Start { id } => start(&self.app, id).await,
+            BroadcastJob::Walk { id } => walk(&self.app, id, job).await,
         };
-        let store = app.store();
         match result {
-            Ok(None) => store.ack(queues::BROADCAST, &job.id).await?,
-            Ok(Some(due)) => store.retry_at(queues::BROADCAST, &job.id, due).await?,
-            Err(e) => {
-                tracing::warn!(job = %job.id, error = %e, "broadcast job failed; will retry");
-                let delay = crate::outbox::backoff(job.attempts.min(8) + 1);
-                store
-                    .retry_at(
-                        queues::BROADCAST,
-                        &job.id,
-                        store.now_ms() + delay.as_millis() as i64,
-                    )
-                    .await?;
-            }
+            Ok(None) => Verdict::Done,
+            Ok(Some(due)) => Verdict::Later(due),
+            Err(e) => Verdict::failed(e),
         }
     }
-    Ok(n)
 }
 
 /// Freezes the audience and begins walking. `Some(due)` reschedules the job.
@@ -557,7 +547,7 @@ pub fn quiet_until(quiet: Option<ClockRange>, tz: &jiff::tz::TimeZone, now_ms: i
 
 /// Walks recipients from the cursor at the broadcast's pace. `Some(due)`
 /// reschedules the walk (paced, quiet hours); `None` means finished or stopped.
-async fn walk(app: &App, id: &str, lease: Duration) -> StoreResult<Option<i64>> {
+async fn walk(app: &App, id: &str, job: &Run<BroadcastJob>) -> StoreResult<Option<i64>> {
     let store = app.store();
     let Some(b) = get(app, id).await? else {
         return Ok(None);
@@ -569,11 +559,12 @@ async fn walk(app: &App, id: &str, lease: Duration) -> StoreResult<Option<i64>> 
     let quiet = (!cfg.quiet_hours.trim().is_empty())
         .then(|| ClockRange::parse(&cfg.quiet_hours).ok())
         .flatten();
-    let deadline = std::time::Instant::now() + lease / 2;
+    // A walk runs for a slice and then reschedules itself, so several
+    // broadcasts take turns and a shutdown never waits long.
+    let deadline = std::time::Instant::now() + WALK_SLICE;
     let (mut index, mut offset) = b.cursor;
     let mut since_save = 0;
     let mut last_check = std::time::Instant::now();
-    let rate_key = format!("bcrate:{id}");
     // A tenth of a second of burst: a new broadcast does not open with a spike.
     let burst = (b.rate_per_sec / 10.0).clamp(1.0, 100.0) as u32;
     let outcome = 'walk: loop {
@@ -587,8 +578,7 @@ async fn walk(app: &App, id: &str, lease: Duration) -> StoreResult<Option<i64>> 
                 break 'walk Some(until);
             }
             let wait = store
-                .backend()
-                .rate_take(&rate_key, b.rate_per_sec, burst, now)
+                .take_rate(&RateKey::Broadcast(id), b.rate_per_sec, burst)
                 .await?;
             if wait > 0 {
                 if wait < 50 && std::time::Instant::now() + Duration::from_millis(wait) < deadline {
@@ -596,6 +586,10 @@ async fn walk(app: &App, id: &str, lease: Duration) -> StoreResult<Option<i64>> 
                     continue;
                 }
                 break 'walk Some(now + wait as i64);
+            }
+            if job.lease_lost() {
+                // Another process walks this broadcast now.
+                return Ok(None);
             }
             hand_over(app, &b, &recipients[offset as usize]).await?;
             offset += 1;

@@ -183,6 +183,14 @@ pub enum SendError {
         /// Human-readable reason.
         title: String,
     },
+    /// The request may have reached the platform (a timeout or a broken
+    /// connection after it was written): the message may or may not have been
+    /// accepted, and the platform offers no idempotency key to find out.
+    #[error("outcome unknown: {title}")]
+    Unknown {
+        /// What happened.
+        title: String,
+    },
 }
 
 impl SendError {
@@ -190,13 +198,16 @@ impl SendError {
     pub fn code(&self) -> i64 {
         match self {
             SendError::Retryable { code, .. } | SendError::Permanent { code, .. } => *code,
+            SendError::Unknown { .. } => 0,
         }
     }
 
     /// The title.
     pub fn title(&self) -> &str {
         match self {
-            SendError::Retryable { title, .. } | SendError::Permanent { title, .. } => title,
+            SendError::Retryable { title, .. }
+            | SendError::Permanent { title, .. }
+            | SendError::Unknown { title } => title,
         }
     }
 }

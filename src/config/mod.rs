@@ -375,7 +375,8 @@ pub struct WorkersConfig {
     pub outbox_concurrency: usize,
     /// How often idle workers look for due work.
     pub poll_interval: HumanDuration,
-    /// How long a claimed job is leased before another worker may retry it.
+    /// Lease of a claimed job, renewed every third of it while the job runs;
+    /// bounds how long a dead process's jobs wait before another takes them.
     pub lease: HumanDuration,
 }
 
@@ -385,7 +386,7 @@ impl Default for WorkersConfig {
             inbound_concurrency: 8,
             outbox_concurrency: 16,
             poll_interval: HumanDuration::millis(200),
-            lease: HumanDuration::secs(60),
+            lease: HumanDuration::secs(10),
         }
     }
 }

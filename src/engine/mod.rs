@@ -75,12 +75,13 @@ pub async fn handle_event(app: &App, event: &InboundEvent) -> Result<Outcome, En
     match &event.kind {
         EventKind::Message(msg) => {
             let lock = format!("lock:contact:{}:{}", event.channel, msg.contact.external_id);
-            let owner = format!("{}:{}", app.instance_id(), event.dedupe_key);
+            // The owner is the event, not this process: when the event runs
+            // again after a crash (here or in another process) it takes its
+            // own lock back at once instead of waiting for it to expire. The
+            // lock outlives any normal turn; it only matters while one runs.
+            let owner = event.dedupe_key.clone();
             let now = app.store().now_ms();
-            // The lock lives as long as the job's lease: if this process dies
-            // mid-message, the job is claimed again when its lease runs out, and
-            // the contact must be free by then rather than stall its conversation.
-            let ttl = app.config().workers.lease.get();
+            let ttl = app.config().workers.lease.get() * 3;
             if !app.store().backend().lock(&lock, &owner, ttl, now).await? {
                 return Ok(Outcome::Busy);
             }
@@ -576,7 +577,7 @@ impl Turn<'_> {
                 speaker: Some(Speaker::Bot {
                     intent: self.intent.clone(),
                 }),
-                origin: "bot".into(),
+                origin: crate::store::Origin::Bot,
                 by_human: false,
             })
             .await;

@@ -1,4 +1,4 @@
-//! Durable timers: the promises Balas keeps while nobody is writing.
+//! Durable engine timers: the promises Balas keeps while nobody is writing.
 //!
 //! A timer is a job in the `timers` queue with a deterministic id, so it is
 //! scheduled once however often the code that schedules it runs, and it fires
@@ -43,8 +43,6 @@ pub enum Timer {
         /// The assignment this was set for.
         assigned_ms: i64,
     },
-    /// Send a satisfaction survey (or its next step).
-    Survey(crate::survey::SurveyTimer),
 }
 
 impl Timer {
@@ -63,7 +61,6 @@ impl Timer {
                 conversation_id,
                 assigned_ms,
             } => format!("reply_timeout:{conversation_id}:{assigned_ms}"),
-            Timer::Survey(s) => s.id(),
         }
     }
 
@@ -92,7 +89,6 @@ impl Timer {
                 conversation_id,
                 assigned_ms,
             } => reply_timeout(app, conversation_id, *assigned_ms).await,
-            Timer::Survey(s) => crate::survey::fire(app, s).await,
         }
     }
 }
@@ -157,7 +153,7 @@ async fn reassure(
             },
             conversation_id: Some(id.to_string()),
             speaker: Some(Speaker::Bot { intent: None }),
-            origin: "system".into(),
+            origin: crate::store::Origin::System,
             by_human: false,
         })
         .await;

@@ -12,6 +12,7 @@ mod contacts;
 mod conversations;
 pub mod embedded;
 mod jobs;
+mod limits;
 mod records;
 pub mod redis;
 
@@ -25,8 +26,9 @@ use serde::de::DeserializeOwned;
 pub use backend::{Backend, Job, JobCounts, NewJob, StoreError, StoreResult, Versioned};
 pub use contacts::{Contact, Note};
 pub use conversations::{ConversationError, Speaker, TranscriptEntry, new_case_id};
-pub use jobs::{TypedJob, queues};
-pub use records::{OutboundRecord, OutboundState, SendStart};
+pub use jobs::queues;
+pub use limits::RateKey;
+pub use records::{Origin, OutboundRecord, OutboundState, SendStart};
 
 use crate::clock::SharedClock;
 
@@ -35,6 +37,8 @@ use crate::clock::SharedClock;
 pub struct Store {
     backend: Arc<dyn Backend>,
     clock: SharedClock,
+    /// This process's job workers, woken when a job is scheduled here.
+    wakers: Arc<jobs::Wakers>,
 }
 
 /// How many times a compare-and-swap update is retried before giving up.
@@ -46,7 +50,11 @@ pub const EVENTS_TOPIC: &str = "events";
 impl Store {
     /// Wraps a backend.
     pub fn new(backend: Arc<dyn Backend>, clock: SharedClock) -> Self {
-        Self { backend, clock }
+        Self {
+            backend,
+            clock,
+            wakers: Arc::default(),
+        }
     }
 
     /// The primitives, for operations not covered here.
@@ -116,6 +124,43 @@ impl Store {
             }
         }
         Err(StoreError::Contention(key.to_string()).into())
+    }
+
+    /// [`Store::update_json`] for documents with counts kept about them:
+    /// `change` also returns the counter deltas its change implies, and the
+    /// document and the counters are written in one atomic step.
+    pub(crate) async fn update_json_counted<T, F>(
+        &self,
+        key: &str,
+        mut change: F,
+    ) -> StoreResult<Option<T>>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut(Option<T>) -> Option<(T, Vec<(String, i64)>)>,
+    {
+        for _ in 0..CAS_ATTEMPTS {
+            let current = self.backend.doc_get(key).await?;
+            let (version, value) = match current {
+                None => (0, None),
+                Some(v) => (v.version, Some(decode::<T>(key, &v.data)?)),
+            };
+            let Some((new_value, counters)) = change(value) else {
+                return Ok(None);
+            };
+            let bytes = serde_json::to_vec(&new_value).map_err(|e| StoreError::Corrupt {
+                key: key.to_string(),
+                reason: e.to_string(),
+            })?;
+            if self
+                .backend
+                .doc_put_counted(key, version, &bytes, &counters)
+                .await?
+                .is_some()
+            {
+                return Ok(Some(new_value));
+            }
+        }
+        Err(StoreError::Contention(key.to_string()))
     }
 
     /// Writes a JSON document unconditionally (last writer wins); for documents

@@ -284,7 +284,7 @@ async fn send(
             speaker: Some(Speaker::Bot {
                 intent: Some("survey".into()),
             }),
-            origin: format!("survey:{}", survey.case_id),
+            origin: crate::store::Origin::Survey(survey.case_id.clone()),
             by_human: false,
         })
         .await;

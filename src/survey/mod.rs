@@ -18,10 +18,9 @@ use crate::app::App;
 use crate::channels::{Channel, InboundMessage, MessageContent};
 use crate::conversation::{Conversation, State};
 use crate::engine::messages::Texts;
-use crate::engine::timers::Timer;
 use crate::engine::{lang_from_code, ownership};
 use crate::intents::{Action, MatchContext};
-use crate::store::{Contact, ConversationError, StoreError, StoreResult};
+use crate::store::{Contact, ConversationError, StoreError, StoreResult, queues};
 use answers::Scale;
 
 /// The priority of recovery handoffs: ahead of ordinary complaints.
@@ -174,6 +173,19 @@ pub enum TimerAction {
 }
 
 impl SurveyTimer {
+    /// Schedules this step at `due_ms` in the `surveys` queue; false when it
+    /// was already scheduled.
+    pub async fn schedule(&self, app: &App, due_ms: i64) -> StoreResult<bool> {
+        app.store()
+            .schedule(queues::SURVEYS, &self.id(), due_ms, self, None)
+            .await
+    }
+
+    /// Cancels this step if it is scheduled.
+    pub async fn cancel(&self, app: &App) -> StoreResult<bool> {
+        app.store().cancel(queues::SURVEYS, &self.id()).await
+    }
+
     /// Timer job id (one per case and action).
     pub fn id(&self) -> String {
         let action = match self.action {
@@ -302,10 +314,10 @@ pub async fn on_resolved(app: &App, conv: &Conversation) -> Result<(), Conversat
     store
         .put_json(&active_key(conv.channel, &conv.contact_id), &conv.id)
         .await?;
-    Timer::Survey(SurveyTimer {
+    SurveyTimer {
         case_id: conv.id.clone(),
         action: TimerAction::Send,
-    })
+    }
     .schedule(app, now + cfg.delay.as_millis_i64())
     .await?;
     Ok(())
@@ -350,6 +362,34 @@ async fn close(
         metrics::counter!("balas_surveys_total", "status" => to.as_str()).increment(1);
     }
     Ok(closed)
+}
+
+/// Handles the `surveys` queue: the first question, step timeouts, expiry.
+pub struct SurveyHandler {
+    app: App,
+}
+
+impl SurveyHandler {
+    /// The handler over `app`.
+    pub fn new(app: App) -> Self {
+        Self { app }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::jobs::Handler for SurveyHandler {
+    type Payload = SurveyTimer;
+
+    fn queue(&self) -> &'static str {
+        queues::SURVEYS
+    }
+
+    async fn run(&self, job: &crate::jobs::Run<SurveyTimer>) -> crate::jobs::Verdict {
+        match fire(&self.app, &job.payload).await {
+            Ok(()) => crate::jobs::Verdict::Done,
+            Err(e) => crate::jobs::Verdict::failed(e),
+        }
+    }
 }
 
 /// Fires a survey timer.
@@ -413,10 +453,10 @@ async fn send_first(app: &App, survey: Survey) -> Result<(), ConversationError> 
                 .await?;
             metrics::counter!("balas_surveys_total", "status" => "asked").increment(1);
             let cfg = &app.config().survey;
-            Timer::Survey(SurveyTimer {
+            SurveyTimer {
                 case_id: survey.case_id.clone(),
                 action: TimerAction::Expire,
-            })
+            }
             .schedule(app, now + cfg.expire_after.as_millis_i64())
             .await?;
         }
@@ -458,10 +498,10 @@ pub async fn on_message(
                 .await?
                 .is_some()
             {
-                Timer::Survey(SurveyTimer {
+                SurveyTimer {
                     case_id: case_id.clone(),
                     action: TimerAction::Send,
-                })
+                }
                 .cancel(app)
                 .await?;
             }
@@ -585,10 +625,10 @@ async fn answer(
     match next {
         Some(next) => {
             ask::question(app, &survey, contact, next, false).await?;
-            Timer::Survey(SurveyTimer {
+            SurveyTimer {
                 case_id: survey.case_id.clone(),
                 action: TimerAction::StepTimeout(next),
-            })
+            }
             .schedule(app, now + cfg.step_timeout.as_millis_i64())
             .await?;
         }
