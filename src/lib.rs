@@ -56,6 +56,7 @@ pub mod config;
 pub mod console;
 pub mod conversation;
 pub mod engine;
+pub mod events;
 pub mod http;
 pub mod intents;
 pub mod jobs;

@@ -147,19 +147,19 @@ fn spawn_workers(app: &App, shutdown: &watch::Receiver<bool>) -> Vec<JoinHandle<
     }
     vec![
         spawn(
-            InboundHandler::new(app.clone()),
+            InboundHandler::new(app.engine().clone()),
             &store,
             settings(cfg.inbound_concurrency),
             shutdown,
         ),
         spawn(
-            TimerHandler::new(app.clone()),
+            TimerHandler::new(app.engine().clone()),
             &store,
             settings(4),
             shutdown,
         ),
         spawn(
-            SurveyHandler::new(app.clone()),
+            SurveyHandler::new(app.engine().clone()),
             &store,
             settings(4),
             shutdown,
@@ -171,7 +171,7 @@ fn spawn_workers(app: &App, shutdown: &watch::Receiver<bool>) -> Vec<JoinHandle<
             shutdown,
         ),
         spawn(
-            BroadcastHandler::new(app.clone()),
+            BroadcastHandler::new(app.broadcasts().clone()),
             &store,
             settings(2),
             shutdown,

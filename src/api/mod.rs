@@ -5,7 +5,9 @@
 //! the engine, the outbox, surveys and broadcasts for the actual work.
 
 pub mod auth;
+pub mod broadcasts;
 pub mod conversations;
+pub mod reports;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -18,7 +20,7 @@ pub const BROADCAST_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 /// The `/api/v1` routes.
 pub fn router() -> Router<App> {
-    use crate::broadcast::api as b;
+    use broadcasts as b;
     use conversations as c;
     // Audiences can be large (100,000 recipients); only these routes accept big bodies.
     let broadcasts = Router::new()
@@ -49,9 +51,6 @@ pub fn router() -> Router<App> {
         .route("/api/v1/conversations/{id}/resolve", post(c::resolve))
         .route("/api/v1/canned", get(c::canned))
         .route("/api/v1/events", get(c::events))
-        .route("/api/v1/reports/summary", get(crate::reports::summary))
-        .route(
-            "/api/v1/reports/surveys.csv",
-            get(crate::reports::surveys_csv),
-        )
+        .route("/api/v1/reports/summary", get(reports::summary))
+        .route("/api/v1/reports/surveys.csv", get(reports::surveys_csv))
 }

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::Engine;
 use super::timers::Timer;
 use super::{Outcome, handle_event};
-use crate::app::App;
 use crate::channels::{EventKind, InboundEvent};
 use crate::jobs::{Handler, Run, Verdict};
 use crate::store::queues;
@@ -23,13 +23,13 @@ const BUSY_RETRY: Duration = Duration::from_millis(100);
 
 /// Handles the `inbound` queue: one customer's events in order.
 pub struct InboundHandler {
-    app: App,
+    engine: Engine,
 }
 
 impl InboundHandler {
-    /// The handler over `app`.
-    pub fn new(app: App) -> Self {
-        Self { app }
+    /// The handler over `engine`.
+    pub fn new(engine: Engine) -> Self {
+        Self { engine }
     }
 }
 
@@ -46,10 +46,10 @@ impl Handler for InboundHandler {
     }
 
     async fn run(&self, job: &Run<InboundEvent>) -> Verdict {
-        match handle_event(&self.app, &job.payload).await {
+        match handle_event(&self.engine, &job.payload).await {
             Ok(Outcome::Done) => Verdict::Done,
             Ok(Outcome::Busy) => {
-                Verdict::Later(self.app.store().now_ms() + BUSY_RETRY.as_millis() as i64)
+                Verdict::Later(self.engine.store().now_ms() + BUSY_RETRY.as_millis() as i64)
             }
             Ok(Outcome::RetryLater(_)) if job.attempts >= MAX_UNKNOWN_STATUS_RETRIES => {
                 tracing::warn!(job = %job.id, key = %job.payload.dedupe_key, "status for a message we never recorded; dropping it");
@@ -80,13 +80,13 @@ fn contact_of(event: &InboundEvent) -> String {
 
 /// Handles the `timers` queue: promises kept while nobody writes.
 pub struct TimerHandler {
-    app: App,
+    engine: Engine,
 }
 
 impl TimerHandler {
-    /// The handler over `app`.
-    pub fn new(app: App) -> Self {
-        Self { app }
+    /// The handler over `engine`.
+    pub fn new(engine: Engine) -> Self {
+        Self { engine }
     }
 }
 
@@ -99,7 +99,7 @@ impl Handler for TimerHandler {
     }
 
     async fn run(&self, job: &Run<Timer>) -> Verdict {
-        match job.payload.fire(&self.app).await {
+        match job.payload.fire(&self.engine).await {
             Ok(()) => Verdict::Done,
             Err(e) => Verdict::failed(e),
         }

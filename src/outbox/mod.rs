@@ -20,10 +20,11 @@ use crate::channels::client::ChannelClient;
 use crate::channels::{
     Channel, DeliveryStatus, OutboundContent, OutboundMessage, RateScope, SendError,
 };
+use crate::events::{Bus, Event};
 use crate::jobs::{Handler, Run, Verdict, backoff};
 use crate::store::{
-    Origin, OutboundRecord, OutboundState, RateKey, SendStart, Speaker, Store, StoreError,
-    TranscriptEntry, queues,
+    ConversationError, Origin, OutboundRecord, OutboundState, RateKey, SendStart, Speaker, Store,
+    StoreError, TranscriptEntry, queues,
 };
 
 pub use window::{WindowClosed, WindowDecision};
@@ -85,6 +86,9 @@ pub struct Pacing {
 #[derive(Clone)]
 pub struct Outbox {
     store: Store,
+    /// Every change of a record's delivery state is published here
+    /// (broadcast counts, survey fallbacks and consoles subscribe).
+    bus: Bus,
     clients: Clients,
     pacing: Arc<Pacing>,
 }
@@ -101,10 +105,11 @@ pub enum StatusOutcome {
 }
 
 impl Outbox {
-    /// An outbox over `store` sending with `clients`.
-    pub fn new(store: Store, clients: Clients, pacing: Pacing) -> Self {
+    /// An outbox over `store` sending with `clients`, reporting on `bus`.
+    pub fn new(store: Store, bus: Bus, clients: Clients, pacing: Pacing) -> Self {
         Self {
             store,
+            bus,
             clients,
             pacing: Arc::new(pacing),
         }
@@ -181,7 +186,7 @@ impl Outbox {
 
     /// Delivers one message (one job of the `outbox` queue): checks it may
     /// still go out, paces it, sends it and records the outcome.
-    async fn deliver(&self, job: &Run<String>) -> Result<Verdict, StoreError> {
+    async fn deliver(&self, job: &Run<String>) -> Result<Verdict, ConversationError> {
         let store = &self.store;
         let id = job.id.as_str();
         let Some(record) = store.outbound(id).await? else {
@@ -198,9 +203,7 @@ impl Outbox {
         let Some(client) = client else {
             tracing::info!(message = %id, channel = %msg.channel, kind = kind_name(msg), "dry run: no access token, message recorded but not sent");
             tracing::debug!(message = %id, body = %msg.content.summary(), "dry-run body");
-            store
-                .advance_outbound(id, OutboundState::DryRun, |_| {})
-                .await?;
+            self.advance(id, OutboundState::DryRun, |_| {}).await?;
             count(msg.channel, "dry_run");
             return Ok(Verdict::Done);
         };
@@ -264,11 +267,10 @@ impl Outbox {
             .record(started.elapsed().as_secs_f64());
         let retry = match result {
             Ok(receipt) => {
-                store
-                    .advance_outbound(id, OutboundState::Sent, |r| {
-                        r.platform_id.clone_from(&receipt.platform_message_id);
-                    })
-                    .await?;
+                self.advance(id, OutboundState::Sent, |r| {
+                    r.platform_id.clone_from(&receipt.platform_message_id);
+                })
+                .await?;
                 count(msg.channel, "sent");
                 return Ok(Verdict::Done);
             }
@@ -319,7 +321,10 @@ impl Outbox {
     /// `None` when the record may still be sent now; otherwise the verdict
     /// after marking it skipped: the customer opted out of campaigns, or the
     /// platform's window closed while it waited.
-    async fn still_allowed(&self, record: &OutboundRecord) -> Result<Option<Verdict>, StoreError> {
+    async fn still_allowed(
+        &self,
+        record: &OutboundRecord,
+    ) -> Result<Option<Verdict>, ConversationError> {
         let msg = &record.message;
         let contact = self.store.contact(msg.channel, &msg.to).await?;
         let is_template = matches!(msg.content, OutboundContent::Template { .. });
@@ -352,46 +357,62 @@ impl Outbox {
             return Ok(None);
         };
         tracing::info!(message = %record.id, origin = %record.origin, reason, "not sent: no longer allowed at the moment of sending");
-        self.store
-            .advance_outbound(&record.id, state, |r| {
-                r.error_title = Some(reason.to_string())
-            })
-            .await?;
+        self.advance(&record.id, state, |r| {
+            r.error_title = Some(reason.to_string())
+        })
+        .await?;
         count(msg.channel, "skipped");
         Ok(Some(Verdict::Done))
     }
 
-    /// Marks a record failed and applies what the error means for the contact.
+    /// Moves a record forward (see [`Store::advance_outbound`]) and, when it
+    /// moved, applies what that means for the contact and publishes it.
+    async fn advance(
+        &self,
+        id: &str,
+        state: OutboundState,
+        edit: impl FnMut(&mut OutboundRecord),
+    ) -> Result<Option<OutboundRecord>, ConversationError> {
+        let Some(record) = self.store.advance_outbound(id, state, edit).await? else {
+            return Ok(None);
+        };
+        if record.state == OutboundState::Failed {
+            count(record.message.channel, "failed");
+            if record.error_code == Some(131050) {
+                // The customer told WhatsApp to stop marketing from us.
+                self.store
+                    .update_contact(record.message.channel, &record.message.to, |c| {
+                        c.marketing_opt_out = true;
+                    })
+                    .await?;
+            }
+        }
+        self.bus
+            .publish(&Event::Delivery(Box::new(record.clone())))
+            .await?;
+        Ok(Some(record))
+    }
+
+    /// Marks a record failed with the platform's (or our) code and title.
     async fn fail(
         &self,
         record: &OutboundRecord,
         code: i64,
         title: &str,
-    ) -> Result<(), StoreError> {
-        let failed = self
-            .store
-            .advance_outbound(&record.id, OutboundState::Failed, |r| {
-                r.error_code = Some(code);
-                r.error_title = Some(title.to_string());
-            })
-            .await?;
-        count(record.message.channel, "failed");
-        if let Some(failed) = &failed {
-            // Broadcasts show why recipients failed, whichever way the error came.
-            crate::broadcast::on_status(&self.store, failed).await?;
-        }
-        if code == 131050 {
-            self.store
-                .update_contact(record.message.channel, &record.message.to, |c| {
-                    c.marketing_opt_out = true;
-                })
-                .await?;
-        }
+    ) -> Result<(), ConversationError> {
+        self.advance(&record.id, OutboundState::Failed, |r| {
+            r.error_code = Some(code);
+            r.error_title = Some(title.to_string());
+        })
+        .await?;
         Ok(())
     }
 
     /// Applies a delivery status webhook to our record; never moves it backwards.
-    pub async fn apply_status(&self, status: &DeliveryStatus) -> Result<StatusOutcome, StoreError> {
+    pub async fn apply_status(
+        &self,
+        status: &DeliveryStatus,
+    ) -> Result<StatusOutcome, ConversationError> {
         let Some(id) = self
             .store
             .outbound_by_platform_id(&status.message_id)
@@ -401,30 +422,17 @@ impl Outbox {
         };
         let next = OutboundState::from(status.state);
         let advanced = self
-            .store
-            .advance_outbound(&id, next, |r| {
+            .advance(&id, next, |r| {
                 if next == OutboundState::Failed {
                     r.error_code = status.error_code;
                     r.error_title.clone_from(&status.error_title);
                 }
             })
             .await?;
-        match advanced {
-            None => Ok(StatusOutcome::Stale),
-            Some(record) => {
-                if record.state == OutboundState::Failed {
-                    count(record.message.channel, "failed");
-                    if record.error_code == Some(131050) {
-                        self.store
-                            .update_contact(record.message.channel, &record.message.to, |c| {
-                                c.marketing_opt_out = true;
-                            })
-                            .await?;
-                    }
-                }
-                Ok(StatusOutcome::Advanced(Box::new(record)))
-            }
-        }
+        Ok(match advanced {
+            None => StatusOutcome::Stale,
+            Some(record) => StatusOutcome::Advanced(Box::new(record)),
+        })
     }
 
     /// Pending and in-flight outbound messages.
@@ -546,6 +554,7 @@ mod tests {
         });
         let outbox = Outbox::new(
             store.clone(),
+            Bus::new(),
             Clients {
                 whatsapp: Some(client.clone()),
                 instagram: None,

@@ -19,6 +19,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use super::{Job, JobCounts, NewJob, Store, StoreError, StoreResult};
+use crate::channels::InboundEvent;
 
 /// Names of the job queues.
 pub mod queues {
@@ -85,6 +86,34 @@ impl Store {
             self.wakers.get(queue).notify_one();
         }
         Ok(pushed)
+    }
+
+    /// Stores webhook events as inbound jobs, atomically, skipping events seen
+    /// before (by their platform id, for [`super::DEDUPE_TTL`], across
+    /// processes and restarts). Returns, per event, whether it was new.
+    pub async fn ingest_inbound(&self, events: &[InboundEvent]) -> StoreResult<Vec<bool>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.now_ms();
+        let mut jobs = Vec::with_capacity(events.len());
+        for event in events {
+            let payload = serde_json::to_vec(event).map_err(|e| StoreError::Corrupt {
+                key: event.dedupe_key.clone(),
+                reason: e.to_string(),
+            })?;
+            jobs.push(NewJob {
+                job: Job {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    due_ms: now,
+                    attempts: 0,
+                    payload,
+                    lease: 0,
+                },
+                dedupe: Some((format!("seen:{}", event.dedupe_key), super::DEDUPE_TTL)),
+            });
+        }
+        self.push_jobs(queues::INBOUND, &jobs).await
     }
 
     /// Cancels a scheduled job wherever it is.

@@ -15,6 +15,7 @@ mod jobs;
 mod limits;
 mod records;
 pub mod redis;
+mod surveys;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub use conversations::{ConversationError, Speaker, TranscriptEntry, new_case_id
 pub use jobs::queues;
 pub use limits::RateKey;
 pub use records::{Origin, OutboundRecord, OutboundState, SendStart};
+pub use surveys::{Step, Survey, SurveyStatus};
 
 use crate::clock::SharedClock;
 
@@ -43,6 +45,11 @@ pub struct Store {
 
 /// How many times a compare-and-swap update is retried before giving up.
 const CAS_ATTEMPTS: usize = 64;
+
+/// How long a platform event or message id is remembered (webhook dedupe,
+/// transcript entries): longer than Meta's retry horizon (up to 7 days for
+/// WhatsApp).
+pub const DEDUPE_TTL: Duration = Duration::from_secs(8 * 24 * 3600);
 
 /// Topic of live events (SSE for agent consoles).
 pub const EVENTS_TOPIC: &str = "events";
