@@ -4,7 +4,7 @@
 //! ([`redis`] for several processes sharing one Redis, [`embedded`] for a single
 //! process with a redb file). [`Store`] adds the domain operations the rest of
 //! Balas calls — contacts, conversations and transcripts, the agent queue, typed
-//! jobs, outbound records, live events — written once on top of the primitives,
+//! jobs, outbound records, attachment records, live events — written once on top of the primitives,
 //! so both backends behave the same by construction.
 
 pub mod backend;
@@ -12,6 +12,7 @@ mod contacts;
 mod conversations;
 pub mod embedded;
 mod jobs;
+mod media;
 mod records;
 pub mod redis;
 
@@ -26,6 +27,7 @@ pub use backend::{Backend, Job, JobCounts, NewJob, StoreError, StoreResult, Vers
 pub use contacts::{Contact, Note};
 pub use conversations::{ConversationError, Speaker, TranscriptEntry, new_case_id};
 pub use jobs::{TypedJob, queues};
+pub use media::{Attachment, AttachmentDirection, AttachmentStatus};
 pub use records::{OutboundRecord, OutboundState, SendStart};
 
 use crate::clock::SharedClock;
