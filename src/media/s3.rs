@@ -9,12 +9,15 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::{
+    BackoffConfig, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
+};
 use tokio::io::AsyncReadExt;
 
 use super::MediaError;
@@ -27,6 +30,13 @@ pub const PART_SIZE: usize = 8 * 1024 * 1024;
 
 /// Parts uploaded at once.
 const PART_CONCURRENCY: usize = 2;
+
+/// Retries of one S3 request inside `object_store` (5xx, connection errors).
+/// Few and short: the caller (a job with its own backoff, an HTTP request, a
+/// readiness probe) should hear of an outage in seconds, not minutes.
+const MAX_RETRIES: usize = 3;
+/// Time after which a request is not retried any more.
+const RETRY_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> MediaError {
     MediaError::Unavailable(format!("s3 {what}: {e}"))
@@ -49,7 +59,12 @@ impl S3Backend {
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(config.bucket.trim())
             .with_region(config.region.trim())
-            .with_checksum_algorithm(object_store::aws::Checksum::SHA256);
+            .with_checksum_algorithm(object_store::aws::Checksum::SHA256)
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig::default(),
+                max_retries: MAX_RETRIES,
+                retry_timeout: RETRY_TIMEOUT,
+            });
         let endpoint = config.endpoint.trim().trim_end_matches('/');
         if !endpoint.is_empty() {
             builder = builder
@@ -125,13 +140,14 @@ impl MediaBackend for S3Backend {
     }
 
     async fn ping(&self) -> Result<(), MediaError> {
-        // A HEAD of an object that need not exist proves the bucket answers and
-        // the credentials are accepted (a 404 is a fine answer; 403 is not).
-        match self.store.head(&self.path_of("ping")).await {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(unavailable("ping", e)),
-        }
+        // Listing a prefix (one request, whatever is under it) proves the bucket
+        // exists and these credentials may read it; a HEAD would answer 404 for
+        // a missing bucket just as for a missing object.
+        self.store
+            .list_with_delimiter(Some(&self.path_of("sha256")))
+            .await
+            .map(|_| ())
+            .map_err(|e| unavailable("ping", e))
     }
 
     async fn put_file(&self, key: &str, file: &Path, size: u64) -> Result<(), MediaError> {
