@@ -50,6 +50,8 @@ pub const MEDIA_UNUSABLE_CODE: i64 = -4;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest silence while reading a response.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Redirects followed at most.
+const MAX_REDIRECTS: usize = 5;
 /// Longest whole transfer (100 MB at ~300 kB/s).
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -292,7 +294,20 @@ impl MediaClient {
     /// send client's 15 s would cut a large video short). Only Instagram
     /// downloads work until [`MediaClient::with_whatsapp`] is called.
     pub fn new() -> MediaClient {
+        // Redirects only to HTTPS (a CDN may redirect; nothing may downgrade us
+        // to plain HTTP or point us at an internal address over it). reqwest drops
+        // the Authorization header when a redirect leaves the host.
+        let redirects = reqwest::redirect::Policy::custom(|attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                attempt.error("too many redirects")
+            } else if attempt.url().scheme() == "https" {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        });
         let http = reqwest::Client::builder()
+            .redirect(redirects)
             .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(READ_TIMEOUT)
             .timeout(TRANSFER_TIMEOUT)
