@@ -472,6 +472,7 @@ fn kind_name(msg: &OutboundMessage) -> &'static str {
         List { .. } => "list",
         Template { .. } => "template",
         MarkRead { .. } => "mark_read",
+        Media(_) => "media",
     }
 }
 

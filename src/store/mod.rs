@@ -4,7 +4,7 @@
 //! ([`redis`] for several processes sharing one Redis, [`embedded`] for a single
 //! process with a redb file). [`Store`] adds the domain operations the rest of
 //! Balas calls — contacts, conversations and transcripts, the agent queue, typed
-//! jobs, outbound records, live events — written once on top of the primitives,
+//! jobs, outbound records, attachment records, live events — written once on top of the primitives,
 //! so both backends behave the same by construction.
 
 pub mod backend;
@@ -13,6 +13,7 @@ mod conversations;
 pub mod embedded;
 mod jobs;
 mod limits;
+mod media;
 mod records;
 pub mod redis;
 mod surveys;
@@ -29,6 +30,7 @@ pub use contacts::{Contact, Note};
 pub use conversations::{ConversationError, Speaker, TranscriptEntry, new_case_id};
 pub use jobs::queues;
 pub use limits::RateKey;
+pub use media::{Attachment, AttachmentDirection, AttachmentStatus};
 pub use records::{Origin, OutboundRecord, OutboundState, SendStart};
 pub use surveys::{Step, Survey, SurveyStatus};
 
