@@ -73,10 +73,12 @@ async fn healthz() -> Response {
 }
 
 async fn readyz(State(app): State<App>) -> Response {
-    let backend = app.store().backend();
-    match tokio::time::timeout(Duration::from_secs(2), backend.ping()).await {
-        Ok(Ok(())) => axum::Json(serde_json::json!({"status": "ready", "store": backend.name()}))
-            .into_response(),
+    let store = app.store();
+    match tokio::time::timeout(Duration::from_secs(2), store.ping()).await {
+        Ok(Ok(())) => {
+            axum::Json(serde_json::json!({"status": "ready", "store": store.backend_name()}))
+                .into_response()
+        }
         Ok(Err(e)) => json_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "store_unavailable",
@@ -101,7 +103,7 @@ async fn metrics_page(State(app): State<App>) -> Response {
     }
     if let Ok(names) = store.known_queues().await {
         for name in names {
-            if let Ok(n) = store.backend().index_len(&format!("waiting:{name}")).await {
+            if let Ok(n) = store.waiting_count(&name).await {
                 metrics::gauge!("balas_agent_queue_length", "queue" => name).set(n as f64);
             }
         }

@@ -62,28 +62,12 @@ fn channel_of(fixture: &str) -> &'static str {
 
 /// Jobs in the inbound queue (pending + leased).
 async fn inbound_jobs(h: &Harness) -> u64 {
-    let c = h
-        .app
-        .store()
-        .backend()
-        .jobs_counts("inbound")
-        .await
-        .expect("counts");
+    let c = h.app.store().job_counts("inbound").await.expect("counts");
     c.pending + c.leased
 }
 
 /// Waits until the inbound and outbox queues are empty: everything accepted so
 /// far has been handled and every reply it caused has been sent.
-async fn drained(h: &Harness) {
-    h.until("inbound and outbox queues drained", || async {
-        let b = h.app.store().backend();
-        let i = b.jobs_counts("inbound").await.unwrap();
-        let o = b.jobs_counts("outbox").await.unwrap();
-        i.pending + i.leased + o.pending + o.leased == 0
-    })
-    .await;
-}
-
 async fn post_raw(
     h: &Harness,
     channel: &str,
@@ -399,7 +383,7 @@ async fn redelivered_webhook_is_processed_once(store: StoreKind) {
     assert_eq!(s2, 200);
     assert_eq!(v2["new"], json!(0), "{v2}");
     assert_eq!(v2["duplicates"], json!(1), "{v2}");
-    drained(&h).await;
+    h.drained().await;
     assert_eq!(h.texts_to(who).len(), 1, "one reply: {:?}", h.texts_to(who));
     h.stop().await;
 }
@@ -426,7 +410,7 @@ async fn concurrent_redeliveries_are_processed_once(store: StoreKind) {
     }
     assert_eq!(fresh, 1, "exactly one of the concurrent deliveries is new");
     h.wait_texts_to(who, 1).await;
-    drained(&h).await;
+    h.drained().await;
     assert_eq!(h.texts_to(who).len(), 1);
     h.stop().await;
 }
@@ -638,7 +622,7 @@ async fn store_outage_is_503_so_meta_retries() {
     };
     assert_eq!(accepted["new"], json!(1), "{accepted}");
     h.wait_texts_to(who, 1).await;
-    drained(&h).await;
+    h.drained().await;
     assert_eq!(h.texts_to(who).len(), 1);
     h.stop().await;
 }

@@ -23,7 +23,7 @@ use crate::conversation::{Conversation, State as ConvState, Transition};
 use crate::engine::ownership;
 use crate::http::{ApiError, JsonBody};
 use crate::outbox::{OutboxError, Outgoing, window};
-use crate::store::{ConversationError, EVENTS_TOPIC, Note, Speaker};
+use crate::store::{ConversationError, Note, Speaker};
 
 impl From<ConversationError> for ApiError {
     fn from(e: ConversationError) -> Self {
@@ -609,7 +609,7 @@ pub async fn events(
         crate::config::Role::Supervisor,
         crate::config::Role::Marketer,
     ])?;
-    let rx = app.store().backend().subscribe(EVENTS_TOPIC).await?;
+    let rx = app.store().subscribe_events().await?;
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         let msg = rx.recv().await?;
         let data = String::from_utf8_lossy(&msg).into_owned();

@@ -85,21 +85,7 @@ pub async fn raise_priority(
     if after.state != State::Queued {
         return Ok(after);
     }
-    if let Some(q) = &after.queue {
-        let waiting = format!("waiting:{q}");
-        let backend = engine.store().backend();
-        backend
-            .index_put(&waiting, &after.id, after.queue_score())
-            .await?;
-        // A claim that finished between our update and this put has already
-        // cleaned the waiting index; take the entry we just re-added out again
-        // so the queue shows no ghost.
-        if let Some(now) = engine.store().conversation(&after.id).await?
-            && (now.state != State::Queued || now.queue != after.queue)
-        {
-            backend.index_remove(&waiting, &after.id).await?;
-        }
-    }
+    engine.store().refile_waiting(&after).await?;
     publish(engine, "priority", &after, json!({})).await;
     Ok(after)
 }

@@ -301,6 +301,46 @@ impl Harness {
         panic!("timed out waiting for: {what}");
     }
 
+    /// Waits until every inbound event is handled and every message sent (or
+    /// settled otherwise): the inbound and outbox queues are empty.
+    pub async fn drained(&self) {
+        let store = self.app.store();
+        self.until("inbound and outbox queues drained", || async {
+            let i = store
+                .job_counts(balas::store::queues::INBOUND)
+                .await
+                .expect("store");
+            let o = store
+                .job_counts(balas::store::queues::OUTBOX)
+                .await
+                .expect("store");
+            i.pending + i.leased + o.pending + o.leased == 0
+        })
+        .await;
+    }
+
+    /// Steps until the workers are idle: no job is running in any queue and
+    /// none is due within the next 200 ms (work deferred for a moment, such
+    /// as a contact busy in another worker, counts as pending; timers due
+    /// later do not). Tests that
+    /// assert that something did *not* happen wait for this instead of
+    /// sleeping.
+    pub async fn idle(&self) {
+        let store = self.app.store();
+        self.until("the workers are idle", || async {
+            let horizon = self.clock.now_ms() + 200;
+            for q in balas::store::queues::ALL {
+                let counts = store.job_counts(q).await.expect("store");
+                let next = store.next_due(q).await.expect("store");
+                if counts.leased > 0 || next.is_some_and(|due| due <= horizon) {
+                    return false;
+                }
+            }
+            true
+        })
+        .await;
+    }
+
     /// Waits until the mock has received at least `n` texts for `to`; returns them.
     pub async fn wait_texts_to(&self, to: &str, n: usize) -> Vec<String> {
         let what = format!("{n} messages to {to}");
