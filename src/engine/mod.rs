@@ -14,6 +14,8 @@ pub mod business_hours;
 mod live;
 pub mod messages;
 pub mod ownership;
+#[cfg(test)]
+mod tests;
 pub mod timers;
 pub mod worker;
 
