@@ -4,7 +4,7 @@
 //! ([`redis`] for several processes sharing one Redis, [`embedded`] for a single
 //! process with a redb file). [`Store`] adds the domain operations the rest of
 //! Balas calls — contacts, conversations and transcripts, the agent queue, typed
-//! jobs, outbound records, live events — written once on top of the primitives,
+//! jobs, outbound records, users and sessions, live events — written once on top of the primitives,
 //! so both backends behave the same by construction.
 
 pub mod backend;
@@ -14,6 +14,7 @@ pub mod embedded;
 mod jobs;
 mod records;
 pub mod redis;
+mod users;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub use contacts::{Contact, Note};
 pub use conversations::{ConversationError, Speaker, TranscriptEntry, new_case_id};
 pub use jobs::{TypedJob, queues};
 pub use records::{OutboundRecord, OutboundState, SendStart};
+pub use users::{ApiToken, Session, TokenRef, User, signin_addr_rate_key, signin_user_rate_key};
 
 use crate::clock::SharedClock;
 
