@@ -36,7 +36,8 @@
 //! Around it:
 //! - [`store`]: all state, through one API over a Redis or an embedded (redb) backend.
 //! - [`api`]: the HTTP API for agents, supervisors and marketers; [`console`]: the
-//!   browser console served on top of it.
+//!   browser console served on top of it; [`access`]: accounts, sign-in, API
+//!   tokens and the least-privilege rules they obey.
 //! - [`survey`]: satisfaction surveys after resolution; [`reports`]: what supervisors read.
 //! - [`broadcast`]: marketing campaigns, paced and sent at most once per recipient.
 //! - [`server`]: routes, background workers and graceful shutdown; [`app`]: everything
@@ -46,6 +47,7 @@
 //! - [`telemetry`]: logs and Prometheus metrics.
 //! - [`cli`]: the `balas` subcommands.
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod broadcast;
