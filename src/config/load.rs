@@ -571,6 +571,93 @@ mod tests {
     }
 
     #[test]
+    fn unsigned_webhooks_only_without_an_access_token() {
+        let text = "[whatsapp]\nenabled = true\nallow_unsigned = true\naccess_token = \"EAAG\"\nphone_number_id = \"1\"\n";
+        let err = load_from_str(text, "f.toml", &[]).unwrap_err().to_string();
+        assert!(err.starts_with("f.toml:3"), "{err}");
+        assert!(err.contains("key `whatsapp.allow_unsigned`"), "{err}");
+        assert!(err.contains("dry-run"), "{err}");
+        // The same through the environment names the variable that set the key.
+        let trial = "[instagram]\nenabled = true\nallow_unsigned = true\n";
+        assert!(
+            load_from_str(trial, "f.toml", &[]).is_ok(),
+            "a dry-run trial is fine"
+        );
+        let err = load_from_str(
+            trial,
+            "f.toml",
+            &env(&[
+                ("BALAS_INSTAGRAM__ACCESS_TOKEN", "IGQV"),
+                ("BALAS_INSTAGRAM__ACCOUNT_ID", "1784"),
+                ("BALAS_INSTAGRAM__ALLOW_UNSIGNED", "true"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("env BALAS_INSTAGRAM__ALLOW_UNSIGNED")
+                && err.contains("instagram.allow_unsigned"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_bad_override_names_the_variable_not_the_file_line() {
+        let text = "[server]\nlisten = \"0.0.0.0:8080\"\n";
+        let err = load_from_str(
+            text,
+            "f.toml",
+            &env(&[("BALAS_SERVER__LISTEN", "everywhere")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("env BALAS_SERVER__LISTEN:"), "{err}");
+        assert!(
+            err.contains("server.listen") && !err.contains("f.toml:2"),
+            "{err}"
+        );
+        // Without the override the file line is named.
+        let err = load_from_str("[server]\nlisten = \"nowhere\"\n", "f.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("f.toml:2"), "{err}");
+    }
+
+    #[test]
+    fn access_settings_are_checked() {
+        let err = load_from_str("[auth]\nsession_ttl = \"1m\"\n", "f.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("auth.session_ttl"), "{err}");
+        let err = load_from_str(
+            "[server]\ntrusted_proxies = [\"10.0.0.0/40\"]\n",
+            "f.toml",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("f.toml:2") && err.contains("CIDR"), "{err}");
+        let err = load_from_str("[server]\nmetrics_listen = \"private\"\n", "f.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.metrics_listen"), "{err}");
+        let ok = "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\nmetrics_listen = \"127.0.0.1:9090\"\nmetrics_token = \"\"\n[auth]\nsecure_cookie = \"always\"\n";
+        let c = load_from_str(ok, "f.toml", &[]).unwrap();
+        assert_eq!(c.server.trusted_proxies.len(), 2);
+        assert!(c.server.metrics_token.is_none(), "empty means unset");
+        assert_eq!(c.auth.secure_cookie, crate::config::SecureCookie::Always);
+    }
+
+    #[test]
+    fn agents_may_come_without_a_token_but_need_a_valid_id() {
+        let ok = "[[agents]]\nid = \"siti\"\nname = \"Siti\"\n";
+        assert!(load_from_str(ok, "f.toml", &[]).is_ok());
+        let bad = "[[agents]]\nid = \"siti aminah\"\nname = \"Siti\"\n";
+        let err = load_from_str(bad, "f.toml", &[]).unwrap_err().to_string();
+        assert!(err.contains("agents.id"), "{err}");
+    }
+
+    #[test]
     fn agent_token_hash_is_checked() {
         let text = "[[agents]]\nid = \"a\"\nname = \"A\"\ntoken_sha256 = \"abc\"\n";
         let err = load_from_str(text, "f.toml", &[]).unwrap_err().to_string();
