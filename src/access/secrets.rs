@@ -80,16 +80,29 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
         .is_ok()
 }
 
-/// [`hash_password`] on the blocking pool.
+/// Password hashes computed at once per process. Each takes 19 MiB and a
+/// core for tens of milliseconds, so a burst of sign-ins (from many addresses)
+/// queues here instead of exhausting memory.
+fn hashing_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        tokio::sync::Semaphore::new(cores.clamp(2, 8))
+    })
+}
+
+/// [`hash_password`] on the blocking pool, at most a few at once.
 pub async fn hash_password_blocking(password: String) -> String {
+    let _slot = hashing_slots().acquire().await;
     match tokio::task::spawn_blocking(move || hash_password(&password)).await {
         Ok(h) => h,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }
 
-/// [`verify_password`] on the blocking pool.
+/// [`verify_password`] on the blocking pool, at most a few at once.
 pub async fn verify_password_blocking(password: String, phc: String) -> bool {
+    let _slot = hashing_slots().acquire().await;
     tokio::task::spawn_blocking(move || verify_password(&password, &phc))
         .await
         .unwrap_or(false)
@@ -99,10 +112,12 @@ pub async fn verify_password_blocking(password: String, phc: String) -> bool {
 /// for an unknown user takes as long as one with a wrong password.
 pub async fn burn_password_check(password: String) {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let phc = DUMMY
-        .get_or_init(|| hash_password("balas-timing-equaliser"))
-        .clone();
-    let _ = verify_password_blocking(password, phc).await;
+    let _slot = hashing_slots().acquire().await;
+    let _ = tokio::task::spawn_blocking(move || {
+        let phc = DUMMY.get_or_init(|| hash_password("balas-timing-equaliser"));
+        verify_password(&password, phc)
+    })
+    .await;
 }
 
 #[cfg(test)]

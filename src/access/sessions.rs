@@ -64,26 +64,26 @@ pub async fn sign_in(
     let backend = store.backend();
     // The user name is bounded before it becomes part of a key.
     let name: String = username.trim().chars().take(64).collect();
-    let wait_user = backend
-        .rate_take(
-            &signin_user_rate_key(&name),
-            1.0 / USER_EVERY_SECS,
-            USER_BURST,
-            now,
-        )
-        .await?;
-    let wait_addr = backend
-        .rate_take(
-            &signin_addr_rate_key(address),
+    // The address first: an attempt it refuses does not use up the user's
+    // allowance (or a blocked address could lock anyone out for longer).
+    for (key, per_second, burst) in [
+        (
+            signin_addr_rate_key(address),
             1.0 / ADDRESS_EVERY_SECS,
             ADDRESS_BURST,
-            now,
-        )
-        .await?;
-    if wait_user > 0 || wait_addr > 0 {
-        return Err(SignInError::RateLimited {
-            retry_after_ms: wait_user.max(wait_addr),
-        });
+        ),
+        (
+            signin_user_rate_key(&name),
+            1.0 / USER_EVERY_SECS,
+            USER_BURST,
+        ),
+    ] {
+        let wait = backend.rate_take(&key, per_second, burst, now).await?;
+        if wait > 0 {
+            return Err(SignInError::RateLimited {
+                retry_after_ms: wait,
+            });
+        }
     }
     let user = store.user(&name).await?;
     let hash = user
