@@ -109,25 +109,19 @@ pub async fn sign_in(
 }
 
 /// `GET /api/v1/session`: who is signed in with this browser's cookie, the
-/// CSRF token and when the session ends; 401 when nobody is.
+/// CSRF token and when the session ends; `{"user": null}` when nobody is (a
+/// normal answer for a console that was just opened, not an error).
 pub async fn current(State(app): State<App>, parts: Parts) -> Result<Response, ApiError> {
     let active = match client::session_cookie(&parts.headers) {
         Some(id) => sessions::session_user(app.store(), &id).await?,
         None => None,
     };
-    let Some(active) = active else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "not signed in",
-        ));
+    let now = app.store().now_ms();
+    let body = match active {
+        Some(a) => session_json(&a.user, &a.session, now),
+        None => json!({ "user": null, "csrf_token": null, "now_ms": now }),
     };
-    let mut r = Json(session_json(
-        &active.user,
-        &active.session,
-        app.store().now_ms(),
-    ))
-    .into_response();
+    let mut r = Json(body).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(r)
