@@ -393,3 +393,42 @@ async fn report_prints_a_table_from_a_running_server() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("403"));
     h.stop().await;
 }
+
+/// The Docker image ships `config/production.toml`: it never accepts unsigned
+/// webhooks, so without its secrets it does not start (saying which variable
+/// to set), and with them it does.
+#[test]
+fn the_production_config_requires_signed_webhooks() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let production = root.join("config/production.toml");
+    let text = std::fs::read_to_string(&production).unwrap();
+    assert!(!text.contains("allow_unsigned"), "{text}");
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains("COPY config/production.toml ./config/balas.toml"),
+        "the image ships the production config"
+    );
+    let f = production.to_str().unwrap();
+    let out = run(&["--config", f, "check-config"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("whatsapp.app_secret")
+            && out.stderr.contains("BALAS_WHATSAPP__APP_SECRET"),
+        "{}",
+        out.stderr
+    );
+    let out = run_with(
+        &["--config", f, "check-config"],
+        &[
+            ("BALAS_WHATSAPP__APP_SECRET", "s3cret"),
+            ("BALAS_WHATSAPP__VERIFY_TOKEN", "verify"),
+            ("BALAS_WHATSAPP__ACCESS_TOKEN", "EAAG"),
+            ("BALAS_WHATSAPP__PHONE_NUMBER_ID", "1122"),
+        ],
+        None,
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    // The trial config of the repository is valid as it is.
+    let out = run(&["--config", "config/balas.toml", "check-config"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+}
