@@ -197,6 +197,15 @@ async fn disabling_a_user_ends_sessions_and_tokens_at_once(store: StoreKind) {
     assert_eq!(me(s.auth()).await, 200);
     assert_eq!(me(Auth::Bearer(&tok)).await, 200);
 
+    let mut stream = b
+        .http
+        .get(format!("{}/api/v1/events", b.base))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+
     let (status, v) = h
         .api(
             "root",
@@ -206,6 +215,26 @@ async fn disabling_a_user_ends_sessions_and_tokens_at_once(store: StoreKind) {
         )
         .await;
     assert_eq!((status, v["disabled"].clone()), (200, json!(true)), "{v}");
+    // An open event stream ends within about a second too: events keep
+    // coming, and the stream re-checks its credentials before passing one on.
+    let ping = json!({ "type": "ping" });
+    let ended = async {
+        loop {
+            let publish = h.app.store().publish_event(&ping);
+            let (_, chunk) = tokio::join!(
+                publish,
+                tokio::time::timeout(Duration::from_millis(100), stream.chunk())
+            );
+            if let Ok(next) = chunk
+                && !matches!(next, Ok(Some(_)))
+            {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), ended)
+        .await
+        .expect("the event stream of a disabled user ended");
     // On the other process, at the very next request.
     assert_eq!(me(s.auth()).await, 401, "the session ended");
     assert_eq!(

@@ -153,6 +153,36 @@ impl Caller {
         policy::may_see_conversation(&self.0, queue, agent)
     }
 
+    /// The caller as stored now, or `None` when their session ended, their
+    /// token was revoked or they were disabled; for long-lived requests (the
+    /// event stream) that must not outlive the credentials they started with.
+    pub async fn refreshed(
+        &self,
+        store: &crate::store::Store,
+    ) -> Result<Option<Caller>, crate::store::StoreError> {
+        match &self.1 {
+            Via::Token { token_id } => {
+                let Some(user) = store.user(&self.0.id).await? else {
+                    return Ok(None);
+                };
+                let held = user.tokens.iter().any(|t| &t.id == token_id);
+                Ok((held && !user.disabled).then(|| Caller(user, self.1.clone())))
+            }
+            Via::Session { hash } => {
+                let Some(session) = store.session(hash).await? else {
+                    return Ok(None);
+                };
+                if session.expires_ms <= store.now_ms() {
+                    return Ok(None);
+                }
+                let user = store.user(&session.user_id).await?;
+                Ok(user
+                    .filter(|u| !u.disabled)
+                    .map(|u| Caller(u, self.1.clone())))
+            }
+        }
+    }
+
     /// The session hash, when the caller came with a cookie.
     pub fn session_hash(&self) -> Option<&str> {
         match &self.1 {

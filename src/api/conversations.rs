@@ -618,10 +618,19 @@ pub async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     caller.require_desk()?;
     let rx = app.store().backend().subscribe(EVENTS_TOPIC).await?;
+    let state = (rx, app, caller, tokio::time::Instant::now());
     let stream =
-        futures_util::stream::unfold((rx, app, caller), |(mut rx, app, caller)| async move {
+        futures_util::stream::unfold(state, |(mut rx, app, mut caller, mut checked)| async move {
             loop {
                 let msg = rx.recv().await?;
+                // The stream lives long: at most a second after its user is
+                // disabled, signs out, loses the token (or a queue), it ends (or
+                // narrows).
+                if checked.elapsed() >= CREDENTIALS_RECHECK {
+                    caller = caller.refreshed(app.store()).await.ok().flatten()?;
+                    caller.require_desk().ok()?;
+                    checked = tokio::time::Instant::now();
+                }
                 let data = String::from_utf8_lossy(&msg).into_owned();
                 let parsed = serde_json::from_str::<Value>(&data).ok();
                 if !event_visible(&app, &caller, parsed.as_ref()).await {
@@ -631,14 +640,15 @@ pub async fn events(
                     .as_ref()
                     .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_string))
                     .unwrap_or_else(|| "message".into());
-                return Some((
-                    Ok(Event::default().event(kind).data(data)),
-                    (rx, app, caller),
-                ));
+                let event = Event::default().event(kind).data(data);
+                return Some((Ok(event), (rx, app, caller, checked)));
             }
         });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
+
+/// How often an open event stream checks that its caller may still listen.
+const CREDENTIALS_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Whether a live event may go to `caller`. Events that name a queue or an
 /// agent are judged by them; events naming only a conversation (outbound
