@@ -35,6 +35,8 @@
 //!
 //! Around it:
 //! - [`store`]: all state, through one API over a Redis or an embedded (redb) backend.
+//! - [`media`]: the bytes of photos, videos, voice notes and documents, content-addressed,
+//!   in a directory or an S3-compatible bucket.
 //! - [`api`]: the HTTP API for agents, supervisors and marketers; [`console`]: the
 //!   browser console served on top of it; [`access`]: accounts, sign-in, API
 //!   tokens and the least-privilege rules they obey.
@@ -58,8 +60,11 @@ pub mod config;
 pub mod console;
 pub mod conversation;
 pub mod engine;
+pub mod events;
 pub mod http;
 pub mod intents;
+pub mod jobs;
+pub mod media;
 pub mod outbox;
 pub mod reports;
 pub mod server;

@@ -3,9 +3,9 @@
 //! One process runs everything: Meta's webhooks, the agent API and console, and
 //! the workers that drain the inbound, outbox, timer and broadcast queues. Any
 //! number of such processes may share one Redis. On SIGTERM/SIGINT the server
-//! stops accepting, finishes in-flight requests, lets each worker finish the job
-//! in its hands, and exits; jobs it had claimed but not finished are handed back
-//! when their lease expires, so nothing acknowledged is lost.
+//! stops accepting, finishes in-flight requests, lets each worker finish the jobs
+//! it is running and hands back the ones it claimed but had not started, and
+//! exits; nothing acknowledged is lost.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,9 +21,15 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use std::sync::Arc;
+
 use crate::app::App;
+use crate::broadcast::BroadcastHandler;
+use crate::engine::worker::{InboundHandler, TimerHandler};
 use crate::http::json_error;
-use crate::store::queues;
+use crate::jobs::{Handler, Settings, Worker};
+use crate::store::{Store, queues};
+use crate::survey::SurveyHandler;
 
 /// All routes.
 pub fn router(app: App) -> Router {
@@ -166,15 +172,11 @@ async fn metrics_page(app: &App) -> Response {
 
 async fn refresh_store_gauges(app: &App) {
     let store = app.store();
-    for queue in [
-        queues::INBOUND,
-        queues::OUTBOX,
-        queues::TIMERS,
-        queues::BROADCAST,
-    ] {
-        if let Ok(c) = store.backend().jobs_counts(queue).await {
+    for queue in queues::ALL {
+        if let Ok(c) = store.job_counts(queue).await {
             metrics::gauge!("balas_jobs_pending", "queue" => queue).set(c.pending as f64);
             metrics::gauge!("balas_jobs_leased", "queue" => queue).set(c.leased as f64);
+            metrics::gauge!("balas_jobs_dead", "queue" => queue).set(c.dead as f64);
         }
     }
     if let Ok(names) = store.known_queues().await {
@@ -204,6 +206,54 @@ async fn count_requests(req: Request, next: Next) -> Response {
     response
 }
 
+/// Starts one [`Worker`] per job queue, each with its handler.
+fn spawn_workers(app: &App, shutdown: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    let cfg = &app.config().workers;
+    let settings =
+        |concurrency: usize| Settings::new(concurrency, cfg.lease.get(), cfg.poll_interval.get());
+    let store = app.store().clone();
+    fn spawn<H: Handler>(
+        handler: H,
+        store: &Store,
+        settings: Settings,
+        shutdown: &watch::Receiver<bool>,
+    ) -> JoinHandle<()> {
+        tokio::spawn(Worker::new(Arc::new(handler), store.clone(), settings).run(shutdown.clone()))
+    }
+    vec![
+        spawn(
+            InboundHandler::new(app.engine().clone()),
+            &store,
+            settings(cfg.inbound_concurrency),
+            shutdown,
+        ),
+        spawn(
+            TimerHandler::new(app.engine().clone()),
+            &store,
+            settings(4),
+            shutdown,
+        ),
+        spawn(
+            SurveyHandler::new(app.engine().clone()),
+            &store,
+            settings(4),
+            shutdown,
+        ),
+        spawn(
+            app.outbox().clone(),
+            &store,
+            settings(cfg.outbox_concurrency),
+            shutdown,
+        ),
+        spawn(
+            BroadcastHandler::new(app.broadcasts().clone()),
+            &store,
+            settings(2),
+            shutdown,
+        ),
+    ]
+}
+
 /// A running server and its workers.
 pub struct Running {
     /// The bound address.
@@ -224,23 +274,7 @@ pub fn start(app: App, listener: TcpListener) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
     let (shutdown, rx) = watch::channel(false);
     let mut workers = Vec::new();
-    workers.push(tokio::spawn(crate::engine::worker::run_inbound(
-        app.clone(),
-        rx.clone(),
-    )));
-    workers.push(tokio::spawn(crate::engine::worker::run_timers(
-        app.clone(),
-        rx.clone(),
-    )));
-    {
-        let (outbox, poll, rx) = (
-            app.outbox().clone(),
-            app.config().workers.poll_interval.get(),
-            rx.clone(),
-        );
-        workers.push(tokio::spawn(async move { outbox.run(poll, rx).await }));
-    }
-    workers.push(tokio::spawn(crate::broadcast::run(app.clone(), rx.clone())));
+    workers.extend(spawn_workers(&app, &rx));
     // The reloader holds no work in progress; it is simply stopped on shutdown.
     let reloader = crate::intents::spawn_reloader(
         app.rules().clone(),

@@ -751,7 +751,13 @@ async fn segments_by_label_recent_activity_and_csat() {
     h.wait_texts_to(unhappy, 3).await;
     h.customer_says(unhappy, "Umar", "2").await;
     h.until("csat recorded", || async {
-        balas::survey::csat_of(&h.app, &case).await.unwrap() == Some(2)
+        h.app
+            .store()
+            .survey(&case)
+            .await
+            .unwrap()
+            .and_then(|s| s.csat)
+            == Some(2)
     })
     .await;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use balas::clock::Clock;
 use balas::config::{Config, HumanDuration};
-use balas::survey::{self, Status, Survey};
+use balas::survey::{Status, Survey};
 use common::harness::{Harness, StoreKind};
 use common::payloads;
 use reqwest::Method;
@@ -56,7 +56,7 @@ async fn wait_lists(h: &Harness, to: &str, n: usize) -> Vec<Value> {
 }
 
 async fn survey_of(h: &Harness, case: &str) -> Option<Survey> {
-    survey::get(&h.app, case).await.expect("store")
+    h.app.store().survey(case).await.expect("store")
 }
 
 async fn wait_survey(h: &Harness, case: &str, what: &str, check: impl Fn(&Survey) -> bool) {

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::store::{Session, Store, StoreError, User, signin_addr_rate_key, signin_user_rate_key};
+use crate::store::{RateKey, Session, Store, StoreError, User};
 
 use super::secrets;
 
@@ -61,24 +61,23 @@ pub async fn sign_in(
     ttl: Duration,
 ) -> Result<SignedIn, SignInError> {
     let now = store.now_ms();
-    let backend = store.backend();
     // The user name is bounded before it becomes part of a key.
     let name: String = username.trim().chars().take(64).collect();
     // The address first: an attempt it refuses does not use up the user's
     // allowance (or a blocked address could lock anyone out for longer).
     for (key, per_second, burst) in [
         (
-            signin_addr_rate_key(address),
+            RateKey::SignInAddress(address),
             1.0 / ADDRESS_EVERY_SECS,
             ADDRESS_BURST,
         ),
         (
-            signin_user_rate_key(&name),
+            RateKey::SignInUser(&name),
             1.0 / USER_EVERY_SECS,
             USER_BURST,
         ),
     ] {
-        let wait = backend.rate_take(&key, per_second, burst, now).await?;
+        let wait = store.take_rate(&key, per_second, burst).await?;
         if wait > 0 {
             return Err(SignInError::RateLimited {
                 retry_after_ms: wait,

@@ -44,7 +44,7 @@ pub async fn queue(State(app): State<App>, caller: Caller) -> Result<Json<Value>
     caller.require_desk()?;
     let now = app.store().now_ms();
     let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for name in ownership::agent_queues(&app, &caller.0).await? {
+    for name in ownership::agent_queues(app.engine(), &caller.0).await? {
         let ids = app.store().waiting(&name).await?;
         let convs = app.store().conversations(&ids).await?;
         let mut items = Vec::new();
@@ -94,7 +94,7 @@ pub async fn claim(
 ) -> Result<Response, ApiError> {
     caller.require_desk()?;
     let body = body.map(|b| b.0).unwrap_or_default();
-    match ownership::claim_next(&app, &caller.0, body.queue.as_deref()).await? {
+    match ownership::claim_next(app.engine(), &caller.0, body.queue.as_deref()).await? {
         Some(conv) => Ok(Json(conversation_view(&app, &conv).await?).into_response()),
         None => Ok(StatusCode::NO_CONTENT.into_response()),
     }
@@ -240,7 +240,7 @@ pub async fn conversation_view(app: &App, conv: &Conversation) -> Result<Value, 
     for c in store.conversations(&previous).await? {
         previous_cases.push(json!({
             "id": c.id, "state": c.state, "opened_ms": c.opened_ms, "resolved_ms": c.resolved_ms,
-            "csat": crate::survey::csat_of(app, &c.id).await?,
+            "csat": app.store().survey(&c.id).await?.and_then(|s| s.csat),
         }));
     }
     Ok(json!({
@@ -343,7 +343,7 @@ pub async fn send_message(
             speaker: Some(Speaker::Agent {
                 id: caller.0.id.clone(),
             }),
-            origin: format!("agent:{}", caller.0.id),
+            origin: crate::store::Origin::Agent(caller.0.id.clone()),
             by_human: true,
         })
         .await;
@@ -358,9 +358,9 @@ pub async fn send_message(
         }
         Err(OutboxError::Store(e)) => return Err(e.into()),
     };
-    let conv = ownership::agent_replied(&app, &id).await?;
+    let conv = ownership::agent_replied(app.engine(), &id).await?;
     ownership::publish(
-        &app,
+        app.engine(),
         "agent_message",
         &conv,
         json!({ "message_id": record.id }),
@@ -525,7 +525,7 @@ async fn owner_transition(
     owns(&caller, &conv)?;
     let agent = caller.0.id.clone();
     let supervisor = caller.is_supervisor();
-    let after = ownership::agent_transition(&app, &id, transition, move |c| {
+    let after = ownership::agent_transition(app.engine(), &id, transition, move |c| {
         supervisor || c.agent.as_deref() == Some(agent.as_str())
     })
     .await?;
@@ -567,7 +567,7 @@ pub async fn canned(
         None
     };
     let lang = crate::engine::lang_from_code(&conv.language);
-    let vars = crate::engine::template_variables(&app, &contact, &conv, position, lang);
+    let vars = crate::engine::template_variables(app.engine(), &contact, &conv, position, lang);
     let known = app.config().intents.variables.keys().cloned().collect();
     let items: Vec<Value> = canned
         .iter()
@@ -604,7 +604,7 @@ pub async fn agents(State(app): State<App>, caller: Caller) -> Result<Json<Value
         .filter(|a| a.role != crate::config::Role::Marketer && !a.disabled)
         .map(|a| json!({"id": a.id, "name": a.name, "role": a.role, "queues": a.queues}))
         .collect();
-    let queues = ownership::agent_queues(&app, &caller.0).await?;
+    let queues = ownership::agent_queues(app.engine(), &caller.0).await?;
     Ok(Json(json!({"agents": agents, "queues": queues})))
 }
 

@@ -7,8 +7,10 @@
 //! the outbox, surveys, broadcasts and [`crate::access`] for the actual work.
 
 pub mod auth;
+pub mod broadcasts;
 pub mod client;
 pub mod conversations;
+pub mod reports;
 pub mod session;
 pub mod users;
 
@@ -23,7 +25,7 @@ pub const BROADCAST_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 /// The `/api/v1` routes.
 pub fn router() -> Router<App> {
-    use crate::broadcast::api as b;
+    use broadcasts as b;
     use conversations as c;
     use session as s;
     use users as u;
@@ -68,9 +70,6 @@ pub fn router() -> Router<App> {
         .route("/api/v1/conversations/{id}/resolve", post(c::resolve))
         .route("/api/v1/canned", get(c::canned))
         .route("/api/v1/events", get(c::events))
-        .route("/api/v1/reports/summary", get(crate::reports::summary))
-        .route(
-            "/api/v1/reports/surveys.csv",
-            get(crate::reports::surveys_csv),
-        )
+        .route("/api/v1/reports/summary", get(reports::summary))
+        .route("/api/v1/reports/surveys.csv", get(reports::surveys_csv))
 }

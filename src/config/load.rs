@@ -223,6 +223,8 @@ fn normalize(config: &mut Config) {
         &mut config.instagram.app_secret,
         &mut config.instagram.access_token,
         &mut config.server.metrics_token,
+        &mut config.media.access_key_id,
+        &mut config.media.secret_access_key,
     ] {
         if secret.as_ref().is_some_and(|s| s.is_empty()) {
             *secret = None;
@@ -375,6 +377,13 @@ fn check(
             return fail(key, "must be between 0 and 1000".into());
         }
     }
+    check_media(&config.media).map_err(|(key, message)| {
+        let mut e = at(key);
+        if let ConfigError::Invalid { message: m, .. } = &mut e {
+            *m = format!("key `{key}`: {message}");
+        }
+        e
+    })?;
     if !(0.0..=1.0).contains(&config.survey.sample_rate) {
         return fail("survey.sample_rate", "must be between 0.0 and 1.0".into());
     }
@@ -433,6 +442,51 @@ fn check(
                 format!("agent {:?}: must be at least 1", agent.id),
             );
         }
+    }
+    Ok(())
+}
+
+/// Checks `[media]`; the error names the key.
+fn check_media(media: &super::MediaConfig) -> Result<(), (&'static str, String)> {
+    if media.max_bytes < 1024 {
+        return Err(("media.max_bytes", "must be at least 1024".into()));
+    }
+    if media.backend != super::MediaBackendKind::S3 {
+        return Ok(());
+    }
+    if media.bucket.trim().is_empty() {
+        return Err((
+            "media.bucket",
+            "the s3 backend needs a bucket name (or BALAS_MEDIA__BUCKET)".into(),
+        ));
+    }
+    let endpoint = media.endpoint.trim();
+    if !endpoint.is_empty() {
+        let scheme_ok = endpoint.starts_with("https://") || endpoint.starts_with("http://");
+        let host = endpoint
+            .split_once("://")
+            .map(|(_, rest)| rest)
+            .unwrap_or_default();
+        if !scheme_ok || host.trim_matches('/').is_empty() {
+            return Err((
+                "media.endpoint",
+                format!(
+                    "{endpoint:?} is not a URL like \"https://s3.example.com\" or \"http://127.0.0.1:9000\""
+                ),
+            ));
+        }
+    }
+    if media.region.trim().is_empty() {
+        return Err((
+            "media.region",
+            "must not be empty (S3-compatible servers usually accept \"us-east-1\")".into(),
+        ));
+    }
+    if media.access_key_id.is_some() != media.secret_access_key.is_some() {
+        return Err((
+            "media.secret_access_key",
+            "set both media.access_key_id and media.secret_access_key (e.g. BALAS_MEDIA__ACCESS_KEY_ID and BALAS_MEDIA__SECRET_ACCESS_KEY), or neither to use the AWS environment".into(),
+        ));
     }
     Ok(())
 }
@@ -655,6 +709,58 @@ mod tests {
         let bad = "[[agents]]\nid = \"siti aminah\"\nname = \"Siti\"\n";
         let err = load_from_str(bad, "f.toml", &[]).unwrap_err().to_string();
         assert!(err.contains("agents.id"), "{err}");
+    }
+
+    #[test]
+    fn media_section_is_checked() {
+        let c = load_from_str("", "f.toml", &[]).unwrap();
+        assert_eq!(c.media.backend, crate::config::MediaBackendKind::Fs);
+        assert_eq!(c.media.max_bytes, 100 * 1024 * 1024);
+        let err = load_from_str("[media]\nbackend = \"s3\"\n", "f.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("media.bucket"), "{err}");
+        let err = load_from_str("[media]\nbackend = \"nfs\"\n", "f.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("f.toml:2:") && err.contains("media.backend"),
+            "{err}"
+        );
+        let text = "[media]\nbackend = \"s3\"\nbucket = \"b\"\n\nendpoint = \"minio:9000\"\n";
+        let err = load_from_str(text, "f.toml", &[]).unwrap_err().to_string();
+        assert!(
+            err.starts_with("f.toml:5") && err.contains("media.endpoint"),
+            "{err}"
+        );
+        let ok =
+            "[media]\nbackend = \"s3\"\nbucket = \"b\"\nendpoint = \"http://127.0.0.1:9000\"\n";
+        let c = load_from_str(
+            ok,
+            "f.toml",
+            &env(&[
+                ("BALAS_MEDIA__ACCESS_KEY_ID", "AKIA"),
+                ("BALAS_MEDIA__SECRET_ACCESS_KEY", "s3cr3t"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.media.secret_access_key.unwrap().expose(), "s3cr3t");
+        let err = load_from_str(
+            ok,
+            "f.toml",
+            &env(&[("BALAS_MEDIA__ACCESS_KEY_ID", "AKIA")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("media.secret_access_key"), "{err}");
+        let err = load_from_str("[media]\nmax_bytes = 10\n", "f.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("media.max_bytes"), "{err}");
+        let err = load_from_str("", "f.toml", &env(&[("BALAS_MEDIA__MAX_BYTES", "lots")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("env BALAS_MEDIA__MAX_BYTES"), "{err}");
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// State storage.
     pub store: StoreConfig,
+    /// Where the files customers and agents send are kept.
+    pub media: MediaConfig,
     /// Intent rule files.
     pub intents: IntentsConfig,
     /// WhatsApp Business Cloud API.
@@ -148,6 +150,60 @@ impl Default for StoreConfig {
             key_prefix: "balas".into(),
         }
     }
+}
+
+/// `[media]`: the media store (photos, videos, voice notes, documents).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// `fs` (a directory, one machine) or `s3` (any S3-compatible bucket, for
+    /// several processes).
+    pub backend: MediaBackendKind,
+    /// Largest file kept, in bytes; the platforms' own limits per kind of file
+    /// apply below it.
+    pub max_bytes: u64,
+    /// `fs`: the directory; empty means `<store.data_dir>/media`.
+    pub dir: PathBuf,
+    /// `s3`: the bucket.
+    pub bucket: String,
+    /// `s3`: the endpoint of an S3-compatible server (`https://…`, or `http://…`
+    /// on a trusted network); empty means AWS S3 itself.
+    pub endpoint: String,
+    /// `s3`: the region.
+    pub region: String,
+    /// `s3`: a prefix for every object key (several deployments in one bucket).
+    pub prefix: String,
+    /// `s3`: access key id; unset means the standard AWS environment
+    /// (`AWS_ACCESS_KEY_ID`, web identity, instance metadata).
+    pub access_key_id: Option<Secret>,
+    /// `s3`: secret access key (with `access_key_id`).
+    pub secret_access_key: Option<Secret>,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            backend: MediaBackendKind::Fs,
+            max_bytes: 100 * 1024 * 1024,
+            dir: PathBuf::new(),
+            bucket: String::new(),
+            endpoint: String::new(),
+            region: "us-east-1".into(),
+            prefix: String::new(),
+            access_key_id: None,
+            secret_access_key: None,
+        }
+    }
+}
+
+/// Which media store backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaBackendKind {
+    /// A directory on this machine.
+    Fs,
+    /// An S3-compatible bucket.
+    S3,
 }
 
 /// `[intents]`
@@ -421,7 +477,8 @@ pub struct WorkersConfig {
     pub outbox_concurrency: usize,
     /// How often idle workers look for due work.
     pub poll_interval: HumanDuration,
-    /// How long a claimed job is leased before another worker may retry it.
+    /// Lease of a claimed job, renewed every third of it while the job runs;
+    /// bounds how long a dead process's jobs wait before another takes them.
     pub lease: HumanDuration,
 }
 
@@ -431,7 +488,7 @@ impl Default for WorkersConfig {
             inbound_concurrency: 8,
             outbox_concurrency: 16,
             poll_interval: HumanDuration::millis(200),
-            lease: HumanDuration::secs(60),
+            lease: HumanDuration::secs(10),
         }
     }
 }

@@ -402,6 +402,33 @@ impl Store {
         Ok(())
     }
 
+    /// Appends a customer's message to a transcript once, however often the
+    /// event is handled again; true when it was appended now.
+    pub async fn transcribe_customer_message(
+        &self,
+        id: &str,
+        message_id: &str,
+        text: String,
+    ) -> StoreResult<bool> {
+        if !self
+            .remember(&format!("transcribed:{message_id}"), super::DEDUPE_TTL)
+            .await?
+        {
+            return Ok(false);
+        }
+        self.append_transcript(
+            id,
+            &TranscriptEntry {
+                at_ms: self.now_ms(),
+                speaker: Speaker::Customer,
+                text,
+                message_id: Some(message_id.to_string()),
+            },
+        )
+        .await?;
+        Ok(true)
+    }
+
     /// Records a system event (handoff, claim, reaction …) in a transcript.
     pub async fn note(&self, id: &str, text: impl Into<String>) -> StoreResult<()> {
         self.append_transcript(

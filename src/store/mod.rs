@@ -4,7 +4,8 @@
 //! ([`redis`] for several processes sharing one Redis, [`embedded`] for a single
 //! process with a redb file). [`Store`] adds the domain operations the rest of
 //! Balas calls — contacts, conversations and transcripts, the agent queue, typed
-//! jobs, outbound records, users and sessions, live events — written once on top of the primitives,
+//! jobs, outbound records, attachment records, users and sessions, live events
+//! — written once on top of the primitives,
 //! so both backends behave the same by construction.
 
 pub mod backend;
@@ -12,8 +13,11 @@ mod contacts;
 mod conversations;
 pub mod embedded;
 mod jobs;
+mod limits;
+mod media;
 mod records;
 pub mod redis;
+mod surveys;
 mod users;
 
 use std::path::Path;
@@ -26,9 +30,12 @@ use serde::de::DeserializeOwned;
 pub use backend::{Backend, Job, JobCounts, NewJob, StoreError, StoreResult, Versioned};
 pub use contacts::{Contact, Note};
 pub use conversations::{ConversationError, Speaker, TranscriptEntry, new_case_id};
-pub use jobs::{TypedJob, queues};
-pub use records::{OutboundRecord, OutboundState, SendStart};
-pub use users::{ApiToken, Session, TokenRef, User, signin_addr_rate_key, signin_user_rate_key};
+pub use jobs::queues;
+pub use limits::RateKey;
+pub use media::{Attachment, AttachmentDirection, AttachmentStatus};
+pub use records::{Origin, OutboundRecord, OutboundState, SendStart};
+pub use surveys::{Step, Survey, SurveyStatus};
+pub use users::{ApiToken, Session, TokenRef, User};
 
 use crate::clock::SharedClock;
 
@@ -37,10 +44,17 @@ use crate::clock::SharedClock;
 pub struct Store {
     backend: Arc<dyn Backend>,
     clock: SharedClock,
+    /// This process's job workers, woken when a job is scheduled here.
+    wakers: Arc<jobs::Wakers>,
 }
 
 /// How many times a compare-and-swap update is retried before giving up.
 const CAS_ATTEMPTS: usize = 64;
+
+/// How long a platform event or message id is remembered (webhook dedupe,
+/// transcript entries): longer than Meta's retry horizon (up to 7 days for
+/// WhatsApp).
+pub const DEDUPE_TTL: Duration = Duration::from_secs(8 * 24 * 3600);
 
 /// Topic of live events (SSE for agent consoles).
 pub const EVENTS_TOPIC: &str = "events";
@@ -48,7 +62,11 @@ pub const EVENTS_TOPIC: &str = "events";
 impl Store {
     /// Wraps a backend.
     pub fn new(backend: Arc<dyn Backend>, clock: SharedClock) -> Self {
-        Self { backend, clock }
+        Self {
+            backend,
+            clock,
+            wakers: Arc::default(),
+        }
     }
 
     /// The primitives, for operations not covered here.
@@ -118,6 +136,43 @@ impl Store {
             }
         }
         Err(StoreError::Contention(key.to_string()).into())
+    }
+
+    /// [`Store::update_json`] for documents with counts kept about them:
+    /// `change` also returns the counter deltas its change implies, and the
+    /// document and the counters are written in one atomic step.
+    pub(crate) async fn update_json_counted<T, F>(
+        &self,
+        key: &str,
+        mut change: F,
+    ) -> StoreResult<Option<T>>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut(Option<T>) -> Option<(T, Vec<(String, i64)>)>,
+    {
+        for _ in 0..CAS_ATTEMPTS {
+            let current = self.backend.doc_get(key).await?;
+            let (version, value) = match current {
+                None => (0, None),
+                Some(v) => (v.version, Some(decode::<T>(key, &v.data)?)),
+            };
+            let Some((new_value, counters)) = change(value) else {
+                return Ok(None);
+            };
+            let bytes = serde_json::to_vec(&new_value).map_err(|e| StoreError::Corrupt {
+                key: key.to_string(),
+                reason: e.to_string(),
+            })?;
+            if self
+                .backend
+                .doc_put_counted(key, version, &bytes, &counters)
+                .await?
+                .is_some()
+            {
+                return Ok(Some(new_value));
+            }
+        }
+        Err(StoreError::Contention(key.to_string()))
     }
 
     /// Writes a JSON document unconditionally (last writer wins); for documents

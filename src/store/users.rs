@@ -106,16 +106,6 @@ fn sessions_index(user_id: &str) -> String {
     format!("sessions:{user_id}")
 }
 
-/// Rate-limiter key of failed sign-ins for one user name.
-pub fn signin_user_rate_key(user_id: &str) -> String {
-    format!("signin:user:{user_id}")
-}
-
-/// Rate-limiter key of sign-ins from one client address.
-pub fn signin_addr_rate_key(addr: &str) -> String {
-    format!("signin:addr:{addr}")
-}
-
 fn encode<T: Serialize>(key: &str, value: &T) -> StoreResult<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| StoreError::Corrupt {
         key: key.to_string(),

@@ -22,3 +22,4 @@ pub mod harness;
 pub mod payloads;
 pub mod process;
 pub mod redis_server;
+pub mod s3_server;

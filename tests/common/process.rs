@@ -30,7 +30,8 @@ pub fn free_port() -> u16 {
 }
 
 /// Writes a config for `serve` into `dir`: WhatsApp signed and sending to
-/// `mock_base`, Instagram off, fast polling and a short lease. Returns its path.
+/// `mock_base`, Instagram off, fast polling and the default lease (crash tests
+/// measure recovery with what deployments run). Returns its path.
 pub fn write_config(
     dir: &Path,
     name: &str,
@@ -67,7 +68,6 @@ enabled = false
 
 [workers]
 poll_interval = "20ms"
-lease = "2s"
 "#,
         intents = intents.display().to_string(),
     );
