@@ -52,7 +52,10 @@ impl App {
             &config.store.key_prefix,
         )
         .await?;
-        App::with_backend(config, backend, clock)
+        let app = App::with_backend(config, backend, clock)?;
+        // The config's [[agents]] bootstrap the users in the store.
+        crate::access::accounts::import_config_agents(app.store(), &app.config().agents).await?;
+        Ok(app)
     }
 
     /// Builds the application over an already opened backend.
