@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod audience;
+pub mod intake;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -246,17 +247,25 @@ pub async fn update(
 
 /// Stores recipients in chunks after the ones already stored.
 pub async fn append_recipients(app: &App, id: &str, recipients: &[Recipient]) -> StoreResult<u64> {
-    let backend = app.store().backend();
     let mut chunks = 0;
     for chunk in recipients.chunks(CHUNK) {
-        let bytes = serde_json::to_vec(chunk).map_err(|e| StoreError::Corrupt {
-            key: chunks_key(id),
-            reason: e.to_string(),
-        })?;
-        backend.list_push(&chunks_key(id), &bytes).await?;
+        append_chunk(app, id, chunk).await?;
         chunks += 1;
     }
     Ok(chunks)
+}
+
+/// Stores one chunk (at most [`CHUNK`] recipients) after the ones already stored.
+pub async fn append_chunk(app: &App, id: &str, chunk: &[Recipient]) -> StoreResult<()> {
+    let bytes = serde_json::to_vec(chunk).map_err(|e| StoreError::Corrupt {
+        key: chunks_key(id),
+        reason: e.to_string(),
+    })?;
+    app.store()
+        .backend()
+        .list_push(&chunks_key(id), &bytes)
+        .await?;
+    Ok(())
 }
 
 /// The recipients of stored chunk `index` (empty past the end).
@@ -280,14 +289,9 @@ pub async fn chunk_count(app: &App, id: &str) -> StoreResult<u64> {
     app.store().backend().list_len(&chunks_key(id)).await
 }
 
-/// Saves a new broadcast and schedules its start.
-pub async fn create(app: &App, b: Broadcast, recipients: &[Recipient]) -> StoreResult<Broadcast> {
-    let chunks = append_recipients(app, &b.id, recipients).await?;
-    let b = Broadcast {
-        chunks,
-        total: recipients.len() as u64,
-        ..b
-    };
+/// Saves a new broadcast whose explicit recipients are stored already
+/// ([`intake::take_in`], counted in `total` and `chunks`) and schedules its start.
+pub async fn create(app: &App, b: Broadcast) -> StoreResult<Broadcast> {
     app.store().put_json(&doc_key(&b.id), &b).await?;
     app.store()
         .backend()
