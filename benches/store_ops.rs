@@ -19,7 +19,6 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use balas::app::App;
@@ -28,7 +27,7 @@ use balas::clock::{Clock, ShiftedClock};
 use balas::store::embedded::EmbeddedBackend;
 use balas::store::redis::RedisBackend;
 use balas::store::{Backend, Speaker, Store};
-use common::counting::{CountingBackend, is_write};
+use common::counting::{CallCounts, CountingBackend, is_write};
 use common::graph_mock::GraphMock;
 use common::harness::{APP_SECRET, MONDAY_10_WIB_MS, StoreKind, test_config};
 use common::payloads;
@@ -42,7 +41,7 @@ const STEPS: [&str; 5] = [
 ];
 const TEXT: &str = "halo kak, pesanan saya belum sampai";
 
-type Counts = BTreeMap<&'static str, u64>;
+type Counts = CallCounts;
 
 fn main() {
     tokio::runtime::Builder::new_multi_thread()
@@ -173,20 +172,22 @@ async fn last_platform_id(store: &Store, customer: &str) -> String {
 
 fn print_table(store: &str, runs: &[(&str, Vec<Counts>)]) {
     for (label, steps) in runs {
-        let mut calls: Vec<&'static str> = steps.iter().flat_map(|s| s.keys().copied()).collect();
-        calls.sort_unstable();
-        calls.dedup();
+        let mut rows: Vec<&(&'static str, String)> = steps.iter().flat_map(|s| s.keys()).collect();
+        rows.sort_unstable();
+        rows.dedup();
         println!("\n### {store} store, {label}\n");
-        println!("| call | {} | total |", STEPS.join(" | "));
-        println!("|---|{}---|", "---|".repeat(STEPS.len()));
-        for call in &calls {
+        println!("| call | key | {} | total |", STEPS.join(" | "));
+        println!("|---|---|{}---|", "---|".repeat(STEPS.len()));
+        for row in rows {
             let per: Vec<u64> = steps
                 .iter()
-                .map(|s| s.get(call).copied().unwrap_or(0))
+                .map(|s| s.get(row).copied().unwrap_or(0))
                 .collect();
-            let mark = if is_write(call) { " *" } else { "" };
+            let mark = if is_write(row.0) { " *" } else { "" };
             println!(
-                "| `{call}`{mark} | {} | {} |",
+                "| `{}`{mark} | `{}` | {} | {} |",
+                row.0,
+                row.1,
                 per.iter()
                     .map(|n| if *n == 0 {
                         String::new()
@@ -201,7 +202,7 @@ fn print_table(store: &str, runs: &[(&str, Vec<Counts>)]) {
         let sum = |f: &dyn Fn(&str) -> bool| -> Vec<u64> {
             steps
                 .iter()
-                .map(|s| s.iter().filter(|(c, _)| f(c)).map(|(_, n)| n).sum())
+                .map(|s| s.iter().filter(|((c, _), _)| f(c)).map(|(_, n)| n).sum())
                 .collect()
         };
         for (name, per) in [
@@ -209,7 +210,7 @@ fn print_table(store: &str, runs: &[(&str, Vec<Counts>)]) {
             ("of which change state *", sum(&is_write)),
         ] {
             println!(
-                "| {name} | {} | **{}** |",
+                "| {name} | | {} | **{}** |",
                 per.iter()
                     .map(u64::to_string)
                     .collect::<Vec<_>>()

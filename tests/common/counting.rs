@@ -2,7 +2,9 @@
 //! operations (Redis round trips, embedded transactions) a piece of work costs.
 //!
 //! Every call is passed through unchanged; [`CountingBackend::take`] returns the
-//! counts since the last `take` and starts again from zero.
+//! counts since the last `take` and starts again from zero. Calls are counted
+//! by name and by the kind of key they touch: the key up to its first `:`
+//! (`contact`, `conv`, `out`, `lock`, …), so the counts say where they go.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -41,7 +43,15 @@ pub fn is_write(call: &str) -> bool {
 /// Counts every call to the wrapped backend.
 pub struct CountingBackend {
     inner: Arc<dyn Backend>,
-    counts: Mutex<BTreeMap<&'static str, u64>>,
+    counts: Mutex<BTreeMap<(&'static str, String), u64>>,
+}
+
+/// Calls by (name, key kind).
+pub type CallCounts = BTreeMap<(&'static str, String), u64>;
+
+/// The kind of a key: its part before the first `:`.
+pub fn key_kind(key: &str) -> String {
+    key.split(':').next().unwrap_or(key).to_string()
 }
 
 impl CountingBackend {
@@ -58,13 +68,19 @@ impl CountingBackend {
         &self.inner
     }
 
-    /// Calls by name since the last `take`; the counts start again from zero.
-    pub fn take(&self) -> BTreeMap<&'static str, u64> {
+    /// Calls by (name, key kind) since the last `take`; the counts start again
+    /// from zero.
+    pub fn take(&self) -> CallCounts {
         std::mem::take(&mut *self.counts.lock().unwrap())
     }
 
-    fn count(&self, call: &'static str) {
-        *self.counts.lock().unwrap().entry(call).or_default() += 1;
+    fn count(&self, call: &'static str, key: &str) {
+        *self
+            .counts
+            .lock()
+            .unwrap()
+            .entry((call, key_kind(key)))
+            .or_default() += 1;
     }
 }
 
@@ -75,37 +91,37 @@ impl Backend for CountingBackend {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.count("ping");
+        self.count("ping", "");
         self.inner.ping().await
     }
 
     async fn remember(&self, key: &str, ttl: Duration, now_ms: i64) -> StoreResult<bool> {
-        self.count("remember");
+        self.count("remember", key);
         self.inner.remember(key, ttl, now_ms).await
     }
 
     async fn forget(&self, key: &str) -> StoreResult<()> {
-        self.count("forget");
+        self.count("forget", key);
         self.inner.forget(key).await
     }
 
     async fn doc_get(&self, key: &str) -> StoreResult<Option<Versioned>> {
-        self.count("doc_get");
+        self.count("doc_get", key);
         self.inner.doc_get(key).await
     }
 
     async fn doc_put(&self, key: &str, expected: u64, data: &[u8]) -> StoreResult<Option<u64>> {
-        self.count("doc_put");
+        self.count("doc_put", key);
         self.inner.doc_put(key, expected, data).await
     }
 
     async fn doc_get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Versioned>>> {
-        self.count("doc_get_many");
+        self.count("doc_get_many", keys.first().map_or("", String::as_str));
         self.inner.doc_get_many(keys).await
     }
 
     async fn jobs_push(&self, queue: &str, jobs: &[NewJob], now_ms: i64) -> StoreResult<Vec<bool>> {
-        self.count("jobs_push");
+        self.count("jobs_push", queue);
         self.inner.jobs_push(queue, jobs, now_ms).await
     }
 
@@ -116,12 +132,12 @@ impl Backend for CountingBackend {
         lease: Duration,
         max: usize,
     ) -> StoreResult<Vec<Job>> {
-        self.count("jobs_claim");
+        self.count("jobs_claim", queue);
         self.inner.jobs_claim(queue, now_ms, lease, max).await
     }
 
     async fn jobs_ack(&self, queue: &str, id: &str) -> StoreResult<bool> {
-        self.count("jobs_ack");
+        self.count("jobs_ack", queue);
         self.inner.jobs_ack(queue, id).await
     }
 
@@ -132,37 +148,37 @@ impl Backend for CountingBackend {
         due_ms: i64,
         payload: Option<&[u8]>,
     ) -> StoreResult<bool> {
-        self.count("jobs_retry");
+        self.count("jobs_retry", queue);
         self.inner.jobs_retry(queue, id, due_ms, payload).await
     }
 
     async fn jobs_cancel(&self, queue: &str, id: &str) -> StoreResult<bool> {
-        self.count("jobs_cancel");
+        self.count("jobs_cancel", queue);
         self.inner.jobs_cancel(queue, id).await
     }
 
     async fn jobs_get(&self, queue: &str, id: &str) -> StoreResult<Option<Job>> {
-        self.count("jobs_get");
+        self.count("jobs_get", queue);
         self.inner.jobs_get(queue, id).await
     }
 
     async fn jobs_counts(&self, queue: &str) -> StoreResult<JobCounts> {
-        self.count("jobs_counts");
+        self.count("jobs_counts", queue);
         self.inner.jobs_counts(queue).await
     }
 
     async fn jobs_next_due(&self, queue: &str) -> StoreResult<Option<i64>> {
-        self.count("jobs_next_due");
+        self.count("jobs_next_due", queue);
         self.inner.jobs_next_due(queue).await
     }
 
     async fn index_put(&self, index: &str, member: &str, score: f64) -> StoreResult<()> {
-        self.count("index_put");
+        self.count("index_put", index);
         self.inner.index_put(index, member, score).await
     }
 
     async fn index_remove(&self, index: &str, member: &str) -> StoreResult<bool> {
-        self.count("index_remove");
+        self.count("index_remove", index);
         self.inner.index_remove(index, member).await
     }
 
@@ -173,22 +189,22 @@ impl Backend for CountingBackend {
         max: f64,
         limit: usize,
     ) -> StoreResult<Vec<(String, f64)>> {
-        self.count("index_range");
+        self.count("index_range", index);
         self.inner.index_range(index, min, max, limit).await
     }
 
     async fn index_rank(&self, index: &str, member: &str) -> StoreResult<Option<u64>> {
-        self.count("index_rank");
+        self.count("index_rank", index);
         self.inner.index_rank(index, member).await
     }
 
     async fn index_score(&self, index: &str, member: &str) -> StoreResult<Option<f64>> {
-        self.count("index_score");
+        self.count("index_score", index);
         self.inner.index_score(index, member).await
     }
 
     async fn index_len(&self, index: &str) -> StoreResult<u64> {
-        self.count("index_len");
+        self.count("index_len", index);
         self.inner.index_len(index).await
     }
 
@@ -199,34 +215,34 @@ impl Backend for CountingBackend {
         capacity: u64,
         holder_score: f64,
     ) -> StoreResult<Option<(String, String)>> {
-        self.count("index_pop_min_into");
+        self.count("index_pop_min_into", holder);
         self.inner
             .index_pop_min_into(indexes, holder, capacity, holder_score)
             .await
     }
 
     async fn list_push(&self, key: &str, item: &[u8]) -> StoreResult<u64> {
-        self.count("list_push");
+        self.count("list_push", key);
         self.inner.list_push(key, item).await
     }
 
     async fn list_range(&self, key: &str, start: u64, limit: u64) -> StoreResult<Vec<Vec<u8>>> {
-        self.count("list_range");
+        self.count("list_range", key);
         self.inner.list_range(key, start, limit).await
     }
 
     async fn list_len(&self, key: &str) -> StoreResult<u64> {
-        self.count("list_len");
+        self.count("list_len", key);
         self.inner.list_len(key).await
     }
 
     async fn lock(&self, key: &str, owner: &str, ttl: Duration, now_ms: i64) -> StoreResult<bool> {
-        self.count("lock");
+        self.count("lock", key);
         self.inner.lock(key, owner, ttl, now_ms).await
     }
 
     async fn unlock(&self, key: &str, owner: &str) -> StoreResult<bool> {
-        self.count("unlock");
+        self.count("unlock", key);
         self.inner.unlock(key, owner).await
     }
 
@@ -237,27 +253,27 @@ impl Backend for CountingBackend {
         burst: u32,
         now_ms: i64,
     ) -> StoreResult<u64> {
-        self.count("rate_take");
+        self.count("rate_take", key);
         self.inner.rate_take(key, per_second, burst, now_ms).await
     }
 
     async fn counter_add(&self, key: &str, delta: i64) -> StoreResult<i64> {
-        self.count("counter_add");
+        self.count("counter_add", key);
         self.inner.counter_add(key, delta).await
     }
 
     async fn counter_get(&self, key: &str) -> StoreResult<i64> {
-        self.count("counter_get");
+        self.count("counter_get", key);
         self.inner.counter_get(key).await
     }
 
     async fn publish(&self, topic: &str, payload: &[u8]) -> StoreResult<()> {
-        self.count("publish");
+        self.count("publish", topic);
         self.inner.publish(topic, payload).await
     }
 
     async fn subscribe(&self, topic: &str) -> StoreResult<mpsc::Receiver<Vec<u8>>> {
-        self.count("subscribe");
+        self.count("subscribe", topic);
         self.inner.subscribe(topic).await
     }
 }
