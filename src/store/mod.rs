@@ -28,7 +28,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use backend::{Backend, Job, JobCounts, NewJob, StoreError, StoreResult, Versioned};
+pub use backend::{Backend, Job, JobCounts, NewJob, RawEntry, StoreError, StoreResult, Versioned};
 pub use contacts::{Contact, Note};
 pub use conversations::{ConversationError, Speaker, TranscriptEntry, new_case_id};
 pub use jobs::queues;
@@ -200,6 +200,17 @@ impl Store {
     /// Remembers an idempotency key; true when it is new.
     pub async fn remember(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
         self.backend.remember(key, ttl, self.now_ms()).await
+    }
+
+    /// One page of every key and value this store holds (see
+    /// [`Backend::scan`]): for tests and data audits that must prove what is
+    /// (not) stored, never for domain reads.
+    pub async fn scan_raw(
+        &self,
+        cursor: &str,
+        limit: usize,
+    ) -> StoreResult<(Vec<RawEntry>, Option<String>)> {
+        self.backend.scan(cursor, limit).await
     }
 
     /// Publishes a live event to every process's subscribers.
