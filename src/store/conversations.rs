@@ -411,7 +411,10 @@ impl Store {
         text: String,
     ) -> StoreResult<bool> {
         if !self
-            .remember(&format!("transcribed:{message_id}"), super::DEDUPE_TTL)
+            .remember(
+                &format!("transcribed:{}", super::id_digest(message_id)),
+                super::DEDUPE_TTL,
+            )
             .await?
         {
             return Ok(false);

@@ -110,7 +110,10 @@ impl Store {
                     payload,
                     lease: 0,
                 },
-                dedupe: Some((format!("seen:{}", event.dedupe_key), super::DEDUPE_TTL)),
+                dedupe: Some((
+                    format!("seen:{}", super::id_digest(&event.dedupe_key)),
+                    super::DEDUPE_TTL,
+                )),
             });
         }
         self.push_jobs(queues::INBOUND, &jobs).await

@@ -4,10 +4,11 @@
 //! ([`redis`] for several processes sharing one Redis, [`embedded`] for a single
 //! process with a redb file). [`Store`] adds the domain operations the rest of
 //! Balas calls — contacts, conversations and transcripts, the agent queue, typed
-//! jobs, outbound records, attachment records, users and sessions, live events
-//! — written once on top of the primitives,
+//! jobs, outbound records, attachment records, users and sessions, the audit
+//! log, live events — written once on top of the primitives,
 //! so both backends behave the same by construction.
 
+mod audit;
 pub mod backend;
 mod broadcasts;
 mod contacts;
@@ -28,6 +29,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use audit::{AuditCursor, AuditEntry, AuditPage, AuditQuery};
 pub use backend::{Backend, Job, JobCounts, NewJob, RawEntry, StoreError, StoreResult, Versioned};
 pub use contacts::{Contact, Note};
 pub use conversations::{ConversationError, Speaker, TranscriptEntry, new_case_id};
@@ -260,6 +262,15 @@ impl Store {
 
 fn contact_lock_key(channel: crate::channels::Channel, contact_id: &str) -> String {
     format!("lock:contact:{channel}:{contact_id}")
+}
+
+/// A platform id as it appears in keys: the hex of the first 16 bytes of its
+/// SHA-256. WhatsApp message ids embed the customer's phone number, so keys
+/// made of them would keep it after the contact is erased; a digest keeps
+/// only the ability to recognise the same id again.
+pub(crate) fn id_digest(id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(id.as_bytes())[..16])
 }
 
 fn decode<T: DeserializeOwned>(key: &str, data: &[u8]) -> StoreResult<T> {

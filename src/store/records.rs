@@ -276,6 +276,12 @@ fn record_key(id: &str) -> String {
 }
 
 fn platform_key(platform_id: &str) -> String {
+    format!("outpid:{}", super::id_digest(platform_id))
+}
+
+/// The key used before platform ids were digested; still read, so statuses
+/// of messages sent before an upgrade find their record.
+fn legacy_platform_key(platform_id: &str) -> String {
     format!("outpid:{platform_id}")
 }
 
@@ -408,7 +414,10 @@ impl Store {
 
     /// Our record id for a platform message id.
     pub async fn outbound_by_platform_id(&self, platform_id: &str) -> StoreResult<Option<String>> {
-        self.get_json(&platform_key(platform_id)).await
+        match self.get_json(&platform_key(platform_id)).await? {
+            Some(id) => Ok(Some(id)),
+            None => self.get_json(&legacy_platform_key(platform_id)).await,
+        }
     }
 }
 
