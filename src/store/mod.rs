@@ -204,6 +204,23 @@ impl Store {
         self.backend.remember(key, ttl, self.now_ms()).await
     }
 
+    /// Where a background sweep got to (its bookmark), if it has one.
+    pub async fn sweep_mark(&self, sweep: &str) -> StoreResult<Option<i64>> {
+        self.get_json(&format!("sweep:{sweep}")).await
+    }
+
+    /// Moves a background sweep's bookmark.
+    pub async fn set_sweep_mark(&self, sweep: &str, at: i64) -> StoreResult<()> {
+        self.put_json(&format!("sweep:{sweep}"), &at).await
+    }
+
+    /// Deletes up to about `max` expired entries that only take space
+    /// (remembered keys, locks, limiter states; see
+    /// [`Backend::purge_expired`]); returns how many.
+    pub async fn purge_expired(&self, max: usize) -> StoreResult<usize> {
+        self.backend.purge_expired(self.now_ms(), max).await
+    }
+
     /// One page of every key and value this store holds (see
     /// [`Backend::scan`]): for tests and data audits that must prove what is
     /// (not) stored, never for domain reads.

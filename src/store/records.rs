@@ -412,6 +412,19 @@ impl Store {
         Ok(out)
     }
 
+    /// Deletes a record and its platform-id lookup (erasure, retention);
+    /// true when it existed. Counts kept about it (a broadcast's) stay.
+    pub async fn delete_outbound(&self, id: &str) -> StoreResult<bool> {
+        let Some(record) = self.outbound(id).await? else {
+            return self.backend.doc_delete(&record_key(id)).await;
+        };
+        if let Some(pid) = &record.platform_id {
+            self.backend.doc_delete(&platform_key(pid)).await?;
+            self.backend.doc_delete(&legacy_platform_key(pid)).await?;
+        }
+        self.backend.doc_delete(&record_key(id)).await
+    }
+
     /// Our record id for a platform message id.
     pub async fn outbound_by_platform_id(&self, platform_id: &str) -> StoreResult<Option<String>> {
         match self.get_json(&platform_key(platform_id)).await? {
