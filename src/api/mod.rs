@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod broadcasts;
 pub mod client;
+pub mod contacts;
 pub mod conversations;
 pub mod reports;
 pub mod session;
@@ -72,6 +73,11 @@ pub fn router() -> Router<App> {
         .route("/api/v1/canned", get(c::canned))
         .route("/api/v1/events", get(c::events))
         .route("/api/v1/audit", get(audit::list))
+        .route(
+            "/api/v1/contacts/{channel}/{id}/export",
+            get(contacts::export),
+        )
+        .route("/api/v1/contacts/{channel}/{id}", delete(contacts::erase))
         .route("/api/v1/reports/summary", get(reports::summary))
         .route("/api/v1/reports/surveys.csv", get(reports::surveys_csv))
 }
