@@ -7,6 +7,10 @@
 //! stays); reports still count the case; the erasure is in the audit log
 //! under the contact's pseudonym. With Redis the export and the erasure run
 //! on different processes.
+//!
+//! Retention, on the injectable clock: the background job deletes transcripts,
+//! files, dead letters, audit entries and resolved cases once they are older
+//! than `[retention]` allows, and nothing younger.
 
 #[macro_use]
 mod common;
@@ -26,6 +30,7 @@ use serde_json::json;
 on_both_stores!(
     export_then_erase_leaves_no_trace_and_reports_still_count,
     erasure_and_export_are_for_admins_and_say_what_is_wrong,
+    retention_deletes_what_is_old_and_keeps_the_rest,
 );
 
 /// The contact who asks to be erased.
@@ -599,4 +604,212 @@ async fn erasure_and_export_are_for_admins_and_say_what_is_wrong(store: StoreKin
             .is_some(),
         "refusals erased nothing"
     );
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// Moves the clock and waits until the retention job has run at the new time
+/// (it reschedules itself an hour after each run).
+async fn sweep_after(h: &Harness, advance: Duration) {
+    h.clock.advance(advance);
+    let now = h.clock.now_ms();
+    h.until("the retention job ran", || async {
+        let store = h.app.store();
+        let counts = store
+            .job_counts(balas::store::queues::MAINTENANCE)
+            .await
+            .unwrap();
+        let next = store
+            .next_due(balas::store::queues::MAINTENANCE)
+            .await
+            .unwrap();
+        counts.leased == 0 && next.is_some_and(|due| due > now)
+    })
+    .await;
+}
+
+/// The agent's messages in a case's transcript (their record ids).
+async fn agent_messages(h: &Harness, case: &str) -> Vec<String> {
+    h.app
+        .store()
+        .transcript(case)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| matches!(e.speaker, balas::store::Speaker::Agent { .. }))
+        .filter_map(|e| e.message_id)
+        .collect()
+}
+
+/// A customer reaches Siti, who answers and resolves; returns the case.
+async fn handled_case(h: &Harness, wa_id: &str, name: &str, answer: &str) -> String {
+    say(h, wa_id, name, 1, "saya mau bicara dengan customer service").await;
+    h.drained().await;
+    let (status, conv) = h
+        .api("siti", Method::POST, "/api/v1/queue/claim", None)
+        .await;
+    assert_eq!(status, 200, "{conv}");
+    let case = conv["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/conversations/{case}");
+    let (status, v) = h
+        .api(
+            "siti",
+            Method::POST,
+            &format!("{path}/messages"),
+            Some(json!({ "text": answer })),
+        )
+        .await;
+    assert!(status < 300, "{v}");
+    h.drained().await;
+    let (status, v) = h
+        .api("siti", Method::POST, &format!("{path}/resolve"), None)
+        .await;
+    assert_eq!(status, 200, "{v}");
+    h.drained().await;
+    case
+}
+
+/// Siti's audit entries at or before `to_ms`.
+async fn siti_audited(h: &Harness, to_ms: i64) -> usize {
+    let q = balas::store::AuditQuery {
+        actor: Some("siti".into()),
+        to_ms: Some(to_ms),
+        limit: 100,
+        ..Default::default()
+    };
+    h.app.store().audit_page(&q).await.unwrap().entries.len()
+}
+
+async fn summary_all(h: &Harness) -> i64 {
+    let (status, v) = h
+        .api(
+            "sari",
+            Method::GET,
+            "/api/v1/reports/summary?from=2026-11-01&to=2026-12-31",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    v["total"]["cases"].as_i64().unwrap()
+}
+
+async fn retention_deletes_what_is_old_and_keeps_the_rest(store: StoreKind) {
+    let h = Harness::start_with(store, |c| {
+        c.survey.enabled = false;
+        c.retention.transcripts = balas::config::HumanDuration::secs(2 * 86_400);
+        c.retention.media = balas::config::HumanDuration::secs(2 * 86_400);
+        c.retention.dead_letters = balas::config::HumanDuration::secs(2 * 86_400);
+        c.retention.audit = balas::config::HumanDuration::secs(5 * 86_400);
+        c.retention.resolved_cases = balas::config::HumanDuration::secs(8 * 86_400);
+    })
+    .await;
+    let t0 = h.clock.now_ms();
+    let store = h.app.store();
+
+    // Day 0: Dewi's case, with an answer and a file; a dead letter.
+    let old = handled_case(
+        &h,
+        DEWI,
+        "Dewi Kartika",
+        "Halo Kak Dewi, pesanan sedang kami cek.",
+    )
+    .await;
+    let old_replies = agent_messages(&h, &old).await;
+    assert_eq!(old_replies.len(), 1);
+    let own = file(
+        &h,
+        &old,
+        1,
+        b"jpeg bytes of KTP Dewi",
+        "KTP Dewi",
+        "ktp-dewi.jpg",
+    )
+    .await;
+    h.app
+        .store()
+        .schedule(
+            balas::store::queues::TIMERS,
+            "garbled",
+            t0,
+            &json!({"bogus": true}),
+            None,
+        )
+        .await
+        .unwrap();
+    h.until("the garbled job is dead", || async {
+        store
+            .job_counts(balas::store::queues::TIMERS)
+            .await
+            .unwrap()
+            .dead
+            == 1
+    })
+    .await;
+    assert!(
+        siti_audited(&h, t0 + 60_000).await >= 2,
+        "claim and resolve"
+    );
+    let before = dump(store).await;
+    for word in ["Halo Kak Dewi", "KTP Dewi", "ktp-dewi.jpg"] {
+        assert!(!traces(&before, word).is_empty(), "{word:?} stored before");
+    }
+    assert_eq!(summary_all(&h).await, 1);
+
+    // Day 3: the transcript, the answer's record, the file and the dead
+    // letter are older than two days; the case and the audit entries stay.
+    sweep_after(&h, 3 * DAY).await;
+    assert!(store.transcript(&old).await.unwrap().is_empty());
+    for id in &old_replies {
+        assert!(store.outbound(id).await.unwrap().is_none(), "{id}");
+    }
+    assert!(
+        store
+            .conversation_attachments(&old, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(h.app.media().size(&own).await.unwrap(), None);
+    let timers = store
+        .job_counts(balas::store::queues::TIMERS)
+        .await
+        .unwrap();
+    assert_eq!(timers.dead, 0);
+    let after = dump(store).await;
+    for word in ["Halo Kak Dewi", "KTP Dewi", "ktp-dewi.jpg"] {
+        let left = traces(&after, word);
+        assert!(left.is_empty(), "{word:?} is still stored: {left:#?}");
+    }
+    assert!(store.conversation(&old).await.unwrap().is_some());
+    assert_eq!(summary_all(&h).await, 1, "the case still counts");
+    assert!(siti_audited(&h, t0 + 60_000).await >= 2);
+
+    // Day 3: Andi's case; a sweep an hour later keeps all of it (young).
+    let young = handled_case(&h, ANDI, "Andi Wijaya", "Halo Kak Andi, sudah kami kirim.").await;
+    let young_replies = agent_messages(&h, &young).await;
+    sweep_after(&h, Duration::from_secs(3_700)).await;
+    assert!(!store.transcript(&young).await.unwrap().is_empty());
+    for id in &young_replies {
+        assert!(store.outbound(id).await.unwrap().is_some(), "{id}");
+    }
+
+    // Day 6: the audit entries of day 0 are older than five days; those of
+    // day 3 stay.
+    sweep_after(&h, 3 * DAY - Duration::from_secs(3_700)).await;
+    assert_eq!(siti_audited(&h, t0 + DAY.as_millis() as i64).await, 0);
+    assert!(siti_audited(&h, h.clock.now_ms()).await >= 2);
+    assert!(store.conversation(&old).await.unwrap().is_some());
+
+    // Day 9: Dewi's case is older than eight days: gone from reports too;
+    // Andi's stays.
+    sweep_after(&h, 3 * DAY).await;
+    assert!(store.conversation(&old).await.unwrap().is_none());
+    let dewi = store
+        .contact(Channel::WhatsApp, DEWI)
+        .await
+        .unwrap()
+        .expect("the contact stays");
+    assert!(!dewi.cases.contains(&old), "{:?}", dewi.cases);
+    assert!(store.conversation(&young).await.unwrap().is_some());
+    assert_eq!(summary_all(&h).await, 1, "only Andi's case counts");
 }

@@ -1,10 +1,13 @@
 //! Customers' personal data (Indonesia's UU PDP 27/2022): what is stored
-//! about a contact can be exported and erased.
+//! about a contact can be exported, erased, and is kept no longer than
+//! `[retention]` says.
 //!
 //! - [`export`]: everything stored about one contact, as one JSON document.
 //! - [`erasure`]: erasing a contact's personal data everywhere, keeping only
 //!   what reports count (a case's times, states, queue and agent; survey
 //!   scores; broadcast totals).
+//! - [`retention`]: the background job that deletes what is older than the
+//!   configured periods, a bounded batch at a time, on every store.
 //!
 //! This module works through the store, the media store and the broadcast
 //! audiences; it knows nothing of HTTP (the routes are `crate::api::contacts`)
@@ -12,6 +15,7 @@
 
 pub mod erasure;
 pub mod export;
+pub mod retention;
 
 use crate::media::MediaError;
 use crate::store::{ConversationError, StoreError};
