@@ -31,6 +31,7 @@ on_both_stores!(
     export_then_erase_leaves_no_trace_and_reports_still_count,
     erasure_and_export_are_for_admins_and_say_what_is_wrong,
     retention_deletes_what_is_old_and_keeps_the_rest,
+    erasure_cancels_a_broadcast_message_waiting_to_be_sent,
 );
 
 /// The contact who asks to be erased.
@@ -812,4 +813,70 @@ async fn retention_deletes_what_is_old_and_keeps_the_rest(store: StoreKind) {
     assert!(!dewi.cases.contains(&old), "{:?}", dewi.cases);
     assert!(store.conversation(&young).await.unwrap().is_some());
     assert_eq!(summary_all(&h).await, 1, "only Andi's case counts");
+}
+
+async fn erasure_cancels_a_broadcast_message_waiting_to_be_sent(store: StoreKind) {
+    let h = Harness::start(store).await;
+    // The first send fails for a while: the message waits in the outbox,
+    // under a job named after the record, which holds her number.
+    h.mock.fail_next(
+        1,
+        500,
+        json!({"error": {"message": "(#2) Service temporarily unavailable", "type": "OAuthException",
+            "code": 2, "fbtrace_id": "T"}}),
+    );
+    let body = json!({
+        "name": "promo",
+        "channel": "whatsapp",
+        "message": {"template": {"name": "promo", "language": "id", "body_parameters": ["{{name}}"]}},
+        "audience": {"recipients": [{"to": DEWI, "variables": {"name": "Dewi Kartika"}}]},
+        "rate_per_sec": 50.0,
+    });
+    let (status, v) = h
+        .api("maya", Method::POST, "/api/v1/broadcasts", Some(body))
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let rid = balas::broadcast::record_id(v["id"].as_str().unwrap(), DEWI);
+    let store = h.app.store();
+    h.until("the failed send waits for its retry", || async {
+        let counts = store
+            .job_counts(balas::store::queues::OUTBOX)
+            .await
+            .unwrap();
+        h.mock.requests().len() == 1
+            && counts.leased == 0
+            && store
+                .job(balas::store::queues::OUTBOX, &rid)
+                .await
+                .unwrap()
+                .is_some()
+    })
+    .await;
+
+    let (status, v) = h
+        .api(
+            "root",
+            Method::DELETE,
+            &format!("/api/v1/contacts/whatsapp/{DEWI}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["erased"]["broadcasts"], 1, "{v}");
+    assert!(
+        store
+            .job(balas::store::queues::OUTBOX, &rid)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let left = traces(&dump(store).await, DEWI)
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert!(left.is_empty(), "her number is still stored: {left:#?}");
+    // The retry time passes: nothing more is sent to her.
+    h.clock.advance(Duration::from_secs(3_600));
+    h.idle().await;
+    assert_eq!(h.mock.requests().len(), 1);
 }

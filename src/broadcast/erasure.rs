@@ -5,15 +5,16 @@
 //! (chunk, offset). Forgetting a recipient replaces them in place by an empty
 //! one — no number, no variables — so every position stays where it was and a
 //! walk in progress neither skips nor repeats anyone; the walk passes over
-//! empty recipients. Their outbound record, whose id holds the number, is
-//! deleted; the broadcast's counts stay, so its totals still add up.
+//! empty recipients. Their outbound record and its outbox job, whose ids hold
+//! the number, are deleted; the broadcast's counts stay, so its totals still
+//! add up.
 
 use serde::Serialize;
 
 use super::audience::{Recipient, normalize_to};
 use super::{Broadcast, record_id};
 use crate::channels::Channel;
-use crate::store::{OutboundRecord, OutboundState, Store, StoreError, StoreResult};
+use crate::store::{OutboundRecord, OutboundState, Store, StoreError, StoreResult, queues};
 
 /// What a broadcast holds about one person.
 #[derive(Debug, Clone, Serialize)]
@@ -119,6 +120,8 @@ pub async fn forget(store: &Store, channel: Channel, external_id: &str) -> Store
                 r.error_title = Some("contact erased".into());
             })
             .await?;
+        // Its outbox job is named after the record, number included.
+        store.cancel(queues::OUTBOX, &rid).await?;
         store.delete_outbound(&rid).await?;
     }
     Ok(held)

@@ -196,6 +196,7 @@ async fn erase_case(
                 r.error_title = Some("contact erased".into());
             })
             .await?;
+        store.cancel(queues::OUTBOX, id).await?;
         if store.delete_outbound(id).await? {
             erased.messages += 1;
         }
