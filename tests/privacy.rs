@@ -397,6 +397,10 @@ async fn export_then_erase_leaves_no_trace_and_reports_still_count(store: StoreK
         .unwrap();
     assert_eq!(sent["variables"][0]["name"], "Dewi Kartika");
     assert_eq!(sent["delivery"]["state"], "sent");
+    let dead = export["dead_letters"].as_array().unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["queue"], "timers");
+    assert_eq!(dead[0]["entry"]["payload"]["bogus"]["contact"], DEWI);
 
     // The erasure, on this process.
     let (status, v) = h

@@ -1,7 +1,8 @@
 //! Everything stored about one contact, as one JSON document: the contact
 //! (profile, notes, labels, opt-outs), every case with its transcript and the
 //! delivery of our messages, its survey and its files (the records; the
-//! bytes are served by the media routes), and the broadcasts they were in.
+//! bytes are served by the media routes), the broadcasts they were in, and
+//! the dead letters of the job queues that mention them.
 
 use std::collections::BTreeMap;
 
@@ -9,13 +10,15 @@ use serde_json::{Value, json};
 
 use crate::broadcast::erasure as audiences;
 use crate::channels::Channel;
-use crate::store::{Speaker, Store, StoreResult};
+use crate::store::{Speaker, Store, StoreResult, queues};
 
 /// Names the document's shape, so a reader can tell versions apart.
 pub const FORMAT: &str = "balas.contact-export/1";
 
 /// Files listed per case at most.
 const MAX_FILES: usize = 10_000;
+/// Dead letters looked at per queue at most (as the erasure does).
+const MAX_DEAD: u64 = 100_000;
 
 /// The export of a contact, or `None` when nothing is stored about them.
 pub async fn export(
@@ -25,7 +28,8 @@ pub async fn export(
 ) -> StoreResult<Option<Value>> {
     let contact = store.contact(channel, external_id).await?;
     let broadcasts = audiences::find(store, channel, external_id).await?;
-    if contact.is_none() && broadcasts.is_empty() {
+    let dead_letters = dead_letters(store, external_id).await?;
+    if contact.is_none() && broadcasts.is_empty() && dead_letters.is_empty() {
         return Ok(None);
     }
     let mut case_ids: Vec<String> = contact
@@ -49,7 +53,24 @@ pub async fn export(
         "contact": contact,
         "cases": cases,
         "broadcasts": broadcasts,
+        "dead_letters": dead_letters,
     })))
+}
+
+/// The dead letters that mention the contact id (the ones the erasure
+/// deletes): the queue and the entry (JSON, or text when it is not).
+async fn dead_letters(store: &Store, external_id: &str) -> StoreResult<Vec<Value>> {
+    let mut out = Vec::new();
+    for queue in queues::ALL {
+        for entry in store.dead_letters(queue, 0, MAX_DEAD).await? {
+            if super::erasure::mentions(&entry, external_id) {
+                let entry = serde_json::from_slice::<Value>(&entry)
+                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&entry).into()));
+                out.push(json!({ "queue": queue, "entry": entry }));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// One case: the conversation, its transcript with delivery states, its
