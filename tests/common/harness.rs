@@ -452,19 +452,45 @@ impl Harness {
     /// assert that something did *not* happen wait for this instead of
     /// sleeping.
     pub async fn idle(&self) {
-        let store = self.app.store();
+        // A job hands work to another queue while it holds its lease, so a
+        // pass reads every queue's leases, then every queue's due times, then
+        // the leases again; and two passes in a row must agree. One pass read
+        // queue by queue can miss a job that finished between two reads after
+        // handing over work to a queue already read.
+        let quiet_passes = std::cell::Cell::new(0);
         self.until("the workers are idle", || async {
-            let horizon = self.clock.now_ms() + 200;
+            let passes = if self.quiet_pass().await {
+                quiet_passes.get() + 1
+            } else {
+                0
+            };
+            quiet_passes.set(passes);
+            passes >= 2
+        })
+        .await;
+    }
+
+    async fn quiet_pass(&self) -> bool {
+        let store = self.app.store();
+        let nothing_leased = || async {
             for q in balas::store::queues::ALL {
-                let counts = store.job_counts(q).await.expect("store");
-                let next = store.next_due(q).await.expect("store");
-                if counts.leased > 0 || next.is_some_and(|due| due <= horizon) {
+                if store.job_counts(q).await.expect("store").leased > 0 {
                     return false;
                 }
             }
             true
-        })
-        .await;
+        };
+        if !nothing_leased().await {
+            return false;
+        }
+        let horizon = self.clock.now_ms() + 200;
+        for q in balas::store::queues::ALL {
+            let next = store.next_due(q).await.expect("store");
+            if next.is_some_and(|due| due <= horizon) {
+                return false;
+            }
+        }
+        nothing_leased().await
     }
 
     /// Waits until the mock has received at least `n` texts for `to`; returns them.
