@@ -398,6 +398,72 @@ async fn duplicates_are_removed_and_opted_out_contacts_skipped_with_a_reason() {
     h.stop().await;
 }
 
+/// A CSV upload racing the broadcast's start is either counted and sent, or
+/// refused with 409 and never sent: never accepted and then left unsent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_upload_racing_the_start_is_sent_or_refused() {
+    let h = Harness::start(StoreKind::Embedded).await;
+    let mut body = template_body("promo_race", Vec::new(), 1000.0);
+    body["audience"] = json!({"segment": {"label": "nobody-has-this"}});
+    body["send_at"] = json!(
+        jiff::Timestamp::from_millisecond(MONDAY_10_WIB_MS + 60_000)
+            .unwrap()
+            .to_string()
+    );
+    let b = create(&h, body).await;
+    let id = b["id"].as_str().unwrap().to_string();
+    let mut csv = String::from("to,name\n");
+    for i in 0..3000 {
+        csv.push_str(&format!("{},Pelanggan {i}\n", number(1000 + i)));
+    }
+    let upload = h
+        .http
+        .post(format!("{}/api/v1/broadcasts/{id}/audience.csv", h.base))
+        .bearer_auth(common::harness::token("maya"))
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send();
+    // The start becomes due while the file is being taken in.
+    let start = async {
+        tokio::task::yield_now().await;
+        h.clock.advance(Duration::from_secs(61));
+    };
+    let (resp, ()) = tokio::join!(upload, start);
+    let resp = resp.unwrap();
+    let status = resp.status().as_u16();
+    let v: Value = resp.json().await.unwrap();
+    match status {
+        200 => {
+            assert_eq!(v["added"], 3000, "{v}");
+            let v = drive_until_completed(&h, &id, 3000).await;
+            assert_eq!(v["counts"]["sent"], 3000);
+            let sent = sent_per_recipient(&h, "promo_race");
+            assert_eq!(sent.len(), 3000);
+            assert!(sent.values().all(|n| *n == 1));
+        }
+        409 => {
+            assert_eq!(v["error"]["code"], "started", "{v}");
+            let v = drive_until_completed(&h, &id, 0).await;
+            assert_eq!(v["counts"]["total"], 0, "refused rows are not counted");
+            h.idle().await;
+            assert!(sent_per_recipient(&h, "promo_race").is_empty());
+        }
+        other => panic!("unexpected {other}: {v}"),
+    }
+    // Once started, an upload is refused before anything is read.
+    let resp = h
+        .http
+        .post(format!("{}/api/v1/broadcasts/{id}/audience.csv", h.base))
+        .bearer_auth(common::harness::token("maya"))
+        .header("content-type", "text/csv")
+        .body("to,name\n6281111111111,Rina\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 409);
+    h.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn csv_audiences_report_bad_rows_with_line_numbers() {
     let h = Harness::start(StoreKind::Embedded).await;

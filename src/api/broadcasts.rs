@@ -261,9 +261,41 @@ pub async fn upload_csv(
             "the audience is frozen once the broadcast starts",
         ));
     }
+    // One upload at a time: its chunks follow the counted ones without another
+    // upload's in between, so a refused upload leaves nothing a walk reads.
+    let owner = crate::access::secrets::new_token_id();
+    let store = app.store();
+    if !store
+        .lock_broadcast_audience(&id, &owner, UPLOAD_LOCK)
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "upload_in_progress",
+            "another audience upload to this broadcast is in progress; send the file again when it has finished",
+        ));
+    }
+    let added = add_csv_audience(&app, &id, &b, body).await;
+    // The lock expires by itself if this fails; the answer is the upload's.
+    let _ = store.unlock_broadcast_audience(&id, &owner).await;
+    added.map(Json)
+}
+
+/// How long an audience upload may hold the broadcast's audience lock.
+const UPLOAD_LOCK: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Stores a CSV audience and counts it in the broadcast, only if it has still
+/// not started when the count is written: a walk that started meanwhile saw
+/// the old count, so the new rows would never be sent.
+async fn add_csv_audience(
+    app: &App,
+    id: &str,
+    b: &Broadcast,
+    body: Bytes,
+) -> Result<Value, ApiError> {
     let taken = intake::take_in(
         app.broadcasts(),
-        &id,
+        id,
         b.channel,
         b.message.placeholders(),
         Format::Csv,
@@ -272,17 +304,29 @@ pub async fn upload_csv(
     .await
     .map_err(intake_error)?;
     let (added, duplicates) = (taken.added, taken.duplicates);
-    let updated = broadcast::update(app.broadcasts(), &id, |x| {
+    let mut exists = false;
+    let updated = broadcast::update(app.broadcasts(), id, |x| {
+        exists = true;
+        if x.status != Status::Scheduled || x.started_ms.is_some() {
+            return false;
+        }
         x.total += added;
         x.chunks += taken.chunks;
         x.duplicates_removed += duplicates;
         true
     })
-    .await?
-    .ok_or_else(|| ApiError::not_found(format!("broadcast {id} not found")))?;
-    Ok(Json(
-        json!({"added": added, "duplicates_removed": duplicates, "total": updated.total}),
-    ))
+    .await?;
+    match updated {
+        Some(updated) => {
+            Ok(json!({"added": added, "duplicates_removed": duplicates, "total": updated.total}))
+        }
+        None if exists => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "started",
+            "the broadcast started while the file was uploaded; its rows were not added (the audience is frozen once the broadcast starts)",
+        )),
+        None => Err(ApiError::not_found(format!("broadcast {id} not found"))),
+    }
 }
 
 /// `GET /api/v1/broadcasts/{id}/recipients.csv`
