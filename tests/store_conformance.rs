@@ -1313,11 +1313,17 @@ async fn scan_sees_every_key_and_value(b: Arc<dyn Backend>) {
         "contacts:by_last_inbound",
         "outcount:x",
         "transcribed:m1",
-        "lock:contact:whatsapp:6281",
-        "pair:whatsapp:6281",
         "filler:29",
     ] {
         assert!(has_key(key), "no key {key}");
+    }
+    // Locks and limiter states are stored on Redis; the embedded store keeps
+    // them in memory (only one process opens its file), so they are not in
+    // the file to be scanned.
+    if b.name() != "embedded" {
+        for key in ["lock:contact:whatsapp:6281", "pair:whatsapp:6281"] {
+            assert!(has_key(key), "no key {key}");
+        }
     }
     for value in [&b"Dewi\"}"[..], b"hello from Dewi", b"payload of 6281"] {
         assert!(
