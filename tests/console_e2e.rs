@@ -83,6 +83,7 @@ async fn console_in_a_real_browser() {
         shortcut: "foto".into(),
         title: "Minta foto".into(),
         text: "Mohon kirim foto barangnya ya kak.".into(),
+        attachment: None,
     }];
 
     let app = balas::app::App::open(config, Arc::new(balas::clock::SystemClock))

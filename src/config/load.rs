@@ -286,6 +286,20 @@ fn check(config: &Config, text: &str, origin: &str) -> Result<(), ConfigError> {
             ),
         );
     }
+    let public = config.server.public_url.trim();
+    if !public.is_empty() {
+        let ok = (public.starts_with("https://") || public.starts_with("http://"))
+            && public
+                .split_once("://")
+                .is_some_and(|(_, rest)| !rest.trim_matches('/').is_empty())
+            && !public.contains(['?', '#', ' ']);
+        if !ok {
+            return fail(
+                "server.public_url",
+                format!("{public:?} is not a base URL like \"https://balas.example.com\""),
+            );
+        }
+    }
     if config.server.max_body_bytes < 1024 {
         return fail("server.max_body_bytes", "must be at least 1024".into());
     }
@@ -330,7 +344,10 @@ fn check(config: &Config, text: &str, origin: &str) -> Result<(), ConfigError> {
             "must be between 1 and 5".into(),
         );
     }
-    if config.workers.inbound_concurrency == 0 || config.workers.outbox_concurrency == 0 {
+    if config.workers.inbound_concurrency == 0
+        || config.workers.outbox_concurrency == 0
+        || config.workers.media_concurrency == 0
+    {
         return fail(
             "workers.inbound_concurrency",
             "worker counts must be at least 1".into(),
