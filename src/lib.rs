@@ -36,7 +36,9 @@
 //! Around it:
 //! - [`store`]: all state, through one API over a Redis or an embedded (redb) backend.
 //! - [`media`]: the bytes of photos, videos, voice notes and documents, content-addressed,
-//!   in a directory or an S3-compatible bucket.
+//!   in a directory or an S3-compatible bucket; [`attachments`]: files in
+//!   conversations (downloading customers' files, handing ours to the platforms,
+//!   retention).
 //! - [`api`]: the HTTP API for agents, supervisors and marketers; [`console`]: the
 //!   browser console served on top of it.
 //! - [`survey`]: satisfaction surveys after resolution; [`reports`]: what supervisors read.
@@ -50,6 +52,7 @@
 
 pub mod api;
 pub mod app;
+pub mod attachments;
 pub mod broadcast;
 pub mod channels;
 pub mod cli;

@@ -1,12 +1,16 @@
 //! The HTTP API for people: agents, supervisors, marketers and admins.
 //!
 //! Every route under `/api/v1` needs `Authorization: Bearer <token>` and answers
-//! JSON; errors are `{"error": {"code", "message"}}`. Handlers stay thin and call
-//! the engine, the outbox, surveys and broadcasts for the actual work.
+//! JSON (files excepted); errors are `{"error": {"code", "message"}}`. Handlers
+//! stay thin and call the engine, the outbox, attachments, surveys and
+//! broadcasts for the actual work. `/media/public/{id}` is the one route
+//! outside it: signed, expiring links Instagram fetches our files from.
 
+pub mod access;
 pub mod auth;
 pub mod broadcasts;
 pub mod conversations;
+pub mod media;
 pub mod reports;
 
 use axum::Router;
@@ -22,13 +26,24 @@ pub const BROADCAST_BODY_LIMIT: usize = 64 * 1024 * 1024;
 pub fn router() -> Router<App> {
     use broadcasts as b;
     use conversations as c;
+    use media as m;
     // Audiences can be large (100,000 recipients); only these routes accept big bodies.
     let broadcasts = Router::new()
         .route("/api/v1/broadcasts", get(b::list).post(b::create))
         .route("/api/v1/broadcasts/{id}/audience.csv", post(b::upload_csv))
         .layer(DefaultBodyLimit::max(BROADCAST_BODY_LIMIT));
+    // Agents' files are streamed into the media store, which enforces each
+    // channel's limits as the bytes arrive; the general body limit would stop
+    // a video at 1 MiB.
+    let uploads = Router::new()
+        .route("/api/v1/conversations/{id}/attachments", post(m::upload))
+        .layer(DefaultBodyLimit::disable());
     Router::new()
         .merge(broadcasts)
+        .merge(uploads)
+        .route("/api/v1/media/{id}", get(m::get_file))
+        .route("/media/public/{id}", get(m::get_public))
+        .route("/api/v1/conversations/{id}/typing", post(m::typing))
         .route("/api/v1/broadcasts/{id}", get(b::get))
         .route(
             "/api/v1/broadcasts/{id}/recipients.csv",

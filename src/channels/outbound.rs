@@ -138,6 +138,18 @@ impl OutboundContent {
         }
     }
 
+    /// The stored attachments this content sends (a media message whose file
+    /// is one of ours), for the transcript.
+    pub fn attachment_ids(&self) -> Vec<String> {
+        match self {
+            OutboundContent::Media(OutboundMedia {
+                source: OutboundMediaSource::Attachment { id },
+                ..
+            }) => vec![id.clone()],
+            _ => Vec::new(),
+        }
+    }
+
     /// The messages to send for this content on `channel`: itself, except that a
     /// media caption the platform cannot show with that file (Instagram never
     /// shows captions, WhatsApp not on audio and stickers) becomes a separate text

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::attachments::Files;
 use crate::channels::client::ChannelClient;
 use crate::channels::{
     Channel, DeliveryStatus, OutboundContent, OutboundMessage, RateScope, SendError,
@@ -31,6 +32,9 @@ pub use window::{WindowClosed, WindowDecision};
 
 /// Sends after which a retryable error becomes a failure.
 const MAX_ATTEMPTS: u32 = 8;
+/// A read receipt (with its typing indicator) older than this is not sent:
+/// the typing indicator lasts 25 s, and one shown after the answer is wrong.
+const RECEIPT_FRESH_MS: i64 = 20_000;
 /// WhatsApp pair rate: about one message every 6 s sustained to one customer …
 const PAIR_RATE_PER_SEC: f64 = 1.0 / 6.0;
 /// … with short bursts allowed (FACTS.md §5); bot replies stay instant.
@@ -91,6 +95,9 @@ pub struct Outbox {
     bus: Bus,
     clients: Clients,
     pacing: Arc<Pacing>,
+    /// Hands our stored files to the platform at send time; without it a
+    /// media message naming an attachment fails.
+    files: Option<Files>,
 }
 
 /// What a status webhook did.
@@ -112,7 +119,14 @@ impl Outbox {
             bus,
             clients,
             pacing: Arc::new(pacing),
+            files: None,
         }
+    }
+
+    /// The outbox that sends our stored files through `files`.
+    pub fn with_files(mut self, files: Files) -> Self {
+        self.files = Some(files);
+        self
     }
 
     /// Stores a message for delivery. Idempotent for a given `id`: a record that
@@ -159,6 +173,7 @@ impl Outbox {
                         speaker,
                         text: record.message.content.summary(),
                         message_id: Some(id.clone()),
+                        attachments: record.message.content.attachment_ids(),
                     },
                 )
                 .await?;
@@ -212,6 +227,9 @@ impl Outbox {
         if let Some(skip) = self.still_allowed(&record).await? {
             return Ok(skip);
         }
+        if let OutboundContent::MarkRead { .. } = msg.content {
+            return self.deliver_receipt(job, &record, client.as_ref()).await;
+        }
         // Pace: the sender's budget is shared by every process through the store.
         let now = store.now_ms();
         let (sender, rate) = match msg.channel {
@@ -262,7 +280,19 @@ impl Outbox {
         }
         let attempts = record.attempts + 1;
         let started = std::time::Instant::now();
-        let result = client.send(msg).await;
+        // Our stored files become an upload or a link only now, so a retried
+        // send uses a fresh link and an upload that failed is retried too.
+        let result = match (&self.files, msg.content.attachment_ids().is_empty()) {
+            (_, true) => client.send(msg).await,
+            (Some(files), false) => match files.prepare(msg).await {
+                Ok(ready) => client.send(&ready).await,
+                Err(e) => Err(e),
+            },
+            (None, false) => Err(SendError::Permanent {
+                code: crate::channels::media_client::MEDIA_UNUSABLE_CODE,
+                title: "this process has no media store to send the file from".into(),
+            }),
+        };
         metrics::histogram!("balas_outbox_send_seconds", "channel" => msg.channel.as_str())
             .record(started.elapsed().as_secs_f64());
         let retry = match result {
@@ -316,6 +346,90 @@ impl Outbox {
         count(msg.channel, "retry");
         store.end_send_attempt(id).await?;
         Ok(Verdict::Later(store.now_ms() + retry.as_millis() as i64))
+    }
+
+    /// Delivers a read receipt (WhatsApp mark-as-read, with the typing
+    /// indicator when asked): at most once, never paced behind or ahead of
+    /// replies. It takes a sending slot only when one is free right now and is
+    /// dropped otherwise, and one that waited longer than [`RECEIPT_FRESH_MS`]
+    /// is dropped too: a late "typing…" after the answer is worse than none.
+    async fn deliver_receipt(
+        &self,
+        job: &Run<String>,
+        record: &OutboundRecord,
+        client: &dyn ChannelClient,
+    ) -> Result<Verdict, ConversationError> {
+        let store = &self.store;
+        let msg = &record.message;
+        let now = store.now_ms();
+        let (sender, rate) = match msg.channel {
+            Channel::WhatsApp => &self.pacing.whatsapp,
+            Channel::Instagram => &self.pacing.instagram,
+        };
+        let skip = if now - record.created_ms > RECEIPT_FRESH_MS {
+            Some("stale")
+        } else if store
+            .sender_cooldown(msg.channel, sender)
+            .await?
+            .is_some_and(|until| until > now)
+        {
+            Some("sender_cooling_down")
+        } else if store
+            .take_rate(
+                &RateKey::Sender(msg.channel, sender),
+                *rate,
+                rate.max(1.0) as u32,
+            )
+            .await?
+            > 0
+        {
+            Some("paced")
+        } else {
+            None
+        };
+        if let Some(reason) = skip {
+            tracing::debug!(message = %record.id, reason, "read receipt dropped");
+            self.advance(&record.id, OutboundState::Skipped, |r| {
+                r.error_title = Some(reason.to_string());
+            })
+            .await?;
+            return Ok(Verdict::Done);
+        }
+        // The typing indicator only while the answer has not gone out yet.
+        let mut ready = msg.clone();
+        if let OutboundContent::MarkRead {
+            message_id,
+            typing: typing @ true,
+        } = &mut ready.content
+            && let Some(reply) = store.outbound(&format!("re:{message_id}")).await?
+            && reply.state != OutboundState::Pending
+        {
+            *typing = false;
+        }
+        if job.lease_lost() {
+            return Ok(Verdict::Done);
+        }
+        if store.begin_send(&record.id, false).await? != SendStart::Go {
+            return Ok(Verdict::Done);
+        }
+        match client.send(&ready).await {
+            Ok(_) => {
+                self.advance(&record.id, OutboundState::Sent, |_| {})
+                    .await?;
+                count(msg.channel, "sent");
+            }
+            Err(SendError::Retryable { .. })
+                if store.now_ms() - record.created_ms < RECEIPT_FRESH_MS =>
+            {
+                store.end_send_attempt(&record.id).await?;
+                return Ok(Verdict::Later(store.now_ms() + 1_000));
+            }
+            Err(e) => {
+                tracing::debug!(message = %record.id, error = %e, "read receipt not sent");
+                self.fail(record, e.code(), e.title()).await?;
+            }
+        }
+        Ok(Verdict::Done)
     }
 
     /// `None` when the record may still be sent now; otherwise the verdict

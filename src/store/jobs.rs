@@ -33,8 +33,10 @@ pub mod queues {
     pub const SURVEYS: &str = "surveys";
     /// Broadcast starts and walks.
     pub const BROADCAST: &str = "broadcast";
+    /// Downloads of customers' files and the media retention sweep.
+    pub const MEDIA: &str = "media";
     /// Every queue, for operators' counts.
-    pub const ALL: [&str; 5] = [INBOUND, OUTBOX, TIMERS, SURVEYS, BROADCAST];
+    pub const ALL: [&str; 6] = [INBOUND, OUTBOX, TIMERS, SURVEYS, BROADCAST, MEDIA];
 }
 
 /// In-process wake-ups, one per queue: scheduling a job tells this process's
