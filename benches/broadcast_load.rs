@@ -216,6 +216,9 @@ async fn run(n: usize, rate: f64, concurrency: Option<usize>) {
     let mut c = balas::config::load_from_str("", "bench", &[]).expect("defaults");
     c.store.redis_url = Some(Secret::new(redis.url()));
     c.store.key_prefix = "bench".into();
+    // Files (none in this load) would go under data_dir: keep it out of the repository.
+    let media_dir = tempfile::tempdir().expect("temp dir");
+    c.store.data_dir = media_dir.path().to_path_buf();
     c.intents.path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("intents");
     c.whatsapp.enabled = true;
     c.whatsapp.access_token = Some(Secret::new("bench-token"));

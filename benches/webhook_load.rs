@@ -99,6 +99,9 @@ fn main() {
         c.server.listen = "127.0.0.1:0".into();
         c.store.redis_url = Some(Secret::new(redis.url()));
         c.store.key_prefix = "bench".into();
+        // Files (none in this load) would go under data_dir: keep it out of the repository.
+        let media_dir = tempfile::tempdir().expect("temp dir");
+        c.store.data_dir = media_dir.path().to_path_buf();
         c.intents.path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("intents");
         c.whatsapp.enabled = true;
         c.whatsapp.app_secret = Some(Secret::new(APP_SECRET));
