@@ -41,6 +41,9 @@ style-src 'unsafe-inline'; sandbox";
 /// Largest caption field read (bytes); longer captions are refused anyway.
 const CAPTION_FIELD_MAX: usize = 8 * 1024;
 
+/// Bytes of a refused file read (and dropped) before answering.
+const DRAIN_MAX: usize = 8 * 1024 * 1024;
+
 /// An attachment as the API shows it.
 pub fn attachment_json(a: &Attachment) -> Value {
     let error = match &a.status {
@@ -367,9 +370,15 @@ pub async fn upload(
                     match received {
                         Ok(u) => upload = Some(u),
                         Err(e) => {
-                            // Read what is left so the client hears the answer
-                            // instead of a reset connection.
-                            while let Ok(Some(_)) = field.chunk().await {}
+                            // Read a little of what is left, so a client that
+                            // sent slightly too much hears the answer instead
+                            // of a reset connection; never much more.
+                            let mut drained = 0usize;
+                            while drained < DRAIN_MAX
+                                && let Ok(Some(chunk)) = field.chunk().await
+                            {
+                                drained += chunk.len();
+                            }
                             return Err(upload_error(e));
                         }
                     }

@@ -603,8 +603,10 @@ mod tests {
     use crate::store::embedded::EmbeddedBackend;
 
     /// A channel client that answers from a script and records who it sent to.
+    #[derive(Default)]
     struct Scripted {
         sent_to: Mutex<Vec<String>>,
+        sent: Mutex<Vec<OutboundContent>>,
         script: Mutex<VecDeque<Result<SendReceipt, SendError>>>,
     }
 
@@ -612,6 +614,7 @@ mod tests {
     impl ChannelClient for Scripted {
         async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, SendError> {
             self.sent_to.lock().unwrap().push(msg.to.clone());
+            self.sent.lock().unwrap().push(msg.content.clone());
             self.script
                 .lock()
                 .unwrap()
@@ -659,13 +662,13 @@ mod tests {
                 .unwrap();
         }
         let client = Arc::new(Scripted {
-            sent_to: Mutex::new(Vec::new()),
             script: Mutex::new(VecDeque::from([Err(SendError::Retryable {
                 code: 130429,
                 title: "Rate limit hit".into(),
                 scope: Some(RateScope::Sender),
                 retry_after: Some(Duration::from_secs(10)),
             })])),
+            ..Scripted::default()
         });
         let outbox = Outbox::new(
             store.clone(),
@@ -702,5 +705,121 @@ mod tests {
             let r = store.outbound(&format!("m-{who}")).await.unwrap().unwrap();
             assert_eq!(r.state, OutboundState::Sent);
         }
+    }
+
+    fn receipt(id: &str, message_id: &str) -> Outgoing {
+        Outgoing {
+            id: Some(id.into()),
+            message: OutboundMessage {
+                channel: Channel::WhatsApp,
+                to: "a".into(),
+                content: OutboundContent::MarkRead {
+                    message_id: message_id.into(),
+                    typing: true,
+                },
+                human_agent_tag: false,
+            },
+            conversation_id: None,
+            speaker: None,
+            origin: Origin::System,
+            by_human: false,
+        }
+    }
+
+    /// Read receipts take a sending slot only when one is free (they never
+    /// wait, so they never hold a reply back), are sent at most once, are
+    /// dropped once stale, and drop the typing indicator once the answer left.
+    #[tokio::test]
+    async fn read_receipts_never_wait_never_repeat_and_go_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::at_ms(1_000_000_000));
+        let store = Store::new(
+            Arc::new(EmbeddedBackend::open(dir.path()).unwrap()),
+            clock.clone(),
+        );
+        let contact = ContactRef {
+            external_id: "a".into(),
+            name: None,
+            wa_id: None,
+            user_id: None,
+        };
+        store
+            .touch_contact(Channel::WhatsApp, &contact, clock.now_ms())
+            .await
+            .unwrap();
+        let client = Arc::new(Scripted::default());
+        // One message per second, no burst: a slot taken is a slot gone.
+        let outbox = Outbox::new(
+            store.clone(),
+            Bus::new(),
+            Clients {
+                whatsapp: Some(client.clone()),
+                instagram: None,
+            },
+            Pacing {
+                whatsapp: ("number".into(), 1.0),
+                instagram: ("account".into(), 1.0),
+            },
+        );
+        let worker = Worker::new(
+            Arc::new(outbox.clone()),
+            store.clone(),
+            Settings::new(1, Duration::from_secs(10), Duration::from_millis(50)),
+        );
+        let state = |id: &'static str| {
+            let store = store.clone();
+            async move { store.outbound(id).await.unwrap().unwrap() }
+        };
+
+        // A reply took the only slot: the receipt behind it is dropped, not
+        // queued behind it.
+        outbox.enqueue(text_to("a")).await.unwrap();
+        worker.run_once().await.unwrap();
+        outbox.enqueue(receipt("read:m1", "m1")).await.unwrap();
+        worker.run_once().await.unwrap();
+        let r = state("read:m1").await;
+        assert_eq!(r.state, OutboundState::Skipped);
+        assert_eq!(r.error_title.as_deref(), Some("paced"));
+        assert_eq!(client.sent.lock().unwrap().len(), 1, "only the reply");
+
+        // With a free slot it goes out, once however often it is enqueued.
+        clock.advance(Duration::from_secs(2));
+        outbox.enqueue(receipt("read:m2", "m2")).await.unwrap();
+        worker.run_once().await.unwrap();
+        outbox.enqueue(receipt("read:m2", "m2")).await.unwrap();
+        while worker.run_once().await.unwrap() > 0 {}
+        assert_eq!(state("read:m2").await.state, OutboundState::Sent);
+        assert_eq!(
+            client.sent.lock().unwrap()[1..],
+            [OutboundContent::MarkRead {
+                message_id: "m2".into(),
+                typing: true
+            }]
+        );
+
+        // Twenty seconds late, it is dropped.
+        outbox.enqueue(receipt("read:m3", "m3")).await.unwrap();
+        clock.advance(Duration::from_secs(21));
+        worker.run_once().await.unwrap();
+        let r = state("read:m3").await;
+        assert_eq!(r.state, OutboundState::Skipped);
+        assert_eq!(r.error_title.as_deref(), Some("stale"));
+
+        // The answer already left: read, but no "typing…".
+        let mut answer = text_to("a");
+        answer.id = Some("re:m4".into());
+        outbox.enqueue(answer).await.unwrap();
+        worker.run_once().await.unwrap();
+        clock.advance(Duration::from_secs(2));
+        outbox.enqueue(receipt("read:m4", "m4")).await.unwrap();
+        worker.run_once().await.unwrap();
+        assert_eq!(
+            client.sent.lock().unwrap().last(),
+            Some(&OutboundContent::MarkRead {
+                message_id: "m4".into(),
+                typing: false
+            })
+        );
+        assert_eq!(client.sent.lock().unwrap().len(), 4);
     }
 }
