@@ -301,7 +301,17 @@ async fn customers_files(store: StoreKind) {
 /// the same bytes, and Instagram as a link the platform fetches; refused
 /// files answer 413, 415 and 422 and send nothing.
 async fn agents_files(store: StoreKind) {
-    let h = Harness::start(store).await;
+    let label =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/media/label-retur.png");
+    let h = Harness::start_with(store, |c| {
+        c.canned = vec![balas::config::CannedConfig {
+            shortcut: "retur".into(),
+            title: "Label retur".into(),
+            text: "Ini label returnya, Kak.".into(),
+            attachment: Some(label),
+        }];
+    })
+    .await;
     let wa = "6281300001002";
     h.customer_says(wa, "Budi", COMPLAINT).await;
     let case = case_of(&h, Channel::WhatsApp, wa).await;
@@ -400,7 +410,7 @@ async fn agents_files(store: StoreKind) {
     )
     .await;
     assert_eq!(status, 409, "only the owner sends");
-    assert_eq!(h.mock.uploads().len(), 1, "nothing else was uploaded");
+    assert_eq!(h.mock.uploads().len(), 1, "nothing refused was uploaded");
     let files_sent: Vec<Value> = h
         .mock
         .requests()
@@ -417,6 +427,41 @@ async fn agents_files(store: StoreKind) {
         1,
         "only the document was sent: {files_sent:?}"
     );
+
+    // A canned response's file follows its text; its path is never shown.
+    let (status, canned) = h.api("siti", Method::GET, "/api/v1/canned", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(canned["canned"][0]["file"]["filename"], "label-retur.png");
+    assert!(!canned.to_string().contains("tests/data"), "{canned}");
+    let (status, body) = h
+        .api(
+            "siti",
+            Method::POST,
+            &format!("/api/v1/conversations/{case}/messages"),
+            Some(json!({"text": "Ini label returnya, Kak.", "canned": "retur"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    h.until("the canned response's picture is sent", || async {
+        h.mock
+            .requests()
+            .iter()
+            .any(|r| r.body["to"] == json!(wa) && r.body["type"] == "image")
+    })
+    .await;
+    assert_eq!(
+        h.mock.uploads().last().unwrap().bytes,
+        include_bytes!("data/media/label-retur.png")
+    );
+    let (status, _) = h
+        .api(
+            "siti",
+            Method::POST,
+            &format!("/api/v1/conversations/{case}/messages"),
+            Some(json!({"text": "x", "canned": "nope"})),
+        )
+        .await;
+    assert_eq!(status, 400, "an unknown canned response");
 
     // Instagram: the platform fetches the file from our signed link.
     let ig = "17841400000001002";

@@ -596,7 +596,8 @@ pub struct CannedQuery {
     pub conversation: Option<String>,
 }
 
-/// `GET /api/v1/canned[?conversation=ID]`: canned responses as written; with a
+/// `GET /api/v1/canned[?conversation=ID]`: canned responses as written (with
+/// the name, type and size of their file, if they have one); with a
 /// conversation, each also `rendered` with that conversation's variables
 /// (`{{contact.name}}`, `{{case.id}}`, `{{queue.position}}`,
 /// `{{business_hours.next_open}}` and the config's `[intents.variables]`).
@@ -607,8 +608,18 @@ pub async fn canned(
 ) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
     let canned = &app.config().canned;
+    // A canned response's file is described, never its path on the server.
+    let file_of = |shortcut: &str| {
+        app.files().library().for_canned(shortcut).map(
+            |f| json!({"filename": f.filename, "mime_type": f.mime_type, "size": f.object.size}),
+        )
+    };
     let Some(id) = q.conversation else {
-        return Ok(Json(json!({ "canned": canned })));
+        let items: Vec<Value> = canned
+            .iter()
+            .map(|c| json!({ "shortcut": c.shortcut, "title": c.title, "text": c.text, "file": file_of(&c.shortcut) }))
+            .collect();
+        return Ok(Json(json!({ "canned": items })));
     };
     let conv = load(&app, &id).await?;
     let store = app.store();
@@ -633,7 +644,7 @@ pub async fn canned(
             let rendered = crate::intents::ReplyTemplate::parse(&c.text, &known)
                 .map(|t| t.render(&vars))
                 .unwrap_or_else(|_| c.text.clone());
-            json!({ "shortcut": c.shortcut, "title": c.title, "text": c.text, "rendered": rendered })
+            json!({ "shortcut": c.shortcut, "title": c.title, "text": c.text, "rendered": rendered, "file": file_of(&c.shortcut) })
         })
         .collect();
     Ok(Json(json!({ "conversation_id": conv.id, "canned": items })))

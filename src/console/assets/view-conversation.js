@@ -187,6 +187,7 @@ export function mount(root, { me, navigate }, [id]) {
   function stage(file) {
     if (!file || reply.disabled) return;
     stagedFile = file;
+    stagedCanned = null;
     fill(staged,
       h('span', { class: 'file-chip staged-chip' },
         docIcon(),
@@ -197,7 +198,22 @@ export function mount(root, { me, navigate }, [id]) {
     staged.hidden = false;
     reply.focus();
   }
+  // A canned response with a file: the file follows the text when sent.
+  let stagedCanned = null;
+  function stageCanned(c) {
+    stagedFile = null;
+    stagedCanned = c.shortcut;
+    fill(staged,
+      h('span', { class: 'file-chip staged-chip' },
+        docIcon(),
+        h('span', { class: 'file-name' }, c.file.filename),
+        h('span', { class: 'file-size' }, formatSize(c.file.size))),
+      h('button', { type: 'button', class: 'chip-x', id: 'unstage', 'aria-label': t('file.remove', { name: c.file.filename }), onclick: unstage }, '×'),
+      h('span', { class: 'hint' }, t('file.cannedHint')));
+    staged.hidden = false;
+  }
   function unstage() {
+    stagedCanned = null;
     stagedFile = null;
     picker.value = '';
     fill(staged);
@@ -254,11 +270,13 @@ export function mount(root, { me, navigate }, [id]) {
     const text = reply.value.trim();
     if (!text) return;
     sendButton.disabled = true;
-    const res = await attempt(() => api(`/conversations/${encodeURIComponent(id)}/messages`, { method: 'POST', body: { text } }));
+    const body = stagedCanned ? { text, canned: stagedCanned } : { text };
+    const res = await attempt(() => api(`/conversations/${encodeURIComponent(id)}/messages`, { method: 'POST', body }));
     sendButton.disabled = false;
     if (res) {
       reply.value = '';
       closeCanned();
+      unstage();
       load();
     }
     reply.focus();
@@ -304,6 +322,7 @@ export function mount(root, { me, navigate }, [id]) {
     if (!c) return;
     reply.value = c.text;
     closeCanned();
+    if (c.file) stageCanned(c);
     reply.focus();
   }
   reply.addEventListener('input', () => {
