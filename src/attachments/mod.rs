@@ -36,7 +36,7 @@ use crate::channels::render::clean_filename;
 use crate::channels::{Channel, InboundEvent, InboundMedia, MediaClient, MediaKind};
 use crate::media::sniff::{self, Mismatch};
 use crate::media::{MediaError, MediaStore, ObjectBody, PutError, StoredObject};
-use crate::store::{Attachment, AttachmentStatus, Store, StoreError, StoreResult, queues};
+use crate::store::{Attachment, AttachmentStatus, Store, StoreResult, queues};
 
 /// Settings from `[server]` and `[media]`.
 #[derive(Debug, Clone)]
@@ -406,11 +406,5 @@ impl Files {
         if let Err(e) = self.0.store.publish_event(&event).await {
             tracing::debug!(error = %e, "could not publish an attachment event");
         }
-    }
-}
-
-impl From<StoreError> for OpenError {
-    fn from(e: StoreError) -> Self {
-        OpenError::Unavailable(MediaError::Unavailable(e.to_string()))
     }
 }
