@@ -69,7 +69,10 @@ impl App {
         let library = Library::load(&config, &media)
             .await
             .map_err(|e| anyhow::anyhow!("a configured file cannot be used: {e}"))?;
-        App::with_backend(config, backend, media, library, clock)
+        let app = App::with_backend(config, backend, media, library, clock)?;
+        // The config's [[agents]] bootstrap the users in the store.
+        crate::access::accounts::import_config_agents(app.store(), &app.config().agents).await?;
+        Ok(app)
     }
 
     /// Builds the application over already opened stores.

@@ -1,7 +1,7 @@
 //! The HTTP edge for Meta: `GET|POST /webhooks/{whatsapp,instagram}`.
 //!
 //! The POST handler does as little as possible before answering: check the
-//! `X-Hub-Signature-256` over the raw bytes, parse into [`InboundEvent`]s, and
+//! `X-Hub-Signature-256` over the raw bytes, parse into [`crate::channels::InboundEvent`]s, and
 //! store them — deduplicated by their idempotency keys — as jobs in the inbound
 //! queue in one atomic step. Only then does Meta get its 200; the conversation
 //! engine works on the jobs in the background. A store outage answers 503 so

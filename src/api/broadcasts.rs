@@ -166,6 +166,7 @@ pub async fn create(
         created_ms: now,
         started_ms: None,
         finished_ms: None,
+        epoch: 0,
     };
     let b = broadcast::create(app.broadcasts(), b, &recipients).await?;
     tracing::info!(broadcast = %b.id, recipients = b.total, "broadcast created");

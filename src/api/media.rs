@@ -18,7 +18,6 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::access::may_see;
 use super::auth::Caller;
 use super::conversations::{load, owns};
 use crate::app::App;
@@ -95,7 +94,7 @@ pub async fn get_file(
         .conversation(&attachment.conversation_id)
         .await?
         .ok_or_else(not_found)?;
-    if !may_see(&app, &caller, &conv).await? {
+    if !caller.may_see(conv.queue.as_deref(), conv.agent.as_deref()) {
         return Err(not_found());
     }
     let download = q
@@ -322,7 +321,7 @@ pub async fn upload(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
     caller.require_desk()?;
-    let conv = load(&app, &id).await?;
+    let conv = load(&app, &caller, &id).await?;
     owns(&caller, &conv)?;
     if conv.state == ConvState::Resolved {
         return Err(ApiError::new(
@@ -531,7 +530,7 @@ pub async fn typing(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.require_desk()?;
-    let conv = load(&app, &id).await?;
+    let conv = load(&app, &caller, &id).await?;
     owns(&caller, &conv)?;
     if conv.channel != Channel::WhatsApp || conv.state != ConvState::Assigned {
         return Ok(StatusCode::NO_CONTENT.into_response());

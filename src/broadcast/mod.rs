@@ -210,6 +210,11 @@ pub struct Broadcast {
     /// Finished handing over (or cancelled) at.
     #[serde(default)]
     pub finished_ms: Option<i64>,
+    /// Raised by every resume. Jobs carry the epoch they were scheduled in
+    /// and stop when it is no longer current, so a resume always schedules a
+    /// job of its own instead of relying on one that a pause is ending.
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 /// A broadcast job.
@@ -220,24 +225,19 @@ pub enum BroadcastJob {
     Start {
         /// Broadcast id.
         id: String,
+        /// The broadcast's epoch when scheduled.
+        #[serde(default)]
+        epoch: u64,
     },
     /// Walk from the saved cursor.
     Walk {
         /// Broadcast id.
         id: String,
+        /// The broadcast's epoch when scheduled.
+        #[serde(default)]
+        epoch: u64,
     },
 }
-
-pub(crate) fn doc_key(id: &str) -> String {
-    format!("broadcast:{id}")
-}
-
-fn chunks_key(id: &str) -> String {
-    format!("broadcast:{id}:recipients")
-}
-
-/// Index of broadcasts by creation time.
-const INDEX: &str = "broadcasts";
 
 /// The outbox record id of a recipient.
 pub fn record_id(broadcast: &str, to: &str) -> String {
@@ -251,52 +251,40 @@ pub fn origin(broadcast: &str) -> Origin {
 
 /// Reads a broadcast.
 pub async fn get(broadcasts: &Broadcasts, id: &str) -> StoreResult<Option<Broadcast>> {
-    broadcasts.store().get_json(&doc_key(id)).await
+    broadcasts.store().broadcast(id).await
 }
 
 /// Every broadcast, newest first.
 pub async fn list(broadcasts: &Broadcasts) -> StoreResult<Vec<Broadcast>> {
-    let ids: Vec<String> = broadcasts
-        .store()
-        .backend()
-        .index_range(INDEX, f64::MIN, f64::MAX, 10_000)
-        .await?
-        .into_iter()
-        .rev()
-        .map(|(id, _)| doc_key(&id))
-        .collect();
-    broadcasts.store().get_json_many(&ids).await
+    broadcasts.store().broadcasts().await
 }
 
 /// Changes a broadcast atomically when `change` returns true.
 pub async fn update(
     broadcasts: &Broadcasts,
     id: &str,
-    mut change: impl FnMut(&mut Broadcast) -> bool,
+    change: impl FnMut(&mut Broadcast) -> bool,
 ) -> StoreResult<Option<Broadcast>> {
-    broadcasts
-        .store()
-        .update_json::<Broadcast, StoreError, _>(&doc_key(id), |b| {
-            let Some(mut b) = b else { return Ok(None) };
-            Ok(change(&mut b).then_some(b))
-        })
-        .await
+    broadcasts.store().update_broadcast(id, change).await
 }
 
-/// Stores recipients in chunks after the ones already stored.
+/// Stores recipients in chunks after the ones already stored; returns how
+/// many chunks were added.
 pub async fn append_recipients(
     broadcasts: &Broadcasts,
     id: &str,
     recipients: &[Recipient],
 ) -> StoreResult<u64> {
-    let backend = broadcasts.store().backend();
     let mut chunks = 0;
     for chunk in recipients.chunks(CHUNK) {
         let bytes = serde_json::to_vec(chunk).map_err(|e| StoreError::Corrupt {
-            key: chunks_key(id),
+            key: format!("broadcast {id} recipients"),
             reason: e.to_string(),
         })?;
-        backend.list_push(&chunks_key(id), &bytes).await?;
+        broadcasts
+            .store()
+            .append_broadcast_chunk(id, &bytes)
+            .await?;
         chunks += 1;
     }
     Ok(chunks)
@@ -304,15 +292,10 @@ pub async fn append_recipients(
 
 /// The recipients of stored chunk `index` (empty past the end).
 pub async fn chunk(broadcasts: &Broadcasts, id: &str, index: u64) -> StoreResult<Vec<Recipient>> {
-    let items = broadcasts
-        .store()
-        .backend()
-        .list_range(&chunks_key(id), index, 1)
-        .await?;
-    match items.first() {
+    match broadcasts.store().broadcast_chunk(id, index).await? {
         None => Ok(Vec::new()),
-        Some(bytes) => serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-            key: chunks_key(id),
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            key: format!("broadcast {id} recipients chunk {index}"),
             reason: e.to_string(),
         }),
     }
@@ -320,7 +303,7 @@ pub async fn chunk(broadcasts: &Broadcasts, id: &str, index: u64) -> StoreResult
 
 /// How many recipient chunks are stored.
 pub async fn chunk_count(broadcasts: &Broadcasts, id: &str) -> StoreResult<u64> {
-    broadcasts.store().backend().list_len(&chunks_key(id)).await
+    broadcasts.store().broadcast_chunk_count(id).await
 }
 
 /// Saves a new broadcast and schedules its start.
@@ -335,15 +318,16 @@ pub async fn create(
         total: recipients.len() as u64,
         ..b
     };
-    broadcasts.store().put_json(&doc_key(&b.id), &b).await?;
     broadcasts
         .store()
-        .backend()
-        .index_put(INDEX, &b.id, b.created_ms as f64)
+        .create_broadcast(&b.id, b.created_ms, &b)
         .await?;
     schedule(
         broadcasts,
-        &BroadcastJob::Start { id: b.id.clone() },
+        &BroadcastJob::Start {
+            id: b.id.clone(),
+            epoch: b.epoch,
+        },
         b.send_at_ms,
     )
     .await?;
@@ -352,8 +336,8 @@ pub async fn create(
 
 async fn schedule(broadcasts: &Broadcasts, job: &BroadcastJob, due_ms: i64) -> StoreResult<bool> {
     let id = match job {
-        BroadcastJob::Start { id } => format!("{id}:start"),
-        BroadcastJob::Walk { id } => format!("{id}:walk"),
+        BroadcastJob::Start { id, epoch } => format!("{id}:start:{epoch}"),
+        BroadcastJob::Walk { id, epoch } => format!("{id}:walk:{epoch}"),
     };
     broadcasts
         .store()
@@ -372,14 +356,16 @@ pub async fn resume(broadcasts: &Broadcasts, id: &str) -> StoreResult<Option<Bro
         } else {
             Status::Scheduled
         };
+        b.epoch += 1;
         true
     })
     .await?;
     if let Some(b) = &resumed {
+        let (id, epoch) = (id.to_string(), b.epoch);
         let job = if b.started_ms.is_some() {
-            BroadcastJob::Walk { id: id.to_string() }
+            BroadcastJob::Walk { id, epoch }
         } else {
-            BroadcastJob::Start { id: id.to_string() }
+            BroadcastJob::Start { id, epoch }
         };
         schedule(
             broadcasts,
@@ -435,50 +421,12 @@ pub async fn counts(broadcasts: &Broadcasts, b: &Broadcast) -> StoreResult<serde
 
 /// Reasons of skipped and failed recipients with their counts.
 pub async fn reasons(broadcasts: &Broadcasts, id: &str) -> StoreResult<serde_json::Value> {
-    let skipped = broadcasts
-        .store()
-        .backend()
-        .index_range(&format!("bcreasons:{id}:skipped"), f64::MIN, f64::MAX, 1000)
-        .await?;
-    let failed = broadcasts
-        .store()
-        .backend()
-        .index_range(&format!("bcreasons:{id}:failed"), f64::MIN, f64::MAX, 1000)
-        .await?;
-    let mut skip = BTreeMap::new();
-    for (reason, _) in skipped {
-        skip.insert(
-            reason.clone(),
-            broadcasts
-                .store()
-                .backend()
-                .counter_get(&format!("bcreason:{id}:skipped:{reason}"))
-                .await?,
-        );
-    }
-    let mut fail = BTreeMap::new();
-    for (reason, _) in failed {
-        fail.insert(
-            reason.clone(),
-            broadcasts
-                .store()
-                .backend()
-                .counter_get(&format!("bcreason:{id}:failed:{reason}"))
-                .await?,
-        );
-    }
-    Ok(serde_json::json!({"skipped": skip, "failed": fail}))
-}
-
-async fn count_reason(store: &Store, id: &str, kind: &str, reason: &str) -> StoreResult<()> {
-    let backend = store.backend();
-    backend
-        .index_put(&format!("bcreasons:{id}:{kind}"), reason, 0.0)
-        .await?;
-    backend
-        .counter_add(&format!("bcreason:{id}:{kind}:{reason}"), 1)
-        .await?;
-    Ok(())
+    let store = broadcasts.store();
+    let as_map = |v: Vec<(String, i64)>| v.into_iter().collect::<BTreeMap<String, i64>>();
+    Ok(serde_json::json!({
+        "skipped": as_map(store.broadcast_reasons(id, "skipped").await?),
+        "failed": as_map(store.broadcast_reasons(id, "failed").await?),
+    }))
 }
 
 /// Counts why broadcast recipients failed or were skipped at the moment of
@@ -506,11 +454,15 @@ impl Subscriber for BroadcastEvents {
                     let reason = record
                         .error_code
                         .map_or_else(|| "unknown".to_string(), |c| c.to_string());
-                    count_reason(&self.store, id, "failed", &reason).await?;
+                    self.store
+                        .count_broadcast_reason(id, "failed", &reason)
+                        .await?;
                 }
                 OutboundState::Skipped => {
                     let reason = record.error_title.as_deref().unwrap_or("unknown");
-                    count_reason(&self.store, id, "skipped", reason).await?;
+                    self.store
+                        .count_broadcast_reason(id, "skipped", reason)
+                        .await?;
                 }
                 _ => {}
             }
@@ -542,8 +494,8 @@ impl Handler for BroadcastHandler {
 
     async fn run(&self, job: &Run<BroadcastJob>) -> Verdict {
         let result = match &job.payload {
-            BroadcastJob::Start { id } => start(&self.broadcasts, id).await,
-            BroadcastJob::Walk { id } => walk(&self.broadcasts, id, job).await,
+            BroadcastJob::Start { id, epoch } => start(&self.broadcasts, id, *epoch).await,
+            BroadcastJob::Walk { id, epoch } => walk(&self.broadcasts, id, *epoch, job).await,
         };
         match result {
             Ok(None) => Verdict::Done,
@@ -554,11 +506,11 @@ impl Handler for BroadcastHandler {
 }
 
 /// Freezes the audience and begins walking. `Some(due)` reschedules the job.
-async fn start(broadcasts: &Broadcasts, id: &str) -> StoreResult<Option<i64>> {
+async fn start(broadcasts: &Broadcasts, id: &str, epoch: u64) -> StoreResult<Option<i64>> {
     let Some(b) = get(broadcasts, id).await? else {
         return Ok(None);
     };
-    if b.status != Status::Scheduled {
+    if b.status != Status::Scheduled || b.epoch != epoch {
         return Ok(None);
     }
     if let Some(segment) = &b.segment
@@ -576,7 +528,7 @@ async fn start(broadcasts: &Broadcasts, id: &str) -> StoreResult<Option<i64>> {
     }
     let now = broadcasts.store().now_ms();
     let started = update(broadcasts, id, |x| {
-        if x.status != Status::Scheduled {
+        if x.status != Status::Scheduled || x.epoch != epoch {
             return false;
         }
         x.status = Status::Running;
@@ -586,7 +538,11 @@ async fn start(broadcasts: &Broadcasts, id: &str) -> StoreResult<Option<i64>> {
     .await?;
     if started.is_some() {
         tracing::info!(broadcast = %id, "broadcast started");
-        schedule(broadcasts, &BroadcastJob::Walk { id: id.to_string() }, now).await?;
+        let walk = BroadcastJob::Walk {
+            id: id.to_string(),
+            epoch,
+        };
+        schedule(broadcasts, &walk, now).await?;
     }
     Ok(None)
 }
@@ -628,13 +584,14 @@ pub fn quiet_until(quiet: Option<ClockRange>, tz: &jiff::tz::TimeZone, now_ms: i
 async fn walk(
     broadcasts: &Broadcasts,
     id: &str,
+    epoch: u64,
     job: &Run<BroadcastJob>,
 ) -> StoreResult<Option<i64>> {
     let store = broadcasts.store();
     let Some(b) = get(broadcasts, id).await? else {
         return Ok(None);
     };
-    if b.status != Status::Running {
+    if b.status != Status::Running || b.epoch != epoch {
         return Ok(None);
     }
     let cfg = &broadcasts.config().broadcast;
@@ -683,7 +640,7 @@ async fn walk(
                 since_save = 0;
                 last_check = std::time::Instant::now();
                 let fresh = save_cursor(broadcasts, id, (index, offset)).await?;
-                if fresh.is_none_or(|x| x.status != Status::Running) {
+                if fresh.is_none_or(|x| x.status != Status::Running || x.epoch != epoch) {
                     break 'walk None;
                 }
                 if std::time::Instant::now() > deadline {
@@ -772,7 +729,9 @@ async fn hand_over(broadcasts: &Broadcasts, b: &Broadcast, r: &Recipient) -> Sto
             })
             .await?;
         if skipped.is_some() {
-            count_reason(store, &b.id, "skipped", reason).await?;
+            store
+                .count_broadcast_reason(&b.id, "skipped", reason)
+                .await?;
         }
         return Ok(());
     }
@@ -792,7 +751,10 @@ async fn hand_over(broadcasts: &Broadcasts, b: &Broadcast, r: &Recipient) -> Sto
         Err(OutboxError::Store(e)) => Err(e),
         // Checked above; a race with the window closing lands here.
         Err(OutboxError::Window(_)) => {
-            count_reason(broadcasts.store(), &b.id, "skipped", "outside_window").await
+            broadcasts
+                .store()
+                .count_broadcast_reason(&b.id, "skipped", "outside_window")
+                .await
         }
     }
 }

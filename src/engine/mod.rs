@@ -16,6 +16,8 @@ mod media;
 pub mod messages;
 pub mod ownership;
 pub mod receipts;
+#[cfg(test)]
+mod tests;
 pub mod timers;
 pub mod worker;
 
@@ -152,24 +154,25 @@ pub fn lang_from_code(code: &str) -> Lang {
 pub async fn handle_event(engine: &Engine, event: &InboundEvent) -> Result<Outcome, EngineError> {
     match &event.kind {
         EventKind::Message(msg) => {
-            let lock = format!("lock:contact:{}:{}", event.channel, msg.contact.external_id);
             // The owner is the event, not this process: when the event runs
             // again after a crash (here or in another process) it takes its
             // own lock back at once instead of waiting for it to expire. The
             // lock outlives any normal turn; it only matters while one runs.
-            let owner = event.dedupe_key.clone();
-            let now = engine.store().now_ms();
+            let (who, owner) = (&msg.contact.external_id, &event.dedupe_key);
             let ttl = engine.config().workers.lease.get() * 3;
             if !engine
                 .store()
-                .backend()
-                .lock(&lock, &owner, ttl, now)
+                .lock_contact(event.channel, who, owner, ttl)
                 .await?
             {
                 return Ok(Outcome::Busy);
             }
             let result = handle_message(engine, event, msg).await;
-            if let Err(e) = engine.store().backend().unlock(&lock, &owner).await {
+            if let Err(e) = engine
+                .store()
+                .unlock_contact(event.channel, who, owner)
+                .await
+            {
                 tracing::warn!(error = %e, "could not release a contact lock; it expires by itself");
             }
             result.map(|()| Outcome::Done)

@@ -437,6 +437,31 @@ impl Store {
         Ok(true)
     }
 
+    /// Re-files a waiting conversation in its queue after its priority
+    /// changed. A claim may finish at any moment; if the conversation left
+    /// the queue meanwhile, the entry just re-added is taken out again so the
+    /// queue shows no ghost.
+    pub async fn refile_waiting(&self, conv: &Conversation) -> StoreResult<()> {
+        let Some(q) = &conv.queue else {
+            return Ok(());
+        };
+        let index = waiting_index(q);
+        self.backend
+            .index_put(&index, &conv.id, conv.queue_score())
+            .await?;
+        if let Some(now) = self.conversation(&conv.id).await?
+            && (now.state != State::Queued || now.queue != conv.queue)
+        {
+            self.backend.index_remove(&index, &conv.id).await?;
+        }
+        Ok(())
+    }
+
+    /// How many conversations wait in a queue (O(1)).
+    pub async fn waiting_count(&self, queue: &str) -> StoreResult<u64> {
+        self.backend.index_len(&waiting_index(queue)).await
+    }
+
     /// Records a system event (handoff, claim, reaction …) in a transcript.
     pub async fn note(&self, id: &str, text: impl Into<String>) -> StoreResult<()> {
         self.append_transcript(

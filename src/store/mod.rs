@@ -4,10 +4,12 @@
 //! ([`redis`] for several processes sharing one Redis, [`embedded`] for a single
 //! process with a redb file). [`Store`] adds the domain operations the rest of
 //! Balas calls — contacts, conversations and transcripts, the agent queue, typed
-//! jobs, outbound records, attachment records, live events — written once on top of the primitives,
+//! jobs, outbound records, attachment records, users and sessions, live events
+//! — written once on top of the primitives,
 //! so both backends behave the same by construction.
 
 pub mod backend;
+mod broadcasts;
 mod contacts;
 mod conversations;
 pub mod embedded;
@@ -17,6 +19,7 @@ mod media;
 mod records;
 pub mod redis;
 mod surveys;
+mod users;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -33,6 +36,7 @@ pub use limits::RateKey;
 pub use media::{Attachment, AttachmentDirection, AttachmentStatus, PlatformMedia};
 pub use records::{Origin, OutboundRecord, OutboundState, SendStart};
 pub use surveys::{Step, Survey, SurveyStatus};
+pub use users::{ApiToken, Session, TokenRef, User};
 
 use crate::clock::SharedClock;
 
@@ -54,7 +58,7 @@ const CAS_ATTEMPTS: usize = 64;
 pub const DEDUPE_TTL: Duration = Duration::from_secs(8 * 24 * 3600);
 
 /// Topic of live events (SSE for agent consoles).
-pub const EVENTS_TOPIC: &str = "events";
+const EVENTS_TOPIC: &str = "events";
 
 impl Store {
     /// Wraps a backend.
@@ -66,9 +70,15 @@ impl Store {
         }
     }
 
-    /// The primitives, for operations not covered here.
-    pub fn backend(&self) -> &Arc<dyn Backend> {
-        &self.backend
+    /// A short name of the backend for logs and `/readyz` ("redis" or
+    /// "embedded").
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    /// Checks that the backend answers.
+    pub async fn ping(&self) -> StoreResult<()> {
+        self.backend.ping().await
     }
 
     /// The clock every time-based decision uses.
@@ -197,6 +207,48 @@ impl Store {
         let bytes = serde_json::to_vec(event).unwrap_or_default();
         self.backend.publish(EVENTS_TOPIC, &bytes).await
     }
+
+    /// Subscribes to the live events of every process (published after this
+    /// returns), until the receiver is dropped.
+    pub async fn subscribe_events(&self) -> StoreResult<tokio::sync::mpsc::Receiver<Vec<u8>>> {
+        self.backend.subscribe(EVENTS_TOPIC).await
+    }
+
+    /// Takes (or, for the same owner, extends) the lock of one contact's
+    /// conversation until `ttl` from now: one contact's messages are handled
+    /// one at a time across processes.
+    pub async fn lock_contact(
+        &self,
+        channel: crate::channels::Channel,
+        contact_id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> StoreResult<bool> {
+        self.backend
+            .lock(
+                &contact_lock_key(channel, contact_id),
+                owner,
+                ttl,
+                self.now_ms(),
+            )
+            .await
+    }
+
+    /// Releases a contact's lock held by `owner`.
+    pub async fn unlock_contact(
+        &self,
+        channel: crate::channels::Channel,
+        contact_id: &str,
+        owner: &str,
+    ) -> StoreResult<bool> {
+        self.backend
+            .unlock(&contact_lock_key(channel, contact_id), owner)
+            .await
+    }
+}
+
+fn contact_lock_key(channel: crate::channels::Channel, contact_id: &str) -> String {
+    format!("lock:contact:{channel}:{contact_id}")
 }
 
 fn decode<T: DeserializeOwned>(key: &str, data: &[u8]) -> StoreResult<T> {

@@ -1,11 +1,12 @@
 //! Satisfaction surveys after resolution.
 //!
-//! When a case is resolved, [`on_resolved`] decides whether to survey it
-//! (enabled, not opted out, outside the cooldown, reached a human unless
-//! `bot_cases`, sampled in) and schedules a durable timer. When it fires,
-//! [`fire`] asks in the chat — a list or buttons inside the 24-hour window, the
-//! approved template outside it, or records `skipped_window`. Customer messages
-//! pass [`on_message`] first: a pending survey reads them as answers
+//! Surveys react to the engine's events ([`SurveyEvents`]): when a case is
+//! resolved, they decide whether to survey it (enabled, not opted out, outside
+//! the cooldown, reached a human unless `bot_cases`, sampled in) and schedule a
+//! durable job in the `surveys` queue. When it runs ([`SurveyHandler`]), the
+//! question is asked in the chat — a list or buttons inside the 24-hour window,
+//! the approved template outside it, or `skipped_window` is recorded. Customer
+//! messages are offered to surveys first: a pending survey reads them as answers
 //! ([`answers`]), re-asks once, then lets go. Low scores are handed to the
 //! `recovery` queue with an apology. Results feed [`crate::reports`].
 

@@ -2,8 +2,8 @@
 // pictures, an inline player for video and audio, a download chip for
 // documents; and uploads with progress.
 //
-// Files are fetched with the Authorization header (the token never goes in a
-// URL) and shown as data: URLs, which the console's CSP allows for images and
+// Files are fetched with the session cookie (uploads carry the CSRF token
+// too) and shown as data: URLs, which the console's CSP allows for images and
 // media; nothing a customer sent is ever put in the page as HTML.
 
 import { ApiError, authHeaders, download } from './api.js';
@@ -183,7 +183,7 @@ export function uploadFile(conversationId, file, caption, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', `/api/v1/conversations/${encodeURIComponent(conversationId)}/attachments`);
-    for (const [k, v] of Object.entries(authHeaders({ Accept: 'application/json' }))) xhr.setRequestHeader(k, v);
+    for (const [k, v] of Object.entries(authHeaders({ Accept: 'application/json' }, 'POST'))) xhr.setRequestHeader(k, v);
     xhr.upload.onprogress = (e) => {
       if (e.lengthComputable) onProgress(e.loaded / e.total);
     };
