@@ -708,11 +708,19 @@ async fn retention_deletes_old_files(store: StoreKind) {
     assert!(h.app.files().media().size(&hash).await.unwrap().is_some());
     h.clock.advance(Duration::from_secs(2 * 86_400));
     // The sweep writes the tombstone first and deletes the bytes after it.
-    h.until("the file expired and its bytes are gone", || async {
-        files_of(&h, "sari", &case).await[0]["status"] == "expired"
-            && h.app.files().media().size(&hash).await.unwrap().is_none()
-    })
-    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = files_of(&h, "sari", &case).await[0]["status"].clone();
+        let size = h.app.files().media().size(&hash).await.unwrap();
+        if status == "expired" && size.is_none() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the file expired and its bytes are gone: status {status}, stored size {size:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
     assert_eq!(
         get(&h, "sari", files[0]["url"].as_str().unwrap())
             .await
