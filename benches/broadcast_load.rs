@@ -222,8 +222,7 @@ async fn run(n: usize, rate: f64, concurrency: Option<usize>) {
     let mock = start_mock(seen.clone()).await;
 
     let mut c = balas::config::load_from_str("", "bench", &[]).expect("defaults");
-    // Files (none in this load) go under data_dir on either store: keep
-    // them out of the repository.
+    // Files (none in this load) would go under data_dir: keep it out of the repository.
     c.store.data_dir = data_dir.path().to_owned();
     if let Some(redis) = &redis {
         c.store.redis_url = Some(Secret::new(redis.url()));

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use balas::app::App;
+use balas::attachments::Library;
 use balas::channels::Channel;
 use balas::clock::{Clock, ShiftedClock};
 use balas::engine::worker::InboundHandler;
@@ -76,11 +77,17 @@ async fn measure(kind: StoreKind) {
     };
     let clock = Arc::new(ShiftedClock::at_ms(MONDAY_10_WIB_MS));
     let counting = Arc::new(CountingBackend::new(inner.clone()));
-    let media = MediaStore::open(&config.media, &config.store.data_dir)
+    let media = MediaStore::open(&config.media, dir.path())
         .await
         .expect("media store");
-    let app =
-        App::with_backend(config, counting.clone(), media, clock.clone()).expect("app builds");
+    let app = App::with_backend(
+        config,
+        counting.clone(),
+        media,
+        Library::default(),
+        clock.clone(),
+    )
+    .expect("app builds");
     // Looks things up without being counted.
     let quiet = Store::new(inner.clone(), clock.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

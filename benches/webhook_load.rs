@@ -51,6 +51,7 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::routing::post;
 use balas::app::App;
+use balas::attachments::Library;
 use balas::channels::signature::sign;
 use balas::clock::SystemClock;
 use balas::config::{HumanDuration, Secret};
@@ -271,23 +272,24 @@ async fn run(
     if let Ok(n) = std::env::var("LOAD_INBOUND_CONCURRENCY") {
         c.workers.inbound_concurrency = n.parse().expect("LOAD_INBOUND_CONCURRENCY");
     }
-    // Files (none in this load) go under data_dir: keep them out of the repository.
     let media_dir = tempfile::tempdir().expect("temp dir");
     let (store_label, app) = match &store {
         Store::Embedded(backend, dir) => {
             c.store.data_dir = dir.path().to_owned();
             let b: Arc<dyn Backend> = backend.clone();
-            let media = MediaStore::open(&c.media, &c.store.data_dir)
+            let media = MediaStore::open(&c.media, dir.path())
                 .await
                 .expect("media store");
             (
                 "embedded store (redb, fsync per commit)".to_string(),
-                App::with_backend(c, b, media, Arc::new(SystemClock)).expect("app builds"),
+                App::with_backend(c, b, media, Library::default(), Arc::new(SystemClock))
+                    .expect("app builds"),
             )
         }
         Store::Redis(_, url) => {
             c.store.redis_url = Some(Secret::new(url.clone()));
             c.store.key_prefix = "bench".into();
+            // Files (none in this load) would go under data_dir: keep it out of the repository.
             c.store.data_dir = media_dir.path().to_owned();
             (
                 format!("redis store (appendfsync {fsync})"),

@@ -7,9 +7,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::attachments::{Files, Library};
 use crate::broadcast::Broadcasts;
-use crate::channels::Channel;
 use crate::channels::client::{ChannelClient, InstagramClient, WhatsAppClient};
+use crate::channels::{Channel, MediaClient};
 use crate::clock::SharedClock;
 use crate::config::{Config, Secret};
 use crate::engine::{BusinessHours, Engine};
@@ -18,6 +19,13 @@ use crate::intents::{LoadOptions, RuleHandle};
 use crate::media::MediaStore;
 use crate::outbox::{Clients, Outbox, Pacing};
 use crate::store::{Backend, Store};
+
+fn backend_name(config: &Config) -> &'static str {
+    match config.media.backend {
+        crate::config::MediaBackendKind::Fs => "backend = \"fs\"",
+        crate::config::MediaBackendKind::S3 => "backend = \"s3\"",
+    }
+}
 
 /// What the webhook edge needs to know about a channel.
 #[derive(Debug, Clone)]
@@ -38,8 +46,6 @@ struct Inner {
     config: Arc<Config>,
     engine: Engine,
     broadcasts: Broadcasts,
-    /// The bytes of customers' and agents' files.
-    media: MediaStore,
     /// Kept alive here: the bus only holds them weakly.
     _subscribers: Vec<Arc<dyn Subscriber>>,
     whatsapp: ChannelSettings,
@@ -47,7 +53,7 @@ struct Inner {
 }
 
 impl App {
-    /// Opens the configured store and builds the application.
+    /// Opens the configured stores and builds the application.
     pub async fn open(config: Config, clock: SharedClock) -> anyhow::Result<App> {
         let backend = crate::store::open_backend(
             config.store.redis_url.as_ref().map(Secret::expose),
@@ -57,8 +63,13 @@ impl App {
         .await?;
         let media = MediaStore::open(&config.media, &config.store.data_dir)
             .await
-            .map_err(|e| anyhow::anyhow!("the media store ([media]): {e}"))?;
-        let app = App::with_backend(config, backend, media, clock)?;
+            .map_err(|e| {
+                anyhow::anyhow!("the media store ([media] {}): {e}", backend_name(&config))
+            })?;
+        let library = Library::load(&config, &media)
+            .await
+            .map_err(|e| anyhow::anyhow!("a configured file cannot be used: {e}"))?;
+        let app = App::with_backend(config, backend, media, library, clock)?;
         // The config's [[agents]] bootstrap the users in the store.
         crate::access::accounts::import_config_agents(app.store(), &app.config().agents).await?;
         Ok(app)
@@ -69,6 +80,7 @@ impl App {
         config: Config,
         backend: Arc<dyn Backend>,
         media: MediaStore,
+        library: Library,
         clock: SharedClock,
     ) -> anyhow::Result<App> {
         let options = LoadOptions {
@@ -81,6 +93,11 @@ impl App {
             )
         })?;
         crate::config::validate(&config)?;
+        for name in &config.intents.asks_for_media {
+            if rules.current().get(name).is_none() {
+                tracing::warn!(intent = %name, "intents.asks_for_media names an intent the rules do not define");
+            }
+        }
         let store = Store::new(backend, clock);
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
@@ -107,6 +124,26 @@ impl App {
                 token.expose(),
             )) as Arc<dyn ChannelClient>);
         }
+        let mut media_client = MediaClient::new();
+        if config.whatsapp.enabled
+            && let Some(token) = &config.whatsapp.access_token
+        {
+            media_client = media_client.with_whatsapp(
+                &config.whatsapp.api_base,
+                &config.whatsapp.phone_number_id,
+                token.expose(),
+            );
+        }
+        if config.instagram.enabled {
+            media_client = media_client.with_instagram(&config.instagram.api_base);
+        }
+        let files = Files::new(
+            store.clone(),
+            media,
+            media_client,
+            crate::attachments::Settings::from_config(&config),
+            library,
+        );
         let bus = Bus::new();
         let outbox = Outbox::new(
             store.clone(),
@@ -122,7 +159,8 @@ impl App {
                     config.instagram.max_messages_per_second,
                 ),
             },
-        );
+        )
+        .with_files(files.clone());
         let settings =
             |enabled: bool, verify: &Option<Secret>, secret: &Option<Secret>| ChannelSettings {
                 enabled,
@@ -140,7 +178,14 @@ impl App {
             &config.instagram.app_secret,
         );
         let config = Arc::new(config);
-        let engine = Engine::new(Arc::clone(&config), store, outbox, rules, bus.clone());
+        let engine = Engine::new(
+            Arc::clone(&config),
+            store,
+            outbox,
+            rules,
+            bus.clone(),
+            files,
+        );
         // Upper layers react to what the engine and the outbox report.
         let subscribers: Vec<Arc<dyn Subscriber>> = vec![
             Arc::new(crate::survey::SurveyEvents::new(engine.clone())),
@@ -161,7 +206,6 @@ impl App {
             config,
             engine,
             broadcasts,
-            media,
             _subscribers: subscribers,
             whatsapp,
             instagram,
@@ -185,7 +229,7 @@ impl App {
 
     /// The media store (the bytes of files in conversations).
     pub fn media(&self) -> &MediaStore {
-        &self.0.media
+        self.files().media()
     }
 
     /// The store.
@@ -201,6 +245,11 @@ impl App {
     /// The outbox.
     pub fn outbox(&self) -> &Outbox {
         self.0.engine.outbox()
+    }
+
+    /// Files in conversations.
+    pub fn files(&self) -> &Files {
+        self.0.engine.files()
     }
 
     /// Business hours.

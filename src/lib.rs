@@ -41,11 +41,15 @@
 //! - [`store`]: all state, through one API over a Redis or an embedded (redb)
 //!   backend; every key scheme lives there.
 //! - [`jobs`]: the one job runner (leases, heartbeats, fencing, retries, dead
-//!   letters); inbound, timers, surveys, the outbox and broadcasts are its handlers.
+//!   letters); inbound, timers, surveys, the outbox, broadcasts and media
+//!   downloads are its handlers.
 //! - [`events`]: typed domain events from lower layers to upper ones.
-//! - [`media`]: the media store (a directory or an S3 bucket) for customers' files.
+//! - [`media`]: the bytes of photos, videos, voice notes and documents, content-addressed,
+//!   in a directory or an S3-compatible bucket.
 //!
 //! On top:
+//! - [`attachments`]: files in conversations (downloading customers' files,
+//!   handing ours to the platforms, retention).
 //! - [`survey`]: satisfaction surveys after resolution; [`reports`]: what supervisors read.
 //! - [`broadcast`]: marketing campaigns, paced and sent at most once per recipient.
 //! - [`access`]: accounts, sign-in, API tokens, the least-privilege rules
@@ -64,6 +68,7 @@
 pub mod access;
 pub mod api;
 pub mod app;
+pub mod attachments;
 pub mod broadcast;
 pub mod channels;
 pub mod cli;

@@ -2,7 +2,7 @@
 //!
 //! One process runs everything: Meta's webhooks, the agent API and console, and
 //! the workers that drain the inbound, outbox, timer, survey, broadcast and
-//! maintenance (retention) queues. Any
+//! media queues, and the maintenance queue (retention). Any
 //! number of such processes may share one Redis. On SIGTERM/SIGINT the server
 //! stops accepting, finishes in-flight requests, lets each worker finish the jobs
 //! it is running and hands back the ones it claimed but had not started, and
@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 use std::sync::Arc;
 
 use crate::app::App;
+use crate::attachments::MediaHandler;
 use crate::broadcast::BroadcastHandler;
 use crate::engine::worker::{InboundHandler, TimerHandler};
 use crate::http::json_error;
@@ -256,13 +257,15 @@ fn spawn_workers(app: &App, shutdown: &watch::Receiver<bool>) -> Vec<JoinHandle<
             shutdown,
         ),
         spawn(
-            RetentionHandler::new(
-                store.clone(),
-                app.media().clone(),
-                app.config().retention.clone(),
-            ),
+            RetentionHandler::new(app.files().clone(), app.config().retention.clone()),
             &store,
             settings(1),
+            shutdown,
+        ),
+        spawn(
+            MediaHandler::new(app.files().clone()),
+            &store,
+            settings(cfg.media_concurrency),
             shutdown,
         ),
     ]

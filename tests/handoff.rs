@@ -879,11 +879,13 @@ async fn canned_responses_render_variables(store: StoreKind) {
                 shortcut: "maaf".into(),
                 title: "Permintaan maaf".into(),
                 text: "Halo {{contact.name}}, mohon maaf atas kendalanya. Salam, {{shop.name}} (kasus {{case.id}})".into(),
+                attachment: None,
             },
             CannedConfig {
                 shortcut: "tutup".into(),
                 title: "Penutup".into(),
                 text: "Terima kasih sudah menghubungi {{shop.name}}.".into(),
+                attachment: None,
             },
         ];
     })
@@ -1090,6 +1092,7 @@ async fn canned_response_with_an_unknown_variable_stops_startup() {
         shortcut: "halo".into(),
         title: "Halo".into(),
         text: "Halo {{contact.nama}}".into(),
+        attachment: None,
     }];
     let clock = std::sync::Arc::new(balas::clock::ManualClock::at_ms(
         common::harness::MONDAY_10_WIB_MS,

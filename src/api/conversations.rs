@@ -195,7 +195,7 @@ pub async fn get(
 
 /// The conversation, or 404 when it does not exist or the caller may not see
 /// it (the same answer, so other queues' conversations stay unknown).
-async fn load(app: &App, caller: &Caller, id: &str) -> Result<Conversation, ApiError> {
+pub(super) async fn load(app: &App, caller: &Caller, id: &str) -> Result<Conversation, ApiError> {
     app.store()
         .conversation(id)
         .await?
@@ -220,14 +220,30 @@ pub async fn conversation_view(app: &App, conv: &Conversation) -> Result<Value, 
         .into_iter()
         .map(|r| (r.id.clone(), r))
         .collect();
+    let file_ids: Vec<String> = transcript
+        .iter()
+        .flat_map(|e| e.attachments.iter().cloned())
+        .collect();
+    let files: BTreeMap<String, Value> = store
+        .attachments(&file_ids)
+        .await?
+        .iter()
+        .map(|a| (a.id.clone(), super::media::attachment_json(a)))
+        .collect();
     let entries: Vec<Value> = transcript
         .iter()
         .map(|e| {
             let delivery = e.message_id.as_ref().and_then(|id| records.get(id)).map(|r| {
                 json!({"state": r.state, "error_code": r.error_code, "error_title": r.error_title})
             });
+            let attachments: Vec<&Value> = e
+                .attachments
+                .iter()
+                .filter_map(|id| files.get(id))
+                .collect();
             json!({"at_ms": e.at_ms, "speaker": e.speaker, "text": e.text,
-                   "message_id": e.message_id, "delivery": delivery})
+                   "message_id": e.message_id, "delivery": delivery,
+                   "attachments": attachments})
         })
         .collect();
     let last_inbound = contact.as_ref().and_then(|c| c.last_inbound_ms);
@@ -289,7 +305,7 @@ pub struct TextBody {
 }
 
 /// 409 unless the caller is the assigned agent or a supervisor.
-fn owns(caller: &Caller, conv: &Conversation) -> Result<(), ApiError> {
+pub(super) fn owns(caller: &Caller, conv: &Conversation) -> Result<(), ApiError> {
     if caller.is_supervisor()
         || (conv.state == ConvState::Assigned
             && conv.agent.as_deref() == Some(caller.0.id.as_str()))
@@ -312,12 +328,25 @@ fn owns(caller: &Caller, conv: &Conversation) -> Result<(), ApiError> {
     }
 }
 
-/// `POST /api/v1/conversations/{id}/messages`: the agent's reply.
+/// Body of `POST .../messages`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageBody {
+    /// The text.
+    pub text: String,
+    /// A canned response's shortcut: its configured file is sent after the
+    /// text.
+    #[serde(default)]
+    pub canned: Option<String>,
+}
+
+/// `POST /api/v1/conversations/{id}/messages`: the agent's reply (with a
+/// canned response's file when `canned` names one that has a file).
 pub async fn send_message(
     State(app): State<App>,
     caller: Caller,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<TextBody>,
+    JsonBody(body): JsonBody<MessageBody>,
 ) -> Result<Response, ApiError> {
     caller.require_desk()?;
     let text = body.text.trim();
@@ -333,6 +362,17 @@ pub async fn send_message(
             "the conversation is resolved",
         ));
     }
+    let canned_file = match body.canned.as_deref() {
+        None => None,
+        Some(shortcut) => {
+            if !app.config().canned.iter().any(|c| c.shortcut == shortcut) {
+                return Err(ApiError::bad_request(format!(
+                    "no canned response with shortcut {shortcut:?}"
+                )));
+            }
+            app.files().library().for_canned(shortcut).cloned()
+        }
+    };
     let result = app
         .outbox()
         .enqueue(Outgoing {
@@ -364,6 +404,32 @@ pub async fn send_message(
         }
         Err(OutboxError::Store(e)) => return Err(e.into()),
     };
+    if let Some(file) = canned_file {
+        let key = format!("{}:file", record.id);
+        if let Some(attachment) = app
+            .files()
+            .attach_library_file(
+                &file,
+                &conv.id,
+                conv.channel,
+                &key,
+                Some(caller.0.id.clone()),
+            )
+            .await?
+        {
+            let content = OutboundContent::Media(crate::channels::OutboundMedia {
+                kind: attachment.kind,
+                source: crate::channels::OutboundMediaSource::Attachment {
+                    id: attachment.id.clone(),
+                },
+                mime_type: file.mime_type.clone(),
+                size: file.object.size,
+                caption: None,
+                filename: Some(file.filename.clone()),
+            });
+            super::media::send_parts(&app, &caller, &conv, &key, content).await?;
+        }
+    }
     let conv = ownership::agent_replied(app.engine(), &id).await?;
     caller.audit(app.store(), Action::Reply, &id, None).await;
     ownership::publish(
@@ -554,7 +620,8 @@ pub struct CannedQuery {
     pub conversation: Option<String>,
 }
 
-/// `GET /api/v1/canned[?conversation=ID]`: canned responses as written; with a
+/// `GET /api/v1/canned[?conversation=ID]`: canned responses as written (with
+/// the name, type and size of their file, if they have one); with a
 /// conversation, each also `rendered` with that conversation's variables
 /// (`{{contact.name}}`, `{{case.id}}`, `{{queue.position}}`,
 /// `{{business_hours.next_open}}` and the config's `[intents.variables]`).
@@ -565,8 +632,18 @@ pub async fn canned(
 ) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
     let canned = &app.config().canned;
+    // A canned response's file is described, never its path on the server.
+    let file_of = |shortcut: &str| {
+        app.files().library().for_canned(shortcut).map(
+            |f| json!({"filename": f.filename, "mime_type": f.mime_type, "size": f.object.size}),
+        )
+    };
     let Some(id) = q.conversation else {
-        return Ok(Json(json!({ "canned": canned })));
+        let items: Vec<Value> = canned
+            .iter()
+            .map(|c| json!({ "shortcut": c.shortcut, "title": c.title, "text": c.text, "file": file_of(&c.shortcut) }))
+            .collect();
+        return Ok(Json(json!({ "canned": items })));
     };
     let conv = load(&app, &caller, &id).await?;
     let store = app.store();
@@ -591,7 +668,7 @@ pub async fn canned(
             let rendered = crate::intents::ReplyTemplate::parse(&c.text, &known)
                 .map(|t| t.render(&vars))
                 .unwrap_or_else(|_| c.text.clone());
-            json!({ "shortcut": c.shortcut, "title": c.title, "text": c.text, "rendered": rendered })
+            json!({ "shortcut": c.shortcut, "title": c.title, "text": c.text, "rendered": rendered, "file": file_of(&c.shortcut) })
         })
         .collect();
     Ok(Json(json!({ "conversation_id": conv.id, "canned": items })))

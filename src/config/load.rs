@@ -335,6 +335,20 @@ fn check(
             ),
         );
     }
+    let public = config.server.public_url.trim();
+    if !public.is_empty() {
+        let ok = (public.starts_with("https://") || public.starts_with("http://"))
+            && public
+                .split_once("://")
+                .is_some_and(|(_, rest)| !rest.trim_matches('/').is_empty())
+            && !public.contains(['?', '#', ' ']);
+        if !ok {
+            return fail(
+                "server.public_url",
+                format!("{public:?} is not a base URL like \"https://balas.example.com\""),
+            );
+        }
+    }
     if let Some(addr) = &config.server.metrics_listen
         && addr.parse::<std::net::SocketAddr>().is_err()
     {
@@ -413,7 +427,10 @@ fn check(
             "must be between 1 and 5".into(),
         );
     }
-    if config.workers.inbound_concurrency == 0 || config.workers.outbox_concurrency == 0 {
+    if config.workers.inbound_concurrency == 0
+        || config.workers.outbox_concurrency == 0
+        || config.workers.media_concurrency == 0
+    {
         return fail(
             "workers.inbound_concurrency",
             "worker counts must be at least 1".into(),

@@ -67,6 +67,10 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Log format: `text` or `json`.
     pub log_format: LogFormat,
+    /// The address Meta reaches this server at (`https://balas.example.com`),
+    /// for links Meta fetches: files agents send on Instagram. Empty: such
+    /// files cannot be sent.
+    pub public_url: String,
     /// Reverse proxies (IP addresses or CIDR ranges) whose `X-Forwarded-For`
     /// and `X-Forwarded-Proto` are believed; from anyone else they are ignored.
     pub trusted_proxies: Vec<IpRange>,
@@ -84,6 +88,7 @@ impl Default for ServerConfig {
             listen: "0.0.0.0:8080".into(),
             max_body_bytes: 1024 * 1024,
             log_format: LogFormat::Text,
+            public_url: String::new(),
             trusted_proxies: Vec::new(),
             metrics_listen: None,
             metrics_token: None,
@@ -215,6 +220,9 @@ pub struct MediaConfig {
     pub access_key_id: Option<Secret>,
     /// `s3`: secret access key (with `access_key_id`).
     pub secret_access_key: Option<Secret>,
+    /// How long a public link to a file we send stays valid (Instagram fetches
+    /// our files from such a link when the message is sent).
+    pub link_ttl: HumanDuration,
 }
 
 impl Default for MediaConfig {
@@ -229,6 +237,7 @@ impl Default for MediaConfig {
             prefix: String::new(),
             access_key_id: None,
             secret_access_key: None,
+            link_ttl: HumanDuration::secs(3600),
         }
     }
 }
@@ -255,6 +264,14 @@ pub struct IntentsConfig {
     pub reload_every: HumanDuration,
     /// Extra `{{name}}` variables usable in replies.
     pub variables: BTreeMap<String, String>,
+    /// Intents whose reply asks the customer for a photo, video or document:
+    /// a file sent after such a reply (or during a complaint, see
+    /// `handoff.complaint_intents`) is acknowledged by the `media_received`
+    /// rule instead of the fallback.
+    pub asks_for_media: Vec<String>,
+    /// A picture or document sent after an intent's reply: intent name → file
+    /// path (JPEG, PNG or a document the channel takes, e.g. a PDF).
+    pub attachments: BTreeMap<String, PathBuf>,
 }
 
 impl Default for IntentsConfig {
@@ -264,6 +281,13 @@ impl Default for IntentsConfig {
             fallback_handoff_after: 2,
             reload_every: HumanDuration::secs(2),
             variables: BTreeMap::new(),
+            asks_for_media: vec![
+                "warranty".into(),
+                "repair_service".into(),
+                "refund_return".into(),
+                "complaint".into(),
+            ],
+            attachments: BTreeMap::new(),
         }
     }
 }
@@ -512,6 +536,8 @@ pub struct WorkersConfig {
     pub inbound_concurrency: usize,
     /// Outbound messages sent at once.
     pub outbox_concurrency: usize,
+    /// Customers' files downloaded at once.
+    pub media_concurrency: usize,
     /// How often idle workers look for due work.
     pub poll_interval: HumanDuration,
     /// Lease of a claimed job, renewed every third of it while the job runs;
@@ -524,6 +550,7 @@ impl Default for WorkersConfig {
         Self {
             inbound_concurrency: 8,
             outbox_concurrency: 16,
+            media_concurrency: 4,
             poll_interval: HumanDuration::millis(200),
             lease: HumanDuration::secs(10),
         }
@@ -606,4 +633,7 @@ pub struct CannedConfig {
     pub title: String,
     /// Text, with the same `{{variables}}` as rule replies.
     pub text: String,
+    /// A picture or document sent with the text (a file path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<PathBuf>,
 }

@@ -12,8 +12,10 @@
 pub mod anger;
 pub mod business_hours;
 mod live;
+mod media;
 pub mod messages;
 pub mod ownership;
+pub mod receipts;
 #[cfg(test)]
 mod tests;
 pub mod timers;
@@ -27,9 +29,10 @@ use serde_json::json;
 pub use business_hours::BusinessHours;
 pub use live::LiveDelivery;
 
+use crate::attachments::{Files, LibraryFile};
 use crate::channels::{
     Button, Channel, EventKind, InboundEvent, InboundMessage, MessageContent, OutboundContent,
-    OutboundMessage,
+    OutboundMedia, OutboundMediaSource, OutboundMessage,
 };
 use crate::config::Config;
 use crate::conversation::{Conversation, State, Transition};
@@ -51,6 +54,7 @@ struct Parts {
     rules: RuleHandle,
     hours: BusinessHours,
     bus: Bus,
+    files: Files,
 }
 
 impl Engine {
@@ -61,6 +65,7 @@ impl Engine {
         outbox: Outbox,
         rules: RuleHandle,
         bus: Bus,
+        files: Files,
     ) -> Engine {
         Engine(Arc::new(Parts {
             hours: BusinessHours::from_config(&config.business_hours),
@@ -69,7 +74,13 @@ impl Engine {
             outbox,
             rules,
             bus,
+            files,
         }))
+    }
+
+    /// Files in conversations (customers' downloads, ours to send).
+    pub fn files(&self) -> &Files {
+        &self.0.files
     }
 
     /// The configuration.
@@ -202,6 +213,7 @@ pub async fn handle_event(engine: &Engine, event: &InboundEvent) -> Result<Outco
                             },
                             text: text.clone().unwrap_or_else(|| "[message]".into()),
                             message_id: Some(message_id.clone()),
+                            attachments: Vec::new(),
                         },
                     )
                     .await?;
@@ -288,6 +300,10 @@ struct Turn<'a> {
     replies: Vec<String>,
     buttons: Vec<Button>,
     intent: Option<String>,
+    /// Configured files sent after the replies (`[intents.attachments]`).
+    files: Vec<LibraryFile>,
+    /// What the customer sent, as a word (`{{media.kind}}`), for a file.
+    media_word: Option<&'static str>,
 }
 
 async fn handle_message(
@@ -325,15 +341,31 @@ async fn handle_message(
             }
         })
         .await?;
+    // A file is recorded (and its download scheduled) before anything else
+    // looks at the message, so it is never missing from the case.
+    let media = msg.content.media();
+    let mut attachments = Vec::new();
+    if let Some(m) = &media {
+        let record = engine
+            .files()
+            .record_inbound(event, &msg.message_id, m, &conv.id)
+            .await?;
+        attachments.push(record.id);
+    }
     if store
-        .transcribe_customer_message(&conv.id, &msg.message_id, msg.content.summary())
+        .transcribe_customer_message(
+            &conv.id,
+            &msg.message_id,
+            msg.content.summary(),
+            &attachments,
+        )
         .await?
     {
         ownership::publish(
             engine,
             "message",
             &conv,
-            json!({ "preview": preview(&msg.content), "unread": conv.unread }),
+            json!({ "preview": preview(&msg.content), "unread": conv.unread, "attachments": attachments }),
         )
         .await;
     }
@@ -348,6 +380,10 @@ async fn handle_message(
         replies: Vec::new(),
         buttons: Vec::new(),
         intent: None,
+        files: Vec::new(),
+        media_word: media
+            .as_ref()
+            .map(|m| Texts::new(lang).media_word(m.kind, m.voice)),
     };
 
     let rules = engine.rules().current();
@@ -405,7 +441,12 @@ async fn handle_message(
 
     match turn.conv.state {
         State::Bot => bot_turn(&mut turn, chosen, &rules).await?,
-        State::Queued => queued_turn(&mut turn, chosen.as_ref()).await?,
+        State::Queued => {
+            queued_turn(&mut turn, chosen.as_ref()).await?;
+            if let Some(m) = &media {
+                turn.queued_file_turn(m, &rules).await?;
+            }
+        }
         // The agent owns it: everything goes to them, the bot stays silent.
         State::Assigned | State::Resolved => {}
     }
@@ -424,6 +465,12 @@ async fn bot_turn(
     let engine = turn.engine;
     let store = engine.store();
     let fallback_limit = engine.config().intents.fallback_handoff_after;
+    if chosen.is_none()
+        && let Some(media) = turn.msg.content.media()
+        && turn.bot_file_turn(&media, rules).await?
+    {
+        return Ok(());
+    }
     let Some(intent) = chosen else {
         let fallbacks = turn.conv.consecutive_fallbacks + 1;
         turn.conv = store
@@ -448,8 +495,20 @@ async fn bot_turn(
     turn.conv = store
         .update_conversation(&turn.conv.id, |c| c.consecutive_fallbacks = 0)
         .await?;
+    act(turn, intent).await
+}
+
+/// Does what a chosen intent says while the bot owns the case: reply, hand
+/// off, or resolve.
+async fn act(turn: &mut Turn<'_>, intent: Intent) -> Result<(), EngineError> {
+    let engine = turn.engine;
+    let store = engine.store();
     match intent.action {
-        Action::Reply => turn.say_intent(&intent, String::new(), None).await,
+        // Opt-out and opt-in are handled before ownership; a media rule that
+        // names them only says its reply.
+        Action::Reply | Action::OptOut | Action::OptIn => {
+            turn.say_intent(&intent, String::new(), None).await
+        }
         Action::Handoff => {
             let queue = intent
                 .queue
@@ -494,7 +553,6 @@ async fn bot_turn(
                 Err(e) => return Err(e.into()),
             }
         }
-        Action::OptOut | Action::OptIn => unreachable!("handled before ownership"),
     }
     Ok(())
 }
@@ -585,9 +643,19 @@ pub fn template_variables<'a>(
 }
 
 impl Turn<'_> {
-    /// Adds the intent's reply (or `default` when it has none) to this turn.
+    /// Adds the intent's reply (or `default` when it has none) to this turn,
+    /// and the file configured for it.
     async fn say_intent(&mut self, intent: &Intent, default: String, position: Option<u64>) {
-        let vars = template_variables(self.engine, &self.contact, &self.conv, position, self.lang);
+        let base = template_variables(self.engine, &self.contact, &self.conv, position, self.lang);
+        let word = self.media_word.unwrap_or(if self.lang == Lang::En {
+            "file"
+        } else {
+            "berkas"
+        });
+        let vars = |var: &str| match var {
+            "media.kind" => Some(word.to_string()),
+            other => base(other),
+        };
         match intent.reply(self.conv.bot_turns, self.lang) {
             Some(template) => self.replies.push(template.render(&vars)),
             None if !default.is_empty() => self.replies.push(default),
@@ -595,6 +663,9 @@ impl Turn<'_> {
         }
         self.buttons.extend(intent.buttons.iter().cloned());
         self.intent = Some(intent.name.clone());
+        if let Some(file) = self.engine.files().library().for_intent(&intent.name) {
+            self.files.push(file.clone());
+        }
     }
 
     /// Adds the out-of-hours note when the team is not working.
@@ -608,8 +679,28 @@ impl Turn<'_> {
         }
     }
 
-    /// Sends this turn's replies as one message through the outbox.
+    /// Sends this turn's replies as one message through the outbox, then the
+    /// files configured for its intent. On WhatsApp the customer's message is
+    /// marked read, with the typing indicator, first.
     async fn send(&mut self) -> Result<(), EngineError> {
+        if self.replies.is_empty() && self.files.is_empty() {
+            return Ok(());
+        }
+        if self.channel == Channel::WhatsApp {
+            receipts::mark_read(
+                self.engine,
+                &self.msg.contact.external_id,
+                &self.msg.message_id,
+                true,
+                &format!("read:{}", self.msg.message_id),
+            )
+            .await?;
+        }
+        self.send_replies().await?;
+        self.send_files().await
+    }
+
+    async fn send_replies(&mut self) -> Result<(), EngineError> {
         if self.replies.is_empty() {
             return Ok(());
         }
@@ -659,6 +750,58 @@ impl Turn<'_> {
             .store()
             .update_conversation(&self.conv.id, |c| c.bot_turns = c.bot_turns.max(turns))
             .await?;
+        Ok(())
+    }
+
+    /// Sends the configured files of this turn, each once however often the
+    /// customer's message is handled.
+    async fn send_files(&mut self) -> Result<(), EngineError> {
+        let engine = self.engine;
+        for (i, file) in std::mem::take(&mut self.files).iter().enumerate() {
+            let id = format!("re:{}:file:{i}", self.msg.message_id);
+            let Some(attachment) = engine
+                .files()
+                .attach_library_file(file, &self.conv.id, self.channel, &id, None)
+                .await?
+            else {
+                continue;
+            };
+            let content = OutboundContent::Media(OutboundMedia {
+                kind: attachment.kind,
+                source: OutboundMediaSource::Attachment {
+                    id: attachment.id.clone(),
+                },
+                mime_type: file.mime_type.clone(),
+                size: file.object.size,
+                caption: None,
+                filename: Some(file.filename.clone()),
+            });
+            let result = engine
+                .outbox()
+                .enqueue(Outgoing {
+                    id: Some(id),
+                    message: OutboundMessage {
+                        channel: self.channel,
+                        to: self.msg.contact.external_id.clone(),
+                        content,
+                        human_agent_tag: false,
+                    },
+                    conversation_id: Some(self.conv.id.clone()),
+                    speaker: Some(Speaker::Bot {
+                        intent: self.intent.clone(),
+                    }),
+                    origin: crate::store::Origin::Bot,
+                    by_human: false,
+                })
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(OutboxError::Window(w)) => {
+                    tracing::warn!(conversation = %self.conv.id, reason = %w, "bot file not sent");
+                }
+                Err(OutboxError::Store(e)) => return Err(e.into()),
+            }
+        }
         Ok(())
     }
 }

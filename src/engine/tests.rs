@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use super::{Engine, Outcome, handle_event};
+use crate::attachments::{Files, Library, Settings as FileSettings};
+use crate::channels::MediaClient;
 use crate::channels::{
     Channel, ContactRef, EventKind, InboundEvent, InboundMessage, MessageContent,
 };
@@ -16,6 +18,7 @@ use crate::config::Config;
 use crate::conversation::State;
 use crate::events::{Bus, Event, Reaction, Subscriber};
 use crate::intents::{LoadOptions, RuleHandle};
+use crate::media::MediaStore;
 use crate::outbox::{Clients, Outbox, Pacing};
 use crate::store::embedded::EmbeddedBackend;
 use crate::store::{ConversationError, OutboundState, Store};
@@ -51,7 +54,7 @@ struct Fixture {
     _dir: tempfile::TempDir,
 }
 
-fn fixture() -> Fixture {
+async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::at_ms(MONDAY_10_WIB_MS));
     let store = Store::new(Arc::new(EmbeddedBackend::open(dir.path()).unwrap()), clock);
@@ -73,7 +76,16 @@ fn fixture() -> Fixture {
     let published = Arc::new(Published::default());
     let subscriber: Arc<dyn Subscriber> = published.clone();
     bus.subscribe(&subscriber);
-    let engine = Engine::new(Arc::new(config), store, outbox, rules, bus);
+    // Files in a directory of the fixture's; no platform to download from.
+    let media = MediaStore::open(&config.media, dir.path()).await.unwrap();
+    let files = Files::new(
+        store.clone(),
+        media,
+        MediaClient::new(),
+        FileSettings::from_config(&config),
+        Library::default(),
+    );
+    let engine = Engine::new(Arc::new(config), store, outbox, rules, bus, files);
     Fixture {
         engine,
         published,
@@ -133,7 +145,7 @@ async fn case_state(f: &Fixture, who: &str) -> State {
 
 #[tokio::test]
 async fn a_routine_question_is_answered_once_however_often_the_event_runs() {
-    let f = fixture();
+    let f = fixture().await;
     let event = message("6281", "wamid.q1", "jam operasional toko kapan ya");
     for _ in 0..3 {
         assert_eq!(
@@ -168,7 +180,7 @@ async fn a_routine_question_is_answered_once_however_often_the_event_runs() {
 
 #[tokio::test]
 async fn a_request_for_a_person_queues_the_case_and_tells_the_position() {
-    let f = fixture();
+    let f = fixture().await;
     let event = message(
         "6282",
         "wamid.h1",
@@ -185,7 +197,7 @@ async fn a_request_for_a_person_queues_the_case_and_tells_the_position() {
 
 #[tokio::test]
 async fn an_opt_out_is_recorded_and_published_whoever_owns_the_case() {
-    let f = fixture();
+    let f = fixture().await;
     handle_event(&f.engine, &message("6283", "wamid.o1", "stop kirim promo"))
         .await
         .unwrap();
@@ -203,7 +215,7 @@ async fn an_opt_out_is_recorded_and_published_whoever_owns_the_case() {
 
 #[tokio::test]
 async fn a_contact_busy_in_another_worker_is_deferred_not_failed() {
-    let f = fixture();
+    let f = fixture().await;
     let ttl = std::time::Duration::from_secs(30);
     assert!(
         f.engine
@@ -225,7 +237,7 @@ async fn a_contact_busy_in_another_worker_is_deferred_not_failed() {
 
 #[tokio::test]
 async fn an_agents_case_gets_no_bot_reply() {
-    let f = fixture();
+    let f = fixture().await;
     handle_event(
         &f.engine,
         &message(

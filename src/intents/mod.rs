@@ -46,6 +46,7 @@ pub use matcher::{
 pub use normalize::SynonymMap;
 pub use reload::{RuleHandle, spawn_reloader};
 pub use rules::{
-    Action, FALLBACK_INTENT, Intent, LoadError, LoadErrors, LoadOptions, SourceLoc, When,
+    Action, FALLBACK_INTENT, Intent, LoadError, LoadErrors, LoadOptions, MEDIA_INTENTS, SourceLoc,
+    When, is_media_intent,
 };
 pub use template::{BUILTIN_VARIABLES, ReplyTemplate, TemplateError};

@@ -56,6 +56,25 @@ use crate::channels::{Button, Channel};
 /// The name of the intent used when nothing matches.
 pub const FALLBACK_INTENT: &str = "fallback";
 
+/// Intents the engine picks by what a message carries rather than by its
+/// words: `media_received` acknowledges a photo, video or document the bot
+/// expected; `voice_note` answers a voice note. Like `fallback`, they have no
+/// keywords or patterns. A family may have several members, `voice_note` and
+/// `voice_note_<anything>`: the engine takes the highest `priority` whose
+/// `when` and `channels` allow it (e.g. a handoff during business hours and a
+/// request to type after hours).
+pub const MEDIA_INTENTS: &[&str] = &["media_received", "voice_note"];
+
+/// Whether `name` belongs to one of the [`MEDIA_INTENTS`] families.
+pub fn is_media_intent(name: &str) -> bool {
+    MEDIA_INTENTS.iter().any(|family| {
+        name == *family
+            || name
+                .strip_prefix(family)
+                .is_some_and(|rest| rest.starts_with('_') && rest.len() > 1)
+    })
+}
+
 /// Field names an `[[intent]]` table may have.
 pub const INTENT_FIELDS: &[&str] = &[
     "name",
@@ -886,6 +905,15 @@ impl Loader<'_> {
                     "`action = \"{}\"` needs something to say: add `reply = \"...\"` or `replies = [...]`",
                     intent.action.as_str()
                 ),
+                &name,
+            );
+        }
+        if is_media_intent(&name) && intent.has_triggers() {
+            err(
+                &mut self.errors,
+                raw.trigger_line,
+                "media intents answer files, not words; remove their `keywords` and `patterns`"
+                    .into(),
                 &name,
             );
         }

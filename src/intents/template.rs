@@ -13,11 +13,14 @@ use std::collections::BTreeSet;
 /// - `business_hours.next_open`: when the team is next available, e.g. `Senin 08.00`.
 /// - `queue.position`: the customer's position in the agent queue.
 /// - `case.id`: the support case id.
+/// - `media.kind`: what the customer sent ("foto", "video", "dokumen", "pesan suara";
+///   in English "photo" …), for the media intents.
 pub const BUILTIN_VARIABLES: &[&str] = &[
     "contact.name",
     "business_hours.next_open",
     "queue.position",
     "case.id",
+    "media.kind",
 ];
 
 /// What `{{contact.name}}` renders as when the name is unknown.

@@ -103,7 +103,9 @@ pub fn warnings(rules: &RuleSet) -> Vec<Warning> {
     }
 
     for intent in rules.intents() {
-        if intent.name == super::rules::FALLBACK_INTENT {
+        if intent.name == super::rules::FALLBACK_INTENT
+            || super::rules::is_media_intent(&intent.name)
+        {
             continue;
         }
         if !intent.has_triggers() {

@@ -10,8 +10,9 @@
 //!   records of our messages in them (their bodies); the case stays
 //!   countable. A bookmark (the resolution time reached) keeps each case from
 //!   being looked at twice;
-//! - **files** older than `media`: the stored bytes once no other record uses
-//!   them, then the record (the transcript keeps its one-line summary);
+//! - **files** older than `media`: the record becomes an `expired` tombstone
+//!   and the stored bytes go once no live record uses them and no configured
+//!   file is made of them ([`Files::expire_before`]);
 //! - **cases** resolved longer ago than `resolved_cases`: transcript, messages,
 //!   files, survey and the case itself (reports no longer count it);
 //! - **dead letters** older than `dead_letters`, oldest first in each queue;
@@ -26,9 +27,10 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::PrivacyError;
+use crate::attachments::Files;
 use crate::config::{HumanDuration, RetentionConfig};
 use crate::jobs::{Handler, Run, Verdict};
-use crate::media::{ContentHash, MediaStore};
+use crate::media::ContentHash;
 use crate::store::{Speaker, Store, StoreResult, queues};
 
 /// The job id of the sweep.
@@ -70,16 +72,16 @@ pub struct Swept {
 /// Runs the retention sweep; see the module docs.
 pub struct RetentionHandler {
     store: Store,
-    media: MediaStore,
+    files: Files,
     config: RetentionConfig,
 }
 
 impl RetentionHandler {
     /// A sweep over these stores with these periods.
-    pub fn new(store: Store, media: MediaStore, config: RetentionConfig) -> Self {
+    pub fn new(files: Files, config: RetentionConfig) -> Self {
         Self {
-            store,
-            media,
+            store: files.store().clone(),
+            files,
             config,
         }
     }
@@ -159,11 +161,10 @@ impl RetentionHandler {
     }
 
     async fn files(&self, cutoff: i64, s: &mut Swept) -> Result<(), PrivacyError> {
-        let ids = self.store.attachments_created_before(cutoff, BATCH).await?;
-        s.more |= ids.len() == BATCH;
-        for id in ids {
-            drop_file(&self.store, &self.media, &id, s).await?;
-        }
+        let sweep = self.files.expire_before(cutoff, BATCH).await?;
+        s.files += sweep.expired;
+        s.stored_files += sweep.deleted;
+        s.more |= sweep.more;
         Ok(())
     }
 
@@ -173,7 +174,7 @@ impl RetentionHandler {
         for (id, _) in page {
             drop_transcript(&self.store, &id, s).await?;
             for file in self.store.conversation_attachments(&id, 100_000).await? {
-                drop_file(&self.store, &self.media, &file.id, s).await?;
+                drop_file(&self.files, &file.id, s).await?;
             }
             self.store.delete_survey(&id).await?;
             if self.store.delete_case(&id).await? {
@@ -231,18 +232,15 @@ async fn drop_transcript(store: &Store, case: &str, s: &mut Swept) -> Result<boo
 
 /// Deletes one file: its bytes when no other record uses them, then its
 /// record (in this order, so a failure leaves the record to find again).
-async fn drop_file(
-    store: &Store,
-    media: &MediaStore,
-    id: &str,
-    s: &mut Swept,
-) -> Result<(), PrivacyError> {
+async fn drop_file(files: &Files, id: &str, s: &mut Swept) -> Result<(), PrivacyError> {
+    let (store, media) = (files.store(), files.media());
     let Some(file) = store.attachment(id).await? else {
         // Only its index entries are left.
         store.delete_attachment(id).await?;
         return Ok(());
     };
     if let Some(hash) = file.sha256
+        && !files.library().pins(&hash)
         && !used_elsewhere(store, &hash, id).await?
         && media.delete(&hash).await?
     {

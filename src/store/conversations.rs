@@ -47,6 +47,9 @@ pub struct TranscriptEntry {
     /// whose record carries the delivery status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
+    /// Ids of the files this message carries (attachment records).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<String>,
 }
 
 /// Errors of conversation operations.
@@ -456,20 +459,22 @@ impl Store {
     }
 
     /// Appends a customer's message to a transcript once, however often the
-    /// event is handled again; true when it was appended now.
+    /// event is handled again; true when it was appended now. A message with
+    /// files is remembered per file (an Instagram message with three photos
+    /// arrives as three events with one message id, and all three are shown).
     pub async fn transcribe_customer_message(
         &self,
         id: &str,
         message_id: &str,
         text: String,
+        attachments: &[String],
     ) -> StoreResult<bool> {
-        if !self
-            .remember(
-                &format!("transcribed:{}", super::id_digest(message_id)),
-                super::DEDUPE_TTL,
-            )
-            .await?
-        {
+        let digest = super::id_digest(message_id);
+        let seen = match attachments.first() {
+            None => format!("transcribed:{digest}"),
+            Some(first) => format!("transcribed:{digest}:{first}"),
+        };
+        if !self.remember(&seen, super::DEDUPE_TTL).await? {
             return Ok(false);
         }
         self.append_transcript(
@@ -479,6 +484,7 @@ impl Store {
                 speaker: Speaker::Customer,
                 text,
                 message_id: Some(message_id.to_string()),
+                attachments: attachments.to_vec(),
             },
         )
         .await?;
@@ -519,6 +525,7 @@ impl Store {
                 speaker: Speaker::System,
                 text: text.into(),
                 message_id: None,
+                attachments: Vec::new(),
             },
         )
         .await

@@ -33,10 +33,20 @@ pub mod queues {
     pub const SURVEYS: &str = "surveys";
     /// Broadcast starts and walks.
     pub const BROADCAST: &str = "broadcast";
+    /// Downloads of customers' files.
+    pub const MEDIA: &str = "media";
     /// Housekeeping: the retention sweep.
     pub const MAINTENANCE: &str = "maintenance";
     /// Every queue, for operators' counts.
-    pub const ALL: [&str; 6] = [INBOUND, OUTBOX, TIMERS, SURVEYS, BROADCAST, MAINTENANCE];
+    pub const ALL: [&str; 7] = [
+        INBOUND,
+        OUTBOX,
+        TIMERS,
+        SURVEYS,
+        BROADCAST,
+        MEDIA,
+        MAINTENANCE,
+    ];
 }
 
 /// In-process wake-ups, one per queue: scheduling a job tells this process's

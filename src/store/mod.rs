@@ -35,7 +35,7 @@ pub use contacts::{Contact, Note};
 pub use conversations::{ConversationError, Speaker, TranscriptEntry, new_case_id};
 pub use jobs::queues;
 pub use limits::RateKey;
-pub use media::{Attachment, AttachmentDirection, AttachmentStatus};
+pub use media::{Attachment, AttachmentDirection, AttachmentStatus, PlatformMedia};
 pub use records::{Origin, OutboundRecord, OutboundState, SendStart};
 pub use surveys::{Step, Survey, SurveyStatus};
 pub use users::{ApiToken, Session, TokenRef, User};

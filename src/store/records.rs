@@ -412,6 +412,18 @@ impl Store {
         Ok(out)
     }
 
+    /// True the first time (within [`super::DEDUPE_TTL`]) a read receipt `id` is handed to
+    /// the outbox. Receipts keep no record once settled (see the outbox), so
+    /// this remembered digest is what keeps one from going out twice; it
+    /// holds no message id, so no customer's number.
+    pub async fn first_receipt(&self, id: &str) -> StoreResult<bool> {
+        self.remember(
+            &format!("receipt:{}", super::id_digest(id)),
+            super::DEDUPE_TTL,
+        )
+        .await
+    }
+
     /// Deletes a record and its platform-id lookup (erasure, retention);
     /// true when it existed. Counts kept about it (a broadcast's) stay.
     pub async fn delete_outbound(&self, id: &str) -> StoreResult<bool> {

@@ -410,7 +410,12 @@ async fn on_message(
             let consumed = answer(engine, survey, contact, msg).await?;
             if consumed {
                 store
-                    .transcribe_customer_message(&case_id, &msg.message_id, msg.content.summary())
+                    .transcribe_customer_message(
+                        &case_id,
+                        &msg.message_id,
+                        msg.content.summary(),
+                        &[],
+                    )
                     .await?;
             }
             Ok(consumed)

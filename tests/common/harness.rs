@@ -215,11 +215,21 @@ impl Harness {
         clock: Arc<ShiftedClock>,
         config: Config,
     ) -> Harness {
+        // Bound first, so the server knows its own address: Instagram fetches
+        // the files agents send from links under `server.public_url`.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let mut effective = config.clone();
+        if effective.server.public_url.is_empty() {
+            effective.server.public_url = base.clone();
+        }
         // After a restart the previous process's tasks may still be letting go
         // of the embedded database for a moment: retry briefly.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         let app = loop {
-            match App::open(config.clone(), clock.clone()).await {
+            match App::open(effective.clone(), clock.clone()).await {
                 Ok(app) => break app,
                 Err(e) if tokio::time::Instant::now() < deadline => {
                     tracing::debug!(error = %e, "app not opened yet; retrying");
@@ -228,11 +238,7 @@ impl Harness {
                 Err(e) => panic!("app opens: {e}"),
             }
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
         let running = balas::server::start(app.clone(), listener).expect("server starts");
-        let base = format!("http://{}", running.addr);
         Harness {
             app,
             base,

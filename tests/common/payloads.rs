@@ -43,6 +43,23 @@ pub fn wa_text(wa_id: &str, name: &str, id: &str, text: &str, ts_secs: i64) -> V
     ))
 }
 
+/// A WhatsApp media message (like `wa_image.json`): `kind` is `image`,
+/// `video`, `audio`, `document` or `sticker`; `object` the media object
+/// (`id`, `mime_type`, `sha256`, and `caption`, `filename`, `voice` …).
+pub fn wa_media(
+    wa_id: &str,
+    name: &str,
+    id: &str,
+    kind: &str,
+    object: Value,
+    ts_secs: i64,
+) -> Value {
+    let mut message =
+        json!({ "from": wa_id, "id": id, "timestamp": ts_secs.to_string(), "type": kind });
+    message[kind] = object;
+    wa_envelope(wa_value(wa_id, name, message))
+}
+
 /// A tap on an interactive list row (like `wa_interactive_list_reply.json`).
 pub fn wa_list_reply(
     wa_id: &str,
@@ -111,6 +128,35 @@ pub fn ig_text(igsid: &str, mid: &str, text: &str, ts_ms: i64) -> Value {
             "messaging": [{
                 "sender": { "id": igsid }, "recipient": { "id": super::harness::IG_ACCOUNT_ID },
                 "timestamp": ts_ms, "message": { "mid": mid, "text": text }
+            }]
+        }]
+    })
+}
+
+/// An Instagram DM with files (like `ig_attachment_image.json`): `(type, url)`
+/// per attachment, and the text sent with them, if any.
+pub fn ig_attachments(
+    igsid: &str,
+    mid: &str,
+    files: &[(&str, &str)],
+    text: Option<&str>,
+    ts_ms: i64,
+) -> Value {
+    let attachments: Vec<Value> = files
+        .iter()
+        .map(|(kind, url)| json!({ "type": kind, "payload": { "url": url } }))
+        .collect();
+    let mut message = json!({ "mid": mid, "attachments": attachments });
+    if let Some(t) = text {
+        message["text"] = json!(t);
+    }
+    json!({
+        "object": "instagram",
+        "entry": [{
+            "id": super::harness::IG_ACCOUNT_ID, "time": ts_ms,
+            "messaging": [{
+                "sender": { "id": igsid }, "recipient": { "id": super::harness::IG_ACCOUNT_ID },
+                "timestamp": ts_ms, "message": message
             }]
         }]
     })
