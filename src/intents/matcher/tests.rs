@@ -329,8 +329,8 @@ fn load_errors_table() {
             )],
         ),
         (
-            "queue on a non-handoff intent",
-            "[[intent]]\nname = \"a\"\naction = \"reply\"\nreply = \"x\"\nqueue = \"general\"\n",
+            "queue on a resolve intent",
+            "[[intent]]\nname = \"a\"\naction = \"resolve\"\nreply = \"x\"\nqueue = \"general\"\n",
             &[(
                 5,
                 "intent `a`: `queue`/`queue_priority` only apply to `action = \"handoff\"`",
