@@ -26,7 +26,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use super::features::Feature;
 
 /// Passes over the training data.
-const EPOCHS: usize = 5;
+const EPOCHS: usize = 10;
 /// The margin the right class should keep over the best wrong one.
 const MARGIN: f32 = 1.0;
 /// PA-I aggressiveness: the largest step one example may take.

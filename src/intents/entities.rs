@@ -300,6 +300,28 @@ pub fn first(entities: &[Entity], kind: EntityKind) -> Option<&Entity> {
     entities.iter().find(|e| e.kind == kind)
 }
 
+/// The reply-template variables the entities fill (the first of each kind):
+/// `case.order_id`, `case.tracking_number`, `case.courier`, `case.ticket_id`,
+/// `case.phone`. The engine keeps them on the case, so a later message can use
+/// a number given earlier.
+pub fn template_values(entities: &[Entity]) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    for (kind, var) in [
+        (EntityKind::OrderNumber, "case.order_id"),
+        (EntityKind::TrackingNumber, "case.tracking_number"),
+        (EntityKind::ServiceTicket, "case.ticket_id"),
+        (EntityKind::PhoneNumber, "case.phone"),
+    ] {
+        if let Some(e) = first(entities, kind) {
+            out.push((var, e.value.clone()));
+            if let Some(c) = e.courier {
+                out.push(("case.courier", c.name().to_string()));
+            }
+        }
+    }
+    out
+}
+
 /// Canonical spelling: uppercase, no spaces; phone numbers `+62` and digits.
 fn canonical(kind: EntityKind, raw: &str) -> String {
     match kind {
@@ -443,6 +465,26 @@ mod tests {
                 .map(|(k, v, c)| (*k, v.to_string(), *c))
                 .collect();
             assert_eq!(got, want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn template_values_name_the_first_of_each_kind() {
+        let e = extract(
+            "INV/20240115/MPL/3712345678, resi JP1234567890, 0812-3456-7890, INV-2024-000124",
+        );
+        let vars = template_values(&e);
+        assert_eq!(
+            vars,
+            vec![
+                ("case.order_id", "INV/20240115/MPL/3712345678".to_string()),
+                ("case.tracking_number", "JP1234567890".to_string()),
+                ("case.courier", "J&T".to_string()),
+                ("case.phone", "+6281234567890".to_string()),
+            ]
+        );
+        for (name, _) in &vars {
+            assert!(crate::intents::BUILTIN_VARIABLES.contains(name), "{name}");
         }
     }
 

@@ -9,11 +9,14 @@
 //!
 //! 1. The classifier gives every intent with `examples` a probability
 //!    (`fallback`'s examples are the out-of-scope class, shown as `none`).
-//! 2. A rule that fires is strong evidence: the winning rule's intent has its
-//!    probability multiplied by [`RULE_WINNER_FACTOR`], other intents whose
-//!    rules also fired by [`RULE_HIT_FACTOR`]; intents vetoed by `exclude`, or
-//!    not allowed on this channel or at this time, get nothing. The result is
-//!    normalized again: the *combined confidence*.
+//! 2. A rule that fires is strong evidence of *which* intent: among the
+//!    intents, the winning rule's has its probability multiplied by
+//!    [`RULE_WINNER_FACTOR`], other intents whose rules also fired by
+//!    [`RULE_HIT_FACTOR`]; intents vetoed by `exclude`, or not allowed on this
+//!    channel or at this time, get nothing. Whether the message is in scope at
+//!    all stays mostly the model's call (a keyword in spam is still spam): a
+//!    rule raises the in-scope odds by [`RULE_SCOPE_FACTOR`] only. The result
+//!    is the *combined confidence*.
 //! 3. Safety first: an `opt_out` rule opts out (unless the model is so sure
 //!    of something else that even the rule leaves it below `clarify`); an
 //!    opt-out the model is sure of opts out; a merely plausible one (the top
@@ -52,6 +55,9 @@ pub const NONE_LABEL: &str = "none";
 
 /// How much more likely the winning rule makes its intent.
 pub const RULE_WINNER_FACTOR: f32 = 10.0;
+/// How much more likely a rule that fired makes it that the message is in
+/// scope at all (the rest of that question is the model's `none` class).
+pub const RULE_SCOPE_FACTOR: f32 = 3.0;
 /// How much more likely a rule that fired but did not win makes its intent.
 pub const RULE_HIT_FACTOR: f32 = 3.0;
 /// A request next to small talk must have at least this model probability (or
@@ -64,6 +70,9 @@ pub const SECOND_CANDIDATE: f32 = 0.05;
 /// How much a generated variant of an example (misspelt, greeting in front)
 /// counts in training, relative to the example itself.
 const VARIANT_WEIGHT: f32 = 0.3;
+/// How much a not-example counts: an author writes one where the model keeps
+/// getting a message wrong, against many examples pulling the other way.
+const NOT_EXAMPLE_WEIGHT: f32 = 4.0;
 
 /// An intent (or `none`) and how likely it is.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -379,7 +388,7 @@ fn train(texts: &[(String, usize, bool, bool)], greetings: &[String], n_classes:
                 class,
                 positive: false,
                 group,
-                weight: 1.0,
+                weight: NOT_EXAMPLE_WEIGHT,
             });
             continue;
         }
@@ -532,9 +541,36 @@ impl RuleSet {
                 c.q = 0.0;
             }
         }
-        let total: f32 = cands.iter().map(|c| c.q).sum();
-        if total > 0.0 {
-            cands.iter_mut().for_each(|c| c.q /= total);
+        // Rules say which topic, given that the message is in scope; whether
+        // it is in scope at all is mostly the model's `none` class (`harga
+        // emas hari ini` names a price but is not about the shop), so a rule
+        // raises the in-scope odds by only RULE_SCOPE_FACTOR.
+        let is_none = |c: &Cand| Some(c.intent) == trained.none_intent;
+        let p_none: f32 = cands.iter().filter(|c| is_none(c)).map(|c| c.p).sum();
+        let weighted: f32 = cands.iter().filter(|c| !is_none(c)).map(|c| c.q).sum();
+        let raw_in: f32 = cands
+            .iter()
+            .filter(|c| !is_none(c) && c.q > 0.0)
+            .map(|c| c.p)
+            .sum();
+        let scope = if winner_idx.is_some() {
+            RULE_SCOPE_FACTOR
+        } else {
+            1.0
+        };
+        let p_in = if raw_in + p_none > 0.0 {
+            raw_in * scope / (raw_in * scope + p_none)
+        } else {
+            0.0
+        };
+        for c in &mut cands {
+            c.q = if is_none(c) {
+                1.0 - p_in
+            } else if weighted > 0.0 {
+                p_in * c.q / weighted
+            } else {
+                0.0
+            };
         }
         cands.sort_by(|a, b| b.q.total_cmp(&a.q).then(a.intent.cmp(&b.intent)));
 
