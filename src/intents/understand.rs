@@ -65,6 +65,9 @@ pub const RULE_HIT_FACTOR: f32 = 3.0;
 pub const REQUEST_FLOOR: f32 = 0.15;
 /// A topic next to a request for a person: at least this likely (or a rule).
 pub const TOPIC_WITH_PERSON: f32 = 0.12;
+/// A greeting or thanks rule against an out-of-scope model: answered when at
+/// least this likely (`ping` is a greeting; `nonton bola malam ini` is not).
+pub const SMALL_TALK_MIN: f32 = 0.1;
 /// The second clarify candidate: at least this likely, else only one is offered.
 pub const SECOND_CANDIDATE: f32 = 0.05;
 /// How much a generated variant of an example (misspelt, greeting in front)
@@ -764,7 +767,14 @@ impl RuleSet {
                     )
                 };
             } else {
-                // Out of scope on top; a rule that fired still earns a question.
+                // Out of scope on top. A greeting rule is still a greeting
+                // (`ping`, `sampurasun`): answering it is harmless.
+                if let Some(st) = cands.iter().find(|c| {
+                    kind(c) == Kind::SmallTalk && c.rule == RuleHit::Winner && c.q >= SMALL_TALK_MIN
+                }) {
+                    return (answer(&intents[st.intent], st.q, None), Reason::Confident);
+                }
+                // A request rule that fired still earns a question.
                 if let Some(r) = best_request
                     && r.rule == RuleHit::Winner
                     && r.q >= conf.clarify
