@@ -146,13 +146,18 @@ fn fit(samples: &[Sample], n_classes: usize) -> Model {
                 .collect()
         })
         .collect();
-    let mut store = if hashes.len().saturating_mul(n_classes) <= DENSE_LIMIT {
-        Weights::Dense {
-            w: vec![0.0; hashes.len() * n_classes],
-            u: vec![0.0; hashes.len() * n_classes],
-        }
+    let dense = hashes.len().saturating_mul(n_classes) <= DENSE_LIMIT;
+    let (mut store, indexed) = if dense {
+        let cells = hashes.len() * n_classes;
+        (
+            Weights::Dense {
+                w: vec![0.0; cells],
+                u: vec![0.0; cells],
+            },
+            indexed,
+        )
     } else {
-        Weights::Sparse(vec![Vec::new(); hashes.len()])
+        restricted(samples, indexed, hashes.len(), n_classes)
     };
     let mut bias = vec![(0.0f32, 0.0f32); n_classes];
     let mut scores = vec![0.0f32; n_classes];
@@ -160,18 +165,67 @@ fn fit(samples: &[Sample], n_classes: usize) -> Model {
     let mut rng = fastrand::Rng::with_seed(SEED);
     // The averaging clock starts at 1 so `u / t` is defined.
     let mut t: f32 = 1.0;
+    // The classes a sample's features weigh for or against (restricted
+    // regime: the others keep their bias as score and are not searched).
+    let mut touched: Vec<usize> = Vec::new();
+    let mut seen = vec![false; n_classes];
     if n_classes >= 2 {
         for _ in 0..EPOCHS {
             rng.shuffle(&mut order);
             for &i in &order {
                 let s = &samples[i];
                 let x = &indexed[i];
-                for (score, b) in scores.iter_mut().zip(&bias) {
-                    *score = b.0;
-                }
-                store.score(x, n_classes, &mut scores);
                 let y = s.class;
-                let rival = best_other(&scores, y);
+                let rival = match &store {
+                    Weights::Dense { w, .. } => {
+                        for (score, b) in scores.iter_mut().zip(&bias) {
+                            *score = b.0;
+                        }
+                        for &(id, v) in x {
+                            let row = &w[id as usize * n_classes..(id as usize + 1) * n_classes];
+                            for (score, weight) in scores.iter_mut().zip(row) {
+                                *score += weight * v;
+                            }
+                        }
+                        best_other(&scores, y)
+                    }
+                    Weights::Sparse(rows) => {
+                        touched.clear();
+                        for &(id, v) in x {
+                            for slot in &rows[id as usize] {
+                                let c = slot.class as usize;
+                                if !seen[c] {
+                                    seen[c] = true;
+                                    touched.push(c);
+                                    scores[c] = bias[c].0;
+                                }
+                                scores[c] += slot.w * v;
+                            }
+                        }
+                        if !seen[y] {
+                            seen[y] = true;
+                            touched.push(y);
+                            scores[y] = bias[y].0;
+                        }
+                        let rival = touched
+                            .iter()
+                            .copied()
+                            .filter(|&c| c != y)
+                            .max_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(b.cmp(&a)));
+                        for &c in &touched {
+                            seen[c] = false;
+                        }
+                        match rival {
+                            Some(r) => r,
+                            None => {
+                                // Nothing shared: the best by bias alone.
+                                let r = best_other_by(n_classes, y, |c| bias[c].0);
+                                scores[r] = bias[r].0;
+                                r
+                            }
+                        }
+                    }
+                };
                 let gap = scores[y] - scores[rival];
                 // The squared norm of the update direction (features + bias).
                 let mut norm2 = 1.0;
@@ -229,39 +283,74 @@ fn fit(samples: &[Sample], n_classes: usize) -> Model {
 }
 
 /// Up to this many weights (features × classes) are trained in a dense
-/// table (fast: the default rules need a few hundred thousand); beyond, sparse
-/// rows (a thousand intents would need tens of millions).
+/// table: every feature may weigh for or against every class (the default
+/// rules need about a million). Beyond, see [`restricted`].
 const DENSE_LIMIT: usize = 4_000_000;
+
+/// In the restricted regime, features found in the examples of more than
+/// this many classes (or a sixteenth of them, whichever is more) are dropped:
+/// they say little about which of a thousand intents is meant, and would make
+/// every row as long as the class list.
+const SHARED_FEATURE_CLASSES: usize = 32;
 
 /// Weights under training, indexed by dense feature id.
 enum Weights {
     /// `w[id * n_classes + class]` and its averaging sums.
     Dense { w: Vec<f32>, u: Vec<f32> },
-    /// Per feature, only the classes it was updated for.
+    /// Per feature, the classes whose examples contain it, sorted by class.
     Sparse(Vec<Vec<Slot>>),
 }
 
-impl Weights {
-    fn score(&self, x: &[(u32, f32)], n_classes: usize, scores: &mut [f32]) {
-        match self {
-            Weights::Dense { w, .. } => {
-                for &(id, v) in x {
-                    let row = &w[id as usize * n_classes..(id as usize + 1) * n_classes];
-                    for (score, weight) in scores.iter_mut().zip(row) {
-                        *score += weight * v;
-                    }
-                }
-            }
-            Weights::Sparse(rows) => {
-                for &(id, v) in x {
-                    for slot in &rows[id as usize] {
-                        scores[slot.class as usize] += slot.w * v;
-                    }
-                }
+/// The sparse regime for many intents: a feature may only weigh for or against
+/// the classes whose examples contain it, and features shared by very many
+/// classes are dropped ([`SHARED_FEATURE_CLASSES`]). Training then costs the
+/// features of a sample times the few classes each is shared by, instead of
+/// times every class. Returns the rows and the samples without the dropped
+/// features.
+fn restricted(
+    samples: &[Sample],
+    indexed: Vec<Vec<(u32, f32)>>,
+    n_features: usize,
+    n_classes: usize,
+) -> (Weights, Vec<Vec<(u32, f32)>>) {
+    let mut rows: Vec<Vec<Slot>> = vec![Vec::new(); n_features];
+    for (s, x) in samples.iter().zip(&indexed) {
+        if !s.positive {
+            continue;
+        }
+        let c = s.class as u32;
+        for &(id, _) in x {
+            let row = &mut rows[id as usize];
+            if let Err(k) = row.binary_search_by_key(&c, |slot| slot.class) {
+                row.insert(
+                    k,
+                    Slot {
+                        class: c,
+                        w: 0.0,
+                        u: 0.0,
+                    },
+                );
             }
         }
     }
+    let max_classes = SHARED_FEATURE_CLASSES.max(n_classes / 16);
+    for row in &mut rows {
+        if row.len() > max_classes {
+            *row = Vec::new();
+        }
+    }
+    let indexed = indexed
+        .into_iter()
+        .map(|x| {
+            x.into_iter()
+                .filter(|&(id, _)| !rows[id as usize].is_empty())
+                .collect()
+        })
+        .collect();
+    (Weights::Sparse(rows), indexed)
+}
 
+impl Weights {
     fn update(&mut self, x: &[(u32, f32)], n_classes: usize, class: usize, delta: f32, t: f32) {
         match self {
             Weights::Dense { w, u } => {
@@ -275,19 +364,11 @@ impl Weights {
                 let c = class as u32;
                 for &(id, v) in x {
                     let row = &mut rows[id as usize];
-                    let k = match row.iter().position(|s| s.class == c) {
-                        Some(k) => k,
-                        None => {
-                            row.push(Slot {
-                                class: c,
-                                w: 0.0,
-                                u: 0.0,
-                            });
-                            row.len() - 1
-                        }
-                    };
-                    row[k].w += delta * v;
-                    row[k].u += t * delta * v;
+                    // Only the feature-class pairs seen in the examples.
+                    if let Ok(k) = row.binary_search_by_key(&c, |s| s.class) {
+                        row[k].w += delta * v;
+                        row[k].u += t * delta * v;
+                    }
                 }
             }
         }
@@ -313,9 +394,14 @@ impl Weights {
 
 /// The highest-scoring class other than `y` (ties: the lowest index).
 fn best_other(scores: &[f32], y: usize) -> usize {
+    best_other_by(scores.len(), y, |c| scores[c])
+}
+
+/// The class other than `y` with the highest `score` (ties: the lowest index).
+fn best_other_by(n_classes: usize, y: usize, score: impl Fn(usize) -> f32) -> usize {
     let mut best = if y == 0 { 1 } else { 0 };
-    for (c, &s) in scores.iter().enumerate() {
-        if c != y && s > scores[best] {
+    for c in 0..n_classes {
+        if c != y && score(c) > score(best) {
             best = c;
         }
     }

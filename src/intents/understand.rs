@@ -45,9 +45,11 @@ use super::augment;
 use super::classifier::{Model, Sample};
 use super::entities::{self, Entity};
 use super::features::features;
-use super::matcher::{CandidateStatus, Match, MatchContext, RuleSet};
+use super::language::Lang;
+use super::matcher::{CandidateStatus, Match, MatchContext, PAYLOAD_PREFIX, RuleSet};
 use super::normalize::SynonymMap;
 use super::rules::{Action, Intent, Kind};
+use crate::channels::Button;
 
 /// The label of the out-of-scope class (the `fallback` intent's examples) in
 /// reports and datasets.
@@ -68,6 +70,9 @@ pub const TOPIC_WITH_PERSON: f32 = 0.12;
 /// A greeting or thanks rule against an out-of-scope model: answered when at
 /// least this likely (`ping` is a greeting; `nonton bola malam ini` is not).
 pub const SMALL_TALK_MIN: f32 = 0.1;
+/// Classes considered per message besides the special ones: the likeliest
+/// this many by the model.
+const CANDIDATES: usize = 8;
 /// The second clarify candidate: at least this likely, else only one is offered.
 pub const SECOND_CANDIDATE: f32 = 0.05;
 /// How much a generated variant of an example (misspelt, greeting in front)
@@ -279,6 +284,96 @@ impl Understanding {
             Decision::Answer { intent, .. } => Some(intent),
             _ => None,
         }
+    }
+}
+
+/// Payload of the "Tidak" button of an opt-out confirmation when there is no
+/// other likely topic to answer instead.
+pub const KEEP_SUBSCRIBED_PAYLOAD: &str = "optout:no";
+
+/// A clarifying question ready to send: the text and its reply buttons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    /// What to ask.
+    pub body: String,
+    /// The answers, as reply buttons (`intent:NAME` payloads select intents).
+    pub buttons: Vec<Button>,
+}
+
+impl Understanding {
+    /// The clarifying question of a [`Decision::Clarify`], in `lang`:
+    ///
+    /// - topics: "Maaf, supaya tidak salah, maksud Kakak tentang apa?" with a
+    ///   button per candidate (its `label`) and one to talk to a person (the
+    ///   first [`Kind::Person`] intent, when the rules have one);
+    /// - opt-out: "Berhenti menerima promo?" with "Ya, berhenti"
+    ///   (`intent:opt_out`) and "Tidak" (the second candidate's payload, or
+    ///   [`KEEP_SUBSCRIBED_PAYLOAD`]).
+    ///
+    /// `None` for any other decision.
+    pub fn question(&self, rules: &RuleSet, lang: Lang) -> Option<Question> {
+        let Decision::Clarify { kind, candidates } = &self.decision else {
+            return None;
+        };
+        let en = lang == Lang::En;
+        let button = |name: &str| {
+            rules.get(name).map(|i| Button {
+                id: format!("{PAYLOAD_PREFIX}{}", i.name),
+                title: i.button_label(lang).to_string(),
+            })
+        };
+        Some(match kind {
+            ClarifyKind::Topics => {
+                let mut buttons: Vec<Button> = candidates
+                    .iter()
+                    .filter_map(|c| button(&c.intent))
+                    .collect();
+                if let Some(person) = rules.intents().iter().find(|i| i.kind == Kind::Person) {
+                    buttons.push(Button {
+                        id: format!("{PAYLOAD_PREFIX}{}", person.name),
+                        title: match (&person.label, en) {
+                            (Some(_), _) => person.button_label(lang).to_string(),
+                            (None, true) => "Talk to an agent".into(),
+                            (None, false) => "Bicara dengan CS".into(),
+                        },
+                    });
+                }
+                Question {
+                    body: if en {
+                        "Sorry, just to be sure: which of these is it about?".into()
+                    } else {
+                        "Maaf, supaya tidak salah, maksud Kakak tentang yang mana?".into()
+                    },
+                    buttons,
+                }
+            }
+            ClarifyKind::ConfirmOptOut => {
+                let yes = candidates
+                    .first()
+                    .map_or_else(String::new, |c| c.intent.clone());
+                let no = candidates
+                    .get(1)
+                    .map(|c| format!("{PAYLOAD_PREFIX}{}", c.intent))
+                    .unwrap_or_else(|| KEEP_SUBSCRIBED_PAYLOAD.to_string());
+                Question {
+                    body: if en {
+                        "Stop receiving promotions?".into()
+                    } else {
+                        "Berhenti menerima promo?".into()
+                    },
+                    buttons: vec![
+                        Button {
+                            id: format!("{PAYLOAD_PREFIX}{yes}"),
+                            title: if en { "Yes, stop" } else { "Ya, berhenti" }.into(),
+                        },
+                        Button {
+                            id: no,
+                            title: if en { "No" } else { "Tidak" }.into(),
+                        },
+                    ],
+                }
+            }
+        })
     }
 }
 
@@ -507,67 +602,74 @@ impl RuleSet {
         };
 
         let probs = trained.model.probabilities(&features(&normalized));
-        let mut cands: Vec<Cand> = probs
-            .iter()
-            .enumerate()
-            .map(|(c, &p)| {
-                let intent = trained.class_intent[c];
-                let rule = if Some(intent) == winner_idx {
-                    RuleHit::Winner
-                } else if hit_intents.contains(&intent) {
-                    RuleHit::Hit
-                } else {
-                    RuleHit::None
-                };
-                let factor = match rule {
-                    RuleHit::Winner => RULE_WINNER_FACTOR,
-                    RuleHit::Hit => RULE_HIT_FACTOR,
-                    RuleHit::None => 1.0,
-                };
-                Cand {
-                    intent,
-                    p,
-                    q: p * factor,
-                    rule,
-                }
-            })
-            .collect();
-        // Vetoes, channels and times apply to the model's guesses too. Only
-        // the plausible ones are checked: the rest carry no weight anyway.
-        for c in &mut cands {
-            if c.rule == RuleHit::None
-                && c.p >= 0.005
-                && Some(c.intent) != trained.none_intent
-                && self.status(&self.intents()[c.intent], &normalized, ctx)
+        let factor = |intent: usize| -> (RuleHit, f32) {
+            if Some(intent) == winner_idx {
+                (RuleHit::Winner, RULE_WINNER_FACTOR)
+            } else if hit_intents.contains(&intent) {
+                (RuleHit::Hit, RULE_HIT_FACTOR)
+            } else {
+                (RuleHit::None, 1.0)
+            }
+        };
+        // Only a few classes can matter: the likeliest by the model, those a
+        // rule named, `none`, and the safety-critical ones (opt-out, person).
+        // The sums below still cover every class, so a thousand intents cost
+        // one pass over the probabilities, not a sort.
+        let mut chosen: Vec<usize> = top_k(&probs, CANDIDATES);
+        for (c, &intent) in trained.class_intent.iter().enumerate() {
+            let special = Some(intent) == trained.none_intent
+                || hit_intents.contains(&intent)
+                || self.intents()[intent].action == Action::OptOut
+                || self.intents()[intent].kind == Kind::Person;
+            if special && !chosen.contains(&c) {
+                chosen.push(c);
+            }
+        }
+        let is_none = |intent: usize| Some(intent) == trained.none_intent;
+        let p_none: f32 = trained
+            .none_intent
+            .and_then(|i| trained.intent_class[i])
+            .map_or(0.0, |c| probs[c]);
+        // Σ p over the in-scope classes, and Σ p × rule factor.
+        let mut raw_in = 1.0 - p_none;
+        let mut weighted = raw_in;
+        let mut cands: Vec<Cand> = Vec::with_capacity(chosen.len());
+        for c in chosen {
+            let intent = trained.class_intent[c];
+            let p = probs[c];
+            let (rule, f) = factor(intent);
+            let mut q = p * f;
+            weighted += p * (f - 1.0);
+            // Vetoes, channels and times apply to the model's guesses too.
+            if !is_none(intent)
+                && rule == RuleHit::None
+                && p >= 0.005
+                && self.status(&self.intents()[intent], &normalized, ctx)
                     != CandidateStatus::Eligible
             {
-                c.q = 0.0;
+                q = 0.0;
+                raw_in -= p;
+                weighted -= p;
             }
+            cands.push(Cand { intent, p, q, rule });
         }
         // Rules say which topic, given that the message is in scope; whether
         // it is in scope at all is mostly the model's `none` class (`harga
         // emas hari ini` names a price but is not about the shop), so a rule
         // raises the in-scope odds by only RULE_SCOPE_FACTOR.
-        let is_none = |c: &Cand| Some(c.intent) == trained.none_intent;
-        let p_none: f32 = cands.iter().filter(|c| is_none(c)).map(|c| c.p).sum();
-        let weighted: f32 = cands.iter().filter(|c| !is_none(c)).map(|c| c.q).sum();
-        let raw_in: f32 = cands
-            .iter()
-            .filter(|c| !is_none(c) && c.q > 0.0)
-            .map(|c| c.p)
-            .sum();
         let scope = if winner_idx.is_some() {
             RULE_SCOPE_FACTOR
         } else {
             1.0
         };
+        let raw_in = raw_in.max(0.0);
         let p_in = if raw_in + p_none > 0.0 {
             raw_in * scope / (raw_in * scope + p_none)
         } else {
             0.0
         };
         for c in &mut cands {
-            c.q = if is_none(c) {
+            c.q = if is_none(c.intent) {
                 1.0 - p_in
             } else if weighted > 0.0 {
                 p_in * c.q / weighted
@@ -846,6 +948,16 @@ impl RuleSet {
             confidence: c.q,
         }
     }
+}
+
+/// Indices of the `k` largest values (unordered).
+fn top_k(values: &[f32], k: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..values.len()).collect();
+    if idx.len() > k {
+        idx.select_nth_unstable_by(k, |&a, &b| values[b].total_cmp(&values[a]));
+        idx.truncate(k);
+    }
+    idx
 }
 
 fn answer(intent: &Intent, confidence: f32, topic: Option<String>) -> Decision {

@@ -395,3 +395,66 @@ fn entities_and_explanation_come_along() {
     assert_eq!(u.outcome(), "answer");
     assert_eq!(u.answered(), Some("order_status"));
 }
+
+#[test]
+fn questions_offer_the_candidates_and_a_person() {
+    use crate::channels::Button;
+    use crate::intents::Lang;
+    let r = rules();
+    let b = |id: &str, title: &str| Button {
+        id: id.into(),
+        title: title.into(),
+    };
+    let topics = Understanding {
+        decision: Decision::Clarify {
+            kind: ClarifyKind::Topics,
+            candidates: vec![
+                Scored {
+                    intent: "warranty".into(),
+                    confidence: 0.45,
+                },
+                Scored {
+                    intent: "order_status".into(),
+                    confidence: 0.3,
+                },
+            ],
+        },
+        ..r.understand("x", &MatchContext::default())
+    };
+    let q = topics.question(&r, Lang::Id).unwrap();
+    assert!(q.body.contains("maksud Kakak"), "{}", q.body);
+    assert_eq!(
+        q.buttons,
+        vec![
+            b("intent:warranty", "Garansi"),
+            b("intent:order_status", "Status pesanan"),
+            b("intent:human_agent", "Bicara dengan CS"),
+        ]
+    );
+    let confirm = Understanding {
+        decision: Decision::Clarify {
+            kind: ClarifyKind::ConfirmOptOut,
+            candidates: vec![Scored {
+                intent: "opt_out".into(),
+                confidence: 0.4,
+            }],
+        },
+        ..topics.clone()
+    };
+    let q = confirm.question(&r, Lang::Id).unwrap();
+    assert_eq!(q.body, "Berhenti menerima promo?");
+    assert_eq!(
+        q.buttons,
+        vec![
+            b("intent:opt_out", "Ya, berhenti"),
+            b(KEEP_SUBSCRIBED_PAYLOAD, "Tidak")
+        ]
+    );
+    let en = confirm.question(&r, Lang::En).unwrap();
+    assert_eq!(en.buttons[0].title, "Yes, stop");
+    assert!(
+        r.understand("halo", &MatchContext::default())
+            .question(&r, Lang::Id)
+            .is_none()
+    );
+}
