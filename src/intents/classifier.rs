@@ -408,6 +408,9 @@ fn best_other_by(n_classes: usize, y: usize, score: impl Fn(usize) -> f32) -> us
     best
 }
 
+/// Classes kept per held-out message when fitting the temperature.
+const CALIBRATION_CLASSES: usize = 32;
+
 /// Temperatures tried by [`calibrate`]: 0.05 to 5, log-spaced.
 fn temperature_grid() -> impl Iterator<Item = f32> {
     (0..=40).map(|i| 0.05 * 100f32.powf(i as f32 / 40.0))
@@ -435,9 +438,28 @@ fn calibrate(samples: &[Sample], n_classes: usize) -> f32 {
     }
     let train: Vec<Sample> = train.into_iter().cloned().collect();
     let model = fit(&train, n_classes);
+    // The true class and the closest competitors: with a thousand classes the
+    // far-off ones add nothing to the log-loss but time.
     let scored: Vec<(Vec<f32>, usize)> = held
         .iter()
-        .map(|s| (model.scores(&s.features), s.class))
+        .map(|s| {
+            let scores = model.scores(&s.features);
+            if scores.len() <= CALIBRATION_CLASSES {
+                return (scores, s.class);
+            }
+            let mut idx: Vec<usize> = (0..scores.len()).collect();
+            idx.select_nth_unstable_by(CALIBRATION_CLASSES, |&a, &b| {
+                scores[b].total_cmp(&scores[a])
+            });
+            let mut kept: Vec<f32> = idx[..CALIBRATION_CLASSES]
+                .iter()
+                .filter(|&&c| c != s.class)
+                .map(|&c| scores[c])
+                .collect();
+            kept.push(scores[s.class]);
+            let y = kept.len() - 1;
+            (kept, y)
+        })
         .collect();
     fit_temperature(&scored)
 }

@@ -263,14 +263,6 @@ static RECOGNISERS: LazyLock<Vec<Recogniser>> = LazyLock::new(|| {
     ]
 });
 
-/// All recognisers in one set, to skip those that cannot match.
-static PREFILTER: LazyLock<regex::RegexSet> = LazyLock::new(|| {
-    regex::RegexSetBuilder::new(RECOGNISERS.iter().map(|r| r.re.as_str()))
-        .case_insensitive(true)
-        .build()
-        .unwrap_or_else(|e| panic!("entity pattern set: {e}"))
-});
-
 /// Every order number, tracking number, service ticket and phone number in
 /// `text`, in order of appearance.
 pub fn extract(text: &str) -> Vec<Entity> {
@@ -279,12 +271,7 @@ pub fn extract(text: &str) -> Vec<Entity> {
     if text.bytes().filter(u8::is_ascii_digit).count() < 4 {
         return found;
     }
-    // One pass finds which recognisers can match at all.
-    let candidates = PREFILTER.matches(text);
-    for (i, r) in RECOGNISERS.iter().enumerate() {
-        if !candidates.matched(i) {
-            continue;
-        }
+    for r in RECOGNISERS.iter() {
         for caps in r.re.captures_iter(text) {
             let Some(m) = caps.get(1).or_else(|| caps.get(0)) else {
                 continue;

@@ -114,7 +114,7 @@ pub fn warnings(rules: &RuleSet) -> Vec<Warning> {
         if intent.name == super::rules::FALLBACK_INTENT {
             continue;
         }
-        if !intent.has_triggers() {
+        if !intent.has_triggers() && intent.examples.is_empty() {
             out.push(Warning {
                 location: intent.source.to_string(),
                 intent: intent.name.clone(),
@@ -165,7 +165,7 @@ pub fn warnings(rules: &RuleSet) -> Vec<Warning> {
                 });
             }
         }
-        if intent.patterns.is_empty() && dead == intent.keywords.len() {
+        if intent.has_triggers() && intent.patterns.is_empty() && dead == intent.keywords.len() {
             out.push(Warning {
                 location: intent.source.to_string(),
                 intent: intent.name.clone(),

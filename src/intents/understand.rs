@@ -950,14 +950,22 @@ impl RuleSet {
     }
 }
 
-/// Indices of the `k` largest values (unordered).
+/// Indices of the `k` largest values (unordered), in one pass without
+/// allocating for every class.
 fn top_k(values: &[f32], k: usize) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..values.len()).collect();
-    if idx.len() > k {
-        idx.select_nth_unstable_by(k, |&a, &b| values[b].total_cmp(&values[a]));
-        idx.truncate(k);
+    let mut best: Vec<usize> = Vec::with_capacity(k + 1);
+    // `best` is kept sorted, largest first; `floor` is its smallest value.
+    let mut floor = f32::NEG_INFINITY;
+    for (i, &v) in values.iter().enumerate() {
+        if best.len() == k && v <= floor {
+            continue;
+        }
+        let at = best.partition_point(|&j| values[j] >= v);
+        best.insert(at, i);
+        best.truncate(k);
+        floor = best.last().map_or(f32::NEG_INFINITY, |&j| values[j]);
     }
-    idx
+    best
 }
 
 fn answer(intent: &Intent, confidence: f32, topic: Option<String>) -> Decision {

@@ -458,3 +458,15 @@ fn questions_offer_the_candidates_and_a_person() {
             .is_none()
     );
 }
+
+#[test]
+fn top_k_table() {
+    let mut got = top_k(&[0.1, 0.5, 0.3, 0.9, 0.2], 2);
+    got.sort_unstable();
+    assert_eq!(got, vec![1, 3]);
+    let mut all = top_k(&[0.1, 0.5], 8);
+    all.sort_unstable();
+    assert_eq!(all, vec![0, 1]);
+    assert_eq!(top_k(&[0.2, 0.2, 0.2], 1).len(), 1);
+    assert!(top_k(&[], 3).is_empty());
+}
