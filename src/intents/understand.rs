@@ -24,12 +24,15 @@
 //!    alone) is confirmed with a question ([`ClarifyKind::ConfirmOptOut`]).
 //!    Nothing is ever opted in or out on a guess.
 //! 4. A request always beats small talk: when a greeting or thanks comes out
-//!    on top but a request is likely among the rest, the request is decided on.
+//!    on top (a greeting rule matched) but the model prefers a request, or a
+//!    request rule matched too, the request is decided on.
 //! 5. A request for a person ([`Kind::Person`]) is honoured whenever it is
 //!    likely; with a topic in the same message it goes to the topic (its own
 //!    handoff, or the topic's queue).
 //! 6. Otherwise the bands of [`Confidence`]: answer, clarify with the two most
-//!    likely topics (plus "talk to a person", added by the engine), or fall back.
+//!    likely topics (plus "talk to a person"), or fall back. Opting in is
+//!    never answered on a guess: without its rule, or the model alone sure of
+//!    it, it is offered as a button instead.
 //!
 //! Intents without examples are decided by their rules alone, as before the
 //! classifier existed; a rule set without any examples behaves exactly like
@@ -653,30 +656,14 @@ impl RuleSet {
             }
             cands.push(Cand { intent, p, q, rule });
         }
-        // Rules say which topic, given that the message is in scope; whether
-        // it is in scope at all is mostly the model's `none` class (`harga
-        // emas hari ini` names a price but is not about the shop), so a rule
-        // raises the in-scope odds by only RULE_SCOPE_FACTOR.
-        let scope = if winner_idx.is_some() {
-            RULE_SCOPE_FACTOR
-        } else {
-            1.0
-        };
-        let raw_in = raw_in.max(0.0);
-        let p_in = if raw_in + p_none > 0.0 {
-            raw_in * scope / (raw_in * scope + p_none)
-        } else {
-            0.0
-        };
-        for c in &mut cands {
-            c.q = if is_none(c.intent) {
-                1.0 - p_in
-            } else if weighted > 0.0 {
-                p_in * c.q / weighted
-            } else {
-                0.0
-            };
-        }
+        combine(
+            &mut cands,
+            p_none,
+            raw_in.max(0.0),
+            weighted,
+            winner_idx.is_some(),
+            trained.none_intent,
+        );
         cands.sort_by(|a, b| b.q.total_cmp(&a.q).then(a.intent.cmp(&b.intent)));
 
         let mut by_p: Vec<(usize, f32)> = cands.iter().map(|c| (c.intent, c.p)).collect();
@@ -841,11 +828,20 @@ impl RuleSet {
                 .map(|c| c.q)
                 .sum();
             let best_request = cands.iter().find(|c| is_request(c)).copied();
+            // The model learnt greetings in front of requests, so it is the
+            // judge: the request wins when the model itself prefers it to the
+            // small talk (or a rule named it), not because a greeting rule
+            // left little else.
+            let small_talk_p = cands
+                .iter()
+                .filter(|c| kind(c) == Kind::SmallTalk)
+                .map(|c| c.p)
+                .fold(0.0, f32::max);
             let promoted = best_request.filter(|r| {
                 kind(&top) == Kind::SmallTalk
                     && mass > 0.0
                     && r.q / mass >= conf.clarify
-                    && (r.rule != RuleHit::None || r.p >= REQUEST_FLOOR)
+                    && (r.rule != RuleHit::None || (r.p >= REQUEST_FLOOR && r.p > small_talk_p))
             });
             if promoted.is_some() {
                 ranked = cands
@@ -908,13 +904,17 @@ impl RuleSet {
             };
         }
 
-        // 6. The bands.
-        if top.q >= conf.answer {
+        // 6. The bands. Consent is never given on a guess: opting in needs
+        // its rule or a model sure of it by itself; otherwise it is offered
+        // as a button.
+        let guessed_consent =
+            action(&top) == Action::OptIn && top.rule != RuleHit::Winner && top.p < conf.answer;
+        if top.q >= conf.answer && !guessed_consent {
             (
                 answer(&intents[top.intent], top.q, None),
                 with_prefix(Reason::Confident),
             )
-        } else if top.q >= conf.clarify {
+        } else if top.q >= conf.clarify || guessed_consent {
             (self.clarify(&ranked, top), Reason::Unsure)
         } else {
             (
@@ -947,6 +947,41 @@ impl RuleSet {
             intent: self.intents()[c.intent].name.clone(),
             confidence: c.q,
         }
+    }
+}
+
+/// The combined confidence of the candidates, in place: `c.q` comes in as the
+/// model probability times the rule factor (0 when vetoed), and leaves as a
+/// probability. `p_none` is the model's out-of-scope probability; `raw_in` and
+/// `weighted` the sums of the in-scope probabilities over *every* class,
+/// without and with the rule factors.
+///
+/// Rules say which topic, given that the message is in scope; whether it is
+/// in scope at all is mostly the model's `none` class (`harga emas hari ini`
+/// names a price but is not about the shop), so a rule that fired raises the
+/// in-scope odds by only [`RULE_SCOPE_FACTOR`].
+fn combine(
+    cands: &mut [Cand],
+    p_none: f32,
+    raw_in: f32,
+    weighted: f32,
+    rule_fired: bool,
+    none: Option<usize>,
+) {
+    let scope = if rule_fired { RULE_SCOPE_FACTOR } else { 1.0 };
+    let p_in = if raw_in + p_none > 0.0 {
+        raw_in * scope / (raw_in * scope + p_none)
+    } else {
+        0.0
+    };
+    for c in cands {
+        c.q = if Some(c.intent) == none {
+            1.0 - p_in
+        } else if weighted > 0.0 {
+            p_in * c.q / weighted
+        } else {
+            0.0
+        };
     }
 }
 

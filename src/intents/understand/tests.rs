@@ -81,6 +81,18 @@ examples = [
 ]
 
 [[intent]]
+name = "opt_in"
+label = "Langganan promo"
+priority = 95
+action = "opt_in"
+keywords = ["langganan"]
+reply = "Langganan"
+examples = [
+  "mau dapat promo", "daftar broadcast", "langganan newsletter", "subscribe", "kirimi saya info diskon",
+  "mau info flash sale", "masukkan ke daftar promo",
+]
+
+[[intent]]
 name = "fallback"
 action = "reply"
 reply = "Maaf"
@@ -120,14 +132,18 @@ fn decide(r: &RuleSet, evidence: &[Ev]) -> (Decision, Reason) {
             }
         })
         .collect();
-    let total: f32 = cands.iter().map(|c| c.q).sum();
-    cands.iter_mut().for_each(|c| c.q /= total);
-    cands.sort_by(|a, b| b.q.total_cmp(&a.q));
+    let none = Some(index("fallback"));
+    let in_scope = |c: &&Cand| Some(c.intent) != none;
+    let p_none: f32 = cands.iter().filter(|c| !in_scope(c)).map(|c| c.p).sum();
+    let raw_in: f32 = cands.iter().filter(in_scope).map(|c| c.p).sum();
+    let weighted: f32 = cands.iter().filter(in_scope).map(|c| c.q).sum();
     let winner = evidence
         .iter()
         .find(|e| e.2 == RuleHit::Winner)
         .map(|e| index(e.0));
-    r.decide(&cands, winner, Some(index("fallback")))
+    combine(&mut cands, p_none, raw_in, weighted, winner.is_some(), none);
+    cands.sort_by(|a, b| b.q.total_cmp(&a.q));
+    r.decide(&cands, winner, none)
 }
 
 /// A decision in short: `answer X`, `answer X about Y`, `clarify X|Y`,
@@ -241,6 +257,15 @@ fn combination_table() {
             "answer greeting",
         ),
         (
+            "the model preferring the greeting keeps it a greeting",
+            &[
+                ("greeting", 0.48, Winner),
+                ("refund_return", 0.33, None),
+                ("fallback", 0.19, None),
+            ],
+            "answer greeting",
+        ),
+        (
             "a stray request word does not beat a greeting",
             &[
                 ("greeting", 0.85, Winner),
@@ -289,6 +314,24 @@ fn combination_table() {
                 ("fallback", 0.25, None),
             ],
             "confirm opt_out|order_status",
+        ),
+        (
+            "nobody is opted in on a guess: offered as a button",
+            &[
+                ("opt_in", 0.4, Hit),
+                ("order_status", 0.3, None),
+                ("fallback", 0.3, None),
+            ],
+            "clarify opt_in|order_status",
+        ),
+        (
+            "an opt-in rule with the model agreeing opts in",
+            &[
+                ("opt_in", 0.6, Winner),
+                ("order_status", 0.2, None),
+                ("fallback", 0.2, None),
+            ],
+            "answer opt_in",
         ),
         (
             "a person with a handoff topic goes to the topic",
