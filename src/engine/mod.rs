@@ -307,8 +307,8 @@ async fn handle_message(
         }
         _ => text
             .as_deref()
-            .and_then(|t| rules.classify(t, &ctx))
-            .and_then(|m| rules.get(&m.intent).cloned()),
+            .and_then(|t| rules.understand(t, &ctx).into_answer())
+            .and_then(|name| rules.get(&name).cloned()),
     };
 
     // Opt-out and opt-in are honoured whoever owns the conversation.
