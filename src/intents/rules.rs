@@ -51,7 +51,7 @@
 //!
 //! ```toml
 //! [confidence]
-//! answer = 0.55            # at least this sure: answer
+//! answer = 0.75            # at least this sure: answer
 //! clarify = 0.3            # at least this sure: ask which of the two likeliest topics
 //! confirm_opt_out = 0.2    # an opt-out this likely is confirmed with a question
 //! ```
@@ -235,7 +235,7 @@ pub struct Confidence {
 impl Default for Confidence {
     fn default() -> Confidence {
         Confidence {
-            answer: 0.55,
+            answer: 0.75,
             clarify: 0.3,
             confirm_opt_out: 0.2,
         }

@@ -26,9 +26,10 @@
 //! 4. A request always beats small talk: when a greeting or thanks comes out
 //!    on top (a greeting rule matched) but the model prefers a request, or a
 //!    request rule matched too, the request is decided on.
-//! 5. A request for a person ([`Kind::Person`]) is honoured whenever it is
-//!    likely; with a topic in the same message it goes to the topic (its own
-//!    handoff, or the topic's queue).
+//! 5. A request for a person ([`Kind::Person`]) is answered when sure, and
+//!    asked about (with a "talk to a person" button) when merely plausible:
+//!    never answered with another topic. With a topic in the same message it
+//!    goes to the topic (its own handoff, or the topic's queue).
 //! 6. Otherwise the bands of [`Confidence`]: answer, clarify with the two most
 //!    likely topics (plus "talk to a person"), or fall back. Opting in is
 //!    never answered on a guess: without its rule, or the model alone sure of
@@ -69,7 +70,7 @@ pub const RULE_HIT_FACTOR: f32 = 3.0;
 /// a rule) to beat it: one stray word does not turn "halo" into a request.
 pub const REQUEST_FLOOR: f32 = 0.15;
 /// A topic next to a request for a person: at least this likely (or a rule).
-pub const TOPIC_WITH_PERSON: f32 = 0.12;
+pub const TOPIC_WITH_PERSON: f32 = 0.25;
 /// A greeting or thanks rule against an out-of-scope model: answered when at
 /// least this likely (`ping` is a greeting; `nonton bola malam ini` is not).
 pub const SMALL_TALK_MIN: f32 = 0.1;
@@ -331,7 +332,12 @@ impl Understanding {
                     .iter()
                     .filter_map(|c| button(&c.intent))
                     .collect();
-                if let Some(person) = rules.intents().iter().find(|i| i.kind == Kind::Person) {
+                let offered = |name: &str| candidates.iter().any(|c| c.intent == name);
+                if let Some(person) = rules
+                    .intents()
+                    .iter()
+                    .find(|i| i.kind == Kind::Person && !offered(&i.name))
+                {
                     buttons.push(Button {
                         id: format!("{PAYLOAD_PREFIX}{}", person.name),
                         title: match (&person.label, en) {
@@ -885,11 +891,17 @@ impl RuleSet {
         let top = ranked[0];
         let with_prefix = |r: Reason| prefix.clone().unwrap_or(r);
 
-        // 5. A person, with or without a topic.
+        // 5. A person, with or without a topic: answered when sure; when
+        // merely plausible, asked (the question always offers a person), so a
+        // request for a person is never answered with another topic.
         if let Some(p) = ranked
             .iter()
             .find(|c| kind(c) == Kind::Person && c.q >= conf.clarify)
         {
+            if p.q < conf.answer {
+                let first = ranked.iter().find(|c| is_request(c)).copied().unwrap_or(*p);
+                return (self.clarify(&ranked, first), Reason::Unsure);
+            }
             let topic = ranked.iter().find(|c| {
                 self.is_topic(c.intent)
                     && !is_none(c)
@@ -931,7 +943,7 @@ impl RuleSet {
         if let Some(second) = ranked.iter().find(|c| {
             c.intent != first.intent
                 && c.q >= SECOND_CANDIDATE
-                && intents[c.intent].kind == Kind::Topic
+                && intents[c.intent].kind != Kind::SmallTalk
                 && intents[c.intent].name != super::rules::FALLBACK_INTENT
         }) {
             candidates.push(self.scored(second));

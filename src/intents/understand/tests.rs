@@ -7,6 +7,11 @@ use super::*;
 use crate::intents::{LoadOptions, RuleSet};
 
 const RULES: &str = r#"
+[confidence]
+answer = 0.55
+clarify = 0.3
+confirm_opt_out = 0.2
+
 [[intent]]
 name = "greeting"
 kind = "small_talk"
@@ -357,11 +362,20 @@ fn combination_table() {
             "answer human_agent",
         ),
         (
-            "a likely person is never answered with another topic",
+            "a plausible person is never answered with another topic: ask",
             &[
                 ("warranty", 0.55, None),
                 ("human_agent", 0.35, None),
                 ("fallback", 0.1, None),
+            ],
+            "clarify warranty|human_agent",
+        ),
+        (
+            "a sure person with a likely topic: the person, about the topic",
+            &[
+                ("human_agent", 0.6, None),
+                ("warranty", 0.35, None),
+                ("fallback", 0.05, None),
             ],
             "answer human_agent about warranty",
         ),
