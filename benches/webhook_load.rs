@@ -205,8 +205,7 @@ fn main() {
         // How far behind the workers are when the load stops.
         let counts = app
             .store()
-            .backend()
-            .jobs_counts("inbound")
+            .job_counts("inbound")
             .await
             .expect("counts");
         let mode = if rate > 0 {
@@ -241,7 +240,7 @@ fn main() {
         let mut left = before;
         while t.elapsed() < window && left > 0 {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let c = app.store().backend().jobs_counts("inbound").await.expect("counts");
+            let c = app.store().job_counts("inbound").await.expect("counts");
             left = c.pending + c.leased;
         }
         println!(

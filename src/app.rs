@@ -1,16 +1,19 @@
-//! The running application: everything built from the config, shared by the
-//! HTTP handlers, the background workers and the terminal chat.
+//! The composition root: builds every part from the config and wires them
+//! together (the engine and the outbox publish events; surveys, broadcasts
+//! and the live console feed subscribe). The HTTP handlers, the workers and
+//! the terminal chat reach the parts through it; the parts themselves only
+//! hold the narrow handles they need and never see the application.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
-
+use crate::broadcast::Broadcasts;
 use crate::channels::Channel;
 use crate::channels::client::{ChannelClient, InstagramClient, WhatsAppClient};
 use crate::clock::SharedClock;
 use crate::config::{Config, Secret};
-use crate::engine::BusinessHours;
+use crate::engine::{BusinessHours, Engine};
+use crate::events::{Bus, Subscriber};
 use crate::intents::{LoadOptions, RuleHandle};
 use crate::outbox::{Clients, Outbox, Pacing};
 use crate::store::{Backend, Store};
@@ -31,16 +34,13 @@ pub struct ChannelSettings {
 pub struct App(Arc<Inner>);
 
 struct Inner {
-    config: Config,
-    store: Store,
-    rules: RuleHandle,
-    outbox: Outbox,
-    hours: BusinessHours,
+    config: Arc<Config>,
+    engine: Engine,
+    broadcasts: Broadcasts,
+    /// Kept alive here: the bus only holds them weakly.
+    _subscribers: Vec<Arc<dyn Subscriber>>,
     whatsapp: ChannelSettings,
     instagram: ChannelSettings,
-    inbound_wake: Notify,
-    /// Identifies this process in locks and logs.
-    instance_id: String,
 }
 
 impl App {
@@ -52,7 +52,10 @@ impl App {
             &config.store.key_prefix,
         )
         .await?;
-        App::with_backend(config, backend, clock)
+        let app = App::with_backend(config, backend, clock)?;
+        // The config's [[agents]] bootstrap the users in the store.
+        crate::access::accounts::import_config_agents(app.store(), &app.config().agents).await?;
+        Ok(app)
     }
 
     /// Builds the application over an already opened backend.
@@ -97,8 +100,10 @@ impl App {
                 token.expose(),
             )) as Arc<dyn ChannelClient>);
         }
+        let bus = Bus::new();
         let outbox = Outbox::new(
             store.clone(),
+            bus.clone(),
             clients,
             Pacing {
                 whatsapp: (
@@ -109,8 +114,6 @@ impl App {
                     config.instagram.account_id.clone(),
                     config.instagram.max_messages_per_second,
                 ),
-                lease: config.workers.lease.get(),
-                concurrency: config.workers.outbox_concurrency,
             },
         );
         let settings =
@@ -129,16 +132,31 @@ impl App {
             &config.instagram.verify_token,
             &config.instagram.app_secret,
         );
+        let config = Arc::new(config);
+        let engine = Engine::new(Arc::clone(&config), store, outbox, rules, bus.clone());
+        // Upper layers react to what the engine and the outbox report.
+        let subscribers: Vec<Arc<dyn Subscriber>> = vec![
+            Arc::new(crate::survey::SurveyEvents::new(engine.clone())),
+            Arc::new(crate::broadcast::BroadcastEvents::new(
+                engine.store().clone(),
+            )),
+            Arc::new(crate::engine::LiveDelivery::new(engine.clone())),
+        ];
+        for s in &subscribers {
+            bus.subscribe(s);
+        }
+        let broadcasts = Broadcasts::new(
+            Arc::clone(&config),
+            engine.store().clone(),
+            engine.outbox().clone(),
+        );
         Ok(App(Arc::new(Inner {
-            hours: BusinessHours::from_config(&config.business_hours),
             config,
-            store,
-            rules,
-            outbox,
+            engine,
+            broadcasts,
+            _subscribers: subscribers,
             whatsapp,
             instagram,
-            inbound_wake: Notify::new(),
-            instance_id: uuid::Uuid::now_v7().to_string(),
         })))
     }
 
@@ -147,29 +165,34 @@ impl App {
         &self.0.config
     }
 
+    /// The conversation engine and the handles it works with.
+    pub fn engine(&self) -> &Engine {
+        &self.0.engine
+    }
+
+    /// Broadcast campaigns.
+    pub fn broadcasts(&self) -> &Broadcasts {
+        &self.0.broadcasts
+    }
+
     /// The store.
     pub fn store(&self) -> &Store {
-        &self.0.store
+        self.0.engine.store()
     }
 
     /// The intent rules (hot-reloadable).
     pub fn rules(&self) -> &RuleHandle {
-        &self.0.rules
+        self.0.engine.rules()
     }
 
     /// The outbox.
     pub fn outbox(&self) -> &Outbox {
-        &self.0.outbox
+        self.0.engine.outbox()
     }
 
     /// Business hours.
     pub fn hours(&self) -> &BusinessHours {
-        &self.0.hours
-    }
-
-    /// This process's id.
-    pub fn instance_id(&self) -> &str {
-        &self.0.instance_id
+        self.0.engine.hours()
     }
 
     /// Webhook settings of a channel.
@@ -178,15 +201,5 @@ impl App {
             Channel::WhatsApp => &self.0.whatsapp,
             Channel::Instagram => &self.0.instagram,
         }
-    }
-
-    /// Tells this process's inbound workers that work arrived.
-    pub fn wake_inbound(&self) {
-        self.0.inbound_wake.notify_one();
-    }
-
-    /// Waits until [`App::wake_inbound`] is called.
-    pub async fn inbound_woken(&self) {
-        self.0.inbound_wake.notified().await;
     }
 }

@@ -11,22 +11,26 @@
 //!     (signature, dedupe,        (parse platform JSON)
 //!      durable enqueue, 200)
 //!                  │
-//!                  ▼  store: inbound job queue (at-least-once)
+//!                  ▼  store: `inbound` job queue, run by the jobs runner
 //!            engine ─▶ intents (rules + model) ─▶ action: reply / handoff / opt-out …
 //!                  │                         └▶ store: agent queue ─▶ api (agents)
 //!                  ▼
-//!            outbox (durable, retried, rate-limited, 24 h window)
+//!            outbox (durable, retried, rate-limited, 24 h window; an `outbox` job)
 //!                  │
 //!                  ▼
 //!            channels::{whatsapp,instagram} clients ─▶ Graph API
 //! ```
+//!
+//! The engine and the outbox publish [`events`]; surveys, broadcasts and the
+//! live console feed subscribe. Nothing calls upward: the top-level modules
+//! form a DAG (`tests/architecture.rs` checks it).
 //!
 //! ## Modules
 //!
 //! Along the path of a message:
 //! - [`webhook`]: the HTTP edge for Meta: handshake, verification, durable acknowledgement.
 //! - [`channels`]: WhatsApp and Instagram: signatures, webhook parsing into
-//!   [`channels::InboundEvent`]s, rendering and sending outbound messages.
+//!   [`channels::InboundEvent`]s, rendering and sending outbound messages, media.
 //! - [`engine`]: the conversation engine: what happens to each inbound event,
 //!   timers (SLA, reassurance), ownership changes with their side effects.
 //! - [`conversation`]: the one state machine of who owns a case (bot, queue, agent).
@@ -35,19 +39,29 @@
 //!   (answer, clarify or fall back; numbers found in the message).
 //! - [`outbox`]: durable outbound delivery with retries, pacing and window checks.
 //!
-//! Around it:
-//! - [`store`]: all state, through one API over a Redis or an embedded (redb) backend.
-//! - [`api`]: the HTTP API for agents, supervisors and marketers; [`console`]: the
-//!   browser console served on top of it.
+//! Underneath:
+//! - [`store`]: all state, through one API over a Redis or an embedded (redb)
+//!   backend; every key scheme lives there.
+//! - [`jobs`]: the one job runner (leases, heartbeats, fencing, retries, dead
+//!   letters); inbound, timers, surveys, the outbox and broadcasts are its handlers.
+//! - [`events`]: typed domain events from lower layers to upper ones.
+//! - [`media`]: the media store (a directory or an S3 bucket) for customers' files.
+//!
+//! On top:
 //! - [`survey`]: satisfaction surveys after resolution; [`reports`]: what supervisors read.
 //! - [`broadcast`]: marketing campaigns, paced and sent at most once per recipient.
-//! - [`server`]: routes, background workers and graceful shutdown; [`app`]: everything
-//!   built from the config; [`http`]: the JSON error shape.
+//! - [`access`]: accounts, sign-in, API tokens and the least-privilege rules
+//!   they obey.
+//! - [`api`]: the HTTP API for agents, supervisors and marketers; [`console`]: the
+//!   browser console served on top of it.
+//! - [`app`]: the composition root (builds and wires the parts); [`server`]: routes,
+//!   workers and graceful shutdown; [`http`]: the JSON error shape.
 //! - [`config`]: the TOML file plus `BALAS_SECTION__KEY` overrides, validated up front.
 //! - [`clock`]: the one clock; tests inject one they can move.
 //! - [`telemetry`]: logs and Prometheus metrics.
 //! - [`cli`]: the `balas` subcommands.
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod broadcast;
@@ -58,8 +72,11 @@ pub mod config;
 pub mod console;
 pub mod conversation;
 pub mod engine;
+pub mod events;
 pub mod http;
 pub mod intents;
+pub mod jobs;
+pub mod media;
 pub mod outbox;
 pub mod reports;
 pub mod server;

@@ -2,21 +2,15 @@
 //!
 //! [`summarize`] is a pure function over the facts of resolved cases (and
 //! their surveys), so the numbers are tested against values worked out by
-//! hand. The API serves it as JSON (`/api/v1/reports/summary`) and the surveys
-//! as CSV (`/api/v1/reports/surveys.csv`); `balas report` prints it as a table.
+//! hand; [`case_facts`] reads them from the store. The API serves the summary
+//! as JSON and the surveys as CSV (`crate::api::reports`); `balas report`
+//! prints it as a table.
 
 use std::collections::BTreeMap;
 
-use axum::Json;
-use axum::extract::{Query, State};
-use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
-use crate::api::auth::Caller;
-use crate::app::App;
-use crate::config::Role;
-use crate::http::ApiError;
-use crate::survey::{self, Survey};
+use crate::store::{Store, StoreResult, Survey};
 
 /// What one resolved case contributes.
 #[derive(Debug, Clone, PartialEq)]
@@ -193,17 +187,6 @@ pub fn summarize(
     out
 }
 
-/// `from`/`to` query parameters.
-#[derive(Debug, Deserialize)]
-pub struct RangeQuery {
-    /// Start: `YYYY-MM-DD` (business time zone) or RFC 3339. Default: 30 days ago.
-    pub from: Option<String>,
-    /// End (inclusive day, or instant). Default: now.
-    pub to: Option<String>,
-    /// `day`, `agent`, `queue` or `channel`.
-    pub group_by: Option<GroupBy>,
-}
-
 /// Parses a date or instant; a bare date means its start (or, for `end`, its end).
 pub fn parse_instant(s: &str, tz: &jiff::tz::TimeZone, end: bool) -> Result<i64, String> {
     if let Ok(t) = s.parse::<jiff::Timestamp>() {
@@ -225,22 +208,11 @@ pub fn parse_instant(s: &str, tz: &jiff::tz::TimeZone, end: bool) -> Result<i64,
     Ok(if end { start - 1 } else { start })
 }
 
-async fn facts(app: &App, q: &RangeQuery) -> Result<(i64, i64, Vec<CaseFacts>), ApiError> {
-    let tz = app.config().business_hours.timezone.zone().clone();
-    let now = app.store().now_ms();
-    let from = match &q.from {
-        Some(s) => parse_instant(s, &tz, false).map_err(ApiError::bad_request)?,
-        None => now - 30 * 86_400_000,
-    };
-    let to = match &q.to {
-        Some(s) => parse_instant(s, &tz, true).map_err(ApiError::bad_request)?,
-        None => now,
-    };
-    if to < from {
-        return Err(ApiError::bad_request("`to` is before `from`"));
-    }
-    let ids = app.store().resolved_between(from, to).await?;
-    let convs = app.store().conversations(&ids).await?;
+/// The facts of the cases resolved between two instants (Unix ms, inclusive),
+/// with their surveys.
+pub async fn case_facts(store: &Store, from_ms: i64, to_ms: i64) -> StoreResult<Vec<CaseFacts>> {
+    let ids = store.resolved_between(from_ms, to_ms).await?;
+    let convs = store.conversations(&ids).await?;
     let mut out = Vec::with_capacity(convs.len());
     for c in convs {
         out.push(CaseFacts {
@@ -252,103 +224,10 @@ async fn facts(app: &App, q: &RangeQuery) -> Result<(i64, i64, Vec<CaseFacts>), 
             queue: c.queue.clone(),
             channel: c.channel.as_str().to_string(),
             bot_only: !c.reached_human,
-            survey: survey::get(app, &c.id).await?,
+            survey: store.survey(&c.id).await?,
         });
     }
-    Ok((from, to, out))
-}
-
-/// `GET /api/v1/reports/summary?from=&to=&group_by=`
-pub async fn summary(
-    State(app): State<App>,
-    caller: Caller,
-    Query(q): Query<RangeQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    caller.require(&[Role::Supervisor])?;
-    let (from, to, cases) = facts(&app, &q).await?;
-    let tz = app.config().business_hours.timezone.zone().clone();
-    let groups = summarize(&cases, q.group_by, &tz);
-    Ok(Json(serde_json::json!({
-        "from_ms": from, "to_ms": to, "group_by": q.group_by,
-        "total": groups[0], "groups": &groups[1..],
-    })))
-}
-
-/// `GET /api/v1/reports/surveys.csv?from=&to=`: one row per survey.
-pub async fn surveys_csv(
-    State(app): State<App>,
-    caller: Caller,
-    Query(q): Query<RangeQuery>,
-) -> Result<Response, ApiError> {
-    caller.require(&[Role::Supervisor])?;
-    let (from, to, _) = facts(
-        &app,
-        &RangeQuery {
-            from: q.from.clone(),
-            to: q.to.clone(),
-            group_by: None,
-        },
-    )
-    .await?;
-    let surveys = survey::between(&app, from, to).await?;
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let iso = |ms: Option<i64>| {
-        ms.and_then(|m| jiff::Timestamp::from_millisecond(m).ok())
-            .map(|t| t.to_string())
-            .unwrap_or_default()
-    };
-    let opt = |v: Option<u8>| v.map(|x| x.to_string()).unwrap_or_default();
-    let header = [
-        "case_id",
-        "channel",
-        "contact_id",
-        "agent",
-        "queue",
-        "bot_only",
-        "status",
-        "via",
-        "csat",
-        "nps",
-        "ces",
-        "comment",
-        "resolved_at",
-        "sent_at",
-        "answered_at",
-        "first_response_s",
-        "resolution_s",
-    ];
-    let to_csv_err = |e: csv::Error| ApiError::bad_request(e.to_string());
-    w.write_record(header).map_err(to_csv_err)?;
-    for s in surveys {
-        let first = match (s.first_agent_reply_ms, s.handed_off_ms) {
-            (Some(a), Some(b)) => ((a - b) / 1000).to_string(),
-            _ => String::new(),
-        };
-        w.write_record([
-            s.case_id.as_str(),
-            s.channel.as_str(),
-            &s.contact_id,
-            s.agent.as_deref().unwrap_or(""),
-            s.queue.as_deref().unwrap_or(""),
-            if s.bot_only { "true" } else { "false" },
-            s.status.as_str(),
-            s.via.as_deref().unwrap_or(""),
-            &opt(s.csat),
-            &opt(s.nps),
-            &opt(s.ces),
-            s.comment.as_deref().unwrap_or(""),
-            &iso(Some(s.resolved_ms)),
-            &iso(s.sent_ms),
-            &iso(s.answered_ms),
-            &first,
-            &((s.resolved_ms - s.opened_ms) / 1000).to_string(),
-        ])
-        .map_err(to_csv_err)?;
-    }
-    let body = w
-        .into_inner()
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(crate::http::csv_attachment("surveys.csv", body))
+    Ok(out)
 }
 
 #[cfg(test)]

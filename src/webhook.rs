@@ -1,14 +1,13 @@
 //! The HTTP edge for Meta: `GET|POST /webhooks/{whatsapp,instagram}`.
 //!
 //! The POST handler does as little as possible before answering: check the
-//! `X-Hub-Signature-256` over the raw bytes, parse into [`InboundEvent`]s, and
+//! `X-Hub-Signature-256` over the raw bytes, parse into [`crate::channels::InboundEvent`]s, and
 //! store them — deduplicated by their idempotency keys — as jobs in the inbound
 //! queue in one atomic step. Only then does Meta get its 200; the conversation
 //! engine works on the jobs in the background. A store outage answers 503 so
 //! Meta retries; a bad signature answers 401 and stores nothing.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -17,13 +16,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::app::App;
-use crate::channels::{Channel, EventKind, InboundEvent, signature};
+use crate::channels::{Channel, EventKind, signature};
 use crate::http::json_error;
-use crate::store::{Job, NewJob, StoreError, queues};
-
-/// How long a webhook idempotency key is remembered: longer than Meta's retry
-/// horizon (up to 7 days for WhatsApp).
-pub const DEDUPE_TTL: Duration = Duration::from_secs(8 * 24 * 3600);
 
 /// `GET /webhooks/whatsapp`
 pub async fn verify_whatsapp(
@@ -139,7 +133,7 @@ async fn receive(app: &App, channel: Channel, headers: &HeaderMap, body: &[u8]) 
             return json_error(StatusCode::BAD_REQUEST, "malformed_payload", &e.to_string());
         }
     };
-    match ingest(app, &events).await {
+    match app.store().ingest_inbound(&events).await {
         Ok(accepted) => {
             for (event, fresh) in events.iter().zip(&accepted) {
                 metrics::counter!(
@@ -151,7 +145,6 @@ async fn receive(app: &App, channel: Channel, headers: &HeaderMap, body: &[u8]) 
                 .increment(1);
             }
             let fresh = accepted.iter().filter(|a| **a).count();
-            app.wake_inbound();
             (
                 StatusCode::OK,
                 axum::Json(serde_json::json!({
@@ -179,33 +172,6 @@ fn disabled(channel: Channel) -> Response {
         "channel_disabled",
         &format!("{channel} is not enabled in this deployment ({channel}.enabled = false)"),
     )
-}
-
-/// Stores events as inbound jobs, atomically, skipping ones seen before.
-/// Returns, per event, whether it was new.
-pub async fn ingest(app: &App, events: &[InboundEvent]) -> Result<Vec<bool>, StoreError> {
-    if events.is_empty() {
-        return Ok(Vec::new());
-    }
-    let store = app.store();
-    let now = store.now_ms();
-    let mut jobs = Vec::with_capacity(events.len());
-    for event in events {
-        let payload = serde_json::to_vec(event).map_err(|e| StoreError::Corrupt {
-            key: event.dedupe_key.clone(),
-            reason: e.to_string(),
-        })?;
-        jobs.push(NewJob {
-            job: Job {
-                id: uuid::Uuid::now_v7().to_string(),
-                due_ms: now,
-                attempts: 0,
-                payload,
-            },
-            dedupe: Some((format!("seen:{}", event.dedupe_key), DEDUPE_TTL)),
-        });
-    }
-    store.backend().jobs_push(queues::INBOUND, &jobs, now).await
 }
 
 /// Metric label for an event.

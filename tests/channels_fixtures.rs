@@ -9,9 +9,9 @@ use std::time::Duration;
 use balas::channels::client::{ChannelClient, InstagramClient, WhatsAppClient};
 use balas::channels::graph_error::classify_response;
 use balas::channels::{
-    Button, Channel, DeliveryState, EventKind, InboundEvent, ListRow, ListSection, MessageContent,
-    OutboundContent, OutboundMessage, RateScope, ReplyKind, SendError, instagram, sign,
-    verify_signature, whatsapp,
+    Button, Channel, DeliveryState, EventKind, InboundEvent, InboundMedia, ListRow, ListSection,
+    MediaKind, MediaSource, MessageContent, OutboundContent, OutboundMessage, RateScope, ReplyKind,
+    SendError, instagram, sign, verify_signature, whatsapp,
 };
 use common::graph_mock::{GraphMock, validate_instagram_request, validate_whatsapp_request};
 use serde_json::{Value, json};
@@ -163,16 +163,30 @@ fn expect_whatsapp(name: &str, events: &[InboundEvent]) {
         "wa_image.json" => {
             let ev = one(events);
             check_wa_message(ev, "6289612345670", "Rina Kartika", 1778576700);
+            let media = InboundMedia {
+                kind: MediaKind::Image,
+                media_id: Some("6457861741420136".into()),
+                url: None,
+                mime_type: Some("image/jpeg".into()),
+                sha256: Some("w812ZmhmYEw3/xYRLLqQdbL+dGJm/VwSOtBlacMgR0w=".into()),
+                caption: Some("mau komplain barang rusak, ini fotonya".into()),
+                filename: None,
+                voice: false,
+                animated: false,
+            };
+            assert_eq!(message(ev).content, MessageContent::Media(media.clone()));
             assert_eq!(
-                message(ev).content,
-                MessageContent::Media {
-                    media_type: "image".into(),
-                    media_id: Some("6457861741420136".into()),
-                    url: None,
-                    mime_type: Some("image/jpeg".into()),
-                    caption: Some("mau komplain barang rusak, ini fotonya".into()),
-                    filename: None,
-                }
+                media.source(),
+                Some(MediaSource::WhatsAppId("6457861741420136"))
+            );
+            // The engine still reads the caption as the customer's words.
+            assert_eq!(
+                message(ev).content.text(),
+                Some("mau komplain barang rusak, ini fotonya")
+            );
+            assert_eq!(
+                message(ev).content.summary(),
+                "[image] mau komplain barang rusak, ini fotonya"
             );
         }
         "wa_location.json" => {
@@ -330,22 +344,16 @@ fn expect_instagram(name: &str, events: &[InboundEvent]) {
             assert_eq!(ev.dedupe_key, format!("ig:msg:{message_id}"));
         }
         "ig_attachment_image.json" => {
-            let MessageContent::Media {
-                media_type,
-                url,
-                caption,
-                ..
-            } = &message(ev).content
-            else {
+            let MessageContent::Media(media) = &message(ev).content else {
                 panic!("{ev:?}")
             };
-            assert_eq!(media_type, "image");
-            assert!(
-                url.as_deref()
-                    .unwrap()
-                    .starts_with("https://lookaside.fbsbx.com/ig_messaging_cdn/")
-            );
-            assert_eq!(caption, &None);
+            assert_eq!(media.kind, MediaKind::Image);
+            let Some(MediaSource::Url(url)) = media.source() else {
+                panic!("{media:?}")
+            };
+            assert!(url.starts_with("https://lookaside.fbsbx.com/ig_messaging_cdn/"));
+            assert_eq!(media.caption, None);
+            assert_eq!(media.mime_type, None);
             assert_eq!(ig_contact(ev), "6612345098765432");
         }
         "ig_read.json" => {
@@ -573,6 +581,7 @@ fn every_outbound_fixture_is_reproduced_validated_or_classified() {
                 } => "retry:sender",
                 SendError::Retryable { .. } => "retry",
                 SendError::Permanent { .. } => "permanent",
+                SendError::Unknown { .. } => "unknown",
             };
             assert_eq!(got, want, "{name}");
             assert_eq!(
@@ -951,8 +960,11 @@ async fn whatsapp_client_error_classification() {
     assert!(mock.violations().is_empty(), "{:?}", mock.violations());
 }
 
+/// A timeout after the request was written may hide a message the platform
+/// accepted: its outcome is unknown. Only a refused connection proves that
+/// nothing was sent (retryable).
 #[tokio::test]
-async fn network_errors_and_timeouts_are_retryable_code_0() {
+async fn timeouts_are_unknown_and_refused_connections_retryable() {
     let mock = GraphMock::start().await;
     mock.set_delay(Some(Duration::from_millis(500)));
     let quick = reqwest::Client::builder()
@@ -964,7 +976,8 @@ async fn network_errors_and_timeouts_are_retryable_code_0() {
         .send(&text_msg(Channel::WhatsApp, "62"))
         .await
         .unwrap_err();
-    assert!(matches!(e, SendError::Retryable { code: 0, .. }), "{e:?}");
+    assert!(matches!(e, SendError::Unknown { .. }), "{e:?}");
+    assert_eq!(mock.requests().len(), 1, "the request reached the platform");
     // Nothing listening.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://{}", listener.local_addr().unwrap());

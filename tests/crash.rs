@@ -37,9 +37,24 @@ async fn kill_9_loses_nothing_acknowledged(store: ProcStore, at: KillAt) {
     // Slow answers keep sends in flight when the process dies.
     mock.set_delay(Some(Duration::from_millis(250)));
     let http = reqwest::Client::new();
+    // Killed right after the acks, the first process must not have delivered
+    // anything, or a send cut off by the kill would be sent again (conversation
+    // replies are at least once). So it talks to a Graph API of its own that
+    // refuses every send with a rate limit; only the restarted process talks
+    // to `mock`, and each customer must reach it exactly once.
+    let refusing = GraphMock::start().await;
+    let rate_limited: serde_json::Value = serde_json::from_str(include_str!(
+        "fixtures/platform/outbound/wa_error_130429.json"
+    ))
+    .unwrap();
+    refusing.fail_next(100_000, 400, rate_limited);
+    let first_graph = match at {
+        KillAt::AfterAcks => refusing.base_url(),
+        KillAt::MidSend => mock.base_url(),
+    };
 
     let port = free_port();
-    let config = write_config(dir.path(), "first.toml", &store, mock.base_url(), port);
+    let config = write_config(dir.path(), "first.toml", &store, first_graph, port);
     let mut first = BalasProcess::spawn(&config, port);
     first.wait_ready(&http).await;
 
@@ -83,15 +98,21 @@ async fn kill_9_loses_nothing_acknowledged(store: ProcStore, at: KillAt) {
     // Start again on the same store (another port: the old one may linger).
     let port = free_port();
     let config = write_config(dir.path(), "second.toml", &store, mock.base_url(), port);
+    let restarted = Instant::now();
     let mut second = BalasProcess::spawn(&config, port);
     second.wait_ready(&http).await;
-    let restarted = Instant::now();
-    // Work a dead process held comes back after one lease (2 s here); allow
-    // generous slack for a loaded machine, but not a minute-long stall.
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // The embedded store releases the dead run's leases when it opens; on
+    // Redis they expire after one lease (10 s by default). Customers must not
+    // wait longer than that for a restart.
+    let bound = match store {
+        ProcStore::Embedded(_) => Duration::from_secs(5),
+        ProcStore::Redis(_) => Duration::from_secs(15),
+    };
+    let deadline = Instant::now() + Duration::from_secs(40);
     loop {
         let b = http
             .get(format!("{}/metrics", second.base))
+            .bearer_auth(common::harness::METRICS_TOKEN)
             .send()
             .await
             .unwrap()
@@ -127,6 +148,11 @@ async fn kill_9_loses_nothing_acknowledged(store: ProcStore, at: KillAt) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let recovered = restarted.elapsed();
+    assert!(
+        recovered <= bound,
+        "every acknowledged message answered {recovered:?} after the restart (at most {bound:?})\n{}",
+        second.logs()
+    );
 
     let mut per_customer: BTreeMap<String, usize> = BTreeMap::new();
     for r in mock.requests() {

@@ -11,7 +11,7 @@ mod common;
 use std::time::Duration;
 
 use balas::config::CannedConfig;
-use balas::store::{EVENTS_TOPIC, queues};
+use balas::store::queues;
 use common::harness::{Harness, StoreKind, token};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -46,17 +46,6 @@ const WANT_HUMAN: &str = "saya mau bicara dengan customer service";
 
 // ---- helpers ---------------------------------------------------------------
 
-/// Waits until every inbound event is handled and every message is sent.
-async fn settle(h: &Harness) {
-    h.until("inbound and outbox queues drained", || async {
-        let b = h.app.store().backend();
-        let i = b.jobs_counts(queues::INBOUND).await.expect("store");
-        let o = b.jobs_counts(queues::OUTBOX).await.expect("store");
-        i.pending + i.leased + o.pending + o.leased == 0
-    })
-    .await;
-}
-
 /// Waits until no timer is running and the next one is scheduled, so moving
 /// the clock after this cannot race with a timer that schedules its successor.
 async fn timers_idle(h: &Harness) {
@@ -64,8 +53,7 @@ async fn timers_idle(h: &Harness) {
         let t = h
             .app
             .store()
-            .backend()
-            .jobs_counts(queues::TIMERS)
+            .job_counts(queues::TIMERS)
             .await
             .expect("store");
         t.leased == 0 && t.pending > 0
@@ -76,7 +64,7 @@ async fn timers_idle(h: &Harness) {
 /// The customer writes and the message is fully handled.
 async fn say(h: &Harness, who: &str, text: &str) {
     h.customer_says(who, "Rina", text).await;
-    settle(h).await;
+    h.drained().await;
 }
 
 /// The customer writes something that hands them off; checks they got exactly
@@ -153,11 +141,6 @@ async fn wait_state(h: &Harness, case: &str, state: &str) {
         view(h, case).await["state"] == json!(state)
     })
     .await;
-}
-
-/// Lets background work that should *not* happen have its chance.
-async fn quiet_moment() {
-    tokio::time::sleep(Duration::from_millis(300)).await;
 }
 
 fn error_code(v: &Value) -> &str {
@@ -273,7 +256,7 @@ async fn waiting_customer_is_reassured_every_15_minutes(store: StoreKind) {
     hand_off(&h, who, CALM_COMPLAINT).await;
 
     h.clock.advance(14 * MIN);
-    quiet_moment().await;
+    h.idle().await;
     assert_eq!(h.texts_to(who).len(), 1, "not before 15 minutes");
 
     h.clock.advance(MIN);
@@ -285,7 +268,7 @@ async fn waiting_customer_is_reassured_every_15_minutes(store: StoreKind) {
     h.clock.advance(15 * MIN);
     let texts = h.wait_texts_to(who, 3).await;
     assert!(texts[2].contains("tidak lupa"), "{}", texts[2]);
-    quiet_moment().await;
+    h.idle().await;
     assert_eq!(h.texts_to(who).len(), 3, "once per period");
     h.stop().await;
 }
@@ -406,7 +389,7 @@ async fn reassurance_waits_for_opening_hours(store: StoreKind) {
     // No "we haven't forgotten you" through the night …
     for _ in 0..3 {
         h.clock.advance(15 * MIN);
-        quiet_moment().await;
+        h.idle().await;
     }
     assert_eq!(
         h.texts_to(who).len(),
@@ -425,20 +408,14 @@ async fn reassurance_waits_for_opening_hours(store: StoreKind) {
 
 async fn agent_timeout_requeues_at_the_front_with_an_event(store: StoreKind) {
     let h = Harness::start(store).await;
-    let mut events = h
-        .app
-        .store()
-        .backend()
-        .subscribe(EVENTS_TOPIC)
-        .await
-        .expect("subscribe");
+    let mut events = h.app.store().subscribe_events().await.expect("subscribe");
     let first = hand_off(&h, "6281300000012", CALM_COMPLAINT).await;
     h.clock.advance(MIN);
     let second = hand_off(&h, "6281300000013", CALM_COMPLAINT).await;
     claim_expect(&h, "siti", &first).await;
 
     h.clock.advance(10 * MIN - Duration::from_secs(1));
-    quiet_moment().await;
+    h.idle().await;
     assert_eq!(view(&h, &first).await["state"], json!("assigned"));
     h.clock.advance(Duration::from_secs(2));
     wait_state(&h, &first, "queued").await;
@@ -482,7 +459,7 @@ async fn agent_timeout_requeues_at_the_front_with_an_event(store: StoreKind) {
         202
     );
     h.clock.advance(11 * MIN);
-    quiet_moment().await;
+    h.idle().await;
     let v = view(&h, &first).await;
     assert_eq!(
         (v["state"].clone(), v["agent"].clone()),
@@ -1080,13 +1057,13 @@ async fn handoff_event_reaches_event_streams_on_every_process() {
     let a = Harness::start(StoreKind::redis()).await;
     let b = a.second_process().await;
     let mut on_a = open_events(&a, "siti").await;
-    let mut on_b = open_events(&b, "maya").await;
+    let mut on_b = open_events(&b, "budi").await;
 
     // The webhook arrives at B; whichever process handles it, both streams
     // see the handoff, so at least one of them got it from the other process.
     let who = "6281300000030";
     b.customer_says(who, "Rina", CALM_COMPLAINT).await;
-    settle(&b).await;
+    b.drained().await;
     let case = b.current_case(who).await.expect("a case");
     for resp in [&mut on_a, &mut on_b] {
         let e = read_event(resp, "handoff", &case).await;

@@ -89,16 +89,6 @@ async fn wait_state(h: &Harness, id: &str, state: &str) -> OutboundRecord {
 }
 
 /// Waits until the inbound and outbox queues are empty.
-async fn drained(h: &Harness) {
-    h.until("inbound and outbox queues drained", || async {
-        let b = h.app.store().backend();
-        let i = b.jobs_counts("inbound").await.unwrap();
-        let o = b.jobs_counts("outbox").await.unwrap();
-        i.pending + i.leased + o.pending + o.leased == 0
-    })
-    .await;
-}
-
 /// Settings that keep timers out of window tests: no reply timeout or
 /// reassurance firing while the clock jumps by days.
 fn quiet_timers(c: &mut balas::config::Config) {
@@ -194,7 +184,7 @@ async fn rate_limited_send_is_retried_and_delivered_once(store: StoreKind) {
         let r = wait_state(&h, &format!("re:{id}"), "sent").await;
         assert_eq!(r.attempts, 2, "{status} {body}: {r:?}");
         assert!(r.platform_id.is_some());
-        drained(&h).await;
+        h.drained().await;
         let to_who = requests_to(&h, who);
         assert_eq!(to_who.len(), 2, "one failed attempt, one delivery");
         assert_eq!(to_who[0], to_who[1], "the retry is the same message");
@@ -212,15 +202,14 @@ async fn rate_limited_send_is_retried_and_delivered_once(store: StoreKind) {
     })
     .await;
     h.until("retry scheduled", || async {
-        let o = h.app.store().backend().jobs_counts("outbox").await.unwrap();
+        let o = h.app.store().job_counts("outbox").await.unwrap();
         o.leased == 0 && o.pending == 1
     })
     .await;
     let next_due = h
         .app
         .store()
-        .backend()
-        .jobs_next_due("outbox")
+        .next_due("outbox")
         .await
         .unwrap()
         .expect("a retry is scheduled");
@@ -266,7 +255,7 @@ async fn window_error_131047_fails_visibly_without_retry(store: StoreKind) {
     );
     // Never retried, however much time passes.
     h.clock.advance(Duration::from_secs(600));
-    drained(&h).await;
+    h.drained().await;
     assert_eq!(requests_to(&h, who).len(), 1);
     assert_eq!(
         record(&h, &format!("re:{id}")).await.state.as_str(),
@@ -284,7 +273,7 @@ async fn statuses_out_of_order_never_move_backwards(store: StoreKind) {
         async move {
             let resp = h.post_signed("whatsapp", body.as_bytes()).await;
             assert_eq!(resp.status(), 200);
-            drained(h).await;
+            h.drained().await;
         }
     };
 
@@ -355,7 +344,7 @@ async fn channel_without_token_is_a_dry_run(store: StoreKind) {
     let r = wait_state(&h, &format!("re:{id}"), "dry_run").await;
     assert_eq!(r.attempts, 0);
     assert!(r.platform_id.is_none());
-    drained(&h).await;
+    h.drained().await;
     assert!(h.mock.requests().is_empty(), "nothing sent in a dry run");
     h.stop().await;
 }
@@ -406,7 +395,7 @@ async fn agent_reply_after_24_hours_is_window_closed(store: StoreKind) {
             .any(|e| e["text"] == json!("Kak, masih di sana?")),
         "a refused reply is not in the transcript: {conv}"
     );
-    drained(&h).await;
+    h.drained().await;
     assert_eq!(h.texts_to(who).len(), 2, "nothing more was sent");
     h.stop().await;
 }

@@ -22,7 +22,7 @@ mod common;
 
 use std::time::Duration;
 
-use balas::survey::{self, Status};
+use balas::survey::Status;
 use common::harness::{Harness, StoreKind};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -79,7 +79,9 @@ async fn agent_case(
     // The survey fires one second later.
     h.clock.advance(Duration::from_secs(1));
     h.until("survey asked", || async {
-        survey::get(&h.app, &case)
+        h.app
+            .store()
+            .survey(&case)
             .await
             .unwrap()
             .is_some_and(|s| s.status == Status::Asked && s.via.is_some())
@@ -91,7 +93,9 @@ async fn agent_case(
 async fn answer(h: &Harness, who: &str, case: &str, text: &str) {
     h.customer_says(who, "Pelanggan", text).await;
     h.until("answered", || async {
-        survey::get(&h.app, case)
+        h.app
+            .store()
+            .survey(case)
             .await
             .unwrap()
             .is_some_and(|s| s.status == Status::Completed)

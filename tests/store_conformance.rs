@@ -77,10 +77,14 @@ conformance!(
     forget_allows_again,
     doc_cas,
     doc_get_many_keeps_order,
+    doc_delete_then_recreate,
+    users_tokens_and_sessions,
     jobs_claim_due_earliest_first,
     jobs_push_dedupes_ids_and_keys,
     jobs_lease_expiry_reclaims_with_attempts,
+    jobs_heartbeat_keeps_the_lease,
     jobs_retry_and_payload,
+    jobs_bury_keeps_dead_letters,
     jobs_cancel_anywhere,
     index_basics_and_ties,
     index_pop_min_into_order_and_capacity,
@@ -101,6 +105,7 @@ fn job(id: &str, due_ms: i64, payload: &str) -> NewJob {
             due_ms,
             attempts: 0,
             payload: payload.as_bytes().to_vec(),
+            lease: 0,
         },
         dedupe: None,
     }
@@ -174,6 +179,141 @@ async fn doc_cas(b: Arc<dyn Backend>) {
     assert_eq!(b.doc_get("empty").await.unwrap().unwrap().data, b"");
 }
 
+async fn doc_delete_then_recreate(b: Arc<dyn Backend>) {
+    assert!(!b.doc_delete("d1").await.unwrap(), "absent");
+    assert_eq!(b.doc_put("d1", 0, b"a").await.unwrap(), Some(1));
+    assert_eq!(b.doc_put("d1", 1, b"b").await.unwrap(), Some(2));
+    b.doc_put("d2", 0, b"kept").await.unwrap();
+    assert!(b.doc_delete("d1").await.unwrap());
+    assert_eq!(b.doc_get("d1").await.unwrap(), None);
+    assert!(!b.doc_delete("d1").await.unwrap());
+    assert_eq!(b.doc_put("d1", 2, b"stale").await.unwrap(), None);
+    assert_eq!(
+        b.doc_put("d1", 0, b"new").await.unwrap(),
+        Some(1),
+        "starts over at version 1"
+    );
+    assert_eq!(b.doc_get("d2").await.unwrap().unwrap().data, b"kept");
+    let got = b
+        .doc_get_many(&["d1".to_string(), "d2".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(got[0].as_ref().unwrap().data, b"new");
+}
+
+/// The users layer of the store on each backend: creation is exclusive,
+/// updates are compare-and-swap, token lookups and sessions are found by hash
+/// and go away with their user's sessions.
+async fn users_tokens_and_sessions(b: Arc<dyn Backend>) {
+    use balas::clock::ManualClock;
+    use balas::config::Role;
+    use balas::store::{ApiToken, Session, Store, TokenRef, User};
+
+    let store = Store::new(b, Arc::new(ManualClock::at_ms(T0)));
+    let user = |id: &str| User {
+        id: id.into(),
+        name: id.to_uppercase(),
+        role: Role::Agent,
+        queues: vec!["complaints".into()],
+        max_concurrent: 3,
+        disabled: false,
+        password_hash: None,
+        tokens: Vec::new(),
+        created_ms: T0,
+        updated_ms: T0,
+    };
+    assert!(store.insert_user(&user("siti")).await.unwrap());
+    assert!(
+        !store.insert_user(&user("siti")).await.unwrap(),
+        "ids are unique"
+    );
+    assert!(store.insert_user(&user("budi")).await.unwrap());
+    let ids: Vec<String> = store
+        .users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    assert_eq!(ids, ["budi", "siti"]);
+
+    let token = ApiToken {
+        id: "tok_1".into(),
+        label: "crm".into(),
+        sha256: "ab".repeat(32),
+        created_ms: T0,
+    };
+    let target = TokenRef {
+        user_id: "siti".into(),
+        token_id: "tok_1".into(),
+    };
+    assert!(
+        store
+            .insert_token_ref(&token.sha256, &target)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .insert_token_ref(&token.sha256, &target)
+            .await
+            .unwrap(),
+        "one owner per hash"
+    );
+    let updated = store
+        .update_user::<StoreError, _>("siti", |u| {
+            u.tokens.push(token.clone());
+            u.disabled = true;
+            Ok(())
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(updated.disabled && updated.token_by_hash(&token.sha256).is_some());
+    assert_eq!(store.user("siti").await.unwrap().unwrap(), updated);
+    assert_eq!(store.token_ref(&token.sha256).await.unwrap(), Some(target));
+    assert!(
+        store
+            .update_user::<StoreError, _>("nobody", |_| Ok(()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.delete_token_ref(&token.sha256).await.unwrap();
+    assert_eq!(store.token_ref(&token.sha256).await.unwrap(), None);
+
+    let session = |expires_ms: i64| Session {
+        user_id: "siti".into(),
+        created_ms: T0,
+        expires_ms,
+        csrf_token: "c".into(),
+    };
+    for (hash, expires) in [("s1", T0 + 10), ("s2", T0 + 1_000), ("s3", T0 + 2_000)] {
+        store.insert_session(hash, &session(expires)).await.unwrap();
+    }
+    assert_eq!(store.session("s1").await.unwrap(), Some(session(T0 + 10)));
+    // Ended sessions are purged; live ones stay.
+    store
+        .purge_expired_sessions("siti", T0 + 500)
+        .await
+        .unwrap();
+    assert_eq!(store.session("s1").await.unwrap(), None);
+    assert!(store.session("s2").await.unwrap().is_some());
+    // Ending all but one.
+    assert_eq!(
+        store
+            .delete_user_sessions("siti", Some("s3"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.session("s2").await.unwrap(), None);
+    assert!(store.session("s3").await.unwrap().is_some());
+    store.delete_session("s3", "siti").await.unwrap();
+    assert_eq!(store.session("s3").await.unwrap(), None);
+    assert_eq!(store.delete_user_sessions("siti", None).await.unwrap(), 0);
+}
+
 async fn doc_get_many_keeps_order(b: Arc<dyn Backend>) {
     b.doc_put("a", 0, b"A").await.unwrap();
     b.doc_put("b", 0, b"B").await.unwrap();
@@ -188,6 +328,22 @@ async fn doc_get_many_keeps_order(b: Arc<dyn Backend>) {
     assert_eq!(got[1], None);
     assert_eq!(got[2].as_ref().map(|d| d.version), Some(1));
     assert!(b.doc_get_many(&[]).await.unwrap().is_empty());
+}
+
+fn counts(pending: u64, leased: u64, dead: u64) -> JobCounts {
+    JobCounts {
+        pending,
+        leased,
+        dead,
+    }
+}
+
+/// The lease token a claim gave the job `id`.
+fn lease_of(jobs: &[Job], id: &str) -> u64 {
+    jobs.iter()
+        .find(|j| j.id == id)
+        .map(|j| j.lease)
+        .expect("claimed")
 }
 
 async fn jobs_claim_due_earliest_first(b: Arc<dyn Backend>) {
@@ -206,36 +362,29 @@ async fn jobs_claim_due_earliest_first(b: Arc<dyn Backend>) {
         .await
         .unwrap();
     assert_eq!(pushed, vec![true; 4]);
-    assert_eq!(
-        b.jobs_counts(q).await.unwrap(),
-        JobCounts {
-            pending: 4,
-            leased: 0
-        }
-    );
+    assert_eq!(b.jobs_counts(q).await.unwrap(), counts(4, 0, 0));
     assert_eq!(b.jobs_next_due(q).await.unwrap(), Some(T0));
     // Nothing due before T0.
     assert!(b.jobs_claim(q, T0 - 1, LEASE, 10).await.unwrap().is_empty());
     let claimed = b.jobs_claim(q, T0 + 5, LEASE, 1).await.unwrap();
     assert_eq!(ids(&claimed), ["j0"]);
+    assert!(claimed[0].lease > 0, "a claim hands out a lease token");
     assert_eq!(
         claimed[0],
         Job {
             id: "j0".into(),
             due_ms: T0,
             attempts: 0,
-            payload: b"p0".to_vec()
+            payload: b"p0".to_vec(),
+            lease: claimed[0].lease,
         }
     );
+    let j0 = claimed[0].lease;
     let claimed = b.jobs_claim(q, T0 + 10, LEASE, 10).await.unwrap();
     assert_eq!(ids(&claimed), ["j5", "j10"]);
-    assert_eq!(
-        b.jobs_counts(q).await.unwrap(),
-        JobCounts {
-            pending: 1,
-            leased: 3
-        }
-    );
+    let tokens: HashSet<u64> = claimed.iter().map(|j| j.lease).chain([j0]).collect();
+    assert_eq!(tokens.len(), 3, "every claim gets its own token");
+    assert_eq!(b.jobs_counts(q).await.unwrap(), counts(1, 3, 0));
     assert_eq!(b.jobs_next_due(q).await.unwrap(), Some(T0 + 1_000));
     assert!(
         b.jobs_claim(q, T0 + 999, LEASE, 10)
@@ -250,17 +399,11 @@ async fn jobs_claim_due_earliest_first(b: Arc<dyn Backend>) {
             .is_empty()
     );
     // Ack deletes; a second ack finds nothing.
-    assert!(b.jobs_ack(q, "j0").await.unwrap());
-    assert!(!b.jobs_ack(q, "j0").await.unwrap());
+    assert!(b.jobs_ack(q, "j0", j0).await.unwrap());
+    assert!(!b.jobs_ack(q, "j0", j0).await.unwrap());
     assert_eq!(b.jobs_get(q, "j0").await.unwrap(), None);
     assert_eq!(b.jobs_get(q, "j5").await.unwrap().unwrap().payload, b"p5");
-    assert_eq!(
-        b.jobs_counts(q).await.unwrap(),
-        JobCounts {
-            pending: 1,
-            leased: 2
-        }
-    );
+    assert_eq!(b.jobs_counts(q).await.unwrap(), counts(1, 2, 0));
     // Queues are independent.
     assert_eq!(b.jobs_counts("other").await.unwrap(), JobCounts::default());
     assert_eq!(b.jobs_next_due("other").await.unwrap(), None);
@@ -334,16 +477,10 @@ async fn jobs_push_dedupes_ids_and_keys(b: Arc<dyn Backend>) {
     );
     assert_eq!(b.jobs_get(q, "b1").await.unwrap().unwrap().payload, b"b1");
     assert_eq!(b.jobs_get(q, "b3").await.unwrap(), None);
-    assert_eq!(
-        b.jobs_counts(q).await.unwrap(),
-        JobCounts {
-            pending: 5,
-            leased: 0
-        }
-    );
+    assert_eq!(b.jobs_counts(q).await.unwrap(), counts(5, 0, 0));
     assert!(b.jobs_push(q, &[], T0).await.unwrap().is_empty());
     // An acked id may be pushed again (ids are only unique while the job exists).
-    assert!(b.jobs_ack(q, "a").await.unwrap());
+    assert!(b.jobs_cancel(q, "a").await.unwrap());
     assert_eq!(
         b.jobs_push(q, &[job("a", T0, "again")], T0).await.unwrap(),
         [true]
@@ -361,14 +498,9 @@ async fn jobs_lease_expiry_reclaims_with_attempts(b: Arc<dyn Backend>) {
             .unwrap()
             .is_empty()
     );
-    assert_eq!(
-        b.jobs_counts(q).await.unwrap(),
-        JobCounts {
-            pending: 0,
-            leased: 1
-        }
-    );
-    // The worker "crashed": at the lease deadline the job is claimable again.
+    assert_eq!(b.jobs_counts(q).await.unwrap(), counts(0, 1, 0));
+    // The worker "crashed": at the lease deadline the job is claimable again,
+    // under a new lease, with the crash counted.
     let again = b.jobs_claim(q, T0 + 30_000, LEASE, 10).await.unwrap();
     assert_eq!(ids(&again), ["j"]);
     assert_eq!(
@@ -379,7 +511,20 @@ async fn jobs_lease_expiry_reclaims_with_attempts(b: Arc<dyn Backend>) {
         ),
         (1, T0, &b"p"[..])
     );
+    assert_ne!(again[0].lease, first[0].lease);
     assert_eq!(b.jobs_get(q, "j").await.unwrap().unwrap().attempts, 1);
+    // The old holder is fenced out: it can neither ack, retry, extend nor bury.
+    let old = first[0].lease;
+    assert!(!b.jobs_ack(q, "j", old).await.unwrap());
+    assert!(!b.jobs_retry(q, "j", old, T0, None, true).await.unwrap());
+    assert_eq!(
+        b.jobs_extend(q, &[("j".into(), old)], T0 + 90_000)
+            .await
+            .unwrap(),
+        [false]
+    );
+    assert!(!b.jobs_bury(q, "j", old, b"x").await.unwrap());
+    assert_eq!(b.jobs_counts(q).await.unwrap(), counts(0, 1, 0));
     // Expired leases go back to pending even when the claim takes nothing.
     assert!(
         b.jobs_claim(q, T0 + 60_000, LEASE, 0)
@@ -387,30 +532,59 @@ async fn jobs_lease_expiry_reclaims_with_attempts(b: Arc<dyn Backend>) {
             .unwrap()
             .is_empty()
     );
-    assert_eq!(
-        b.jobs_counts(q).await.unwrap(),
-        JobCounts {
-            pending: 1,
-            leased: 0
-        }
-    );
+    assert_eq!(b.jobs_counts(q).await.unwrap(), counts(1, 0, 0));
     assert_eq!(b.jobs_get(q, "j").await.unwrap().unwrap().attempts, 2);
-    assert!(b.jobs_ack(q, "j").await.unwrap());
+    assert!(!b.jobs_ack(q, "j", again[0].lease).await.unwrap());
+    assert!(b.jobs_cancel(q, "j").await.unwrap());
     assert_eq!(b.jobs_counts(q).await.unwrap(), JobCounts::default());
+}
+
+async fn jobs_heartbeat_keeps_the_lease(b: Arc<dyn Backend>) {
+    let q = "slow";
+    b.jobs_push(q, &[job("a", T0, ""), job("b", T0, "")], T0)
+        .await
+        .unwrap();
+    let claimed = b.jobs_claim(q, T0, LEASE, 10).await.unwrap();
+    let (a, bb) = (lease_of(&claimed, "a"), lease_of(&claimed, "b"));
+    // A heartbeat just before the deadline extends "a"; "b" is not renewed.
+    assert_eq!(
+        b.jobs_extend(q, &[("a".into(), a)], T0 + 29_000 + 30_000)
+            .await
+            .unwrap(),
+        [true]
+    );
+    let taken = b.jobs_claim(q, T0 + 30_000, LEASE, 10).await.unwrap();
+    assert_eq!(
+        ids(&taken),
+        ["b"],
+        "only the job without a heartbeat is taken over"
+    );
+    assert_eq!(
+        b.jobs_extend(q, &[("a".into(), a), ("b".into(), bb)], T0 + 70_000)
+            .await
+            .unwrap(),
+        [true, false],
+        "the heartbeat learns which lease it lost"
+    );
+    assert!(b.jobs_ack(q, "a", a).await.unwrap());
+    assert!(b.jobs_ack(q, "b", lease_of(&taken, "b")).await.unwrap());
+    assert!(b.jobs_extend(q, &[], T0).await.unwrap().is_empty());
 }
 
 async fn jobs_retry_and_payload(b: Arc<dyn Backend>) {
     let q = "outbox";
     b.jobs_push(q, &[job("j", T0, "v1")], T0).await.unwrap();
-    b.jobs_claim(q, T0, LEASE, 1).await.unwrap();
-    assert!(b.jobs_retry(q, "j", T0 + 500, Some(b"v2")).await.unwrap());
-    assert_eq!(
-        b.jobs_counts(q).await.unwrap(),
-        JobCounts {
-            pending: 1,
-            leased: 0
-        }
+    let l = b.jobs_claim(q, T0, LEASE, 1).await.unwrap()[0].lease;
+    assert!(
+        b.jobs_retry(q, "j", l, T0 + 500, Some(b"v2"), true)
+            .await
+            .unwrap()
     );
+    assert!(
+        !b.jobs_retry(q, "j", l, T0, None, true).await.unwrap(),
+        "a settled lease cannot settle again"
+    );
+    assert_eq!(b.jobs_counts(q).await.unwrap(), counts(1, 0, 0));
     assert_eq!(b.jobs_next_due(q).await.unwrap(), Some(T0 + 500));
     assert!(
         b.jobs_claim(q, T0 + 499, LEASE, 1)
@@ -425,26 +599,56 @@ async fn jobs_retry_and_payload(b: Arc<dyn Backend>) {
             id: "j".into(),
             due_ms: T0 + 500,
             attempts: 1,
-            payload: b"v2".to_vec()
+            payload: b"v2".to_vec(),
+            lease: got[0].lease,
         }]
     );
-    // Retrying a pending job moves it too; no payload keeps the old one.
-    assert!(b.jobs_retry(q, "j", T0 + 900, None).await.unwrap());
-    assert!(b.jobs_retry(q, "j", T0 + 800, None).await.unwrap());
-    assert_eq!(
-        b.jobs_counts(q).await.unwrap(),
-        JobCounts {
-            pending: 1,
-            leased: 0
-        }
+    // Rescheduling without failure keeps attempts; no payload keeps the old one.
+    assert!(
+        b.jobs_retry(q, "j", got[0].lease, T0 + 800, None, false)
+            .await
+            .unwrap()
     );
+    assert_eq!(b.jobs_counts(q).await.unwrap(), counts(1, 0, 0));
     let got = b.jobs_claim(q, T0 + 800, LEASE, 5).await.unwrap();
     assert_eq!(
         (got[0].attempts, got[0].due_ms, got[0].payload.as_slice()),
-        (3, T0 + 800, &b"v2"[..])
+        (1, T0 + 800, &b"v2"[..])
     );
-    assert!(!b.jobs_retry(q, "missing", T0, None).await.unwrap());
+    assert!(!b.jobs_retry(q, "missing", 1, T0, None, true).await.unwrap());
     assert_eq!(b.jobs_get(q, "missing").await.unwrap(), None);
+}
+
+async fn jobs_bury_keeps_dead_letters(b: Arc<dyn Backend>) {
+    let q = "timers";
+    b.jobs_push(q, &[job("x", T0, "px"), job("y", T0, "py")], T0)
+        .await
+        .unwrap();
+    let claimed = b.jobs_claim(q, T0, LEASE, 10).await.unwrap();
+    assert!(
+        b.jobs_bury(q, "x", lease_of(&claimed, "x"), b"entry-x")
+            .await
+            .unwrap()
+    );
+    assert!(
+        b.jobs_bury(q, "y", lease_of(&claimed, "y"), b"entry-y")
+            .await
+            .unwrap()
+    );
+    assert_eq!(b.jobs_counts(q).await.unwrap(), counts(0, 0, 2));
+    assert_eq!(b.jobs_get(q, "x").await.unwrap(), None);
+    assert_eq!(
+        b.jobs_dead(q, 0, 10).await.unwrap(),
+        [b"entry-x".to_vec(), b"entry-y".to_vec()]
+    );
+    assert_eq!(b.jobs_dead(q, 1, 10).await.unwrap(), [b"entry-y".to_vec()]);
+    assert!(b.jobs_dead(q, 0, 0).await.unwrap().is_empty());
+    assert!(b.jobs_dead("other", 0, 10).await.unwrap().is_empty());
+    // The id may be used again.
+    assert_eq!(
+        b.jobs_push(q, &[job("x", T0, "again")], T0).await.unwrap(),
+        [true]
+    );
 }
 
 async fn jobs_cancel_anywhere(b: Arc<dyn Backend>) {
@@ -452,7 +656,8 @@ async fn jobs_cancel_anywhere(b: Arc<dyn Backend>) {
     b.jobs_push(q, &[job("p", T0 + 1_000, ""), job("l", T0, "")], T0)
         .await
         .unwrap();
-    assert_eq!(ids(&b.jobs_claim(q, T0, LEASE, 10).await.unwrap()), ["l"]);
+    let claimed = b.jobs_claim(q, T0, LEASE, 10).await.unwrap();
+    assert_eq!(ids(&claimed), ["l"]);
     assert!(b.jobs_cancel(q, "p").await.unwrap());
     assert!(b.jobs_cancel(q, "l").await.unwrap());
     assert!(!b.jobs_cancel(q, "l").await.unwrap());
@@ -464,8 +669,9 @@ async fn jobs_cancel_anywhere(b: Arc<dyn Backend>) {
             .unwrap()
             .is_empty()
     );
-    assert!(!b.jobs_ack(q, "l").await.unwrap());
-    assert!(!b.jobs_retry(q, "l", T0, None).await.unwrap());
+    let l = claimed[0].lease;
+    assert!(!b.jobs_ack(q, "l", l).await.unwrap());
+    assert!(!b.jobs_retry(q, "l", l, T0, None, false).await.unwrap());
 }
 
 async fn index_basics_and_ties(b: Arc<dyn Backend>) {
@@ -726,13 +932,7 @@ async fn concurrent_claims_never_duplicate(b: Arc<dyn Backend>) {
     let unique: HashSet<&String> = all.iter().collect();
     assert_eq!(all.len(), 500, "every job claimed once");
     assert_eq!(unique.len(), 500);
-    assert_eq!(
-        b.jobs_counts("race").await.unwrap(),
-        JobCounts {
-            pending: 0,
-            leased: 500
-        }
-    );
+    assert_eq!(b.jobs_counts("race").await.unwrap(), counts(0, 500, 0));
 }
 
 async fn concurrent_pop_min_into_respects_capacity(b: Arc<dyn Backend>) {
@@ -910,6 +1110,35 @@ async fn embedded_reopen_keeps_data() {
             .await
             .unwrap()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_reopen_releases_the_previous_runs_leases() {
+    let dir = tempfile::tempdir().unwrap();
+    let old_lease = {
+        let b = EmbeddedBackend::open(dir.path()).unwrap();
+        b.jobs_push("q", &[job("held", T0, "p"), job("free", T0 + 1, "f")], T0)
+            .await
+            .unwrap();
+        let claimed = b.jobs_claim("q", T0, LEASE, 1).await.unwrap();
+        assert_eq!(ids(&claimed), ["held"]);
+        assert_eq!(b.jobs_counts("q").await.unwrap(), counts(1, 1, 0));
+        claimed[0].lease
+        // Dropped here without settling: the process "died" holding the lease.
+    };
+    let b = EmbeddedBackend::open(dir.path()).unwrap();
+    // Only one process opens the file, so the lease's holder is gone: the job
+    // is claimable at once, long before the lease would have expired, with
+    // the interrupted run counted.
+    assert_eq!(b.jobs_counts("q").await.unwrap(), counts(2, 0, 0));
+    let again = b.jobs_claim("q", T0 + 1, LEASE, 10).await.unwrap();
+    assert_eq!(ids(&again), ["held", "free"]);
+    assert_eq!(again[0].attempts, 1);
+    assert!(
+        again[0].lease > old_lease,
+        "tokens never repeat across restarts"
+    );
+    assert!(!b.jobs_ack("q", "held", old_lease).await.unwrap());
 }
 
 #[tokio::test]

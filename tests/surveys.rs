@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use balas::clock::Clock;
 use balas::config::{Config, HumanDuration};
-use balas::survey::{self, Status, Survey};
+use balas::survey::{Status, Survey};
 use common::harness::{Harness, StoreKind};
 use common::payloads;
 use reqwest::Method;
@@ -56,7 +56,7 @@ async fn wait_lists(h: &Harness, to: &str, n: usize) -> Vec<Value> {
 }
 
 async fn survey_of(h: &Harness, case: &str) -> Option<Survey> {
-    survey::get(&h.app, case).await.expect("store")
+    h.app.store().survey(case).await.expect("store")
 }
 
 async fn wait_survey(h: &Harness, case: &str, what: &str, check: impl Fn(&Survey) -> bool) {
@@ -64,12 +64,6 @@ async fn wait_survey(h: &Harness, case: &str, what: &str, check: impl Fn(&Survey
         survey_of(h, case).await.is_some_and(|s| check(&s))
     })
     .await;
-}
-
-/// Lets the workers run for a moment (real time) so that anything wrongly
-/// scheduled would have happened.
-async fn settle() {
-    tokio::time::sleep(Duration::from_millis(400)).await;
 }
 
 async fn post_wa(h: &Harness, body: Value) {
@@ -171,7 +165,7 @@ async fn list_survey_after_the_delay_then_thanks(store: StoreKind) {
     let case = resolved_case(&h, who, "Budi").await;
     let s = survey_of(&h, &case).await.expect("scheduled");
     assert_eq!(s.status, Status::Scheduled);
-    settle().await;
+    h.idle().await;
     assert!(lists_to(&h, who).is_empty(), "nothing before the delay");
 
     let s = fire_survey(&h, &case).await;
@@ -232,12 +226,12 @@ async fn restart_between_resolve_and_due_time_sends_once(store: StoreKind) {
     })
     .await;
     wait_lists(&h, who, 1).await;
-    settle().await;
+    h.idle().await;
     assert_eq!(lists_to(&h, who).len(), 1, "exactly one survey");
     // A second restart while it waits for the answer asks nothing again.
     let h = h.restart().await;
     h.clock.advance(SEC);
-    settle().await;
+    h.idle().await;
     assert_eq!(lists_to(&h, who).len(), 1);
     h.stop().await;
 }
@@ -251,7 +245,7 @@ async fn two_processes_on_one_redis_send_one_survey() {
     h.clock.advance(SEC);
     wait_survey(&h, &case, "asked", |s| s.status == Status::Asked).await;
     wait_lists(&h, who, 1).await;
-    settle().await;
+    h.idle().await;
     assert_eq!(lists_to(&h, who).len(), 1, "one survey for two processes");
     h2.stop().await;
     h.stop().await;
@@ -354,7 +348,7 @@ async fn outside_the_window_without_template_is_skipped_and_not_counted_as_sent(
     let case = resolved_case(&h, who, "Adi").await;
     h.clock.advance(Duration::from_secs(25 * 3600));
     wait_survey(&h, &case, "skipped", |s| s.status == Status::SkippedWindow).await;
-    settle().await;
+    h.idle().await;
     assert!(
         bodies_to(&h, who)
             .iter()
@@ -531,7 +525,8 @@ async fn follow_up_questions_when_enabled() {
         ("5", "Seberapa besar kemungkinan"),
         ("9", "Seberapa mudah"),
         ("gampang banget", "Ada saran"),
-        ("Responnya cepat, mantap", "Terima kasih atas penilaiannya"),
+        // A comment that a spreadsheet would run as a formula (CSV injection).
+        (FORMULA_COMMENT, "Terima kasih atas penilaiannya"),
     ] {
         h.customer_says(who, "Tono", answer).await;
         let texts = h.wait_texts_to(who, n + 1).await;
@@ -543,10 +538,37 @@ async fn follow_up_questions_when_enabled() {
     wait_survey(&h, &case, "completed", |s| s.status == Status::Completed).await;
     let s = survey_of(&h, &case).await.unwrap();
     assert_eq!((s.csat, s.nps, s.ces), (Some(5), Some(9), Some(5)));
-    assert_eq!(s.comment.as_deref(), Some("Responnya cepat, mantap"));
+    assert_eq!(
+        s.comment.as_deref(),
+        Some(FORMULA_COMMENT),
+        "stored as written"
+    );
+    // The supervisors' CSV shows it as text: a leading ' keeps spreadsheets
+    // from running it.
+    let csv = h
+        .http
+        .get(format!("{}/api/v1/reports/surveys.csv", h.base))
+        .bearer_auth(common::harness::token("sari"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let comment = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|c| c == "comment")
+        .unwrap();
+    let row = reader.records().next().expect("one survey").unwrap();
+    assert_eq!(&row[comment], format!("'{FORMULA_COMMENT}"), "{csv}");
     assert!(h.mock.violations().is_empty(), "{:?}", h.mock.violations());
     h.stop().await;
 }
+
+const FORMULA_COMMENT: &str = "=HYPERLINK(\"http://phish.example\",\"Responnya cepat\")";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unanswered_follow_up_keeps_the_csat() {
@@ -630,7 +652,7 @@ async fn opt_out_words_win_during_a_survey() {
 
 async fn no_survey_scheduled(h: &Harness, case: &str) {
     h.clock.advance(SEC);
-    settle().await;
+    h.idle().await;
     assert!(survey_of(h, case).await.is_none(), "no survey for {case}");
 }
 
@@ -716,7 +738,7 @@ async fn cooldown_of_seven_days() {
     let s = fire_survey(&h, &third).await;
     assert_eq!(s.status, Status::Asked);
     wait_lists(&h, who, 2).await;
-    settle().await;
+    h.idle().await;
     assert_eq!(lists_to(&h, who).len(), 2);
     h.stop().await;
 }
@@ -766,7 +788,7 @@ async fn a_case_reopened_before_the_survey_cancels_it() {
     wait_survey(&h, &case, "cancelled", |s| s.status == Status::Cancelled).await;
     h.wait_texts_to(who, n + 1).await;
     h.clock.advance(20 * MIN);
-    settle().await;
+    h.idle().await;
     assert!(lists_to(&h, who).is_empty(), "the survey was not sent");
     h.stop().await;
 }

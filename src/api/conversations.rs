@@ -23,7 +23,7 @@ use crate::conversation::{Conversation, State as ConvState, Transition};
 use crate::engine::ownership;
 use crate::http::{ApiError, JsonBody};
 use crate::outbox::{OutboxError, Outgoing, window};
-use crate::store::{ConversationError, EVENTS_TOPIC, Note, Speaker};
+use crate::store::{ConversationError, Note, Speaker};
 
 impl From<ConversationError> for ApiError {
     fn from(e: ConversationError) -> Self {
@@ -44,7 +44,7 @@ pub async fn queue(State(app): State<App>, caller: Caller) -> Result<Json<Value>
     caller.require_desk()?;
     let now = app.store().now_ms();
     let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for name in ownership::agent_queues(&app, &caller.0).await? {
+    for name in ownership::agent_queues(app.engine(), &caller.0).await? {
         let ids = app.store().waiting(&name).await?;
         let convs = app.store().conversations(&ids).await?;
         let mut items = Vec::new();
@@ -94,7 +94,7 @@ pub async fn claim(
 ) -> Result<Response, ApiError> {
     caller.require_desk()?;
     let body = body.map(|b| b.0).unwrap_or_default();
-    match ownership::claim_next(&app, &caller.0, body.queue.as_deref()).await? {
+    match ownership::claim_next(app.engine(), &caller.0, body.queue.as_deref()).await? {
         Some(conv) => Ok(Json(conversation_view(&app, &conv).await?).into_response()),
         None => Ok(StatusCode::NO_CONTENT.into_response()),
     }
@@ -154,6 +154,7 @@ pub async fn list(
     let mut items = Vec::new();
     for c in convs {
         if !states.contains(&c.state)
+            || !caller.may_see(c.queue.as_deref(), c.agent.as_deref())
             || agent.as_ref().is_some_and(|a| c.agent.as_ref() != Some(a))
             || q.queue
                 .as_ref()
@@ -182,14 +183,17 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
-    let conv = load(&app, &id).await?;
+    let conv = load(&app, &caller, &id).await?;
     Ok(Json(conversation_view(&app, &conv).await?))
 }
 
-async fn load(app: &App, id: &str) -> Result<Conversation, ApiError> {
+/// The conversation, or 404 when it does not exist or the caller may not see
+/// it (the same answer, so other queues' conversations stay unknown).
+async fn load(app: &App, caller: &Caller, id: &str) -> Result<Conversation, ApiError> {
     app.store()
         .conversation(id)
         .await?
+        .filter(|c| caller.may_see(c.queue.as_deref(), c.agent.as_deref()))
         .ok_or_else(|| ApiError::not_found(format!("conversation {id} not found")))
 }
 
@@ -236,7 +240,7 @@ pub async fn conversation_view(app: &App, conv: &Conversation) -> Result<Value, 
     for c in store.conversations(&previous).await? {
         previous_cases.push(json!({
             "id": c.id, "state": c.state, "opened_ms": c.opened_ms, "resolved_ms": c.resolved_ms,
-            "csat": crate::survey::csat_of(app, &c.id).await?,
+            "csat": app.store().survey(&c.id).await?.and_then(|s| s.csat),
         }));
     }
     Ok(json!({
@@ -314,7 +318,7 @@ pub async fn send_message(
     if text.is_empty() {
         return Err(ApiError::bad_request("text must not be empty"));
     }
-    let conv = load(&app, &id).await?;
+    let conv = load(&app, &caller, &id).await?;
     owns(&caller, &conv)?;
     if conv.state == ConvState::Resolved {
         return Err(ApiError::new(
@@ -339,7 +343,7 @@ pub async fn send_message(
             speaker: Some(Speaker::Agent {
                 id: caller.0.id.clone(),
             }),
-            origin: format!("agent:{}", caller.0.id),
+            origin: crate::store::Origin::Agent(caller.0.id.clone()),
             by_human: true,
         })
         .await;
@@ -354,9 +358,9 @@ pub async fn send_message(
         }
         Err(OutboxError::Store(e)) => return Err(e.into()),
     };
-    let conv = ownership::agent_replied(&app, &id).await?;
+    let conv = ownership::agent_replied(app.engine(), &id).await?;
     ownership::publish(
-        &app,
+        app.engine(),
         "agent_message",
         &conv,
         json!({ "message_id": record.id }),
@@ -381,7 +385,7 @@ pub async fn add_note(
     if text.is_empty() {
         return Err(ApiError::bad_request("text must not be empty"));
     }
-    let conv = load(&app, &id).await?;
+    let conv = load(&app, &caller, &id).await?;
     let now = app.store().now_ms();
     let contact = app
         .store()
@@ -424,7 +428,7 @@ pub async fn labels(
     {
         return Err(ApiError::bad_request("labels must be 1–64 characters"));
     }
-    let conv = load(&app, &id).await?;
+    let conv = load(&app, &caller, &id).await?;
     let contact = app
         .store()
         .update_contact(conv.channel, &conv.contact_id, |c| {
@@ -463,8 +467,13 @@ pub async fn transfer(
             queue: q.trim().to_string(),
         },
         (None, Some(a)) => {
-            match app.config().agents.iter().find(|x| x.id == a) {
+            match app.store().user(&a).await? {
                 None => return Err(ApiError::bad_request(format!("no agent with id {a:?}"))),
+                Some(x) if x.disabled => {
+                    return Err(ApiError::bad_request(format!(
+                        "{a:?} is disabled and cannot take conversations"
+                    )));
+                }
                 // Only people who work the desk can own a conversation.
                 Some(x) if x.role == crate::config::Role::Marketer => {
                     return Err(ApiError::bad_request(format!(
@@ -512,11 +521,11 @@ async fn owner_transition(
     transition: Transition,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
-    let conv = load(&app, &id).await?;
+    let conv = load(&app, &caller, &id).await?;
     owns(&caller, &conv)?;
     let agent = caller.0.id.clone();
     let supervisor = caller.is_supervisor();
-    let after = ownership::agent_transition(&app, &id, transition, move |c| {
+    let after = ownership::agent_transition(app.engine(), &id, transition, move |c| {
         supervisor || c.agent.as_deref() == Some(agent.as_str())
     })
     .await?;
@@ -544,7 +553,7 @@ pub async fn canned(
     let Some(id) = q.conversation else {
         return Ok(Json(json!({ "canned": canned })));
     };
-    let conv = load(&app, &id).await?;
+    let conv = load(&app, &caller, &id).await?;
     let store = app.store();
     let contact = store
         .contact(conv.channel, &conv.contact_id)
@@ -558,7 +567,7 @@ pub async fn canned(
         None
     };
     let lang = crate::engine::lang_from_code(&conv.language);
-    let vars = crate::engine::template_variables(&app, &contact, &conv, position, lang);
+    let vars = crate::engine::template_variables(app.engine(), &contact, &conv, position, lang);
     let known = app.config().intents.variables.keys().cloned().collect();
     let items: Vec<Value> = canned
         .iter()
@@ -588,36 +597,80 @@ pub async fn me(State(app): State<App>, caller: Caller) -> Json<Value> {
 pub async fn agents(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
     let agents: Vec<Value> = app
-        .config()
-        .agents
+        .store()
+        .users()
+        .await?
         .iter()
-        .filter(|a| a.role != crate::config::Role::Marketer)
+        .filter(|a| a.role != crate::config::Role::Marketer && !a.disabled)
         .map(|a| json!({"id": a.id, "name": a.name, "role": a.role, "queues": a.queues}))
         .collect();
-    let queues = ownership::agent_queues(&app, &caller.0).await?;
+    let queues = ownership::agent_queues(app.engine(), &caller.0).await?;
     Ok(Json(json!({"agents": agents, "queues": queues})))
 }
 
 /// `GET /api/v1/events`: Server-Sent Events of queue and conversation changes,
-/// from every process sharing the store.
+/// from every process sharing the store. Desk roles only (marketers get 403:
+/// the events carry customer messages); an agent with queues receives only
+/// the events of conversations they may see.
 pub async fn events(
     State(app): State<App>,
     caller: Caller,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    caller.require(&[
-        crate::config::Role::Agent,
-        crate::config::Role::Supervisor,
-        crate::config::Role::Marketer,
-    ])?;
-    let rx = app.store().backend().subscribe(EVENTS_TOPIC).await?;
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let msg = rx.recv().await?;
-        let data = String::from_utf8_lossy(&msg).into_owned();
-        let kind = serde_json::from_str::<Value>(&data)
-            .ok()
-            .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_string))
-            .unwrap_or_else(|| "message".into());
-        Some((Ok(Event::default().event(kind).data(data)), rx))
-    });
+    caller.require_desk()?;
+    let rx = app.store().subscribe_events().await?;
+    let state = (rx, app, caller, tokio::time::Instant::now());
+    let stream =
+        futures_util::stream::unfold(state, |(mut rx, app, mut caller, mut checked)| async move {
+            loop {
+                let msg = rx.recv().await?;
+                // The stream lives long: at most a second after its user is
+                // disabled, signs out, loses the token (or a queue), it ends (or
+                // narrows).
+                if checked.elapsed() >= CREDENTIALS_RECHECK {
+                    caller = caller.refreshed(app.store()).await.ok().flatten()?;
+                    caller.require_desk().ok()?;
+                    checked = tokio::time::Instant::now();
+                }
+                let data = String::from_utf8_lossy(&msg).into_owned();
+                let parsed = serde_json::from_str::<Value>(&data).ok();
+                if !event_visible(&app, &caller, parsed.as_ref()).await {
+                    continue;
+                }
+                let kind = parsed
+                    .as_ref()
+                    .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_string))
+                    .unwrap_or_else(|| "message".into());
+                let event = Event::default().event(kind).data(data);
+                return Some((Ok(event), (rx, app, caller, checked)));
+            }
+        });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// How often an open event stream checks that its caller may still listen.
+const CREDENTIALS_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether a live event may go to `caller`. Events that name a queue or an
+/// agent are judged by them; events naming only a conversation (outbound
+/// messages) by the conversation as stored now.
+async fn event_visible(app: &App, caller: &Caller, event: Option<&Value>) -> bool {
+    // Supervisors, admins and agents of every queue see every conversation.
+    if caller.may_see(None, None) {
+        return true;
+    }
+    let Some(event) = event else {
+        return false;
+    };
+    let field = |k: &str| event.get(k).and_then(Value::as_str);
+    if event.get("queue").is_some() || event.get("agent").is_some() {
+        return caller.may_see(field("queue"), field("agent"))
+            || field("previous_agent") == Some(caller.0.id.as_str());
+    }
+    match field("conversation_id") {
+        Some(id) => matches!(
+            app.store().conversation(id).await,
+            Ok(Some(c)) if caller.may_see(c.queue.as_deref(), c.agent.as_deref())
+        ),
+        None => false,
+    }
 }

@@ -1,15 +1,22 @@
 //! The HTTP API for people: agents, supervisors, marketers and admins.
 //!
-//! Every route under `/api/v1` needs `Authorization: Bearer <token>` and answers
-//! JSON; errors are `{"error": {"code", "message"}}`. Handlers stay thin and call
-//! the engine, the outbox, surveys and broadcasts for the actual work.
+//! Every route under `/api/v1` (except signing in) needs an API token
+//! (`Authorization: Bearer <token>`) or the console's session cookie (plus its
+//! CSRF token for changes), see [`auth`], and answers JSON; errors are
+//! `{"error": {"code", "message"}}`. Handlers stay thin and call the engine,
+//! the outbox, surveys, broadcasts and [`crate::access`] for the actual work.
 
 pub mod auth;
+pub mod broadcasts;
+pub mod client;
 pub mod conversations;
+pub mod reports;
+pub mod session;
+pub mod users;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::app::App;
 
@@ -18,8 +25,10 @@ pub const BROADCAST_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 /// The `/api/v1` routes.
 pub fn router() -> Router<App> {
-    use crate::broadcast::api as b;
+    use broadcasts as b;
     use conversations as c;
+    use session as s;
+    use users as u;
     // Audiences can be large (100,000 recipients); only these routes accept big bodies.
     let broadcasts = Router::new()
         .route("/api/v1/broadcasts", get(b::list).post(b::create))
@@ -35,6 +44,18 @@ pub fn router() -> Router<App> {
         .route("/api/v1/broadcasts/{id}/pause", post(b::pause))
         .route("/api/v1/broadcasts/{id}/resume", post(b::resume))
         .route("/api/v1/broadcasts/{id}/cancel", post(b::cancel))
+        .route(
+            "/api/v1/session",
+            get(s::current).post(s::sign_in).delete(s::sign_out),
+        )
+        .route("/api/v1/users", get(u::list).post(u::create))
+        .route("/api/v1/users/{id}", get(u::get).patch(u::update))
+        .route("/api/v1/users/{id}/password", post(u::set_password))
+        .route("/api/v1/users/{id}/tokens", post(u::issue_token))
+        .route(
+            "/api/v1/users/{id}/tokens/{token_id}",
+            delete(u::revoke_token),
+        )
         .route("/api/v1/me", get(c::me))
         .route("/api/v1/agents", get(c::agents))
         .route("/api/v1/queue", get(c::queue))
@@ -49,9 +70,6 @@ pub fn router() -> Router<App> {
         .route("/api/v1/conversations/{id}/resolve", post(c::resolve))
         .route("/api/v1/canned", get(c::canned))
         .route("/api/v1/events", get(c::events))
-        .route("/api/v1/reports/summary", get(crate::reports::summary))
-        .route(
-            "/api/v1/reports/surveys.csv",
-            get(crate::reports::surveys_csv),
-        )
+        .route("/api/v1/reports/summary", get(reports::summary))
+        .route("/api/v1/reports/surveys.csv", get(reports::surveys_csv))
 }

@@ -10,29 +10,67 @@
 //! so pause/resume and restarts continue where they stopped. Per-state counts
 //! come from counters the store keeps as records move (sent → delivered → read).
 
-pub mod api;
 pub mod audience;
+mod segment;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
 
-use crate::app::App;
 use crate::channels::{Button, Channel, OutboundContent, OutboundMessage};
-use crate::config::ClockRange;
-use crate::outbox::{OutboxError, Outgoing, window};
+use crate::config::{ClockRange, Config};
+use crate::events::{Event, Reaction, Subscriber};
+use crate::jobs::{Handler, Run, Verdict};
+use crate::outbox::{Outbox, OutboxError, Outgoing, window};
 use crate::store::{
-    OutboundRecord, OutboundState, Store, StoreError, StoreResult, TypedJob, queues,
+    ConversationError, Origin, OutboundRecord, OutboundState, RateKey, Store, StoreError,
+    StoreResult, queues,
 };
 use audience::{Recipient, Segment};
+
+/// The handles broadcasts work with; cheap to clone.
+#[derive(Clone)]
+pub struct Broadcasts {
+    config: Arc<Config>,
+    store: Store,
+    outbox: Outbox,
+}
+
+impl Broadcasts {
+    /// Broadcasts over these handles.
+    pub fn new(config: Arc<Config>, store: Store, outbox: Outbox) -> Self {
+        Self {
+            config,
+            store,
+            outbox,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The outbox.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+}
 
 /// Recipients per stored chunk (and per chunk job).
 pub const CHUNK: usize = 500;
 
 /// A walking broadcast notices a pause or cancel within this long.
 const CHECK_EVERY: Duration = Duration::from_millis(250);
+/// How long one walk job runs before it reschedules itself.
+const WALK_SLICE: Duration = Duration::from_secs(2);
 
 /// The message of a broadcast.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,6 +210,11 @@ pub struct Broadcast {
     /// Finished handing over (or cancelled) at.
     #[serde(default)]
     pub finished_ms: Option<i64>,
+    /// Raised by every resume. Jobs carry the epoch they were scheduled in
+    /// and stop when it is no longer current, so a resume always schedules a
+    /// job of its own instead of relying on one that a pause is ending.
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 /// A broadcast job.
@@ -182,24 +225,19 @@ pub enum BroadcastJob {
     Start {
         /// Broadcast id.
         id: String,
+        /// The broadcast's epoch when scheduled.
+        #[serde(default)]
+        epoch: u64,
     },
     /// Walk from the saved cursor.
     Walk {
         /// Broadcast id.
         id: String,
+        /// The broadcast's epoch when scheduled.
+        #[serde(default)]
+        epoch: u64,
     },
 }
-
-pub(crate) fn doc_key(id: &str) -> String {
-    format!("broadcast:{id}")
-}
-
-fn chunks_key(id: &str) -> String {
-    format!("broadcast:{id}:recipients")
-}
-
-/// Index of broadcasts by creation time.
-const INDEX: &str = "broadcasts";
 
 /// The outbox record id of a recipient.
 pub fn record_id(broadcast: &str, to: &str) -> String {
@@ -207,109 +245,109 @@ pub fn record_id(broadcast: &str, to: &str) -> String {
 }
 
 /// The origin (and counter group) of a broadcast's records.
-pub fn origin(broadcast: &str) -> String {
-    format!("broadcast:{broadcast}")
+pub fn origin(broadcast: &str) -> Origin {
+    Origin::Broadcast(broadcast.to_string())
 }
 
 /// Reads a broadcast.
-pub async fn get(app: &App, id: &str) -> StoreResult<Option<Broadcast>> {
-    app.store().get_json(&doc_key(id)).await
+pub async fn get(broadcasts: &Broadcasts, id: &str) -> StoreResult<Option<Broadcast>> {
+    broadcasts.store().broadcast(id).await
 }
 
 /// Every broadcast, newest first.
-pub async fn list(app: &App) -> StoreResult<Vec<Broadcast>> {
-    let ids: Vec<String> = app
-        .store()
-        .backend()
-        .index_range(INDEX, f64::MIN, f64::MAX, 10_000)
-        .await?
-        .into_iter()
-        .rev()
-        .map(|(id, _)| doc_key(&id))
-        .collect();
-    app.store().get_json_many(&ids).await
+pub async fn list(broadcasts: &Broadcasts) -> StoreResult<Vec<Broadcast>> {
+    broadcasts.store().broadcasts().await
 }
 
 /// Changes a broadcast atomically when `change` returns true.
 pub async fn update(
-    app: &App,
+    broadcasts: &Broadcasts,
     id: &str,
-    mut change: impl FnMut(&mut Broadcast) -> bool,
+    change: impl FnMut(&mut Broadcast) -> bool,
 ) -> StoreResult<Option<Broadcast>> {
-    app.store()
-        .update_json::<Broadcast, StoreError, _>(&doc_key(id), |b| {
-            let Some(mut b) = b else { return Ok(None) };
-            Ok(change(&mut b).then_some(b))
-        })
-        .await
+    broadcasts.store().update_broadcast(id, change).await
 }
 
-/// Stores recipients in chunks after the ones already stored.
-pub async fn append_recipients(app: &App, id: &str, recipients: &[Recipient]) -> StoreResult<u64> {
-    let backend = app.store().backend();
+/// Stores recipients in chunks after the ones already stored; returns how
+/// many chunks were added.
+pub async fn append_recipients(
+    broadcasts: &Broadcasts,
+    id: &str,
+    recipients: &[Recipient],
+) -> StoreResult<u64> {
     let mut chunks = 0;
     for chunk in recipients.chunks(CHUNK) {
         let bytes = serde_json::to_vec(chunk).map_err(|e| StoreError::Corrupt {
-            key: chunks_key(id),
+            key: format!("broadcast {id} recipients"),
             reason: e.to_string(),
         })?;
-        backend.list_push(&chunks_key(id), &bytes).await?;
+        broadcasts
+            .store()
+            .append_broadcast_chunk(id, &bytes)
+            .await?;
         chunks += 1;
     }
     Ok(chunks)
 }
 
 /// The recipients of stored chunk `index` (empty past the end).
-pub async fn chunk(app: &App, id: &str, index: u64) -> StoreResult<Vec<Recipient>> {
-    let items = app
-        .store()
-        .backend()
-        .list_range(&chunks_key(id), index, 1)
-        .await?;
-    match items.first() {
+pub async fn chunk(broadcasts: &Broadcasts, id: &str, index: u64) -> StoreResult<Vec<Recipient>> {
+    match broadcasts.store().broadcast_chunk(id, index).await? {
         None => Ok(Vec::new()),
-        Some(bytes) => serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-            key: chunks_key(id),
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            key: format!("broadcast {id} recipients chunk {index}"),
             reason: e.to_string(),
         }),
     }
 }
 
 /// How many recipient chunks are stored.
-pub async fn chunk_count(app: &App, id: &str) -> StoreResult<u64> {
-    app.store().backend().list_len(&chunks_key(id)).await
+pub async fn chunk_count(broadcasts: &Broadcasts, id: &str) -> StoreResult<u64> {
+    broadcasts.store().broadcast_chunk_count(id).await
 }
 
 /// Saves a new broadcast and schedules its start.
-pub async fn create(app: &App, b: Broadcast, recipients: &[Recipient]) -> StoreResult<Broadcast> {
-    let chunks = append_recipients(app, &b.id, recipients).await?;
+pub async fn create(
+    broadcasts: &Broadcasts,
+    b: Broadcast,
+    recipients: &[Recipient],
+) -> StoreResult<Broadcast> {
+    let chunks = append_recipients(broadcasts, &b.id, recipients).await?;
     let b = Broadcast {
         chunks,
         total: recipients.len() as u64,
         ..b
     };
-    app.store().put_json(&doc_key(&b.id), &b).await?;
-    app.store()
-        .backend()
-        .index_put(INDEX, &b.id, b.created_ms as f64)
+    broadcasts
+        .store()
+        .create_broadcast(&b.id, b.created_ms, &b)
         .await?;
-    schedule(app, &BroadcastJob::Start { id: b.id.clone() }, b.send_at_ms).await?;
+    schedule(
+        broadcasts,
+        &BroadcastJob::Start {
+            id: b.id.clone(),
+            epoch: b.epoch,
+        },
+        b.send_at_ms,
+    )
+    .await?;
     Ok(b)
 }
 
-async fn schedule(app: &App, job: &BroadcastJob, due_ms: i64) -> StoreResult<bool> {
+async fn schedule(broadcasts: &Broadcasts, job: &BroadcastJob, due_ms: i64) -> StoreResult<bool> {
     let id = match job {
-        BroadcastJob::Start { id } => format!("{id}:start"),
-        BroadcastJob::Walk { id } => format!("{id}:walk"),
+        BroadcastJob::Start { id, epoch } => format!("{id}:start:{epoch}"),
+        BroadcastJob::Walk { id, epoch } => format!("{id}:walk:{epoch}"),
     };
-    app.store()
+    broadcasts
+        .store()
         .schedule(queues::BROADCAST, &id, due_ms, job, None)
         .await
 }
 
 /// Resumes a paused broadcast.
-pub async fn resume(app: &App, id: &str) -> StoreResult<Option<Broadcast>> {
-    let resumed = update(app, id, |b| {
+pub async fn resume(broadcasts: &Broadcasts, id: &str) -> StoreResult<Option<Broadcast>> {
+    let resumed = update(broadcasts, id, |b| {
         if b.status != Status::Paused {
             return false;
         }
@@ -318,19 +356,21 @@ pub async fn resume(app: &App, id: &str) -> StoreResult<Option<Broadcast>> {
         } else {
             Status::Scheduled
         };
+        b.epoch += 1;
         true
     })
     .await?;
     if let Some(b) = &resumed {
+        let (id, epoch) = (id.to_string(), b.epoch);
         let job = if b.started_ms.is_some() {
-            BroadcastJob::Walk { id: id.to_string() }
+            BroadcastJob::Walk { id, epoch }
         } else {
-            BroadcastJob::Start { id: id.to_string() }
+            BroadcastJob::Start { id, epoch }
         };
         schedule(
-            app,
+            broadcasts,
             &job,
-            app.store().now_ms().max(if b.started_ms.is_some() {
+            broadcasts.store().now_ms().max(if b.started_ms.is_some() {
                 0
             } else {
                 b.send_at_ms
@@ -342,10 +382,10 @@ pub async fn resume(app: &App, id: &str) -> StoreResult<Option<Broadcast>> {
 }
 
 /// Counts for the API: total, pending, sent, delivered, read, failed, skipped.
-pub async fn counts(app: &App, b: &Broadcast) -> StoreResult<serde_json::Value> {
-    let by_state: BTreeMap<&str, i64> = app
+pub async fn counts(broadcasts: &Broadcasts, b: &Broadcast) -> StoreResult<serde_json::Value> {
+    let by_state: BTreeMap<&str, i64> = broadcasts
         .store()
-        .outbound_counts(&origin(&b.id))
+        .outbound_counts(&origin(&b.id).to_string())
         .await?
         .into_iter()
         .map(|(s, n)| (s.as_str(), n.max(0)))
@@ -380,135 +420,115 @@ pub async fn counts(app: &App, b: &Broadcast) -> StoreResult<serde_json::Value> 
 }
 
 /// Reasons of skipped and failed recipients with their counts.
-pub async fn reasons(app: &App, id: &str) -> StoreResult<serde_json::Value> {
-    let skipped = app
-        .store()
-        .backend()
-        .index_range(&format!("bcreasons:{id}:skipped"), f64::MIN, f64::MAX, 1000)
-        .await?;
-    let failed = app
-        .store()
-        .backend()
-        .index_range(&format!("bcreasons:{id}:failed"), f64::MIN, f64::MAX, 1000)
-        .await?;
-    let mut skip = BTreeMap::new();
-    for (reason, _) in skipped {
-        skip.insert(
-            reason.clone(),
-            app.store()
-                .backend()
-                .counter_get(&format!("bcreason:{id}:skipped:{reason}"))
-                .await?,
-        );
-    }
-    let mut fail = BTreeMap::new();
-    for (reason, _) in failed {
-        fail.insert(
-            reason.clone(),
-            app.store()
-                .backend()
-                .counter_get(&format!("bcreason:{id}:failed:{reason}"))
-                .await?,
-        );
-    }
-    Ok(serde_json::json!({"skipped": skip, "failed": fail}))
+pub async fn reasons(broadcasts: &Broadcasts, id: &str) -> StoreResult<serde_json::Value> {
+    let store = broadcasts.store();
+    let as_map = |v: Vec<(String, i64)>| v.into_iter().collect::<BTreeMap<String, i64>>();
+    Ok(serde_json::json!({
+        "skipped": as_map(store.broadcast_reasons(id, "skipped").await?),
+        "failed": as_map(store.broadcast_reasons(id, "failed").await?),
+    }))
 }
 
-async fn count_reason(store: &Store, id: &str, kind: &str, reason: &str) -> StoreResult<()> {
-    let backend = store.backend();
-    backend
-        .index_put(&format!("bcreasons:{id}:{kind}"), reason, 0.0)
-        .await?;
-    backend
-        .counter_add(&format!("bcreason:{id}:{kind}:{reason}"), 1)
-        .await?;
-    Ok(())
+/// Counts why broadcast recipients failed or were skipped at the moment of
+/// sending, whichever way the outbox learned it (a refused send, a failed
+/// status webhook, an opt-out that arrived while the message waited).
+pub struct BroadcastEvents {
+    store: Store,
 }
 
-/// Called when a broadcast record failed (a failed status webhook, or a send
-/// the platform refused outright), to count the reason.
-pub async fn on_status(store: &Store, record: &OutboundRecord) -> StoreResult<()> {
-    if record.state == OutboundState::Failed
-        && let Some(id) = record.origin.strip_prefix("broadcast:")
-    {
-        let reason = record
-            .error_code
-            .map_or_else(|| "unknown".to_string(), |c| c.to_string());
-        count_reason(store, id, "failed", &reason).await?;
-    }
-    Ok(())
-}
-
-/// Runs broadcast jobs until shutdown.
-pub async fn run(app: App, mut shutdown: watch::Receiver<bool>) {
-    let poll = app.config().workers.poll_interval.get();
-    while !*shutdown.borrow() {
-        match run_once(&app).await {
-            Ok(n) if n > 0 => continue,
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "broadcast worker cannot reach the store"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(poll) => {}
-            _ = shutdown.changed() => {}
-        }
+impl BroadcastEvents {
+    /// The subscriber over `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
     }
 }
 
-/// Runs the due broadcast jobs once; returns how many were claimed.
-pub async fn run_once(app: &App) -> StoreResult<usize> {
-    let lease = app.config().workers.lease.get();
-    let jobs: Vec<TypedJob<BroadcastJob>> = app.store().claim(queues::BROADCAST, lease, 4).await?;
-    let n = jobs.len();
-    for job in jobs {
-        let result = match &job.payload {
-            BroadcastJob::Start { id } => start(app, id).await,
-            BroadcastJob::Walk { id } => walk(app, id, lease).await,
-        };
-        let store = app.store();
-        match result {
-            Ok(None) => store.ack(queues::BROADCAST, &job.id).await?,
-            Ok(Some(due)) => store.retry_at(queues::BROADCAST, &job.id, due).await?,
-            Err(e) => {
-                tracing::warn!(job = %job.id, error = %e, "broadcast job failed; will retry");
-                let delay = crate::outbox::backoff(job.attempts.min(8) + 1);
-                store
-                    .retry_at(
-                        queues::BROADCAST,
-                        &job.id,
-                        store.now_ms() + delay.as_millis() as i64,
-                    )
-                    .await?;
+#[async_trait::async_trait]
+impl Subscriber for BroadcastEvents {
+    async fn on_event(&self, event: &Event) -> Result<Reaction, ConversationError> {
+        if let Event::Delivery(record) = event
+            && let Some(id) = record.origin.broadcast()
+        {
+            match record.state {
+                OutboundState::Failed => {
+                    let reason = record
+                        .error_code
+                        .map_or_else(|| "unknown".to_string(), |c| c.to_string());
+                    self.store
+                        .count_broadcast_reason(id, "failed", &reason)
+                        .await?;
+                }
+                OutboundState::Skipped => {
+                    let reason = record.error_title.as_deref().unwrap_or("unknown");
+                    self.store
+                        .count_broadcast_reason(id, "skipped", reason)
+                        .await?;
+                }
+                _ => {}
             }
         }
+        Ok(Reaction::Noted)
     }
-    Ok(n)
+}
+
+/// Handles the `broadcast` queue: starting broadcasts and walking their
+/// recipients.
+pub struct BroadcastHandler {
+    broadcasts: Broadcasts,
+}
+
+impl BroadcastHandler {
+    /// The handler over `broadcasts`.
+    pub fn new(broadcasts: Broadcasts) -> Self {
+        Self { broadcasts }
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for BroadcastHandler {
+    type Payload = BroadcastJob;
+
+    fn queue(&self) -> &'static str {
+        queues::BROADCAST
+    }
+
+    async fn run(&self, job: &Run<BroadcastJob>) -> Verdict {
+        let result = match &job.payload {
+            BroadcastJob::Start { id, epoch } => start(&self.broadcasts, id, *epoch).await,
+            BroadcastJob::Walk { id, epoch } => walk(&self.broadcasts, id, *epoch, job).await,
+        };
+        match result {
+            Ok(None) => Verdict::Done,
+            Ok(Some(due)) => Verdict::Later(due),
+            Err(e) => Verdict::failed(e),
+        }
+    }
 }
 
 /// Freezes the audience and begins walking. `Some(due)` reschedules the job.
-async fn start(app: &App, id: &str) -> StoreResult<Option<i64>> {
-    let Some(b) = get(app, id).await? else {
+async fn start(broadcasts: &Broadcasts, id: &str, epoch: u64) -> StoreResult<Option<i64>> {
+    let Some(b) = get(broadcasts, id).await? else {
         return Ok(None);
     };
-    if b.status != Status::Scheduled {
+    if b.status != Status::Scheduled || b.epoch != epoch {
         return Ok(None);
     }
     if let Some(segment) = &b.segment
         && b.started_ms.is_none()
     {
-        let recipients = api::resolve_segment(app, b.channel, segment, &b.message).await?;
+        let recipients = segment::resolve(broadcasts, b.channel, segment, &b.message).await?;
         let already = b.total;
-        let chunks = append_recipients(app, id, &recipients).await?;
-        update(app, id, |x| {
+        let chunks = append_recipients(broadcasts, id, &recipients).await?;
+        update(broadcasts, id, |x| {
             x.total = already + recipients.len() as u64;
             x.chunks += chunks;
             true
         })
         .await?;
     }
-    let now = app.store().now_ms();
-    let started = update(app, id, |x| {
-        if x.status != Status::Scheduled {
+    let now = broadcasts.store().now_ms();
+    let started = update(broadcasts, id, |x| {
+        if x.status != Status::Scheduled || x.epoch != epoch {
             return false;
         }
         x.status = Status::Running;
@@ -518,7 +538,11 @@ async fn start(app: &App, id: &str) -> StoreResult<Option<i64>> {
     .await?;
     if started.is_some() {
         tracing::info!(broadcast = %id, "broadcast started");
-        schedule(app, &BroadcastJob::Walk { id: id.to_string() }, now).await?;
+        let walk = BroadcastJob::Walk {
+            id: id.to_string(),
+            epoch,
+        };
+        schedule(broadcasts, &walk, now).await?;
     }
     Ok(None)
 }
@@ -557,38 +581,43 @@ pub fn quiet_until(quiet: Option<ClockRange>, tz: &jiff::tz::TimeZone, now_ms: i
 
 /// Walks recipients from the cursor at the broadcast's pace. `Some(due)`
 /// reschedules the walk (paced, quiet hours); `None` means finished or stopped.
-async fn walk(app: &App, id: &str, lease: Duration) -> StoreResult<Option<i64>> {
-    let store = app.store();
-    let Some(b) = get(app, id).await? else {
+async fn walk(
+    broadcasts: &Broadcasts,
+    id: &str,
+    epoch: u64,
+    job: &Run<BroadcastJob>,
+) -> StoreResult<Option<i64>> {
+    let store = broadcasts.store();
+    let Some(b) = get(broadcasts, id).await? else {
         return Ok(None);
     };
-    if b.status != Status::Running {
+    if b.status != Status::Running || b.epoch != epoch {
         return Ok(None);
     }
-    let cfg = &app.config().broadcast;
+    let cfg = &broadcasts.config().broadcast;
     let quiet = (!cfg.quiet_hours.trim().is_empty())
         .then(|| ClockRange::parse(&cfg.quiet_hours).ok())
         .flatten();
-    let deadline = std::time::Instant::now() + lease / 2;
+    // A walk runs for a slice and then reschedules itself, so several
+    // broadcasts take turns and a shutdown never waits long.
+    let deadline = std::time::Instant::now() + WALK_SLICE;
     let (mut index, mut offset) = b.cursor;
     let mut since_save = 0;
     let mut last_check = std::time::Instant::now();
-    let rate_key = format!("bcrate:{id}");
     // A tenth of a second of burst: a new broadcast does not open with a spike.
     let burst = (b.rate_per_sec / 10.0).clamp(1.0, 100.0) as u32;
     let outcome = 'walk: loop {
         if index >= b.chunks {
             break 'walk None;
         }
-        let recipients = chunk(app, id, index).await?;
+        let recipients = chunk(broadcasts, id, index).await?;
         while (offset as usize) < recipients.len() {
             let now = store.now_ms();
             if let Some(until) = quiet_until(quiet, cfg.timezone.zone(), now) {
                 break 'walk Some(until);
             }
             let wait = store
-                .backend()
-                .rate_take(&rate_key, b.rate_per_sec, burst, now)
+                .take_rate(&RateKey::Broadcast(id), b.rate_per_sec, burst)
                 .await?;
             if wait > 0 {
                 if wait < 50 && std::time::Instant::now() + Duration::from_millis(wait) < deadline {
@@ -597,7 +626,11 @@ async fn walk(app: &App, id: &str, lease: Duration) -> StoreResult<Option<i64>> 
                 }
                 break 'walk Some(now + wait as i64);
             }
-            hand_over(app, &b, &recipients[offset as usize]).await?;
+            if job.lease_lost() {
+                // Another process walks this broadcast now.
+                return Ok(None);
+            }
+            hand_over(broadcasts, &b, &recipients[offset as usize]).await?;
             offset += 1;
             since_save += 1;
             // Save the cursor and look for a pause or cancel every 200
@@ -606,8 +639,8 @@ async fn walk(app: &App, id: &str, lease: Duration) -> StoreResult<Option<i64>> 
             if since_save >= 200 || last_check.elapsed() >= CHECK_EVERY {
                 since_save = 0;
                 last_check = std::time::Instant::now();
-                let fresh = save_cursor(app, id, (index, offset)).await?;
-                if fresh.is_none_or(|x| x.status != Status::Running) {
+                let fresh = save_cursor(broadcasts, id, (index, offset)).await?;
+                if fresh.is_none_or(|x| x.status != Status::Running || x.epoch != epoch) {
                     break 'walk None;
                 }
                 if std::time::Instant::now() > deadline {
@@ -618,10 +651,10 @@ async fn walk(app: &App, id: &str, lease: Duration) -> StoreResult<Option<i64>> 
         index += 1;
         offset = 0;
     };
-    save_cursor(app, id, (index, offset)).await?;
+    save_cursor(broadcasts, id, (index, offset)).await?;
     if outcome.is_none() && index >= b.chunks {
         let now = store.now_ms();
-        update(app, id, |x| {
+        update(broadcasts, id, |x| {
             if x.status != Status::Running {
                 return false;
             }
@@ -635,8 +668,12 @@ async fn walk(app: &App, id: &str, lease: Duration) -> StoreResult<Option<i64>> 
     Ok(outcome)
 }
 
-async fn save_cursor(app: &App, id: &str, cursor: (u64, u64)) -> StoreResult<Option<Broadcast>> {
-    update(app, id, |x| {
+async fn save_cursor(
+    broadcasts: &Broadcasts,
+    id: &str,
+    cursor: (u64, u64),
+) -> StoreResult<Option<Broadcast>> {
+    update(broadcasts, id, |x| {
         // Never move backwards (a slow, superseded walker must not undo progress).
         if cursor <= x.cursor {
             return false;
@@ -645,12 +682,12 @@ async fn save_cursor(app: &App, id: &str, cursor: (u64, u64)) -> StoreResult<Opt
         true
     })
     .await?;
-    get(app, id).await
+    get(broadcasts, id).await
 }
 
 /// Checks one recipient and hands the message to the outbox (idempotently).
-async fn hand_over(app: &App, b: &Broadcast, r: &Recipient) -> StoreResult<()> {
-    let store = app.store();
+async fn hand_over(broadcasts: &Broadcasts, b: &Broadcast, r: &Recipient) -> StoreResult<()> {
+    let store = broadcasts.store();
     let rid = record_id(&b.id, &r.to);
     // Handed over before. A record still pending may have been stored by a
     // process that died before scheduling its send: go on, the steps below are
@@ -692,11 +729,13 @@ async fn hand_over(app: &App, b: &Broadcast, r: &Recipient) -> StoreResult<()> {
             })
             .await?;
         if skipped.is_some() {
-            count_reason(store, &b.id, "skipped", reason).await?;
+            store
+                .count_broadcast_reason(&b.id, "skipped", reason)
+                .await?;
         }
         return Ok(());
     }
-    match app
+    match broadcasts
         .outbox()
         .enqueue(Outgoing {
             id: Some(rid),
@@ -712,7 +751,10 @@ async fn hand_over(app: &App, b: &Broadcast, r: &Recipient) -> StoreResult<()> {
         Err(OutboxError::Store(e)) => Err(e),
         // Checked above; a race with the window closing lands here.
         Err(OutboxError::Window(_)) => {
-            count_reason(app.store(), &b.id, "skipped", "outside_window").await
+            broadcasts
+                .store()
+                .count_broadcast_reason(&b.id, "skipped", "outside_window")
+                .await
         }
     }
 }

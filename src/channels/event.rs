@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::media::MediaKind;
+
 /// A messaging platform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -184,26 +186,8 @@ pub enum MessageContent {
         /// The label the customer saw and tapped.
         title: String,
     },
-    /// An image, video, audio, document, sticker or file.
-    Media {
-        /// `image`, `video`, `audio`, `document`, `sticker`, `file`, `share` …
-        media_type: String,
-        /// WhatsApp media id.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        media_id: Option<String>,
-        /// Instagram CDN URL (expires).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        url: Option<String>,
-        /// MIME type, when sent.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        mime_type: Option<String>,
-        /// Caption, when sent.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        caption: Option<String>,
-        /// Document file name, when sent.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        filename: Option<String>,
-    },
+    /// A file: image, video, audio (voice notes too), document or sticker.
+    Media(InboundMedia),
     /// A shared location.
     Location {
         /// Latitude.
@@ -233,6 +217,15 @@ pub enum MessageContent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         text: Option<String>,
     },
+    /// An Instagram share of a post or reel (`share`, `ig_post`, `ig_reel` …): a
+    /// link to content on Instagram, not a file we keep.
+    Shared {
+        /// The attachment type as sent.
+        what: String,
+        /// The link, when sent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+    },
     /// A message type we cannot read (polls, unknown future types).
     Unsupported {
         /// The platform's type name.
@@ -246,7 +239,7 @@ impl MessageContent {
         match self {
             MessageContent::Text { body } => Some(body),
             MessageContent::Reply { title, .. } => Some(title),
-            MessageContent::Media { caption, .. } => caption.as_deref(),
+            MessageContent::Media(media) => media.caption.as_deref(),
             MessageContent::Story { text, .. } => text.as_deref(),
             _ => None,
         }
@@ -257,14 +250,13 @@ impl MessageContent {
         match self {
             MessageContent::Text { body } => body.clone(),
             MessageContent::Reply { title, .. } => title.clone(),
-            MessageContent::Media {
-                media_type,
-                caption,
-                ..
-            } => match caption {
-                Some(c) => format!("[{media_type}] {c}"),
-                None => format!("[{media_type}]"),
-            },
+            MessageContent::Media(media) => {
+                let label = media.label();
+                match &media.caption {
+                    Some(c) => format!("[{label}] {c}"),
+                    None => format!("[{label}]"),
+                }
+            }
             MessageContent::Location { name, .. } => {
                 format!("[location] {}", name.as_deref().unwrap_or(""))
                     .trim_end()
@@ -277,7 +269,96 @@ impl MessageContent {
                 Some(t) => format!("[story {story_kind}] {t}"),
                 None => format!("[story {story_kind}]"),
             },
+            MessageContent::Shared { what, .. } => format!("[{what}]"),
             MessageContent::Unsupported { what } => format!("[unsupported: {what}]"),
+        }
+    }
+
+    /// The file this message carries, for download: the media of a media message,
+    /// or the picture/video of an Instagram story (kind [`MediaKind::Story`]).
+    pub fn media(&self) -> Option<InboundMedia> {
+        match self {
+            MessageContent::Media(media) => Some(media.clone()),
+            MessageContent::Story { url: Some(url), .. } => Some(InboundMedia {
+                kind: MediaKind::Story,
+                media_id: None,
+                url: Some(url.clone()),
+                mime_type: None,
+                sha256: None,
+                caption: None,
+                filename: None,
+                voice: false,
+                animated: false,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A file a customer sent, as the webhook describes it. The bytes are not in the
+/// webhook: WhatsApp gives a media id to resolve with the Graph API, Instagram an
+/// expiring CDN URL (see [`crate::channels::media_client`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundMedia {
+    /// What kind of file (serialized as `media_type`, the name earlier versions
+    /// wrote, so queued events stay readable).
+    #[serde(rename = "media_type")]
+    pub kind: MediaKind,
+    /// WhatsApp media id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_id: Option<String>,
+    /// Instagram CDN URL (expires within days; download promptly).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// MIME type, when sent (WhatsApp always, Instagram never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    /// SHA-256 of the file as WhatsApp sent it: base64 in current payloads, hex in
+    /// older ones (see [`crate::channels::media_client::parse_digest`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Caption (WhatsApp image/video/document; the text of an Instagram message
+    /// with attachments).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    /// File name of a WhatsApp document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    /// WhatsApp audio recorded as a voice note (`audio.voice`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub voice: bool,
+    /// WhatsApp animated sticker (`sticker.animated`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub animated: bool,
+}
+
+/// Where the bytes of an [`InboundMedia`] are fetched from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaSource<'a> {
+    /// A WhatsApp media id: `GET {api_base}/{id}` gives a short-lived URL.
+    WhatsAppId(&'a str),
+    /// A URL to download directly (Instagram CDN).
+    Url(&'a str),
+}
+
+impl InboundMedia {
+    /// Where to download it from; `None` when the webhook carried neither an id nor
+    /// a URL (the attachment is then recorded as failed, never dropped).
+    pub fn source(&self) -> Option<MediaSource<'_>> {
+        match (&self.media_id, &self.url) {
+            (Some(id), _) => Some(MediaSource::WhatsAppId(id)),
+            (None, Some(url)) => Some(MediaSource::Url(url)),
+            (None, None) => None,
+        }
+    }
+
+    /// A short label for transcripts: the kind, `voice` for voice notes, and the
+    /// file name of a document.
+    pub fn label(&self) -> String {
+        match (&self.kind, &self.filename) {
+            (MediaKind::Audio, _) if self.voice => "voice".to_string(),
+            (MediaKind::Document, Some(name)) => format!("document: {name}"),
+            (kind, _) => kind.as_str().to_string(),
         }
     }
 }

@@ -184,23 +184,28 @@ pub fn classify_response(status: u16, retry_after: Option<&str>, body: &[u8]) ->
     }
 }
 
-/// A transport failure (connect error, timeout, broken body): always retryable,
-/// code 0. The message is sanitized of the request URL.
+/// Classifies a transport error. Only a failure to connect proves that the
+/// request never reached the platform (retryable); a timeout or a broken
+/// connection after the request was written may hide a message Meta accepted,
+/// so its outcome is unknown.
 pub fn network_error(err: &reqwest::Error) -> SendError {
+    if err.is_connect() {
+        return SendError::Retryable {
+            code: 0,
+            title: "connection failed".into(),
+            scope: None,
+            retry_after: None,
+        };
+    }
     let what = if err.is_timeout() {
-        "timeout"
-    } else if err.is_connect() {
-        "connection failed"
+        "timed out waiting for the platform"
     } else if err.is_body() || err.is_decode() {
         "reading the response failed"
     } else {
-        "network error"
+        "the connection failed after the request was sent"
     };
-    SendError::Retryable {
-        code: 0,
+    SendError::Unknown {
         title: what.to_string(),
-        scope: None,
-        retry_after: None,
     }
 }
 

@@ -9,12 +9,16 @@
 //! - [`whatsapp`], [`instagram`]: `parse_webhook` and `render` per platform.
 //! - [`graph_error`]: Graph error bodies → retryable/permanent [`SendError`].
 //! - [`client`]: [`ChannelClient`] and the two HTTP clients.
+//! - [`media`]: kinds of files, the MIME types and sizes each platform takes;
+//!   [`media_client`]: downloading customers' files, uploading ours.
 //! - [`parse`], [`render`](mod@render): helpers shared by the parsers and renderers.
 
 pub mod client;
 pub mod event;
 pub mod graph_error;
 pub mod instagram;
+pub mod media;
+pub mod media_client;
 pub mod outbound;
 pub mod parse;
 pub mod render;
@@ -23,13 +27,15 @@ pub mod whatsapp;
 
 pub use client::{ChannelClient, InstagramClient, WhatsAppClient};
 pub use event::{
-    Channel, ContactRef, DeliveryState, DeliveryStatus, EventKind, InboundEvent, InboundMessage,
-    MessageContent, ReplyKind,
+    Channel, ContactRef, DeliveryState, DeliveryStatus, EventKind, InboundEvent, InboundMedia,
+    InboundMessage, MediaSource, MessageContent, ReplyKind,
 };
 pub use graph_error::{GraphError, classify_response};
+pub use media::{MediaKind, MediaRejection};
+pub use media_client::{MediaClient, MediaDownload};
 pub use outbound::{
-    Button, ListRow, ListSection, OutboundContent, OutboundMessage, RateScope, SendError,
-    SendReceipt,
+    Button, ListRow, ListSection, OutboundContent, OutboundMedia, OutboundMediaSource,
+    OutboundMessage, RateScope, SendError, SendReceipt,
 };
 pub use parse::ParseError;
 pub use render::RenderError;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::event::Channel;
+use super::media::{MediaKind, caption_supported};
 
 /// A reply button (WhatsApp reply button, Instagram quick reply).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +93,8 @@ pub enum OutboundContent {
         #[serde(default)]
         quick_reply_payloads: Vec<String>,
     },
+    /// A file: picture, video, audio, document or sticker.
+    Media(OutboundMedia),
     /// Mark an inbound WhatsApp message as read, optionally showing "typing…".
     MarkRead {
         /// The inbound message id.
@@ -121,9 +124,85 @@ impl OutboundContent {
                 body_parameters,
                 ..
             } => format!("[template {name}] {}", body_parameters.join(" | ")),
+            OutboundContent::Media(media) => {
+                let label = match (&media.kind, &media.filename) {
+                    (MediaKind::Document, Some(name)) => format!("document: {name}"),
+                    (kind, _) => kind.as_str().to_string(),
+                };
+                match &media.caption {
+                    Some(c) => format!("[{label}] {c}"),
+                    None => format!("[{label}]"),
+                }
+            }
             OutboundContent::MarkRead { .. } => "[read]".to_string(),
         }
     }
+
+    /// The messages to send for this content on `channel`: itself, except that a
+    /// media caption the platform cannot show with that file (Instagram never
+    /// shows captions, WhatsApp not on audio and stickers) becomes a separate text
+    /// message after the file, so no words are lost. The renderers refuse such a
+    /// caption, so callers enqueue what this returns.
+    pub fn split_for(self, channel: Channel) -> Vec<OutboundContent> {
+        match self {
+            OutboundContent::Media(mut media)
+                if media.caption.is_some() && !caption_supported(channel, media.kind) =>
+            {
+                let caption = media.caption.take().unwrap_or_default();
+                let mut out = vec![OutboundContent::Media(media)];
+                if !caption.trim().is_empty() {
+                    out.push(OutboundContent::Text { body: caption });
+                }
+                out
+            }
+            other => vec![other],
+        }
+    }
+}
+
+/// A file we send. The renderers check its type and size against the platform's
+/// limits ([`crate::channels::media::check_outbound`]) before anything is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundMedia {
+    /// What kind of file it is sent as.
+    pub kind: MediaKind,
+    /// Where the platform gets the bytes.
+    pub source: OutboundMediaSource,
+    /// MIME type of the file.
+    pub mime_type: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Caption shown with the file (WhatsApp image, video and document only; see
+    /// [`OutboundContent::split_for`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    /// File name shown for a document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+}
+
+/// Where the platform gets an outbound file from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
+pub enum OutboundMediaSource {
+    /// Our stored attachment, not yet handed to the platform. It cannot be
+    /// rendered: before sending, WhatsApp files are uploaded
+    /// ([`crate::channels::media_client::MediaClient::whatsapp_upload`]) and
+    /// Instagram ones given a URL Meta can fetch, and the source replaced.
+    Attachment {
+        /// Attachment id in the store.
+        id: String,
+    },
+    /// A platform media id: WhatsApp uploaded media id, Instagram `attachment_id`.
+    PlatformId {
+        /// The id.
+        id: String,
+    },
+    /// A public URL the platform downloads the file from.
+    Link {
+        /// The URL (HTTPS in production).
+        url: String,
+    },
 }
 
 /// A message ready to be rendered and sent.
@@ -183,6 +262,14 @@ pub enum SendError {
         /// Human-readable reason.
         title: String,
     },
+    /// The request may have reached the platform (a timeout or a broken
+    /// connection after it was written): the message may or may not have been
+    /// accepted, and the platform offers no idempotency key to find out.
+    #[error("outcome unknown: {title}")]
+    Unknown {
+        /// What happened.
+        title: String,
+    },
 }
 
 impl SendError {
@@ -190,13 +277,16 @@ impl SendError {
     pub fn code(&self) -> i64 {
         match self {
             SendError::Retryable { code, .. } | SendError::Permanent { code, .. } => *code,
+            SendError::Unknown { .. } => 0,
         }
     }
 
     /// The title.
     pub fn title(&self) -> &str {
         match self {
-            SendError::Retryable { title, .. } | SendError::Permanent { title, .. } => title,
+            SendError::Retryable { title, .. }
+            | SendError::Permanent { title, .. }
+            | SendError::Unknown { title } => title,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! error a renderer returns when content cannot be expressed on a platform.
 
 use super::event::Channel;
+use super::media::MediaRejection;
 
 /// The ellipsis appended when text is shortened to fit a limit.
 pub const ELLIPSIS: char = '…';
@@ -23,6 +24,13 @@ pub enum RenderError {
         /// Which part.
         what: &'static str,
     },
+    /// A file the platform does not take (type, size) or that is empty.
+    #[error("the file cannot be sent: {0}")]
+    Media(#[from] MediaRejection),
+    /// A stored attachment that was not uploaded (WhatsApp) or given a public URL
+    /// (Instagram) before sending.
+    #[error("attachment {0} was not handed to the platform before sending")]
+    NotUploaded(String),
     /// The message was handed to the other platform's renderer.
     #[error("message for {got} given to the {expected} renderer")]
     WrongChannel {
@@ -70,6 +78,36 @@ pub fn truncate_bytes(s: &str, max: usize) -> String {
     }
     out
 }
+
+/// A document's file name as shown to the customer: the last path component,
+/// control characters removed, at most [`MAX_FILENAME`] chars (keeping the
+/// extension when it has to be shortened). `None` when nothing is left.
+pub fn clean_filename(name: &str) -> Option<String> {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let base: String = base.chars().filter(|c| !c.is_control()).collect();
+    let base = base.trim();
+    if base.is_empty() || base == "." || base == ".." {
+        return None;
+    }
+    if base.chars().count() <= MAX_FILENAME {
+        return Some(base.to_string());
+    }
+    let ext = base
+        .rsplit_once('.')
+        .map(|(_, e)| e)
+        .filter(|e| !e.is_empty() && e.chars().count() <= 16);
+    Some(match ext {
+        Some(ext) => {
+            let stem_room = MAX_FILENAME - ext.chars().count() - 1;
+            format!("{}.{ext}", truncate_chars(base, stem_room))
+        }
+        None => truncate_chars(base, MAX_FILENAME),
+    })
+}
+
+/// Longest file name we send (chars). Meta documents no limit; 240 leaves room
+/// below the 255 bytes most phone file systems allow.
+pub const MAX_FILENAME: usize = 240;
 
 /// Makes `titles` unique by appending ` (2)`, ` (3)` … to repeats, keeping each
 /// within `max` chars (the base is shortened with `…` to make room).
@@ -119,6 +157,26 @@ mod tests {
         for max in 0..20 {
             assert!(truncate_bytes("é😀aé😀", max).len() <= max);
         }
+    }
+
+    #[test]
+    fn filenames() {
+        assert_eq!(clean_filename("nota.pdf").as_deref(), Some("nota.pdf"));
+        assert_eq!(
+            clean_filename("C:\\Users\\x\\nota servis.pdf").as_deref(),
+            Some("nota servis.pdf")
+        );
+        assert_eq!(
+            clean_filename("../../etc/passwd").as_deref(),
+            Some("passwd")
+        );
+        assert_eq!(clean_filename("a\u{0}b\n.pdf").as_deref(), Some("ab.pdf"));
+        assert_eq!(clean_filename(" / "), None);
+        assert_eq!(clean_filename(".."), None);
+        let long = format!("{}.pdf", "x".repeat(300));
+        let cut = clean_filename(&long).unwrap();
+        assert_eq!(cut.chars().count(), MAX_FILENAME);
+        assert!(cut.ends_with("….pdf"), "{cut}");
     }
 
     #[test]

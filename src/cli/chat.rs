@@ -94,7 +94,7 @@ async fn chat(config: Config, from: &str, name: &str) -> anyhow::Result<ExitCode
                 reply_to: None,
             }),
         };
-        crate::engine::handle_event(&app, &event).await?;
+        crate::engine::handle_event(app.engine(), &event).await?;
         let Some(c) = app.store().contact(Channel::WhatsApp, from).await? else {
             continue;
         };

@@ -13,7 +13,7 @@ mod types;
 
 pub use duration::{HumanDuration, parse_duration};
 pub use load::{ConfigError, load, load_from_str, validate};
-pub use types::{ClockRange, Secret, TimeZoneName};
+pub use types::{ClockRange, IpRange, Secret, TimeZoneName};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -28,6 +28,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// State storage.
     pub store: StoreConfig,
+    /// Where the files customers and agents send are kept.
+    pub media: MediaConfig,
     /// Intent rule files.
     pub intents: IntentsConfig,
     /// WhatsApp Business Cloud API.
@@ -44,7 +46,10 @@ pub struct Config {
     pub broadcast: BroadcastConfig,
     /// Background workers.
     pub workers: WorkersConfig,
-    /// People who use the agent API.
+    /// Sign-in sessions and cookies.
+    pub auth: AuthConfig,
+    /// People imported into the store at start (bootstrap; the store is the
+    /// source of truth afterwards).
     pub agents: Vec<AgentConfig>,
     /// Canned responses agents can insert.
     pub canned: Vec<CannedConfig>,
@@ -60,6 +65,15 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Log format: `text` or `json`.
     pub log_format: LogFormat,
+    /// Reverse proxies (IP addresses or CIDR ranges) whose `X-Forwarded-For`
+    /// and `X-Forwarded-Proto` are believed; from anyone else they are ignored.
+    pub trusted_proxies: Vec<IpRange>,
+    /// Serve `/metrics` on this separate address only (e.g. a private
+    /// interface), instead of on `listen`.
+    pub metrics_listen: Option<String>,
+    /// Bearer token `/metrics` requires. Without it (and without
+    /// `metrics_listen`) `/metrics` is refused.
+    pub metrics_token: Option<Secret>,
 }
 
 impl Default for ServerConfig {
@@ -68,8 +82,42 @@ impl Default for ServerConfig {
             listen: "0.0.0.0:8080".into(),
             max_body_bytes: 1024 * 1024,
             log_format: LogFormat::Text,
+            trusted_proxies: Vec::new(),
+            metrics_listen: None,
+            metrics_token: None,
         }
     }
+}
+
+/// `[auth]`: sign-in sessions of the console.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// How long a sign-in lasts (absolute, not extended by use).
+    pub session_ttl: HumanDuration,
+    /// When the session cookie is marked `Secure`.
+    pub secure_cookie: SecureCookie,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl: HumanDuration::secs(12 * 3600),
+            secure_cookie: SecureCookie::Auto,
+        }
+    }
+}
+
+/// When the session cookie carries the `Secure` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecureCookie {
+    /// When the request came over HTTPS, as told by `X-Forwarded-Proto: https`
+    /// from a proxy in `server.trusted_proxies` (Balas itself speaks plain HTTP).
+    Auto,
+    /// Always (production behind TLS): browsers then keep the cookie only on
+    /// HTTPS pages (and on `http://localhost`).
+    Always,
 }
 
 /// How logs are written.
@@ -102,6 +150,60 @@ impl Default for StoreConfig {
             key_prefix: "balas".into(),
         }
     }
+}
+
+/// `[media]`: the media store (photos, videos, voice notes, documents).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// `fs` (a directory, one machine) or `s3` (any S3-compatible bucket, for
+    /// several processes).
+    pub backend: MediaBackendKind,
+    /// Largest file kept, in bytes; the platforms' own limits per kind of file
+    /// apply below it.
+    pub max_bytes: u64,
+    /// `fs`: the directory; empty means `<store.data_dir>/media`.
+    pub dir: PathBuf,
+    /// `s3`: the bucket.
+    pub bucket: String,
+    /// `s3`: the endpoint of an S3-compatible server (`https://…`, or `http://…`
+    /// on a trusted network); empty means AWS S3 itself.
+    pub endpoint: String,
+    /// `s3`: the region.
+    pub region: String,
+    /// `s3`: a prefix for every object key (several deployments in one bucket).
+    pub prefix: String,
+    /// `s3`: access key id; unset means the standard AWS environment
+    /// (`AWS_ACCESS_KEY_ID`, web identity, instance metadata).
+    pub access_key_id: Option<Secret>,
+    /// `s3`: secret access key (with `access_key_id`).
+    pub secret_access_key: Option<Secret>,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            backend: MediaBackendKind::Fs,
+            max_bytes: 100 * 1024 * 1024,
+            dir: PathBuf::new(),
+            bucket: String::new(),
+            endpoint: String::new(),
+            region: "us-east-1".into(),
+            prefix: String::new(),
+            access_key_id: None,
+            secret_access_key: None,
+        }
+    }
+}
+
+/// Which media store backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaBackendKind {
+    /// A directory on this machine.
+    Fs,
+    /// An S3-compatible bucket.
+    S3,
 }
 
 /// `[intents]`
@@ -375,7 +477,8 @@ pub struct WorkersConfig {
     pub outbox_concurrency: usize,
     /// How often idle workers look for due work.
     pub poll_interval: HumanDuration,
-    /// How long a claimed job is leased before another worker may retry it.
+    /// Lease of a claimed job, renewed every third of it while the job runs;
+    /// bounds how long a dead process's jobs wait before another takes them.
     pub lease: HumanDuration,
 }
 
@@ -385,7 +488,7 @@ impl Default for WorkersConfig {
             inbound_concurrency: 8,
             outbox_concurrency: 16,
             poll_interval: HumanDuration::millis(200),
-            lease: HumanDuration::secs(60),
+            lease: HumanDuration::secs(10),
         }
     }
 }
@@ -407,8 +510,20 @@ pub struct AgentConfig {
     /// Conversations they may hold at once.
     #[serde(default = "default_max_concurrent")]
     pub max_concurrent: u32,
-    /// Hex SHA-256 of their bearer token (the token itself is never stored).
+    /// Hex SHA-256 of their bearer token (the token itself is never stored);
+    /// empty for none (set a password with `balas users passwd` instead).
+    #[serde(default)]
     pub token_sha256: String,
+}
+
+/// Whether `id` is a valid user id: 1–64 ASCII letters, digits, `.`, `-` or `_`
+/// (it is also the sign-in name and part of store keys).
+pub fn valid_user_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn default_max_concurrent() -> u32 {

@@ -11,28 +11,101 @@
 
 pub mod anger;
 pub mod business_hours;
+pub mod clarify;
+mod live;
 pub mod messages;
 pub mod ownership;
+#[cfg(test)]
+mod tests;
 pub mod timers;
 pub mod worker;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
 
 pub use business_hours::BusinessHours;
+pub use live::LiveDelivery;
 
-use crate::app::App;
 use crate::channels::{
     Button, Channel, EventKind, InboundEvent, InboundMessage, MessageContent, OutboundContent,
     OutboundMessage,
 };
+use crate::config::Config;
 use crate::conversation::{Conversation, State, Transition};
-use crate::intents::{Action, Intent, Lang, MatchContext, detect_language};
-use crate::outbox::{OutboxError, Outgoing, StatusOutcome};
-use crate::store::{Contact, ConversationError, Speaker, StoreError, TranscriptEntry};
-use crate::webhook::DEDUPE_TTL;
+use crate::events::{Bus, Event, Reaction};
+use crate::intents::{
+    Action, ClarifyKind, Decision, Entity, Intent, KEEP_SUBSCRIBED_PAYLOAD, Lang, MatchContext,
+    Question, RuleHandle, RuleSet, detect_language,
+};
+use crate::outbox::{Outbox, OutboxError, Outgoing, StatusOutcome};
+use crate::store::{Contact, ConversationError, Speaker, Store, StoreError, TranscriptEntry};
 use messages::Texts;
+
+/// The handles the engine works with; cheap to clone. The surveys on top of
+/// it use the same handles.
+#[derive(Clone)]
+pub struct Engine(Arc<Parts>);
+
+struct Parts {
+    config: Arc<Config>,
+    store: Store,
+    outbox: Outbox,
+    rules: RuleHandle,
+    hours: BusinessHours,
+    bus: Bus,
+}
+
+impl Engine {
+    /// The engine over these handles.
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        outbox: Outbox,
+        rules: RuleHandle,
+        bus: Bus,
+    ) -> Engine {
+        Engine(Arc::new(Parts {
+            hours: BusinessHours::from_config(&config.business_hours),
+            config,
+            store,
+            outbox,
+            rules,
+            bus,
+        }))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    /// The outbox: the only way anything is sent.
+    pub fn outbox(&self) -> &Outbox {
+        &self.0.outbox
+    }
+
+    /// The intent rules (hot-reloadable).
+    pub fn rules(&self) -> &RuleHandle {
+        &self.0.rules
+    }
+
+    /// Business hours.
+    pub fn hours(&self) -> &BusinessHours {
+        &self.0.hours
+    }
+
+    /// Where the engine's events go.
+    pub fn bus(&self) -> &Bus {
+        &self.0.bus
+    }
+}
 
 /// What became of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,45 +144,36 @@ pub fn lang_from_code(code: &str) -> Lang {
 }
 
 /// Handles one inbound event.
-pub async fn handle_event(app: &App, event: &InboundEvent) -> Result<Outcome, EngineError> {
+pub async fn handle_event(engine: &Engine, event: &InboundEvent) -> Result<Outcome, EngineError> {
     match &event.kind {
         EventKind::Message(msg) => {
-            let lock = format!("lock:contact:{}:{}", event.channel, msg.contact.external_id);
-            let owner = format!("{}:{}", app.instance_id(), event.dedupe_key);
-            let now = app.store().now_ms();
-            // The lock lives as long as the job's lease: if this process dies
-            // mid-message, the job is claimed again when its lease runs out, and
-            // the contact must be free by then rather than stall its conversation.
-            let ttl = app.config().workers.lease.get();
-            if !app.store().backend().lock(&lock, &owner, ttl, now).await? {
+            // The owner is the event, not this process: when the event runs
+            // again after a crash (here or in another process) it takes its
+            // own lock back at once instead of waiting for it to expire. The
+            // lock outlives any normal turn; it only matters while one runs.
+            let (who, owner) = (&msg.contact.external_id, &event.dedupe_key);
+            let ttl = engine.config().workers.lease.get() * 3;
+            if !engine
+                .store()
+                .lock_contact(event.channel, who, owner, ttl)
+                .await?
+            {
                 return Ok(Outcome::Busy);
             }
-            let result = handle_message(app, event, msg).await;
-            if let Err(e) = app.store().backend().unlock(&lock, &owner).await {
+            let result = handle_message(engine, event, msg).await;
+            if let Err(e) = engine
+                .store()
+                .unlock_contact(event.channel, who, owner)
+                .await
+            {
                 tracing::warn!(error = %e, "could not release a contact lock; it expires by itself");
             }
             result.map(|()| Outcome::Done)
         }
-        EventKind::Status(status) => match app.outbox().apply_status(status).await? {
-            StatusOutcome::Advanced(record) => {
-                if let Some(conv_id) = &record.conversation_id
-                    && let Some(conv) = app.store().conversation(conv_id).await?
-                {
-                    ownership::publish(
-                        app,
-                        "delivery",
-                        &conv,
-                        json!({ "message_id": record.id, "delivery": record.state, "error_code": record.error_code, "error_title": record.error_title }),
-                    )
-                    .await;
-                }
-                crate::broadcast::on_status(app.store(), &record).await?;
-                if record.state == crate::store::OutboundState::Failed {
-                    crate::survey::on_send_failed(app, &record).await?;
-                }
-                Ok(Outcome::Done)
-            }
-            StatusOutcome::Stale => Ok(Outcome::Done),
+        // The outbox publishes the change; consoles, broadcasts and surveys
+        // subscribe.
+        EventKind::Status(status) => match engine.outbox().apply_status(status).await? {
+            StatusOutcome::Advanced(_) | StatusOutcome::Stale => Ok(Outcome::Done),
             // The send response may not be stored yet (FACTS.md §9).
             StatusOutcome::Unknown => Ok(Outcome::RetryLater(Duration::from_secs(2))),
         },
@@ -120,22 +184,23 @@ pub async fn handle_event(app: &App, event: &InboundEvent) -> Result<Outcome, En
         } => {
             // Our own sends come back as echoes; one we do not know was typed by a
             // person in Instagram's own inbox. Record it for the agents.
-            if app
+            if engine
                 .store()
                 .outbound_by_platform_id(message_id)
                 .await?
                 .is_none()
-                && let Some(c) = app
+                && let Some(c) = engine
                     .store()
                     .contact(event.channel, &contact.external_id)
                     .await?
                 && let Some(conv_id) = &c.current_case
             {
-                app.store()
+                engine
+                    .store()
                     .append_transcript(
                         conv_id,
                         &TranscriptEntry {
-                            at_ms: app.store().now_ms(),
+                            at_ms: engine.store().now_ms(),
                             speaker: Speaker::Agent {
                                 id: "instagram-inbox".into(),
                             },
@@ -156,7 +221,7 @@ pub async fn handle_event(app: &App, event: &InboundEvent) -> Result<Outcome, En
                     error_code: None,
                     error_title: None,
                 };
-                app.outbox().apply_status(&status).await?;
+                engine.outbox().apply_status(&status).await?;
             }
             Ok(Outcome::Done)
         }
@@ -166,7 +231,7 @@ pub async fn handle_event(app: &App, event: &InboundEvent) -> Result<Outcome, En
             emoji,
         } => {
             note_on_current_case(
-                app,
+                engine,
                 event.channel,
                 &contact.external_id,
                 match emoji {
@@ -182,7 +247,7 @@ pub async fn handle_event(app: &App, event: &InboundEvent) -> Result<Outcome, En
             message_id,
         } => {
             note_on_current_case(
-                app,
+                engine,
                 event.channel,
                 &contact.external_id,
                 format!("the customer deleted message {message_id}"),
@@ -202,22 +267,22 @@ pub async fn handle_event(app: &App, event: &InboundEvent) -> Result<Outcome, En
 }
 
 async fn note_on_current_case(
-    app: &App,
+    engine: &Engine,
     channel: Channel,
     contact_id: &str,
     text: String,
 ) -> Result<(), EngineError> {
-    if let Some(c) = app.store().contact(channel, contact_id).await?
+    if let Some(c) = engine.store().contact(channel, contact_id).await?
         && let Some(conv_id) = &c.current_case
     {
-        app.store().note(conv_id, text).await?;
+        engine.store().note(conv_id, text).await?;
     }
     Ok(())
 }
 
 /// Everything about one turn of a customer message, for building replies.
 struct Turn<'a> {
-    app: &'a App,
+    engine: &'a Engine,
     channel: Channel,
     msg: &'a InboundMessage,
     contact: Contact,
@@ -227,21 +292,131 @@ struct Turn<'a> {
     replies: Vec<String>,
     buttons: Vec<Button>,
     intent: Option<String>,
+    /// For a request for a person: the topic it is about (`case.topic`, and
+    /// the queue when the topic has one).
+    topic: Option<Intent>,
+}
+
+/// What a customer message leads to.
+enum Next {
+    /// Act on this intent.
+    Intent {
+        /// The intent.
+        intent: Box<Intent>,
+        /// For a request for a person: the topic it is about.
+        topic: Option<Box<Intent>>,
+    },
+    /// Ask which was meant.
+    Ask {
+        /// The question and its buttons.
+        question: Question,
+        /// Whether it confirms an opt-out.
+        confirms_opt_out: bool,
+    },
+    /// "No" to an opt-out confirmation: nothing changes.
+    StaySubscribed,
+    /// A tapped button that names nothing we know (any more).
+    Stale,
+    /// Not understood: the fallback.
+    Fallback,
+}
+
+/// Reads a message against the rules and the question the case has open:
+/// a tapped button or a typed answer to that question picks its choice; any
+/// other text is understood afresh. Also returns the numbers found in it.
+fn next_step(
+    rules: &RuleSet,
+    conv: &Conversation,
+    content: &MessageContent,
+    lang: Lang,
+    ctx: &MatchContext,
+    now_ms: i64,
+) -> (Next, Vec<Entity>) {
+    let pending = clarify::pending(conv, now_ms);
+    let text = content.text();
+    let picked = match content {
+        MessageContent::Reply { payload, .. } => Some(payload.as_str()),
+        _ => pending
+            .zip(text)
+            .and_then(|(q, t)| clarify::by_text(q, t))
+            .map(|c| c.payload.as_str()),
+    };
+    if let Some(payload) = picked {
+        if payload.trim() == KEEP_SUBSCRIBED_PAYLOAD {
+            let asked = pending.is_some_and(|q| clarify::by_payload(q, payload).is_some());
+            return (
+                if asked {
+                    Next::StaySubscribed
+                } else {
+                    Next::Stale
+                },
+                Vec::new(),
+            );
+        }
+        if let Some(intent) = rules.by_payload(payload) {
+            return (
+                Next::Intent {
+                    intent: Box::new(intent.clone()),
+                    topic: None,
+                },
+                Vec::new(),
+            );
+        }
+        if !matches!(content, MessageContent::Reply { .. }) {
+            // Typed answer to a choice whose intent was removed by a reload.
+            return (Next::Stale, Vec::new());
+        }
+    }
+    let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+        return (Next::Fallback, Vec::new());
+    };
+    // A payload we do not know may still carry a meaningful title (a
+    // broadcast's quick reply): understood like typed text.
+    let understanding = rules.understand(text, ctx);
+    let next = match &understanding.decision {
+        Decision::Answer { intent, topic, .. } => match rules.get(intent) {
+            Some(i) => Next::Intent {
+                intent: Box::new(i.clone()),
+                topic: topic
+                    .as_deref()
+                    .and_then(|t| rules.get(t))
+                    .map(|t| Box::new(t.clone())),
+            },
+            None => Next::Fallback,
+        },
+        Decision::Clarify { kind, .. } => match understanding.question(rules, lang) {
+            Some(question) if !question.buttons.is_empty() => Next::Ask {
+                question,
+                confirms_opt_out: *kind == ClarifyKind::ConfirmOptOut,
+            },
+            _ => Next::Fallback,
+        },
+        Decision::Fallback { .. } => Next::Fallback,
+    };
+    let next = match (next, content) {
+        (Next::Fallback, MessageContent::Reply { .. }) => Next::Stale,
+        (next, _) => next,
+    };
+    (next, understanding.entities)
 }
 
 async fn handle_message(
-    app: &App,
+    engine: &Engine,
     event: &InboundEvent,
     msg: &InboundMessage,
 ) -> Result<(), EngineError> {
-    let store = app.store();
+    let store = engine.store();
     let channel = event.channel;
     let contact = store
         .touch_contact(channel, &msg.contact, event.timestamp_ms)
         .await?;
     // A survey in progress reads answers before anything else; the answer is
     // recorded on the surveyed case and opens no new one.
-    if crate::survey::on_message(app, &contact, msg).await? {
+    let offered = Event::CustomerMessage {
+        contact: Box::new(contact.clone()),
+        message: Box::new(msg.clone()),
+    };
+    if engine.bus().publish(&offered).await? == Reaction::Consumed {
         return Ok(());
     }
     let (contact, conv, _new) = store.open_case(channel, &msg.contact).await?;
@@ -261,22 +436,11 @@ async fn handle_message(
         })
         .await?;
     if store
-        .remember(&format!("transcribed:{}", msg.message_id), DEDUPE_TTL)
+        .transcribe_customer_message(&conv.id, &msg.message_id, msg.content.summary())
         .await?
     {
-        store
-            .append_transcript(
-                &conv.id,
-                &TranscriptEntry {
-                    at_ms: now,
-                    speaker: Speaker::Customer,
-                    text: msg.content.summary(),
-                    message_id: Some(msg.message_id.clone()),
-                },
-            )
-            .await?;
         ownership::publish(
-            app,
+            engine,
             "message",
             &conv,
             json!({ "preview": preview(&msg.content), "unread": conv.unread }),
@@ -285,7 +449,7 @@ async fn handle_message(
     }
 
     let mut turn = Turn {
-        app,
+        engine,
         channel,
         msg,
         contact,
@@ -294,21 +458,63 @@ async fn handle_message(
         replies: Vec::new(),
         buttons: Vec::new(),
         intent: None,
+        topic: None,
     };
 
-    let rules = app.rules().current();
+    let rules = engine.rules().current();
     let ctx = MatchContext {
         channel: Some(channel),
-        business_hours_open: app.hours().is_open(store.clock().now()),
+        business_hours_open: engine.hours().is_open(store.clock().now()),
     };
-    let chosen: Option<Intent> = match &msg.content {
-        MessageContent::Reply { payload, .. } if rules.by_payload(payload).is_some() => {
-            rules.by_payload(payload).cloned()
+    let (next, entities) = next_step(&rules, &turn.conv, &msg.content, lang, &ctx, now);
+    // The bot asks while it owns the case; an opt-out is confirmed in the
+    // queue too (opt-outs are honoured whoever owns the case).
+    let state = turn.conv.state;
+    let asks = |confirms: bool| state == State::Bot || (confirms && state == State::Queued);
+    let opened = match &next {
+        Next::Ask {
+            question,
+            confirms_opt_out,
+        } if asks(*confirms_opt_out) => Some(clarify::open(question, *confirms_opt_out, now)),
+        _ => None,
+    };
+    // One write: the numbers given, and the question asked (any other
+    // message closes the open one).
+    let values = crate::intents::entities::template_values(&entities);
+    if !values.is_empty() || turn.conv.question.is_some() || opened.is_some() {
+        turn.conv = store
+            .update_conversation(&turn.conv.id, |c| {
+                for (var, value) in &values {
+                    let key = var.trim_start_matches("case.");
+                    if key == "tracking_number" {
+                        // A new tracking number's courier replaces the old one.
+                        c.entities.remove("courier");
+                    }
+                    c.entities.insert(key.to_string(), value.clone());
+                }
+                c.question = opened.clone();
+            })
+            .await?;
+    }
+    let chosen: Option<Intent> = match next {
+        Next::Intent { intent, topic } => {
+            turn.topic = topic.map(|t| *t);
+            Some(*intent)
         }
-        _ => text
-            .as_deref()
-            .and_then(|t| rules.understand(t, &ctx).into_answer())
-            .and_then(|name| rules.get(&name).cloned()),
+        Next::Ask { question, .. } if opened.is_some() => {
+            turn.replies.push(question.body);
+            turn.buttons = question.buttons;
+            return turn.send().await;
+        }
+        Next::StaySubscribed if state != State::Assigned => {
+            turn.replies.push(Texts::new(lang).stays_subscribed());
+            return turn.send().await;
+        }
+        Next::Stale if state == State::Bot => {
+            turn.replies.push(Texts::new(lang).stale_choice());
+            return turn.send().await;
+        }
+        Next::Ask { .. } | Next::StaySubscribed | Next::Stale | Next::Fallback => None,
     };
 
     // Opt-out and opt-in are honoured whoever owns the conversation.
@@ -319,9 +525,16 @@ async fn handle_message(
         store
             .update_contact(channel, &msg.contact.external_id, |c| c.opted_out = out)
             .await?;
-        crate::survey::on_opt_out(app, &turn.contact, out).await?;
+        engine
+            .bus()
+            .publish(&Event::OptOutChanged {
+                contact: Box::new(turn.contact.clone()),
+                opted_out: out,
+            })
+            .await?;
         if turn.conv.state == State::Assigned {
-            app.store()
+            engine
+                .store()
                 .note(
                     &turn.conv.id,
                     if out {
@@ -360,17 +573,17 @@ async fn bot_turn(
     chosen: Option<Intent>,
     rules: &crate::intents::RuleSet,
 ) -> Result<(), EngineError> {
-    let app = turn.app;
-    let store = app.store();
-    let fallback_limit = app.config().intents.fallback_handoff_after;
+    let engine = turn.engine;
+    let store = engine.store();
+    let fallback_limit = engine.config().intents.fallback_handoff_after;
     let Some(intent) = chosen else {
         let fallbacks = turn.conv.consecutive_fallbacks + 1;
         turn.conv = store
             .update_conversation(&turn.conv.id, |c| c.consecutive_fallbacks = fallbacks)
             .await?;
         if fallback_limit > 0 && fallbacks >= fallback_limit {
-            let queue = app.config().handoff.default_queue.clone();
-            let conv = ownership::handoff(app, &turn.conv.id, &queue, 0, "fallback").await?;
+            let queue = engine.config().handoff.default_queue.clone();
+            let conv = ownership::handoff(engine, &turn.conv.id, &queue, 0, "fallback").await?;
             let position = store.queue_position(&conv).await?.unwrap_or(1);
             turn.conv = conv;
             turn.replies
@@ -390,13 +603,16 @@ async fn bot_turn(
     match intent.action {
         Action::Reply => turn.say_intent(&intent, String::new(), None).await,
         Action::Handoff => {
-            let queue = intent
-                .queue
-                .clone()
-                .unwrap_or_else(|| app.config().handoff.default_queue.clone());
+            // A request for a person about a topic waits in the topic's queue.
+            let queue = turn
+                .topic
+                .as_ref()
+                .and_then(|t| t.queue.clone())
+                .or_else(|| intent.queue.clone())
+                .unwrap_or_else(|| engine.config().handoff.default_queue.clone());
             let boost = priority_boost(turn, Some(&intent)).await?;
             let conv = ownership::handoff(
-                app,
+                engine,
                 &turn.conv.id,
                 &queue,
                 intent.queue_priority + boost,
@@ -422,7 +638,7 @@ async fn bot_turn(
             turn.send().await?;
             let id = turn.conv.id.clone();
             match ownership::agent_transition(
-                app,
+                engine,
                 &id,
                 Transition::Resolve { by: "bot".into() },
                 |c| c.state == State::Bot,
@@ -441,8 +657,8 @@ async fn bot_turn(
 /// Extra priority for an angry message and for repeated complaints (a
 /// complaint-type `intent` is recorded on the contact). Each is counted once.
 async fn priority_boost(turn: &mut Turn<'_>, intent: Option<&Intent>) -> Result<i32, EngineError> {
-    let app = turn.app;
-    let cfg = &app.config().handoff;
+    let engine = turn.engine;
+    let cfg = &engine.config().handoff;
     let mut boost = 0;
     if turn.msg.content.text().is_some_and(anger::is_angry) {
         boost += cfg.anger_priority_boost;
@@ -450,9 +666,9 @@ async fn priority_boost(turn: &mut Turn<'_>, intent: Option<&Intent>) -> Result<
     if let Some(intent) = intent
         && cfg.complaint_intents.iter().any(|c| c == &intent.name)
     {
-        let now = app.store().now_ms();
+        let now = engine.store().now_ms();
         let window = cfg.repeat_window.as_millis_i64();
-        let contact = app
+        let contact = engine
             .store()
             .update_contact(turn.channel, &turn.msg.contact.external_id, |c| {
                 c.complaint_times.retain(|t| now - t < window);
@@ -468,14 +684,18 @@ async fn priority_boost(turn: &mut Turn<'_>, intent: Option<&Intent>) -> Result<
 }
 
 async fn queued_turn(turn: &mut Turn<'_>, chosen: Option<&Intent>) -> Result<(), EngineError> {
-    let app = turn.app;
-    let store = app.store();
+    let engine = turn.engine;
+    let store = engine.store();
     let boost = priority_boost(turn, chosen).await?;
     if boost > 0 {
-        turn.conv = ownership::raise_priority(app, &turn.conv, boost).await?;
+        turn.conv = ownership::raise_priority(engine, &turn.conv, boost).await?;
     }
     let now = store.now_ms();
-    let every = app.config().handoff.position_update_every.as_millis_i64();
+    let every = engine
+        .config()
+        .handoff
+        .position_update_every
+        .as_millis_i64();
     let due = turn
         .conv
         .last_position_update_ms
@@ -492,29 +712,53 @@ async fn queued_turn(turn: &mut Turn<'_>, chosen: Option<&Intent>) -> Result<(),
 }
 
 /// The values of reply-template variables for one conversation: the built-in
-/// ones (`contact.name`, `business_hours.next_open`, `queue.position`,
-/// `case.id`) and `[intents.variables]` from the config. Used for bot replies
-/// and for agents' canned responses alike.
+/// ones ([`crate::intents::BUILTIN_VARIABLES`]: contact name, business hours,
+/// queue position, the case id and the numbers the customer gave) and
+/// `[intents.variables]` from the config. Used for bot replies and for
+/// agents' canned responses alike.
 pub fn template_variables<'a>(
-    app: &'a App,
+    engine: &'a Engine,
     contact: &Contact,
     conv: &Conversation,
     position: Option<u64>,
     lang: Lang,
 ) -> impl Fn(&str) -> Option<String> + 'a {
-    let now = app.store().clock().now();
+    variables_with_topic(engine, contact, conv, position, lang, None)
+}
+
+/// [`template_variables`] plus `case.topic`, the label of the topic a request
+/// for a person is about.
+fn variables_with_topic<'a>(
+    engine: &'a Engine,
+    contact: &Contact,
+    conv: &Conversation,
+    position: Option<u64>,
+    lang: Lang,
+    topic: Option<String>,
+) -> impl Fn(&str) -> Option<String> + 'a {
+    let now = engine.store().clock().now();
     let english = matches!(lang, Lang::En);
     let name = contact.display_name().map(str::to_string);
     let case_id = conv.id.clone();
-    let next_open = app.hours().next_open_text(now, english);
-    let config_vars = &app.config().intents.variables;
+    let next_open = engine.hours().next_open_text(now, english);
+    let schedule = engine.hours().schedule_text(english);
+    let open = engine.hours().is_open(now);
+    let entities = conv.entities.clone();
+    let config_vars = &engine.config().intents.variables;
     move |var: &str| -> Option<String> {
         match var {
             "contact.name" => name.clone(),
             "business_hours.next_open" => Some(next_open.clone()),
+            "business_hours.schedule" => schedule.clone(),
+            // A flag for sections: set only while the team is working.
+            "business_hours.open" => open.then(|| "open".to_string()),
             "queue.position" => Some(position.map_or_else(|| "-".into(), |p| p.to_string())),
             "case.id" => Some(case_id.clone()),
-            other => config_vars.get(other).cloned(),
+            "case.topic" => topic.clone(),
+            other => match other.strip_prefix("case.") {
+                Some(key) if entities.contains_key(key) => entities.get(key).cloned(),
+                _ => config_vars.get(other).cloned(),
+            },
         }
     }
 }
@@ -522,7 +766,18 @@ pub fn template_variables<'a>(
 impl Turn<'_> {
     /// Adds the intent's reply (or `default` when it has none) to this turn.
     async fn say_intent(&mut self, intent: &Intent, default: String, position: Option<u64>) {
-        let vars = template_variables(self.app, &self.contact, &self.conv, position, self.lang);
+        let topic = self
+            .topic
+            .as_ref()
+            .map(|t| t.button_label(self.lang).to_string());
+        let vars = variables_with_topic(
+            self.engine,
+            &self.contact,
+            &self.conv,
+            position,
+            self.lang,
+            topic,
+        );
         match intent.reply(self.conv.bot_turns, self.lang) {
             Some(template) => self.replies.push(template.render(&vars)),
             None if !default.is_empty() => self.replies.push(default),
@@ -534,11 +789,11 @@ impl Turn<'_> {
 
     /// Adds the out-of-hours note when the team is not working.
     fn after_hours_note(&mut self) {
-        let app = self.app;
-        let now = app.store().clock().now();
-        if !app.hours().is_open(now) {
+        let engine = self.engine;
+        let now = engine.store().clock().now();
+        if !engine.hours().is_open(now) {
             let english = matches!(self.lang, Lang::En);
-            let next = app.hours().next_open_text(now, english);
+            let next = engine.hours().next_open_text(now, english);
             self.replies.push(Texts::new(self.lang).after_hours(&next));
         }
     }
@@ -560,8 +815,8 @@ impl Turn<'_> {
                 footer: None,
             }
         };
-        let app = self.app;
-        let result = app
+        let engine = self.engine;
+        let result = engine
             .outbox()
             .enqueue(Outgoing {
                 // Derived from the inbound message: reprocessing never sends twice.
@@ -576,7 +831,7 @@ impl Turn<'_> {
                 speaker: Some(Speaker::Bot {
                     intent: self.intent.clone(),
                 }),
-                origin: "bot".into(),
+                origin: crate::store::Origin::Bot,
                 by_human: false,
             })
             .await;
@@ -590,7 +845,7 @@ impl Turn<'_> {
             Err(OutboxError::Store(e)) => return Err(e.into()),
         }
         let turns = self.conv.bot_turns + 1;
-        self.conv = app
+        self.conv = engine
             .store()
             .update_conversation(&self.conv.id, |c| c.bot_turns = c.bot_turns.max(turns))
             .await?;

@@ -5,16 +5,16 @@
 //! surveys after resolution, queue bookkeeping — happen the same way whoever
 //! asked.
 
+use super::Engine;
+use crate::events::Event;
 use serde_json::json;
 
 use super::timers::Timer;
-use crate::app::App;
-use crate::config::AgentConfig;
 use crate::conversation::{Conversation, State, Transition};
-use crate::store::{ConversationError, queues};
+use crate::store::{ConversationError, User, queues};
 
 /// Publishes a live event about a conversation to every process's consoles.
-pub async fn publish(app: &App, kind: &str, conv: &Conversation, extra: serde_json::Value) {
+pub async fn publish(engine: &Engine, kind: &str, conv: &Conversation, extra: serde_json::Value) {
     let mut event = json!({
         "type": kind,
         "conversation_id": conv.id,
@@ -23,14 +23,14 @@ pub async fn publish(app: &App, kind: &str, conv: &Conversation, extra: serde_js
         "queue": conv.queue,
         "agent": conv.agent,
         "priority": conv.priority,
-        "at_ms": app.store().now_ms(),
+        "at_ms": engine.store().now_ms(),
     });
     if let (Some(obj), Some(more)) = (event.as_object_mut(), extra.as_object()) {
         for (k, v) in more {
             obj.insert(k.clone(), v.clone());
         }
     }
-    if let Err(e) = app.store().publish_event(&event).await {
+    if let Err(e) = engine.store().publish_event(&event).await {
         tracing::warn!(error = %e, "could not publish a live event");
     }
 }
@@ -38,7 +38,7 @@ pub async fn publish(app: &App, kind: &str, conv: &Conversation, extra: serde_js
 /// Puts a bot-owned conversation in a queue. Every caller tells the customer
 /// about it in the same turn, so this counts as their latest position update.
 pub async fn handoff(
-    app: &App,
+    engine: &Engine,
     conv_id: &str,
     queue: &str,
     priority: i32,
@@ -49,22 +49,23 @@ pub async fn handoff(
         priority,
         reason: reason.to_string(),
     };
-    let (_, after) = app.store().transition(conv_id, &t, |_| true).await?;
-    app.store()
+    let (_, after) = engine.store().transition(conv_id, &t, |_| true).await?;
+    engine
+        .store()
         .note(
             conv_id,
             format!("handoff to {queue} ({reason}), priority {priority}"),
         )
         .await?;
-    schedule_reassure(app, &after).await?;
-    publish(app, "handoff", &after, json!({ "reason": reason })).await;
+    schedule_reassure(engine, &after).await?;
+    publish(engine, "handoff", &after, json!({ "reason": reason })).await;
     metrics::counter!("balas_handoffs_total", "queue" => queue.to_string()).increment(1);
     Ok(after)
 }
 
 /// Raises the priority of a waiting conversation (angry or repeated complaints).
 pub async fn raise_priority(
-    app: &App,
+    engine: &Engine,
     conv: &Conversation,
     by: i32,
 ) -> Result<Conversation, ConversationError> {
@@ -72,7 +73,7 @@ pub async fn raise_priority(
         return Ok(conv.clone());
     }
     // An agent may claim it at any moment: change nothing once it left the queue.
-    let after = app
+    let after = engine
         .store()
         .update_conversation(&conv.id, |c| {
             if c.state == State::Queued {
@@ -83,42 +84,25 @@ pub async fn raise_priority(
     if after.state != State::Queued {
         return Ok(after);
     }
-    if let Some(q) = &after.queue {
-        let waiting = format!("waiting:{q}");
-        let backend = app.store().backend();
-        backend
-            .index_put(&waiting, &after.id, after.queue_score())
-            .await?;
-        // A claim that finished between our update and this put has already
-        // cleaned the waiting index; take the entry we just re-added out again
-        // so the queue shows no ghost.
-        if let Some(now) = app.store().conversation(&after.id).await?
-            && (now.state != State::Queued || now.queue != after.queue)
-        {
-            backend.index_remove(&waiting, &after.id).await?;
-        }
-    }
-    publish(app, "priority", &after, json!({})).await;
+    engine.store().refile_waiting(&after).await?;
+    publish(engine, "priority", &after, json!({})).await;
     Ok(after)
 }
 
 /// The queues an agent may take from: theirs, or every known queue.
-pub async fn agent_queues(
-    app: &App,
-    agent: &AgentConfig,
-) -> Result<Vec<String>, ConversationError> {
+pub async fn agent_queues(engine: &Engine, agent: &User) -> Result<Vec<String>, ConversationError> {
     if !agent.queues.is_empty() {
         return Ok(agent.queues.clone());
     }
-    let mut all = app.store().known_queues().await?;
-    for intent in app.rules().current().intents() {
+    let mut all = engine.store().known_queues().await?;
+    for intent in engine.rules().current().intents() {
         if let Some(q) = &intent.queue
             && !all.contains(q)
         {
             all.push(q.clone());
         }
     }
-    for q in [app.config().handoff.default_queue.as_str(), "recovery"] {
+    for q in [engine.config().handoff.default_queue.as_str(), "recovery"] {
         if !all.iter().any(|x| x == q) {
             all.push(q.to_string());
         }
@@ -128,61 +112,66 @@ pub async fn agent_queues(
 
 /// Assigns the next waiting conversation the agent may take; `queue` narrows it.
 pub async fn claim_next(
-    app: &App,
-    agent: &AgentConfig,
+    engine: &Engine,
+    agent: &User,
     queue: Option<&str>,
 ) -> Result<Option<Conversation>, ConversationError> {
-    let mut queues = agent_queues(app, agent).await?;
+    let mut queues = agent_queues(engine, agent).await?;
     if let Some(q) = queue {
         queues.retain(|x| x == q);
         if queues.is_empty() {
             return Ok(None);
         }
     }
-    let Some(conv) = app
+    let Some(conv) = engine
         .store()
         .claim_next(&agent.id, &queues, u64::from(agent.max_concurrent))
         .await?
     else {
         return Ok(None);
     };
-    after_assignment(app, &conv, "claim").await?;
+    after_assignment(engine, &conv, "claim").await?;
     Ok(Some(conv))
 }
 
 async fn after_assignment(
-    app: &App,
+    engine: &Engine,
     conv: &Conversation,
     kind: &str,
 ) -> Result<(), ConversationError> {
     let agent = conv.agent.clone().unwrap_or_default();
-    app.store()
+    engine
+        .store()
         .note(&conv.id, format!("{kind}: assigned to {agent}"))
         .await?;
-    let timeout = app.config().handoff.agent_reply_timeout;
-    let assigned_ms = conv.assigned_ms.unwrap_or_else(|| app.store().now_ms());
+    let timeout = engine.config().handoff.agent_reply_timeout;
+    let assigned_ms = conv.assigned_ms.unwrap_or_else(|| engine.store().now_ms());
     Timer::ReplyTimeout {
         conversation_id: conv.id.clone(),
         assigned_ms,
     }
-    .schedule(app, assigned_ms + timeout.as_millis_i64())
+    .schedule(engine, assigned_ms + timeout.as_millis_i64())
     .await?;
-    publish(app, kind, conv, json!({})).await;
+    publish(engine, kind, conv, json!({})).await;
     Ok(())
 }
 
 /// Applies an agent-side transition (release, transfer, resolve) guarded by
 /// `guard`, with its side effects.
 pub async fn agent_transition(
-    app: &App,
+    engine: &Engine,
     conv_id: &str,
     transition: Transition,
     guard: impl Fn(&Conversation) -> bool,
 ) -> Result<Conversation, ConversationError> {
-    let (before, after) = app.store().transition(conv_id, &transition, guard).await?;
+    let (before, after) = engine
+        .store()
+        .transition(conv_id, &transition, guard)
+        .await?;
     match &transition {
         Transition::Release | Transition::TransferToQueue { .. } | Transition::ReplyTimeout => {
-            app.store()
+            engine
+                .store()
                 .note(
                     conv_id,
                     format!(
@@ -192,23 +181,27 @@ pub async fn agent_transition(
                     ),
                 )
                 .await?;
-            schedule_reassure(app, &after).await?;
+            schedule_reassure(engine, &after).await?;
             publish(
-                app,
+                engine,
                 transition.name(),
                 &after,
                 json!({ "previous_agent": before.agent }),
             )
             .await;
         }
-        Transition::TransferToAgent { .. } => after_assignment(app, &after, "transfer").await?,
+        Transition::TransferToAgent { .. } => after_assignment(engine, &after, "transfer").await?,
         Transition::Resolve { by } => {
-            app.store()
+            engine
+                .store()
                 .note(conv_id, format!("resolved by {by}"))
                 .await?;
-            publish(app, "resolve", &after, json!({ "by": by })).await;
+            publish(engine, "resolve", &after, json!({ "by": by })).await;
             metrics::counter!("balas_cases_resolved_total", "by_bot" => if after.reached_human { "false" } else { "true" }).increment(1);
-            crate::survey::on_resolved(app, &after).await?;
+            engine
+                .bus()
+                .publish(&Event::CaseResolved(Box::new(after.clone())))
+                .await?;
         }
         Transition::Handoff { .. } | Transition::Claim { .. } => {}
     }
@@ -216,9 +209,13 @@ pub async fn agent_transition(
 }
 
 /// Records an agent's reply on the conversation (SLA timestamps, unread reset).
-pub async fn agent_replied(app: &App, conv_id: &str) -> Result<Conversation, ConversationError> {
-    let now = app.store().now_ms();
-    app.store()
+pub async fn agent_replied(
+    engine: &Engine,
+    conv_id: &str,
+) -> Result<Conversation, ConversationError> {
+    let now = engine.store().now_ms();
+    engine
+        .store()
         .update_conversation(conv_id, |c| {
             c.first_agent_reply_ms.get_or_insert(now);
             c.last_agent_reply_ms = Some(now);
@@ -227,16 +224,16 @@ pub async fn agent_replied(app: &App, conv_id: &str) -> Result<Conversation, Con
         .await
 }
 
-async fn schedule_reassure(app: &App, conv: &Conversation) -> Result<(), ConversationError> {
-    let every = app.config().handoff.reassure_after.as_millis_i64();
-    let now = app.store().now_ms();
+async fn schedule_reassure(engine: &Engine, conv: &Conversation) -> Result<(), ConversationError> {
+    let every = engine.config().handoff.reassure_after.as_millis_i64();
+    let now = engine.store().now_ms();
     Timer::Reassure {
         conversation_id: conv.id.clone(),
         queued_ms: conv.queued_ms.unwrap_or(now),
         assigned_ms: conv.assigned_ms,
         round: 1,
     }
-    .schedule(app, now + every)
+    .schedule(engine, now + every)
     .await?;
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! Durable timers: the promises Balas keeps while nobody is writing.
+//! Durable engine timers: the promises Balas keeps while nobody is writing.
 //!
 //! A timer is a job in the `timers` queue with a deterministic id, so it is
 //! scheduled once however often the code that schedules it runs, and it fires
@@ -6,12 +6,12 @@
 //! that the situation it was set for still holds (same queue entry, same
 //! assignment) and otherwise does nothing.
 
+use super::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::messages::Texts;
 use super::ownership;
-use crate::app::App;
 use crate::channels::{OutboundContent, OutboundMessage};
 use crate::conversation::{State, Transition};
 use crate::outbox::Outgoing;
@@ -43,8 +43,6 @@ pub enum Timer {
         /// The assignment this was set for.
         assigned_ms: i64,
     },
-    /// Send a satisfaction survey (or its next step).
-    Survey(crate::survey::SurveyTimer),
 }
 
 impl Timer {
@@ -63,36 +61,35 @@ impl Timer {
                 conversation_id,
                 assigned_ms,
             } => format!("reply_timeout:{conversation_id}:{assigned_ms}"),
-            Timer::Survey(s) => s.id(),
         }
     }
 
     /// Schedules the timer at `due_ms`; false when it was already scheduled.
-    pub async fn schedule(&self, app: &App, due_ms: i64) -> StoreResult<bool> {
-        app.store()
+    pub async fn schedule(&self, engine: &Engine, due_ms: i64) -> StoreResult<bool> {
+        engine
+            .store()
             .schedule(queues::TIMERS, &self.id(), due_ms, self, None)
             .await
     }
 
     /// Cancels a scheduled timer.
-    pub async fn cancel(&self, app: &App) -> StoreResult<bool> {
-        app.store().cancel(queues::TIMERS, &self.id()).await
+    pub async fn cancel(&self, engine: &Engine) -> StoreResult<bool> {
+        engine.store().cancel(queues::TIMERS, &self.id()).await
     }
 
     /// Does what the timer was set for, if it still applies.
-    pub async fn fire(&self, app: &App) -> Result<(), ConversationError> {
+    pub async fn fire(&self, engine: &Engine) -> Result<(), ConversationError> {
         match self {
             Timer::Reassure {
                 conversation_id,
                 queued_ms,
                 assigned_ms,
                 round,
-            } => reassure(app, conversation_id, *queued_ms, *assigned_ms, *round).await,
+            } => reassure(engine, conversation_id, *queued_ms, *assigned_ms, *round).await,
             Timer::ReplyTimeout {
                 conversation_id,
                 assigned_ms,
-            } => reply_timeout(app, conversation_id, *assigned_ms).await,
-            Timer::Survey(s) => crate::survey::fire(app, s).await,
+            } => reply_timeout(engine, conversation_id, *assigned_ms).await,
         }
     }
 }
@@ -106,13 +103,13 @@ fn queue_entry(conversation_id: &str, queued_ms: i64, assigned_ms: Option<i64>) 
 }
 
 async fn reassure(
-    app: &App,
+    engine: &Engine,
     id: &str,
     queued_ms: i64,
     assigned_ms: Option<i64>,
     round: u32,
 ) -> Result<(), ConversationError> {
-    let Some(conv) = app.store().conversation(id).await? else {
+    let Some(conv) = engine.store().conversation(id).await? else {
         return Ok(());
     };
     if conv.state != State::Queued
@@ -121,28 +118,28 @@ async fn reassure(
     {
         return Ok(());
     }
-    let every = app.config().handoff.reassure_after.as_millis_i64();
-    let now = app.store().clock().now();
-    if !app.hours().is_open(now) {
+    let every = engine.config().handoff.reassure_after.as_millis_i64();
+    let now = engine.store().clock().now();
+    if !engine.hours().is_open(now) {
         // Out of hours the customer was told when agents are back; do not
         // message them through the night. Pick up again once the team is in
         // (as the next round: this job is acknowledged when it returns).
-        if let Some(open) = app.hours().next_open(now) {
+        if let Some(open) = engine.hours().next_open(now) {
             Timer::Reassure {
                 conversation_id: id.to_string(),
                 queued_ms,
                 assigned_ms,
                 round: round + 1,
             }
-            .schedule(app, open.timestamp().as_millisecond() + every)
+            .schedule(engine, open.timestamp().as_millisecond() + every)
             .await?;
         }
         return Ok(());
     }
-    let position = app.store().queue_position(&conv).await?;
+    let position = engine.store().queue_position(&conv).await?;
     let lang = super::lang_from_code(&conv.language);
     let text = Texts::new(lang).reassure(position);
-    let sent = app
+    let sent = engine
         .outbox()
         .enqueue(Outgoing {
             id: Some(format!(
@@ -157,7 +154,7 @@ async fn reassure(
             },
             conversation_id: Some(id.to_string()),
             speaker: Some(Speaker::Bot { intent: None }),
-            origin: "system".into(),
+            origin: crate::store::Origin::System,
             by_human: false,
         })
         .await;
@@ -177,13 +174,17 @@ async fn reassure(
         assigned_ms,
         round: round + 1,
     }
-    .schedule(app, app.store().now_ms() + every)
+    .schedule(engine, engine.store().now_ms() + every)
     .await?;
     Ok(())
 }
 
-async fn reply_timeout(app: &App, id: &str, assigned_ms: i64) -> Result<(), ConversationError> {
-    let result = ownership::agent_transition(app, id, Transition::ReplyTimeout, |c| {
+async fn reply_timeout(
+    engine: &Engine,
+    id: &str,
+    assigned_ms: i64,
+) -> Result<(), ConversationError> {
+    let result = ownership::agent_transition(engine, id, Transition::ReplyTimeout, |c| {
         c.state == State::Assigned
             && c.assigned_ms == Some(assigned_ms)
             && c.last_agent_reply_ms.is_none_or(|r| r < assigned_ms)
@@ -192,7 +193,7 @@ async fn reply_timeout(app: &App, id: &str, assigned_ms: i64) -> Result<(), Conv
     match result {
         Ok(conv) => {
             tracing::info!(conversation = %id, "agent did not reply in time; back to the front of the queue");
-            ownership::publish(app, "agent_timeout", &conv, json!({})).await;
+            ownership::publish(engine, "agent_timeout", &conv, json!({})).await;
             Ok(())
         }
         // The agent replied, released or resolved meanwhile: nothing to do.

@@ -66,4 +66,7 @@ pub use rules::{
     SourceLoc, When,
 };
 pub use template::{BUILTIN_VARIABLES, ReplyTemplate, TemplateError};
-pub use understand::{ClarifyKind, Decision, Evidence, NONE_LABEL, Reason, Scored, Understanding};
+pub use understand::{
+    ClarifyKind, Decision, Evidence, KEEP_SUBSCRIBED_PAYLOAD, NONE_LABEL, Question, Reason, Scored,
+    Understanding,
+};

@@ -13,23 +13,24 @@
 pub mod window;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures_util::StreamExt;
-use tokio::sync::Notify;
+use async_trait::async_trait;
 
 use crate::channels::client::ChannelClient;
-use crate::channels::{Channel, DeliveryStatus, OutboundMessage, RateScope, SendError};
+use crate::channels::{
+    Channel, DeliveryStatus, OutboundContent, OutboundMessage, RateScope, SendError,
+};
+use crate::events::{Bus, Event};
+use crate::jobs::{Handler, Run, Verdict, backoff};
 use crate::store::{
-    OutboundRecord, OutboundState, SendStart, Speaker, Store, StoreError, TranscriptEntry, queues,
+    ConversationError, Origin, OutboundRecord, OutboundState, RateKey, SendStart, Speaker, Store,
+    StoreError, TranscriptEntry, queues,
 };
 
 pub use window::{WindowClosed, WindowDecision};
 
 /// Sends after which a retryable error becomes a failure.
 const MAX_ATTEMPTS: u32 = 8;
-/// Longest backoff between two attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// WhatsApp pair rate: about one message every 6 s sustained to one customer …
 const PAIR_RATE_PER_SEC: f64 = 1.0 / 6.0;
 /// … with short bursts allowed (FACTS.md §5); bot replies stay instant.
@@ -46,8 +47,8 @@ pub struct Outgoing {
     pub conversation_id: Option<String>,
     /// Who speaks in the transcript.
     pub speaker: Option<Speaker>,
-    /// `bot`, `agent:<id>`, `survey:<case>`, `broadcast:<id>`, `system`.
-    pub origin: String,
+    /// Who sends it (decides its delivery promise).
+    pub origin: Origin,
     /// An agent wrote it (Instagram's human-agent window applies).
     pub by_human: bool,
 }
@@ -79,19 +80,17 @@ pub struct Pacing {
     pub whatsapp: (String, f64),
     /// Instagram sender (account id) and its messages per second.
     pub instagram: (String, f64),
-    /// Lease of a claimed job.
-    pub lease: Duration,
-    /// Sends in flight at once per process.
-    pub concurrency: usize,
 }
 
 /// The outbox; cheap to clone.
 #[derive(Clone)]
 pub struct Outbox {
     store: Store,
+    /// Every change of a record's delivery state is published here
+    /// (broadcast counts, survey fallbacks and consoles subscribe).
+    bus: Bus,
     clients: Clients,
     pacing: Arc<Pacing>,
-    wake: Arc<Notify>,
 }
 
 /// What a status webhook did.
@@ -106,13 +105,13 @@ pub enum StatusOutcome {
 }
 
 impl Outbox {
-    /// An outbox over `store` sending with `clients`.
-    pub fn new(store: Store, clients: Clients, pacing: Pacing) -> Self {
+    /// An outbox over `store` sending with `clients`, reporting on `bus`.
+    pub fn new(store: Store, bus: Bus, clients: Clients, pacing: Pacing) -> Self {
         Self {
             store,
+            bus,
             clients,
             pacing: Arc::new(pacing),
-            wake: Arc::new(Notify::new()),
         }
     }
 
@@ -169,7 +168,7 @@ impl Outbox {
             // Consoles showing the conversation refresh on this.
             let event = serde_json::json!({
                 "type": "outbound", "conversation_id": conv, "message_id": record.id,
-                "origin": record.origin, "at_ms": now,
+                "origin": record.origin.to_string(), "at_ms": now,
             });
             if let Err(e) = self.store.publish_event(&event).await {
                 tracing::debug!(error = %e, "could not publish an outbound event");
@@ -182,55 +181,19 @@ impl Outbox {
         self.store
             .schedule(queues::OUTBOX, id, now, &id, None)
             .await?;
-        self.wake.notify_one();
         Ok(())
     }
 
-    /// Claims and delivers one batch of due messages; returns how many were claimed.
-    pub async fn run_once(&self) -> Result<usize, StoreError> {
-        let jobs = self
-            .store
-            .claim::<String>(
-                queues::OUTBOX,
-                self.pacing.lease,
-                self.pacing.concurrency * 4,
-            )
-            .await?;
-        let n = jobs.len();
-        futures_util::stream::iter(jobs)
-            .for_each_concurrent(self.pacing.concurrency, |job| async move {
-                if let Err(e) = self.deliver(&job.id).await {
-                    // The lease runs out and the job is claimed again: nothing lost.
-                    tracing::warn!(message = %job.id, error = %e, "outbox delivery interrupted; will retry");
-                }
-            })
-            .await;
-        Ok(n)
-    }
-
-    /// Runs [`Outbox::run_once`] until `shutdown` turns true.
-    pub async fn run(&self, poll: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        while !*shutdown.borrow() {
-            match self.run_once().await {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "outbox worker cannot reach the store"),
-            }
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(poll) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
-    }
-
-    async fn deliver(&self, id: &str) -> Result<(), StoreError> {
+    /// Delivers one message (one job of the `outbox` queue): checks it may
+    /// still go out, paces it, sends it and records the outcome.
+    async fn deliver(&self, job: &Run<String>) -> Result<Verdict, ConversationError> {
         let store = &self.store;
+        let id = job.id.as_str();
         let Some(record) = store.outbound(id).await? else {
-            return store.ack(queues::OUTBOX, id).await;
+            return Ok(Verdict::Done);
         };
         if record.state != OutboundState::Pending {
-            return store.ack(queues::OUTBOX, id).await;
+            return Ok(Verdict::Done);
         }
         let msg = &record.message;
         let client = match msg.channel {
@@ -240,12 +203,15 @@ impl Outbox {
         let Some(client) = client else {
             tracing::info!(message = %id, channel = %msg.channel, kind = kind_name(msg), "dry run: no access token, message recorded but not sent");
             tracing::debug!(message = %id, body = %msg.content.summary(), "dry-run body");
-            store
-                .advance_outbound(id, OutboundState::DryRun, |_| {})
-                .await?;
-            metrics::counter!("balas_outbox_sends_total", "channel" => msg.channel.as_str(), "result" => "dry_run").increment(1);
-            return store.ack(queues::OUTBOX, id).await;
+            self.advance(id, OutboundState::DryRun, |_| {}).await?;
+            count(msg.channel, "dry_run");
+            return Ok(Verdict::Done);
         };
+        // Checked again at the moment of sending: a STOP or the window closing
+        // while the message waited (paced, retried) must win.
+        if let Some(skip) = self.still_allowed(&record).await? {
+            return Ok(skip);
+        }
         // Pace: the sender's budget is shared by every process through the store.
         let now = store.now_ms();
         let (sender, rate) = match msg.channel {
@@ -254,51 +220,43 @@ impl Outbox {
         };
         // The platform said the whole number is over its limit: every process
         // holds back until the cool-down it set has passed.
-        let cooldown = format!("cooldown:{}:{sender}", msg.channel.as_str());
-        if let Some(until) = store.get_json::<i64>(&cooldown).await?
+        if let Some(until) = store.sender_cooldown(msg.channel, sender).await?
             && until > now
         {
-            return store.retry_at(queues::OUTBOX, id, until).await;
+            return Ok(Verdict::Later(until));
         }
         let burst = rate.max(1.0) as u32;
         let wait = store
-            .backend()
-            .rate_take(
-                &format!("rate:{}:{sender}", msg.channel.as_str()),
-                *rate,
-                burst,
-                now,
-            )
+            .take_rate(&RateKey::Sender(msg.channel, sender), *rate, burst)
             .await?;
         if wait > 0 {
-            return store.retry_at(queues::OUTBOX, id, now + wait as i64).await;
+            return Ok(Verdict::Later(now + wait as i64));
         }
         if msg.channel == Channel::WhatsApp && msg.content.needs_window() {
             let wait = store
-                .backend()
-                .rate_take(
-                    &format!("pair:whatsapp:{}", msg.to),
+                .take_rate(
+                    &RateKey::Recipient(msg.channel, &msg.to),
                     PAIR_RATE_PER_SEC,
                     PAIR_BURST,
-                    now,
                 )
                 .await?;
             if wait > 0 {
-                return store.retry_at(queues::OUTBOX, id, now + wait as i64).await;
+                return Ok(Verdict::Later(now + wait as i64));
             }
         }
-        match store
-            .begin_send(id, resends_after_crash(&record.origin))
-            .await?
-        {
-            SendStart::NotPending => return store.ack(queues::OUTBOX, id).await,
+        if job.lease_lost() {
+            // Another process holds this send now; it decides.
+            return Ok(Verdict::Done);
+        }
+        match store.begin_send(id, !record.origin.at_most_once()).await? {
+            SendStart::NotPending => return Ok(Verdict::Done),
             SendStart::Interrupted => {
-                tracing::warn!(message = %id, origin = %record.origin, "a previous send was cut off by a crash; not sending this campaign message again to avoid a duplicate");
+                tracing::warn!(message = %id, origin = %record.origin, "a previous send was cut off mid-send; not sending this campaign message again to avoid a duplicate");
                 self.fail(&record, 0, "outcome unknown: the sending process stopped mid-send; not resent to avoid a duplicate").await?;
-                return store.ack(queues::OUTBOX, id).await;
+                return Ok(Verdict::Done);
             }
             SendStart::Resume => {
-                tracing::warn!(message = %id, origin = %record.origin, "a previous send was cut off by a crash; sending again so the customer is not left without an answer (they may get it twice)");
+                tracing::warn!(message = %id, origin = %record.origin, "a previous send was cut off mid-send; sending again so the customer is not left without an answer (they may get it twice)");
             }
             SendStart::Go => {}
         }
@@ -307,15 +265,14 @@ impl Outbox {
         let result = client.send(msg).await;
         metrics::histogram!("balas_outbox_send_seconds", "channel" => msg.channel.as_str())
             .record(started.elapsed().as_secs_f64());
-        match result {
+        let retry = match result {
             Ok(receipt) => {
-                store
-                    .advance_outbound(id, OutboundState::Sent, |r| {
-                        r.platform_id.clone_from(&receipt.platform_message_id);
-                    })
-                    .await?;
+                self.advance(id, OutboundState::Sent, |r| {
+                    r.platform_id.clone_from(&receipt.platform_message_id);
+                })
+                .await?;
                 count(msg.channel, "sent");
-                store.ack(queues::OUTBOX, id).await
+                return Ok(Verdict::Done);
             }
             Err(SendError::Retryable {
                 code,
@@ -326,59 +283,136 @@ impl Outbox {
                 let delay = retry_after.unwrap_or_else(|| backoff(attempts));
                 if scope == Some(RateScope::Sender) {
                     let until = store.now_ms() + delay.as_millis() as i64;
-                    store.put_json(&cooldown, &until).await?;
+                    store
+                        .set_sender_cooldown(msg.channel, sender, until)
+                        .await?;
                 }
                 tracing::info!(message = %id, code, %title, attempt = attempts, delay_ms = delay.as_millis() as u64, "send will be retried");
-                count(msg.channel, "retry");
-                store.end_send_attempt(id).await?;
-                store
-                    .retry_at(
-                        queues::OUTBOX,
-                        id,
-                        store.now_ms() + delay.as_millis() as i64,
-                    )
-                    .await
+                delay
+            }
+            Err(SendError::Unknown { title })
+                if !record.origin.at_most_once() && attempts < MAX_ATTEMPTS =>
+            {
+                tracing::warn!(message = %id, %title, attempt = attempts, "send outcome unknown; sending this conversation message again so the customer is not left without an answer (they may get it twice)");
+                backoff(attempts)
+            }
+            Err(SendError::Unknown { title }) => {
+                tracing::warn!(message = %id, origin = %record.origin, %title, "send outcome unknown; not resending this campaign message to avoid a duplicate");
+                self.fail(
+                    &record,
+                    0,
+                    &format!("outcome unknown: {title}; not resent to avoid a duplicate"),
+                )
+                .await?;
+                return Ok(Verdict::Done);
             }
             Err(e) => {
                 let (code, title) = (e.code(), e.title().to_string());
                 tracing::warn!(message = %id, code, %title, "send failed permanently");
                 self.fail(&record, code, &title).await?;
-                store.ack(queues::OUTBOX, id).await
+                return Ok(Verdict::Done);
             }
-        }
+        };
+        count(msg.channel, "retry");
+        store.end_send_attempt(id).await?;
+        Ok(Verdict::Later(store.now_ms() + retry.as_millis() as i64))
     }
 
-    /// Marks a record failed and applies what the error means for the contact.
+    /// `None` when the record may still be sent now; otherwise the verdict
+    /// after marking it skipped: the customer opted out of campaigns, or the
+    /// platform's window closed while it waited.
+    async fn still_allowed(
+        &self,
+        record: &OutboundRecord,
+    ) -> Result<Option<Verdict>, ConversationError> {
+        let msg = &record.message;
+        let contact = self.store.contact(msg.channel, &msg.to).await?;
+        let is_template = matches!(msg.content, OutboundContent::Template { .. });
+        let reason = if record.origin.stopped_by_opt_out()
+            && contact.as_ref().is_some_and(|c| c.opted_out)
+        {
+            Some((OutboundState::Skipped, "opted_out"))
+        } else if record.origin.stopped_by_opt_out()
+            && is_template
+            && contact.as_ref().is_some_and(|c| c.marketing_opt_out)
+        {
+            Some((OutboundState::Skipped, "marketing_opt_out"))
+        } else {
+            let last = contact.as_ref().and_then(|c| c.last_inbound_ms);
+            match window::check(
+                msg.channel,
+                &msg.content,
+                msg.human_agent_tag,
+                last,
+                self.store.now_ms(),
+            ) {
+                Ok(_) => None,
+                Err(_) if record.origin.broadcast().is_some() => {
+                    Some((OutboundState::Skipped, "outside_window"))
+                }
+                Err(_) => Some((OutboundState::SkippedWindow, "outside_window")),
+            }
+        };
+        let Some((state, reason)) = reason else {
+            return Ok(None);
+        };
+        tracing::info!(message = %record.id, origin = %record.origin, reason, "not sent: no longer allowed at the moment of sending");
+        self.advance(&record.id, state, |r| {
+            r.error_title = Some(reason.to_string())
+        })
+        .await?;
+        count(msg.channel, "skipped");
+        Ok(Some(Verdict::Done))
+    }
+
+    /// Moves a record forward (see [`Store::advance_outbound`]) and, when it
+    /// moved, applies what that means for the contact and publishes it.
+    async fn advance(
+        &self,
+        id: &str,
+        state: OutboundState,
+        edit: impl FnMut(&mut OutboundRecord),
+    ) -> Result<Option<OutboundRecord>, ConversationError> {
+        let Some(record) = self.store.advance_outbound(id, state, edit).await? else {
+            return Ok(None);
+        };
+        if record.state == OutboundState::Failed {
+            count(record.message.channel, "failed");
+            if record.error_code == Some(131050) {
+                // The customer told WhatsApp to stop marketing from us.
+                self.store
+                    .update_contact(record.message.channel, &record.message.to, |c| {
+                        c.marketing_opt_out = true;
+                    })
+                    .await?;
+            }
+        }
+        self.bus
+            .publish(&Event::Delivery(Box::new(record.clone())))
+            .await?;
+        Ok(Some(record))
+    }
+
+    /// Marks a record failed with the platform's (or our) code and title.
     async fn fail(
         &self,
         record: &OutboundRecord,
         code: i64,
         title: &str,
-    ) -> Result<(), StoreError> {
-        let failed = self
-            .store
-            .advance_outbound(&record.id, OutboundState::Failed, |r| {
-                r.error_code = Some(code);
-                r.error_title = Some(title.to_string());
-            })
-            .await?;
-        count(record.message.channel, "failed");
-        if let Some(failed) = &failed {
-            // Broadcasts show why recipients failed, whichever way the error came.
-            crate::broadcast::on_status(&self.store, failed).await?;
-        }
-        if code == 131050 {
-            self.store
-                .update_contact(record.message.channel, &record.message.to, |c| {
-                    c.marketing_opt_out = true;
-                })
-                .await?;
-        }
+    ) -> Result<(), ConversationError> {
+        self.advance(&record.id, OutboundState::Failed, |r| {
+            r.error_code = Some(code);
+            r.error_title = Some(title.to_string());
+        })
+        .await?;
         Ok(())
     }
 
     /// Applies a delivery status webhook to our record; never moves it backwards.
-    pub async fn apply_status(&self, status: &DeliveryStatus) -> Result<StatusOutcome, StoreError> {
+    pub async fn apply_status(
+        &self,
+        status: &DeliveryStatus,
+    ) -> Result<StatusOutcome, ConversationError> {
         let Some(id) = self
             .store
             .outbound_by_platform_id(&status.message_id)
@@ -388,48 +422,42 @@ impl Outbox {
         };
         let next = OutboundState::from(status.state);
         let advanced = self
-            .store
-            .advance_outbound(&id, next, |r| {
+            .advance(&id, next, |r| {
                 if next == OutboundState::Failed {
                     r.error_code = status.error_code;
                     r.error_title.clone_from(&status.error_title);
                 }
             })
             .await?;
-        match advanced {
-            None => Ok(StatusOutcome::Stale),
-            Some(record) => {
-                if record.state == OutboundState::Failed {
-                    count(record.message.channel, "failed");
-                    if record.error_code == Some(131050) {
-                        self.store
-                            .update_contact(record.message.channel, &record.message.to, |c| {
-                                c.marketing_opt_out = true;
-                            })
-                            .await?;
-                    }
-                }
-                Ok(StatusOutcome::Advanced(Box::new(record)))
-            }
-        }
+        Ok(match advanced {
+            None => StatusOutcome::Stale,
+            Some(record) => StatusOutcome::Advanced(Box::new(record)),
+        })
     }
 
     /// Pending and in-flight outbound messages.
     pub async fn backlog(&self) -> Result<crate::store::JobCounts, StoreError> {
-        self.store.backend().jobs_counts(queues::OUTBOX).await
+        self.store.job_counts(queues::OUTBOX).await
     }
 }
 
-/// Whether a message whose send was cut off by a crash is sent again.
-///
-/// The Graph API has no idempotency key, so after a crash mid-send nobody knows
-/// whether the customer got the message. For conversation messages (bot and
-/// agent replies, notices) silence is the worse failure: a customer who asked
-/// must get an answer, even if, rarely, twice. For campaign messages
-/// (broadcasts, surveys) a duplicate is the worse failure: they are marked
-/// failed "outcome unknown" instead, visible per recipient.
-fn resends_after_crash(origin: &str) -> bool {
-    !(origin.starts_with("broadcast:") || origin.starts_with("survey:"))
+/// The outbox is the handler of the `outbox` queue: one job per message,
+/// its id the record id.
+#[async_trait]
+impl Handler for Outbox {
+    type Payload = String;
+
+    fn queue(&self) -> &'static str {
+        queues::OUTBOX
+    }
+
+    async fn run(&self, job: &Run<String>) -> Verdict {
+        match self.deliver(job).await {
+            Ok(verdict) => verdict,
+            // Nothing was lost: the record says how far it got.
+            Err(e) => Verdict::failed(e),
+        }
+    }
 }
 
 fn count(channel: Channel, result: &'static str) {
@@ -444,26 +472,20 @@ fn kind_name(msg: &OutboundMessage) -> &'static str {
         List { .. } => "list",
         Template { .. } => "template",
         MarkRead { .. } => "mark_read",
+        Media(_) => "media",
     }
-}
-
-/// Exponential backoff with full jitter: up to 1 s · 2^(attempt-1), capped.
-pub fn backoff(attempt: u32) -> Duration {
-    let ceiling = Duration::from_secs(1)
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-        .min(MAX_BACKOFF);
-    let ms = ceiling.as_millis() as u64;
-    Duration::from_millis(ms / 2 + fastrand::u64(0..=ms / 2))
 }
 
 #[cfg(test)]
 mod tests {
     use std::collections::VecDeque;
     use std::sync::Mutex;
+    use std::time::Duration;
 
     use super::*;
-    use crate::channels::{ContactRef, OutboundContent, SendReceipt};
+    use crate::channels::{ContactRef, SendReceipt};
     use crate::clock::{Clock, ManualClock};
+    use crate::jobs::{Settings, Worker};
     use crate::store::embedded::EmbeddedBackend;
 
     /// A channel client that answers from a script and records who it sent to.
@@ -497,7 +519,7 @@ mod tests {
             },
             conversation_id: None,
             speaker: None,
-            origin: "test".into(),
+            origin: Origin::Other("test".into()),
             by_human: false,
         }
     }
@@ -533,6 +555,7 @@ mod tests {
         });
         let outbox = Outbox::new(
             store.clone(),
+            Bus::new(),
             Clients {
                 whatsapp: Some(client.clone()),
                 instagram: None,
@@ -540,36 +563,30 @@ mod tests {
             Pacing {
                 whatsapp: ("number".into(), 80.0),
                 instagram: ("account".into(), 80.0),
-                lease: Duration::from_secs(60),
-                concurrency: 1,
             },
         );
+        let worker = Worker::new(
+            Arc::new(outbox.clone()),
+            store.clone(),
+            Settings::new(1, Duration::from_secs(10), Duration::from_millis(50)),
+        );
         outbox.enqueue(text_to("a")).await.unwrap();
-        outbox.run_once().await.unwrap();
+        worker.run_once().await.unwrap();
         outbox.enqueue(text_to("b")).await.unwrap();
-        outbox.run_once().await.unwrap();
+        worker.run_once().await.unwrap();
         assert_eq!(
             *client.sent_to.lock().unwrap(),
             ["a"],
             "b waits for the cool-down"
         );
         clock.advance(Duration::from_secs(11));
-        while outbox.run_once().await.unwrap() > 0 {}
+        while worker.run_once().await.unwrap() > 0 {}
         let mut sent = client.sent_to.lock().unwrap().clone();
         sent.sort();
         assert_eq!(sent, ["a", "a", "b"], "a retried once, b sent once");
         for who in ["a", "b"] {
             let r = store.outbound(&format!("m-{who}")).await.unwrap().unwrap();
             assert_eq!(r.state, OutboundState::Sent);
-        }
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        for attempt in 1..20 {
-            let d = backoff(attempt);
-            let ceiling = Duration::from_secs(1 << (attempt - 1).min(16)).min(MAX_BACKOFF);
-            assert!(d <= ceiling && d >= ceiling / 2, "attempt {attempt}: {d:?}");
         }
     }
 }

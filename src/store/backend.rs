@@ -32,11 +32,17 @@ pub struct Job {
     pub id: String,
     /// When the job becomes claimable, Unix ms.
     pub due_ms: i64,
-    /// How many times it was claimed before (0 on first claim); grows when a lease
-    /// expires or the job is retried.
+    /// Failed runs so far: grows when a run is retried as a failure
+    /// ([`Backend::jobs_retry`] with `failed`) or when a lease expires (its
+    /// holder died mid-run). Rescheduling without failure leaves it alone.
     pub attempts: u32,
     /// Opaque payload (JSON in practice).
     pub payload: Vec<u8>,
+    /// The fencing token of the lease this job was claimed under (0 when it was
+    /// not claimed). Ack, retry, extend and bury succeed only with the token of
+    /// the current lease, so a worker whose lease was taken over can no longer
+    /// touch the job.
+    pub lease: u64,
 }
 
 /// A job to push, optionally guarded by an idempotency key.
@@ -51,13 +57,15 @@ pub struct NewJob {
     pub dedupe: Option<(String, Duration)>,
 }
 
-/// Pending and leased job counts of one queue.
+/// Job counts of one queue (kept as counters: reading them is O(1)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct JobCounts {
     /// Waiting to be claimed (due or not yet due).
     pub pending: u64,
     /// Claimed by a worker whose lease has not been acknowledged.
     pub leased: u64,
+    /// Moved to the queue's dead-letter list.
+    pub dead: u64,
 }
 
 /// Errors a backend reports.
@@ -114,8 +122,23 @@ pub trait Backend: Send + Sync + 'static {
     /// Returns the new version, or `None` when another writer got there first.
     async fn doc_put(&self, key: &str, expected: u64, data: &[u8]) -> StoreResult<Option<u64>>;
 
+    /// [`Backend::doc_put`] that also adds each `(counter, delta)` in the same
+    /// atomic step when (and only when) the document is written: a record and
+    /// the counts kept about it never disagree, whatever crashes in between.
+    async fn doc_put_counted(
+        &self,
+        key: &str,
+        expected: u64,
+        data: &[u8],
+        counters: &[(String, i64)],
+    ) -> StoreResult<Option<u64>>;
+
     /// Reads several documents at once; missing ones are `None`.
     async fn doc_get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Versioned>>>;
+
+    /// Deletes a document; false when it did not exist. A document written
+    /// again afterwards starts over at version 1.
+    async fn doc_delete(&self, key: &str) -> StoreResult<bool>;
 
     // ---- durable job queues -------------------------------------------------
 
@@ -123,9 +146,10 @@ pub trait Backend: Send + Sync + 'static {
     /// enqueued; false when its dedupe key was already remembered or its id exists.
     async fn jobs_push(&self, queue: &str, jobs: &[NewJob], now_ms: i64) -> StoreResult<Vec<bool>>;
 
-    /// Claims up to `max` jobs due at `now_ms`, leasing them until `now_ms + lease`.
-    /// Jobs whose lease expired are claimable again with `attempts` raised, so work
-    /// held by a crashed worker is retried. Earliest due first.
+    /// Claims up to `max` jobs due at `now_ms`, leasing each until `now_ms + lease`
+    /// under a fresh fencing token ([`Job::lease`]). Jobs whose lease expired are
+    /// claimable again with `attempts` raised, so work held by a crashed worker is
+    /// retried. Earliest due first.
     async fn jobs_claim(
         &self,
         queue: &str,
@@ -134,18 +158,42 @@ pub trait Backend: Send + Sync + 'static {
         max: usize,
     ) -> StoreResult<Vec<Job>>;
 
-    /// Deletes a finished job. False when it no longer exists.
-    async fn jobs_ack(&self, queue: &str, id: &str) -> StoreResult<bool>;
+    /// Deletes a finished job held under `lease`. False when it no longer exists
+    /// or another lease holds it now.
+    async fn jobs_ack(&self, queue: &str, id: &str, lease: u64) -> StoreResult<bool>;
 
-    /// Puts a job (leased or pending) back as pending at `due_ms`, with attempts
-    /// raised by one and, when given, a new payload. False when it no longer exists.
+    /// Puts a job held under `lease` back as pending at `due_ms`, with a new
+    /// payload when given. `failed` raises `attempts` (a failed run); without it
+    /// the job is only rescheduled (paced, busy, deferred). False when the job no
+    /// longer exists or another lease holds it now.
     async fn jobs_retry(
         &self,
         queue: &str,
         id: &str,
+        lease: u64,
         due_ms: i64,
         payload: Option<&[u8]>,
+        failed: bool,
     ) -> StoreResult<bool>;
+
+    /// Heartbeat: extends each `(id, lease)` still held under that lease until
+    /// `deadline_ms`. For each, true when it is still held (and now extended).
+    async fn jobs_extend(
+        &self,
+        queue: &str,
+        leases: &[(String, u64)],
+        deadline_ms: i64,
+    ) -> StoreResult<Vec<bool>>;
+
+    /// Moves a job held under `lease` to the queue's dead-letter list, storing
+    /// `entry` (the payload and the error, as the caller encodes them) there in
+    /// the same atomic step. False when it no longer exists or another lease
+    /// holds it now.
+    async fn jobs_bury(&self, queue: &str, id: &str, lease: u64, entry: &[u8])
+    -> StoreResult<bool>;
+
+    /// Dead-letter entries of a queue, oldest first: `start..` (at most `limit`).
+    async fn jobs_dead(&self, queue: &str, start: u64, limit: u64) -> StoreResult<Vec<Vec<u8>>>;
 
     /// Removes a job wherever it is. False when it did not exist.
     async fn jobs_cancel(&self, queue: &str, id: &str) -> StoreResult<bool>;
@@ -153,7 +201,7 @@ pub trait Backend: Send + Sync + 'static {
     /// Reads a job without claiming it.
     async fn jobs_get(&self, queue: &str, id: &str) -> StoreResult<Option<Job>>;
 
-    /// Pending and leased counts.
+    /// Pending, leased and dead counts; O(1).
     async fn jobs_counts(&self, queue: &str) -> StoreResult<JobCounts>;
 
     /// The earliest due time of a pending job, if any (workers sleep until then).

@@ -402,6 +402,58 @@ impl Store {
         Ok(())
     }
 
+    /// Appends a customer's message to a transcript once, however often the
+    /// event is handled again; true when it was appended now.
+    pub async fn transcribe_customer_message(
+        &self,
+        id: &str,
+        message_id: &str,
+        text: String,
+    ) -> StoreResult<bool> {
+        if !self
+            .remember(&format!("transcribed:{message_id}"), super::DEDUPE_TTL)
+            .await?
+        {
+            return Ok(false);
+        }
+        self.append_transcript(
+            id,
+            &TranscriptEntry {
+                at_ms: self.now_ms(),
+                speaker: Speaker::Customer,
+                text,
+                message_id: Some(message_id.to_string()),
+            },
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Re-files a waiting conversation in its queue after its priority
+    /// changed. A claim may finish at any moment; if the conversation left
+    /// the queue meanwhile, the entry just re-added is taken out again so the
+    /// queue shows no ghost.
+    pub async fn refile_waiting(&self, conv: &Conversation) -> StoreResult<()> {
+        let Some(q) = &conv.queue else {
+            return Ok(());
+        };
+        let index = waiting_index(q);
+        self.backend
+            .index_put(&index, &conv.id, conv.queue_score())
+            .await?;
+        if let Some(now) = self.conversation(&conv.id).await?
+            && (now.state != State::Queued || now.queue != conv.queue)
+        {
+            self.backend.index_remove(&index, &conv.id).await?;
+        }
+        Ok(())
+    }
+
+    /// How many conversations wait in a queue (O(1)).
+    pub async fn waiting_count(&self, queue: &str) -> StoreResult<u64> {
+        self.backend.index_len(&waiting_index(queue)).await
+    }
+
     /// Records a system event (handoff, claim, reaction …) in a transcript.
     pub async fn note(&self, id: &str, text: impl Into<String>) -> StoreResult<()> {
         self.append_transcript(

@@ -15,9 +15,12 @@
 //! | `seen`           | `r` + key, or `d` + queue + dedupe key | expiry ms                          |
 //! | `seen_expiry`    | expiry (orderable) + `seen` key        | ()                                 |
 //! | `docs`           | key                                   | version (8 bytes BE) + data        |
-//! | `jobs`           | queue + id                            | state, due, sort ms, attempts, payload |
+//! | `jobs`           | queue + id                            | state, due, sort ms, attempts, lease token, payload |
 //! | `jobs_pending`   | queue + due (orderable) + id          | ()                                 |
 //! | `jobs_leased`    | queue + lease deadline (orderable) + id | ()                               |
+//! | `jobs_dead`      | queue + position (8 bytes BE)         | dead-letter entry                  |
+//! | `jobs_count`     | queue + `p`/`l`/`d`                   | pending / leased / dead count      |
+//! | `jobs_meta`      | `lease_seq`, `counts_kept`            | last lease token; counts kept flag |
 //! | `index_members`  | index + member                        | score                              |
 //! | `index_scores`   | index + score (orderable) + member    | ()                                 |
 //! | `index_len`      | index                                 | member count                       |
@@ -32,8 +35,13 @@
 //! purged lazily (a few per `remember`/`jobs_push`, oldest first, through
 //! `seen_expiry`); expired locks and rate entries are overwritten on next use.
 //!
+//! Leases: opening the file releases every lease the previous run left (only
+//! one process opens it, so their holders are gone) and the jobs are claimable
+//! at once.
+//!
 //! Costs: claims read only the due-ordered tables; `jobs_counts` and
-//! `index_rank` walk the queue's (or index's) entries, O(n) in its size.
+//! `index_len` are lookups; `index_rank` walks the index's entries, O(n) in
+//! its size.
 //!
 //! Pub/sub is in-process ([`tokio::sync::broadcast`] per topic): the embedded
 //! store serves a single process by design.
@@ -59,6 +67,9 @@ const DOCS: TableDefinition<&str, &[u8]> = TableDefinition::new("docs");
 const JOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jobs");
 const JOBS_PENDING: TableDefinition<&[u8], ()> = TableDefinition::new("jobs_pending");
 const JOBS_LEASED: TableDefinition<&[u8], ()> = TableDefinition::new("jobs_leased");
+const JOBS_DEAD: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jobs_dead");
+const JOBS_COUNT: TableDefinition<&[u8], u64> = TableDefinition::new("jobs_count");
+const JOBS_META: TableDefinition<&str, u64> = TableDefinition::new("jobs_meta");
 const INDEX_MEMBERS: TableDefinition<&[u8], f64> = TableDefinition::new("index_members");
 const INDEX_SCORES: TableDefinition<&[u8], ()> = TableDefinition::new("index_scores");
 const INDEX_LEN: TableDefinition<&str, u64> = TableDefinition::new("index_len");
@@ -77,7 +88,20 @@ const TOPIC_BUFFER: usize = 1_024;
 
 const JOB_PENDING: u8 = 0;
 const JOB_LEASED: u8 = 1;
-const JOB_HEADER: usize = 1 + 8 + 8 + 4;
+/// Records written since fencing carry this flag on their state byte and the
+/// lease token after the attempts; older records (without it) decode with
+/// token 0.
+const JOB_FENCED: u8 = 0x80;
+const JOB_HEADER_V1: usize = 1 + 8 + 8 + 4;
+const JOB_HEADER: usize = JOB_HEADER_V1 + 8;
+/// `jobs_meta` key of the last lease token handed out.
+const LEASE_SEQ: &str = "lease_seq";
+/// `jobs_meta` key present once `jobs_count` is maintained.
+const COUNTS_KEPT: &str = "counts_kept";
+/// `jobs_count` key suffixes.
+const COUNT_PENDING: u8 = b'p';
+const COUNT_LEASED: u8 = b'l';
+const COUNT_DEAD: u8 = b'd';
 
 /// [`Backend`] on a local redb file; see the module docs.
 pub struct EmbeddedBackend {
@@ -174,30 +198,36 @@ fn read_i64(b: &[u8], at: usize, key: &str) -> StoreResult<i64> {
 }
 
 /// A job record as stored in `jobs`.
+#[derive(Clone)]
 struct JobRecord {
     state: u8,
     due_ms: i64,
+    /// The key in `jobs_pending` (the due time) or `jobs_leased` (the lease deadline).
     sort_ms: i64,
     attempts: u32,
+    /// Fencing token of the current lease (0 when pending).
+    lease: u64,
     payload: Vec<u8>,
 }
 
 impl JobRecord {
     fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(JOB_HEADER + self.payload.len());
-        out.push(self.state);
+        out.push(self.state | JOB_FENCED);
         out.extend_from_slice(&self.due_ms.to_be_bytes());
         out.extend_from_slice(&self.sort_ms.to_be_bytes());
         out.extend_from_slice(&self.attempts.to_be_bytes());
+        out.extend_from_slice(&self.lease.to_be_bytes());
         out.extend_from_slice(&self.payload);
         out
     }
 
     fn decode(b: &[u8], key: &str) -> StoreResult<Self> {
-        if b.len() < JOB_HEADER {
+        if b.len() < JOB_HEADER_V1 {
             return Err(corrupt(key, "job record too short"));
         }
-        let state = b[0];
+        let fenced = b[0] & JOB_FENCED != 0;
+        let state = b[0] & !JOB_FENCED;
         if state != JOB_PENDING && state != JOB_LEASED {
             return Err(corrupt(key, format!("job state {state}")));
         }
@@ -206,12 +236,18 @@ impl JobRecord {
             .and_then(|s| s.try_into().ok())
             .map(u32::from_be_bytes)
             .ok_or_else(|| corrupt(key, "job record too short"))?;
+        let (lease, header) = if fenced {
+            (read_i64(b, JOB_HEADER_V1, key)? as u64, JOB_HEADER)
+        } else {
+            (0, JOB_HEADER_V1)
+        };
         Ok(Self {
             state,
             due_ms: read_i64(b, 1, key)?,
             sort_ms: read_i64(b, 9, key)?,
             attempts,
-            payload: b[JOB_HEADER..].to_vec(),
+            lease,
+            payload: b[header..].to_vec(),
         })
     }
 
@@ -221,8 +257,223 @@ impl JobRecord {
             due_ms: self.due_ms,
             attempts: self.attempts,
             payload: self.payload,
+            lease: self.lease,
         }
     }
+}
+
+/// The job tables of one write transaction, keeping the per-queue counts in
+/// step with every move so that `jobs_counts` is a lookup.
+struct JobTables<'t> {
+    jobs: Table<'t, &'static [u8], &'static [u8]>,
+    pending: Table<'t, &'static [u8], ()>,
+    leased: Table<'t, &'static [u8], ()>,
+    counts: Table<'t, &'static [u8], u64>,
+}
+
+impl<'t> JobTables<'t> {
+    fn open(txn: &'t WriteTransaction) -> StoreResult<Self> {
+        Ok(Self {
+            jobs: txn.open_table(JOBS).map_err(db_err)?,
+            pending: txn.open_table(JOBS_PENDING).map_err(db_err)?,
+            leased: txn.open_table(JOBS_LEASED).map_err(db_err)?,
+            counts: txn.open_table(JOBS_COUNT).map_err(db_err)?,
+        })
+    }
+
+    fn get(&self, prefix: &[u8], id: &str) -> StoreResult<Option<JobRecord>> {
+        let jkey = concat(&[prefix, id.as_bytes()]);
+        match self.jobs.get(&jkey[..]).map_err(db_err)? {
+            Some(g) => Ok(Some(JobRecord::decode(g.value(), id)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn add_count(&mut self, prefix: &[u8], kind: u8, delta: i64) -> StoreResult<()> {
+        let key = concat(&[prefix, &[kind]]);
+        let current = self
+            .counts
+            .get(&key[..])
+            .map_err(db_err)?
+            .map_or(0, |g| g.value());
+        let next = (current as i64).saturating_add(delta).max(0) as u64;
+        if next == 0 {
+            self.counts.remove(&key[..]).map_err(db_err)?;
+        } else {
+            self.counts.insert(&key[..], next).map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    fn count(&self, prefix: &[u8], kind: u8) -> StoreResult<u64> {
+        let key = concat(&[prefix, &[kind]]);
+        Ok(self
+            .counts
+            .get(&key[..])
+            .map_err(db_err)?
+            .map_or(0, |g| g.value()))
+    }
+
+    /// Takes a job out of its sorted table (pending or leased).
+    fn unlink(&mut self, prefix: &[u8], id: &str, rec: &JobRecord) -> StoreResult<()> {
+        let skey = concat(&[prefix, &ord_i64(rec.sort_ms), id.as_bytes()]);
+        if rec.state == JOB_LEASED {
+            self.leased.remove(&skey[..]).map_err(db_err)?;
+            self.add_count(prefix, COUNT_LEASED, -1)
+        } else {
+            self.pending.remove(&skey[..]).map_err(db_err)?;
+            self.add_count(prefix, COUNT_PENDING, -1)
+        }
+    }
+
+    /// Stores `rec` and files it in its sorted table (the job must be unlinked
+    /// or new).
+    fn link(&mut self, prefix: &[u8], id: &str, rec: &JobRecord) -> StoreResult<()> {
+        let jkey = concat(&[prefix, id.as_bytes()]);
+        self.jobs
+            .insert(&jkey[..], &rec.encode()[..])
+            .map_err(db_err)?;
+        let skey = concat(&[prefix, &ord_i64(rec.sort_ms), id.as_bytes()]);
+        if rec.state == JOB_LEASED {
+            self.leased.insert(&skey[..], ()).map_err(db_err)?;
+            self.add_count(prefix, COUNT_LEASED, 1)
+        } else {
+            self.pending.insert(&skey[..], ()).map_err(db_err)?;
+            self.add_count(prefix, COUNT_PENDING, 1)
+        }
+    }
+
+    /// Deletes a job entirely.
+    fn delete(&mut self, prefix: &[u8], id: &str, rec: &JobRecord) -> StoreResult<()> {
+        self.unlink(prefix, id, rec)?;
+        let jkey = concat(&[prefix, id.as_bytes()]);
+        self.jobs.remove(&jkey[..]).map_err(db_err)?;
+        Ok(())
+    }
+
+    /// The job when it is held under `lease` now.
+    fn held(&self, prefix: &[u8], id: &str, lease: u64) -> StoreResult<Option<JobRecord>> {
+        Ok(self
+            .get(prefix, id)?
+            .filter(|r| r.state == JOB_LEASED && r.lease == lease))
+    }
+
+    /// Moves every lease that expired by `now_ms` (every lease, with `i64::MAX`)
+    /// back to pending with attempts + 1: its holder died mid-run.
+    fn requeue_expired(&mut self, prefix: &[u8], now_ms: i64) -> StoreResult<()> {
+        let upper = concat(&[prefix, &ord_i64(now_ms.saturating_add(1))]);
+        let upper = if now_ms == i64::MAX {
+            name_prefix_end(prefix)
+        } else {
+            upper
+        };
+        for lkey in keys_in(&self.leased, prefix, &upper, usize::MAX)? {
+            let (_, id) = split_sorted_key(&lkey, prefix.len())?;
+            let Some(rec) = self.get(prefix, &id)? else {
+                self.leased.remove(&lkey[..]).map_err(db_err)?;
+                continue;
+            };
+            self.unlink(prefix, &id, &rec)?;
+            let rec = JobRecord {
+                state: JOB_PENDING,
+                sort_ms: rec.due_ms,
+                attempts: rec.attempts.saturating_add(1),
+                lease: 0,
+                ..rec
+            };
+            self.link(prefix, &id, &rec)?;
+        }
+        Ok(())
+    }
+}
+
+/// Adds `delta` to a counter in `txn`; returns the new value.
+fn add_counter(txn: &WriteTransaction, key: &str, delta: i64) -> StoreResult<i64> {
+    let mut counters = txn.open_table(COUNTERS).map_err(db_err)?;
+    let cur = counters.get(key).map_err(db_err)?.map_or(0, |g| g.value());
+    let new = cur
+        .checked_add(delta)
+        .ok_or_else(|| StoreError::Unavailable(format!("counter {key} would overflow")))?;
+    counters.insert(key, new).map_err(db_err)?;
+    Ok(new)
+}
+
+/// A fresh lease token (never 0), from a counter kept in the database so that
+/// tokens never repeat across restarts.
+fn next_lease(txn: &WriteTransaction) -> StoreResult<u64> {
+    let mut meta = txn.open_table(JOBS_META).map_err(db_err)?;
+    let next = meta
+        .get(LEASE_SEQ)
+        .map_err(db_err)?
+        .map_or(0, |g| g.value())
+        + 1;
+    meta.insert(LEASE_SEQ, next).map_err(db_err)?;
+    Ok(next)
+}
+
+/// The name prefix a sorted-table key starts with (up to and including the
+/// unescaped 0x00 0x01 terminator of [`name_prefix`]).
+fn prefix_of(key: &[u8]) -> &[u8] {
+    let mut i = 0;
+    while i + 1 < key.len() {
+        match (key[i], key[i + 1]) {
+            (0, 1) => return &key[..i + 2],
+            (0, _) => i += 2,
+            _ => i += 1,
+        }
+    }
+    key
+}
+
+/// The distinct name prefixes of the keys of a sorted table.
+fn prefixes_in(table: &impl ReadableTable<&'static [u8], ()>) -> StoreResult<Vec<Vec<u8>>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for entry in table.range::<&[u8]>(..).map_err(db_err)? {
+        let (k, _) = entry.map_err(db_err)?;
+        let prefix = prefix_of(k.value());
+        if out.last().is_none_or(|p| p != prefix) {
+            out.push(prefix.to_vec());
+        }
+    }
+    Ok(out)
+}
+
+/// Start-up work on the job tables: counts are rebuilt once for a database
+/// written before they were kept, and every lease left by the previous run is
+/// released at once. Only one process opens the file, so a lease found at
+/// start belongs to a process that is gone; waiting for it to expire would
+/// only keep customers waiting.
+fn recover_jobs(txn: &WriteTransaction) -> StoreResult<()> {
+    let counted = {
+        let meta = txn.open_table(JOBS_META).map_err(db_err)?;
+        meta.get(COUNTS_KEPT).map_err(db_err)?.is_some()
+    };
+    let mut t = JobTables::open(txn)?;
+    if !counted {
+        for (table, kind) in [(&t.pending, COUNT_PENDING), (&t.leased, COUNT_LEASED)] {
+            let mut per_queue: Vec<(Vec<u8>, i64)> = Vec::new();
+            for entry in table.range::<&[u8]>(..).map_err(db_err)? {
+                let (k, _) = entry.map_err(db_err)?;
+                let prefix = prefix_of(k.value());
+                match per_queue.last_mut() {
+                    Some((p, n)) if p == prefix => *n += 1,
+                    _ => per_queue.push((prefix.to_vec(), 1)),
+                }
+            }
+            for (prefix, n) in per_queue {
+                let key = concat(&[&prefix, &[kind]]);
+                t.counts.insert(&key[..], n as u64).map_err(db_err)?;
+            }
+        }
+        txn.open_table(JOBS_META)
+            .map_err(db_err)?
+            .insert(COUNTS_KEPT, 1)
+            .map_err(db_err)?;
+    }
+    for prefix in prefixes_in(&t.leased)? {
+        t.requeue_expired(&prefix, i64::MAX)?;
+    }
+    Ok(())
 }
 
 fn ms(d: Duration) -> i64 {
@@ -448,6 +699,9 @@ impl EmbeddedBackend {
         txn.open_table(JOBS).map_err(db_err)?;
         txn.open_table(JOBS_PENDING).map_err(db_err)?;
         txn.open_table(JOBS_LEASED).map_err(db_err)?;
+        txn.open_table(JOBS_DEAD).map_err(db_err)?;
+        txn.open_table(JOBS_COUNT).map_err(db_err)?;
+        txn.open_table(JOBS_META).map_err(db_err)?;
         txn.open_table(INDEX_MEMBERS).map_err(db_err)?;
         txn.open_table(INDEX_SCORES).map_err(db_err)?;
         txn.open_table(INDEX_LEN).map_err(db_err)?;
@@ -456,6 +710,7 @@ impl EmbeddedBackend {
         txn.open_table(LOCKS).map_err(db_err)?;
         txn.open_table(RATES).map_err(db_err)?;
         txn.open_table(COUNTERS).map_err(db_err)?;
+        recover_jobs(&txn)?;
         txn.commit().map_err(db_err)?;
         Ok(Self {
             db: Arc::new(db),
@@ -501,62 +756,6 @@ impl EmbeddedBackend {
         .await
         .map_err(|e| StoreError::Unavailable(format!("embedded store task: {e}")))?
     }
-
-    async fn jobs_delete(&self, queue: &str, id: &str) -> StoreResult<bool> {
-        let prefix = name_prefix(queue);
-        let id = id.to_owned();
-        self.write(move |txn| {
-            let mut jobs = txn.open_table(JOBS).map_err(db_err)?;
-            let jkey = concat(&[&prefix, id.as_bytes()]);
-            let rec = match jobs.remove(&jkey[..]).map_err(db_err)? {
-                Some(g) => JobRecord::decode(g.value(), &id)?,
-                None => return Ok(false),
-            };
-            let skey = concat(&[&prefix, &ord_i64(rec.sort_ms), id.as_bytes()]);
-            let table = if rec.state == JOB_LEASED {
-                JOBS_LEASED
-            } else {
-                JOBS_PENDING
-            };
-            txn.open_table(table)
-                .map_err(db_err)?
-                .remove(&skey[..])
-                .map_err(db_err)?;
-            Ok(true)
-        })
-        .await
-    }
-}
-
-/// Moves expired leases of a queue back to pending, attempts + 1.
-fn requeue_expired(txn: &WriteTransaction, prefix: &[u8], now_ms: i64) -> StoreResult<()> {
-    let mut jobs = txn.open_table(JOBS).map_err(db_err)?;
-    let mut pending = txn.open_table(JOBS_PENDING).map_err(db_err)?;
-    let mut leased = txn.open_table(JOBS_LEASED).map_err(db_err)?;
-    let upper = concat(&[prefix, &ord_i64(now_ms.saturating_add(1))]);
-    for lkey in keys_in(&leased, prefix, &upper, usize::MAX)? {
-        leased.remove(&lkey[..]).map_err(db_err)?;
-        let (_, id) = split_sorted_key(&lkey, prefix.len())?;
-        let jkey = concat(&[prefix, id.as_bytes()]);
-        let rec = match jobs.get(&jkey[..]).map_err(db_err)? {
-            Some(g) => JobRecord::decode(g.value(), &id)?,
-            None => continue,
-        };
-        let rec = JobRecord {
-            state: JOB_PENDING,
-            sort_ms: rec.due_ms,
-            attempts: rec.attempts.saturating_add(1),
-            ..rec
-        };
-        jobs.insert(&jkey[..], &rec.encode()[..]).map_err(db_err)?;
-        pending
-            .insert(
-                &concat(&[prefix, &ord_i64(rec.due_ms), id.as_bytes()])[..],
-                (),
-            )
-            .map_err(db_err)?;
-    }
-    Ok(())
 }
 
 #[async_trait]
@@ -600,8 +799,19 @@ impl Backend for EmbeddedBackend {
     }
 
     async fn doc_put(&self, key: &str, expected: u64, data: &[u8]) -> StoreResult<Option<u64>> {
+        self.doc_put_counted(key, expected, data, &[]).await
+    }
+
+    async fn doc_put_counted(
+        &self,
+        key: &str,
+        expected: u64,
+        data: &[u8],
+        counters: &[(String, i64)],
+    ) -> StoreResult<Option<u64>> {
         let key = key.to_owned();
         let data = data.to_vec();
+        let counters = counters.to_vec();
         self.write(move |txn| {
             let mut docs = txn.open_table(DOCS).map_err(db_err)?;
             let current = match docs.get(key.as_str()).map_err(db_err)? {
@@ -614,7 +824,20 @@ impl Backend for EmbeddedBackend {
             let version = current + 1;
             let value = concat(&[&version.to_be_bytes(), &data]);
             docs.insert(key.as_str(), &value[..]).map_err(db_err)?;
+            for (counter, delta) in &counters {
+                add_counter(txn, counter, *delta)?;
+            }
             Ok(Some(version))
+        })
+        .await
+    }
+
+    async fn doc_delete(&self, key: &str) -> StoreResult<bool> {
+        let key = key.to_owned();
+        self.write(move |txn| {
+            let mut docs = txn.open_table(DOCS).map_err(db_err)?;
+            let existed = docs.remove(key.as_str()).map_err(db_err)?.is_some();
+            Ok(existed)
         })
         .await
     }
@@ -649,13 +872,11 @@ impl Backend for EmbeddedBackend {
             let prefix = name_prefix(&queue);
             let mut seen = open_seen(txn)?;
             purge_seen(&mut seen, now_ms)?;
-            let mut table = txn.open_table(JOBS).map_err(db_err)?;
-            let mut pending = txn.open_table(JOBS_PENDING).map_err(db_err)?;
+            let mut t = JobTables::open(txn)?;
             let mut out = Vec::with_capacity(new_jobs.len());
             for nj in new_jobs {
                 let job = nj.job;
-                let jkey = concat(&[&prefix, job.id.as_bytes()]);
-                if table.get(&jkey[..]).map_err(db_err)?.is_some() {
+                if t.get(&prefix, &job.id)?.is_some() {
                     out.push(false);
                     continue;
                 }
@@ -672,15 +893,10 @@ impl Backend for EmbeddedBackend {
                     due_ms: job.due_ms,
                     sort_ms: job.due_ms,
                     attempts: job.attempts,
+                    lease: 0,
                     payload: job.payload,
                 };
-                table.insert(&jkey[..], &rec.encode()[..]).map_err(db_err)?;
-                pending
-                    .insert(
-                        &concat(&[&prefix, &ord_i64(job.due_ms), job.id.as_bytes()])[..],
-                        (),
-                    )
-                    .map_err(db_err)?;
+                t.link(&prefix, &job.id, &rec)?;
                 out.push(true);
             }
             Ok(out)
@@ -713,31 +929,23 @@ impl Backend for EmbeddedBackend {
         }
         let deadline = now_ms.saturating_add(ms(lease));
         self.write(move |txn| {
-            requeue_expired(txn, &prefix, now_ms)?;
-            let mut jobs = txn.open_table(JOBS).map_err(db_err)?;
-            let mut pending = txn.open_table(JOBS_PENDING).map_err(db_err)?;
-            let mut leased = txn.open_table(JOBS_LEASED).map_err(db_err)?;
+            let mut t = JobTables::open(txn)?;
+            t.requeue_expired(&prefix, now_ms)?;
             let mut out = Vec::new();
-            for pkey in keys_in(&pending, &prefix, &upper, max)? {
-                pending.remove(&pkey[..]).map_err(db_err)?;
+            for pkey in keys_in(&t.pending, &prefix, &upper, max)? {
                 let (_, id) = split_sorted_key(&pkey, prefix.len())?;
-                let jkey = concat(&[&prefix, id.as_bytes()]);
-                let rec = match jobs.get(&jkey[..]).map_err(db_err)? {
-                    Some(g) => JobRecord::decode(g.value(), &id)?,
-                    None => continue,
+                let Some(rec) = t.get(&prefix, &id)? else {
+                    t.pending.remove(&pkey[..]).map_err(db_err)?;
+                    continue;
                 };
+                t.unlink(&prefix, &id, &rec)?;
                 let rec = JobRecord {
                     state: JOB_LEASED,
                     sort_ms: deadline,
+                    lease: next_lease(txn)?,
                     ..rec
                 };
-                jobs.insert(&jkey[..], &rec.encode()[..]).map_err(db_err)?;
-                leased
-                    .insert(
-                        &concat(&[&prefix, &ord_i64(deadline), id.as_bytes()])[..],
-                        (),
-                    )
-                    .map_err(db_err)?;
+                t.link(&prefix, &id, &rec)?;
                 out.push(rec.into_job(id));
             }
             Ok(out)
@@ -745,56 +953,141 @@ impl Backend for EmbeddedBackend {
         .await
     }
 
-    async fn jobs_ack(&self, queue: &str, id: &str) -> StoreResult<bool> {
-        self.jobs_delete(queue, id).await
+    async fn jobs_ack(&self, queue: &str, id: &str, lease: u64) -> StoreResult<bool> {
+        let prefix = name_prefix(queue);
+        let id = id.to_owned();
+        self.write(move |txn| {
+            let mut t = JobTables::open(txn)?;
+            let Some(rec) = t.held(&prefix, &id, lease)? else {
+                return Ok(false);
+            };
+            t.delete(&prefix, &id, &rec)?;
+            Ok(true)
+        })
+        .await
     }
 
     async fn jobs_retry(
         &self,
         queue: &str,
         id: &str,
+        lease: u64,
         due_ms: i64,
         payload: Option<&[u8]>,
+        failed: bool,
     ) -> StoreResult<bool> {
         let prefix = name_prefix(queue);
         let id = id.to_owned();
         let payload = payload.map(<[u8]>::to_vec);
         self.write(move |txn| {
-            let mut jobs = txn.open_table(JOBS).map_err(db_err)?;
-            let jkey = concat(&[&prefix, id.as_bytes()]);
-            let rec = match jobs.get(&jkey[..]).map_err(db_err)? {
-                Some(g) => JobRecord::decode(g.value(), &id)?,
-                None => return Ok(false),
+            let mut t = JobTables::open(txn)?;
+            let Some(rec) = t.held(&prefix, &id, lease)? else {
+                return Ok(false);
             };
-            let old_skey = concat(&[&prefix, &ord_i64(rec.sort_ms), id.as_bytes()]);
-            let old_table = if rec.state == JOB_LEASED {
-                JOBS_LEASED
-            } else {
-                JOBS_PENDING
-            };
-            txn.open_table(old_table)
-                .map_err(db_err)?
-                .remove(&old_skey[..])
-                .map_err(db_err)?;
+            t.unlink(&prefix, &id, &rec)?;
             let rec = JobRecord {
                 state: JOB_PENDING,
                 due_ms,
                 sort_ms: due_ms,
-                attempts: rec.attempts.saturating_add(1),
+                attempts: rec.attempts.saturating_add(u32::from(failed)),
+                lease: 0,
                 payload: payload.unwrap_or(rec.payload),
             };
-            jobs.insert(&jkey[..], &rec.encode()[..]).map_err(db_err)?;
-            txn.open_table(JOBS_PENDING)
+            t.link(&prefix, &id, &rec)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn jobs_extend(
+        &self,
+        queue: &str,
+        leases: &[(String, u64)],
+        deadline_ms: i64,
+    ) -> StoreResult<Vec<bool>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let prefix = name_prefix(queue);
+        let leases = leases.to_vec();
+        self.write(move |txn| {
+            let mut t = JobTables::open(txn)?;
+            let mut out = Vec::with_capacity(leases.len());
+            for (id, lease) in leases {
+                let Some(rec) = t.held(&prefix, &id, lease)? else {
+                    out.push(false);
+                    continue;
+                };
+                t.unlink(&prefix, &id, &rec)?;
+                let rec = JobRecord {
+                    sort_ms: deadline_ms,
+                    ..rec
+                };
+                t.link(&prefix, &id, &rec)?;
+                out.push(true);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn jobs_bury(
+        &self,
+        queue: &str,
+        id: &str,
+        lease: u64,
+        entry: &[u8],
+    ) -> StoreResult<bool> {
+        let prefix = name_prefix(queue);
+        let id = id.to_owned();
+        let entry = entry.to_vec();
+        self.write(move |txn| {
+            let mut t = JobTables::open(txn)?;
+            let Some(rec) = t.held(&prefix, &id, lease)? else {
+                return Ok(false);
+            };
+            t.delete(&prefix, &id, &rec)?;
+            let position = t.count(&prefix, COUNT_DEAD)?;
+            t.add_count(&prefix, COUNT_DEAD, 1)?;
+            txn.open_table(JOBS_DEAD)
                 .map_err(db_err)?
-                .insert(&concat(&[&prefix, &ord_i64(due_ms), id.as_bytes()])[..], ())
+                .insert(&concat(&[&prefix, &position.to_be_bytes()])[..], &entry[..])
                 .map_err(db_err)?;
             Ok(true)
         })
         .await
     }
 
+    async fn jobs_dead(&self, queue: &str, start: u64, limit: u64) -> StoreResult<Vec<Vec<u8>>> {
+        let prefix = name_prefix(queue);
+        self.read(move |txn| {
+            let dead = txn.open_table(JOBS_DEAD).map_err(db_err)?;
+            let lo = concat(&[&prefix, &start.to_be_bytes()]);
+            let hi = name_prefix_end(&prefix);
+            let mut out = Vec::new();
+            for entry in dead.range::<&[u8]>(&lo[..]..&hi[..]).map_err(db_err)? {
+                if out.len() as u64 >= limit {
+                    break;
+                }
+                out.push(entry.map_err(db_err)?.1.value().to_vec());
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn jobs_cancel(&self, queue: &str, id: &str) -> StoreResult<bool> {
-        self.jobs_delete(queue, id).await
+        let prefix = name_prefix(queue);
+        let id = id.to_owned();
+        self.write(move |txn| {
+            let mut t = JobTables::open(txn)?;
+            let Some(rec) = t.get(&prefix, &id)? else {
+                return Ok(false);
+            };
+            t.delete(&prefix, &id, &rec)?;
+            Ok(true)
+        })
+        .await
     }
 
     async fn jobs_get(&self, queue: &str, id: &str) -> StoreResult<Option<Job>> {
@@ -812,23 +1105,19 @@ impl Backend for EmbeddedBackend {
 
     async fn jobs_counts(&self, queue: &str) -> StoreResult<JobCounts> {
         let prefix = name_prefix(queue);
-        let end = name_prefix_end(&prefix);
         self.read(move |txn| {
-            let count = |def: TableDefinition<&'static [u8], ()>| -> StoreResult<u64> {
-                let table = txn.open_table(def).map_err(db_err)?;
-                let mut n = 0;
-                for entry in table
-                    .range::<&[u8]>(&prefix[..]..&end[..])
+            let counts = txn.open_table(JOBS_COUNT).map_err(db_err)?;
+            let get = |kind: u8| -> StoreResult<u64> {
+                let key = concat(&[&prefix, &[kind]]);
+                Ok(counts
+                    .get(&key[..])
                     .map_err(db_err)?
-                {
-                    entry.map_err(db_err)?;
-                    n += 1;
-                }
-                Ok(n)
+                    .map_or(0, |g| g.value()))
             };
             Ok(JobCounts {
-                pending: count(JOBS_PENDING)?,
-                leased: count(JOBS_LEASED)?,
+                pending: get(COUNT_PENDING)?,
+                leased: get(COUNT_LEASED)?,
+                dead: get(COUNT_DEAD)?,
             })
         })
         .await
@@ -1098,19 +1387,7 @@ impl Backend for EmbeddedBackend {
 
     async fn counter_add(&self, key: &str, delta: i64) -> StoreResult<i64> {
         let key = key.to_owned();
-        self.write(move |txn| {
-            let mut counters = txn.open_table(COUNTERS).map_err(db_err)?;
-            let cur = counters
-                .get(key.as_str())
-                .map_err(db_err)?
-                .map_or(0, |g| g.value());
-            let new = cur
-                .checked_add(delta)
-                .ok_or_else(|| StoreError::Unavailable(format!("counter {key} would overflow")))?;
-            counters.insert(key.as_str(), new).map_err(db_err)?;
-            Ok(new)
-        })
-        .await
+        self.write(move |txn| add_counter(txn, &key, delta)).await
     }
 
     async fn counter_get(&self, key: &str) -> StoreResult<i64> {

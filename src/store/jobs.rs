@@ -1,16 +1,25 @@
-//! Typed durable jobs on top of the backend's job queues.
+//! Durable job queues: scheduling, and the leased claims the job runner uses.
 //!
 //! Every piece of background work — inbound events, outbound sends, timers,
-//! surveys, broadcast batches — is a job in one of the [`queues`]. A job is
-//! stored before anyone acts on it, claimed with a lease, and acknowledged only
-//! when done, so a crash at any point means it runs again rather than never.
+//! surveys, broadcast walks — is a job in one of the [`queues`]. A job is
+//! stored before anyone acts on it, claimed under a lease with a fencing
+//! token, and acknowledged only when done, so a crash at any point means it
+//! runs again rather than never. The runner that drives claims, heartbeats,
+//! retries and the dead-letter lists is [`crate::jobs`]; this module is its
+//! storage, plus [`Store::schedule`] for everyone who only adds work.
+//!
+//! Scheduling wakes this process's worker of that queue at once (other
+//! processes notice on their next poll).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
 
-use super::{Job, NewJob, Store, StoreError, StoreResult};
+use super::{Job, JobCounts, NewJob, Store, StoreError, StoreResult};
+use crate::channels::InboundEvent;
 
 /// Names of the job queues.
 pub mod queues {
@@ -18,23 +27,26 @@ pub mod queues {
     pub const INBOUND: &str = "inbound";
     /// Outbound messages waiting to be sent.
     pub const OUTBOX: &str = "outbox";
-    /// Timers: agent reply timeouts, waiting-customer reassurance, surveys.
+    /// Engine timers: agent reply timeouts, waiting-customer reassurance.
     pub const TIMERS: &str = "timers";
-    /// Broadcast recipients waiting to be sent.
+    /// Survey steps: the first question, step timeouts, expiry.
+    pub const SURVEYS: &str = "surveys";
+    /// Broadcast starts and walks.
     pub const BROADCAST: &str = "broadcast";
+    /// Every queue, for operators' counts.
+    pub const ALL: [&str; 5] = [INBOUND, OUTBOX, TIMERS, SURVEYS, BROADCAST];
 }
 
-/// A claimed job with its decoded payload.
-#[derive(Debug, Clone)]
-pub struct TypedJob<T> {
-    /// Job id.
-    pub id: String,
-    /// How many times it was claimed before.
-    pub attempts: u32,
-    /// When it was due.
-    pub due_ms: i64,
-    /// The payload.
-    pub payload: T,
+/// In-process wake-ups, one per queue: scheduling a job tells this process's
+/// worker of that queue to claim now instead of at its next poll.
+#[derive(Default)]
+pub(crate) struct Wakers(Mutex<HashMap<String, Arc<Notify>>>);
+
+impl Wakers {
+    pub(crate) fn get(&self, queue: &str) -> Arc<Notify> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(map.entry(queue.to_string()).or_default())
+    }
 }
 
 impl Store {
@@ -58,61 +70,142 @@ impl Store {
                 due_ms,
                 attempts: 0,
                 payload,
+                lease: 0,
             },
             dedupe,
         };
-        let pushed = self
-            .backend
-            .jobs_push(queue, std::slice::from_ref(&job), self.now_ms())
-            .await?;
+        let pushed = self.push_jobs(queue, std::slice::from_ref(&job)).await?;
         Ok(pushed.first().copied().unwrap_or(false))
     }
 
-    /// Claims due jobs. A payload that does not decode is logged and dropped
-    /// (acknowledged) so it cannot block the queue; nothing valid is ever dropped.
-    pub async fn claim<T: DeserializeOwned>(
+    /// Pushes several jobs atomically (all or nothing); for each, true when it
+    /// was enqueued. Wakes this process's worker of `queue`.
+    pub async fn push_jobs(&self, queue: &str, jobs: &[NewJob]) -> StoreResult<Vec<bool>> {
+        let pushed = self.backend.jobs_push(queue, jobs, self.now_ms()).await?;
+        if pushed.iter().any(|p| *p) {
+            self.wakers.get(queue).notify_one();
+        }
+        Ok(pushed)
+    }
+
+    /// Stores webhook events as inbound jobs, atomically, skipping events seen
+    /// before (by their platform id, for [`super::DEDUPE_TTL`], across
+    /// processes and restarts). Returns, per event, whether it was new.
+    pub async fn ingest_inbound(&self, events: &[InboundEvent]) -> StoreResult<Vec<bool>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.now_ms();
+        let mut jobs = Vec::with_capacity(events.len());
+        for event in events {
+            let payload = serde_json::to_vec(event).map_err(|e| StoreError::Corrupt {
+                key: event.dedupe_key.clone(),
+                reason: e.to_string(),
+            })?;
+            jobs.push(NewJob {
+                job: Job {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    due_ms: now,
+                    attempts: 0,
+                    payload,
+                    lease: 0,
+                },
+                dedupe: Some((format!("seen:{}", event.dedupe_key), super::DEDUPE_TTL)),
+            });
+        }
+        self.push_jobs(queues::INBOUND, &jobs).await
+    }
+
+    /// Cancels a scheduled job wherever it is.
+    pub async fn cancel(&self, queue: &str, id: &str) -> StoreResult<bool> {
+        self.backend.jobs_cancel(queue, id).await
+    }
+
+    /// Pending, leased and dead counts of a queue (O(1) on both backends).
+    pub async fn job_counts(&self, queue: &str) -> StoreResult<JobCounts> {
+        self.backend.jobs_counts(queue).await
+    }
+
+    /// The earliest due time of a pending job of `queue`.
+    pub async fn next_due(&self, queue: &str) -> StoreResult<Option<i64>> {
+        self.backend.jobs_next_due(queue).await
+    }
+
+    /// A job as it is stored now (not claimed).
+    pub async fn job(&self, queue: &str, id: &str) -> StoreResult<Option<Job>> {
+        self.backend.jobs_get(queue, id).await
+    }
+
+    /// Dead-letter entries of a queue, oldest first.
+    pub async fn dead_letters(
+        &self,
+        queue: &str,
+        start: u64,
+        limit: u64,
+    ) -> StoreResult<Vec<Vec<u8>>> {
+        self.backend.jobs_dead(queue, start, limit).await
+    }
+
+    /// Completes when a job is scheduled for `queue` in this process.
+    pub(crate) fn job_wake(&self, queue: &str) -> Arc<Notify> {
+        self.wakers.get(queue)
+    }
+
+    // ---- for the job runner -------------------------------------------------
+
+    /// Claims up to `max` due jobs of `queue` under fresh leases.
+    pub(crate) async fn claim_jobs(
         &self,
         queue: &str,
         lease: Duration,
         max: usize,
-    ) -> StoreResult<Vec<TypedJob<T>>> {
-        let jobs = self
-            .backend
-            .jobs_claim(queue, self.now_ms(), lease, max)
-            .await?;
-        let mut out = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            match serde_json::from_slice(&job.payload) {
-                Ok(payload) => out.push(TypedJob {
-                    id: job.id,
-                    attempts: job.attempts,
-                    due_ms: job.due_ms,
-                    payload,
-                }),
-                Err(e) => {
-                    tracing::error!(queue, job = %job.id, error = %e, "dropping undecodable job");
-                    self.backend.jobs_ack(queue, &job.id).await?;
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Marks a job done.
-    pub async fn ack(&self, queue: &str, id: &str) -> StoreResult<()> {
-        self.backend.jobs_ack(queue, id).await.map(|_| ())
-    }
-
-    /// Puts a job back to run again at `due_ms`.
-    pub async fn retry_at(&self, queue: &str, id: &str, due_ms: i64) -> StoreResult<()> {
+    ) -> StoreResult<Vec<Job>> {
         self.backend
-            .jobs_retry(queue, id, due_ms, None)
+            .jobs_claim(queue, self.now_ms(), lease, max)
             .await
-            .map(|_| ())
     }
 
-    /// Cancels a scheduled job.
-    pub async fn cancel(&self, queue: &str, id: &str) -> StoreResult<bool> {
-        self.backend.jobs_cancel(queue, id).await
+    /// Deletes a finished job held under `lease`; false when the lease was lost.
+    pub(crate) async fn ack_job(&self, queue: &str, id: &str, lease: u64) -> StoreResult<bool> {
+        self.backend.jobs_ack(queue, id, lease).await
+    }
+
+    /// Puts a job held under `lease` back at `due_ms`; `failed` counts a failure.
+    pub(crate) async fn retry_job(
+        &self,
+        queue: &str,
+        id: &str,
+        lease: u64,
+        due_ms: i64,
+        failed: bool,
+    ) -> StoreResult<bool> {
+        self.backend
+            .jobs_retry(queue, id, lease, due_ms, None, failed)
+            .await
+    }
+
+    /// Extends the given leases by `lease` from now; for each, whether it is
+    /// still held.
+    pub(crate) async fn extend_jobs(
+        &self,
+        queue: &str,
+        leases: &[(String, u64)],
+        lease: Duration,
+    ) -> StoreResult<Vec<bool>> {
+        let deadline = self
+            .now_ms()
+            .saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        self.backend.jobs_extend(queue, leases, deadline).await
+    }
+
+    /// Moves a job held under `lease` to the dead-letter list with `entry`.
+    pub(crate) async fn bury_job(
+        &self,
+        queue: &str,
+        id: &str,
+        lease: u64,
+        entry: &[u8],
+    ) -> StoreResult<bool> {
+        self.backend.jobs_bury(queue, id, lease, entry).await
     }
 }

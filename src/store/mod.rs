@@ -4,16 +4,22 @@
 //! ([`redis`] for several processes sharing one Redis, [`embedded`] for a single
 //! process with a redb file). [`Store`] adds the domain operations the rest of
 //! Balas calls — contacts, conversations and transcripts, the agent queue, typed
-//! jobs, outbound records, live events — written once on top of the primitives,
+//! jobs, outbound records, attachment records, users and sessions, live events
+//! — written once on top of the primitives,
 //! so both backends behave the same by construction.
 
 pub mod backend;
+mod broadcasts;
 mod contacts;
 mod conversations;
 pub mod embedded;
 mod jobs;
+mod limits;
+mod media;
 mod records;
 pub mod redis;
+mod surveys;
+mod users;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,8 +31,12 @@ use serde::de::DeserializeOwned;
 pub use backend::{Backend, Job, JobCounts, NewJob, StoreError, StoreResult, Versioned};
 pub use contacts::{Contact, Note};
 pub use conversations::{ConversationError, Speaker, TranscriptEntry, new_case_id};
-pub use jobs::{TypedJob, queues};
-pub use records::{OutboundRecord, OutboundState, SendStart};
+pub use jobs::queues;
+pub use limits::RateKey;
+pub use media::{Attachment, AttachmentDirection, AttachmentStatus};
+pub use records::{Origin, OutboundRecord, OutboundState, SendStart};
+pub use surveys::{Step, Survey, SurveyStatus};
+pub use users::{ApiToken, Session, TokenRef, User};
 
 use crate::clock::SharedClock;
 
@@ -35,23 +45,40 @@ use crate::clock::SharedClock;
 pub struct Store {
     backend: Arc<dyn Backend>,
     clock: SharedClock,
+    /// This process's job workers, woken when a job is scheduled here.
+    wakers: Arc<jobs::Wakers>,
 }
 
 /// How many times a compare-and-swap update is retried before giving up.
 const CAS_ATTEMPTS: usize = 64;
 
+/// How long a platform event or message id is remembered (webhook dedupe,
+/// transcript entries): longer than Meta's retry horizon (up to 7 days for
+/// WhatsApp).
+pub const DEDUPE_TTL: Duration = Duration::from_secs(8 * 24 * 3600);
+
 /// Topic of live events (SSE for agent consoles).
-pub const EVENTS_TOPIC: &str = "events";
+const EVENTS_TOPIC: &str = "events";
 
 impl Store {
     /// Wraps a backend.
     pub fn new(backend: Arc<dyn Backend>, clock: SharedClock) -> Self {
-        Self { backend, clock }
+        Self {
+            backend,
+            clock,
+            wakers: Arc::default(),
+        }
     }
 
-    /// The primitives, for operations not covered here.
-    pub fn backend(&self) -> &Arc<dyn Backend> {
-        &self.backend
+    /// A short name of the backend for logs and `/readyz` ("redis" or
+    /// "embedded").
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    /// Checks that the backend answers.
+    pub async fn ping(&self) -> StoreResult<()> {
+        self.backend.ping().await
     }
 
     /// The clock every time-based decision uses.
@@ -118,6 +145,43 @@ impl Store {
         Err(StoreError::Contention(key.to_string()).into())
     }
 
+    /// [`Store::update_json`] for documents with counts kept about them:
+    /// `change` also returns the counter deltas its change implies, and the
+    /// document and the counters are written in one atomic step.
+    pub(crate) async fn update_json_counted<T, F>(
+        &self,
+        key: &str,
+        mut change: F,
+    ) -> StoreResult<Option<T>>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut(Option<T>) -> Option<(T, Vec<(String, i64)>)>,
+    {
+        for _ in 0..CAS_ATTEMPTS {
+            let current = self.backend.doc_get(key).await?;
+            let (version, value) = match current {
+                None => (0, None),
+                Some(v) => (v.version, Some(decode::<T>(key, &v.data)?)),
+            };
+            let Some((new_value, counters)) = change(value) else {
+                return Ok(None);
+            };
+            let bytes = serde_json::to_vec(&new_value).map_err(|e| StoreError::Corrupt {
+                key: key.to_string(),
+                reason: e.to_string(),
+            })?;
+            if self
+                .backend
+                .doc_put_counted(key, version, &bytes, &counters)
+                .await?
+                .is_some()
+            {
+                return Ok(Some(new_value));
+            }
+        }
+        Err(StoreError::Contention(key.to_string()))
+    }
+
     /// Writes a JSON document unconditionally (last writer wins); for documents
     /// that have one writer.
     pub async fn put_json<T: Serialize>(&self, key: &str, value: &T) -> StoreResult<()> {
@@ -143,6 +207,48 @@ impl Store {
         let bytes = serde_json::to_vec(event).unwrap_or_default();
         self.backend.publish(EVENTS_TOPIC, &bytes).await
     }
+
+    /// Subscribes to the live events of every process (published after this
+    /// returns), until the receiver is dropped.
+    pub async fn subscribe_events(&self) -> StoreResult<tokio::sync::mpsc::Receiver<Vec<u8>>> {
+        self.backend.subscribe(EVENTS_TOPIC).await
+    }
+
+    /// Takes (or, for the same owner, extends) the lock of one contact's
+    /// conversation until `ttl` from now: one contact's messages are handled
+    /// one at a time across processes.
+    pub async fn lock_contact(
+        &self,
+        channel: crate::channels::Channel,
+        contact_id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> StoreResult<bool> {
+        self.backend
+            .lock(
+                &contact_lock_key(channel, contact_id),
+                owner,
+                ttl,
+                self.now_ms(),
+            )
+            .await
+    }
+
+    /// Releases a contact's lock held by `owner`.
+    pub async fn unlock_contact(
+        &self,
+        channel: crate::channels::Channel,
+        contact_id: &str,
+        owner: &str,
+    ) -> StoreResult<bool> {
+        self.backend
+            .unlock(&contact_lock_key(channel, contact_id), owner)
+            .await
+    }
+}
+
+fn contact_lock_key(channel: crate::channels::Channel, contact_id: &str) -> String {
+    format!("lock:contact:{channel}:{contact_id}")
 }
 
 fn decode<T: DeserializeOwned>(key: &str, data: &[u8]) -> StoreResult<T> {

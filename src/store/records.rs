@@ -88,6 +88,91 @@ impl From<DeliveryState> for OutboundState {
     }
 }
 
+/// Who or what sent an outbound message, and so which delivery promise it
+/// gets. Stored and shown as `bot`, `agent:<id>`, `system`, `survey:<case>`,
+/// `broadcast:<id>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// A bot reply in a conversation.
+    Bot,
+    /// An agent's message.
+    Agent(String),
+    /// A notice from Balas itself (reassurance, queue position).
+    System,
+    /// A satisfaction survey question for a case.
+    Survey(String),
+    /// A broadcast campaign.
+    Broadcast(String),
+    /// Anything else (kept as written).
+    Other(String),
+}
+
+impl Origin {
+    /// Parses the stored form; unknown forms are kept as [`Origin::Other`].
+    pub fn parse(s: &str) -> Origin {
+        match s.split_once(':') {
+            None if s == "bot" => Origin::Bot,
+            None if s == "system" => Origin::System,
+            Some(("agent", id)) => Origin::Agent(id.to_string()),
+            Some(("survey", case)) => Origin::Survey(case.to_string()),
+            Some(("broadcast", id)) => Origin::Broadcast(id.to_string()),
+            _ => Origin::Other(s.to_string()),
+        }
+    }
+
+    /// The broadcast a message belongs to.
+    pub fn broadcast(&self) -> Option<&str> {
+        match self {
+            Origin::Broadcast(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Whether the message must reach the customer at most once (campaigns:
+    /// broadcasts, surveys) rather than at least once (conversation messages).
+    ///
+    /// The Graph API has no idempotency key, so after a send whose outcome is
+    /// unknown (a crash mid-send, a timeout after the request was written)
+    /// nobody knows whether the customer got it. For conversation messages
+    /// silence is the worse failure: a customer who asked must get an answer,
+    /// even if, rarely, twice. For campaigns a duplicate is the worse failure:
+    /// they are marked failed "outcome unknown" instead, visible per recipient.
+    pub fn at_most_once(&self) -> bool {
+        matches!(self, Origin::Survey(_) | Origin::Broadcast(_))
+    }
+
+    /// Whether the customer's opt-out stops it (everything not answering them).
+    pub fn stopped_by_opt_out(&self) -> bool {
+        self.at_most_once()
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Bot => f.write_str("bot"),
+            Origin::System => f.write_str("system"),
+            Origin::Agent(id) => write!(f, "agent:{id}"),
+            Origin::Survey(case) => write!(f, "survey:{case}"),
+            Origin::Broadcast(id) => write!(f, "broadcast:{id}"),
+            Origin::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+impl Serialize for Origin {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Origin {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(Origin::parse(&s))
+    }
+}
+
 /// One outbound message and its fate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboundRecord {
@@ -98,8 +183,8 @@ pub struct OutboundRecord {
     /// Conversation it belongs to, if any.
     #[serde(default)]
     pub conversation_id: Option<String>,
-    /// `bot`, `agent:<id>`, `survey`, `broadcast:<id>`, `system`.
-    pub origin: String,
+    /// Who sent it.
+    pub origin: Origin,
     /// Delivery state.
     pub state: OutboundState,
     /// The platform's message id once sent.
@@ -150,10 +235,10 @@ pub const ALL_STATES: [OutboundState; 8] = [
     OutboundState::Skipped,
 ];
 
-/// Origins whose records keep per-state counters: broadcasts (`broadcast:<id>`),
-/// whose progress is read live and must not need a scan of every recipient.
-fn counted_group(origin: &str) -> Option<&str> {
-    origin.starts_with("broadcast:").then_some(origin)
+/// Origins whose records keep per-state counters: broadcasts, whose progress
+/// is read live and must not need a scan of every recipient.
+fn counted_group(origin: &Origin) -> Option<String> {
+    origin.broadcast().map(|_| origin.to_string())
 }
 
 fn state_counter(group: &str, state: OutboundState) -> String {
@@ -166,7 +251,7 @@ impl OutboundRecord {
         id: String,
         message: OutboundMessage,
         conversation_id: Option<String>,
-        origin: String,
+        origin: Origin,
         now_ms: i64,
     ) -> Self {
         Self {
@@ -196,23 +281,21 @@ fn platform_key(platform_id: &str) -> String {
 
 impl Store {
     /// Stores a new record (before the message is sent); false when a record
-    /// with that id already exists (nothing changed).
+    /// with that id already exists (nothing changed). A broadcast's counts
+    /// move in the same atomic write.
     pub async fn create_outbound(&self, record: &OutboundRecord) -> StoreResult<bool> {
         let bytes = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt {
             key: record_key(&record.id),
             reason: e.to_string(),
         })?;
-        let created = self
+        let counters: Vec<(String, i64)> = counted_group(&record.origin)
+            .map(|group| vec![(state_counter(&group, record.state), 1)])
+            .unwrap_or_default();
+        Ok(self
             .backend
-            .doc_put(&record_key(&record.id), 0, &bytes)
+            .doc_put_counted(&record_key(&record.id), 0, &bytes, &counters)
             .await?
-            .is_some();
-        if created && let Some(group) = counted_group(&record.origin) {
-            self.backend
-                .counter_add(&state_counter(group, record.state), 1)
-                .await?;
-        }
-        Ok(created)
+            .is_some())
     }
 
     /// Reads a record.
@@ -228,7 +311,7 @@ impl Store {
 
     /// Moves a record to `state` if that is progress; returns the record when it
     /// changed. `edit` may set more fields at the same time. Records of
-    /// broadcasts also move their per-state counters.
+    /// broadcasts move their per-state counters in the same atomic write.
     pub async fn advance_outbound(
         &self,
         id: &str,
@@ -236,35 +319,33 @@ impl Store {
         mut edit: impl FnMut(&mut OutboundRecord),
     ) -> StoreResult<Option<OutboundRecord>> {
         let now = self.now_ms();
-        let mut previous = None;
         let record = self
-            .update_json::<OutboundRecord, StoreError, _>(&record_key(id), |r| {
-                let Some(mut r) = r else { return Ok(None) };
+            .update_json_counted::<OutboundRecord, _>(&record_key(id), |r| {
+                let mut r = r?;
                 if !r.state.can_become(state) {
-                    return Ok(None);
+                    return None;
                 }
-                previous = Some(r.state);
+                let previous = r.state;
                 r.state = state;
                 r.updated_ms = now;
                 r.in_flight = false;
                 edit(&mut r);
-                Ok(Some(r))
+                let counters = counted_group(&r.origin)
+                    .map(|group| {
+                        vec![
+                            (state_counter(&group, previous), -1),
+                            (state_counter(&group, r.state), 1),
+                        ]
+                    })
+                    .unwrap_or_default();
+                Some((r, counters))
             })
             .await?;
-        if let Some(r) = &record {
-            if let Some(pid) = &r.platform_id
-                && r.state == OutboundState::Sent
-            {
-                self.put_json(&platform_key(pid), &r.id).await?;
-            }
-            if let (Some(prev), Some(group)) = (previous, counted_group(&r.origin)) {
-                self.backend
-                    .counter_add(&state_counter(group, prev), -1)
-                    .await?;
-                self.backend
-                    .counter_add(&state_counter(group, r.state), 1)
-                    .await?;
-            }
+        if let Some(r) = &record
+            && let Some(pid) = &r.platform_id
+            && r.state == OutboundState::Sent
+        {
+            self.put_json(&platform_key(pid), &r.id).await?;
         }
         Ok(record)
     }

@@ -42,24 +42,32 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 ";
 
+// KEYS: the document, then counters. ARGV: expected version, data, then one
+// delta per counter.
 const DOC_PUT_LUA: &str = r"
 local v = redis.call('HGET', KEYS[1], 'v')
 local cur = 0
 if v then cur = tonumber(v) end
 if cur ~= tonumber(ARGV[1]) then return false end
 redis.call('HSET', KEYS[1], 'v', cur + 1, 'd', ARGV[2])
+for i = 2, #KEYS do redis.call('INCRBY', KEYS[i], ARGV[i + 1]) end
 return cur + 1
 ";
 
-// KEYS: pending, leased, due, attempts, payload, then one dedupe key per job
-// that has one (in order). ARGV: now, n, then per job: id, due, attempts,
-// payload, has_dedupe ('1'/'0'), dedupe expiry, dedupe px.
+// Every job script takes the queue's keys in the order of `QueueKeys::all`:
+// pending, leased, due, attempts, payload, lease, seq, dead. `lease` maps a
+// leased job's id to its fencing token; `seq` hands out tokens; `dead` is the
+// dead-letter list.
+
+// KEYS: the queue's keys, then one dedupe key per job that has one (in
+// order). ARGV: now, n, then per job: id, due, attempts, payload, has_dedupe
+// ('1'/'0'), dedupe expiry, dedupe px.
 const JOBS_PUSH_LUA: &str = r"
 local now = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
 local out = {}
 local a = 3
-local k = 6
+local k = 9
 for i = 1, n do
   local id = ARGV[a]
   local due = ARGV[a + 1]
@@ -92,12 +100,13 @@ end
 return out
 ";
 
-// KEYS: pending, leased, due, attempts, payload. ARGV: now, lease deadline, max.
+// KEYS: the queue's keys. ARGV: now, lease deadline, max.
 const JOBS_CLAIM_LUA: &str = r"
 local now = tonumber(ARGV[1])
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
 for _, id in ipairs(expired) do
   redis.call('ZREM', KEYS[2], id)
+  redis.call('HDEL', KEYS[6], id)
   local due = redis.call('HGET', KEYS[3], id)
   if due then
     redis.call('HINCRBY', KEYS[4], id, 1)
@@ -112,33 +121,67 @@ for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
   local due = redis.call('HGET', KEYS[3], id)
   if due then
+    local token = redis.call('INCR', KEYS[7])
+    redis.call('HSET', KEYS[6], id, token)
     redis.call('ZADD', KEYS[2], ARGV[2], id)
     local att = redis.call('HGET', KEYS[4], id) or '0'
     local pl = redis.call('HGET', KEYS[5], id) or ''
-    out[#out + 1] = {id, due, att, pl}
+    out[#out + 1] = {id, due, att, pl, token}
   end
 end
 return out
 ";
 
-// KEYS: pending, leased, due, attempts, payload. ARGV: id.
+// KEYS: the queue's keys. ARGV: id, then a lease token or '' (unfenced).
 const JOBS_DELETE_LUA: &str = r"
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[6], ARGV[1]) ~= ARGV[2] then return 0 end
 local existed = redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('HDEL', KEYS[4], ARGV[1])
 redis.call('HDEL', KEYS[5], ARGV[1])
+redis.call('HDEL', KEYS[6], ARGV[1])
 local z = redis.call('ZREM', KEYS[1], ARGV[1]) + redis.call('ZREM', KEYS[2], ARGV[1])
 if existed == 1 or z > 0 then return 1 end
 return 0
 ";
 
-// KEYS: pending, leased, due, attempts, payload. ARGV: id, due, has_payload, payload.
+// KEYS: the queue's keys. ARGV: id, token, due, has_payload, payload, failed.
 const JOBS_RETRY_LUA: &str = r"
-if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
-redis.call('HINCRBY', KEYS[4], ARGV[1], 1)
-if ARGV[3] == '1' then redis.call('HSET', KEYS[5], ARGV[1], ARGV[4]) end
+if redis.call('HGET', KEYS[6], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[6], ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+if ARGV[6] == '1' then redis.call('HINCRBY', KEYS[4], ARGV[1], 1) end
+if ARGV[4] == '1' then redis.call('HSET', KEYS[5], ARGV[1], ARGV[5]) end
 redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+return 1
+";
+
+// KEYS: the queue's keys. ARGV: deadline, then id, token pairs.
+const JOBS_EXTEND_LUA: &str = r"
+local out = {}
+local n = 0
+for i = 2, #ARGV, 2 do
+  n = n + 1
+  if redis.call('HGET', KEYS[6], ARGV[i]) == ARGV[i + 1] then
+    redis.call('ZADD', KEYS[2], 'XX', ARGV[1], ARGV[i])
+    out[n] = 1
+  else
+    out[n] = 0
+  end
+end
+return out
+";
+
+// KEYS: the queue's keys. ARGV: id, token, dead-letter entry.
+const JOBS_BURY_LUA: &str = r"
+if redis.call('HGET', KEYS[6], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
+redis.call('HDEL', KEYS[5], ARGV[1])
+redis.call('HDEL', KEYS[6], ARGV[1])
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('RPUSH', KEYS[8], ARGV[3])
 return 1
 ";
 
@@ -209,6 +252,8 @@ struct Scripts {
     jobs_claim: Script,
     jobs_delete: Script,
     jobs_retry: Script,
+    jobs_extend: Script,
+    jobs_bury: Script,
     index_pop_min_into: Script,
     lock: Script,
     unlock: Script,
@@ -224,6 +269,8 @@ impl Scripts {
             jobs_claim: Script::new(JOBS_CLAIM_LUA),
             jobs_delete: Script::new(JOBS_DELETE_LUA),
             jobs_retry: Script::new(JOBS_RETRY_LUA),
+            jobs_extend: Script::new(JOBS_EXTEND_LUA),
+            jobs_bury: Script::new(JOBS_BURY_LUA),
             index_pop_min_into: Script::new(INDEX_POP_MIN_INTO_LUA),
             lock: Script::new(LOCK_LUA),
             unlock: Script::new(UNLOCK_LUA),
@@ -239,17 +286,23 @@ struct QueueKeys {
     due: String,
     attempts: String,
     payload: String,
+    lease: String,
+    seq: String,
+    dead: String,
     tag: String,
 }
 
 impl QueueKeys {
-    fn all(&self) -> [&str; 5] {
+    fn all(&self) -> [&str; 8] {
         [
             &self.pending,
             &self.leased,
             &self.due,
             &self.attempts,
             &self.payload,
+            &self.lease,
+            &self.seq,
+            &self.dead,
         ]
     }
 
@@ -286,6 +339,48 @@ fn map_err(what: &str, e: RedisError) -> StoreError {
     }
 }
 
+/// The URL with its credentials' secret part replaced by `***`
+/// (`redis://user:***@host:6379/0`), for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_string();
+    };
+    let user = rest[..at].split_once(':').map_or("", |(u, _)| u);
+    format!("{}{user}:***@{}", &url[..scheme_end], &rest[at + 1..])
+}
+
+/// The secret part of a URL's credentials, if any.
+fn url_secret(url: &str) -> Option<&str> {
+    let rest = &url[url.find("://")? + 3..];
+    let userinfo = &rest[..rest[..rest.find('/').unwrap_or(rest.len())].rfind('@')?];
+    let secret = userinfo.split_once(':').map_or(userinfo, |(_, p)| p);
+    (!secret.is_empty()).then_some(secret)
+}
+
+/// Replaces the URL (and its password, wherever quoted) in an error message.
+fn scrub_password(e: StoreError, url: &str) -> StoreError {
+    let clean = |m: String| {
+        let m = m.replace(url, &redact_url(url));
+        match url_secret(url) {
+            Some(secret) => m.replace(secret, "***"),
+            None => m,
+        }
+    };
+    match e {
+        StoreError::Unavailable(m) => StoreError::Unavailable(clean(m)),
+        StoreError::Corrupt { key, reason } => StoreError::Corrupt {
+            key: clean(key),
+            reason: clean(reason),
+        },
+        other => other,
+    }
+}
+
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -307,7 +402,9 @@ impl RedisBackend {
                 "invalid redis key prefix {key_prefix:?}: it must not contain '{{' or '}}'"
             )));
         }
-        let client = redis::Client::open(url).map_err(|e| map_err("url", e))?;
+        // Errors below may quote the URL; none may show its password.
+        let scrub = |e: StoreError| scrub_password(e, url);
+        let client = redis::Client::open(url).map_err(|e| scrub(map_err("url", e)))?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_connection_timeout(Some(CONNECTION_TIMEOUT))
@@ -318,8 +415,10 @@ impl RedisBackend {
             client.get_connection_manager_with_config(config),
         )
         .await
-        .map_err(|_| StoreError::Unavailable(format!("redis connect to {url}: timed out")))?
-        .map_err(|e| map_err("connect", e))?;
+        .map_err(|_| {
+            StoreError::Unavailable(format!("redis connect to {}: timed out", redact_url(url)))
+        })?
+        .map_err(|e| scrub(map_err("connect", e)))?;
         Ok(Self {
             client,
             conn,
@@ -336,6 +435,9 @@ impl RedisBackend {
             due: format!("{tag}:due"),
             attempts: format!("{tag}:attempts"),
             payload: format!("{tag}:payload"),
+            lease: format!("{tag}:lease"),
+            seq: format!("{tag}:seq"),
+            dead: format!("{tag}:dead"),
             tag,
         }
     }
@@ -374,13 +476,15 @@ impl RedisBackend {
             .map_err(|e| map_err(what, e))
     }
 
-    async fn jobs_delete(&self, queue: &str, id: &str) -> StoreResult<bool> {
+    /// Deletes a job; only under `lease` when one is given.
+    async fn jobs_delete(&self, queue: &str, id: &str, lease: Option<u64>) -> StoreResult<bool> {
         let q = self.queue(queue);
         let mut inv = self.scripts.jobs_delete.prepare_invoke();
         for k in q.all() {
             inv.key(k);
         }
-        inv.arg(id);
+        inv.arg(id)
+            .arg(lease.map_or_else(String::new, |l| l.to_string()));
         let n: i64 = self.invoke("jobs_delete", &inv).await?;
         Ok(n == 1)
     }
@@ -420,9 +524,29 @@ impl Backend for RedisBackend {
     }
 
     async fn doc_put(&self, key: &str, expected: u64, data: &[u8]) -> StoreResult<Option<u64>> {
+        self.doc_put_counted(key, expected, data, &[]).await
+    }
+
+    async fn doc_put_counted(
+        &self,
+        key: &str,
+        expected: u64,
+        data: &[u8],
+        counters: &[(String, i64)],
+    ) -> StoreResult<Option<u64>> {
         let mut inv = self.scripts.doc_put.prepare_invoke();
         inv.key(self.key("doc", key)).arg(expected).arg(data);
+        for (counter, delta) in counters {
+            inv.key(self.key("n", counter)).arg(*delta);
+        }
         self.invoke("doc_put", &inv).await
+    }
+
+    async fn doc_delete(&self, key: &str) -> StoreResult<bool> {
+        let n: i64 = self
+            .query("doc_delete", redis::cmd("DEL").arg(self.key("doc", key)))
+            .await?;
+        Ok(n == 1)
     }
 
     async fn doc_get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Versioned>>> {
@@ -517,45 +641,101 @@ impl Backend for RedisBackend {
         inv.arg(now_ms)
             .arg(now_ms.saturating_add(ms(lease)))
             .arg(u64::try_from(max).unwrap_or(u64::MAX).min(1 << 31));
-        let rows: Vec<(String, i64, u32, Vec<u8>)> = self.invoke("jobs_claim", &inv).await?;
+        let rows: Vec<(String, i64, u32, Vec<u8>, u64)> = self.invoke("jobs_claim", &inv).await?;
         Ok(rows
             .into_iter()
-            .map(|(id, due_ms, attempts, payload)| Job {
+            .map(|(id, due_ms, attempts, payload, lease)| Job {
                 id,
                 due_ms,
                 attempts,
                 payload,
+                lease,
             })
             .collect())
     }
 
-    async fn jobs_ack(&self, queue: &str, id: &str) -> StoreResult<bool> {
-        self.jobs_delete(queue, id).await
+    async fn jobs_ack(&self, queue: &str, id: &str, lease: u64) -> StoreResult<bool> {
+        self.jobs_delete(queue, id, Some(lease)).await
     }
 
     async fn jobs_retry(
         &self,
         queue: &str,
         id: &str,
+        lease: u64,
         due_ms: i64,
         payload: Option<&[u8]>,
+        failed: bool,
     ) -> StoreResult<bool> {
         let q = self.queue(queue);
         let mut inv = self.scripts.jobs_retry.prepare_invoke();
         for k in q.all() {
             inv.key(k);
         }
-        inv.arg(id).arg(due_ms);
+        inv.arg(id).arg(lease).arg(due_ms);
         match payload {
             Some(p) => inv.arg("1").arg(p),
             None => inv.arg("0").arg(""),
         };
+        inv.arg(if failed { "1" } else { "0" });
         let n: i64 = self.invoke("jobs_retry", &inv).await?;
         Ok(n == 1)
     }
 
+    async fn jobs_extend(
+        &self,
+        queue: &str,
+        leases: &[(String, u64)],
+        deadline_ms: i64,
+    ) -> StoreResult<Vec<bool>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let q = self.queue(queue);
+        let mut inv = self.scripts.jobs_extend.prepare_invoke();
+        for k in q.all() {
+            inv.key(k);
+        }
+        inv.arg(deadline_ms);
+        for (id, lease) in leases {
+            inv.arg(id).arg(*lease);
+        }
+        let out: Vec<i64> = self.invoke("jobs_extend", &inv).await?;
+        Ok(out.into_iter().map(|n| n == 1).collect())
+    }
+
+    async fn jobs_bury(
+        &self,
+        queue: &str,
+        id: &str,
+        lease: u64,
+        entry: &[u8],
+    ) -> StoreResult<bool> {
+        let q = self.queue(queue);
+        let mut inv = self.scripts.jobs_bury.prepare_invoke();
+        for k in q.all() {
+            inv.key(k);
+        }
+        inv.arg(id).arg(lease).arg(entry);
+        let n: i64 = self.invoke("jobs_bury", &inv).await?;
+        Ok(n == 1)
+    }
+
+    async fn jobs_dead(&self, queue: &str, start: u64, limit: u64) -> StoreResult<Vec<Vec<u8>>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let q = self.queue(queue);
+        let stop = start.saturating_add(limit - 1).min(i64::MAX as u64);
+        self.query(
+            "jobs_dead",
+            redis::cmd("LRANGE").arg(&q.dead).arg(start).arg(stop),
+        )
+        .await
+    }
+
     async fn jobs_cancel(&self, queue: &str, id: &str) -> StoreResult<bool> {
-        self.jobs_delete(queue, id).await
+        self.jobs_delete(queue, id, None).await
     }
 
     async fn jobs_get(&self, queue: &str, id: &str) -> StoreResult<Option<Job>> {
@@ -564,9 +744,16 @@ impl Backend for RedisBackend {
         pipe.atomic()
             .hget(&q.due, id)
             .hget(&q.attempts, id)
-            .hget(&q.payload, id);
+            .hget(&q.payload, id)
+            .hget(&q.lease, id);
         let mut conn = self.conn.clone();
-        let (due, attempts, payload): (Option<i64>, Option<u32>, Option<Vec<u8>>) = pipe
+        #[allow(clippy::type_complexity)]
+        let (due, attempts, payload, lease): (
+            Option<i64>,
+            Option<u32>,
+            Option<Vec<u8>>,
+            Option<u64>,
+        ) = pipe
             .query_async(&mut conn)
             .await
             .map_err(|e| map_err("jobs_get", e))?;
@@ -575,19 +762,27 @@ impl Backend for RedisBackend {
             due_ms,
             attempts: attempts.unwrap_or(0),
             payload: payload.unwrap_or_default(),
+            lease: lease.unwrap_or(0),
         }))
     }
 
     async fn jobs_counts(&self, queue: &str) -> StoreResult<JobCounts> {
         let q = self.queue(queue);
         let mut pipe = redis::pipe();
-        pipe.atomic().zcard(&q.pending).zcard(&q.leased);
+        pipe.atomic()
+            .zcard(&q.pending)
+            .zcard(&q.leased)
+            .llen(&q.dead);
         let mut conn = self.conn.clone();
-        let (pending, leased): (u64, u64) = pipe
+        let (pending, leased, dead): (u64, u64, u64) = pipe
             .query_async(&mut conn)
             .await
             .map_err(|e| map_err("jobs_counts", e))?;
-        Ok(JobCounts { pending, leased })
+        Ok(JobCounts {
+            pending,
+            leased,
+            dead,
+        })
     }
 
     async fn jobs_next_due(&self, queue: &str) -> StoreResult<Option<i64>> {
@@ -834,5 +1029,31 @@ impl Backend for RedisBackend {
             }
         });
         Ok(rx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        for (url, shown) in [
+            (
+                "redis://:hunter2@10.0.0.5:6379/0",
+                "redis://:***@10.0.0.5:6379/0",
+            ),
+            ("redis://app:hunter2@cache/1", "redis://app:***@cache/1"),
+            ("rediss://hunter2@cache:6380", "rediss://:***@cache:6380"),
+            ("redis://127.0.0.1:6379/", "redis://127.0.0.1:6379/"),
+            ("redis://cache/0?x=a@b", "redis://cache/0?x=a@b"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+        let e = scrub_password(
+            StoreError::Unavailable("cannot reach redis://:hunter2@h:1/ (hunter2)".into()),
+            "redis://:hunter2@h:1/",
+        );
+        assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 }

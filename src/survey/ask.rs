@@ -6,8 +6,8 @@
 //! twice.
 
 use super::{Step, Survey};
-use crate::app::App;
 use crate::channels::{Button, ListRow, ListSection, OutboundContent, OutboundMessage};
+use crate::engine::Engine;
 use crate::outbox::{OutboxError, Outgoing};
 use crate::store::{Contact, ConversationError, Speaker};
 
@@ -125,7 +125,7 @@ fn rows(case_id: &str, step: &str, labels: &[(u8, &str)]) -> Vec<ListRow> {
 /// Sends the question for `step`. Returns how it was asked, or `None` when the
 /// window is closed and there is no template (`skipped_window`).
 pub(super) async fn question(
-    app: &App,
+    engine: &Engine,
     survey: &Survey,
     contact: &Contact,
     step: Step,
@@ -187,12 +187,12 @@ pub(super) async fn question(
         step.as_str(),
         if reask { "again" } else { "ask" }
     );
-    match send(app, survey, &id, interactive).await? {
+    match send(engine, survey, &id, interactive).await? {
         Ok(()) => Ok(Some(via)),
         Err(())
             if step == Step::Csat && !reask && channel == crate::channels::Channel::WhatsApp =>
         {
-            template(app, survey, &name).await
+            template(engine, survey, &name).await
         }
         Err(()) => Ok(None),
     }
@@ -201,11 +201,11 @@ pub(super) async fn question(
 /// Asks the CSAT question with the approved WhatsApp template (outside the
 /// window). `None` when no template is configured.
 pub(super) async fn template(
-    app: &App,
+    engine: &Engine,
     survey: &Survey,
     name: &str,
 ) -> Result<Option<&'static str>, ConversationError> {
-    let cfg = &app.config().survey;
+    let cfg = &engine.config().survey;
     let Some(template) = &cfg.whatsapp_template else {
         return Ok(None);
     };
@@ -221,7 +221,7 @@ pub(super) async fn template(
             .collect(),
     };
     match send(
-        app,
+        engine,
         survey,
         &format!("survey:{case}:csat:template"),
         content,
@@ -235,7 +235,7 @@ pub(super) async fn template(
 
 /// Thanks the customer at the end.
 pub(super) async fn thank(
-    app: &App,
+    engine: &Engine,
     survey: &Survey,
     _contact: &Contact,
 ) -> Result<(), ConversationError> {
@@ -243,7 +243,7 @@ pub(super) async fn thank(
         en: survey.language == "en",
     };
     say(
-        app,
+        engine,
         survey,
         &format!("survey:{}:thanks", survey.case_id),
         w.thanks(),
@@ -254,23 +254,23 @@ pub(super) async fn thank(
 /// Sends a plain text in the survey's conversation (best effort: a closed window
 /// is logged, not retried).
 pub(super) async fn say(
-    app: &App,
+    engine: &Engine,
     survey: &Survey,
     id: &str,
     text: String,
 ) -> Result<(), ConversationError> {
-    let _ = send(app, survey, id, OutboundContent::Text { body: text }).await?;
+    let _ = send(engine, survey, id, OutboundContent::Text { body: text }).await?;
     Ok(())
 }
 
 /// Enqueues a survey message; the inner `Err(())` means the window was closed.
 async fn send(
-    app: &App,
+    engine: &Engine,
     survey: &Survey,
     id: &str,
     content: OutboundContent,
 ) -> Result<Result<(), ()>, ConversationError> {
-    let result = app
+    let result = engine
         .outbox()
         .enqueue(Outgoing {
             id: Some(id.to_string()),
@@ -284,7 +284,7 @@ async fn send(
             speaker: Some(Speaker::Bot {
                 intent: Some("survey".into()),
             }),
-            origin: format!("survey:{}", survey.case_id),
+            origin: crate::store::Origin::Survey(survey.case_id.clone()),
             by_human: false,
         })
         .await;

@@ -1,155 +1,42 @@
 //! Satisfaction surveys after resolution.
 //!
-//! When a case is resolved, [`on_resolved`] decides whether to survey it
-//! (enabled, not opted out, outside the cooldown, reached a human unless
-//! `bot_cases`, sampled in) and schedules a durable timer. When it fires,
-//! [`fire`] asks in the chat — a list or buttons inside the 24-hour window, the
-//! approved template outside it, or records `skipped_window`. Customer messages
-//! pass [`on_message`] first: a pending survey reads them as answers
+//! Surveys react to the engine's events ([`SurveyEvents`]): when a case is
+//! resolved, they decide whether to survey it (enabled, not opted out, outside
+//! the cooldown, reached a human unless `bot_cases`, sampled in) and schedule a
+//! durable job in the `surveys` queue. When it runs ([`SurveyHandler`]), the
+//! question is asked in the chat — a list or buttons inside the 24-hour window,
+//! the approved template outside it, or `skipped_window` is recorded. Customer
+//! messages are offered to surveys first: a pending survey reads them as answers
 //! ([`answers`]), re-asks once, then lets go. Low scores are handed to the
 //! `recovery` queue with an apology. Results feed [`crate::reports`].
 
 pub mod answers;
 mod ask;
 
+use crate::engine::Engine;
+use crate::events::{Event, Reaction, Subscriber};
 use serde::{Deserialize, Serialize};
 
-use crate::app::App;
-use crate::channels::{Channel, InboundMessage, MessageContent};
+use crate::channels::{InboundMessage, MessageContent};
 use crate::conversation::{Conversation, State};
 use crate::engine::messages::Texts;
-use crate::engine::timers::Timer;
 use crate::engine::{lang_from_code, ownership};
 use crate::intents::{Action, MatchContext};
-use crate::store::{Contact, ConversationError, StoreError, StoreResult};
+use crate::store::{Contact, ConversationError, StoreResult, queues};
+pub use crate::store::{Step, Survey, SurveyStatus as Status};
 use answers::Scale;
 
 /// The priority of recovery handoffs: ahead of ordinary complaints.
 const RECOVERY_PRIORITY: i32 = 10;
 
-/// Where a survey stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Waiting for its delay.
-    Scheduled,
-    /// Asked; waiting for answers.
-    Asked,
-    /// All questions answered (or the follow-ups timed out after CSAT).
-    Completed,
-    /// No answer within `expire_after`.
-    Expired,
-    /// WhatsApp window closed and no template configured, or Instagram window closed.
-    SkippedWindow,
-    /// The customer wrote again before it was sent (case reopened).
-    Cancelled,
-    /// The customer opted out.
-    OptedOut,
-    /// The customer wrote something else twice; we let go.
-    Abandoned,
-}
-
-impl Status {
-    /// Lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Scheduled => "scheduled",
-            Status::Asked => "asked",
-            Status::Completed => "completed",
-            Status::Expired => "expired",
-            Status::SkippedWindow => "skipped_window",
-            Status::Cancelled => "cancelled",
-            Status::OptedOut => "opted_out",
-            Status::Abandoned => "abandoned",
-        }
+/// The answer scale of a step (none for the free-text comment).
+fn scale(step: Step) -> Option<Scale> {
+    match step {
+        Step::Csat => Some(Scale::Csat),
+        Step::Nps => Some(Scale::Nps),
+        Step::Ces => Some(Scale::Ces),
+        Step::Comment => None,
     }
-}
-
-/// A survey question.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Step {
-    /// 1–5 satisfaction.
-    Csat,
-    /// 0–10 recommendation.
-    Nps,
-    /// 1–5 effort.
-    Ces,
-    /// Free text.
-    Comment,
-}
-
-impl Step {
-    fn as_str(self) -> &'static str {
-        match self {
-            Step::Csat => "csat",
-            Step::Nps => "nps",
-            Step::Ces => "ces",
-            Step::Comment => "comment",
-        }
-    }
-
-    fn scale(self) -> Option<Scale> {
-        match self {
-            Step::Csat => Some(Scale::Csat),
-            Step::Nps => Some(Scale::Nps),
-            Step::Ces => Some(Scale::Ces),
-            Step::Comment => None,
-        }
-    }
-}
-
-/// One survey of one case.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Survey {
-    /// The case surveyed.
-    pub case_id: String,
-    /// Channel.
-    pub channel: Channel,
-    /// Contact id on the channel.
-    pub contact_id: String,
-    /// The agent who handled the case, if any.
-    pub agent: Option<String>,
-    /// The queue it went through, if any.
-    pub queue: Option<String>,
-    /// Resolved by the bot alone.
-    pub bot_only: bool,
-    /// Language of the conversation (`id`/`en`).
-    pub language: String,
-    /// Status.
-    pub status: Status,
-    /// The question waiting for an answer.
-    pub step: Option<Step>,
-    /// Re-asked once already at this step.
-    #[serde(default)]
-    pub reasked: bool,
-    /// How it was asked: `list`, `buttons`, `quick_replies`, `template`.
-    #[serde(default)]
-    pub via: Option<String>,
-    /// 1–5.
-    pub csat: Option<u8>,
-    /// 0–10.
-    pub nps: Option<u8>,
-    /// 1–5.
-    pub ces: Option<u8>,
-    /// Free-text comment.
-    pub comment: Option<String>,
-    /// Case opened, handed off, first agent reply and resolved (Unix ms), for reports.
-    pub opened_ms: i64,
-    /// Handed off.
-    pub handed_off_ms: Option<i64>,
-    /// First agent reply.
-    pub first_agent_reply_ms: Option<i64>,
-    /// Resolved.
-    pub resolved_ms: i64,
-    /// Scheduled at.
-    pub scheduled_ms: i64,
-    /// Sent at.
-    pub sent_ms: Option<i64>,
-    /// First answer at.
-    pub answered_ms: Option<i64>,
-    /// Closed at.
-    pub closed_ms: Option<i64>,
 }
 
 /// A survey timer's payload.
@@ -174,6 +61,20 @@ pub enum TimerAction {
 }
 
 impl SurveyTimer {
+    /// Schedules this step at `due_ms` in the `surveys` queue; false when it
+    /// was already scheduled.
+    pub async fn schedule(&self, engine: &Engine, due_ms: i64) -> StoreResult<bool> {
+        engine
+            .store()
+            .schedule(queues::SURVEYS, &self.id(), due_ms, self, None)
+            .await
+    }
+
+    /// Cancels this step if it is scheduled.
+    pub async fn cancel(&self, engine: &Engine) -> StoreResult<bool> {
+        engine.store().cancel(queues::SURVEYS, &self.id()).await
+    }
+
     /// Timer job id (one per case and action).
     pub fn id(&self) -> String {
         let action = match self.action {
@@ -185,25 +86,9 @@ impl SurveyTimer {
     }
 }
 
-fn survey_key(case_id: &str) -> String {
-    format!("survey:{case_id}")
-}
-
-fn active_key(channel: Channel, contact_id: &str) -> String {
-    format!("survey_active:{channel}:{contact_id}")
-}
-
-/// Surveys by scheduled time (reports, CSV).
-pub const SURVEYS_INDEX: &str = "surveys:by_scheduled";
-
 /// Reads a survey.
-pub async fn get(app: &App, case_id: &str) -> StoreResult<Option<Survey>> {
-    app.store().get_json(&survey_key(case_id)).await
-}
-
-/// The CSAT answer of a case, if surveyed and answered.
-pub async fn csat_of(app: &App, case_id: &str) -> StoreResult<Option<u8>> {
-    Ok(get(app, case_id).await?.and_then(|s| s.csat))
+pub async fn get(engine: &Engine, case_id: &str) -> StoreResult<Option<Survey>> {
+    engine.store().survey(case_id).await
 }
 
 /// Whether a case is sampled in, deterministically (the same answer on retries
@@ -219,9 +104,9 @@ fn sampled(case_id: &str, rate: f64) -> bool {
 }
 
 /// Schedules a survey for a resolved case when it is eligible.
-pub async fn on_resolved(app: &App, conv: &Conversation) -> Result<(), ConversationError> {
-    let cfg = &app.config().survey;
-    let store = app.store();
+async fn on_resolved(engine: &Engine, conv: &Conversation) -> Result<(), ConversationError> {
+    let cfg = &engine.config().survey;
+    let store = engine.store();
     let now = store.now_ms();
     let skip = |why: &str| {
         tracing::debug!(case = %conv.id, reason = why, "no survey");
@@ -282,57 +167,39 @@ pub async fn on_resolved(app: &App, conv: &Conversation) -> Result<(), Conversat
         answered_ms: None,
         closed_ms: None,
     };
-    // Created once: a retried resolve finds it and does nothing.
-    let created = store
-        .update_json::<Survey, StoreError, _>(&survey_key(&conv.id), |existing| {
-            Ok(if existing.is_some() {
-                None
-            } else {
-                Some(survey.clone())
-            })
-        })
-        .await?;
-    if created.is_none() {
+    // Created once: a retried resolve finds it; if it was interrupted before
+    // its first question was scheduled, that happens now (the timer's id makes
+    // it happen once).
+    let stored = store.create_survey(&survey).await?;
+    if stored.status != Status::Scheduled {
         return Ok(());
     }
-    store
-        .backend()
-        .index_put(SURVEYS_INDEX, &conv.id, now as f64)
-        .await?;
-    store
-        .put_json(&active_key(conv.channel, &conv.contact_id), &conv.id)
-        .await?;
-    Timer::Survey(SurveyTimer {
+    SurveyTimer {
         case_id: conv.id.clone(),
         action: TimerAction::Send,
-    })
-    .schedule(app, now + cfg.delay.as_millis_i64())
+    }
+    .schedule(engine, stored.scheduled_ms + cfg.delay.as_millis_i64())
     .await?;
     Ok(())
 }
 
 /// Changes a survey atomically if `change` returns true.
 async fn update(
-    app: &App,
+    engine: &Engine,
     case_id: &str,
-    mut change: impl FnMut(&mut Survey) -> bool,
+    change: impl FnMut(&mut Survey) -> bool,
 ) -> StoreResult<Option<Survey>> {
-    app.store()
-        .update_json::<Survey, StoreError, _>(&survey_key(case_id), |s| {
-            let Some(mut s) = s else { return Ok(None) };
-            Ok(change(&mut s).then_some(s))
-        })
-        .await
+    engine.store().update_survey(case_id, change).await
 }
 
 async fn close(
-    app: &App,
+    engine: &Engine,
     case_id: &str,
     from: &[Status],
     to: Status,
 ) -> StoreResult<Option<Survey>> {
-    let now = app.store().now_ms();
-    let closed = update(app, case_id, |s| {
+    let now = engine.store().now_ms();
+    let closed = update(engine, case_id, |s| {
         if !from.contains(&s.status) {
             return false;
         }
@@ -352,41 +219,113 @@ async fn close(
     Ok(closed)
 }
 
+/// Surveys' reactions to what the engine and the outbox report: a resolved
+/// case schedules a survey, a customer message may be an answer, an opt-out
+/// closes the survey, a question the platform refused falls back to the
+/// template.
+pub struct SurveyEvents {
+    engine: Engine,
+}
+
+impl SurveyEvents {
+    /// The subscriber over `engine`.
+    pub fn new(engine: Engine) -> Self {
+        Self { engine }
+    }
+}
+
+#[async_trait::async_trait]
+impl Subscriber for SurveyEvents {
+    async fn on_event(&self, event: &Event) -> Result<Reaction, ConversationError> {
+        let engine = &self.engine;
+        match event {
+            Event::CustomerMessage { contact, message } => {
+                if on_message(engine, contact, message).await? {
+                    return Ok(Reaction::Consumed);
+                }
+            }
+            Event::CaseResolved(conv) => on_resolved(engine, conv).await?,
+            Event::OptOutChanged { contact, opted_out } => {
+                on_opt_out(engine, contact, *opted_out).await?;
+            }
+            Event::Delivery(record) if record.state == crate::store::OutboundState::Failed => {
+                on_send_failed(engine, record).await?;
+            }
+            Event::Delivery(_) => {}
+        }
+        Ok(Reaction::Noted)
+    }
+}
+
+/// Handles the `surveys` queue: the first question, step timeouts, expiry.
+pub struct SurveyHandler {
+    engine: Engine,
+}
+
+impl SurveyHandler {
+    /// The handler over `engine`.
+    pub fn new(engine: Engine) -> Self {
+        Self { engine }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::jobs::Handler for SurveyHandler {
+    type Payload = SurveyTimer;
+
+    fn queue(&self) -> &'static str {
+        queues::SURVEYS
+    }
+
+    async fn run(&self, job: &crate::jobs::Run<SurveyTimer>) -> crate::jobs::Verdict {
+        match fire(&self.engine, &job.payload).await {
+            Ok(()) => crate::jobs::Verdict::Done,
+            Err(e) => crate::jobs::Verdict::failed(e),
+        }
+    }
+}
+
 /// Fires a survey timer.
-pub async fn fire(app: &App, timer: &SurveyTimer) -> Result<(), ConversationError> {
-    let Some(survey) = get(app, &timer.case_id).await? else {
+pub async fn fire(engine: &Engine, timer: &SurveyTimer) -> Result<(), ConversationError> {
+    let Some(survey) = get(engine, &timer.case_id).await? else {
         return Ok(());
     };
     match timer.action {
-        TimerAction::Send => send_first(app, survey).await,
+        TimerAction::Send => send_first(engine, survey).await,
         TimerAction::StepTimeout(step) => {
             if survey.status == Status::Asked && survey.step == Some(step) && step != Step::Csat {
                 // Follow-ups are optional: keep what we have.
-                close(app, &survey.case_id, &[Status::Asked], Status::Completed).await?;
+                close(engine, &survey.case_id, &[Status::Asked], Status::Completed).await?;
             }
             Ok(())
         }
         TimerAction::Expire => {
-            close(app, &survey.case_id, &[Status::Asked], Status::Expired).await?;
+            close(engine, &survey.case_id, &[Status::Asked], Status::Expired).await?;
             Ok(())
         }
     }
 }
 
-async fn send_first(app: &App, survey: Survey) -> Result<(), ConversationError> {
+async fn send_first(engine: &Engine, survey: Survey) -> Result<(), ConversationError> {
     if survey.status != Status::Scheduled {
         return Ok(());
     }
-    let store = app.store();
+    let store = engine.store();
     let contact = store.contact(survey.channel, &survey.contact_id).await?;
     if contact.as_ref().is_none_or(|c| c.opted_out) {
-        close(app, &survey.case_id, &[Status::Scheduled], Status::OptedOut).await?;
+        close(
+            engine,
+            &survey.case_id,
+            &[Status::Scheduled],
+            Status::OptedOut,
+        )
+        .await?;
         return Ok(());
     }
     let contact = contact.expect("checked");
     // Claim the send: only one process moves Scheduled → Asked.
     let now = store.now_ms();
-    let Some(survey) = update(app, &survey.case_id, |s| {
+    let Some(survey) = update(engine, &survey.case_id, |s| {
         if s.status != Status::Scheduled {
             return false;
         }
@@ -399,9 +338,9 @@ async fn send_first(app: &App, survey: Survey) -> Result<(), ConversationError> 
     else {
         return Ok(());
     };
-    match ask::question(app, &survey, &contact, Step::Csat, false).await? {
+    match ask::question(engine, &survey, &contact, Step::Csat, false).await? {
         Some(via) => {
-            update(app, &survey.case_id, |s| {
+            update(engine, &survey.case_id, |s| {
                 s.via = Some(via.to_string());
                 true
             })
@@ -412,17 +351,17 @@ async fn send_first(app: &App, survey: Survey) -> Result<(), ConversationError> 
                 })
                 .await?;
             metrics::counter!("balas_surveys_total", "status" => "asked").increment(1);
-            let cfg = &app.config().survey;
-            Timer::Survey(SurveyTimer {
+            let cfg = &engine.config().survey;
+            SurveyTimer {
                 case_id: survey.case_id.clone(),
                 action: TimerAction::Expire,
-            })
-            .schedule(app, now + cfg.expire_after.as_millis_i64())
+            }
+            .schedule(engine, now + cfg.expire_after.as_millis_i64())
             .await?;
         }
         None => {
             close(
-                app,
+                engine,
                 &survey.case_id,
                 &[Status::Asked],
                 Status::SkippedWindow,
@@ -436,57 +375,42 @@ async fn send_first(app: &App, survey: Survey) -> Result<(), ConversationError> 
 /// Offers a customer message to the contact's survey. Returns true when the
 /// message was consumed as a survey answer (or re-ask); false lets the bot
 /// handle it.
-pub async fn on_message(
-    app: &App,
+async fn on_message(
+    engine: &Engine,
     contact: &Contact,
     msg: &InboundMessage,
 ) -> Result<bool, ConversationError> {
-    let store = app.store();
+    let store = engine.store();
     let Some(case_id) = store
-        .get_json::<String>(&active_key(contact.channel, &contact.external_id))
+        .active_survey(contact.channel, &contact.external_id)
         .await?
     else {
         return Ok(false);
     };
-    let Some(survey) = get(app, &case_id).await? else {
+    let Some(survey) = get(engine, &case_id).await? else {
         return Ok(false);
     };
     match survey.status {
         // The customer is back before we asked: the problem is not over.
         Status::Scheduled => {
-            if close(app, &case_id, &[Status::Scheduled], Status::Cancelled)
+            if close(engine, &case_id, &[Status::Scheduled], Status::Cancelled)
                 .await?
                 .is_some()
             {
-                Timer::Survey(SurveyTimer {
+                SurveyTimer {
                     case_id: case_id.clone(),
                     action: TimerAction::Send,
-                })
-                .cancel(app)
+                }
+                .cancel(engine)
                 .await?;
             }
             Ok(false)
         }
         Status::Asked => {
-            let consumed = answer(app, survey, contact, msg).await?;
-            if consumed
-                && store
-                    .remember(
-                        &format!("transcribed:{}", msg.message_id),
-                        crate::webhook::DEDUPE_TTL,
-                    )
-                    .await?
-            {
+            let consumed = answer(engine, survey, contact, msg).await?;
+            if consumed {
                 store
-                    .append_transcript(
-                        &case_id,
-                        &crate::store::TranscriptEntry {
-                            at_ms: store.now_ms(),
-                            speaker: crate::store::Speaker::Customer,
-                            text: msg.content.summary(),
-                            message_id: Some(msg.message_id.clone()),
-                        },
-                    )
+                    .transcribe_customer_message(&case_id, &msg.message_id, msg.content.summary())
                     .await?;
             }
             Ok(consumed)
@@ -496,7 +420,7 @@ pub async fn on_message(
 }
 
 async fn answer(
-    app: &App,
+    engine: &Engine,
     survey: Survey,
     contact: &Contact,
     msg: &InboundMessage,
@@ -506,7 +430,7 @@ async fn answer(
     };
     let text = msg.content.text().unwrap_or_default().to_string();
     // Opt-out words always win.
-    let rules = app.rules().current();
+    let rules = engine.rules().current();
     let ctx = MatchContext {
         channel: Some(survey.channel),
         business_hours_open: true,
@@ -517,47 +441,47 @@ async fn answer(
             .and_then(|m| rules.get(&m.intent).map(|i| i.action))
             == Some(Action::OptOut)
     {
-        close(app, &survey.case_id, &[Status::Asked], Status::OptedOut).await?;
+        close(engine, &survey.case_id, &[Status::Asked], Status::OptedOut).await?;
         return Ok(false);
     }
-    let value = match (&msg.content, step.scale()) {
+    let value = match (&msg.content, scale(step)) {
         (MessageContent::Reply { payload, title, .. }, Some(scale)) => {
             answers::parse_payload(payload, scale).or_else(|| answers::parse_text(title, scale))
         }
         (_, Some(scale)) => answers::parse_text(&text, scale),
         (_, None) => None,
     };
-    let now = app.store().now_ms();
+    let now = engine.store().now_ms();
     if step == Step::Comment {
         if text.trim().is_empty() {
             return Ok(false);
         }
         let comment: String = text.chars().take(2000).collect();
-        update(app, &survey.case_id, |s| {
+        update(engine, &survey.case_id, |s| {
             s.comment = Some(comment.clone());
             true
         })
         .await?;
-        close(app, &survey.case_id, &[Status::Asked], Status::Completed).await?;
-        ask::thank(app, &survey, contact).await?;
+        close(engine, &survey.case_id, &[Status::Asked], Status::Completed).await?;
+        ask::thank(engine, &survey, contact).await?;
         return Ok(true);
     }
     let Some(value) = value else {
         if survey.reasked {
             // Twice not an answer: stop asking, let the bot help.
-            close(app, &survey.case_id, &[Status::Asked], Status::Abandoned).await?;
+            close(engine, &survey.case_id, &[Status::Asked], Status::Abandoned).await?;
             return Ok(false);
         }
-        update(app, &survey.case_id, |s| {
+        update(engine, &survey.case_id, |s| {
             s.reasked = true;
             true
         })
         .await?;
-        ask::question(app, &survey, contact, step, true).await?;
+        ask::question(engine, &survey, contact, step, true).await?;
         return Ok(true);
     };
-    let next = next_step(app, step);
-    let updated = update(app, &survey.case_id, |s| {
+    let next = next_step(engine, step);
+    let updated = update(engine, &survey.case_id, |s| {
         if s.status != Status::Asked || s.step != Some(step) {
             return false;
         }
@@ -576,32 +500,32 @@ async fn answer(
     let Some(survey) = updated else {
         return Ok(true);
     };
-    let cfg = &app.config().survey;
+    let cfg = &engine.config().survey;
     if step == Step::Csat && value <= cfg.recovery_threshold && cfg.recovery_handoff {
-        close(app, &survey.case_id, &[Status::Asked], Status::Completed).await?;
-        recover(app, &survey, msg, value).await?;
+        close(engine, &survey.case_id, &[Status::Asked], Status::Completed).await?;
+        recover(engine, &survey, msg, value).await?;
         return Ok(true);
     }
     match next {
         Some(next) => {
-            ask::question(app, &survey, contact, next, false).await?;
-            Timer::Survey(SurveyTimer {
+            ask::question(engine, &survey, contact, next, false).await?;
+            SurveyTimer {
                 case_id: survey.case_id.clone(),
                 action: TimerAction::StepTimeout(next),
-            })
-            .schedule(app, now + cfg.step_timeout.as_millis_i64())
+            }
+            .schedule(engine, now + cfg.step_timeout.as_millis_i64())
             .await?;
         }
         None => {
-            close(app, &survey.case_id, &[Status::Asked], Status::Completed).await?;
-            ask::thank(app, &survey, contact).await?;
+            close(engine, &survey.case_id, &[Status::Asked], Status::Completed).await?;
+            ask::thank(engine, &survey, contact).await?;
         }
     }
     Ok(true)
 }
 
-fn next_step(app: &App, after: Step) -> Option<Step> {
-    let cfg = &app.config().survey;
+fn next_step(engine: &Engine, after: Step) -> Option<Step> {
+    let cfg = &engine.config().survey;
     let order = [
         (Step::Nps, cfg.nps),
         (Step::Ces, cfg.ces),
@@ -618,19 +542,19 @@ fn next_step(app: &App, after: Step) -> Option<Step> {
 
 /// Apologises and hands the customer to the `recovery` queue.
 async fn recover(
-    app: &App,
+    engine: &Engine,
     survey: &Survey,
     msg: &InboundMessage,
     score: u8,
 ) -> Result<(), ConversationError> {
-    let store = app.store();
+    let store = engine.store();
     let (_, conv, _) = store.open_case(survey.channel, &msg.contact).await?;
     store
         .update_conversation(&conv.id, |c| c.recovery_score = Some(score))
         .await?;
     if conv.state == State::Bot {
         ownership::handoff(
-            app,
+            engine,
             &conv.id,
             "recovery",
             RECOVERY_PRIORITY,
@@ -640,7 +564,7 @@ async fn recover(
     }
     let lang = lang_from_code(&survey.language);
     ask::say(
-        app,
+        engine,
         survey,
         &format!("recovery:{}", survey.case_id),
         Texts::new(lang).recovery(),
@@ -655,8 +579,8 @@ async fn recover(
 /// window (131047) only in a later status; the survey's question then never
 /// arrived, so it is asked again with the approved template, or recorded as
 /// `skipped_window` when none is configured.
-pub async fn on_send_failed(
-    app: &App,
+async fn on_send_failed(
+    engine: &Engine,
     record: &crate::store::OutboundRecord,
 ) -> Result<(), ConversationError> {
     let Some(case_id) = record
@@ -669,7 +593,7 @@ pub async fn on_send_failed(
     if record.error_code != Some(131047) {
         return Ok(());
     }
-    let Some(survey) = get(app, case_id).await? else {
+    let Some(survey) = get(engine, case_id).await? else {
         return Ok(());
     };
     if survey.status != Status::Asked
@@ -678,7 +602,7 @@ pub async fn on_send_failed(
     {
         return Ok(());
     }
-    let contact = app
+    let contact = engine
         .store()
         .contact(survey.channel, &survey.contact_id)
         .await?;
@@ -687,38 +611,42 @@ pub async fn on_send_failed(
         .and_then(|c| c.display_name())
         .unwrap_or("Kak")
         .to_string();
-    match ask::template(app, &survey, &name).await? {
+    match ask::template(engine, &survey, &name).await? {
         Some(via) => {
-            update(app, case_id, |s| {
+            update(engine, case_id, |s| {
                 s.via = Some(via.to_string());
                 true
             })
             .await?;
         }
         None => {
-            update(app, case_id, |s| {
+            update(engine, case_id, |s| {
                 s.sent_ms = None;
                 true
             })
             .await?;
-            close(app, case_id, &[Status::Asked], Status::SkippedWindow).await?;
+            close(engine, case_id, &[Status::Asked], Status::SkippedWindow).await?;
         }
     }
     Ok(())
 }
 
 /// Called when a contact opts out (true) or in (false): an open survey closes.
-pub async fn on_opt_out(app: &App, contact: &Contact, out: bool) -> Result<(), ConversationError> {
+async fn on_opt_out(
+    engine: &Engine,
+    contact: &Contact,
+    out: bool,
+) -> Result<(), ConversationError> {
     if !out {
         return Ok(());
     }
-    if let Some(case_id) = app
+    if let Some(case_id) = engine
         .store()
-        .get_json::<String>(&active_key(contact.channel, &contact.external_id))
+        .active_survey(contact.channel, &contact.external_id)
         .await?
     {
         close(
-            app,
+            engine,
             &case_id,
             &[Status::Scheduled, Status::Asked],
             Status::OptedOut,
@@ -726,19 +654,6 @@ pub async fn on_opt_out(app: &App, contact: &Contact, out: bool) -> Result<(), C
         .await?;
     }
     Ok(())
-}
-
-/// Surveys scheduled between two instants (reports, CSV).
-pub async fn between(app: &App, from_ms: i64, to_ms: i64) -> StoreResult<Vec<Survey>> {
-    let ids: Vec<String> = app
-        .store()
-        .backend()
-        .index_range(SURVEYS_INDEX, from_ms as f64, to_ms as f64, 1_000_000)
-        .await?
-        .into_iter()
-        .map(|(id, _)| survey_key(&id))
-        .collect();
-    app.store().get_json_many(&ids).await
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! A fake Graph API `/messages` endpoint for WhatsApp and Instagram.
+//! A fake Graph API for WhatsApp and Instagram: `/messages`, and media.
 //!
 //! `GraphMock::start().await` serves `POST /{id}/messages` (and
 //! `/{version}/{id}/messages`) on 127.0.0.1. Every body is validated against the
@@ -6,19 +6,38 @@
 //! would reject is recorded in [`GraphMock::violations`] and answered 400 with a
 //! Graph error (code 100). Valid requests get fixture-like success bodies with
 //! unique ids (`wamid.MOCK…` / `mid.MOCK…`), unless a canned response is queued.
+//!
+//! Media, as Meta documents it (FACTS.md §9, OAS `/{Media-ID}` and
+//! `/{Phone-Number-ID}/media`):
+//! - [`GraphMock::add_whatsapp_media`] registers a file a customer "sent";
+//!   `GET /{media-id}` (Bearer) answers `{url, mime_type, sha256, file_size, id,
+//!   messaging_product}` and the URL serves the bytes only with the same Bearer.
+//! - [`GraphMock::add_cdn_file`] serves a file at an Instagram-CDN-like URL
+//!   without a token (and [`GraphMock::expire_cdn_file`] makes it answer 404).
+//! - `POST /{phone-number-id}/media` takes a multipart upload (`messaging_product`,
+//!   `type`, `file`), checks type and size against WhatsApp's table and answers
+//!   `{id}`; [`GraphMock::uploads`] lists them.
+//! - Media messages must name an uploaded id (of a type the message type takes)
+//!   or a link the mock can fetch (as Meta would); Instagram attachments are
+//!   fetched from their URL too ([`GraphMock::fetched`]).
+//!
+//! Media traffic is recorded apart from `/messages` ([`GraphMock::media_requests`])
+//! so counts of sent messages stay what they were.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use base64::Engine;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
 /// One request the mock received.
@@ -47,14 +66,76 @@ pub struct CannedResponse {
     pub retry_after: Option<String>,
 }
 
+/// A WhatsApp media object the mock serves.
+#[derive(Debug, Clone)]
+pub struct MockMedia {
+    /// The media id (as in a webhook's `image.id`).
+    pub id: String,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// MIME type.
+    pub mime_type: String,
+    /// SHA-256 as a webhook carries it (base64).
+    pub sha256_base64: String,
+    /// The `GET /{media-id}` answer (tests may tamper with it).
+    pub answer: Value,
+}
+
+/// A file uploaded with `POST /{phone-number-id}/media`.
+#[derive(Debug, Clone)]
+pub struct MockUpload {
+    /// The media id the mock answered.
+    pub id: String,
+    /// The phone number id in the path.
+    pub phone_number_id: String,
+    /// The `type` field.
+    pub mime_type: String,
+    /// The file part's name.
+    pub filename: Option<String>,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// A file the mock fetched from a link, as Meta would before delivering it.
+#[derive(Debug, Clone)]
+pub struct FetchedFile {
+    /// The link.
+    pub url: String,
+    /// The `Content-Type` it was served with.
+    pub content_type: Option<String>,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
 #[derive(Default)]
 struct Inner {
     requests: Mutex<Vec<RecordedRequest>>,
+    media_requests: Mutex<Vec<RecordedRequest>>,
     violations: Mutex<Vec<String>>,
     canned: Mutex<VecDeque<CannedResponse>>,
     delay: Mutex<Option<Duration>>,
     notify: Notify,
     counter: AtomicU64,
+    media: Mutex<HashMap<String, MockMedia>>,
+    cdn: Mutex<HashMap<String, (Vec<u8>, String)>>,
+    uploads: Mutex<Vec<MockUpload>>,
+    fetched: Mutex<Vec<FetchedFile>>,
+}
+
+impl Inner {
+    fn violation(&self, what: String) {
+        self.violations.lock().unwrap().push(what);
+    }
+
+    fn record_media(&self, path: String, id: String, auth: Option<String>, body: Value) {
+        self.media_requests.lock().unwrap().push(RecordedRequest {
+            path,
+            id,
+            auth,
+            body,
+            at: Instant::now(),
+        });
+    }
 }
 
 /// The running mock. Dropping it stops the server.
@@ -77,7 +158,14 @@ impl GraphMock {
         let app = Router::new()
             .route("/{id}/messages", post(handle))
             .route("/{version}/{id}/messages", post(handle_versioned))
+            .route("/{id}/media", post(upload))
+            .route("/{version}/{id}/media", post(upload_versioned))
+            .route("/{id}", get(media_info))
+            .route("/{version}/{id}", get(media_info_versioned))
+            .route("/__media/{id}", get(media_download))
+            .route("/__cdn/{name}", get(cdn_download))
             .route("/__requests", get(list_requests))
+            .layer(axum::extract::DefaultBodyLimit::max(200 * 1024 * 1024))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -116,6 +204,84 @@ impl GraphMock {
     /// Delays every answer by `delay` (`None` for no delay).
     pub fn set_delay(&self, delay: Option<Duration>) {
         *self.inner.delay.lock().unwrap() = delay;
+    }
+
+    /// Registers a file a WhatsApp customer sent; returns it with its media id
+    /// and the base64 SHA-256 a webhook would carry.
+    pub fn add_whatsapp_media(&self, bytes: &[u8], mime_type: &str) -> MockMedia {
+        self.add_whatsapp_media_with(bytes, mime_type, |_| {})
+    }
+
+    /// Like [`GraphMock::add_whatsapp_media`], with `tamper` applied to the
+    /// `GET /{media-id}` answer (to test the client's checks).
+    pub fn add_whatsapp_media_with(
+        &self,
+        bytes: &[u8],
+        mime_type: &str,
+        tamper: impl FnOnce(&mut Value),
+    ) -> MockMedia {
+        let n = self.inner.counter.fetch_add(1, Ordering::Relaxed) + 1;
+        let id = format!("{}", 9_100_000_000_000_000u64 + n);
+        let digest = Sha256::digest(bytes);
+        let mut answer = json!({
+            "messaging_product": "whatsapp",
+            "url": format!("{}/__media/{id}", self.base_url),
+            "mime_type": mime_type,
+            // Meta's media answer: hex here, while webhooks carry base64.
+            "sha256": hex::encode(digest),
+            // A string, as in Meta's OpenAPI example.
+            "file_size": bytes.len().to_string(),
+            "id": id,
+        });
+        tamper(&mut answer);
+        let media = MockMedia {
+            id: id.clone(),
+            bytes: bytes.to_vec(),
+            mime_type: mime_type.to_string(),
+            sha256_base64: base64::engine::general_purpose::STANDARD.encode(digest),
+            answer,
+        };
+        self.inner.media.lock().unwrap().insert(id, media.clone());
+        media
+    }
+
+    /// Serves `bytes` without a token at a CDN-like URL (an Instagram
+    /// attachment's `payload.url`), with `content_type`; returns the URL.
+    pub fn add_cdn_file(&self, bytes: &[u8], content_type: &str) -> String {
+        let n = self.inner.counter.fetch_add(1, Ordering::Relaxed) + 1;
+        let name = format!("asset{n}");
+        self.inner
+            .cdn
+            .lock()
+            .unwrap()
+            .insert(name.clone(), (bytes.to_vec(), content_type.to_string()));
+        format!("{}/__cdn/{name}?signature=MOCKSIG{n}", self.base_url)
+    }
+
+    /// Makes a CDN URL answer 404 from now on, as an expired one does.
+    pub fn expire_cdn_file(&self, url: &str) {
+        let name = url
+            .rsplit("/__cdn/")
+            .next()
+            .and_then(|rest| rest.split('?').next())
+            .unwrap_or_default();
+        self.inner.cdn.lock().unwrap().remove(name);
+    }
+
+    /// Files uploaded with `POST /{phone-number-id}/media`, in order.
+    pub fn uploads(&self) -> Vec<MockUpload> {
+        self.inner.uploads.lock().unwrap().clone()
+    }
+
+    /// Files fetched from links named in media messages, in order.
+    pub fn fetched(&self) -> Vec<FetchedFile> {
+        self.inner.fetched.lock().unwrap().clone()
+    }
+
+    /// Media traffic (`GET /{media-id}`, downloads, uploads), in order; the body
+    /// is `Value::Null` except for uploads (`{"type", "filename", "size"}`).
+    pub fn media_requests(&self) -> Vec<RecordedRequest> {
+        self.inner.media_requests.lock().unwrap().clone()
     }
 
     /// Everything received so far, in order.
@@ -230,6 +396,10 @@ async fn respond(
     } else {
         validate_instagram_request(&body)
     };
+    let verdict = match verdict {
+        Ok(()) => check_media_sources(&inner, &body, is_whatsapp).await,
+        Err(e) => Err(e),
+    };
     if let Err(why) = verdict {
         inner
             .violations
@@ -265,6 +435,434 @@ async fn respond(
     };
     (StatusCode::OK, axum::Json(ok)).into_response()
 }
+
+// ---------------------------------------------------------------------------
+// Media
+// ---------------------------------------------------------------------------
+
+fn bearer_ok(auth: &Option<String>) -> bool {
+    auth.as_deref()
+        .is_some_and(|a| a.starts_with("Bearer ") && a.len() > 7)
+}
+
+fn auth_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+async fn media_info_versioned(
+    State(inner): State<Arc<Inner>>,
+    Path((version, id)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    media_info_at(inner, format!("/{version}/{id}"), id, query, headers)
+}
+
+async fn media_info(
+    State(inner): State<Arc<Inner>>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    media_info_at(inner, format!("/{id}"), id, query, headers)
+}
+
+/// `GET /{media-id}`: Meta's media answer.
+fn media_info_at(
+    inner: Arc<Inner>,
+    path: String,
+    id: String,
+    query: HashMap<String, String>,
+    headers: HeaderMap,
+) -> Response {
+    let auth = auth_of(&headers);
+    inner.record_media(path.clone(), id.clone(), auth.clone(), Value::Null);
+    if !bearer_ok(&auth) {
+        inner.violation(format!("{path}: media lookup without a Bearer token"));
+        return graph_error(StatusCode::UNAUTHORIZED, 190, "Invalid OAuth access token.");
+    }
+    for (k, v) in &query {
+        if k != "phone_number_id" || v.is_empty() || !v.chars().all(|c| c.is_ascii_digit()) {
+            inner.violation(format!("{path}: unexpected query parameter {k}={v}"));
+        }
+    }
+    let media = inner.media.lock().unwrap().get(&id).cloned();
+    match media {
+        Some(m) => (StatusCode::OK, axum::Json(m.answer)).into_response(),
+        None => graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            "Unsupported get request. Object with ID does not exist",
+        ),
+    }
+}
+
+/// The short-lived media URL: only with the Bearer token (FACTS.md §9).
+async fn media_download(
+    State(inner): State<Arc<Inner>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let auth = auth_of(&headers);
+    inner.record_media(
+        format!("/__media/{id}"),
+        id.clone(),
+        auth.clone(),
+        Value::Null,
+    );
+    if !bearer_ok(&auth) {
+        inner.violation(format!("/__media/{id}: download without the Bearer token"));
+        return (StatusCode::UNAUTHORIZED, "token required").into_response();
+    }
+    let media = inner.media.lock().unwrap().get(&id).cloned();
+    match media {
+        Some(m) => (
+            StatusCode::OK,
+            [(axum::http::header::CONTENT_TYPE, m.mime_type)],
+            m.bytes,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "gone").into_response(),
+    }
+}
+
+/// An Instagram-CDN-like URL: no token, 404 once expired.
+async fn cdn_download(
+    State(inner): State<Arc<Inner>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    inner.record_media(
+        format!("/__cdn/{name}"),
+        name.clone(),
+        auth_of(&headers),
+        Value::Null,
+    );
+    let file = inner.cdn.lock().unwrap().get(&name).cloned();
+    match file {
+        Some((bytes, content_type)) => (
+            StatusCode::OK,
+            [(axum::http::header::CONTENT_TYPE, content_type)],
+            bytes,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "URL signature expired").into_response(),
+    }
+}
+
+/// WhatsApp's accepted upload types and their limits (AWS End User Messaging's
+/// copy of Meta's "Supported media types"; decimal MB): `(mime, max bytes, the
+/// message types that may send it)`.
+const WA_UPLOAD_TYPES: &[(&str, u64, &[&str])] = &[
+    ("audio/aac", 16_000_000, &["audio"]),
+    ("audio/amr", 16_000_000, &["audio"]),
+    ("audio/mpeg", 16_000_000, &["audio"]),
+    ("audio/mp4", 16_000_000, &["audio"]),
+    ("audio/ogg", 16_000_000, &["audio"]),
+    ("text/plain", 100_000_000, &["document"]),
+    ("application/pdf", 100_000_000, &["document"]),
+    ("application/msword", 100_000_000, &["document"]),
+    ("application/vnd.ms-excel", 100_000_000, &["document"]),
+    ("application/vnd.ms-powerpoint", 100_000_000, &["document"]),
+    (
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        100_000_000,
+        &["document"],
+    ),
+    (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        100_000_000,
+        &["document"],
+    ),
+    (
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        100_000_000,
+        &["document"],
+    ),
+    ("image/jpeg", 5_000_000, &["image"]),
+    ("image/png", 5_000_000, &["image"]),
+    ("image/webp", 500_000, &["sticker"]),
+    ("video/mp4", 16_000_000, &["video"]),
+    ("video/3gpp", 16_000_000, &["video"]),
+    ("video/3gp", 16_000_000, &["video"]),
+];
+
+fn wa_type(mime: &str) -> Option<(u64, &'static [&'static str])> {
+    let base = mime
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    WA_UPLOAD_TYPES
+        .iter()
+        .find(|(m, _, _)| *m == base)
+        .map(|(_, max, types)| (*max, *types))
+}
+
+/// One part of a multipart body.
+struct Part {
+    name: String,
+    filename: Option<String>,
+    content_type: Option<String>,
+    data: Vec<u8>,
+}
+
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    hay.get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
+}
+
+/// A small `multipart/form-data` reader (RFC 7578), enough to check what a
+/// client sends; `Err` describes what is malformed.
+fn parse_multipart(content_type: &str, body: &[u8]) -> Result<Vec<Part>, String> {
+    let boundary = content_type
+        .split(';')
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix("boundary="))
+        .map(|b| b.trim_matches('"').to_string())
+        .ok_or("multipart body without a boundary")?;
+    if !content_type.trim_start().starts_with("multipart/form-data") {
+        return Err(format!(
+            "content type {content_type} is not multipart/form-data"
+        ));
+    }
+    let delimiter = format!("--{boundary}").into_bytes();
+    let mut parts = Vec::new();
+    let mut pos = find(body, &delimiter, 0).ok_or("no first boundary")? + delimiter.len();
+    loop {
+        if body.get(pos..pos + 2) == Some(b"--") {
+            return Ok(parts);
+        }
+        if body.get(pos..pos + 2) != Some(b"\r\n") {
+            return Err("boundary not followed by CRLF".into());
+        }
+        pos += 2;
+        let head_end = find(body, b"\r\n\r\n", pos).ok_or("part without a blank line")?;
+        let head =
+            std::str::from_utf8(&body[pos..head_end]).map_err(|_| "non-UTF-8 part headers")?;
+        let mut part = Part {
+            name: String::new(),
+            filename: None,
+            content_type: None,
+            data: Vec::new(),
+        };
+        for line in head.split("\r\n") {
+            let (k, v) = line.split_once(':').ok_or("malformed part header")?;
+            match k.trim().to_ascii_lowercase().as_str() {
+                "content-disposition" => {
+                    for attr in v.split(';').map(str::trim).skip(1) {
+                        if let Some(n) = attr.strip_prefix("name=") {
+                            part.name = n.trim_matches('"').to_string();
+                        } else if let Some(f) = attr.strip_prefix("filename=") {
+                            part.filename = Some(f.trim_matches('"').to_string());
+                        }
+                    }
+                }
+                "content-type" => part.content_type = Some(v.trim().to_string()),
+                _ => {}
+            }
+        }
+        let mut end_marker = b"\r\n".to_vec();
+        end_marker.extend_from_slice(&delimiter);
+        let data_end = find(body, &end_marker, head_end + 4).ok_or("part without an end")?;
+        part.data = body[head_end + 4..data_end].to_vec();
+        parts.push(part);
+        pos = data_end + end_marker.len();
+    }
+}
+
+async fn upload_versioned(
+    State(inner): State<Arc<Inner>>,
+    Path((version, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    upload_at(inner, format!("/{version}/{id}/media"), id, headers, body)
+}
+
+async fn upload(
+    State(inner): State<Arc<Inner>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    upload_at(inner, format!("/{id}/media"), id, headers, body)
+}
+
+/// `POST /{phone-number-id}/media`: multipart `messaging_product`, `type`, `file`.
+fn upload_at(
+    inner: Arc<Inner>,
+    path: String,
+    phone_number_id: String,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let auth = auth_of(&headers);
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let verdict = (|| -> Result<MockUpload, String> {
+        if !bearer_ok(&auth) {
+            return Err("upload without a Bearer token".into());
+        }
+        if !phone_number_id.chars().all(|c| c.is_ascii_digit()) {
+            return Err(format!("`{phone_number_id}` is not a phone number id"));
+        }
+        let parts = parse_multipart(&content_type, &body)?;
+        let mut names: Vec<&str> = parts.iter().map(|p| p.name.as_str()).collect();
+        names.sort_unstable();
+        if names != ["file", "messaging_product", "type"] {
+            return Err(format!(
+                "parts {names:?}; expected file, messaging_product, type"
+            ));
+        }
+        let field = |n: &str| parts.iter().find(|p| p.name == n).unwrap();
+        if field("messaging_product").data != b"whatsapp" {
+            return Err("messaging_product must be \"whatsapp\"".into());
+        }
+        let mime = String::from_utf8(field("type").data.clone()).map_err(|_| "type is not text")?;
+        let file = field("file");
+        let file_type = file
+            .content_type
+            .clone()
+            .ok_or("the file part has no Content-Type")?;
+        if file_type.split(';').next() != mime.split(';').next() {
+            return Err(format!("type {mime} but the file part says {file_type}"));
+        }
+        let (max, _) = wa_type(&mime).ok_or(format!("WhatsApp does not take {mime} files"))?;
+        let size = file.data.len() as u64;
+        if size == 0 || size > max {
+            return Err(format!("{mime} file of {size} bytes (1..={max})"));
+        }
+        Ok(MockUpload {
+            id: String::new(),
+            phone_number_id: phone_number_id.clone(),
+            mime_type: mime,
+            filename: file.filename.clone(),
+            bytes: file.data.clone(),
+        })
+    })();
+    let summary = match &verdict {
+        Ok(u) => json!({"type": u.mime_type, "filename": u.filename, "size": u.bytes.len()}),
+        Err(_) => Value::Null,
+    };
+    inner.record_media(path.clone(), phone_number_id, auth, summary);
+    match verdict {
+        Ok(mut upload) => {
+            let n = inner.counter.fetch_add(1, Ordering::Relaxed) + 1;
+            upload.id = format!("{}", 8_200_000_000_000_000u64 + n);
+            let id = upload.id.clone();
+            inner.uploads.lock().unwrap().push(upload);
+            (StatusCode::OK, axum::Json(json!({"id": id}))).into_response()
+        }
+        Err(why) => {
+            inner.violation(format!("{path}: {why}"));
+            graph_error(StatusCode::BAD_REQUEST, 100, &format!("(#100) {why}"))
+        }
+    }
+}
+
+/// Fetches a link as Meta does before delivering a media message; records it.
+async fn fetch_link(inner: &Inner, url: &str) -> Result<FetchedFile, String> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("cannot fetch {url}: {e}"))?;
+    if !resp.status().is_success() {
+        return Err(format!("fetching {url} answered {}", resp.status()));
+    }
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| format!("reading {url}: {e}"))?;
+    let file = FetchedFile {
+        url: url.to_string(),
+        content_type,
+        bytes: bytes.to_vec(),
+    };
+    inner.fetched.lock().unwrap().push(file.clone());
+    Ok(file)
+}
+
+/// The checks of a media message that need the mock's state: an id must be one
+/// uploaded here, of a type the message type takes; a link must be fetchable.
+async fn check_media_sources(inner: &Inner, body: &Value, is_whatsapp: bool) -> Check {
+    if is_whatsapp {
+        let kind = body["type"].as_str().unwrap_or_default();
+        if !WA_MEDIA_TYPES.contains(&kind) {
+            return Ok(());
+        }
+        let media = &body[kind];
+        if let Some(id) = media.get("id").and_then(Value::as_str) {
+            let upload = inner
+                .uploads
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|u| u.id == id)
+                .cloned();
+            let upload = upload.ok_or(format!("{kind}.id `{id}` was not uploaded"))?;
+            let (_, types) = wa_type(&upload.mime_type).unwrap_or((0, &[]));
+            if !types.contains(&kind) {
+                return Err(format!("a {} upload sent as {kind}", upload.mime_type));
+            }
+        }
+        if let Some(link) = media.get("link").and_then(Value::as_str) {
+            fetch_link(inner, link).await?;
+        }
+        return Ok(());
+    }
+    let Some(payload) = body.pointer("/message/attachment/payload") else {
+        return Ok(());
+    };
+    if let Some(url) = payload.get("url").and_then(Value::as_str) {
+        let file = fetch_link(inner, url).await?;
+        let kind = body
+            .pointer("/message/attachment/type")
+            .and_then(Value::as_str);
+        let ct = file.content_type.unwrap_or_default();
+        let ok = match kind {
+            Some("image") => ct.starts_with("image/png") || ct.starts_with("image/jpeg"),
+            Some("video") => ct.starts_with("video/"),
+            Some("audio") => ct.starts_with("audio/"),
+            Some("file") => ct.starts_with("application/pdf"),
+            _ => false,
+        };
+        if !ok {
+            return Err(format!("{url} served {ct:?} for a {kind:?} attachment"));
+        }
+        let max: usize = if kind == Some("image") {
+            8_000_000
+        } else {
+            25_000_000
+        };
+        if file.bytes.is_empty() || file.bytes.len() > max {
+            return Err(format!("{url}: {} bytes (1..={max})", file.bytes.len()));
+        }
+    }
+    Ok(())
+}
+
+/// WhatsApp message types that carry a media object.
+const WA_MEDIA_TYPES: &[&str] = &["image", "video", "audio", "document", "sticker"];
 
 // ---------------------------------------------------------------------------
 // Validation
@@ -399,8 +997,45 @@ pub fn validate_whatsapp_request(v: &Value) -> Check {
         }
         "interactive" => validate_interactive(inner),
         "template" => validate_template(inner),
+        media if WA_MEDIA_TYPES.contains(&media) => validate_media_object(media, inner),
         other => Err(format!("type `{other}` is not used by Balas")),
     }
+}
+
+/// A WhatsApp media object (OAS `MediaObject` / `MediaObject_1`): exactly one of
+/// `id` and `link`; `caption` (≤ 1024 chars) only on image, video and document;
+/// `filename` only on document.
+fn validate_media_object(kind: &str, m: &Value) -> Check {
+    let mut allowed = vec!["id", "link"];
+    if matches!(kind, "image" | "video" | "document") {
+        allowed.push("caption");
+    }
+    if kind == "document" {
+        allowed.push("filename");
+    }
+    only_keys(m, kind, &allowed)?;
+    match (m.get("id"), m.get("link")) {
+        (Some(_), None) => {
+            text_field(m, "id", kind, 256)?;
+        }
+        (None, Some(_)) => {
+            let link = text_field(m, "link", kind, 2048)?;
+            if !(link.starts_with("https://") || link.starts_with("http://")) {
+                return Err(format!("{kind}.link `{link}` is not an HTTP(S) URL"));
+            }
+        }
+        _ => return Err(format!("{kind} needs exactly one of id / link")),
+    }
+    if m.get("caption").is_some() {
+        text_field(m, "caption", kind, 1024)?;
+    }
+    if m.get("filename").is_some() {
+        let name = text_field(m, "filename", kind, 255)?;
+        if name.contains(['/', '\\']) || name.chars().any(char::is_control) {
+            return Err(format!("{kind}.filename `{name}` is not a plain file name"));
+        }
+    }
+    Ok(())
 }
 
 fn validate_interactive(i: &Value) -> Check {
@@ -542,6 +1177,31 @@ fn validate_template(t: &Value) -> Check {
     Ok(())
 }
 
+/// An Instagram attachment (FACTS.md §7): `type` image/video/audio/file and a
+/// `payload` with a `url` or an `attachment_id` (Attachment Upload API).
+fn validate_ig_attachment(a: &Value) -> Check {
+    only_keys(a, "attachment", &["type", "payload"])?;
+    let kind = string(a, "type", "attachment")?;
+    if !["image", "video", "audio", "file"].contains(&kind) {
+        return Err(format!("attachment.type `{kind}` is not used by Balas"));
+    }
+    let p = a.get("payload").ok_or("attachment.payload missing")?;
+    only_keys(p, "payload", &["url", "attachment_id", "is_reusable"])?;
+    match (p.get("url"), p.get("attachment_id")) {
+        (Some(_), None) => {
+            let url = text_field(p, "url", "payload", 2048)?;
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(format!("payload.url `{url}` is not an HTTP(S) URL"));
+            }
+        }
+        (None, Some(_)) => {
+            text_field(p, "attachment_id", "payload", 256)?;
+        }
+        _ => return Err("attachment payload needs exactly one of url / attachment_id".into()),
+    }
+    Ok(())
+}
+
 /// Validates an Instagram Send API request body against FACTS.md §7.
 pub fn validate_instagram_request(v: &Value) -> Check {
     only_keys(
@@ -582,7 +1242,7 @@ pub fn validate_instagram_request(v: &Value) -> Check {
                 return Err(format!("message.text has {} bytes (max 1000)", t.len()));
             }
         }
-        (None, Some(_)) => {}
+        (None, Some(a)) => validate_ig_attachment(a)?,
         _ => return Err("message needs exactly one of text / attachment".into()),
     }
     if m.get("quick_replies").is_some() {

@@ -22,3 +22,5 @@ pub mod harness;
 pub mod payloads;
 pub mod process;
 pub mod redis_server;
+pub mod reset_server;
+pub mod s3_server;

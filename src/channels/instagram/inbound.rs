@@ -14,8 +14,10 @@
 use serde_json::Value;
 
 use crate::channels::event::{
-    Channel, ContactRef, EventKind, InboundEvent, InboundMessage, MessageContent, ReplyKind,
+    Channel, ContactRef, EventKind, InboundEvent, InboundMedia, InboundMessage, MessageContent,
+    ReplyKind,
 };
+use crate::channels::media::MediaKind;
 use crate::channels::parse::{
     ParseError, arr, envelope, hashed_key, nonempty, str_of, timestamp_ms,
 };
@@ -182,21 +184,24 @@ fn parse_item(account_id: &str, item: &Value, events: &mut Vec<InboundEvent>) {
             for att in arr(message, "attachments") {
                 let kind = str_of(att, "type").unwrap_or_else(|| "unknown".to_string());
                 let url = att.get("payload").and_then(|p| nonempty(p, "url"));
-                contents.push(if kind == "story_mention" {
-                    MessageContent::Story {
+                contents.push(match MediaKind::from_platform(&kind) {
+                    _ if kind == "story_mention" => MessageContent::Story {
                         story_kind: "mention".to_string(),
                         url,
                         text: None,
-                    }
-                } else {
-                    MessageContent::Media {
-                        media_type: kind,
+                    },
+                    Some(media_kind) => MessageContent::Media(InboundMedia {
+                        kind: media_kind,
                         media_id: None,
                         url,
                         mime_type: None,
+                        sha256: None,
                         caption: text.clone(),
                         filename: None,
-                    }
+                        voice: false,
+                        animated: false,
+                    }),
+                    None => MessageContent::Shared { what: kind, url },
                 });
             }
         } else if let Some(body) = text {
@@ -316,6 +321,12 @@ mod tests {
             item(json!({"reaction": {"mid": "m6", "action": "react", "reaction": "like"}})),
             item(json!({"referral": {"ref": "x"}})),
             item(json!({"message": {"mid": "m7", "text": "re", "reply_to": {"mid": "m0"}}})),
+            item(json!({"message": {"mid": "m8", "text": "ini kak", "attachments": [
+                {"type": "file", "payload": {"url": "https://cdn/f.pdf"}},
+                {"type": "audio", "payload": {"url": "https://cdn/a.mp4"}},
+                {"type": "share", "payload": {"url": "https://cdn/post"}},
+                {"type": "ig_reel", "payload": {"reel_video_id": "1"}}
+            ]}})),
         ])))
         .unwrap();
         let keys: Vec<&str> = ev.iter().map(|e| e.dedupe_key.as_str()).collect();
@@ -354,12 +365,38 @@ mod tests {
                 "reaction Some(\"👍\")",
                 "U:referral:true",
                 "re",
+                "[document] ini kak",
+                "[audio] ini kak",
+                "[share]",
+                "[ig_reel]",
             ]
         );
         let EventKind::Message(m) = &ev[8].kind else {
             panic!()
         };
         assert_eq!(m.reply_to.as_deref(), Some("m0"));
+        // Files and stories keep their URL for download; shares are links only.
+        let media: Vec<Option<(MediaKind, Option<String>)>> = ev
+            .iter()
+            .map(|e| match &e.kind {
+                EventKind::Message(m) => m.content.media().map(|x| (x.kind, x.url)),
+                _ => None,
+            })
+            .collect();
+        let url = |u: &str| Some(u.to_string());
+        assert_eq!(media[0], Some((MediaKind::Story, url("https://s"))));
+        assert_eq!(media[1], Some((MediaKind::Story, url("https://m"))));
+        assert_eq!(media[3], Some((MediaKind::Image, url("a"))));
+        assert_eq!(
+            media[9],
+            Some((MediaKind::Document, url("https://cdn/f.pdf")))
+        );
+        assert_eq!(
+            media[10],
+            Some((MediaKind::Audio, url("https://cdn/a.mp4")))
+        );
+        assert_eq!(media[11], None);
+        assert_eq!(ev[11].dedupe_key, "ig:msg:m8:2");
     }
 
     #[test]

@@ -6,11 +6,20 @@
 //! `human_agent_tag` sends with `MESSAGE_TAG` + `HUMAN_AGENT`, otherwise
 //! `RESPONSE`. Templates and mark-read have no Instagram equivalent here and are
 //! rejected with [`RenderError::NotSupported`].
+//!
+//! Files are sent as `message.attachment {type: image|video|audio|file,
+//! payload: {url}}` (FACTS.md §7; Meta fetches the URL), or with
+//! `payload.attachment_id` for a file uploaded with the Attachment Upload API.
+//! Type and size are checked first; Instagram shows no caption with a file, so
+//! a caption is refused (split it off with [`OutboundContent::split_for`]).
 
 use serde_json::{Value, json};
 
 use crate::channels::event::Channel;
-use crate::channels::outbound::{OutboundContent, OutboundMessage};
+use crate::channels::media::{MediaKind, check_outbound};
+use crate::channels::outbound::{
+    OutboundContent, OutboundMedia, OutboundMediaSource, OutboundMessage,
+};
 use crate::channels::render::{RenderError, dedupe_labels, truncate_bytes, truncate_chars};
 
 /// Message text limit (UTF-8 bytes).
@@ -59,6 +68,9 @@ pub fn render(msg: &OutboundMessage) -> Result<Value, RenderError> {
                 what: "mark-read",
             });
         }
+        OutboundContent::Media(media) => {
+            return Ok(envelope(msg, json!({"attachment": attachment(media)?})));
+        }
     };
     if body.trim().is_empty() {
         return Err(RenderError::Empty { what: "text" });
@@ -100,6 +112,10 @@ pub fn render(msg: &OutboundMessage) -> Result<Value, RenderError> {
             .collect();
         message["quick_replies"] = Value::Array(replies);
     }
+    Ok(envelope(msg, message))
+}
+
+fn envelope(msg: &OutboundMessage, message: Value) -> Value {
     let mut v = json!({"recipient": {"id": msg.to}});
     if msg.human_agent_tag {
         v["messaging_type"] = json!("MESSAGE_TAG");
@@ -108,7 +124,45 @@ pub fn render(msg: &OutboundMessage) -> Result<Value, RenderError> {
         v["messaging_type"] = json!("RESPONSE");
     }
     v["message"] = message;
-    Ok(v)
+    v
+}
+
+fn attachment(media: &OutboundMedia) -> Result<Value, RenderError> {
+    check_outbound(Channel::Instagram, media.kind, &media.mime_type, media.size)?;
+    if media
+        .caption
+        .as_deref()
+        .is_some_and(|c| !c.trim().is_empty())
+    {
+        return Err(RenderError::NotSupported {
+            channel: Channel::Instagram,
+            what: "a caption on a file",
+        });
+    }
+    let kind = match media.kind {
+        MediaKind::Image => "image",
+        MediaKind::Video => "video",
+        MediaKind::Audio => "audio",
+        MediaKind::Document => "file",
+        // check_outbound has refused these already; kept for exhaustiveness.
+        MediaKind::Sticker | MediaKind::Story => {
+            return Err(RenderError::NotSupported {
+                channel: Channel::Instagram,
+                what: "stickers and stories as files",
+            });
+        }
+    };
+    let payload = match &media.source {
+        OutboundMediaSource::Link { url } if !url.trim().is_empty() => json!({"url": url}),
+        OutboundMediaSource::PlatformId { id } if !id.trim().is_empty() => {
+            json!({"attachment_id": id})
+        }
+        OutboundMediaSource::Attachment { id } => {
+            return Err(RenderError::NotUploaded(id.clone()));
+        }
+        _ => return Err(RenderError::Empty { what: "media URL" }),
+    };
+    Ok(json!({"type": kind, "payload": payload}))
 }
 
 #[cfg(test)]
@@ -210,6 +264,84 @@ mod tests {
         assert_eq!(
             (qr[0]["payload"].as_str(), qr[1]["title"].as_str()),
             (Some("r1"), Some("Dua"))
+        );
+    }
+
+    fn media(kind: MediaKind, mime: &str, size: u64) -> OutboundMedia {
+        OutboundMedia {
+            kind,
+            source: OutboundMediaSource::Link {
+                url: "https://balas.example/media/public/att1?sig=x".into(),
+            },
+            mime_type: mime.into(),
+            size,
+            caption: None,
+            filename: Some("nota.pdf".into()),
+        }
+    }
+
+    #[test]
+    fn attachments() {
+        let mut m = msg(OutboundContent::Media(media(
+            MediaKind::Document,
+            "application/pdf",
+            1000,
+        )));
+        m.human_agent_tag = true;
+        let v = render(&m).unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "recipient": {"id": "7291836450192837"},
+                "messaging_type": "MESSAGE_TAG",
+                "tag": "HUMAN_AGENT",
+                "message": {"attachment": {"type": "file", "payload": {"url": "https://balas.example/media/public/att1?sig=x"}}}
+            })
+        );
+        let mut img = media(MediaKind::Image, "image/jpeg", 1000);
+        img.source = OutboundMediaSource::PlatformId { id: "AID".into() };
+        let v = render(&msg(OutboundContent::Media(img))).unwrap();
+        assert_eq!(
+            v["message"]["attachment"],
+            json!({"type": "image", "payload": {"attachment_id": "AID"}})
+        );
+        // 8 MB for pictures, 25 MB for video; webp is not taken; captions are split off.
+        assert!(
+            render(&msg(OutboundContent::Media(media(
+                MediaKind::Image,
+                "image/png",
+                8_000_001
+            ))))
+            .is_err()
+        );
+        assert!(
+            render(&msg(OutboundContent::Media(media(
+                MediaKind::Video,
+                "video/mp4",
+                25_000_000
+            ))))
+            .is_ok()
+        );
+        assert!(
+            render(&msg(OutboundContent::Media(media(
+                MediaKind::Image,
+                "image/webp",
+                10
+            ))))
+            .is_err()
+        );
+        let mut captioned = media(MediaKind::Image, "image/png", 10);
+        captioned.caption = Some("foto produk".into());
+        assert!(matches!(
+            render(&msg(OutboundContent::Media(captioned.clone()))),
+            Err(RenderError::NotSupported { .. })
+        ));
+        let parts = OutboundContent::Media(captioned).split_for(Channel::Instagram);
+        assert_eq!(parts.len(), 2);
+        assert!(render(&msg(parts[0].clone())).is_ok());
+        assert_eq!(
+            render(&msg(parts[1].clone())).unwrap()["message"]["text"],
+            "foto produk"
         );
     }
 

@@ -11,9 +11,10 @@
 use serde_json::Value;
 
 use crate::channels::event::{
-    Channel, ContactRef, DeliveryState, DeliveryStatus, EventKind, InboundEvent, InboundMessage,
-    MessageContent, ReplyKind,
+    Channel, ContactRef, DeliveryState, DeliveryStatus, EventKind, InboundEvent, InboundMedia,
+    InboundMessage, MessageContent, ReplyKind,
 };
+use crate::channels::media::MediaKind;
 use crate::channels::parse::{
     ParseError, arr, envelope, f64_of, hashed_key, nonempty, str_of, timestamp_ms,
 };
@@ -238,14 +239,21 @@ fn message_content(msg_type: &str, obj: &Value) -> MessageContent {
             },
             None => unsupported_content("button:no_payload"),
         },
-        "image" | "video" | "audio" | "document" | "sticker" => MessageContent::Media {
-            media_type: msg_type.to_string(),
-            media_id: nonempty(obj, "id"),
-            url: None,
-            mime_type: nonempty(obj, "mime_type"),
-            caption: nonempty(obj, "caption"),
-            filename: nonempty(obj, "filename"),
-        },
+        "image" | "video" | "audio" | "document" | "sticker" => {
+            let kind = MediaKind::from_platform(msg_type).unwrap_or(MediaKind::Document);
+            let flag = |key: &str| obj.get(key).and_then(Value::as_bool).unwrap_or(false);
+            MessageContent::Media(InboundMedia {
+                kind,
+                media_id: nonempty(obj, "id"),
+                url: None,
+                mime_type: nonempty(obj, "mime_type"),
+                sha256: nonempty(obj, "sha256"),
+                caption: nonempty(obj, "caption"),
+                filename: nonempty(obj, "filename"),
+                voice: kind == MediaKind::Audio && flag("voice"),
+                animated: kind == MediaKind::Sticker && flag("animated"),
+            })
+        }
         "location" => match (f64_of(obj, "latitude"), f64_of(obj, "longitude")) {
             (Some(latitude), Some(longitude)) => MessageContent::Location {
                 latitude,
@@ -431,6 +439,102 @@ mod tests {
         assert_eq!(
             ev.iter().map(|e| &e.dedupe_key).collect::<Vec<_>>(),
             again.iter().map(|e| &e.dedupe_key).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn media_messages_keep_what_a_download_needs() {
+        let m = |id: &str, kind: &str, obj: Value| {
+            let mut v = json!({"from": "62", "id": id, "timestamp": "1", "type": kind});
+            v[kind] = obj;
+            v
+        };
+        let body = wrap(json!({"metadata": meta(), "messages": [
+            m("a", "audio", json!({"mime_type": "audio/ogg; codecs=opus", "sha256": "S1", "id": "M1", "voice": true})),
+            m("b", "document", json!({"caption": "nota", "filename": "nota.pdf", "mime_type": "application/pdf", "sha256": "S2", "id": "M2"})),
+            m("c", "sticker", json!({"mime_type": "image/webp", "sha256": "S3", "id": "M3", "animated": true})),
+            m("d", "video", json!({"mime_type": "video/mp4"})),
+            m("e", "audio", json!({"id": "M5", "voice": false})),
+        ]}));
+        let ev = parse_webhook(&body).unwrap();
+        let media: Vec<InboundMedia> = ev
+            .iter()
+            .map(|e| match &e.kind {
+                EventKind::Message(msg) => match &msg.content {
+                    MessageContent::Media(media) => media.clone(),
+                    other => panic!("{other:?}"),
+                },
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            media[0],
+            InboundMedia {
+                kind: MediaKind::Audio,
+                media_id: Some("M1".into()),
+                url: None,
+                mime_type: Some("audio/ogg; codecs=opus".into()),
+                sha256: Some("S1".into()),
+                caption: None,
+                filename: None,
+                voice: true,
+                animated: false,
+            }
+        );
+        assert_eq!(media[1].filename.as_deref(), Some("nota.pdf"));
+        assert_eq!(media[1].caption.as_deref(), Some("nota"));
+        assert!(media[2].animated && media[2].kind == MediaKind::Sticker);
+        // No id: kept (so it can be shown as "could not be downloaded"), no source.
+        assert_eq!(media[3].source(), None);
+        assert_eq!(
+            media[4].source(),
+            Some(crate::channels::MediaSource::WhatsAppId("M5"))
+        );
+        let summaries: Vec<String> = ev
+            .iter()
+            .map(|e| match &e.kind {
+                EventKind::Message(msg) => msg.content.summary(),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(
+            summaries,
+            [
+                "[voice]",
+                "[document: nota.pdf] nota",
+                "[sticker]",
+                "[video]",
+                "[audio]"
+            ]
+        );
+        // The text the engine reads is the caption.
+        let EventKind::Message(doc) = &ev[1].kind else {
+            unreachable!()
+        };
+        assert_eq!(doc.content.text(), Some("nota"));
+        // Events survive the job queue's JSON round trip.
+        for e in &ev {
+            let back: InboundEvent =
+                serde_json::from_value(serde_json::to_value(e).unwrap()).unwrap();
+            assert_eq!(&back, e);
+        }
+    }
+
+    #[test]
+    fn media_events_written_before_this_version_still_read() {
+        let old = json!({"channel": "whatsapp", "business_id": "P", "dedupe_key": "wa:msg:x", "timestamp_ms": 1,
+            "kind": {"type": "message", "contact": {"external_id": "62"}, "message_id": "x",
+                     "content": {"kind": "media", "media_type": "image", "media_id": "M", "mime_type": "image/jpeg", "caption": "c"}}});
+        let ev: InboundEvent = serde_json::from_value(old).unwrap();
+        let EventKind::Message(m) = ev.kind else {
+            panic!()
+        };
+        let MessageContent::Media(media) = m.content else {
+            panic!()
+        };
+        assert_eq!(
+            (media.kind, media.media_id.as_deref()),
+            (MediaKind::Image, Some("M"))
         );
     }
 

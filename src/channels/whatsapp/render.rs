@@ -12,12 +12,22 @@
 //!   ` (2)` suffix; empty or duplicate ids get the position.
 //! - template body parameters: newlines/tabs become spaces and runs of more than
 //!   4 spaces shrink to 4 (Meta rejects them, error 132018).
+//! - media: type and size are checked ([`check_outbound`]); a caption is cut to
+//!   1024 chars and refused on audio and stickers (split it off first with
+//!   [`OutboundContent::split_for`]); a document's file name is cleaned
+//!   ([`clean_filename`]).
 
 use serde_json::{Value, json};
 
 use crate::channels::event::Channel;
-use crate::channels::outbound::{Button, ListRow, ListSection, OutboundContent, OutboundMessage};
-use crate::channels::render::{RenderError, cut_chars, dedupe_labels, truncate_chars};
+use crate::channels::media::{MAX_CAPTION, MediaKind, caption_supported, check_outbound};
+use crate::channels::outbound::{
+    Button, ListRow, ListSection, OutboundContent, OutboundMedia, OutboundMediaSource,
+    OutboundMessage,
+};
+use crate::channels::render::{
+    RenderError, clean_filename, cut_chars, dedupe_labels, truncate_chars,
+};
 
 /// Text message body limit (chars).
 pub const MAX_TEXT: usize = 4096;
@@ -92,6 +102,7 @@ pub fn render(msg: &OutboundMessage) -> Result<Value, RenderError> {
             body_parameters,
             quick_reply_payloads,
         ),
+        OutboundContent::Media(media) => media_message(&msg.to, media),
         OutboundContent::MarkRead { message_id, typing } => {
             if message_id.trim().is_empty() {
                 return Err(RenderError::Empty { what: "message_id" });
@@ -317,6 +328,36 @@ fn list_message(
         "button": truncate_chars(label, MAX_LIST_BUTTON),
         "sections": rendered,
     });
+    Ok(v)
+}
+
+fn media_message(to: &str, media: &OutboundMedia) -> Result<Value, RenderError> {
+    check_outbound(Channel::WhatsApp, media.kind, &media.mime_type, media.size)?;
+    let mut inner = match &media.source {
+        OutboundMediaSource::PlatformId { id } if !id.trim().is_empty() => json!({"id": id}),
+        OutboundMediaSource::Link { url } if !url.trim().is_empty() => json!({"link": url}),
+        OutboundMediaSource::Attachment { id } => {
+            return Err(RenderError::NotUploaded(id.clone()));
+        }
+        _ => return Err(RenderError::Empty { what: "media id" }),
+    };
+    if let Some(caption) = media.caption.as_deref().filter(|c| !c.trim().is_empty()) {
+        if !caption_supported(Channel::WhatsApp, media.kind) {
+            return Err(RenderError::NotSupported {
+                channel: Channel::WhatsApp,
+                what: "a caption on audio or stickers",
+            });
+        }
+        inner["caption"] = json!(truncate_chars(caption, MAX_CAPTION));
+    }
+    if media.kind == MediaKind::Document
+        && let Some(name) = media.filename.as_deref().and_then(clean_filename)
+    {
+        inner["filename"] = json!(name);
+    }
+    let kind = media.kind.as_str();
+    let mut v = envelope(to, kind);
+    v[kind] = inner;
     Ok(v)
 }
 
@@ -587,6 +628,98 @@ mod tests {
         assert_ne!(rows[0]["id"], rows[1]["id"]);
         assert_ne!(rows[0]["title"], rows[1]["title"]);
         assert!(rows[0].get("description").is_none());
+    }
+
+    fn media(kind: MediaKind, mime: &str, size: u64, source: OutboundMediaSource) -> OutboundMedia {
+        OutboundMedia {
+            kind,
+            source,
+            mime_type: mime.into(),
+            size,
+            caption: None,
+            filename: None,
+        }
+    }
+
+    fn id(s: &str) -> OutboundMediaSource {
+        OutboundMediaSource::PlatformId { id: s.into() }
+    }
+
+    #[test]
+    fn media_by_id_and_link() {
+        let mut doc = media(MediaKind::Document, "application/pdf", 2048, id("MID1"));
+        doc.caption = Some("x".repeat(2000));
+        doc.filename = Some("../nota/servis 042.pdf".into());
+        let v = render(&msg(OutboundContent::Media(doc))).unwrap();
+        assert_eq!(v["type"], "document");
+        assert_eq!(v["document"]["id"], "MID1");
+        assert_eq!(v["document"]["filename"], "servis 042.pdf");
+        assert_eq!(chars(&v["document"]["caption"]), MAX_CAPTION);
+        assert_eq!(v["recipient_type"], "individual");
+
+        let img = media(
+            MediaKind::Image,
+            "image/jpeg",
+            10,
+            OutboundMediaSource::Link {
+                url: "https://example.test/a.jpg".into(),
+            },
+        );
+        let v = render(&msg(OutboundContent::Media(img))).unwrap();
+        assert_eq!(v["image"], json!({"link": "https://example.test/a.jpg"}));
+
+        // A filename is only sent for documents.
+        let mut vid = media(MediaKind::Video, "video/mp4", 10, id("V"));
+        vid.filename = Some("clip.mp4".into());
+        vid.caption = Some("  ".into());
+        let v = render(&msg(OutboundContent::Media(vid))).unwrap();
+        assert_eq!(v["video"], json!({"id": "V"}));
+    }
+
+    #[test]
+    fn media_limits_and_refusals() {
+        let too_big = media(MediaKind::Image, "image/png", 5_000_001, id("I"));
+        assert!(matches!(
+            render(&msg(OutboundContent::Media(too_big))),
+            Err(RenderError::Media(
+                crate::channels::media::MediaRejection::TooLarge { .. }
+            ))
+        ));
+        let gif = media(MediaKind::Image, "image/gif", 10, id("I"));
+        assert!(matches!(
+            render(&msg(OutboundContent::Media(gif))),
+            Err(RenderError::Media(_))
+        ));
+        let mut voice = media(MediaKind::Audio, "audio/ogg; codecs=opus", 10, id("A"));
+        voice.caption = Some("dengar ya".into());
+        assert!(matches!(
+            render(&msg(OutboundContent::Media(voice.clone()))),
+            Err(RenderError::NotSupported { .. })
+        ));
+        // split_for moves the caption into a text message that renders.
+        let parts = OutboundContent::Media(voice).split_for(Channel::WhatsApp);
+        assert_eq!(parts.len(), 2);
+        let v = render(&msg(parts[0].clone())).unwrap();
+        assert_eq!(v["audio"], json!({"id": "A"}));
+        assert_eq!(
+            render(&msg(parts[1].clone())).unwrap()["text"]["body"],
+            "dengar ya"
+        );
+        let pending = media(
+            MediaKind::Image,
+            "image/png",
+            10,
+            OutboundMediaSource::Attachment { id: "att1".into() },
+        );
+        assert_eq!(
+            render(&msg(OutboundContent::Media(pending))),
+            Err(RenderError::NotUploaded("att1".into()))
+        );
+        let blank = media(MediaKind::Image, "image/png", 10, id(" "));
+        assert!(matches!(
+            render(&msg(OutboundContent::Media(blank))),
+            Err(RenderError::Empty { .. })
+        ));
     }
 
     #[test]

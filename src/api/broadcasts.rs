@@ -1,5 +1,5 @@
 //! `/api/v1/broadcasts`: create, list, inspect, export, pause, resume, cancel.
-//! Marketers and admins only.
+//! Marketers and admins only. The campaigns themselves are [`crate::broadcast`].
 
 use std::collections::BTreeMap;
 
@@ -11,10 +11,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::audience::{self, AudienceSpec, Recipient, RowError, Segment};
-use super::{Broadcast, BroadcastMessage, Status};
 use crate::api::auth::Caller;
 use crate::app::App;
+use crate::broadcast::audience::{self, AudienceSpec, Recipient, RowError};
+use crate::broadcast::{self as broadcast, Broadcast, BroadcastMessage, Status};
 use crate::channels::Channel;
 use crate::config::Role;
 use crate::http::{ApiError, JsonBody};
@@ -166,8 +166,9 @@ pub async fn create(
         created_ms: now,
         started_ms: None,
         finished_ms: None,
+        epoch: 0,
     };
-    let b = super::create(&app, b, &recipients).await?;
+    let b = broadcast::create(app.broadcasts(), b, &recipients).await?;
     tracing::info!(broadcast = %b.id, recipients = b.total, "broadcast created");
     Ok((StatusCode::CREATED, Json(view(&app, &b).await?)).into_response())
 }
@@ -195,13 +196,13 @@ async fn view(app: &App, b: &Broadcast) -> StoreResult<Value> {
         "created_by": b.created_by, "created_at": iso(Some(b.created_ms)),
         "started_at": iso(b.started_ms), "finished_at": iso(b.finished_ms),
         "duplicates_removed": b.duplicates_removed,
-        "counts": super::counts(app, b).await?,
-        "reasons": super::reasons(app, &b.id).await?,
+        "counts": broadcast::counts(app.broadcasts(), b).await?,
+        "reasons": broadcast::reasons(app.broadcasts(), &b.id).await?,
     }))
 }
 
 async fn load(app: &App, id: &str) -> Result<Broadcast, ApiError> {
-    super::get(app, id)
+    broadcast::get(app.broadcasts(), id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("broadcast {id} not found")))
 }
@@ -210,7 +211,7 @@ async fn load(app: &App, id: &str) -> Result<Broadcast, ApiError> {
 pub async fn list(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Marketer])?;
     let mut out = Vec::new();
-    for b in super::list(&app).await? {
+    for b in broadcast::list(app.broadcasts()).await? {
         out.push(view(&app, &b).await?);
     }
     Ok(Json(json!({ "broadcasts": out })))
@@ -252,9 +253,9 @@ pub async fn upload_csv(
     if !errors.is_empty() {
         return Err(row_errors(errors));
     }
-    let chunks = super::append_recipients(&app, &id, &recipients).await?;
+    let chunks = broadcast::append_recipients(app.broadcasts(), &id, &recipients).await?;
     let added = recipients.len() as u64;
-    let updated = super::update(&app, &id, |x| {
+    let updated = broadcast::update(app.broadcasts(), &id, |x| {
         x.total += added;
         x.chunks += chunks;
         x.duplicates_removed += duplicates as u64;
@@ -286,9 +287,12 @@ pub async fn recipients_csv(
     ])
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let mut rows: Vec<[String; 6]> = Vec::new();
-    for index in 0..super::chunk_count(&app, &id).await? {
-        let chunk = super::chunk(&app, &id, index).await?;
-        let ids: Vec<String> = chunk.iter().map(|r| super::record_id(&id, &r.to)).collect();
+    for index in 0..broadcast::chunk_count(app.broadcasts(), &id).await? {
+        let chunk = broadcast::chunk(app.broadcasts(), &id, index).await?;
+        let ids: Vec<String> = chunk
+            .iter()
+            .map(|r| broadcast::record_id(&id, &r.to))
+            .collect();
         let records: BTreeMap<String, _> = app
             .store()
             .outbound_many(&ids)
@@ -297,7 +301,7 @@ pub async fn recipients_csv(
             .map(|r| (r.id.clone(), r))
             .collect();
         for r in chunk {
-            let rec = records.get(&super::record_id(&id, &r.to));
+            let rec = records.get(&broadcast::record_id(&id, &r.to));
             rows.push([
                 r.to.clone(),
                 rec.map_or("pending", |x| x.state.as_str()).to_string(),
@@ -329,7 +333,7 @@ pub async fn pause(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Marketer])?;
-    let b = super::update(&app, &id, |b| {
+    let b = broadcast::update(app.broadcasts(), &id, |b| {
         if matches!(b.status, Status::Scheduled | Status::Running) {
             b.status = Status::Paused;
             true
@@ -354,7 +358,7 @@ pub async fn resume(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Marketer])?;
-    let b = super::resume(&app, &id).await?;
+    let b = broadcast::resume(app.broadcasts(), &id).await?;
     respond(&app, &id, b, "only a paused broadcast can be resumed").await
 }
 
@@ -366,7 +370,7 @@ pub async fn cancel(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Marketer])?;
     let now = app.store().now_ms();
-    let b = super::update(&app, &id, |b| {
+    let b = broadcast::update(app.broadcasts(), &id, |b| {
         if matches!(
             b.status,
             Status::Scheduled | Status::Running | Status::Paused
@@ -395,98 +399,4 @@ async fn respond(
             Err(ApiError::new(StatusCode::CONFLICT, "conflict", conflict))
         }
     }
-}
-
-/// Resolves a segment over stored contacts and cases into recipients.
-pub async fn resolve_segment(
-    app: &App,
-    channel: Channel,
-    segment: &Segment,
-    message: &BroadcastMessage,
-) -> StoreResult<Vec<Recipient>> {
-    let store = app.store();
-    let tz = app.config().business_hours.timezone.zone().clone();
-    let now = store.now_ms();
-    let since = segment
-        .last_inbound_within_days
-        .map_or(0, |d| now - i64::from(d) * 86_400_000);
-    let parse = |s: &Option<String>, end: bool| -> Option<i64> {
-        s.as_deref()
-            .and_then(|x| crate::reports::parse_instant(x, &tz, end).ok())
-    };
-    let (from, to) = (
-        parse(&segment.resolved_from, false),
-        parse(&segment.resolved_to, true),
-    );
-    let needs_case = from.is_some()
-        || to.is_some()
-        || segment.csat_min.is_some()
-        || segment.csat_max.is_some()
-        || segment.queue.is_some();
-    let required = message.placeholders();
-    let mut out = Vec::new();
-    let keys: Vec<(Channel, String)> = store
-        .contacts_active_between(since, now, 10_000_000)
-        .await?;
-    for batch in keys.chunks(500) {
-        let wanted: Vec<(Channel, String)> = batch
-            .iter()
-            .filter(|(c, _)| *c == channel)
-            .cloned()
-            .collect();
-        for contact in store.contacts(&wanted).await? {
-            if segment
-                .label
-                .as_ref()
-                .is_some_and(|l| !contact.labels.contains(l))
-            {
-                continue;
-            }
-            if needs_case {
-                let mut hit = false;
-                for case in store.conversations(&contact.cases).await? {
-                    let Some(resolved) = case.resolved_ms else {
-                        continue;
-                    };
-                    if from.is_some_and(|f| resolved < f) || to.is_some_and(|t| resolved > t) {
-                        continue;
-                    }
-                    if segment
-                        .queue
-                        .as_ref()
-                        .is_some_and(|q| case.queue.as_ref() != Some(q))
-                    {
-                        continue;
-                    }
-                    if segment.csat_min.is_some() || segment.csat_max.is_some() {
-                        let Some(csat) = crate::survey::csat_of(app, &case.id).await? else {
-                            continue;
-                        };
-                        if segment.csat_min.is_some_and(|m| csat < m)
-                            || segment.csat_max.is_some_and(|m| csat > m)
-                        {
-                            continue;
-                        }
-                    }
-                    hit = true;
-                    break;
-                }
-                if !hit {
-                    continue;
-                }
-            }
-            let mut variables = BTreeMap::new();
-            variables.insert(
-                "name".to_string(),
-                contact.display_name().unwrap_or("Kak").to_string(),
-            );
-            if required.iter().all(|v| variables.contains_key(v)) {
-                out.push(Recipient {
-                    to: contact.external_id.clone(),
-                    variables,
-                });
-            }
-        }
-    }
-    Ok(out)
 }
