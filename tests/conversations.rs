@@ -122,6 +122,25 @@ async fn a_clarifying_button_answer_continues_the_conversation(store: StoreKind)
     assert_eq!(resp.status(), 200);
     let texts = h.wait_texts_to(who, 3).await;
     assert!(texts[2].contains("sudah tidak berlaku"), "{}", texts[2]);
+
+    // A number given goes onto the case, where agents see it.
+    h.customer_says(who, "Dewi", "paket saya belum sampai, resi JP1234567890")
+        .await;
+    let texts = h.wait_texts_to(who, 4).await;
+    assert!(texts[3].contains("JP1234567890"), "{}", texts[3]);
+    let (status, conv) = h
+        .api(
+            "root",
+            Method::GET,
+            &format!("/api/v1/conversations/{case}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{conv}");
+    assert_eq!(
+        conv["entities"],
+        json!({"tracking_number": "JP1234567890", "courier": "J&T"})
+    );
     assert!(h.mock.violations().is_empty(), "{:?}", h.mock.violations());
     h.stop().await;
 }

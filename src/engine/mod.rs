@@ -4,7 +4,9 @@
 //! message it opens or continues the contact's case and, depending on who owns
 //! the case (see [`crate::conversation`]), asks the intent rules and acts on the
 //! answer, keeps a waiting customer informed, or just records the message for
-//! the agent. Everything it says goes through the outbox with ids derived from
+//! the agent. When the rules are unsure it asks a clarifying question with
+//! buttons and reads the next message as its answer ([`clarify`]); numbers
+//! the customer gives are kept on the case. Everything it says goes through the outbox with ids derived from
 //! the inbound message, so reprocessing an event after a crash never messages
 //! the customer twice. It holds a per-contact lock while it works, so one
 //! contact's messages are handled one at a time across processes.
