@@ -17,6 +17,7 @@ macro_rules! on_both_stores {
     };
 }
 
+pub mod counting;
 pub mod graph_mock;
 pub mod harness;
 pub mod payloads;
