@@ -16,6 +16,7 @@ on_both_stores!(
     greeting_gets_a_reply,
     complaint_goes_to_an_agent_and_back,
     a_clarifying_button_answer_continues_the_conversation,
+    an_instagram_quick_reply_answers_a_clarifying_question,
 );
 
 async fn greeting_gets_a_reply(store: StoreKind) {
@@ -141,6 +142,55 @@ async fn a_clarifying_button_answer_continues_the_conversation(store: StoreKind)
         conv["entities"],
         json!({"tracking_number": "JP1234567890", "courier": "J&T"})
     );
+    assert!(h.mock.violations().is_empty(), "{:?}", h.mock.violations());
+    h.stop().await;
+}
+
+/// The same question on Instagram arrives as quick replies; the tapped quick
+/// reply's payload continues the conversation with that topic.
+async fn an_instagram_quick_reply_answers_a_clarifying_question(store: StoreKind) {
+    let h = Harness::start(store).await;
+    let who = "17841499900000077";
+    let said = payloads::ig_text(who, "mid.ask", "ori gk min?", h.clock.now_ms());
+    let resp = h
+        .post_signed("instagram", said.to_string().as_bytes())
+        .await;
+    assert_eq!(resp.status(), 200);
+    h.wait_texts_to(who, 1).await;
+    let asked = h
+        .mock
+        .requests()
+        .into_iter()
+        .find(|r| r.body["recipient"]["id"] == json!(who))
+        .expect("the question");
+    let replies = asked.body["message"]["quick_replies"]
+        .as_array()
+        .unwrap_or_else(|| panic!("quick replies: {}", asked.body))
+        .clone();
+    assert!(replies.len() >= 2, "{replies:?}");
+    let payload = replies[0]["payload"].as_str().unwrap().to_string();
+    let title = replies[0]["title"].as_str().unwrap().to_string();
+    let topic = payload
+        .strip_prefix("intent:")
+        .expect("an intent")
+        .to_string();
+    let tap = payloads::ig_quick_reply(who, "mid.tap", &title, &payload, h.clock.now_ms());
+    let resp = h.post_signed("instagram", tap.to_string().as_bytes()).await;
+    assert_eq!(resp.status(), 200);
+    h.wait_texts_to(who, 2).await;
+    let store = h.app.store();
+    let case = store
+        .contact(balas::channels::Channel::Instagram, who)
+        .await
+        .unwrap()
+        .and_then(|c| c.current_case)
+        .expect("a case");
+    h.until("the bot answers the chosen topic", || async {
+        store.transcript(&case).await.unwrap().iter().any(
+            |e| matches!(&e.speaker, balas::store::Speaker::Bot { intent: Some(i) } if *i == topic),
+        )
+    })
+    .await;
     assert!(h.mock.violations().is_empty(), "{:?}", h.mock.violations());
     h.stop().await;
 }
