@@ -42,7 +42,11 @@ pub fn write_config(
     let intents = Path::new(env!("CARGO_MANIFEST_DIR")).join("intents");
     let store_section = match store {
         ProcStore::Embedded(d) => format!("data_dir = {:?}", d.display().to_string()),
-        ProcStore::Redis(url) => format!("redis_url = {url:?}\nkey_prefix = \"proc\""),
+        // data_dir still holds the media store's files.
+        ProcStore::Redis(url) => format!(
+            "redis_url = {url:?}\nkey_prefix = \"proc\"\ndata_dir = {:?}",
+            dir.join("data").display().to_string()
+        ),
     };
     let text = format!(
         r#"[server]
