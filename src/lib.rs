@@ -12,7 +12,7 @@
 //!      durable enqueue, 200)
 //!                  │
 //!                  ▼  store: `inbound` job queue, run by the jobs runner
-//!            engine ─▶ intents (rule match) ─▶ action: reply / handoff / opt-out …
+//!            engine ─▶ intents (rules + model) ─▶ action: reply / handoff / opt-out …
 //!                  │                         └▶ store: agent queue ─▶ api (agents)
 //!                  ▼
 //!            outbox (durable, retried, rate-limited, 24 h window; an `outbox` job)
@@ -34,7 +34,9 @@
 //! - [`engine`]: the conversation engine: what happens to each inbound event,
 //!   timers (SLA, reassurance), ownership changes with their side effects.
 //! - [`conversation`]: the one state machine of who owns a case (bot, queue, agent).
-//! - [`intents`]: rule files, normalization of chat Indonesian, matching.
+//! - [`intents`]: rule files with examples, normalization of chat Indonesian, rule
+//!   matching, the example-trained classifier and [`intents::RuleSet::understand`]
+//!   (answer, clarify or fall back; numbers found in the message).
 //! - [`outbox`]: durable outbound delivery with retries, pacing and window checks.
 //!
 //! Underneath:

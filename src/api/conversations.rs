@@ -276,6 +276,8 @@ pub async fn conversation_view(app: &App, conv: &Conversation) -> Result<Value, 
         "language": conv.language,
         "unread": conv.unread,
         "reason": conv.handoff_intent,
+        // Numbers the customer gave (order, tracking, ticket, phone).
+        "entities": conv.entities,
         "recovery_score": conv.recovery_score,
         "opened_ms": conv.opened_ms,
         "handed_off_ms": conv.handed_off_ms,

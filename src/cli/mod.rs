@@ -89,12 +89,14 @@ pub enum Command {
 /// `balas intents …`
 #[derive(Debug, Subcommand)]
 pub enum IntentsTool {
-    /// Validate rule files; warn about shadowed intents and contested keywords.
+    /// Validate rule files; warn about shadowed intents, contested keywords,
+    /// examples understood as another intent and intents with too few examples.
     Check {
         /// Rules directory (default: intents.path from the config).
         path: Option<PathBuf>,
     },
-    /// Show how a message is normalized, which intents match and why, and the winner.
+    /// Show how a message is understood: rule hits, the model's top three, the
+    /// numbers in it, the decision and why.
     Explain {
         /// The customer message.
         message: String,
@@ -102,16 +104,24 @@ pub enum IntentsTool {
         #[arg(long)]
         rules: Option<PathBuf>,
     },
-    /// Measure the rules on labelled examples (`[[example]]` with text and intent).
+    /// Measure understanding on labelled messages (`[[example]]` with text and
+    /// intent), or with `--cv K` by cross-validation on the rules' own examples.
     Test {
         /// Dataset file (TOML with `[[example]]` entries).
-        dataset: PathBuf,
+        #[arg(required_unless_present = "cv", conflicts_with = "cv")]
+        dataset: Option<PathBuf>,
+        /// K-fold cross-validation on the rule files' examples instead of a dataset.
+        #[arg(long, value_name = "K")]
+        cv: Option<usize>,
         /// Exit 1 when accuracy is below this (0.0–1.0).
         #[arg(long, value_name = "X")]
         min_accuracy: Option<f64>,
         /// Print JSON instead of a report.
         #[arg(long)]
         json: bool,
+        /// Also list every misclassified message.
+        #[arg(long)]
+        errors: bool,
         /// Rules directory (default: intents.path from the config).
         #[arg(long)]
         rules: Option<PathBuf>,
@@ -188,17 +198,26 @@ fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 }
                 IntentsTool::Test {
                     dataset,
+                    cv,
                     min_accuracy,
                     json,
+                    errors,
                     rules,
-                } => crate::intents::tools::test_dataset(
-                    &rules_or(rules),
-                    &opts,
-                    &dataset,
-                    min_accuracy,
-                    json,
-                    &mut out,
-                )?,
+                } => {
+                    use crate::intents::tools::{TestOptions, TestSource};
+                    let source = match (&dataset, cv) {
+                        (_, Some(k)) => TestSource::CrossValidation(k),
+                        (Some(path), None) => TestSource::Dataset(path),
+                        // clap requires one of them.
+                        (None, None) => anyhow::bail!("give a DATASET file or --cv K"),
+                    };
+                    let options = TestOptions {
+                        min_accuracy,
+                        json,
+                        errors,
+                    };
+                    crate::intents::tools::test(&rules_or(rules), &opts, source, options, &mut out)?
+                }
             };
             Ok(exit(code))
         }

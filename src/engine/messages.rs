@@ -156,4 +156,22 @@ impl Texts {
             "Kami mohon maaf karena belum memberikan pelayanan terbaik, Kak. Tim senior kami akan segera menghubungi Kakak di chat ini untuk membantu menyelesaikannya.".into()
         }
     }
+
+    /// The answer to "No" on an opt-out confirmation: nothing changes.
+    pub fn stays_subscribed(&self) -> String {
+        if self.en() {
+            "All right, nothing changes: you will keep receiving our updates. Is there anything else we can help with?".into()
+        } else {
+            "Baik, Kak, tidak ada yang kami ubah: Kakak tetap menerima info dari kami. Ada lagi yang bisa kami bantu?".into()
+        }
+    }
+
+    /// A tapped button we no longer know (an old question, a removed topic).
+    pub fn stale_choice(&self) -> String {
+        if self.en() {
+            "Sorry, that option is no longer available. Could you tell us in a few words what you need?".into()
+        } else {
+            "Maaf, Kak, pilihan itu sudah tidak berlaku. Boleh tuliskan singkat apa yang Kakak perlukan?".into()
+        }
+    }
 }

@@ -4,13 +4,16 @@
 //! message it opens or continues the contact's case and, depending on who owns
 //! the case (see [`crate::conversation`]), asks the intent rules and acts on the
 //! answer, keeps a waiting customer informed, or just records the message for
-//! the agent. Everything it says goes through the outbox with ids derived from
+//! the agent. When the rules are unsure it asks a clarifying question with
+//! buttons and reads the next message as its answer ([`clarify`]); numbers
+//! the customer gives are kept on the case. Everything it says goes through the outbox with ids derived from
 //! the inbound message, so reprocessing an event after a crash never messages
 //! the customer twice. It holds a per-contact lock while it works, so one
 //! contact's messages are handled one at a time across processes.
 
 pub mod anger;
 pub mod business_hours;
+pub mod clarify;
 mod live;
 mod media;
 pub mod messages;
@@ -37,7 +40,10 @@ use crate::channels::{
 use crate::config::Config;
 use crate::conversation::{Conversation, State, Transition};
 use crate::events::{Bus, Event, Reaction};
-use crate::intents::{Action, Intent, Lang, MatchContext, RuleHandle, detect_language};
+use crate::intents::{
+    Action, ClarifyKind, Decision, Entity, Intent, KEEP_SUBSCRIBED_PAYLOAD, Lang, MatchContext,
+    Question, RuleHandle, RuleSet, detect_language,
+};
 use crate::outbox::{Outbox, OutboxError, Outgoing, StatusOutcome};
 use crate::store::{Contact, ConversationError, Speaker, Store, StoreError, TranscriptEntry};
 use messages::Texts;
@@ -304,6 +310,112 @@ struct Turn<'a> {
     files: Vec<LibraryFile>,
     /// What the customer sent, as a word (`{{media.kind}}`), for a file.
     media_word: Option<&'static str>,
+    /// For a request for a person: the topic it is about (`case.topic`, and
+    /// the queue when the topic has one).
+    topic: Option<Intent>,
+}
+
+/// What a customer message leads to.
+enum Next {
+    /// Act on this intent.
+    Intent {
+        /// The intent.
+        intent: Box<Intent>,
+        /// For a request for a person: the topic it is about.
+        topic: Option<Box<Intent>>,
+    },
+    /// Ask which was meant.
+    Ask {
+        /// The question and its buttons.
+        question: Question,
+        /// Whether it confirms an opt-out.
+        confirms_opt_out: bool,
+    },
+    /// "No" to an opt-out confirmation: nothing changes.
+    StaySubscribed,
+    /// A tapped button that names nothing we know (any more).
+    Stale,
+    /// Not understood: the fallback.
+    Fallback,
+}
+
+/// Reads a message against the rules and the question the case has open:
+/// a tapped button or a typed answer to that question picks its choice; any
+/// other text is understood afresh. Also returns the numbers found in it.
+fn next_step(
+    rules: &RuleSet,
+    conv: &Conversation,
+    content: &MessageContent,
+    lang: Lang,
+    ctx: &MatchContext,
+    now_ms: i64,
+) -> (Next, Vec<Entity>) {
+    let pending = clarify::pending(conv, now_ms);
+    let text = content.text();
+    let picked = match content {
+        MessageContent::Reply { payload, .. } => Some(payload.as_str()),
+        _ => pending
+            .zip(text)
+            .and_then(|(q, t)| clarify::by_text(q, t))
+            .map(|c| c.payload.as_str()),
+    };
+    if let Some(payload) = picked {
+        if payload.trim() == KEEP_SUBSCRIBED_PAYLOAD {
+            let asked = pending.is_some_and(|q| clarify::by_payload(q, payload).is_some());
+            return (
+                if asked {
+                    Next::StaySubscribed
+                } else {
+                    Next::Stale
+                },
+                Vec::new(),
+            );
+        }
+        if let Some(intent) = rules.by_payload(payload) {
+            return (
+                Next::Intent {
+                    intent: Box::new(intent.clone()),
+                    topic: None,
+                },
+                Vec::new(),
+            );
+        }
+        if !matches!(content, MessageContent::Reply { .. }) {
+            // Typed answer to a choice whose intent was removed by a reload.
+            return (Next::Stale, Vec::new());
+        }
+    }
+    let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+        return (Next::Fallback, Vec::new());
+    };
+    // A payload we do not know may still carry a meaningful title (a
+    // broadcast's quick reply): understood like typed text.
+    let understanding = rules.understand(text, ctx);
+    let next = match &understanding.decision {
+        Decision::Answer { intent, topic, .. } => match rules.get(intent) {
+            Some(i) => Next::Intent {
+                intent: Box::new(i.clone()),
+                topic: topic
+                    .as_deref()
+                    .and_then(|t| rules.get(t))
+                    .map(|t| Box::new(t.clone())),
+            },
+            None => Next::Fallback,
+        },
+        Decision::Clarify { kind, .. } => match understanding.question(rules, lang) {
+            Some(question) if !question.buttons.is_empty() => Next::Ask {
+                question,
+                confirms_opt_out: *kind == ClarifyKind::ConfirmOptOut,
+            },
+            _ => Next::Fallback,
+        },
+        Decision::Fallback { .. } => Next::Fallback,
+    };
+    let next = match (next, content) {
+        (Next::Fallback, MessageContent::Reply { .. }) => Next::Stale,
+        (next, _) => next,
+    };
+    (next, understanding.entities)
 }
 
 async fn handle_message(
@@ -384,6 +496,7 @@ async fn handle_message(
         media_word: media
             .as_ref()
             .map(|m| Texts::new(lang).media_word(m.kind, m.voice)),
+        topic: None,
     };
 
     let rules = engine.rules().current();
@@ -391,14 +504,55 @@ async fn handle_message(
         channel: Some(channel),
         business_hours_open: engine.hours().is_open(store.clock().now()),
     };
-    let chosen: Option<Intent> = match &msg.content {
-        MessageContent::Reply { payload, .. } if rules.by_payload(payload).is_some() => {
-            rules.by_payload(payload).cloned()
+    let (next, entities) = next_step(&rules, &turn.conv, &msg.content, lang, &ctx, now);
+    // The bot asks while it owns the case; an opt-out is confirmed in the
+    // queue too (opt-outs are honoured whoever owns the case).
+    let state = turn.conv.state;
+    let asks = |confirms: bool| state == State::Bot || (confirms && state == State::Queued);
+    let opened = match &next {
+        Next::Ask {
+            question,
+            confirms_opt_out,
+        } if asks(*confirms_opt_out) => Some(clarify::open(question, *confirms_opt_out, now)),
+        _ => None,
+    };
+    // One write: the numbers given, and the question asked (any other
+    // message closes the open one).
+    let values = crate::intents::entities::template_values(&entities);
+    if !values.is_empty() || turn.conv.question.is_some() || opened.is_some() {
+        turn.conv = store
+            .update_conversation(&turn.conv.id, |c| {
+                for (var, value) in &values {
+                    let key = var.trim_start_matches("case.");
+                    if key == "tracking_number" {
+                        // A new tracking number's courier replaces the old one.
+                        c.entities.remove("courier");
+                    }
+                    c.entities.insert(key.to_string(), value.clone());
+                }
+                c.question = opened.clone();
+            })
+            .await?;
+    }
+    let chosen: Option<Intent> = match next {
+        Next::Intent { intent, topic } => {
+            turn.topic = topic.map(|t| *t);
+            Some(*intent)
         }
-        _ => text
-            .as_deref()
-            .and_then(|t| rules.classify(t, &ctx))
-            .and_then(|m| rules.get(&m.intent).cloned()),
+        Next::Ask { question, .. } if opened.is_some() => {
+            turn.replies.push(question.body);
+            turn.buttons = question.buttons;
+            return turn.send().await;
+        }
+        Next::StaySubscribed if state != State::Assigned => {
+            turn.replies.push(Texts::new(lang).stays_subscribed());
+            return turn.send().await;
+        }
+        Next::Stale if state == State::Bot => {
+            turn.replies.push(Texts::new(lang).stale_choice());
+            return turn.send().await;
+        }
+        Next::Ask { .. } | Next::StaySubscribed | Next::Stale | Next::Fallback => None,
     };
 
     // Opt-out and opt-in are honoured whoever owns the conversation.
@@ -510,9 +664,12 @@ async fn act(turn: &mut Turn<'_>, intent: Intent) -> Result<(), EngineError> {
             turn.say_intent(&intent, String::new(), None).await
         }
         Action::Handoff => {
-            let queue = intent
-                .queue
-                .clone()
+            // A request for a person about a topic waits in the topic's queue.
+            let queue = turn
+                .topic
+                .as_ref()
+                .and_then(|t| t.queue.clone())
+                .or_else(|| intent.queue.clone())
                 .unwrap_or_else(|| engine.config().handoff.default_queue.clone());
             let boost = priority_boost(turn, Some(&intent)).await?;
             let conv = ownership::handoff(
@@ -615,9 +772,10 @@ async fn queued_turn(turn: &mut Turn<'_>, chosen: Option<&Intent>) -> Result<(),
 }
 
 /// The values of reply-template variables for one conversation: the built-in
-/// ones (`contact.name`, `business_hours.next_open`, `queue.position`,
-/// `case.id`) and `[intents.variables]` from the config. Used for bot replies
-/// and for agents' canned responses alike.
+/// ones ([`crate::intents::BUILTIN_VARIABLES`]: contact name, business hours,
+/// queue position, the case id and the numbers the customer gave) and
+/// `[intents.variables]` from the config. Used for bot replies and for
+/// agents' canned responses alike.
 pub fn template_variables<'a>(
     engine: &'a Engine,
     contact: &Contact,
@@ -625,19 +783,42 @@ pub fn template_variables<'a>(
     position: Option<u64>,
     lang: Lang,
 ) -> impl Fn(&str) -> Option<String> + 'a {
+    variables_with_topic(engine, contact, conv, position, lang, None)
+}
+
+/// [`template_variables`] plus `case.topic`, the label of the topic a request
+/// for a person is about.
+fn variables_with_topic<'a>(
+    engine: &'a Engine,
+    contact: &Contact,
+    conv: &Conversation,
+    position: Option<u64>,
+    lang: Lang,
+    topic: Option<String>,
+) -> impl Fn(&str) -> Option<String> + 'a {
     let now = engine.store().clock().now();
     let english = matches!(lang, Lang::En);
     let name = contact.display_name().map(str::to_string);
     let case_id = conv.id.clone();
     let next_open = engine.hours().next_open_text(now, english);
+    let schedule = engine.hours().schedule_text(english);
+    let open = engine.hours().is_open(now);
+    let entities = conv.entities.clone();
     let config_vars = &engine.config().intents.variables;
     move |var: &str| -> Option<String> {
         match var {
             "contact.name" => name.clone(),
             "business_hours.next_open" => Some(next_open.clone()),
+            "business_hours.schedule" => schedule.clone(),
+            // A flag for sections: set only while the team is working.
+            "business_hours.open" => open.then(|| "open".to_string()),
             "queue.position" => Some(position.map_or_else(|| "-".into(), |p| p.to_string())),
             "case.id" => Some(case_id.clone()),
-            other => config_vars.get(other).cloned(),
+            "case.topic" => topic.clone(),
+            other => match other.strip_prefix("case.") {
+                Some(key) if entities.contains_key(key) => entities.get(key).cloned(),
+                _ => config_vars.get(other).cloned(),
+            },
         }
     }
 }
@@ -646,7 +827,18 @@ impl Turn<'_> {
     /// Adds the intent's reply (or `default` when it has none) to this turn,
     /// and the file configured for it.
     async fn say_intent(&mut self, intent: &Intent, default: String, position: Option<u64>) {
-        let base = template_variables(self.engine, &self.contact, &self.conv, position, self.lang);
+        let topic = self
+            .topic
+            .as_ref()
+            .map(|t| t.button_label(self.lang).to_string());
+        let base = variables_with_topic(
+            self.engine,
+            &self.contact,
+            &self.conv,
+            position,
+            self.lang,
+            topic,
+        );
         let word = self.media_word.unwrap_or(if self.lang == Lang::En {
             "file"
         } else {

@@ -229,6 +229,56 @@ reply = "{{contact.nama}}"
         assert!(before.classify("warranty?", &ctx()).is_none());
     }
 
+    /// Two intents taught only by examples; `extra` adds examples to `b`.
+    fn taught(extra: &str) -> String {
+        format!(
+            r#"
+[[intent]]
+name = "a"
+action = "reply"
+reply = "A"
+examples = ["paket belum sampai", "kiriman saya mana", "resi tidak bergerak", "kapan dikirim"]
+
+[[intent]]
+name = "b"
+action = "reply"
+reply = "B"
+examples = ["mau refund", "uang kembali", "retur barang", "batalkan pesanan"{extra}]
+"#
+        )
+    }
+
+    #[test]
+    fn reload_retrains_the_model_from_the_new_examples() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("10-rules.toml");
+        std::fs::write(&file, taught("")).unwrap();
+        let handle = RuleHandle::load(dir.path(), LoadOptions::default()).unwrap();
+        let text = "ongkir dikembalikan kapan";
+        let before = handle.current().understand(text, &ctx());
+        std::fs::write(
+            &file,
+            taught(
+                r#", "ongkir dikembalikan kapan", "kapan ongkir dikembalikan", "ongkir kembali""#,
+            ),
+        )
+        .unwrap();
+        handle.reload().unwrap();
+        let after = handle.current().understand(text, &ctx());
+        assert_eq!(after.explanation.model[0].intent, "b", "{after:?}");
+        assert!(
+            after.explanation.model[0].confidence
+                > before
+                    .explanation
+                    .model
+                    .iter()
+                    .find(|s| s.intent == "b")
+                    .unwrap()
+                    .confidence,
+            "{before:?} -> {after:?}"
+        );
+    }
+
     #[tokio::test]
     async fn reloader_picks_up_changes_and_survives_bad_edits() {
         let dir = tempfile::tempdir().unwrap();

@@ -80,6 +80,26 @@ pub fn wa_list_reply(
     ))
 }
 
+/// A tap on an interactive reply button (like `wa_interactive_button_reply.json`).
+pub fn wa_button_reply(
+    wa_id: &str,
+    name: &str,
+    id: &str,
+    button_id: &str,
+    title: &str,
+    ts_secs: i64,
+) -> Value {
+    wa_envelope(wa_value(
+        wa_id,
+        name,
+        json!({
+            "context": { "from": "6281190001234", "id": "wamid.OURS" },
+            "from": wa_id, "id": id, "timestamp": ts_secs.to_string(), "type": "interactive",
+            "interactive": { "type": "button_reply", "button_reply": { "id": button_id, "title": title } }
+        }),
+    ))
+}
+
 /// A tap on a template quick-reply button (like `wa_template_button.json`).
 pub fn wa_template_button(
     wa_id: &str,

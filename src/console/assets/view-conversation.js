@@ -371,6 +371,8 @@ export function mount(root, { me, navigate }, [id]) {
           h('dt', {}, t('conv.channel')), h('dd', {}, channelName(conv.channel), ' · ', c.external_id || ''),
           h('dt', {}, t('conv.state')), h('dd', {}, t('state.' + conv.state)),
           h('dt', {}, t('conv.queue')), h('dd', {}, conv.queue || '–'),
+          // Numbers the customer gave (order, tracking, ticket, phone).
+          Object.entries(conv.entities || {}).map(([k, v]) => [h('dt', {}, t('entity.' + k)), h('dd', { class: 'entity' }, v)]).flat(),
         ),
       ),
       h('section', {},
