@@ -16,7 +16,7 @@ use crate::engine::{BusinessHours, Engine};
 use crate::events::{Bus, Subscriber};
 use crate::intents::{LoadOptions, RuleHandle};
 use crate::outbox::{Clients, Outbox, Pacing};
-use crate::store::{Backend, Store};
+use crate::store::{Backend, Location, Store};
 
 /// What the webhook edge needs to know about a channel.
 #[derive(Debug, Clone)]
@@ -46,12 +46,22 @@ struct Inner {
 impl App {
     /// Opens the configured store and builds the application.
     pub async fn open(config: Config, clock: SharedClock) -> anyhow::Result<App> {
-        let backend = crate::store::open_backend(
-            config.store.redis_url.as_ref().map(Secret::expose),
-            &config.store.data_dir,
-            &config.store.key_prefix,
-        )
-        .await?;
+        let store = &config.store;
+        let nodes: Vec<String> = store
+            .redis_cluster_nodes
+            .iter()
+            .map(|n| n.expose().to_owned())
+            .collect();
+        let (key, location) = match &store.redis_url {
+            Some(url) => ("store.redis_url", Location::Redis(url.expose())),
+            None if !nodes.is_empty() => {
+                ("store.redis_cluster_nodes", Location::RedisCluster(&nodes))
+            }
+            None => ("store.data_dir", Location::Embedded(&store.data_dir)),
+        };
+        let backend = crate::store::open_backend(location, &store.key_prefix)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e} (key `{key}`)"))?;
         App::with_backend(config, backend, clock)
     }
 
@@ -71,7 +81,7 @@ impl App {
             )
         })?;
         crate::config::validate(&config)?;
-        let store = Store::new(backend, clock);
+        let store = Store::new(backend, clock).with_replicas_ack(config.store.min_replicas_ack);
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .connect_timeout(Duration::from_secs(5))

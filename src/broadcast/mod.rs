@@ -241,7 +241,7 @@ pub enum BroadcastJob {
 
 /// The outbox record id of a recipient.
 pub fn record_id(broadcast: &str, to: &str) -> String {
-    format!("bc:{broadcast}:{to}")
+    crate::store::broadcast_record_id(broadcast, to)
 }
 
 /// The origin (and counter group) of a broadcast's records.

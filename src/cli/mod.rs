@@ -244,9 +244,8 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
             }
         }
         let listen: std::net::SocketAddr = config.server.listen.parse()?;
-        let store_kind = if config.store.redis_url.is_some() { "redis" } else { "embedded" };
         let app = crate::app::App::open(config, Arc::new(SystemClock)).await?;
-        tracing::info!(store = store_kind, rules = app.rules().current().intents().len(), "starting");
+        tracing::info!(store = app.store().backend_name(), rules = app.rules().current().intents().len(), "starting");
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}; set server.listen or BALAS_SERVER__LISTEN"))?;

@@ -209,6 +209,7 @@ fn normalize(config: &mut Config) {
             *secret = None;
         }
     }
+    config.store.redis_cluster_nodes.retain(|n| !n.is_empty());
 }
 
 /// Checks a configuration built in code (tests, embedding programs) the same way
@@ -271,6 +272,9 @@ fn check(config: &Config, text: &str, origin: &str) -> Result<(), ConfigError> {
             "instagram.account_id",
             "needed to send messages when an access token is set".into(),
         );
+    }
+    if let Err((key, message)) = check_store(&config.store) {
+        return fail(key, message);
     }
     if config
         .server
@@ -370,6 +374,86 @@ fn check(config: &Config, text: &str, origin: &str) -> Result<(), ConfigError> {
                 format!("agent {:?}: must be at least 1", agent.id),
             );
         }
+    }
+    Ok(())
+}
+
+/// Checks `[store]`; the error names the key. URLs are never quoted (they
+/// may carry a password).
+fn check_store(store: &super::StoreConfig) -> Result<(), (&'static str, String)> {
+    const NODES: &str = "store.redis_cluster_nodes";
+    if store.redis_url.is_some() && !store.redis_cluster_nodes.is_empty() {
+        return Err((
+            NODES,
+            "set either store.redis_url (one Redis server) or store.redis_cluster_nodes (a Redis Cluster), not both".into(),
+        ));
+    }
+    let mut schemes = std::collections::BTreeSet::new();
+    let mut credentials = std::collections::BTreeSet::new();
+    for (i, node) in store.redis_cluster_nodes.iter().enumerate() {
+        let url = node.expose();
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Err((
+                NODES,
+                format!(
+                    "seed node #{} is not a URL like \"redis://10.0.0.1:6379/\"",
+                    i + 1
+                ),
+            ));
+        };
+        if scheme != "redis" && scheme != "rediss" {
+            return Err((
+                NODES,
+                format!(
+                    "seed node #{}: the scheme must be redis:// (plain) or rediss:// (TLS)",
+                    i + 1
+                ),
+            ));
+        }
+        let authority = rest.split('/').next().unwrap_or_default();
+        let (userinfo, host) = authority.rsplit_once('@').unwrap_or(("", authority));
+        if host.trim_start_matches('[').is_empty() || host.starts_with(':') {
+            return Err((NODES, format!("seed node #{} has no host", i + 1)));
+        }
+        if rest
+            .split('/')
+            .nth(1)
+            .is_some_and(|db| !db.is_empty() && db != "0")
+        {
+            return Err((
+                NODES,
+                format!(
+                    "seed node #{}: a Redis Cluster has only database 0; remove the database number",
+                    i + 1
+                ),
+            ));
+        }
+        schemes.insert(scheme);
+        credentials.insert(userinfo);
+    }
+    if schemes.len() > 1 {
+        return Err((
+            NODES,
+            "mix of redis:// and rediss:// seed nodes; every node of a Cluster is reached the same way".into(),
+        ));
+    }
+    if credentials.len() > 1 {
+        return Err((
+            NODES,
+            "seed nodes with different user names or passwords; every node of a Cluster takes the same credentials".into(),
+        ));
+    }
+    if store.min_replicas_ack > 0 && !store.uses_redis() {
+        return Err((
+            "store.min_replicas_ack",
+            "needs Redis (store.redis_url or store.redis_cluster_nodes): the embedded store has no replicas and is durable on every commit".into(),
+        ));
+    }
+    if store.min_replicas_ack > 5 {
+        return Err((
+            "store.min_replicas_ack",
+            "must be between 0 and 5 (replicas of one master that must hold a webhook before it is answered)".into(),
+        ));
     }
     Ok(())
 }
@@ -506,6 +590,68 @@ mod tests {
         assert_eq!(c.survey.delay, crate::config::HumanDuration::secs(0));
         assert_eq!(c.whatsapp.verify_token.unwrap().expose(), "12345");
         assert_eq!(c.business_hours.sunday.len(), 1);
+    }
+
+    #[test]
+    fn redis_cluster_settings_are_checked_without_showing_passwords() {
+        let ok = "[store]\nredis_cluster_nodes = [\"rediss://:pw@10.0.0.1:6379/\", \"rediss://:pw@10.0.0.2:6379\"]\nmin_replicas_ack = 1\n";
+        let c = load_from_str(ok, "f.toml", &[]).unwrap();
+        assert_eq!(c.store.redis_cluster_nodes.len(), 2);
+        assert!(c.store.uses_redis());
+        let cases = [
+            (
+                "[store]\nredis_url = \"redis://a:1/\"\nredis_cluster_nodes = [\"redis://b:1/\"]\n",
+                "f.toml:3",
+                "store.redis_cluster_nodes",
+                "not both",
+            ),
+            (
+                "[store]\nredis_cluster_nodes = [\"http://:pw@b:1/\"]\n",
+                "f.toml:2",
+                "store.redis_cluster_nodes",
+                "redis:// (plain) or rediss:// (TLS)",
+            ),
+            (
+                "[store]\nredis_cluster_nodes = [\"redis://:pw@b:1/\", \"rediss://:pw@c:1/\"]\n",
+                "f.toml:2",
+                "store.redis_cluster_nodes",
+                "mix of redis:// and rediss://",
+            ),
+            (
+                "[store]\nredis_cluster_nodes = [\"redis://:pw@b:1/\", \"redis://:other@c:1/\"]\n",
+                "f.toml:2",
+                "store.redis_cluster_nodes",
+                "same credentials",
+            ),
+            (
+                "[store]\nredis_cluster_nodes = [\"redis://:pw@b:1/3\"]\n",
+                "f.toml:2",
+                "store.redis_cluster_nodes",
+                "only database 0",
+            ),
+            (
+                "[store]\nmin_replicas_ack = 1\n",
+                "f.toml:2",
+                "store.min_replicas_ack",
+                "needs Redis",
+            ),
+        ];
+        for (text, at, key, says) in cases {
+            let err = load_from_str(text, "f.toml", &[]).unwrap_err().to_string();
+            assert!(err.starts_with(at), "{err}");
+            assert!(err.contains(key) && err.contains(says), "{err}");
+            assert!(!err.contains("pw") && !err.contains("other"), "{err}");
+        }
+        let c = load_from_str(
+            "",
+            "f.toml",
+            &env(&[(
+                "BALAS_STORE__REDIS_CLUSTER_NODES",
+                "[\"redis://10.0.0.1:6379/\", \"redis://10.0.0.2:6379/\"]",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(c.store.redis_cluster_nodes[1].expose(), "redis://10.0.0.2:6379/");
     }
 
     #[test]

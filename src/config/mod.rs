@@ -90,7 +90,14 @@ pub enum LogFormat {
 pub struct StoreConfig {
     /// Redis URL; when set, Redis is used and several processes may share it.
     pub redis_url: Option<Secret>,
-    /// Directory of the embedded store (used when `redis_url` is not set).
+    /// Seed nodes of a Redis Cluster (`redis://host:port/` or `rediss://`
+    /// for TLS, with the password in the URL as for `redis_url`); exclusive
+    /// with `redis_url`. The client learns the other nodes from them.
+    pub redis_cluster_nodes: Vec<Secret>,
+    /// Replicas that must hold a webhook's events before it is answered 200
+    /// (Redis `WAIT`); 0 answers as soon as the master has them.
+    pub min_replicas_ack: u32,
+    /// Directory of the embedded store (used when no Redis is configured).
     pub data_dir: PathBuf,
     /// Prefix of every Redis key.
     pub key_prefix: String,
@@ -100,9 +107,19 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             redis_url: None,
+            redis_cluster_nodes: Vec::new(),
+            min_replicas_ack: 0,
             data_dir: PathBuf::from("data"),
             key_prefix: "balas".into(),
         }
+    }
+}
+
+impl StoreConfig {
+    /// Whether state is kept in Redis (one server or a Cluster), which
+    /// several processes may share.
+    pub fn uses_redis(&self) -> bool {
+        self.redis_url.is_some() || !self.redis_cluster_nodes.is_empty()
     }
 }
 

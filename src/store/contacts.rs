@@ -113,7 +113,8 @@ pub(crate) fn contact_key(channel: Channel, external_id: &str) -> String {
     format!("contact:{}:{}", channel.as_str(), external_id)
 }
 
-/// Index of all contacts by last inbound time (segments).
+/// Index of all contacts by last inbound time (segments); sharded: every
+/// customer message moves a contact in it.
 pub(crate) const CONTACTS_INDEX: &str = "contacts:by_last_inbound";
 
 impl Store {
@@ -152,13 +153,12 @@ impl Store {
                 c.last_inbound_ms = Some(c.last_inbound_ms.map_or(at, |l| l.max(at)));
             })
             .await?;
-        self.backend
-            .index_put(
-                CONTACTS_INDEX,
-                &format!("{}:{}", channel.as_str(), who.external_id),
-                contact.last_inbound_ms.unwrap_or(now) as f64,
-            )
-            .await?;
+        self.sharded_put(
+            CONTACTS_INDEX,
+            &format!("{}:{}", channel.as_str(), who.external_id),
+            contact.last_inbound_ms.unwrap_or(now) as f64,
+        )
+        .await?;
         Ok(contact)
     }
 
@@ -195,8 +195,7 @@ impl Store {
         limit: usize,
     ) -> StoreResult<Vec<(Channel, String)>> {
         let members = self
-            .backend
-            .index_range(CONTACTS_INDEX, from_ms as f64, to_ms as f64, limit)
+            .sharded_range(CONTACTS_INDEX, from_ms as f64, to_ms as f64, limit)
             .await?;
         Ok(members
             .into_iter()

@@ -212,6 +212,7 @@ fn content_index(hash: &ContentHash) -> String {
     format!("media:sha:{hash}")
 }
 
+/// Every attachment by creation time (retention); sharded.
 const CREATED_INDEX: &str = "media:created";
 
 impl Store {
@@ -244,9 +245,7 @@ impl Store {
                 score,
             )
             .await?;
-        self.backend
-            .index_put(CREATED_INDEX, &current.id, score)
-            .await?;
+        self.sharded_put(CREATED_INDEX, &current.id, score).await?;
         if let Some(hash) = &current.sha256 {
             self.backend
                 .index_put(&content_index(hash), &current.id, score)
@@ -295,8 +294,7 @@ impl Store {
         limit: usize,
     ) -> StoreResult<Vec<String>> {
         Ok(self
-            .backend
-            .index_range(CREATED_INDEX, f64::NEG_INFINITY, before_ms as f64, limit)
+            .sharded_range(CREATED_INDEX, f64::NEG_INFINITY, before_ms as f64, limit)
             .await?
             .into_iter()
             .map(|(id, _)| id)

@@ -133,7 +133,7 @@ fn active_key(channel: Channel, contact_id: &str) -> String {
     format!("survey_active:{channel}:{contact_id}")
 }
 
-/// Surveys by scheduled time (reports, CSV).
+/// Surveys by scheduled time (reports, CSV); sharded.
 const SURVEYS_INDEX: &str = "surveys:by_scheduled";
 
 impl Store {
@@ -164,8 +164,7 @@ impl Store {
                 .unwrap_or_else(|| survey.clone()),
         };
         if stored.status == SurveyStatus::Scheduled {
-            self.backend
-                .index_put(SURVEYS_INDEX, &stored.case_id, stored.scheduled_ms as f64)
+            self.sharded_put(SURVEYS_INDEX, &stored.case_id, stored.scheduled_ms as f64)
                 .await?;
             self.put_json(
                 &active_key(stored.channel, &stored.contact_id),
@@ -202,8 +201,7 @@ impl Store {
     /// Surveys scheduled between two instants (Unix ms, inclusive).
     pub async fn surveys_between(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<Survey>> {
         let keys: Vec<String> = self
-            .backend
-            .index_range(SURVEYS_INDEX, from_ms as f64, to_ms as f64, 1_000_000)
+            .sharded_range(SURVEYS_INDEX, from_ms as f64, to_ms as f64, 1_000_000)
             .await?
             .into_iter()
             .map(|(id, _)| survey_key(&id))
