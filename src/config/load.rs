@@ -651,7 +651,10 @@ mod tests {
             )]),
         )
         .unwrap();
-        assert_eq!(c.store.redis_cluster_nodes[1].expose(), "redis://10.0.0.2:6379/");
+        assert_eq!(
+            c.store.redis_cluster_nodes[1].expose(),
+            "redis://10.0.0.2:6379/"
+        );
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub enum StoreKind {
     Redis(Arc<RedisServer>),
     /// A real Redis Cluster (3 masters, 3 replicas) and the key prefix of this
     /// test's store on it (the processes of one test share the prefix).
-    Cluster(&'static RedisCluster, String),
+    Cluster(Arc<RedisCluster>, String),
 }
 
 impl StoreKind {

@@ -16,7 +16,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Milliseconds without an answer after which a master counts as failed.
@@ -117,9 +117,9 @@ fn field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
 
 impl RedisCluster {
     /// The test binary's cluster, started on first use.
-    pub fn shared() -> &'static RedisCluster {
-        static SHARED: OnceLock<RedisCluster> = OnceLock::new();
-        SHARED.get_or_init(RedisCluster::start)
+    pub fn shared() -> Arc<RedisCluster> {
+        static SHARED: OnceLock<Arc<RedisCluster>> = OnceLock::new();
+        Arc::clone(SHARED.get_or_init(|| Arc::new(RedisCluster::start())))
     }
 
     /// Starts six nodes, joins them as 3 masters with 1 replica each, and
