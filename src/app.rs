@@ -15,7 +15,7 @@ use crate::config::{Config, Secret};
 use crate::engine::{BusinessHours, Engine};
 use crate::events::{Bus, Subscriber};
 use crate::intents::{LoadOptions, RuleHandle};
-use crate::outbox::{Clients, Outbox, Pacing};
+use crate::outbox::{Outbox, Sender, Senders};
 use crate::store::{Backend, Location, Store};
 
 /// What the webhook edge needs to know about a channel.
@@ -86,43 +86,61 @@ impl App {
             .timeout(Duration::from_secs(15))
             .connect_timeout(Duration::from_secs(5))
             .build()?;
-        let mut clients = Clients::default();
-        if config.whatsapp.enabled
-            && let Some(token) = &config.whatsapp.access_token
-        {
-            clients.whatsapp = Some(Arc::new(WhatsAppClient::new(
-                http.clone(),
-                &config.whatsapp.api_base,
-                &config.whatsapp.phone_number_id,
-                token.expose(),
-            )) as Arc<dyn ChannelClient>);
-        }
-        if config.instagram.enabled
-            && let Some(token) = &config.instagram.access_token
-        {
-            clients.instagram = Some(Arc::new(InstagramClient::new(
-                http,
-                &config.instagram.api_base,
-                &config.instagram.account_id,
-                token.expose(),
-            )) as Arc<dyn ChannelClient>);
-        }
-        let bus = Bus::new();
-        let outbox = Outbox::new(
-            store.clone(),
-            bus.clone(),
-            clients,
-            Pacing {
-                whatsapp: (
-                    config.whatsapp.phone_number_id.clone(),
-                    config.whatsapp.max_messages_per_second,
-                ),
-                instagram: (
-                    config.instagram.account_id.clone(),
-                    config.instagram.max_messages_per_second,
-                ),
-            },
+        // One sender per number or account; a disabled channel, or one
+        // without a token, records its messages as dry runs.
+        let sender =
+            |channel: Channel, enabled: bool, api_base: &str, s: &crate::config::Sender| {
+                let client = match (enabled, &s.access_token) {
+                    (true, Some(token)) => Some(match channel {
+                        Channel::WhatsApp => Arc::new(WhatsAppClient::new(
+                            http.clone(),
+                            api_base,
+                            &s.id,
+                            token.expose(),
+                        )) as Arc<dyn ChannelClient>,
+                        Channel::Instagram => Arc::new(InstagramClient::new(
+                            http.clone(),
+                            api_base,
+                            &s.id,
+                            token.expose(),
+                        )) as Arc<dyn ChannelClient>,
+                    }),
+                    _ => None,
+                };
+                Sender {
+                    id: s.id.clone(),
+                    client,
+                    rate: s.max_messages_per_second,
+                }
+            };
+        let senders = Senders::new(
+            config
+                .whatsapp_senders()
+                .iter()
+                .map(|s| {
+                    sender(
+                        Channel::WhatsApp,
+                        config.whatsapp.enabled,
+                        &config.whatsapp.api_base,
+                        s,
+                    )
+                })
+                .collect(),
+            config
+                .instagram_senders()
+                .iter()
+                .map(|s| {
+                    sender(
+                        Channel::Instagram,
+                        config.instagram.enabled,
+                        &config.instagram.api_base,
+                        s,
+                    )
+                })
+                .collect(),
         );
+        let bus = Bus::new();
+        let outbox = Outbox::new(store.clone(), bus.clone(), senders);
         let settings =
             |enabled: bool, verify: &Option<Secret>, secret: &Option<Secret>| ChannelSettings {
                 enabled,
@@ -200,6 +218,20 @@ impl App {
     /// Business hours.
     pub fn hours(&self) -> &BusinessHours {
         self.0.engine.hours()
+    }
+
+    /// The configured name of a business number or account (the default
+    /// sender's for `None`); `None` when it is not configured.
+    pub fn sender_name(&self, channel: Channel, number: Option<&str>) -> Option<String> {
+        let senders = match channel {
+            Channel::WhatsApp => self.config().whatsapp_senders(),
+            Channel::Instagram => self.config().instagram_senders(),
+        };
+        let sender = match number {
+            Some(n) => senders.into_iter().find(|s| s.id == n),
+            None => senders.into_iter().next(),
+        };
+        sender.filter(|s| !s.id.is_empty()).map(|s| s.name)
     }
 
     /// Webhook settings of a channel.

@@ -39,6 +39,10 @@ pub struct CreateBody {
     /// Messages per second (default `broadcast.rate_per_sec`, at most 1,000).
     #[serde(default)]
     pub rate_per_sec: Option<f64>,
+    /// The number (WhatsApp `phone_number_id`) or account (Instagram id) to
+    /// send from; default: the channel's first.
+    #[serde(default)]
+    pub from: Option<String>,
 }
 
 fn empty_audience() -> AudienceSpec {
@@ -103,6 +107,18 @@ pub async fn create(
         }
         _ => {}
     }
+    if let Some(from) = &body.from
+        && !app.outbox().senders().knows(body.channel, from)
+    {
+        return Err(ApiError::bad_request(format!(
+            "from {from:?} is not a configured {} sender (see [[{}]] in the config)",
+            body.channel,
+            match body.channel {
+                Channel::WhatsApp => "whatsapp.numbers",
+                Channel::Instagram => "instagram.accounts",
+            }
+        )));
+    }
     let rate = body
         .rate_per_sec
         .unwrap_or(app.config().broadcast.rate_per_sec);
@@ -157,6 +173,7 @@ pub async fn create(
         segment: body.audience.segment,
         send_at_ms,
         rate_per_sec: rate,
+        from: body.from.clone(),
         status: Status::Scheduled,
         total: 0,
         duplicates_removed: duplicates as u64,
@@ -192,7 +209,7 @@ async fn view(app: &App, b: &Broadcast) -> StoreResult<Value> {
     Ok(json!({
         "id": b.id, "name": b.name, "channel": b.channel, "status": status,
         "message": b.message, "segment": b.segment,
-        "send_at": iso(Some(b.send_at_ms)), "rate_per_sec": b.rate_per_sec,
+        "send_at": iso(Some(b.send_at_ms)), "rate_per_sec": b.rate_per_sec, "from": b.from,
         "created_by": b.created_by, "created_at": iso(Some(b.created_ms)),
         "started_at": iso(b.started_ms), "finished_at": iso(b.finished_ms),
         "duplicates_removed": b.duplicates_removed,

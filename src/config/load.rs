@@ -210,6 +210,23 @@ fn normalize(config: &mut Config) {
         }
     }
     config.store.redis_cluster_nodes.retain(|n| !n.is_empty());
+    for token in config
+        .whatsapp
+        .numbers
+        .iter_mut()
+        .map(|n| &mut n.access_token)
+        .chain(
+            config
+                .instagram
+                .accounts
+                .iter_mut()
+                .map(|a| &mut a.access_token),
+        )
+    {
+        if token.as_ref().is_some_and(|s| s.is_empty()) {
+            *token = None;
+        }
+    }
 }
 
 /// Checks a configuration built in code (tests, embedding programs) the same way
@@ -255,23 +272,8 @@ fn check(config: &Config, text: &str, origin: &str) -> Result<(), ConfigError> {
             "Instagram is enabled without an app secret, so webhooks cannot be verified; set it (or BALAS_INSTAGRAM__APP_SECRET), or set instagram.allow_unsigned = true for a local trial".into(),
         );
     }
-    if config.whatsapp.enabled
-        && config.whatsapp.access_token.is_some()
-        && config.whatsapp.phone_number_id.is_empty()
-    {
-        return fail(
-            "whatsapp.phone_number_id",
-            "needed to send messages when an access token is set".into(),
-        );
-    }
-    if config.instagram.enabled
-        && config.instagram.access_token.is_some()
-        && config.instagram.account_id.is_empty()
-    {
-        return fail(
-            "instagram.account_id",
-            "needed to send messages when an access token is set".into(),
-        );
+    if let Err((key, message)) = check_senders(config) {
+        return fail(key, message);
     }
     if let Err((key, message)) = check_store(&config.store) {
         return fail(key, message);
@@ -303,20 +305,6 @@ fn check(config: &Config, text: &str, origin: &str) -> Result<(), ConfigError> {
         && let Err(e) = super::ClockRange::parse(&config.broadcast.quiet_hours)
     {
         return fail("broadcast.quiet_hours", e);
-    }
-    for (key, rate) in [
-        (
-            "whatsapp.max_messages_per_second",
-            config.whatsapp.max_messages_per_second,
-        ),
-        (
-            "instagram.max_messages_per_second",
-            config.instagram.max_messages_per_second,
-        ),
-    ] {
-        if !(rate > 0.0 && rate <= 1000.0) {
-            return fail(key, "must be between 0 and 1000".into());
-        }
     }
     check_media(&config.media).map_err(|(key, message)| {
         let mut e = at(key);
@@ -373,6 +361,98 @@ fn check(config: &Config, text: &str, origin: &str) -> Result<(), ConfigError> {
                 "agents.max_concurrent",
                 format!("agent {:?}: must be at least 1", agent.id),
             );
+        }
+    }
+    Ok(())
+}
+
+/// Checks the numbers and accounts messages go out from; the error names the
+/// key. The single-number keys (`whatsapp.phone_number_id`,
+/// `instagram.account_id`) and the lists (`[[whatsapp.numbers]]`,
+/// `[[instagram.accounts]]`) are exclusive; the channel's `access_token` and
+/// `max_messages_per_second` are the defaults of every listed one.
+fn check_senders(config: &Config) -> Result<(), (&'static str, String)> {
+    struct Channel<'a> {
+        enabled: bool,
+        single_key: &'static str,
+        single_id: &'a str,
+        list_key: &'static str,
+        id_key: &'static str,
+        rate_key: &'static str,
+        list_rate_key: &'static str,
+        listed: usize,
+        token: bool,
+        senders: Vec<super::Sender>,
+    }
+    let channels = [
+        Channel {
+            enabled: config.whatsapp.enabled,
+            single_key: "whatsapp.phone_number_id",
+            single_id: &config.whatsapp.phone_number_id,
+            list_key: "[[whatsapp.numbers]]",
+            id_key: "whatsapp.numbers.phone_number_id",
+            rate_key: "whatsapp.max_messages_per_second",
+            list_rate_key: "whatsapp.numbers.max_messages_per_second",
+            listed: config.whatsapp.numbers.len(),
+            token: config.whatsapp.access_token.is_some(),
+            senders: config.whatsapp_senders(),
+        },
+        Channel {
+            enabled: config.instagram.enabled,
+            single_key: "instagram.account_id",
+            single_id: &config.instagram.account_id,
+            list_key: "[[instagram.accounts]]",
+            id_key: "instagram.accounts.account_id",
+            rate_key: "instagram.max_messages_per_second",
+            list_rate_key: "instagram.accounts.max_messages_per_second",
+            listed: config.instagram.accounts.len(),
+            token: config.instagram.access_token.is_some(),
+            senders: config.instagram_senders(),
+        },
+    ];
+    for ch in channels {
+        let rate = |r: f64| r > 0.0 && r <= 1000.0;
+        if ch.listed == 0 {
+            if ch.enabled && ch.token && ch.single_id.is_empty() {
+                return Err((
+                    ch.single_key,
+                    format!(
+                        "needed to send messages when an access token is set (or list several in {})",
+                        ch.list_key
+                    ),
+                ));
+            }
+            if !rate(ch.senders[0].max_messages_per_second) {
+                return Err((ch.rate_key, "must be between 0 and 1000".into()));
+            }
+            continue;
+        }
+        if !ch.single_id.is_empty() {
+            return Err((
+                ch.single_key,
+                format!(
+                    "set either {} (one) or {} (several), not both: list this one there too",
+                    ch.single_key, ch.list_key
+                ),
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for s in &ch.senders {
+            if s.id.trim().is_empty() {
+                return Err((
+                    ch.id_key,
+                    format!("every entry of {} needs one", ch.list_key),
+                ));
+            }
+            if !seen.insert(s.id.as_str()) {
+                return Err((ch.id_key, format!("{:?} is listed twice", s.id)));
+            }
+            if !rate(s.max_messages_per_second) {
+                return Err((
+                    ch.list_rate_key,
+                    format!("{:?}: must be between 0 and 1000", s.id),
+                ));
+            }
         }
     }
     Ok(())
@@ -505,7 +585,9 @@ fn check_media(media: &super::MediaConfig) -> Result<(), (&'static str, String)>
 
 /// Line of `section.key` in the file, for cross-check messages.
 fn find_key_line(text: &str, dotted: &str) -> Option<usize> {
-    let (section, key) = dotted.split_once('.')?;
+    // `whatsapp.numbers.phone_number_id`: key `phone_number_id` of the
+    // first `[[whatsapp.numbers]]`.
+    let (section, key) = dotted.rsplit_once('.')?;
     let mut current = String::new();
     for (i, line) in text.lines().enumerate() {
         let t = line.trim();
@@ -655,6 +737,113 @@ mod tests {
             c.store.redis_cluster_nodes[1].expose(),
             "redis://10.0.0.2:6379/"
         );
+    }
+
+    #[test]
+    fn several_numbers_take_the_channel_defaults() {
+        let text = r#"
+[whatsapp]
+access_token = "channel-token"
+max_messages_per_second = 40.0
+
+[[whatsapp.numbers]]
+phone_number_id = "111"
+name = "Jakarta"
+access_token = "own-token"
+
+[[whatsapp.numbers]]
+phone_number_id = "222"
+max_messages_per_second = 200.0
+survey_template = "survei_sby"
+
+[survey]
+whatsapp_template = "survei"
+template_language = "en"
+"#;
+        let c = load_from_str(text, "f.toml", &[]).unwrap();
+        let s = c.whatsapp_senders();
+        let view: Vec<_> = s
+            .iter()
+            .map(|s| {
+                (
+                    s.id.as_str(),
+                    s.name.as_str(),
+                    s.access_token.as_ref().map(|t| t.expose()),
+                    s.max_messages_per_second,
+                    s.survey_template.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            view,
+            [
+                (
+                    "111",
+                    "Jakarta",
+                    Some("own-token"),
+                    40.0,
+                    Some(("survei".into(), "en".into()))
+                ),
+                (
+                    "222",
+                    "222",
+                    Some("channel-token"),
+                    200.0,
+                    Some(("survei_sby".into(), "en".into()))
+                ),
+            ]
+        );
+        // The single-number keys are one sender (possibly without an id: a trial).
+        let one = load_from_str("[whatsapp]\nphone_number_id = \"999\"\n", "f.toml", &[]).unwrap();
+        assert_eq!(one.whatsapp_senders()[0].id, "999");
+        assert_eq!(
+            load_from_str("", "f.toml", &[])
+                .unwrap()
+                .instagram_senders()[0]
+                .id,
+            ""
+        );
+    }
+
+    #[test]
+    fn number_lists_are_checked_with_the_key_and_line() {
+        let cases = [
+            (
+                "[whatsapp]\nphone_number_id = \"1\"\n\n[[whatsapp.numbers]]\nphone_number_id = \"2\"\n",
+                "f.toml:2",
+                "whatsapp.phone_number_id",
+                "not both",
+            ),
+            (
+                "[[whatsapp.numbers]]\nphone_number_id = \"2\"\n\n[[whatsapp.numbers]]\nphone_number_id = \"2\"\n",
+                "f.toml:2",
+                "whatsapp.numbers.phone_number_id",
+                "listed twice",
+            ),
+            (
+                "[[instagram.accounts]]\naccount_id = \"\"\n",
+                "f.toml:2",
+                "instagram.accounts.account_id",
+                "needs one",
+            ),
+            (
+                "[[whatsapp.numbers]]\nphone_number_id = \"2\"\nmax_messages_per_second = 5000.0\n",
+                "f.toml:3",
+                "whatsapp.numbers.max_messages_per_second",
+                "between 0 and 1000",
+            ),
+            (
+                "[[whatsapp.numbers]]\nphone_nmber_id = \"2\"\n",
+                "f.toml:2",
+                "phone_nmber_id",
+                "unknown field",
+            ),
+        ];
+        for (text, at, key, says) in cases {
+            let err = load_from_str(text, "f.toml", &[]).unwrap_err().to_string();
+            assert!(err.starts_with(at), "{err}");
+            assert!(err.contains(key) && err.contains(says), "{err}");
+        }
     }
 
     #[test]

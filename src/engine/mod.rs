@@ -298,7 +298,12 @@ async fn handle_message(
     let store = engine.store();
     let channel = event.channel;
     let contact = store
-        .touch_contact(channel, &msg.contact, event.timestamp_ms)
+        .touch_contact(
+            channel,
+            &msg.contact,
+            &event.business_id,
+            event.timestamp_ms,
+        )
         .await?;
     // A survey in progress reads answers before anything else; the answer is
     // recorded on the surveyed case and opens no new one.
@@ -320,6 +325,9 @@ async fn handle_message(
         .update_conversation(&conv.id, |c| {
             c.last_customer_ms = Some(now);
             c.language = lang_code(lang).to_string();
+            if !event.business_id.is_empty() {
+                c.number = Some(event.business_id.clone());
+            }
             if c.state == State::Assigned || c.state == State::Queued {
                 c.unread += 1;
             }
@@ -636,6 +644,8 @@ impl Turn<'_> {
                     to: self.msg.contact.external_id.clone(),
                     content,
                     human_agent_tag: false,
+                    // The number the customer wrote to answers.
+                    from: self.conv.number.clone(),
                 },
                 conversation_id: Some(self.conv.id.clone()),
                 speaker: Some(Speaker::Bot {

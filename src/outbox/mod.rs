@@ -64,22 +64,59 @@ pub enum OutboxError {
     Store(#[from] StoreError),
 }
 
-/// The channel clients; a missing one means dry run.
-#[derive(Clone, Default)]
-pub struct Clients {
-    /// WhatsApp client, when an access token is configured.
-    pub whatsapp: Option<Arc<dyn ChannelClient>>,
-    /// Instagram client, when an access token is configured.
-    pub instagram: Option<Arc<dyn ChannelClient>>,
+/// A business number or account messages go out from.
+#[derive(Clone)]
+pub struct Sender {
+    /// WhatsApp `phone_number_id` / Instagram account id (empty for a channel
+    /// set up without one: then it sends everything, as dry runs).
+    pub id: String,
+    /// Its client; `None` means dry run (no access token).
+    pub client: Option<Arc<dyn ChannelClient>>,
+    /// Messages per second it may send (shared by every process).
+    pub rate: f64,
 }
 
-/// Pacing settings.
-#[derive(Debug, Clone)]
-pub struct Pacing {
-    /// WhatsApp sender (phone number id) and its messages per second.
-    pub whatsapp: (String, f64),
-    /// Instagram sender (account id) and its messages per second.
-    pub instagram: (String, f64),
+/// The numbers and accounts messages go out from, per channel; the first of
+/// each channel is its default sender.
+#[derive(Clone, Default)]
+pub struct Senders {
+    whatsapp: Vec<Sender>,
+    instagram: Vec<Sender>,
+}
+
+impl Senders {
+    /// The senders of each channel, the default first.
+    pub fn new(whatsapp: Vec<Sender>, instagram: Vec<Sender>) -> Senders {
+        Senders {
+            whatsapp,
+            instagram,
+        }
+    }
+
+    fn of(&self, channel: Channel) -> &[Sender] {
+        match channel {
+            Channel::WhatsApp => &self.whatsapp,
+            Channel::Instagram => &self.instagram,
+        }
+    }
+
+    /// Who sends a message `from` a number on `channel`: that number, or the
+    /// default one for `None`. `None` for a number that is not configured
+    /// (except on a channel set up without any, whose one sender takes all).
+    pub fn resolve(&self, channel: Channel, from: Option<&str>) -> Option<&Sender> {
+        let all = self.of(channel);
+        match (from, all) {
+            (_, [only]) if only.id.is_empty() => Some(only),
+            (None | Some(""), [first, ..]) => Some(first),
+            (Some(id), _) => all.iter().find(|s| s.id == id),
+            (None, []) => None,
+        }
+    }
+
+    /// Whether `id` is a configured sender of `channel`.
+    pub fn knows(&self, channel: Channel, id: &str) -> bool {
+        self.of(channel).iter().any(|s| s.id == id)
+    }
 }
 
 /// The outbox; cheap to clone.
@@ -89,8 +126,7 @@ pub struct Outbox {
     /// Every change of a record's delivery state is published here
     /// (broadcast counts, survey fallbacks and consoles subscribe).
     bus: Bus,
-    clients: Clients,
-    pacing: Arc<Pacing>,
+    senders: Arc<Senders>,
 }
 
 /// What a status webhook did.
@@ -105,14 +141,18 @@ pub enum StatusOutcome {
 }
 
 impl Outbox {
-    /// An outbox over `store` sending with `clients`, reporting on `bus`.
-    pub fn new(store: Store, bus: Bus, clients: Clients, pacing: Pacing) -> Self {
+    /// An outbox over `store` sending from `senders`, reporting on `bus`.
+    pub fn new(store: Store, bus: Bus, senders: Senders) -> Self {
         Self {
             store,
             bus,
-            clients,
-            pacing: Arc::new(pacing),
+            senders: Arc::new(senders),
         }
+    }
+
+    /// The numbers and accounts messages go out from.
+    pub fn senders(&self) -> &Senders {
+        &self.senders
     }
 
     /// Stores a message for delivery. Idempotent for a given `id`: a record that
@@ -130,12 +170,21 @@ impl Outbox {
             return Ok(existing);
         }
         let mut message = out.message;
+        // Recorded with the number it goes out from, the default one included.
+        if message.from.is_none()
+            && let Some(default) = self.senders.resolve(message.channel, None)
+            && !default.id.is_empty()
+        {
+            message.from = Some(default.id.clone());
+        }
         let contact = self.store.contact(message.channel, &message.to).await?;
         let decision = window::check(
             message.channel,
             &message.content,
             out.by_human,
-            contact.as_ref().and_then(|c| c.last_inbound_ms),
+            contact
+                .as_ref()
+                .and_then(|c| c.last_inbound_to(message.from.as_deref())),
             now,
         )?;
         message.human_agent_tag = decision == WindowDecision::SendWithHumanAgentTag;
@@ -196,11 +245,25 @@ impl Outbox {
             return Ok(Verdict::Done);
         }
         let msg = &record.message;
-        let client = match msg.channel {
-            Channel::WhatsApp => self.clients.whatsapp.clone(),
-            Channel::Instagram => self.clients.instagram.clone(),
+        let Some(sender) = self.senders.resolve(msg.channel, msg.from.as_deref()) else {
+            let from = msg.from.as_deref().unwrap_or_default();
+            tracing::warn!(message = %id, channel = %msg.channel, from, "not sent: the number or account it must go out from is not configured");
+            self.fail(
+                &record,
+                0,
+                &format!(
+                    "not sent: {} sender {from} is not configured (add it to [[{}]])",
+                    msg.channel,
+                    match msg.channel {
+                        Channel::WhatsApp => "whatsapp.numbers",
+                        Channel::Instagram => "instagram.accounts",
+                    }
+                ),
+            )
+            .await?;
+            return Ok(Verdict::Done);
         };
-        let Some(client) = client else {
+        let Some(client) = sender.client.clone() else {
             tracing::info!(message = %id, channel = %msg.channel, kind = kind_name(msg), "dry run: no access token, message recorded but not sent");
             tracing::debug!(message = %id, body = %msg.content.summary(), "dry-run body");
             self.advance(id, OutboundState::DryRun, |_| {}).await?;
@@ -214,10 +277,7 @@ impl Outbox {
         }
         // Pace: the sender's budget is shared by every process through the store.
         let now = store.now_ms();
-        let (sender, rate) = match msg.channel {
-            Channel::WhatsApp => &self.pacing.whatsapp,
-            Channel::Instagram => &self.pacing.instagram,
-        };
+        let (sender, rate) = (&sender.id, &sender.rate);
         // The platform said the whole number is over its limit: every process
         // holds back until the cool-down it set has passed.
         if let Some(until) = store.sender_cooldown(msg.channel, sender).await?
@@ -338,7 +398,9 @@ impl Outbox {
         {
             Some((OutboundState::Skipped, "marketing_opt_out"))
         } else {
-            let last = contact.as_ref().and_then(|c| c.last_inbound_ms);
+            let last = contact
+                .as_ref()
+                .and_then(|c| c.last_inbound_to(msg.from.as_deref()));
             match window::check(
                 msg.channel,
                 &msg.content,
@@ -516,6 +578,7 @@ mod tests {
                 to: to.into(),
                 content: OutboundContent::Text { body: "hi".into() },
                 human_agent_tag: false,
+                from: None,
             },
             conversation_id: None,
             speaker: None,
@@ -540,7 +603,7 @@ mod tests {
                 user_id: None,
             };
             store
-                .touch_contact(Channel::WhatsApp, &contact, clock.now_ms())
+                .touch_contact(Channel::WhatsApp, &contact, "number", clock.now_ms())
                 .await
                 .unwrap();
         }
@@ -556,14 +619,14 @@ mod tests {
         let outbox = Outbox::new(
             store.clone(),
             Bus::new(),
-            Clients {
-                whatsapp: Some(client.clone()),
-                instagram: None,
-            },
-            Pacing {
-                whatsapp: ("number".into(), 80.0),
-                instagram: ("account".into(), 80.0),
-            },
+            Senders::new(
+                vec![Sender {
+                    id: "number".into(),
+                    client: Some(client.clone()),
+                    rate: 80.0,
+                }],
+                Vec::new(),
+            ),
         );
         let worker = Worker::new(
             Arc::new(outbox.clone()),

@@ -4,7 +4,7 @@
 //! wrote, labels, opt-outs, the last inbound time that opens the 24-hour window,
 //! and which case is currently open.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +43,11 @@ pub struct Contact {
     /// Last customer message, Unix ms: opens the 24-hour window.
     #[serde(default)]
     pub last_inbound_ms: Option<i64>,
+    /// Last customer message per business number or account it was written
+    /// to: WhatsApp's window is per number, so a message from another number
+    /// of the shop needs the customer to have written to that one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub last_inbound_by: BTreeMap<String, i64>,
     /// Agents' notes, oldest first.
     #[serde(default)]
     pub notes: Vec<Note>,
@@ -83,6 +88,7 @@ impl Contact {
             user_id: None,
             first_seen_ms: now_ms,
             last_inbound_ms: None,
+            last_inbound_by: BTreeMap::new(),
             notes: Vec::new(),
             labels: BTreeSet::new(),
             opted_out: false,
@@ -100,6 +106,19 @@ impl Contact {
     pub fn window_open(&self, now_ms: i64, window_ms: i64) -> bool {
         self.last_inbound_ms
             .is_some_and(|last| now_ms.saturating_sub(last) < window_ms)
+    }
+
+    /// The customer's last message to the number or account `from` (the
+    /// channel's default for `None`), which opens that sender's window.
+    /// Contacts from before per-number tracking know only their last message
+    /// to any number; that is used for them.
+    pub fn last_inbound_to(&self, from: Option<&str>) -> Option<i64> {
+        match from {
+            Some(number) if !self.last_inbound_by.is_empty() => {
+                self.last_inbound_by.get(number).copied()
+            }
+            _ => self.last_inbound_ms,
+        }
     }
 
     /// The name to greet with, if the platform told us one.
@@ -127,12 +146,14 @@ impl Store {
         self.get_json(&contact_key(channel, external_id)).await
     }
 
-    /// Records that the customer wrote at `at_ms`: creates the contact if new,
+    /// Records that the customer wrote at `at_ms` to the business number or
+    /// account `number` (empty when unknown): creates the contact if new,
     /// refreshes profile fields and the 24-hour window.
     pub async fn touch_contact(
         &self,
         channel: Channel,
         who: &ContactRef,
+        number: &str,
         at_ms: i64,
     ) -> StoreResult<Contact> {
         let now = self.now_ms();
@@ -151,6 +172,10 @@ impl Store {
                 let at = at_ms.max(0).min(now);
                 let at = if at == 0 { now } else { at };
                 c.last_inbound_ms = Some(c.last_inbound_ms.map_or(at, |l| l.max(at)));
+                if !number.is_empty() {
+                    let last = c.last_inbound_by.entry(number.to_string()).or_insert(at);
+                    *last = (*last).max(at);
+                }
             })
             .await?;
         self.sharded_put(

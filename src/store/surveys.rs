@@ -123,6 +123,9 @@ pub struct Survey {
     pub answered_ms: Option<i64>,
     /// Closed at.
     pub closed_ms: Option<i64>,
+    /// The business number or account of the case: the survey goes out from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
 }
 
 fn survey_key(case_id: &str) -> String {
