@@ -17,7 +17,8 @@ RUN apt-get update \
 WORKDIR /app
 COPY --from=build /src/target/release/balas /usr/local/bin/balas
 COPY intents ./intents
-COPY config ./config
+# The production config: webhooks always signed, secrets from the environment.
+COPY config/production.toml ./config/balas.toml
 USER balas
 ENV BALAS_SERVER__LOG_FORMAT=json
 EXPOSE 8080

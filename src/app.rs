@@ -11,12 +11,12 @@ use crate::broadcast::Broadcasts;
 use crate::channels::Channel;
 use crate::channels::client::{ChannelClient, InstagramClient, WhatsAppClient};
 use crate::clock::SharedClock;
-use crate::config::{Config, Secret};
+use crate::config::{Config, Secret, StoreConfig};
 use crate::engine::{BusinessHours, Engine};
 use crate::events::{Bus, Subscriber};
 use crate::intents::{LoadOptions, RuleHandle};
 use crate::outbox::{Outbox, Sender, Senders};
-use crate::store::{Backend, Location, Store};
+use crate::store::{Backend, Location, Store, StoreError, StoreResult};
 
 /// What the webhook edge needs to know about a channel.
 #[derive(Debug, Clone)]
@@ -43,26 +43,36 @@ struct Inner {
     instagram: ChannelSettings,
 }
 
+/// Opens the store `config` names: a Redis server (`redis_url`), a Redis
+/// Cluster (`redis_cluster_nodes`) or the embedded store (`data_dir`). An
+/// unreachable store's error names the key to fix.
+pub async fn open_backend(config: &StoreConfig) -> StoreResult<Arc<dyn Backend>> {
+    let nodes: Vec<String> = config
+        .redis_cluster_nodes
+        .iter()
+        .map(|n| n.expose().to_owned())
+        .collect();
+    let (key, location) = match &config.redis_url {
+        Some(url) => ("store.redis_url", Location::Redis(url.expose())),
+        None if !nodes.is_empty() => ("store.redis_cluster_nodes", Location::RedisCluster(&nodes)),
+        None => ("store.data_dir", Location::Embedded(&config.data_dir)),
+    };
+    crate::store::open_backend(location, &config.key_prefix)
+        .await
+        .map_err(|e| match e {
+            StoreError::Unavailable(m) => StoreError::Unavailable(format!("{m} (key `{key}`)")),
+            other => other,
+        })
+}
+
 impl App {
     /// Opens the configured store and builds the application.
     pub async fn open(config: Config, clock: SharedClock) -> anyhow::Result<App> {
-        let store = &config.store;
-        let nodes: Vec<String> = store
-            .redis_cluster_nodes
-            .iter()
-            .map(|n| n.expose().to_owned())
-            .collect();
-        let (key, location) = match &store.redis_url {
-            Some(url) => ("store.redis_url", Location::Redis(url.expose())),
-            None if !nodes.is_empty() => {
-                ("store.redis_cluster_nodes", Location::RedisCluster(&nodes))
-            }
-            None => ("store.data_dir", Location::Embedded(&store.data_dir)),
-        };
-        let backend = crate::store::open_backend(location, &store.key_prefix)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e} (key `{key}`)"))?;
-        App::with_backend(config, backend, clock)
+        let backend = open_backend(&config.store).await?;
+        let app = App::with_backend(config, backend, clock)?;
+        // The config's [[agents]] bootstrap the users in the store.
+        crate::access::accounts::import_config_agents(app.store(), &app.config().agents).await?;
+        Ok(app)
     }
 
     /// Builds the application over an already opened backend.

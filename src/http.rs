@@ -28,6 +28,18 @@ pub fn csv_attachment(filename: &str, body: Vec<u8>) -> Response {
         .into_response()
 }
 
+/// A CSV cell that a spreadsheet will show as text: a value starting with
+/// `=`, `+`, `-`, `@`, a tab or a carriage return would be run as a formula
+/// (CSV injection), so it gets a leading `'`. Use it for every cell whose text
+/// came from outside (customers, agents, uploads).
+pub fn csv_cell(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{value}"))
+    } else {
+        std::borrow::Cow::Borrowed(value)
+    }
+}
+
 /// An error a handler returns; renders as [`json_error`].
 #[derive(Debug)]
 pub struct ApiError {
@@ -123,5 +135,27 @@ where
             .await
             .map(|o| o.map(|Json(v)| JsonBody(v)))
             .map_err(json_rejection)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised() {
+        for (raw, shown) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+62812", "'+62812"),
+            ("-1+1", "'-1+1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tcmd", "'\tcmd"),
+            ("\rcmd", "'\rcmd"),
+            ("puas sekali", "puas sekali"),
+            ("", ""),
+            ("a=b", "a=b"),
+        ] {
+            assert_eq!(csv_cell(raw), shown, "{raw:?}");
+        }
     }
 }

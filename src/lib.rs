@@ -48,6 +48,8 @@
 //! On top:
 //! - [`survey`]: satisfaction surveys after resolution; [`reports`]: what supervisors read.
 //! - [`broadcast`]: marketing campaigns, paced and sent at most once per recipient.
+//! - [`access`]: accounts, sign-in, API tokens and the least-privilege rules
+//!   they obey.
 //! - [`api`]: the HTTP API for agents, supervisors and marketers; [`console`]: the
 //!   browser console served on top of it.
 //! - [`app`]: the composition root (builds and wires the parts); [`server`]: routes,
@@ -57,6 +59,7 @@
 //! - [`telemetry`]: logs and Prometheus metrics.
 //! - [`cli`]: the `balas` subcommands.
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod broadcast;

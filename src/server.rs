@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -34,10 +34,14 @@ use crate::survey::SurveyHandler;
 /// All routes.
 pub fn router(app: App) -> Router {
     let max_body = app.config().server.max_body_bytes;
-    Router::new()
+    let mut routes = Router::new();
+    // With a separate metrics address, the public listener has no /metrics at all.
+    if app.config().server.metrics_listen.is_none() {
+        routes = routes.route("/metrics", get(metrics_public));
+    }
+    routes
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_page))
         .route(
             "/webhooks/whatsapp",
             get(crate::webhook::verify_whatsapp).post(crate::webhook::receive_whatsapp),
@@ -92,7 +96,83 @@ async fn readyz(State(app): State<App>) -> Response {
     }
 }
 
-async fn metrics_page(State(app): State<App>) -> Response {
+/// The routes of `server.metrics_listen`: `/metrics` only.
+pub fn metrics_router(app: App) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_private))
+        .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .with_state(app)
+}
+
+/// Whether the request carries `server.metrics_token` as its bearer token.
+fn metrics_token_ok(app: &App, headers: &HeaderMap) -> bool {
+    use subtle::ConstantTimeEq;
+    let Some(expected) = &app.config().server.metrics_token else {
+        return false;
+    };
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| bool::from(t.trim().as_bytes().ct_eq(expected.expose().as_bytes())))
+}
+
+/// `/metrics` on the public listener: only with `server.metrics_token`.
+async fn metrics_public(State(app): State<App>, headers: HeaderMap) -> Response {
+    if app.config().server.metrics_token.is_none() {
+        return json_error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "metrics are not public: set server.metrics_token (and send it as a bearer token) or server.metrics_listen (a private address)",
+        );
+    }
+    if !metrics_token_ok(&app, &headers) {
+        return json_error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send server.metrics_token as `Authorization: Bearer <token>`",
+        );
+    }
+    metrics_page(&app).await
+}
+
+/// `/metrics` on `server.metrics_listen`: open, unless a token is configured.
+async fn metrics_private(State(app): State<App>, headers: HeaderMap) -> Response {
+    if app.config().server.metrics_token.is_some() && !metrics_token_ok(&app, &headers) {
+        return json_error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send server.metrics_token as `Authorization: Bearer <token>`",
+        );
+    }
+    metrics_page(&app).await
+}
+
+/// Agent queues reported by name at most (the rest are left out of the gauges).
+const METRICS_MAX_QUEUES: usize = 100;
+/// Store-derived gauges are refreshed at most this often per process, however
+/// often (or by how many scrapers) `/metrics` is read.
+const METRICS_REFRESH: Duration = Duration::from_secs(1);
+
+async fn metrics_page(app: &App) -> Response {
+    static LAST: tokio::sync::Mutex<Option<tokio::time::Instant>> =
+        tokio::sync::Mutex::const_new(None);
+    {
+        // One refresh at a time; concurrent scrapes wait and then reuse it.
+        let mut last = LAST.lock().await;
+        if last.is_none_or(|t| t.elapsed() >= METRICS_REFRESH) {
+            refresh_store_gauges(app).await;
+            *last = Some(tokio::time::Instant::now());
+        }
+    }
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        crate::telemetry::metrics_handle().render(),
+    )
+        .into_response()
+}
+
+async fn refresh_store_gauges(app: &App) {
     let store = app.store();
     for queue in queues::ALL {
         if let Ok(c) = store.job_counts(queue).await {
@@ -102,17 +182,12 @@ async fn metrics_page(State(app): State<App>) -> Response {
         }
     }
     if let Ok(names) = store.known_queues().await {
-        for name in names {
+        for name in names.into_iter().take(METRICS_MAX_QUEUES) {
             if let Ok(n) = store.waiting_count(&name).await {
                 metrics::gauge!("balas_agent_queue_length", "queue" => name).set(n as f64);
             }
         }
     }
-    (
-        [("content-type", "text/plain; version=0.0.4")],
-        crate::telemetry::metrics_handle().render(),
-    )
-        .into_response()
 }
 
 async fn count_requests(req: Request, next: Next) -> Response {
@@ -185,6 +260,8 @@ fn spawn_workers(app: &App, shutdown: &watch::Receiver<bool>) -> Vec<JoinHandle<
 pub struct Running {
     /// The bound address.
     pub addr: SocketAddr,
+    /// The bound `server.metrics_listen` address, when configured.
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     http: JoinHandle<std::io::Result<()>>,
     workers: Vec<JoinHandle<()>>,
@@ -205,17 +282,46 @@ pub fn start(app: App, listener: TcpListener) -> std::io::Result<Running> {
         app.rules().clone(),
         app.config().intents.reload_every.get(),
     );
+    let mut metrics_addr = None;
+    if let Some(listen) = &app.config().server.metrics_listen {
+        let std_listener = std::net::TcpListener::bind(listen.as_str()).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot listen on server.metrics_listen {listen}: {e}"),
+            )
+        })?;
+        std_listener.set_nonblocking(true)?;
+        let metrics_listener = TcpListener::from_std(std_listener)?;
+        metrics_addr = Some(metrics_listener.local_addr()?);
+        let (metrics, mut stop) = (metrics_router(app.clone()), rx.clone());
+        // Like the reloader, it holds no work: it stops with the process.
+        workers.push(tokio::spawn(async move {
+            let served = axum::serve(metrics_listener, metrics.into_make_service())
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        }));
+    }
     let mut http_rx = rx;
     let router = router(app);
     let http = tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service())
-            .with_graceful_shutdown(async move {
-                let _ = http_rx.wait_for(|stop| *stop).await;
-            })
-            .await
+        // The peer address feeds sign-in rate limits and the audit log.
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = http_rx.wait_for(|stop| *stop).await;
+        })
+        .await
     });
     Ok(Running {
         addr,
+        metrics_addr,
         shutdown,
         http,
         workers,

@@ -1,68 +1,112 @@
-//! The `balas` commands people type: adding an agent, chatting with the bot,
-//! printing a report from a running server.
+//! The `balas` commands people type: managing users in the store, config
+//! checks, chatting with the bot, printing a report from a running server.
 
 mod common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::harness::{Harness, StoreKind, token};
-use common::process::run;
+use common::harness::{Auth, Harness, StoreKind, token};
+use common::process::{run, run_with};
+use reqwest::Method;
+use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_balas");
 
-#[test]
-fn agents_add_prints_the_token_once_and_stores_only_its_hash() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("balas.toml");
-    std::fs::write(&file, "[intents]\npath = \"intents\"\n").unwrap();
-    let file_s = file.to_str().unwrap();
-    let out = run(&[
-        "agents",
-        "add",
-        "--id",
-        "siti",
-        "--name",
-        "Siti Aminah",
-        "--role",
-        "supervisor",
-        "--queue",
-        "complaints",
-        "--file",
-        file_s,
-    ]);
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
-    let token = out
-        .stdout
-        .lines()
+/// A config file for CLI runs: the embedded store in `data` (or the given
+/// Redis), the repository's rules, plus `extra` TOML.
+fn cli_config(dir: &std::path::Path, store: &str, extra: &str) -> std::path::PathBuf {
+    let intents = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("intents");
+    let file = dir.join("balas.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[store]\n{store}\n\n[intents]\npath = {:?}\n{extra}",
+            intents.display().to_string()
+        ),
+    )
+    .unwrap();
+    file
+}
+
+/// The line after the one starting with `label`, trimmed (how passwords and
+/// tokens are printed).
+fn printed_after(stdout: &str, label: &str) -> String {
+    let mut lines = stdout.lines();
+    lines
+        .by_ref()
+        .find(|l| l.starts_with(label))
+        .unwrap_or_else(|| panic!("no {label:?} in:\n{stdout}"));
+    lines
         .map(str::trim)
-        .find(|l| l.starts_with("blk_"))
-        .expect("the token is printed")
-        .to_string();
-    let text = std::fs::read_to_string(&file).unwrap();
-    assert!(!text.contains(&token), "the token itself is never stored");
+        .find(|l| !l.is_empty())
+        .expect("a value after the label")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_cli_manages_the_embedded_store_named_by_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = cli_config(
+        dir.path(),
+        &format!("data_dir = {:?}", data.display().to_string()),
+        "",
+    );
+    let f = file.to_str().unwrap().to_string();
+    let cli = move |args: &[&str], stdin: Option<&str>| {
+        let mut all = vec!["--config", f.as_str()];
+        all.extend_from_slice(args);
+        run_with(&all, &[], stdin)
+    };
+
+    let out = cli(
+        &[
+            "users",
+            "add",
+            "--id",
+            "dewi",
+            "--name",
+            "Dewi Lestari",
+            "--role",
+            "supervisor",
+            "--queue",
+            "complaints",
+        ],
+        None,
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let password = printed_after(&out.stdout, "Password");
+    assert_eq!(password.chars().count(), 20, "{}", out.stdout);
+    let repo_config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/balas.toml");
     assert!(
-        text.contains(&balas::api::auth::token_hash(&token)),
-        "{text}"
+        !std::fs::read_to_string(repo_config)
+            .unwrap()
+            .contains("id = \"dewi\""),
+        "users live in the store, not in a config file"
     );
 
-    let listed = run(&["--config", file_s, "agents", "list"]);
+    let listed = cli(&["users", "list"], None);
     assert_eq!(listed.code, Some(0), "{}", listed.stderr);
     assert!(
-        listed.stdout.contains("siti") && listed.stdout.contains("supervisor"),
+        listed.stdout.contains("dewi")
+            && listed.stdout.contains("supervisor")
+            && listed.stdout.contains("password=set"),
         "{}",
         listed.stdout
     );
-    assert!(!listed.stdout.contains(&token));
+    assert!(!listed.stdout.contains(&password));
+    // `agents` still works as an alias.
+    assert_eq!(cli(&["agents", "list"], None).code, Some(0));
 
-    let again = run(&[
-        "--config", file_s, "agents", "add", "--id", "siti", "--name", "X", "--file", file_s,
-    ]);
+    // Mistakes say what is wrong and exit 2.
+    let again = cli(&["users", "add", "--id", "dewi", "--name", "X"], None);
     assert_eq!(again.code, Some(2), "a duplicate id is refused");
     assert!(again.stderr.contains("already exists"), "{}", again.stderr);
-    let bad_role = run(&[
-        "agents", "add", "--id", "x", "--name", "X", "--role", "boss", "--file", file_s,
-    ]);
+    let bad_role = cli(
+        &["users", "add", "--id", "x", "--name", "X", "--role", "boss"],
+        None,
+    );
     assert_eq!(bad_role.code, Some(2));
     assert!(
         bad_role
@@ -71,6 +115,203 @@ fn agents_add_prints_the_token_once_and_stores_only_its_hash() {
         "{}",
         bad_role.stderr
     );
+    let short = cli(&["users", "passwd", "dewi"], Some("pendek\n"));
+    assert_eq!(short.code, Some(2));
+    assert!(short.stderr.contains("too short"), "{}", short.stderr);
+    let nobody = cli(&["users", "disable", "nobody"], None);
+    assert_eq!(nobody.code, Some(2));
+    assert!(
+        nobody.stderr.contains("no user with id \"nobody\""),
+        "{}",
+        nobody.stderr
+    );
+
+    let new_password = "kopi susu gula aren 2026";
+    let changed = cli(
+        &["users", "passwd", "dewi"],
+        Some(&format!("{new_password}\n")),
+    );
+    assert_eq!(changed.code, Some(0), "{}", changed.stderr);
+    assert_eq!(cli(&["users", "disable", "dewi"], None).code, Some(0));
+
+    // A server on that store: the disabled user cannot sign in, and the CLI
+    // says why it cannot open the store while the server runs.
+    let h = Harness::start_with(StoreKind::Embedded, |c| c.store.data_dir = data.clone()).await;
+    assert_eq!(h.sign_in("dewi", new_password).await.status, 401);
+    let locked = tokio::task::spawn_blocking({
+        let cli = cli.clone();
+        move || cli(&["users", "enable", "dewi"], None)
+    })
+    .await
+    .unwrap();
+    assert_eq!(locked.code, Some(1));
+    assert!(
+        locked.stderr.contains("in use by a running `balas serve`"),
+        "{}",
+        locked.stderr
+    );
+    h.stop().await;
+
+    assert_eq!(cli(&["users", "enable", "dewi"], None).code, Some(0));
+    let h = Harness::start_with(StoreKind::Embedded, |c| c.store.data_dir = data.clone()).await;
+    assert_eq!(
+        h.sign_in("dewi", &password).await.status,
+        401,
+        "the old password is gone"
+    );
+    let signed = h.sign_in("dewi", new_password).await;
+    assert_eq!(signed.status, 200, "{}", signed.body);
+    assert_eq!(signed.body["user"]["role"], json!("supervisor"));
+    assert_eq!(signed.body["user"]["queues"], json!(["complaints"]));
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_cli_on_redis_takes_effect_on_a_running_server_at_once() {
+    let h = Harness::start(StoreKind::redis()).await;
+    let StoreKind::Redis(redis) = &h.store_kind else {
+        unreachable!()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = cli_config(
+        dir.path(),
+        &format!("redis_url = {:?}\nkey_prefix = \"t\"", redis.url()),
+        "",
+    );
+    let f = file.to_str().unwrap().to_string();
+    let cli = move |args: Vec<&'static str>, stdin: Option<&'static str>| {
+        let f = f.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut all = vec!["--config", f.as_str()];
+            all.extend_from_slice(&args);
+            run_with(&all, &[], stdin)
+        })
+    };
+    let out = cli(
+        vec![
+            "users",
+            "add",
+            "--id",
+            "eko",
+            "--name",
+            "Eko",
+            "--password-stdin",
+            "--token",
+        ],
+        Some("rahasia sekali 123\n"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        !out.stdout.contains("rahasia"),
+        "a typed password is not echoed"
+    );
+    let token = printed_after(&out.stdout, "API token");
+    assert!(token.starts_with("blk_"), "{token}");
+
+    let signed = h.sign_in("eko", "rahasia sekali 123").await;
+    assert_eq!(signed.status, 200, "{}", signed.body);
+    let (status, me, _) = h
+        .call(Auth::Bearer(&token), Method::GET, "/api/v1/me", None)
+        .await;
+    assert_eq!((status, me["id"].clone()), (200, json!("eko")));
+
+    let out = cli(vec!["users", "disable", "eko"], None).await.unwrap();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let (status, _, _) = h.call(signed.auth(), Method::GET, "/api/v1/me", None).await;
+    assert_eq!(status, 401, "the session ended at once");
+    let (status, _, _) = h
+        .call(Auth::Bearer(&token), Method::GET, "/api/v1/me", None)
+        .await;
+    assert_eq!(status, 401, "the token stopped working at once");
+    h.stop().await;
+}
+
+#[test]
+fn allow_unsigned_with_an_access_token_exits_2_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = cli_config(
+        dir.path(),
+        "data_dir = \"data\"",
+        "\n[whatsapp]\nenabled = true\nallow_unsigned = true\naccess_token = \"EAAG-real\"\nphone_number_id = \"1122\"\n",
+    );
+    let f = file.to_str().unwrap();
+    for command in ["check-config", "serve"] {
+        let out = run(&["--config", f, command]);
+        assert_eq!(out.code, Some(2), "{command}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("key `whatsapp.allow_unsigned`")
+                && out.stderr.contains(&format!("{f}:9")),
+            "{command}: {}",
+            out.stderr
+        );
+        assert!(
+            !out.stderr.contains("EAAG-real"),
+            "the token is not printed"
+        );
+    }
+    // The same key set through the environment names the variable.
+    let trial = cli_config(
+        dir.path(),
+        "data_dir = \"data\"",
+        "\n[whatsapp]\nenabled = true\nallow_unsigned = true\n",
+    );
+    let out = run_with(
+        &["--config", trial.to_str().unwrap(), "check-config"],
+        &[
+            ("BALAS_WHATSAPP__ACCESS_TOKEN", "EAAG-real"),
+            ("BALAS_WHATSAPP__PHONE_NUMBER_ID", "1"),
+        ],
+        None,
+    );
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("whatsapp.allow_unsigned"),
+        "{}",
+        out.stderr
+    );
+    let out = run_with(
+        &["--config", trial.to_str().unwrap(), "check-config"],
+        &[("BALAS_SERVER__LISTEN", "everywhere")],
+        None,
+    );
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("balas: configuration error: env BALAS_SERVER__LISTEN:"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_redis_password_is_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::process::free_port();
+    let file = cli_config(
+        dir.path(),
+        &format!("redis_url = \"redis://:hunter2-sekret@127.0.0.1:{port}/\""),
+        "",
+    );
+    let out = run(&["--config", file.to_str().unwrap(), "users", "list"]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("store unavailable"), "{}", out.stderr);
+    assert!(!out.stderr.contains("hunter2-sekret"), "{}", out.stderr);
+    // Nor when the URL comes from the environment and the server cannot start.
+    let out = run_with(
+        &["--config", file.to_str().unwrap(), "serve"],
+        &[
+            (
+                "BALAS_STORE__REDIS_URL",
+                &format!("redis://app:hunter2-sekret@127.0.0.1:{port}/0"),
+            ),
+            ("BALAS_SERVER__LISTEN", "127.0.0.1:0"),
+        ],
+        None,
+    );
+    assert_ne!(out.code, Some(0));
+    assert!(!out.stderr.contains("hunter2-sekret"), "{}", out.stderr);
 }
 
 #[test]
@@ -151,4 +392,43 @@ async fn report_prints_a_table_from_a_running_server() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("403"));
     h.stop().await;
+}
+
+/// The Docker image ships `config/production.toml`: it never accepts unsigned
+/// webhooks, so without its secrets it does not start (saying which variable
+/// to set), and with them it does.
+#[test]
+fn the_production_config_requires_signed_webhooks() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let production = root.join("config/production.toml");
+    let text = std::fs::read_to_string(&production).unwrap();
+    assert!(!text.contains("allow_unsigned"), "{text}");
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains("COPY config/production.toml ./config/balas.toml"),
+        "the image ships the production config"
+    );
+    let f = production.to_str().unwrap();
+    let out = run(&["--config", f, "check-config"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("whatsapp.app_secret")
+            && out.stderr.contains("BALAS_WHATSAPP__APP_SECRET"),
+        "{}",
+        out.stderr
+    );
+    let out = run_with(
+        &["--config", f, "check-config"],
+        &[
+            ("BALAS_WHATSAPP__APP_SECRET", "s3cret"),
+            ("BALAS_WHATSAPP__VERIFY_TOKEN", "verify"),
+            ("BALAS_WHATSAPP__ACCESS_TOKEN", "EAAG"),
+            ("BALAS_WHATSAPP__PHONE_NUMBER_ID", "1122"),
+        ],
+        None,
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    // The trial config of the repository is valid as it is.
+    let out = run(&["--config", "config/balas.toml", "check-config"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
 }

@@ -3,10 +3,12 @@
 //! Starts Balas in-process (embedded store in a temp dir, the repository's
 //! intent rules) with a Graph API mock as WhatsApp's `api_base`, then runs
 //! `node tests/console/e2e.mjs`, which drives Chromium through Playwright:
-//! sign in, a signed complaint webhook shows up in the Queue live, claim,
-//! reply (checked at the Graph mock), the customer's answer shows up live,
-//! HTML-looking customer text stays text, resolve, and a screenshot in
-//! `tests/artifacts/console-conversation.png`.
+//! sign in through the form (session cookie, shared by a second tab), a
+//! signed complaint webhook shows up in the Queue live, claim, reply (checked
+//! at the Graph mock), the customer's answer shows up live, HTML-looking
+//! customer text stays text, resolve, then the admin screen (add a user, set
+//! queues, issue an API token, disable), sign out, and screenshots in
+//! `tests/artifacts/`.
 //!
 //! Needs Chromium (`/usr/bin/chromium`) and `tests/console/node_modules`;
 //! `./scripts/test` installs both. Without them this test fails and says so.
@@ -21,6 +23,7 @@ use balas::config::{AgentConfig, CannedConfig, HumanDuration, Role, Secret};
 use common::graph_mock::GraphMock;
 
 const TOKEN: &str = "e2e-agent-token-5f0c1d";
+const PASSWORD: &str = "e2e sign-in password";
 const APP_SECRET: &str = "e2e-app-secret";
 const PHONE_NUMBER_ID: &str = "112233445566778";
 
@@ -91,6 +94,20 @@ async fn console_in_a_real_browser() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let running = balas::server::start(app, listener).expect("start the server");
     let base = format!("http://{}", running.addr);
+    // The config's admin has only a token; they set their first password with it.
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/v1/users/siti/password"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({ "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        204,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
 
     // The console is served with its security headers.
     let res = reqwest::get(format!("{base}/console/")).await.unwrap();
@@ -111,7 +128,8 @@ async fn console_in_a_real_browser() {
         .arg(root.join("tests/console/e2e.mjs"))
         .current_dir(root.join("tests/console"))
         .env("BASE_URL", &base)
-        .env("TOKEN", TOKEN)
+        .env("USERNAME", "siti")
+        .env("PASSWORD", PASSWORD)
         .env("APP_SECRET", APP_SECRET)
         .env("GRAPH_URL", graph.base_url())
         .env("PHONE_NUMBER_ID", PHONE_NUMBER_ID)

@@ -114,6 +114,7 @@ async fn kill_9_loses_nothing_acknowledged(store: ProcStore, at: KillAt) {
     loop {
         let b = http
             .get(format!("{}/metrics", second.base))
+            .bearer_auth(common::harness::METRICS_TOKEN)
             .send()
             .await
             .unwrap()

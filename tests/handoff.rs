@@ -1060,7 +1060,7 @@ async fn handoff_event_reaches_event_streams_on_every_process(store: StoreKind) 
     let a = Harness::start(store).await;
     let b = a.second_process().await;
     let mut on_a = open_events(&a, "siti").await;
-    let mut on_b = open_events(&b, "maya").await;
+    let mut on_b = open_events(&b, "budi").await;
 
     // The webhook arrives at B; whichever process handles it, both streams
     // see the handoff, so at least one of them got it from the other process.

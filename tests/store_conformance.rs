@@ -102,6 +102,8 @@ conformance!(
     doc_get_many_keeps_order,
     doc_put_counted_moves_counters_with_the_document,
     multi_key_calls_need_one_hash_tag,
+    doc_delete_then_recreate,
+    users_tokens_and_sessions,
     jobs_claim_due_earliest_first,
     jobs_push_dedupes_ids_and_keys,
     jobs_push_replicated_pushes_alike,
@@ -201,6 +203,141 @@ async fn doc_cas(b: Arc<dyn Backend>) {
     );
     assert_eq!(b.doc_put("empty", 0, b"").await.unwrap(), Some(1));
     assert_eq!(b.doc_get("empty").await.unwrap().unwrap().data, b"");
+}
+
+async fn doc_delete_then_recreate(b: Arc<dyn Backend>) {
+    assert!(!b.doc_delete("d1").await.unwrap(), "absent");
+    assert_eq!(b.doc_put("d1", 0, b"a").await.unwrap(), Some(1));
+    assert_eq!(b.doc_put("d1", 1, b"b").await.unwrap(), Some(2));
+    b.doc_put("d2", 0, b"kept").await.unwrap();
+    assert!(b.doc_delete("d1").await.unwrap());
+    assert_eq!(b.doc_get("d1").await.unwrap(), None);
+    assert!(!b.doc_delete("d1").await.unwrap());
+    assert_eq!(b.doc_put("d1", 2, b"stale").await.unwrap(), None);
+    assert_eq!(
+        b.doc_put("d1", 0, b"new").await.unwrap(),
+        Some(1),
+        "starts over at version 1"
+    );
+    assert_eq!(b.doc_get("d2").await.unwrap().unwrap().data, b"kept");
+    let got = b
+        .doc_get_many(&["d1".to_string(), "d2".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(got[0].as_ref().unwrap().data, b"new");
+}
+
+/// The users layer of the store on each backend: creation is exclusive,
+/// updates are compare-and-swap, token lookups and sessions are found by hash
+/// and go away with their user's sessions.
+async fn users_tokens_and_sessions(b: Arc<dyn Backend>) {
+    use balas::clock::ManualClock;
+    use balas::config::Role;
+    use balas::store::{ApiToken, Session, Store, TokenRef, User};
+
+    let store = Store::new(b, Arc::new(ManualClock::at_ms(T0)));
+    let user = |id: &str| User {
+        id: id.into(),
+        name: id.to_uppercase(),
+        role: Role::Agent,
+        queues: vec!["complaints".into()],
+        max_concurrent: 3,
+        disabled: false,
+        password_hash: None,
+        tokens: Vec::new(),
+        created_ms: T0,
+        updated_ms: T0,
+    };
+    assert!(store.insert_user(&user("siti")).await.unwrap());
+    assert!(
+        !store.insert_user(&user("siti")).await.unwrap(),
+        "ids are unique"
+    );
+    assert!(store.insert_user(&user("budi")).await.unwrap());
+    let ids: Vec<String> = store
+        .users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    assert_eq!(ids, ["budi", "siti"]);
+
+    let token = ApiToken {
+        id: "tok_1".into(),
+        label: "crm".into(),
+        sha256: "ab".repeat(32),
+        created_ms: T0,
+    };
+    let target = TokenRef {
+        user_id: "siti".into(),
+        token_id: "tok_1".into(),
+    };
+    assert!(
+        store
+            .insert_token_ref(&token.sha256, &target)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .insert_token_ref(&token.sha256, &target)
+            .await
+            .unwrap(),
+        "one owner per hash"
+    );
+    let updated = store
+        .update_user::<StoreError, _>("siti", |u| {
+            u.tokens.push(token.clone());
+            u.disabled = true;
+            Ok(())
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(updated.disabled && updated.token_by_hash(&token.sha256).is_some());
+    assert_eq!(store.user("siti").await.unwrap().unwrap(), updated);
+    assert_eq!(store.token_ref(&token.sha256).await.unwrap(), Some(target));
+    assert!(
+        store
+            .update_user::<StoreError, _>("nobody", |_| Ok(()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.delete_token_ref(&token.sha256).await.unwrap();
+    assert_eq!(store.token_ref(&token.sha256).await.unwrap(), None);
+
+    let session = |expires_ms: i64| Session {
+        user_id: "siti".into(),
+        created_ms: T0,
+        expires_ms,
+        csrf_token: "c".into(),
+    };
+    for (hash, expires) in [("s1", T0 + 10), ("s2", T0 + 1_000), ("s3", T0 + 2_000)] {
+        store.insert_session(hash, &session(expires)).await.unwrap();
+    }
+    assert_eq!(store.session("s1").await.unwrap(), Some(session(T0 + 10)));
+    // Ended sessions are purged; live ones stay.
+    store
+        .purge_expired_sessions("siti", T0 + 500)
+        .await
+        .unwrap();
+    assert_eq!(store.session("s1").await.unwrap(), None);
+    assert!(store.session("s2").await.unwrap().is_some());
+    // Ending all but one.
+    assert_eq!(
+        store
+            .delete_user_sessions("siti", Some("s3"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.session("s2").await.unwrap(), None);
+    assert!(store.session("s3").await.unwrap().is_some());
+    store.delete_session("s3", "siti").await.unwrap();
+    assert_eq!(store.session("s3").await.unwrap(), None);
+    assert_eq!(store.delete_user_sessions("siti", None).await.unwrap(), 0);
 }
 
 async fn doc_get_many_keeps_order(b: Arc<dyn Backend>) {

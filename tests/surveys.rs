@@ -526,7 +526,8 @@ async fn follow_up_questions_when_enabled() {
         ("5", "Seberapa besar kemungkinan"),
         ("9", "Seberapa mudah"),
         ("gampang banget", "Ada saran"),
-        ("Responnya cepat, mantap", "Terima kasih atas penilaiannya"),
+        // A comment that a spreadsheet would run as a formula (CSV injection).
+        (FORMULA_COMMENT, "Terima kasih atas penilaiannya"),
     ] {
         h.customer_says(who, "Tono", answer).await;
         let texts = h.wait_texts_to(who, n + 1).await;
@@ -538,10 +539,37 @@ async fn follow_up_questions_when_enabled() {
     wait_survey(&h, &case, "completed", |s| s.status == Status::Completed).await;
     let s = survey_of(&h, &case).await.unwrap();
     assert_eq!((s.csat, s.nps, s.ces), (Some(5), Some(9), Some(5)));
-    assert_eq!(s.comment.as_deref(), Some("Responnya cepat, mantap"));
+    assert_eq!(
+        s.comment.as_deref(),
+        Some(FORMULA_COMMENT),
+        "stored as written"
+    );
+    // The supervisors' CSV shows it as text: a leading ' keeps spreadsheets
+    // from running it.
+    let csv = h
+        .http
+        .get(format!("{}/api/v1/reports/surveys.csv", h.base))
+        .bearer_auth(common::harness::token("sari"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let comment = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|c| c == "comment")
+        .unwrap();
+    let row = reader.records().next().expect("one survey").unwrap();
+    assert_eq!(&row[comment], format!("'{FORMULA_COMMENT}"), "{csv}");
     assert!(h.mock.violations().is_empty(), "{:?}", h.mock.violations());
     h.stop().await;
 }
+
+const FORMULA_COMMENT: &str = "=HYPERLINK(\"http://phish.example\",\"Responnya cepat\")";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unanswered_follow_up_keeps_the_csat() {

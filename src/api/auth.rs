@@ -1,73 +1,112 @@
-//! Bearer-token authentication and role checks for `/api/v1`.
+//! Who is calling `/api/v1`, and role checks.
 //!
-//! Agents are declared in config with the SHA-256 of their token; a request's
-//! token is hashed and compared in constant time against each. Missing or
-//! unknown tokens answer 401; a known agent without the right role answers 403.
+//! Two ways in: `Authorization: Bearer <token>` (the CLI and integrations; an
+//! API token issued to a user) or the session cookie set by
+//! `POST /api/v1/session` (the console). A cookie-authenticated request that
+//! changes anything must also carry the session's CSRF token in
+//! `X-CSRF-Token`; bearer requests need none, since a browser never adds an
+//! `Authorization` header to a cross-site request. Every request reads the
+//! store, so a disabled user or a revoked token is refused at once on every
+//! process. Missing or unknown credentials answer 401; a known user without
+//! the right role answers 403.
 
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
-use sha2::{Digest, Sha256};
+use axum::http::{Method, StatusCode};
 use subtle::ConstantTimeEq;
 
+use super::client;
+use crate::access::{policy, sessions};
 use crate::app::App;
-use crate::config::{AgentConfig, Role};
+use crate::config::Role;
 use crate::http::ApiError;
+use crate::store::User;
 
-/// The authenticated caller.
+/// Header carrying the CSRF token of a cookie session.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// How the caller proved who they are.
 #[derive(Debug, Clone)]
-pub struct Caller(pub AgentConfig);
-
-/// Hex SHA-256 of a token, as stored in `token_sha256`.
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+pub enum Via {
+    /// An API token (bearer).
+    Token {
+        /// The token's id.
+        token_id: String,
+    },
+    /// A console session (cookie).
+    Session {
+        /// Hash of the session id (its store key).
+        hash: String,
+    },
 }
 
-/// Finds the agent whose token hash matches `token`.
-pub fn authenticate<'a>(agents: &'a [AgentConfig], token: &str) -> Option<&'a AgentConfig> {
-    let hash = token_hash(token);
-    let mut found = None;
-    // Compare against every agent so timing does not reveal which one matched.
-    for agent in agents {
-        let expected = agent.token_sha256.trim().to_ascii_lowercase();
-        if bool::from(expected.as_bytes().ct_eq(hash.as_bytes())) {
-            found = Some(agent);
-        }
-    }
-    found
+/// The authenticated caller: the user as stored right now, and how they signed in.
+#[derive(Debug, Clone)]
+pub struct Caller(pub User, pub Via);
+
+/// Hex SHA-256 of a token, as stored (and as `token_sha256` in `[[agents]]`).
+pub fn token_hash(token: &str) -> String {
+    crate::access::secrets::sha256_hex(token)
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+}
+
+/// Methods that change nothing and so need no CSRF token.
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
 impl FromRequestParts<App> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "missing Authorization: Bearer <token> header",
-                )
-            })?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "the Authorization header must be `Bearer <token>`",
-                )
-            })?;
-        authenticate(&app.config().agents, token)
-            .cloned()
-            .map(Caller)
-            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "unknown token"))
+        let store = app.store();
+        if let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) {
+            let token = header
+                .to_str()
+                .ok()
+                .and_then(|h| {
+                    h.strip_prefix("Bearer ")
+                        .or_else(|| h.strip_prefix("bearer "))
+                })
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
+            return match sessions::token_user(store, token).await? {
+                Some((user, token_id)) => Ok(Caller(user, Via::Token { token_id })),
+                None => Err(unauthorized(
+                    "unknown, revoked or disabled token; ask an admin for a new one",
+                )),
+            };
+        }
+        let Some(session_id) = client::session_cookie(&parts.headers) else {
+            return Err(unauthorized(
+                "sign in (POST /api/v1/session) or send `Authorization: Bearer <token>`",
+            ));
+        };
+        let Some(active) = sessions::session_user(store, &session_id).await? else {
+            return Err(unauthorized(
+                "your session has ended (signed out, expired or disabled); sign in again",
+            ));
+        };
+        if !is_safe(&parts.method) {
+            let sent = parts
+                .headers
+                .get(CSRF_HEADER)
+                .map(|v| v.as_bytes())
+                .unwrap_or_default();
+            let expected = active.session.csrf_token.as_bytes();
+            if sent.is_empty() || !bool::from(sent.ct_eq(expected)) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "csrf",
+                    "missing or wrong X-CSRF-Token header: send the csrf_token from GET /api/v1/session with every change",
+                ));
+            }
+        }
+        Ok(Caller(active.user, Via::Session { hash: active.hash }))
     }
 }
 
@@ -85,6 +124,7 @@ impl Caller {
                     self.0.role.as_str(),
                     roles
                         .iter()
+                        .chain(std::iter::once(&Role::Admin))
                         .map(|r| r.as_str())
                         .collect::<Vec<_>>()
                         .join(", ")
@@ -98,31 +138,56 @@ impl Caller {
         self.require(&[Role::Agent, Role::Supervisor])
     }
 
+    /// Admin-only routes.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        self.require(&[])
+    }
+
     /// Supervisors and admins may act on any conversation.
     pub fn is_supervisor(&self) -> bool {
-        matches!(self.0.role, Role::Supervisor | Role::Admin)
+        policy::sees_all_conversations(&self.0)
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// Whether the caller may see a conversation in `queue` assigned to `agent`.
+    pub fn may_see(&self, queue: Option<&str>, agent: Option<&str>) -> bool {
+        policy::may_see_conversation(&self.0, queue, agent)
+    }
 
-    #[test]
-    fn tokens_match_by_hash() {
-        let agents = vec![AgentConfig {
-            id: "siti".into(),
-            name: "Siti".into(),
-            role: Role::Agent,
-            queues: vec![],
-            max_concurrent: 5,
-            token_sha256: token_hash("s3cret").to_uppercase(),
-        }];
-        assert_eq!(
-            authenticate(&agents, "s3cret").map(|a| a.id.as_str()),
-            Some("siti")
-        );
-        assert!(authenticate(&agents, "wrong").is_none());
-        assert!(authenticate(&agents, "").is_none());
+    /// The caller as stored now, or `None` when their session ended, their
+    /// token was revoked or they were disabled; for long-lived requests (the
+    /// event stream) that must not outlive the credentials they started with.
+    pub async fn refreshed(
+        &self,
+        store: &crate::store::Store,
+    ) -> Result<Option<Caller>, crate::store::StoreError> {
+        match &self.1 {
+            Via::Token { token_id } => {
+                let Some(user) = store.user(&self.0.id).await? else {
+                    return Ok(None);
+                };
+                let held = user.tokens.iter().any(|t| &t.id == token_id);
+                Ok((held && !user.disabled).then(|| Caller(user, self.1.clone())))
+            }
+            Via::Session { hash } => {
+                let Some(session) = store.session(hash).await? else {
+                    return Ok(None);
+                };
+                if session.expires_ms <= store.now_ms() {
+                    return Ok(None);
+                }
+                let user = store.user(&session.user_id).await?;
+                Ok(user
+                    .filter(|u| !u.disabled)
+                    .map(|u| Caller(u, self.1.clone())))
+            }
+        }
+    }
+
+    /// The session hash, when the caller came with a cookie.
+    pub fn session_hash(&self) -> Option<&str> {
+        match &self.1 {
+            Via::Session { hash } => Some(hash),
+            Via::Token { .. } => None,
+        }
     }
 }

@@ -177,6 +177,7 @@ pub async fn list(
     let mut items = Vec::new();
     for c in convs {
         if !states.contains(&c.state)
+            || !caller.may_see(c.queue.as_deref(), c.agent.as_deref())
             || agent.as_ref().is_some_and(|a| c.agent.as_ref() != Some(a))
             || q.queue
                 .as_ref()
@@ -208,14 +209,17 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
-    let conv = load(&app, &id).await?;
+    let conv = load(&app, &caller, &id).await?;
     Ok(Json(conversation_view(&app, &conv).await?))
 }
 
-async fn load(app: &App, id: &str) -> Result<Conversation, ApiError> {
+/// The conversation, or 404 when it does not exist or the caller may not see
+/// it (the same answer, so other queues' conversations stay unknown).
+async fn load(app: &App, caller: &Caller, id: &str) -> Result<Conversation, ApiError> {
     app.store()
         .conversation(id)
         .await?
+        .filter(|c| caller.may_see(c.queue.as_deref(), c.agent.as_deref()))
         .ok_or_else(|| ApiError::not_found(format!("conversation {id} not found")))
 }
 
@@ -344,7 +348,7 @@ pub async fn send_message(
     if text.is_empty() {
         return Err(ApiError::bad_request("text must not be empty"));
     }
-    let conv = load(&app, &id).await?;
+    let conv = load(&app, &caller, &id).await?;
     owns(&caller, &conv)?;
     if conv.state == ConvState::Resolved {
         return Err(ApiError::new(
@@ -412,7 +416,7 @@ pub async fn add_note(
     if text.is_empty() {
         return Err(ApiError::bad_request("text must not be empty"));
     }
-    let conv = load(&app, &id).await?;
+    let conv = load(&app, &caller, &id).await?;
     let now = app.store().now_ms();
     let contact = app
         .store()
@@ -455,7 +459,7 @@ pub async fn labels(
     {
         return Err(ApiError::bad_request("labels must be 1–64 characters"));
     }
-    let conv = load(&app, &id).await?;
+    let conv = load(&app, &caller, &id).await?;
     let contact = app
         .store()
         .update_contact(conv.channel, &conv.contact_id, |c| {
@@ -494,8 +498,13 @@ pub async fn transfer(
             queue: q.trim().to_string(),
         },
         (None, Some(a)) => {
-            match app.config().agents.iter().find(|x| x.id == a) {
+            match app.store().user(&a).await? {
                 None => return Err(ApiError::bad_request(format!("no agent with id {a:?}"))),
+                Some(x) if x.disabled => {
+                    return Err(ApiError::bad_request(format!(
+                        "{a:?} is disabled and cannot take conversations"
+                    )));
+                }
                 // Only people who work the desk can own a conversation.
                 Some(x) if x.role == crate::config::Role::Marketer => {
                     return Err(ApiError::bad_request(format!(
@@ -543,7 +552,7 @@ async fn owner_transition(
     transition: Transition,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
-    let conv = load(&app, &id).await?;
+    let conv = load(&app, &caller, &id).await?;
     owns(&caller, &conv)?;
     let agent = caller.0.id.clone();
     let supervisor = caller.is_supervisor();
@@ -575,7 +584,7 @@ pub async fn canned(
     let Some(id) = q.conversation else {
         return Ok(Json(json!({ "canned": canned })));
     };
-    let conv = load(&app, &id).await?;
+    let conv = load(&app, &caller, &id).await?;
     let store = app.store();
     let contact = store
         .contact(conv.channel, &conv.contact_id)
@@ -619,10 +628,11 @@ pub async fn me(State(app): State<App>, caller: Caller) -> Json<Value> {
 pub async fn agents(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
     let agents: Vec<Value> = app
-        .config()
-        .agents
+        .store()
+        .users()
+        .await?
         .iter()
-        .filter(|a| a.role != crate::config::Role::Marketer)
+        .filter(|a| a.role != crate::config::Role::Marketer && !a.disabled)
         .map(|a| json!({"id": a.id, "name": a.name, "role": a.role, "queues": a.queues}))
         .collect();
     let queues = ownership::agent_queues(app.engine(), &caller.0).await?;
@@ -630,25 +640,68 @@ pub async fn agents(State(app): State<App>, caller: Caller) -> Result<Json<Value
 }
 
 /// `GET /api/v1/events`: Server-Sent Events of queue and conversation changes,
-/// from every process sharing the store.
+/// from every process sharing the store. Desk roles only (marketers get 403:
+/// the events carry customer messages); an agent with queues receives only
+/// the events of conversations they may see.
 pub async fn events(
     State(app): State<App>,
     caller: Caller,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    caller.require(&[
-        crate::config::Role::Agent,
-        crate::config::Role::Supervisor,
-        crate::config::Role::Marketer,
-    ])?;
+    caller.require_desk()?;
     let rx = app.store().subscribe_events().await?;
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let msg = rx.recv().await?;
-        let data = String::from_utf8_lossy(&msg).into_owned();
-        let kind = serde_json::from_str::<Value>(&data)
-            .ok()
-            .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_string))
-            .unwrap_or_else(|| "message".into());
-        Some((Ok(Event::default().event(kind).data(data)), rx))
-    });
+    let state = (rx, app, caller, tokio::time::Instant::now());
+    let stream =
+        futures_util::stream::unfold(state, |(mut rx, app, mut caller, mut checked)| async move {
+            loop {
+                let msg = rx.recv().await?;
+                // The stream lives long: at most a second after its user is
+                // disabled, signs out, loses the token (or a queue), it ends (or
+                // narrows).
+                if checked.elapsed() >= CREDENTIALS_RECHECK {
+                    caller = caller.refreshed(app.store()).await.ok().flatten()?;
+                    caller.require_desk().ok()?;
+                    checked = tokio::time::Instant::now();
+                }
+                let data = String::from_utf8_lossy(&msg).into_owned();
+                let parsed = serde_json::from_str::<Value>(&data).ok();
+                if !event_visible(&app, &caller, parsed.as_ref()).await {
+                    continue;
+                }
+                let kind = parsed
+                    .as_ref()
+                    .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_string))
+                    .unwrap_or_else(|| "message".into());
+                let event = Event::default().event(kind).data(data);
+                return Some((Ok(event), (rx, app, caller, checked)));
+            }
+        });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// How often an open event stream checks that its caller may still listen.
+const CREDENTIALS_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether a live event may go to `caller`. Events that name a queue or an
+/// agent are judged by them; events naming only a conversation (outbound
+/// messages) by the conversation as stored now.
+async fn event_visible(app: &App, caller: &Caller, event: Option<&Value>) -> bool {
+    // Supervisors, admins and agents of every queue see every conversation.
+    if caller.may_see(None, None) {
+        return true;
+    }
+    let Some(event) = event else {
+        return false;
+    };
+    let field = |k: &str| event.get(k).and_then(Value::as_str);
+    if event.get("queue").is_some() || event.get("agent").is_some() {
+        return caller.may_see(field("queue"), field("agent"))
+            || field("previous_agent") == Some(caller.0.id.as_str());
+    }
+    match field("conversation_id") {
+        Some(id) => matches!(
+            app.store().conversation(id).await,
+            Ok(Some(c)) if caller.may_see(c.queue.as_deref(), c.agent.as_deref())
+        ),
+        None => false,
+    }
 }

@@ -1,17 +1,22 @@
 //! The HTTP API for people: agents, supervisors, marketers and admins.
 //!
-//! Every route under `/api/v1` needs `Authorization: Bearer <token>` and answers
-//! JSON; errors are `{"error": {"code", "message"}}`. Handlers stay thin and call
-//! the engine, the outbox, surveys and broadcasts for the actual work.
+//! Every route under `/api/v1` (except signing in) needs an API token
+//! (`Authorization: Bearer <token>`) or the console's session cookie (plus its
+//! CSRF token for changes), see [`auth`], and answers JSON; errors are
+//! `{"error": {"code", "message"}}`. Handlers stay thin and call the engine,
+//! the outbox, surveys, broadcasts and [`crate::access`] for the actual work.
 
 pub mod auth;
 pub mod broadcasts;
+pub mod client;
 pub mod conversations;
 pub mod reports;
+pub mod session;
+pub mod users;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::app::App;
 
@@ -22,6 +27,8 @@ pub const BROADCAST_BODY_LIMIT: usize = 64 * 1024 * 1024;
 pub fn router() -> Router<App> {
     use broadcasts as b;
     use conversations as c;
+    use session as s;
+    use users as u;
     // Audiences can be large (100,000 recipients); only these routes accept big bodies.
     let broadcasts = Router::new()
         .route("/api/v1/broadcasts", get(b::list).post(b::create))
@@ -37,6 +44,18 @@ pub fn router() -> Router<App> {
         .route("/api/v1/broadcasts/{id}/pause", post(b::pause))
         .route("/api/v1/broadcasts/{id}/resume", post(b::resume))
         .route("/api/v1/broadcasts/{id}/cancel", post(b::cancel))
+        .route(
+            "/api/v1/session",
+            get(s::current).post(s::sign_in).delete(s::sign_out),
+        )
+        .route("/api/v1/users", get(u::list).post(u::create))
+        .route("/api/v1/users/{id}", get(u::get).patch(u::update))
+        .route("/api/v1/users/{id}/password", post(u::set_password))
+        .route("/api/v1/users/{id}/tokens", post(u::issue_token))
+        .route(
+            "/api/v1/users/{id}/tokens/{token_id}",
+            delete(u::revoke_token),
+        )
         .route("/api/v1/me", get(c::me))
         .route("/api/v1/agents", get(c::agents))
         .route("/api/v1/queue", get(c::queue))

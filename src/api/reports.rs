@@ -118,20 +118,22 @@ pub async fn surveys_csv(
             (Some(a), Some(b)) => ((a - b) / 1000).to_string(),
             _ => String::new(),
         };
+        // Text that came from outside is neutralised against spreadsheet formulas.
+        let cell = crate::http::csv_cell;
         w.write_record([
             s.case_id.as_str(),
             s.channel.as_str(),
-            &s.contact_id,
-            s.agent.as_deref().unwrap_or(""),
-            s.queue.as_deref().unwrap_or(""),
-            s.number.as_deref().unwrap_or(""),
+            &cell(&s.contact_id),
+            &cell(s.agent.as_deref().unwrap_or("")),
+            &cell(s.queue.as_deref().unwrap_or("")),
+            &cell(s.number.as_deref().unwrap_or("")),
             if s.bot_only { "true" } else { "false" },
             s.status.as_str(),
-            s.via.as_deref().unwrap_or(""),
+            &cell(s.via.as_deref().unwrap_or("")),
             &opt(s.csat),
             &opt(s.nps),
             &opt(s.ces),
-            s.comment.as_deref().unwrap_or(""),
+            &cell(s.comment.as_deref().unwrap_or("")),
             &iso(Some(s.resolved_ms)),
             &iso(s.sent_ms),
             &iso(s.answered_ms),

@@ -3,9 +3,9 @@
 //! Exit codes: 0 success, 1 a check or test failed, 2 bad configuration or
 //! usage (with a message saying what and how to fix it).
 
-mod agents;
 mod chat;
 mod remote;
+mod users;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -44,11 +44,12 @@ pub enum Command {
         #[command(subcommand)]
         tool: IntentsTool,
     },
-    /// Manage agents.
-    Agents {
+    /// Manage users (agents, supervisors, marketers, admins) in the store.
+    #[command(alias = "agents")]
+    Users {
         /// Which action.
         #[command(subcommand)]
-        action: agents::AgentsAction,
+        action: users::UsersAction,
     },
     /// Chat with the bot in the terminal (dry-run channel, temporary store).
     Chat {
@@ -201,7 +202,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             };
             Ok(exit(code))
         }
-        Command::Agents { action } => agents::run(action, &config),
+        Command::Users { action } => users::run(action, &config),
         Command::Chat { from, name } => chat::run(config, &from, &name),
         Command::Report {
             from,

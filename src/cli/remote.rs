@@ -21,7 +21,7 @@ pub struct Remote {
     /// Base URL of a running `balas serve`.
     #[arg(long, env = "BALAS_SERVER", default_value = "http://127.0.0.1:8080")]
     pub server: String,
-    /// Bearer token (from `balas agents add`).
+    /// API token (`balas users add --token`, or `POST /api/v1/users/{id}/tokens`).
     #[arg(long, env = "BALAS_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 }
@@ -71,7 +71,7 @@ struct Client {
 impl Client {
     fn new(remote: &Remote) -> Result<Self, String> {
         let token = remote.token.clone().ok_or(
-            "no token: pass --token or set BALAS_TOKEN (create one with `balas agents add`)",
+            "no token: pass --token or set BALAS_TOKEN (issue one with `balas users add --token` or an admin's POST /api/v1/users/ID/tokens)",
         )?;
         Ok(Self {
             http: reqwest::Client::builder()

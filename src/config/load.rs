@@ -3,6 +3,7 @@
 //! Errors always say which key is wrong and where the value came from: the
 //! file and line, or the environment variable.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::Config;
@@ -77,8 +78,27 @@ pub fn load_from_str(
             })?
     };
     normalize(&mut config);
-    check(&config, text, origin)?;
+    // Cross-checks name the variable for keys the environment set, not the
+    // file line of the value it replaced.
+    let from_env: BTreeMap<String, String> = env
+        .iter()
+        .filter_map(|(name, _)| env_key(name).map(|k| (k, name.clone())))
+        .collect();
+    check(&config, text, origin, &from_env)?;
     Ok(config)
+}
+
+/// The dotted key (`server.listen`) a `BALAS_SERVER__LISTEN` variable sets.
+fn env_key(name: &str) -> Option<String> {
+    let (section, key) = name.strip_prefix(ENV_PREFIX)?.split_once("__")?;
+    if section.is_empty() || key.is_empty() || key.contains("__") {
+        return None;
+    }
+    Some(format!(
+        "{}.{}",
+        section.to_ascii_lowercase(),
+        key.to_ascii_lowercase()
+    ))
 }
 
 fn file_error(text: &str, origin: &str, e: &toml::de::Error) -> ConfigError {
@@ -202,6 +222,7 @@ fn normalize(config: &mut Config) {
         &mut config.instagram.verify_token,
         &mut config.instagram.app_secret,
         &mut config.instagram.access_token,
+        &mut config.server.metrics_token,
         &mut config.media.access_key_id,
         &mut config.media.secret_access_key,
     ] {
@@ -232,20 +253,23 @@ fn normalize(config: &mut Config) {
 /// Checks a configuration built in code (tests, embedding programs) the same way
 /// a loaded file is checked.
 pub fn validate(config: &Config) -> Result<(), ConfigError> {
-    check(config, "", "configuration")
+    check(config, "", "configuration", &BTreeMap::new())
 }
 
 /// Checks that span several keys or need ranges.
-fn check(config: &Config, text: &str, origin: &str) -> Result<(), ConfigError> {
-    let at = |key: &str| {
-        let line = find_key_line(text, key);
-        ConfigError::Invalid {
-            origin: match line {
-                Some(l) => format!("{origin}:{l}"),
-                None => origin.to_string(),
-            },
-            message: String::new(),
-        }
+fn check(
+    config: &Config,
+    text: &str,
+    origin: &str,
+    from_env: &BTreeMap<String, String>,
+) -> Result<(), ConfigError> {
+    let at = |key: &str| ConfigError::Invalid {
+        origin: match (from_env.get(key), find_key_line(text, key)) {
+            (Some(var), _) => format!("env {var}"),
+            (None, Some(l)) => format!("{origin}:{l}"),
+            (None, None) => origin.to_string(),
+        },
+        message: String::new(),
     };
     let fail = |key: &str, message: String| {
         let mut e = at(key);
@@ -272,6 +296,33 @@ fn check(config: &Config, text: &str, origin: &str) -> Result<(), ConfigError> {
             "Instagram is enabled without an app secret, so webhooks cannot be verified; set it (or BALAS_INSTAGRAM__APP_SECRET), or set instagram.allow_unsigned = true for a local trial".into(),
         );
     }
+    // Unsigned webhooks are for dry-run trials only: with an access token (the
+    // channel's or any number's) the channel sends real messages, and anyone
+    // could forge customers and opt-outs.
+    let any_token = |senders: Vec<super::Sender>| senders.iter().any(|s| s.access_token.is_some());
+    for (key, unsigned, token) in [
+        (
+            "whatsapp.allow_unsigned",
+            config.whatsapp.allow_unsigned,
+            any_token(config.whatsapp_senders()),
+        ),
+        (
+            "instagram.allow_unsigned",
+            config.instagram.allow_unsigned,
+            any_token(config.instagram_senders()),
+        ),
+    ] {
+        if unsigned && token {
+            let channel = key.split('.').next().unwrap_or_default();
+            return fail(
+                key,
+                format!(
+                    "unsigned webhooks are only for dry-run trials, but {channel} has an access token, so anyone could forge customer messages and opt-outs; remove allow_unsigned and set {channel}.app_secret (or BALAS_{}__APP_SECRET)",
+                    channel.to_ascii_uppercase()
+                ),
+            );
+        }
+    }
     if let Err((key, message)) = check_senders(config) {
         return fail(key, message);
     }
@@ -291,6 +342,20 @@ fn check(config: &Config, text: &str, origin: &str) -> Result<(), ConfigError> {
                 config.server.listen
             ),
         );
+    }
+    if let Some(addr) = &config.server.metrics_listen
+        && addr.parse::<std::net::SocketAddr>().is_err()
+    {
+        return fail(
+            "server.metrics_listen",
+            format!("{addr:?} is not an address like \"127.0.0.1:9090\""),
+        );
+    }
+    let ttl = config.auth.session_ttl.get();
+    if ttl < std::time::Duration::from_secs(300)
+        || ttl > std::time::Duration::from_secs(30 * 86_400)
+    {
+        return fail("auth.session_ttl", "must be between 5m and 30d".into());
     }
     if config.server.max_body_bytes < 1024 {
         return fail("server.max_body_bytes", "must be at least 1024".into());
@@ -346,12 +411,21 @@ fn check(config: &Config, text: &str, origin: &str) -> Result<(), ConfigError> {
                 format!("agent id {:?} appears twice", agent.id),
             );
         }
+        if !super::valid_user_id(&agent.id) {
+            return fail(
+                "agents.id",
+                format!(
+                    "invalid id {:?}: use 1–64 letters, digits, '.', '-' or '_'",
+                    agent.id
+                ),
+            );
+        }
         let hash = agent.token_sha256.trim();
-        if hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+        if !hash.is_empty() && (hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit())) {
             return fail(
                 "agents.token_sha256",
                 format!(
-                    "agent {:?}: expected 64 hex characters (the SHA-256 of the token); `balas agents add` prints one",
+                    "agent {:?}: expected 64 hex characters (the SHA-256 of the token), or leave it out and give the user a password with `balas users passwd`",
                     agent.id
                 ),
             );
@@ -888,6 +962,93 @@ template_language = "en"
             err.contains("canned response `hi`") && err.contains("shpo"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn unsigned_webhooks_only_without_an_access_token() {
+        let text = "[whatsapp]\nenabled = true\nallow_unsigned = true\naccess_token = \"EAAG\"\nphone_number_id = \"1\"\n";
+        let err = load_from_str(text, "f.toml", &[]).unwrap_err().to_string();
+        assert!(err.starts_with("f.toml:3"), "{err}");
+        assert!(err.contains("key `whatsapp.allow_unsigned`"), "{err}");
+        assert!(err.contains("dry-run"), "{err}");
+        // The same through the environment names the variable that set the key.
+        let trial = "[instagram]\nenabled = true\nallow_unsigned = true\n";
+        assert!(
+            load_from_str(trial, "f.toml", &[]).is_ok(),
+            "a dry-run trial is fine"
+        );
+        let err = load_from_str(
+            trial,
+            "f.toml",
+            &env(&[
+                ("BALAS_INSTAGRAM__ACCESS_TOKEN", "IGQV"),
+                ("BALAS_INSTAGRAM__ACCOUNT_ID", "1784"),
+                ("BALAS_INSTAGRAM__ALLOW_UNSIGNED", "true"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("env BALAS_INSTAGRAM__ALLOW_UNSIGNED")
+                && err.contains("instagram.allow_unsigned"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_bad_override_names_the_variable_not_the_file_line() {
+        let text = "[server]\nlisten = \"0.0.0.0:8080\"\n";
+        let err = load_from_str(
+            text,
+            "f.toml",
+            &env(&[("BALAS_SERVER__LISTEN", "everywhere")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("env BALAS_SERVER__LISTEN:"), "{err}");
+        assert!(
+            err.contains("server.listen") && !err.contains("f.toml:2"),
+            "{err}"
+        );
+        // Without the override the file line is named.
+        let err = load_from_str("[server]\nlisten = \"nowhere\"\n", "f.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("f.toml:2"), "{err}");
+    }
+
+    #[test]
+    fn access_settings_are_checked() {
+        let err = load_from_str("[auth]\nsession_ttl = \"1m\"\n", "f.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("auth.session_ttl"), "{err}");
+        let err = load_from_str(
+            "[server]\ntrusted_proxies = [\"10.0.0.0/40\"]\n",
+            "f.toml",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("f.toml:2") && err.contains("CIDR"), "{err}");
+        let err = load_from_str("[server]\nmetrics_listen = \"private\"\n", "f.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.metrics_listen"), "{err}");
+        let ok = "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\nmetrics_listen = \"127.0.0.1:9090\"\nmetrics_token = \"\"\n[auth]\nsecure_cookie = \"always\"\n";
+        let c = load_from_str(ok, "f.toml", &[]).unwrap();
+        assert_eq!(c.server.trusted_proxies.len(), 2);
+        assert!(c.server.metrics_token.is_none(), "empty means unset");
+        assert_eq!(c.auth.secure_cookie, crate::config::SecureCookie::Always);
+    }
+
+    #[test]
+    fn agents_may_come_without_a_token_but_need_a_valid_id() {
+        let ok = "[[agents]]\nid = \"siti\"\nname = \"Siti\"\n";
+        assert!(load_from_str(ok, "f.toml", &[]).is_ok());
+        let bad = "[[agents]]\nid = \"siti aminah\"\nname = \"Siti\"\n";
+        let err = load_from_str(bad, "f.toml", &[]).unwrap_err().to_string();
+        assert!(err.contains("agents.id"), "{err}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod types;
 
 pub use duration::{HumanDuration, parse_duration};
 pub use load::{ConfigError, load, load_from_str, validate};
-pub use types::{ClockRange, Secret, TimeZoneName};
+pub use types::{ClockRange, IpRange, Secret, TimeZoneName};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -46,7 +46,10 @@ pub struct Config {
     pub broadcast: BroadcastConfig,
     /// Background workers.
     pub workers: WorkersConfig,
-    /// People who use the agent API.
+    /// Sign-in sessions and cookies.
+    pub auth: AuthConfig,
+    /// People imported into the store at start (bootstrap; the store is the
+    /// source of truth afterwards).
     pub agents: Vec<AgentConfig>,
     /// Canned responses agents can insert.
     pub canned: Vec<CannedConfig>,
@@ -62,6 +65,15 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Log format: `text` or `json`.
     pub log_format: LogFormat,
+    /// Reverse proxies (IP addresses or CIDR ranges) whose `X-Forwarded-For`
+    /// and `X-Forwarded-Proto` are believed; from anyone else they are ignored.
+    pub trusted_proxies: Vec<IpRange>,
+    /// Serve `/metrics` on this separate address only (e.g. a private
+    /// interface), instead of on `listen`.
+    pub metrics_listen: Option<String>,
+    /// Bearer token `/metrics` requires. Without it (and without
+    /// `metrics_listen`) `/metrics` is refused.
+    pub metrics_token: Option<Secret>,
 }
 
 impl Default for ServerConfig {
@@ -70,8 +82,42 @@ impl Default for ServerConfig {
             listen: "0.0.0.0:8080".into(),
             max_body_bytes: 1024 * 1024,
             log_format: LogFormat::Text,
+            trusted_proxies: Vec::new(),
+            metrics_listen: None,
+            metrics_token: None,
         }
     }
+}
+
+/// `[auth]`: sign-in sessions of the console.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// How long a sign-in lasts (absolute, not extended by use).
+    pub session_ttl: HumanDuration,
+    /// When the session cookie is marked `Secure`.
+    pub secure_cookie: SecureCookie,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl: HumanDuration::secs(12 * 3600),
+            secure_cookie: SecureCookie::Auto,
+        }
+    }
+}
+
+/// When the session cookie carries the `Secure` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecureCookie {
+    /// When the request came over HTTPS, as told by `X-Forwarded-Proto: https`
+    /// from a proxy in `server.trusted_proxies` (Balas itself speaks plain HTTP).
+    Auto,
+    /// Always (production behind TLS): browsers then keep the cookie only on
+    /// HTTPS pages (and on `http://localhost`).
+    Always,
 }
 
 /// How logs are written.
@@ -631,8 +677,20 @@ pub struct AgentConfig {
     /// Conversations they may hold at once.
     #[serde(default = "default_max_concurrent")]
     pub max_concurrent: u32,
-    /// Hex SHA-256 of their bearer token (the token itself is never stored).
+    /// Hex SHA-256 of their bearer token (the token itself is never stored);
+    /// empty for none (set a password with `balas users passwd` instead).
+    #[serde(default)]
     pub token_sha256: String,
+}
+
+/// Whether `id` is a valid user id: 1–64 ASCII letters, digits, `.`, `-` or `_`
+/// (it is also the sign-in name and part of store keys).
+pub fn valid_user_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn default_max_concurrent() -> u32 {

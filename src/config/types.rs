@@ -163,6 +163,82 @@ impl fmt::Display for ClockRange {
     }
 }
 
+/// An IP address or a CIDR range (`10.0.0.0/8`, `::1`, `192.168.1.5`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpRange {
+    network: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl IpRange {
+    /// Parses `"10.0.0.0/8"` or a single address.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let hint = || {
+            format!(
+                "invalid address range {text:?}; write an IP address or a CIDR range like \"10.0.0.0/8\""
+            )
+        };
+        let (addr, prefix) = match text.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text.trim(), None),
+        };
+        let network: std::net::IpAddr = addr.parse().map_err(|_| hint())?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(hint)?,
+            None => max,
+        };
+        Ok(Self { network, prefix })
+    }
+
+    /// Whether `ip` is in the range (an IPv4-mapped IPv6 address counts as IPv4).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.network, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for IpRange {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        IpRange::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for IpRange {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl fmt::Display for IpRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +261,23 @@ mod tests {
         assert_eq!(ClockRange::parse("00:00-24:00").unwrap().end_min, 1440);
         for bad in ["8-17", "08:00", "25:00-26:00", "08:60-09:00", "09:00-09:00"] {
             assert!(ClockRange::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ip_ranges() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let r = IpRange::parse("10.0.0.0/8").unwrap();
+        assert!(r.contains(ip("10.1.2.3")));
+        assert!(!r.contains(ip("11.0.0.1")));
+        assert!(r.contains(ip("::ffff:10.9.9.9")), "IPv4-mapped IPv6");
+        let one = IpRange::parse("127.0.0.1").unwrap();
+        assert!(one.contains(ip("127.0.0.1")) && !one.contains(ip("127.0.0.2")));
+        assert!(IpRange::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+        assert!(IpRange::parse("fd00::/8").unwrap().contains(ip("fd12::1")));
+        assert!(!IpRange::parse("fd00::/8").unwrap().contains(ip("10.0.0.1")));
+        for bad in ["10.0.0.0/33", "localhost", "10.0.0/8", "::1/129", ""] {
+            assert!(IpRange::parse(bad).is_err(), "{bad}");
         }
     }
 

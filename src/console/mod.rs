@@ -2,8 +2,9 @@
 //! at `/console/`, with every asset embedded in the binary so it works on a LAN
 //! without internet and without a build step.
 //!
-//! The console talks to `/api/v1` with the agent's bearer token (kept in the
-//! browser's sessionStorage). Every response here carries a strict
+//! The console signs in with a user name and password (`POST /api/v1/session`)
+//! and then talks to `/api/v1` with the HttpOnly session cookie, sending the
+//! session's CSRF token with every change. Every response here carries a strict
 //! Content-Security-Policy: no inline scripts or styles, nothing from other
 //! origins.
 
@@ -63,6 +64,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
         JS,
         include_str!("assets/view-broadcasts.js"),
     ),
+    ("view-users.js", JS, include_str!("assets/view-users.js")),
 ];
 
 /// `/` (redirect), `/console` (redirect), `/console/` and `/console/{file}`.

@@ -10,9 +10,8 @@ use crate::events::Event;
 use serde_json::json;
 
 use super::timers::Timer;
-use crate::config::AgentConfig;
 use crate::conversation::{Conversation, State, Transition};
-use crate::store::{ConversationError, queues};
+use crate::store::{ConversationError, User, queues};
 
 /// Publishes a live event about a conversation to every process's consoles.
 pub async fn publish(engine: &Engine, kind: &str, conv: &Conversation, extra: serde_json::Value) {
@@ -91,10 +90,7 @@ pub async fn raise_priority(
 }
 
 /// The queues an agent may take from: theirs, or every known queue.
-pub async fn agent_queues(
-    engine: &Engine,
-    agent: &AgentConfig,
-) -> Result<Vec<String>, ConversationError> {
+pub async fn agent_queues(engine: &Engine, agent: &User) -> Result<Vec<String>, ConversationError> {
     if !agent.queues.is_empty() {
         return Ok(agent.queues.clone());
     }
@@ -117,7 +113,7 @@ pub async fn agent_queues(
 /// Assigns the next waiting conversation the agent may take; `queue` narrows it.
 pub async fn claim_next(
     engine: &Engine,
-    agent: &AgentConfig,
+    agent: &User,
     queue: Option<&str>,
 ) -> Result<Option<Conversation>, ConversationError> {
     let mut queues = agent_queues(engine, agent).await?;

@@ -228,13 +228,17 @@ async fn an_agents_case_gets_no_bot_reply() {
     )
     .await
     .unwrap();
-    let agent = crate::config::AgentConfig {
+    let agent = crate::store::User {
         id: "siti".into(),
         name: "Siti".into(),
         role: crate::config::Role::Agent,
         queues: Vec::new(),
         max_concurrent: 5,
-        token_sha256: String::new(),
+        disabled: false,
+        password_hash: None,
+        tokens: Vec::new(),
+        created_ms: MONDAY_10_WIB_MS,
+        updated_ms: MONDAY_10_WIB_MS,
     };
     let claimed = super::ownership::claim_next(&f.engine, &agent, None)
         .await

@@ -178,6 +178,10 @@ pub trait Backend: Send + Sync + 'static {
     /// Reads several documents at once; missing ones are `None`.
     async fn doc_get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Versioned>>>;
 
+    /// Deletes a document; false when it did not exist. A document written
+    /// again afterwards starts over at version 1.
+    async fn doc_delete(&self, key: &str) -> StoreResult<bool>;
+
     // ---- durable job queues -------------------------------------------------
 
     /// Pushes jobs atomically (all or nothing). For each job, true when it was

@@ -839,6 +839,16 @@ impl Backend for EmbeddedBackend {
         .await
     }
 
+    async fn doc_delete(&self, key: &str) -> StoreResult<bool> {
+        let key = key.to_owned();
+        self.write(move |txn| {
+            let mut docs = txn.open_table(DOCS).map_err(db_err)?;
+            let existed = docs.remove(key.as_str()).map_err(db_err)?.is_some();
+            Ok(existed)
+        })
+        .await
+    }
+
     async fn doc_get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Versioned>>> {
         let keys = keys.to_vec();
         self.read(move |txn| {

@@ -1,7 +1,7 @@
 //! Rate limits and cool-downs shared by every process.
 //!
 //! Sends are paced per sender number and per WhatsApp recipient, broadcasts at
-//! their own rate; a platform that says a whole number is over its limit sets
+//! their own rate, sign-in attempts per client address and user name; a platform that says a whole number is over its limit sets
 //! a cool-down every process respects. The keys live here; the limiter is the
 //! backend's GCRA ([`super::Backend::rate_take`]).
 
@@ -18,6 +18,10 @@ pub enum RateKey<'a> {
     Recipient(Channel, &'a str),
     /// One broadcast's own pace.
     Broadcast(&'a str),
+    /// Sign-in attempts from one client address.
+    SignInAddress(&'a str),
+    /// Sign-in attempts for one user name.
+    SignInUser(&'a str),
 }
 
 impl RateKey<'_> {
@@ -26,6 +30,8 @@ impl RateKey<'_> {
             RateKey::Sender(channel, id) => format!("rate:{}:{id}", channel.as_str()),
             RateKey::Recipient(channel, to) => format!("pair:{}:{to}", channel.as_str()),
             RateKey::Broadcast(id) => format!("bcrate:{id}"),
+            RateKey::SignInAddress(address) => format!("signin:addr:{address}"),
+            RateKey::SignInUser(name) => format!("signin:user:{name}"),
         }
     }
 }

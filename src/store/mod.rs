@@ -4,7 +4,8 @@
 //! ([`redis`] for several processes sharing one Redis, [`embedded`] for a single
 //! process with a redb file). [`Store`] adds the domain operations the rest of
 //! Balas calls — contacts, conversations and transcripts, the agent queue, typed
-//! jobs, outbound records, attachment records, live events — written once on top of the primitives,
+//! jobs, outbound records, attachment records, users and sessions, live events
+//! — written once on top of the primitives,
 //! so both backends behave the same by construction.
 
 pub mod backend;
@@ -19,6 +20,7 @@ mod records;
 pub mod redis;
 mod slots;
 mod surveys;
+mod users;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -35,6 +37,7 @@ pub use limits::RateKey;
 pub use media::{Attachment, AttachmentDirection, AttachmentStatus};
 pub use records::{Origin, OutboundRecord, OutboundState, SendStart, broadcast_record_id};
 pub use surveys::{Step, Survey, SurveyStatus};
+pub use users::{ApiToken, Session, TokenRef, User};
 
 use crate::clock::SharedClock;
 

@@ -353,6 +353,48 @@ fn map_err(what: &str, e: RedisError) -> StoreError {
     }
 }
 
+/// The URL with its credentials' secret part replaced by `***`
+/// (`redis://user:***@host:6379/0`), for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_string();
+    };
+    let user = rest[..at].split_once(':').map_or("", |(u, _)| u);
+    format!("{}{user}:***@{}", &url[..scheme_end], &rest[at + 1..])
+}
+
+/// The secret part of a URL's credentials, if any.
+fn url_secret(url: &str) -> Option<&str> {
+    let rest = &url[url.find("://")? + 3..];
+    let userinfo = &rest[..rest[..rest.find('/').unwrap_or(rest.len())].rfind('@')?];
+    let secret = userinfo.split_once(':').map_or(userinfo, |(_, p)| p);
+    (!secret.is_empty()).then_some(secret)
+}
+
+/// Replaces the URL (and its password, wherever quoted) in an error message.
+fn scrub_password(e: StoreError, url: &str) -> StoreError {
+    let clean = |m: String| {
+        let m = m.replace(url, &redact_url(url));
+        match url_secret(url) {
+            Some(secret) => m.replace(secret, "***"),
+            None => m,
+        }
+    };
+    match e {
+        StoreError::Unavailable(m) => StoreError::Unavailable(clean(m)),
+        StoreError::Corrupt { key, reason } => StoreError::Corrupt {
+            key: clean(key),
+            reason: clean(reason),
+        },
+        other => other,
+    }
+}
+
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -415,16 +457,20 @@ impl RedisBackend {
     /// `rediss://:password@host:6380/0` for TLS); every key starts with
     /// `key_prefix`, which must not contain `{` or `}` (they form hash tags).
     pub async fn connect(url: &str, key_prefix: &str) -> StoreResult<Self> {
-        let target = Target::node(url).map_err(|e| map_err("url", e))?;
-        Self::open(target, key_prefix).await
+        // Errors may quote the URL; none may show its password.
+        let scrub = |e: StoreError| scrub_password(e, url);
+        let target = Target::node(url).map_err(|e| scrub(map_err("url", e)))?;
+        Self::open(target, key_prefix).await.map_err(scrub)
     }
 
     /// Connects to a Redis Cluster through any of its `nodes` (seed URLs, as
     /// for [`RedisBackend::connect`]; the client learns the rest of the
     /// cluster from them).
     pub async fn connect_cluster(nodes: &[String], key_prefix: &str) -> StoreResult<Self> {
-        let target = Target::cluster(nodes).map_err(|e| map_err("cluster nodes", e))?;
-        Self::open(target, key_prefix).await
+        // Errors may quote a seed URL; none may show its password.
+        let scrub = |e: StoreError| nodes.iter().fold(e, |e, url| scrub_password(e, url));
+        let target = Target::cluster(nodes).map_err(|e| scrub(map_err("cluster nodes", e)))?;
+        Self::open(target, key_prefix).await.map_err(scrub)
     }
 
     async fn open(target: Target, key_prefix: &str) -> StoreResult<Self> {
@@ -579,6 +625,13 @@ impl Backend for RedisBackend {
             inv.key(self.key("n", counter)).arg(*delta);
         }
         self.invoke("doc_put", &inv).await
+    }
+
+    async fn doc_delete(&self, key: &str) -> StoreResult<bool> {
+        let n: i64 = self
+            .query("doc_delete", redis::cmd("DEL").arg(self.key("doc", key)))
+            .await?;
+        Ok(n == 1)
     }
 
     async fn doc_get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Versioned>>> {
@@ -1053,5 +1106,31 @@ impl Backend for RedisBackend {
 
     async fn subscribe(&self, topic: &str) -> StoreResult<mpsc::Receiver<Vec<u8>>> {
         self.pubsub.subscribe(&self.topic(topic)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        for (url, shown) in [
+            (
+                "redis://:hunter2@10.0.0.5:6379/0",
+                "redis://:***@10.0.0.5:6379/0",
+            ),
+            ("redis://app:hunter2@cache/1", "redis://app:***@cache/1"),
+            ("rediss://hunter2@cache:6380", "rediss://:***@cache:6380"),
+            ("redis://127.0.0.1:6379/", "redis://127.0.0.1:6379/"),
+            ("redis://cache/0?x=a@b", "redis://cache/0?x=a@b"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+        let e = scrub_password(
+            StoreError::Unavailable("cannot reach redis://:hunter2@h:1/ (hunter2)".into()),
+            "redis://:hunter2@h:1/",
+        );
+        assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 }

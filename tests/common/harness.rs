@@ -37,6 +37,58 @@ pub const AGENTS: &[(&str, Role, &str)] = &[
     ("root", Role::Admin, "token-root"),
 ];
 
+/// Bearer token of `/metrics` on every test server.
+pub const METRICS_TOKEN: &str = "test-metrics-token";
+
+/// How a test request proves who it is.
+#[derive(Debug, Clone, Copy)]
+pub enum Auth<'a> {
+    /// No credentials.
+    Anonymous,
+    /// `Authorization: Bearer <token>`.
+    Bearer(&'a str),
+    /// The session cookie, with the CSRF header when given.
+    Cookie {
+        /// The session id (cookie value).
+        session: &'a str,
+        /// The CSRF token to send in `X-CSRF-Token`.
+        csrf: Option<&'a str>,
+    },
+}
+
+/// A console sign-in: status, body, the session cookie's value and the whole
+/// `Set-Cookie` header.
+#[derive(Debug, Clone)]
+pub struct SignIn {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body.
+    pub body: Value,
+    /// The session id from `Set-Cookie`, when one was set.
+    pub session: Option<String>,
+    /// The raw `Set-Cookie` header.
+    pub set_cookie: Option<String>,
+    /// `Retry-After`, when rate limited.
+    pub retry_after: Option<String>,
+}
+
+impl SignIn {
+    /// The CSRF token from the body.
+    pub fn csrf(&self) -> &str {
+        self.body["csrf_token"]
+            .as_str()
+            .expect("csrf_token in the body")
+    }
+
+    /// Cookie credentials with the CSRF header.
+    pub fn auth(&self) -> Auth<'_> {
+        Auth::Cookie {
+            session: self.session.as_deref().expect("a session cookie"),
+            csrf: Some(self.csrf()),
+        }
+    }
+}
+
 /// Token of an agent by id.
 pub fn token(id: &str) -> &'static str {
     AGENTS
@@ -146,6 +198,7 @@ pub fn test_config(store: &StoreKind, dir: &std::path::Path, mock_base: &str) ->
     }
     c.whatsapp.phone_number_id = PHONE_NUMBER_ID.into();
     c.instagram.account_id = IG_ACCOUNT_ID.into();
+    c.server.metrics_token = Some(Secret::new(METRICS_TOKEN));
     c.workers.poll_interval = balas::config::HumanDuration::millis(20);
     c.workers.lease = balas::config::HumanDuration::secs(5);
     c.agents = AGENTS
@@ -298,6 +351,77 @@ impl Harness {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// Calls the API with any credentials; returns status, JSON (Null for an
+    /// empty body) and the response headers.
+    pub async fn call(
+        &self,
+        auth: Auth<'_>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        match auth {
+            Auth::Anonymous => {}
+            Auth::Bearer(t) => req = req.bearer_auth(t),
+            Auth::Cookie { session, csrf } => {
+                req = req.header("cookie", format!("balas_session={session}"));
+                if let Some(c) = csrf {
+                    req = req.header("x-csrf-token", c);
+                }
+            }
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("api request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+            headers,
+        )
+    }
+
+    /// Signs in through `POST /api/v1/session`, as the console does.
+    pub async fn sign_in(&self, username: &str, password: &str) -> SignIn {
+        let (status, body, headers) = self
+            .call(
+                Auth::Anonymous,
+                reqwest::Method::POST,
+                "/api/v1/session",
+                Some(json!({ "username": username, "password": password })),
+            )
+            .await;
+        let set_cookie = headers
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let session = set_cookie
+            .as_deref()
+            .and_then(|c| c.split(';').next())
+            .and_then(|kv| kv.strip_prefix("balas_session="))
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
+        SignIn {
+            status,
+            body,
+            session,
+            set_cookie,
+            retry_after: headers
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        }
+    }
+
+    /// The `server.metrics_listen` address, when configured.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.running.as_ref().and_then(|r| r.metrics_addr)
+    }
+
     /// Texts (or list/button bodies) the mock received for `to`, in order.
     pub fn texts_to(&self, to: &str) -> Vec<String> {
         self.mock
@@ -349,19 +473,45 @@ impl Harness {
     /// assert that something did *not* happen wait for this instead of
     /// sleeping.
     pub async fn idle(&self) {
-        let store = self.app.store();
+        // A job hands work to another queue while it holds its lease, so a
+        // pass reads every queue's leases, then every queue's due times, then
+        // the leases again; and two passes in a row must agree. One pass read
+        // queue by queue can miss a job that finished between two reads after
+        // handing over work to a queue already read.
+        let quiet_passes = std::cell::Cell::new(0);
         self.until("the workers are idle", || async {
-            let horizon = self.clock.now_ms() + 200;
+            let passes = if self.quiet_pass().await {
+                quiet_passes.get() + 1
+            } else {
+                0
+            };
+            quiet_passes.set(passes);
+            passes >= 2
+        })
+        .await;
+    }
+
+    async fn quiet_pass(&self) -> bool {
+        let store = self.app.store();
+        let nothing_leased = || async {
             for q in balas::store::queues::ALL {
-                let counts = store.job_counts(q).await.expect("store");
-                let next = store.next_due(q).await.expect("store");
-                if counts.leased > 0 || next.is_some_and(|due| due <= horizon) {
+                if store.job_counts(q).await.expect("store").leased > 0 {
                     return false;
                 }
             }
             true
-        })
-        .await;
+        };
+        if !nothing_leased().await {
+            return false;
+        }
+        let horizon = self.clock.now_ms() + 200;
+        for q in balas::store::queues::ALL {
+            let next = store.next_due(q).await.expect("store");
+            if next.is_some_and(|due| due <= horizon) {
+                return false;
+            }
+        }
+        nothing_leased().await
     }
 
     /// Waits until the mock has received at least `n` texts for `to`; returns them.

@@ -23,6 +23,23 @@ macro_rules! on_every_store {
     };
 }
 
+/// Runs each named `async fn(StoreKind)` as two tests, `embedded::NAME` and
+/// `redis::NAME`: scenarios whose store calls the cluster runs of the
+/// conformance suite and the main end-to-end suites already cover, kept off
+/// the Cluster so the suite stays short.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::StoreKind::Embedded).await })*
+        }
+        mod redis {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::StoreKind::redis()).await })*
+        }
+    };
+}
+
 /// Runs each named `async fn(StoreKind)` on the stores several processes can
 /// share, as `shared_redis::NAME` (one Redis server) and `shared_cluster::NAME`
 /// (a Redis Cluster): the scenarios with two processes.

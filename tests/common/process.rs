@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use super::harness::{APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN};
+use super::harness::{APP_SECRET, METRICS_TOKEN, PHONE_NUMBER_ID, VERIFY_TOKEN};
 
 /// The `balas` binary cargo built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_balas");
@@ -70,6 +70,7 @@ pub fn write_config(
     let text = format!(
         r#"[server]
 listen = "127.0.0.1:{port}"
+metrics_token = "{METRICS_TOKEN}"
 
 [store]
 {store_section}
@@ -190,6 +191,7 @@ impl BalasProcess {
     pub async fn metrics(&self, http: &reqwest::Client) -> String {
         let r = http
             .get(format!("{}/metrics", self.base))
+            .bearer_auth(METRICS_TOKEN)
             .send()
             .await
             .expect("metrics");
@@ -237,6 +239,33 @@ pub fn run(args: &[&str]) -> Finished {
         .env_remove("RUST_LOG")
         .output()
         .expect("balas runs");
+    Finished {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs `balas ARGS` from the repository root with extra environment
+/// variables and, when given, `stdin` as its standard input.
+pub fn run_with(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Finished {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("balas runs");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(input);
+    let out = child.wait_with_output().expect("balas finishes");
     Finished {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

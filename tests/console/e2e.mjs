@@ -1,13 +1,17 @@
 // End-to-end test of the agent console in a real headless Chromium.
 //
 // Run by tests/console_e2e.rs, which starts Balas and a Graph API mock and
-// passes: BASE_URL, TOKEN, APP_SECRET, GRAPH_URL (the mock, with GET
-// /__requests), ARTIFACTS (directory for screenshots), CHROMIUM (optional).
+// passes: BASE_URL, USERNAME and PASSWORD (an admin), APP_SECRET, GRAPH_URL
+// (the mock, with GET /__requests), ARTIFACTS (directory for screenshots),
+// CHROMIUM (optional).
 //
-// A customer complains over a signed WhatsApp webhook; the conversation shows
-// up in the Queue live; the agent claims it and replies; the reply reaches the
-// Graph mock; the customer's answer appears live; a message that looks like
-// HTML stays text; the agent resolves the case.
+// The admin signs in through the form (an HttpOnly cookie, shared by a second
+// tab); a customer complains over a signed WhatsApp webhook; the conversation
+// shows up in the Queue live; the agent claims it and replies; the reply
+// reaches the Graph mock; the customer's answer appears live; a message that
+// looks like HTML stays text; the agent resolves the case. Then the admin adds
+// a user, gives them queues, issues an API token (shown once, and it works),
+// disables them (the token stops working), and signs out.
 
 import { chromium } from 'playwright-core';
 import crypto from 'node:crypto';
@@ -21,7 +25,8 @@ const env = (k) => {
   return v;
 };
 const BASE_URL = env('BASE_URL');
-const TOKEN = env('TOKEN');
+const USERNAME = env('USERNAME');
+const PASSWORD = env('PASSWORD');
 const APP_SECRET = env('APP_SECRET');
 const GRAPH_URL = env('GRAPH_URL');
 const ARTIFACTS = env('ARTIFACTS');
@@ -93,6 +98,7 @@ const context = await chromium.launchPersistentContext(profile, {
   ],
 });
 const problems = [];
+let expected401 = 0;
 const dialogs = [];
 let exitCode = 0;
 try {
@@ -104,23 +110,54 @@ try {
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => {
-    if (m.type() === 'error' && !/the server responded with a status of 204/.test(m.text())) {
-      problems.push(`console error: ${m.text()}`);
+    if (m.type() !== 'error' || /the server responded with a status of 204/.test(m.text())) return;
+    // The wrong password is refused with 401 on purpose; anything else is a problem.
+    if (expected401 > 0 && /status of 401/.test(m.text())) {
+      expected401 -= 1;
+      return;
     }
+    problems.push(`console error: ${m.text()}`);
   });
   let navigations = 0;
   page.on('framenavigated', (f) => {
     if (f === page.mainFrame()) navigations += 1;
   });
 
-  step('open / (redirects to /console/) and sign in');
+  step('open / (redirects to /console/); a wrong password is refused');
   await page.goto(BASE_URL + '/');
   if (!page.url().startsWith(BASE_URL + '/console/')) throw new Error(`/ did not redirect to the console: ${page.url()}`);
-  await page.getByLabel('Token akses').fill(TOKEN);
+  await page.getByLabel('Nama pengguna', { exact: true }).fill(USERNAME);
+  await page.getByLabel('Kata sandi', { exact: true }).fill('not the password');
+  expected401 = 1;
+  await page.getByRole('button', { name: 'Masuk' }).click();
+  await page.getByText('Nama pengguna atau kata sandi salah.').waitFor();
+
+  step('sign in through the form');
+  await page.getByLabel('Kata sandi', { exact: true }).fill(PASSWORD);
   await page.getByRole('button', { name: 'Masuk' }).click();
   await page.getByRole('heading', { name: 'Antrean', level: 1 }).waitFor();
-  if (page.url().includes(TOKEN)) throw new Error('the token leaked into the URL');
+  if (page.url().includes(PASSWORD)) throw new Error('the password leaked into the URL');
   await page.locator('#live[data-connected="true"]').waitFor();
+  const scriptView = await page.evaluate(() => ({
+    cookie: document.cookie,
+    stored: JSON.stringify({ ...sessionStorage }) + JSON.stringify({ ...localStorage }),
+  }));
+  if (scriptView.cookie.includes('balas_session')) throw new Error('the session cookie is readable by scripts');
+  if (scriptView.stored.includes(PASSWORD) || /blk_|[0-9a-f]{64}/.test(scriptView.stored)) {
+    throw new Error(`a secret is kept in web storage: ${scriptView.stored}`);
+  }
+  const cookies = await context.cookies(BASE_URL);
+  const session = cookies.find((c) => c.name === 'balas_session');
+  if (!session || !session.httpOnly || session.sameSite !== 'Strict') {
+    throw new Error(`unexpected session cookie: ${JSON.stringify(cookies)}`);
+  }
+
+  step('a second tab is signed in too (one cookie for every tab)');
+  const tab = await context.newPage();
+  await tab.goto(BASE_URL + '/console/');
+  await tab.getByRole('heading', { name: 'Antrean', level: 1 }).waitFor();
+  if (await tab.locator('#signin').isVisible()) throw new Error('the second tab asks to sign in again');
+  await tab.close();
 
   step('a customer complains; the conversation appears in the queue without a reload');
   const navigationsBefore = navigations;
@@ -175,6 +212,41 @@ try {
   await page.getByRole('button', { name: 'Selesaikan' }).click();
   await page.locator('.conv-status .state-resolved').waitFor();
   await page.waitForFunction(() => document.querySelector('#reply').disabled);
+
+  step('the admin adds a user, gives them a queue and an API token');
+  await page.getByRole('button', { name: 'Pengguna' }).click();
+  await page.getByRole('heading', { name: 'Pengguna', level: 1 }).waitFor();
+  await page.getByLabel('ID (nama pengguna)').fill('dewi');
+  await page.getByLabel('Nama', { exact: true }).fill('Dewi Lestari');
+  await page.getByLabel('Kata sandi awal (opsional)').fill('teh tarik tanpa gula');
+  await page.getByRole('button', { name: 'Tambah', exact: true }).click();
+  const row = page.locator('tr[data-user="dewi"]');
+  await row.waitFor();
+  await row.getByRole('button', { name: 'Ubah' }).click();
+  await page.locator('.user-editor').getByLabel('Antrean').fill('complaints, refunds');
+  await page.locator('.user-editor').getByRole('button', { name: 'Simpan' }).click();
+  await row.getByText('complaints, refunds').waitFor();
+  await row.getByRole('button', { name: 'Buat token API' }).click();
+  await page.locator('.user-editor').getByLabel('Untuk apa token ini?').fill('CRM');
+  await page.locator('.user-editor').getByRole('button', { name: 'Buat token' }).click();
+  const tokenText = (await page.locator('.secret-value').textContent()).trim();
+  if (!/^blk_[0-9a-f]{64}$/.test(tokenText)) throw new Error(`unexpected token: ${tokenText}`);
+  const me = async () => (await fetch(`${BASE_URL}/api/v1/me`, { headers: { Authorization: `Bearer ${tokenText}` } })).status;
+  if ((await me()) !== 200) throw new Error('the new token does not work');
+  await row.getByText('CRM').waitFor();
+
+  step('the admin disables the user: the token stops working at once');
+  await row.getByRole('button', { name: 'Nonaktifkan' }).click();
+  await row.getByText('nonaktif', { exact: true }).waitFor();
+  if ((await me()) !== 401) throw new Error('the token of a disabled user still works');
+  await page.screenshot({ path: path.join(ARTIFACTS, 'console-users.png') });
+
+  step('sign out: back to the form, and a reload stays signed out');
+  await page.getByRole('button', { name: 'Keluar' }).click();
+  await page.getByLabel('Nama pengguna', { exact: true }).waitFor();
+  await page.reload();
+  await page.getByLabel('Nama pengguna', { exact: true }).waitFor();
+  if (await page.locator('#nav').isVisible()) throw new Error('still signed in after signing out');
 
   if (dialogs.length) throw new Error(`a dialog fired: ${dialogs.join(' | ')}`);
   if (problems.length) throw new Error(problems.join('\n'));

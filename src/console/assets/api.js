@@ -1,7 +1,9 @@
-// The HTTP API: bearer token (kept in sessionStorage, never in URLs), JSON
-// requests, errors as ApiError with the server's code and message.
+// The HTTP API. The console signs in with a password and rides on the
+// HttpOnly session cookie (shared by every tab, invisible to scripts); every
+// change also carries the session's CSRF token, kept here in memory only.
+// Errors become ApiError with the server's code and message.
 
-const TOKEN_KEY = 'balas.token';
+import { h } from './dom.js';
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -11,29 +13,24 @@ export class ApiError extends Error {
   }
 }
 
-export function getToken() {
-  return sessionStorage.getItem(TOKEN_KEY);
-}
+let csrfToken = null;
 
-export function setToken(token) {
-  sessionStorage.setItem(TOKEN_KEY, token);
-}
-
-export function clearToken() {
-  sessionStorage.removeItem(TOKEN_KEY);
+/** Remembers the CSRF token of the current session (null after signing out). */
+export function setCsrf(token) {
+  csrfToken = token || null;
 }
 
 let onUnauthorized = () => {};
 
-/** Called when the server answers 401 (token gone or revoked). */
+/** Called when the server answers 401 (signed out elsewhere, expired, disabled). */
 export function setUnauthorizedHandler(fn) {
   onUnauthorized = fn;
 }
 
-/** Headers with the Authorization bearer token. */
-export function authHeaders(extra = {}) {
-  const token = getToken();
-  return token ? { ...extra, Authorization: `Bearer ${token}` } : { ...extra };
+/** Extra request headers: the CSRF token for anything that changes state. */
+export function authHeaders(extra = {}, method = 'GET') {
+  const safe = ['GET', 'HEAD', 'OPTIONS'].includes(method.toUpperCase());
+  return !safe && csrfToken ? { ...extra, 'X-CSRF-Token': csrfToken } : { ...extra };
 }
 
 async function failure(res) {
@@ -48,16 +45,31 @@ async function failure(res) {
   } catch {
     // Not JSON: keep the status line.
   }
-  if (res.status === 401) onUnauthorized();
   return new ApiError(res.status, code, message);
+}
+
+async function send(path, method, headers, payload, signal) {
+  try {
+    return await fetch('/api/v1' + path, {
+      method,
+      headers: authHeaders(headers, method),
+      body: payload,
+      signal,
+      cache: 'no-store',
+      credentials: 'same-origin',
+    });
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    throw new ApiError(0, 'network', e.message || 'network error');
+  }
 }
 
 /**
  * Calls `/api/v1{path}`. `body` is sent as JSON unless it is a string (sent
  * as-is with `contentType`). Resolves to the parsed JSON, or null for 204.
  */
-export async function api(path, { method = 'GET', body, contentType, signal } = {}) {
-  const headers = authHeaders({ Accept: 'application/json' });
+export async function api(path, { method = 'GET', body, contentType, signal, quiet = false } = {}) {
+  const headers = { Accept: 'application/json' };
   let payload;
   if (body !== undefined) {
     if (typeof body === 'string') {
@@ -68,28 +80,67 @@ export async function api(path, { method = 'GET', body, contentType, signal } = 
       headers['Content-Type'] = 'application/json';
     }
   }
-  let res;
-  try {
-    res = await fetch('/api/v1' + path, { method, headers, body: payload, signal, cache: 'no-store' });
-  } catch (e) {
-    if (e.name === 'AbortError') throw e;
-    throw new ApiError(0, 'network', e.message || 'network error');
+  let res = await send(path, method, headers, payload, signal);
+  if (res.status === 403 && !['GET', 'HEAD'].includes(method)) {
+    // Another tab may have signed in again, which gave the shared cookie a
+    // new session and CSRF token: fetch it and try once more.
+    const err = await failure(res.clone());
+    if (err.code === 'csrf' && (await refreshCsrf())) {
+      res = await send(path, method, headers, payload, signal);
+    }
   }
-  if (!res.ok) throw await failure(res);
+  if (!res.ok) {
+    const err = await failure(res);
+    if (res.status === 401 && !quiet) onUnauthorized();
+    throw err;
+  }
   if (res.status === 204) return null;
   const type = res.headers.get('content-type') || '';
   return type.includes('json') ? res.json() : res.text();
 }
 
-/** Fetches a file with the Authorization header and saves it via a Blob link. */
+/** Who is signed in with this browser's cookie (null when nobody is). */
+export async function currentSession() {
+  const s = await api('/session', { quiet: true });
+  setCsrf(s && s.user ? s.csrf_token : null);
+  return s && s.user ? s : null;
+}
+
+async function refreshCsrf() {
+  try {
+    return Boolean(await currentSession());
+  } catch {
+    return false;
+  }
+}
+
+/** Signs in with a user name and password; resolves to the session. */
+export async function signIn(username, password) {
+  const s = await api('/session', { method: 'POST', body: { username, password }, quiet: true });
+  setCsrf(s.csrf_token);
+  return s;
+}
+
+/** Signs this browser out (every tab). */
+export async function signOut() {
+  try {
+    await api('/session', { method: 'DELETE', quiet: true });
+  } finally {
+    setCsrf(null);
+  }
+}
+
+/** Fetches a file (with the session cookie) and saves it via a Blob link. */
 export async function download(path, filename) {
-  const res = await fetch('/api/v1' + path, { headers: authHeaders(), cache: 'no-store' });
-  if (!res.ok) throw await failure(res);
+  const res = await fetch('/api/v1' + path, { headers: authHeaders(), cache: 'no-store', credentials: 'same-origin' });
+  if (!res.ok) {
+    const err = await failure(res);
+    if (res.status === 401) onUnauthorized();
+    throw err;
+  }
   const blob = await res.blob();
   const url = URL.createObjectURL(blob);
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = filename;
+  const a = h('a', { href: url, download: filename, hidden: true });
   document.body.append(a);
   a.click();
   a.remove();

@@ -1,7 +1,8 @@
-// The console's entry point: sign-in, the screens a role may see, hash
-// routing, live events and keyboard shortcuts.
+// The console's entry point: sign-in (user name and password; the session
+// cookie is shared by every tab), the screens a role may see, hash routing,
+// live events and keyboard shortcuts.
 
-import { api, getToken, setToken, clearToken, setUnauthorizedHandler } from './api.js';
+import { api, currentSession, signIn as startSession, signOut as endSession, setUnauthorizedHandler } from './api.js';
 import { connectEvents } from './sse.js';
 import { t, lang, setLang, applyStatic } from './i18n.js';
 import { h, fill, toast } from './dom.js';
@@ -11,6 +12,7 @@ import * as mineView from './view-mine.js';
 import * as conversationView from './view-conversation.js';
 import * as reportsView from './view-reports.js';
 import * as broadcastsView from './view-broadcasts.js';
+import * as usersView from './view-users.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -19,6 +21,7 @@ const ROLES = {
   desk: ['agent', 'supervisor', 'admin'],
   supervisor: ['supervisor', 'admin'],
   marketer: ['marketer', 'admin'],
+  admin: ['admin'],
 };
 
 const ROUTES = {
@@ -27,6 +30,7 @@ const ROUTES = {
   c: { view: conversationView, role: 'desk' },
   reports: { view: reportsView, role: 'supervisor' },
   broadcasts: { view: broadcastsView, role: 'marketer' },
+  users: { view: usersView, role: 'admin' },
 };
 
 const state = { me: null, mounted: null, route: null, stopEvents: null };
@@ -98,46 +102,71 @@ function setLive(connected) {
   live.textContent = connected ? t('live.on') : t('live.off');
 }
 
-async function signIn(token) {
-  setToken(token);
-  try {
-    state.me = await api('/me');
-  } catch (e) {
-    clearToken();
-    state.me = null;
-    throw e;
-  }
+/** Shows the console for the signed-in user (the session cookie is set). */
+async function enter() {
+  state.me = await api('/me');
   $('signin').hidden = true;
   $('nav').hidden = false;
   $('signout').hidden = false;
+  $('account').hidden = false;
   fill($('who'), state.me.name, ' · ', t('role.' + state.me.role));
   for (const b of document.querySelectorAll('#nav button')) b.hidden = !allowed(b.dataset.role);
   state.stopEvents?.();
-  state.stopEvents = connectEvents(onEvent, setLive);
+  state.stopEvents = null;
+  // Live events carry customer messages: only the desk roles receive them.
+  if (allowed('desk')) state.stopEvents = connectEvents(onEvent, setLive);
+  else $('live').hidden = true;
   render();
 }
 
-function signOut() {
+/** Back to the sign-in form (the session is already gone or being ended). */
+function leave() {
   state.stopEvents?.();
   state.stopEvents = null;
   state.mounted?.unmount?.();
   state.mounted = null;
   state.me = null;
-  clearToken();
   clearBadge();
   fill($('view'));
   fill($('who'));
   $('nav').hidden = true;
   $('signout').hidden = true;
+  $('account').hidden = true;
   $('live').hidden = true;
   $('signin').hidden = false;
-  $('token').value = '';
-  $('token').focus();
+  $('password').value = '';
+  $('username').focus();
+}
+
+async function signOut() {
+  try {
+    await endSession();
+  } catch {
+    // Signed out or unreachable: the form is shown either way.
+  }
+  leave();
+}
+
+async function changeOwnPassword(e) {
+  e.preventDefault();
+  const error = $('account-error');
+  error.textContent = '';
+  const body = { password: $('new-password').value };
+  if ($('current-password').value) body.current_password = $('current-password').value;
+  try {
+    await api(`/users/${encodeURIComponent(state.me.id)}/password`, { method: 'POST', body });
+  } catch (err) {
+    error.textContent = err.code === 'wrong_password' ? t('account.wrong') : err.message;
+    return;
+  }
+  $('account-form').reset();
+  $('account-dialog').close();
+  toast(t('account.changed'));
 }
 
 function showHelp() {
   const keys = [
-    ['1 / 2 / 3 / 4', t('keys.screens')],
+    ['1 / 2 / 3 / 4 / 5', t('keys.screens')],
     ['n', t('keys.claim')],
     ['r', t('keys.reply')],
     ['Enter', t('keys.send')],
@@ -154,7 +183,7 @@ function typing(el) {
 
 function onKey(e) {
   if (!state.me || e.ctrlKey || e.metaKey || e.altKey || typing(e.target) || $('help').open) return;
-  const screens = { 1: 'queue', 2: 'mine', 3: 'reports', 4: 'broadcasts' };
+  const screens = { 1: 'queue', 2: 'mine', 3: 'reports', 4: 'broadcasts', 5: 'users' };
   if (screens[e.key] && allowed(ROUTES[screens[e.key]].role)) {
     e.preventDefault();
     navigate(screens[e.key]);
@@ -185,15 +214,23 @@ function init() {
     b.addEventListener('click', () => navigate(b.dataset.route));
   }
   $('signout').addEventListener('click', signOut);
+  $('account').addEventListener('click', () => {
+    $('account-error').textContent = '';
+    $('account-dialog').showModal();
+  });
+  $('account-cancel').addEventListener('click', () => $('account-dialog').close());
+  $('account-form').addEventListener('submit', changeOwnPassword);
   $('signin-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     unlockAudio();
     $('signin-error').textContent = '';
-    const token = $('token').value.trim();
     try {
-      await signIn(token);
+      await startSession($('username').value.trim(), $('password').value);
+      $('password').value = '';
+      await enter();
     } catch (err) {
-      $('signin-error').textContent = err.status === 401 ? t('signin.bad') : err.message;
+      $('signin-error').textContent =
+        err.status === 401 ? t('signin.bad') : err.status === 429 ? t('signin.limited') : err.message;
     }
   });
   // Browsers only allow sound after a user gesture; any click or key unlocks it.
@@ -208,17 +245,15 @@ function init() {
   window.addEventListener('focus', seen);
   setUnauthorizedHandler(() => {
     if (state.me) {
-      toast(t('signin.bad'), 'error');
-      signOut();
+      toast(t('signin.ended'), 'error');
+      leave();
     }
   });
 
-  const token = getToken();
-  if (token) {
-    signIn(token).catch(() => signOut());
-  } else {
-    signOut();
-  }
+  // Another tab may already have signed this browser in.
+  currentSession()
+    .then((s) => (s ? enter() : leave()))
+    .catch(() => leave());
 }
 
 init();

@@ -1,6 +1,5 @@
-// Live events from GET /api/v1/events. EventSource cannot send an
-// Authorization header, so this reads the text/event-stream body with fetch()
-// and a ReadableStream, and reconnects with backoff.
+// Live events from GET /api/v1/events, read with fetch() and a
+// ReadableStream (the session cookie rides along), reconnecting with backoff.
 
 import { authHeaders } from './api.js';
 
@@ -53,6 +52,7 @@ export function connectEvents(onEvent, onStatus = () => {}) {
         headers: authHeaders({ Accept: 'text/event-stream' }),
         signal: controller.signal,
         cache: 'no-store',
+        credentials: 'same-origin',
       });
       if (res.status === 401 || res.status === 403) {
         onStatus(false);
