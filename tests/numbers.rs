@@ -1,7 +1,7 @@
 //! Several WhatsApp numbers and Instagram accounts in one deployment (issue
 //! 17): a customer is answered from the number they wrote to, with that
 //! number's token; agents' replies, surveys and broadcasts go out from the
-//! case's (or the chosen) number; queues, conversation lists and reports
+//! case's (or the named) number; queues, conversation lists and reports
 //! filter by number; a number that is not configured fails its replies
 //! visibly instead of answering from another number.
 
@@ -239,6 +239,19 @@ async fn each_customer_is_answered_from_the_number_they_wrote_to(store: StoreKin
             .contains("not a configured"),
         "{v}"
     );
+    // With several numbers a broadcast must name its sender: a guess could
+    // message customers from a number they never wrote to.
+    let mut unnamed = broadcast(SURABAYA);
+    unnamed.as_object_mut().unwrap().remove("from");
+    let (status, v) = h
+        .api("maya", Method::POST, "/api/v1/broadcasts", Some(unnamed))
+        .await;
+    assert_eq!(status, 400, "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("several senders") && message.contains(JAKARTA),
+        "{v}"
+    );
     let (status, v) = h
         .api(
             "maya",
@@ -252,6 +265,27 @@ async fn each_customer_is_answered_from_the_number_they_wrote_to(store: StoreKin
     assert_eq!(
         sent[1],
         (SURABAYA.to_string(), surabaya.0.clone()),
+        "{sent:?}"
+    );
+    // An Instagram broadcast goes out from the account it names, with that
+    // account's token, in the path of the Send API request.
+    let (status, v) = h
+        .api(
+            "maya",
+            Method::POST,
+            "/api/v1/broadcasts",
+            Some(json!({
+                "name": "outlet", "channel": "instagram", "from": IG_OUTLET,
+                "message": {"text": "Promo outlet minggu ini"},
+                "audience": {"recipients": [{"to": "7291800000001"}]},
+            })),
+        )
+        .await;
+    assert_eq!((status, v["from"].clone()), (201, json!(IG_OUTLET)), "{v}");
+    let sent = wait_sent(&h, "7291800000001", 2).await;
+    assert_eq!(
+        sent[1],
+        (IG_OUTLET.to_string(), "Bearer token-outlet".to_string()),
         "{sent:?}"
     );
 
@@ -294,6 +328,26 @@ async fn the_single_number_keys_still_work() {
     let case = h.current_case("6281710000009").await.unwrap();
     let view = get(&h, "sari", &format!("/api/v1/conversations/{case}")).await;
     assert_eq!(view["number"], json!(common::harness::PHONE_NUMBER_ID));
+    // A broadcast needs no "from" with one number, and names it.
+    let (status, v) = h
+        .api(
+            "maya",
+            Method::POST,
+            "/api/v1/broadcasts",
+            Some(json!({
+                "name": "promo", "channel": "whatsapp",
+                "message": {"template": {"name": "promo", "language": "id"}},
+                "audience": {"recipients": [{"to": "6281710000009"}]},
+            })),
+        )
+        .await;
+    assert_eq!(
+        (status, v["from"].clone()),
+        (201, json!(common::harness::PHONE_NUMBER_ID)),
+        "{v}"
+    );
+    let sent = wait_sent(&h, "6281710000009", 2).await;
+    assert_eq!(sent[1].0, common::harness::PHONE_NUMBER_ID);
     h.stop().await;
 }
 

@@ -40,7 +40,7 @@ pub struct CreateBody {
     #[serde(default)]
     pub rate_per_sec: Option<f64>,
     /// The number (WhatsApp `phone_number_id`) or account (Instagram id) to
-    /// send from; default: the channel's first.
+    /// send from. Required when the channel has several; with one, that one.
     #[serde(default)]
     pub from: Option<String>,
 }
@@ -107,18 +107,7 @@ pub async fn create(
         }
         _ => {}
     }
-    if let Some(from) = &body.from
-        && !app.outbox().senders().knows(body.channel, from)
-    {
-        return Err(ApiError::bad_request(format!(
-            "from {from:?} is not a configured {} sender (see [[{}]] in the config)",
-            body.channel,
-            match body.channel {
-                Channel::WhatsApp => "whatsapp.numbers",
-                Channel::Instagram => "instagram.accounts",
-            }
-        )));
-    }
+    let from = sender(&app, body.channel, body.from.as_deref())?;
     let rate = body
         .rate_per_sec
         .unwrap_or(app.config().broadcast.rate_per_sec);
@@ -173,7 +162,7 @@ pub async fn create(
         segment: body.audience.segment,
         send_at_ms,
         rate_per_sec: rate,
-        from: body.from.clone(),
+        from,
         status: Status::Scheduled,
         total: 0,
         duplicates_removed: duplicates as u64,
@@ -188,6 +177,31 @@ pub async fn create(
     let b = broadcast::create(app.broadcasts(), b, &recipients).await?;
     tracing::info!(broadcast = %b.id, recipients = b.total, "broadcast created");
     Ok((StatusCode::CREATED, Json(view(&app, &b).await?)).into_response())
+}
+
+/// The number or account a new broadcast goes out from, recorded with it so
+/// that it always names its sender: the one asked for (it must be
+/// configured), else the channel's only one. With several, a guess could
+/// message a customer from a number they never wrote to, so one must be named.
+fn sender(app: &App, channel: Channel, asked: Option<&str>) -> Result<Option<String>, ApiError> {
+    let ids = app.outbox().senders().ids(channel);
+    let list = match channel {
+        Channel::WhatsApp => "[[whatsapp.numbers]]",
+        Channel::Instagram => "[[instagram.accounts]]",
+    };
+    match (asked, ids.as_slice()) {
+        (Some(from), _) if ids.contains(&from) => Ok(Some(from.to_string())),
+        (Some(from), _) => Err(ApiError::bad_request(format!(
+            "from {from:?} is not a configured {channel} sender (see {list} in the config); configured: {}",
+            ids.join(", ")
+        ))),
+        (None, []) => Ok(None),
+        (None, [only]) => Ok(Some((*only).to_string())),
+        (None, several) => Err(ApiError::bad_request(format!(
+            "{channel} has several senders; name the one this broadcast goes out from with \"from\" (one of: {})",
+            several.join(", ")
+        ))),
+    }
 }
 
 async fn view(app: &App, b: &Broadcast) -> StoreResult<Value> {

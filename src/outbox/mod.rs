@@ -113,6 +113,16 @@ impl Senders {
         }
     }
 
+    /// The configured numbers or accounts of `channel`, the default first
+    /// (none for a channel set up without an id, a dry-run trial).
+    pub fn ids(&self, channel: Channel) -> Vec<&str> {
+        self.of(channel)
+            .iter()
+            .map(|s| s.id.as_str())
+            .filter(|id| !id.is_empty())
+            .collect()
+    }
+
     /// Whether `id` is a configured sender of `channel`.
     pub fn knows(&self, channel: Channel, id: &str) -> bool {
         self.of(channel).iter().any(|s| s.id == id)
