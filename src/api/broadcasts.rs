@@ -107,7 +107,12 @@ pub async fn create(
         }
         _ => {}
     }
-    let from = sender(&app, body.channel, body.from.as_deref())?;
+    // Recorded with the broadcast, so it always names its sender.
+    let from = app
+        .outbox()
+        .senders()
+        .choose(body.channel, body.from.as_deref())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let rate = body
         .rate_per_sec
         .unwrap_or(app.config().broadcast.rate_per_sec);
@@ -177,31 +182,6 @@ pub async fn create(
     let b = broadcast::create(app.broadcasts(), b, &recipients).await?;
     tracing::info!(broadcast = %b.id, recipients = b.total, "broadcast created");
     Ok((StatusCode::CREATED, Json(view(&app, &b).await?)).into_response())
-}
-
-/// The number or account a new broadcast goes out from, recorded with it so
-/// that it always names its sender: the one asked for (it must be
-/// configured), else the channel's only one. With several, a guess could
-/// message a customer from a number they never wrote to, so one must be named.
-fn sender(app: &App, channel: Channel, asked: Option<&str>) -> Result<Option<String>, ApiError> {
-    let ids = app.outbox().senders().ids(channel);
-    let list = match channel {
-        Channel::WhatsApp => "[[whatsapp.numbers]]",
-        Channel::Instagram => "[[instagram.accounts]]",
-    };
-    match (asked, ids.as_slice()) {
-        (Some(from), _) if ids.contains(&from) => Ok(Some(from.to_string())),
-        (Some(from), _) => Err(ApiError::bad_request(format!(
-            "from {from:?} is not a configured {channel} sender (see {list} in the config); configured: {}",
-            ids.join(", ")
-        ))),
-        (None, []) => Ok(None),
-        (None, [only]) => Ok(Some((*only).to_string())),
-        (None, several) => Err(ApiError::bad_request(format!(
-            "{channel} has several senders; name the one this broadcast goes out from with \"from\" (one of: {})",
-            several.join(", ")
-        ))),
-    }
 }
 
 async fn view(app: &App, b: &Broadcast) -> StoreResult<Value> {

@@ -10,13 +10,13 @@
 //! with a deterministic id is sent at most once however often it is enqueued, so
 //! a reprocessed webhook never messages a customer twice.
 
+pub mod senders;
 pub mod window;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::channels::client::ChannelClient;
 use crate::channels::{
     Channel, DeliveryStatus, OutboundContent, OutboundMessage, RateScope, SendError,
 };
@@ -27,6 +27,7 @@ use crate::store::{
     StoreError, TranscriptEntry, queues,
 };
 
+pub use senders::{Sender, SenderChoiceError, Senders};
 pub use window::{WindowClosed, WindowDecision};
 
 /// Sends after which a retryable error becomes a failure.
@@ -62,71 +63,6 @@ pub enum OutboxError {
     /// Storage failed; nothing was accepted.
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// A business number or account messages go out from.
-#[derive(Clone)]
-pub struct Sender {
-    /// WhatsApp `phone_number_id` / Instagram account id (empty for a channel
-    /// set up without one: then it sends everything, as dry runs).
-    pub id: String,
-    /// Its client; `None` means dry run (no access token).
-    pub client: Option<Arc<dyn ChannelClient>>,
-    /// Messages per second it may send (shared by every process).
-    pub rate: f64,
-}
-
-/// The numbers and accounts messages go out from, per channel; the first of
-/// each channel is its default sender.
-#[derive(Clone, Default)]
-pub struct Senders {
-    whatsapp: Vec<Sender>,
-    instagram: Vec<Sender>,
-}
-
-impl Senders {
-    /// The senders of each channel, the default first.
-    pub fn new(whatsapp: Vec<Sender>, instagram: Vec<Sender>) -> Senders {
-        Senders {
-            whatsapp,
-            instagram,
-        }
-    }
-
-    fn of(&self, channel: Channel) -> &[Sender] {
-        match channel {
-            Channel::WhatsApp => &self.whatsapp,
-            Channel::Instagram => &self.instagram,
-        }
-    }
-
-    /// Who sends a message `from` a number on `channel`: that number, or the
-    /// default one for `None`. `None` for a number that is not configured
-    /// (except on a channel set up without any, whose one sender takes all).
-    pub fn resolve(&self, channel: Channel, from: Option<&str>) -> Option<&Sender> {
-        let all = self.of(channel);
-        match (from, all) {
-            (_, [only]) if only.id.is_empty() => Some(only),
-            (None | Some(""), [first, ..]) => Some(first),
-            (Some(id), _) => all.iter().find(|s| s.id == id),
-            (None, []) => None,
-        }
-    }
-
-    /// The configured numbers or accounts of `channel`, the default first
-    /// (none for a channel set up without an id, a dry-run trial).
-    pub fn ids(&self, channel: Channel) -> Vec<&str> {
-        self.of(channel)
-            .iter()
-            .map(|s| s.id.as_str())
-            .filter(|id| !id.is_empty())
-            .collect()
-    }
-
-    /// Whether `id` is a configured sender of `channel`.
-    pub fn knows(&self, channel: Channel, id: &str) -> bool {
-        self.of(channel).iter().any(|s| s.id == id)
-    }
 }
 
 /// The outbox; cheap to clone.
@@ -555,6 +491,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::channels::client::ChannelClient;
     use crate::channels::{ContactRef, SendReceipt};
     use crate::clock::{Clock, ManualClock};
     use crate::jobs::{Settings, Worker};
