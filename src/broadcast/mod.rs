@@ -11,6 +11,7 @@
 //! come from counters the store keeps as records move (sent → delivered → read).
 
 pub mod audience;
+pub mod intake;
 mod segment;
 
 use std::collections::BTreeMap;
@@ -281,17 +282,27 @@ pub async fn append_recipients(
 ) -> StoreResult<u64> {
     let mut chunks = 0;
     for chunk in recipients.chunks(CHUNK) {
-        let bytes = serde_json::to_vec(chunk).map_err(|e| StoreError::Corrupt {
-            key: format!("broadcast {id} recipients"),
-            reason: e.to_string(),
-        })?;
-        broadcasts
-            .store()
-            .append_broadcast_chunk(id, &bytes)
-            .await?;
+        append_chunk(broadcasts, id, chunk).await?;
         chunks += 1;
     }
     Ok(chunks)
+}
+
+/// Stores one chunk (at most [`CHUNK`] recipients) after the ones already stored.
+pub async fn append_chunk(
+    broadcasts: &Broadcasts,
+    id: &str,
+    chunk: &[Recipient],
+) -> StoreResult<()> {
+    let bytes = serde_json::to_vec(chunk).map_err(|e| StoreError::Corrupt {
+        key: format!("broadcast {id} recipients"),
+        reason: e.to_string(),
+    })?;
+    broadcasts
+        .store()
+        .append_broadcast_chunk(id, &bytes)
+        .await?;
+    Ok(())
 }
 
 /// The recipients of stored chunk `index` (empty past the end).
@@ -310,18 +321,10 @@ pub async fn chunk_count(broadcasts: &Broadcasts, id: &str) -> StoreResult<u64> 
     broadcasts.store().broadcast_chunk_count(id).await
 }
 
-/// Saves a new broadcast and schedules its start.
-pub async fn create(
-    broadcasts: &Broadcasts,
-    b: Broadcast,
-    recipients: &[Recipient],
-) -> StoreResult<Broadcast> {
-    let chunks = append_recipients(broadcasts, &b.id, recipients).await?;
-    let b = Broadcast {
-        chunks,
-        total: recipients.len() as u64,
-        ..b
-    };
+/// Saves a new broadcast whose explicit recipients are stored already
+/// ([`intake::take_in`] or [`append_recipients`], counted in `total` and
+/// `chunks`) and schedules its start.
+pub async fn create(broadcasts: &Broadcasts, b: Broadcast) -> StoreResult<Broadcast> {
     broadcasts
         .store()
         .create_broadcast(&b.id, b.created_ms, &b)

@@ -56,6 +56,7 @@ macro_rules! on_shared_stores {
     };
 }
 
+pub mod counting;
 pub mod graph_mock;
 pub mod harness;
 pub mod payloads;
