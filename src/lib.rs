@@ -35,11 +35,13 @@
 //!   timers (SLA, reassurance), ownership changes with their side effects.
 //! - [`conversation`]: the one state machine of who owns a case (bot, queue, agent).
 //! - [`intents`]: rule files, normalization of chat Indonesian, matching.
-//! - [`outbox`]: durable outbound delivery with retries, pacing and window checks.
+//! - [`outbox`]: durable outbound delivery with retries, pacing and window checks,
+//!   from the number or account the customer wrote to ([`outbox::senders`]).
 //!
 //! Underneath:
-//! - [`store`]: all state, through one API over a Redis or an embedded (redb)
-//!   backend; every key scheme lives there.
+//! - [`store`]: all state, through one API over a Redis (one server or a
+//!   Cluster) or an embedded (redb) backend; every key scheme, and the key →
+//!   slot plan, lives there.
 //! - [`jobs`]: the one job runner (leases, heartbeats, fencing, retries, dead
 //!   letters); inbound, timers, surveys, the outbox and broadcasts are its handlers.
 //! - [`events`]: typed domain events from lower layers to upper ones.

@@ -1,7 +1,7 @@
 //! The Redis backend: several Balas processes sharing one Redis server or one
 //! Redis Cluster.
 //!
-//! Every call goes through one connection ([`conn`]: a reconnecting
+//! Every call goes through one connection (`conn`: a reconnecting
 //! connection to one node, or the cluster client with `MOVED`/`ASK` handling
 //! and topology refresh). Every multi-key or read-modify-write operation is a
 //! single Lua script (`EVALSHA`, loaded on first use), so it is atomic on the
@@ -17,7 +17,7 @@
 //! sending ([`colocated`]), on one node as on a Cluster. The prefix must not
 //! contain `{` or `}`. One node and a Cluster use the same layout.
 //!
-//! Live events use pub/sub ([`pubsub`]; sharded pub/sub on a Cluster).
+//! Live events use pub/sub (`pubsub`; sharded pub/sub on a Cluster).
 //! [`Backend::jobs_push_replicated`] pushes and `WAIT`s on a connection of its
 //! own, so a slow replica never holds up the other calls.
 
