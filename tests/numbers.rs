@@ -214,6 +214,32 @@ async fn each_customer_is_answered_from_the_number_they_wrote_to(store: StoreKin
         "{record:?}"
     );
     assert!(sent_to(&h, "6281710000003").is_empty());
+    // An agent's reply there is refused at once, naming the number.
+    wa_says(&h, "119999999999999", "6281710000003", COMPLAINT).await;
+    h.drained().await;
+    let stray = h.current_case("6281710000003").await.unwrap();
+    let (status, v) = h
+        .api("siti", Method::POST, "/api/v1/queue/claim", Some(json!({})))
+        .await;
+    assert_eq!((status, v["id"].clone()), (200, json!(stray)), "{v}");
+    let (status, v) = h
+        .api(
+            "siti",
+            Method::POST,
+            &format!("/api/v1/conversations/{stray}/messages"),
+            Some(json!({"text": "Baik, Kak."})),
+        )
+        .await;
+    assert_eq!(status, 409, "{v}");
+    assert_eq!(v["error"]["code"], json!("sender_not_configured"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("119999999999999"),
+        "{v}"
+    );
+    assert!(sent_to(&h, "6281710000003").is_empty());
 
     // Broadcasts choose their number; an unknown one is refused.
     let broadcast = |from: &str| {

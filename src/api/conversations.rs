@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::auth::Caller;
 use crate::app::App;
-use crate::channels::{OutboundContent, OutboundMessage};
+use crate::channels::{Channel, OutboundContent, OutboundMessage};
 use crate::conversation::{Conversation, State as ConvState, Transition};
 use crate::engine::ownership;
 use crate::http::{ApiError, JsonBody};
@@ -355,6 +355,28 @@ pub async fn send_message(
             StatusCode::CONFLICT,
             "resolved",
             "the conversation is resolved",
+        ));
+    }
+    // The customer wrote to a number this deployment no longer (or never)
+    // sends from: say so now rather than accept a reply that cannot go out.
+    if app
+        .outbox()
+        .senders()
+        .resolve(conv.channel, conv.number.as_deref())
+        .is_none()
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "sender_not_configured",
+            format!(
+                "the customer wrote to {} {}, which is not configured, so no reply can go out from it; add it to {} in the config",
+                conv.channel,
+                conv.number.as_deref().unwrap_or("(no number)"),
+                match conv.channel {
+                    Channel::WhatsApp => "[[whatsapp.numbers]]",
+                    Channel::Instagram => "[[instagram.accounts]]",
+                }
+            ),
         ));
     }
     let result = app
