@@ -29,14 +29,15 @@
 //! | `index_len`      | index                                 | member count                       |
 //! | `lists`          | list + position (8 bytes BE)          | item                               |
 //! | `list_len`       | list                                  | length                             |
-//! | `locks`          | key                                   | expiry (8 bytes BE) + owner        |
-//! | `rates`          | key                                   | GCRA theoretical arrival time (ms) |
 //! | `counters`       | key                                   | value                              |
 //!
 //! Expiry is judged with the caller's `now_ms`, as in the Redis backend: an
 //! expired remembered key or lock counts as absent. Expired remembered keys are
 //! purged lazily (a few per `remember`/`jobs_push`, oldest first, through
-//! `seen_expiry`); expired locks and rate entries are overwritten on next use.
+//! `seen_expiry`).
+//!
+//! Locks and rate limiters are not in the file: only this process opens it, so
+//! they live in its memory (`ephemeral.rs`) and cost no commit.
 //!
 //! Leases: opening the file releases every lease the previous run left (only
 //! one process opens it, so their holders are gone) and the jobs are claimable
@@ -66,9 +67,11 @@ use super::backend::{
     Backend, Job, JobCounts, NewJob, StoreError, StoreResult, Versioned, colocated,
 };
 use super::{check_score, gcra_params};
+use ephemeral::Ephemeral;
 pub use group_commit::WriteStats;
 use group_commit::Writer;
 
+mod ephemeral;
 mod group_commit;
 
 const SEEN: TableDefinition<&[u8], i64> = TableDefinition::new("seen");
@@ -85,8 +88,6 @@ const INDEX_SCORES: TableDefinition<&[u8], ()> = TableDefinition::new("index_sco
 const INDEX_LEN: TableDefinition<&str, u64> = TableDefinition::new("index_len");
 const LISTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("lists");
 const LIST_LEN: TableDefinition<&str, u64> = TableDefinition::new("list_len");
-const LOCKS: TableDefinition<&str, &[u8]> = TableDefinition::new("locks");
-const RATES: TableDefinition<&str, f64> = TableDefinition::new("rates");
 const COUNTERS: TableDefinition<&str, i64> = TableDefinition::new("counters");
 
 /// The file inside the data directory.
@@ -127,6 +128,8 @@ pub struct EmbeddedBackend {
     writer: Writer,
     path: String,
     topics: Arc<Mutex<HashMap<String, broadcast::Sender<Vec<u8>>>>>,
+    /// Locks and pacing state: in memory, as only this process opens the file.
+    ephemeral: Arc<Ephemeral>,
 }
 
 impl std::fmt::Debug for EmbeddedBackend {
@@ -729,8 +732,6 @@ impl EmbeddedBackend {
         txn.open_table(INDEX_LEN).map_err(db_err)?;
         txn.open_table(LISTS).map_err(db_err)?;
         txn.open_table(LIST_LEN).map_err(db_err)?;
-        txn.open_table(LOCKS).map_err(db_err)?;
-        txn.open_table(RATES).map_err(db_err)?;
         txn.open_table(COUNTERS).map_err(db_err)?;
         recover_jobs(&txn)?;
         txn.commit().map_err(db_err)?;
@@ -740,6 +741,7 @@ impl EmbeddedBackend {
             db,
             path,
             topics: Arc::new(Mutex::new(HashMap::new())),
+            ephemeral: Arc::default(),
         })
     }
 
@@ -1359,40 +1361,12 @@ impl Backend for EmbeddedBackend {
     }
 
     async fn lock(&self, key: &str, owner: &str, ttl: Duration, now_ms: i64) -> StoreResult<bool> {
-        let key = key.to_owned();
-        let owner = owner.to_owned();
-        let expiry = now_ms.saturating_add(ms(ttl));
-        self.write(move |txn| {
-            let mut locks = txn.open_table(LOCKS).map_err(db_err)?;
-            if let Some(g) = locks.get(key.as_str()).map_err(db_err)? {
-                let b = g.value();
-                let held_until = read_i64(b, 0, &key)?;
-                if &b[8..] != owner.as_bytes() && held_until > now_ms {
-                    return Ok(false);
-                }
-            }
-            let value = concat(&[&expiry.to_be_bytes(), owner.as_bytes()]);
-            locks.insert(key.as_str(), &value[..]).map_err(db_err)?;
-            Ok(true)
-        })
-        .await
+        let until = now_ms.saturating_add(ms(ttl));
+        Ok(self.ephemeral.lock(key, owner, now_ms, until))
     }
 
     async fn unlock(&self, key: &str, owner: &str) -> StoreResult<bool> {
-        let key = key.to_owned();
-        let owner = owner.to_owned();
-        self.write(move |txn| {
-            let mut locks = txn.open_table(LOCKS).map_err(db_err)?;
-            let held = match locks.get(key.as_str()).map_err(db_err)? {
-                Some(g) => g.value().get(8..) == Some(owner.as_bytes()),
-                None => false,
-            };
-            if held {
-                locks.remove(key.as_str()).map_err(db_err)?;
-            }
-            Ok(held)
-        })
-        .await
+        Ok(self.ephemeral.unlock(key, owner))
     }
 
     async fn rate_take(
@@ -1403,25 +1377,7 @@ impl Backend for EmbeddedBackend {
         now_ms: i64,
     ) -> StoreResult<u64> {
         let (interval, tolerance) = gcra_params(per_second, burst)?;
-        let key = key.to_owned();
-        self.write(move |txn| {
-            let mut rates = txn.open_table(RATES).map_err(db_err)?;
-            let now = now_ms as f64;
-            let tat = rates
-                .get(key.as_str())
-                .map_err(db_err)?
-                .map_or(now, |g| g.value())
-                .max(now);
-            let new = tat + interval;
-            let allow_at = new - tolerance;
-            if allow_at > now {
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                return Ok((allow_at - now).ceil() as u64);
-            }
-            rates.insert(key.as_str(), new).map_err(db_err)?;
-            Ok(0)
-        })
-        .await
+        Ok(self.ephemeral.rate_take(key, interval, tolerance, now_ms))
     }
 
     async fn counter_add(&self, key: &str, delta: i64) -> StoreResult<i64> {
