@@ -222,12 +222,12 @@ async fn run(n: usize, rate: f64, concurrency: Option<usize>) {
     let mock = start_mock(seen.clone()).await;
 
     let mut c = balas::config::load_from_str("", "bench", &[]).expect("defaults");
-    match &redis {
-        Some(redis) => {
-            c.store.redis_url = Some(Secret::new(redis.url()));
-            c.store.key_prefix = "bench".into();
-        }
-        None => c.store.data_dir = data_dir.path().to_owned(),
+    // Files (none in this load) go under data_dir on either store: keep
+    // them out of the repository.
+    c.store.data_dir = data_dir.path().to_owned();
+    if let Some(redis) = &redis {
+        c.store.redis_url = Some(Secret::new(redis.url()));
+        c.store.key_prefix = "bench".into();
     }
     c.intents.path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("intents");
     c.whatsapp.enabled = true;

@@ -27,6 +27,7 @@ use balas::channels::Channel;
 use balas::clock::{Clock, ShiftedClock};
 use balas::engine::worker::InboundHandler;
 use balas::jobs::{Settings, Worker};
+use balas::media::MediaStore;
 use balas::store::embedded::EmbeddedBackend;
 use balas::store::redis::RedisBackend;
 use balas::store::{Backend, Speaker, Store};
@@ -80,7 +81,11 @@ async fn measure(kind: StoreKind) {
     };
     let clock = Arc::new(ShiftedClock::at_ms(MONDAY_10_WIB_MS));
     let counting = Arc::new(CountingBackend::new(inner.clone()));
-    let app = App::with_backend(config, counting.clone(), clock.clone()).expect("app builds");
+    let media = MediaStore::open(&config.media, &config.store.data_dir)
+        .await
+        .expect("media store");
+    let app =
+        App::with_backend(config, counting.clone(), media, clock.clone()).expect("app builds");
     // Looks things up without being counted.
     let quiet = Store::new(inner.clone(), clock.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

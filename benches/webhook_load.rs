@@ -54,6 +54,7 @@ use balas::app::App;
 use balas::channels::signature::sign;
 use balas::clock::SystemClock;
 use balas::config::{HumanDuration, Secret};
+use balas::media::MediaStore;
 use balas::store::Backend;
 use balas::store::embedded::EmbeddedBackend;
 use serde_json::{Value, json};
@@ -270,18 +271,24 @@ async fn run(
     if let Ok(n) = std::env::var("LOAD_INBOUND_CONCURRENCY") {
         c.workers.inbound_concurrency = n.parse().expect("LOAD_INBOUND_CONCURRENCY");
     }
+    // Files (none in this load) go under data_dir: keep them out of the repository.
+    let media_dir = tempfile::tempdir().expect("temp dir");
     let (store_label, app) = match &store {
         Store::Embedded(backend, dir) => {
             c.store.data_dir = dir.path().to_owned();
             let b: Arc<dyn Backend> = backend.clone();
+            let media = MediaStore::open(&c.media, &c.store.data_dir)
+                .await
+                .expect("media store");
             (
                 "embedded store (redb, fsync per commit)".to_string(),
-                App::with_backend(c, b, Arc::new(SystemClock)).expect("app builds"),
+                App::with_backend(c, b, media, Arc::new(SystemClock)).expect("app builds"),
             )
         }
         Store::Redis(_, url) => {
             c.store.redis_url = Some(Secret::new(url.clone()));
             c.store.key_prefix = "bench".into();
+            c.store.data_dir = media_dir.path().to_owned();
             (
                 format!("redis store (appendfsync {fsync})"),
                 App::open(c, Arc::new(SystemClock))

@@ -15,6 +15,7 @@ use crate::config::{Config, Secret, StoreConfig};
 use crate::engine::{BusinessHours, Engine};
 use crate::events::{Bus, Subscriber};
 use crate::intents::{LoadOptions, RuleHandle};
+use crate::media::MediaStore;
 use crate::outbox::{Outbox, Sender, Senders};
 use crate::store::{Backend, Location, Store, StoreError, StoreResult};
 
@@ -37,6 +38,8 @@ struct Inner {
     config: Arc<Config>,
     engine: Engine,
     broadcasts: Broadcasts,
+    /// The bytes of customers' and agents' files.
+    media: MediaStore,
     /// Kept alive here: the bus only holds them weakly.
     _subscribers: Vec<Arc<dyn Subscriber>>,
     whatsapp: ChannelSettings,
@@ -69,16 +72,20 @@ impl App {
     /// Opens the configured store and builds the application.
     pub async fn open(config: Config, clock: SharedClock) -> anyhow::Result<App> {
         let backend = open_backend(&config.store).await?;
-        let app = App::with_backend(config, backend, clock)?;
+        let media = MediaStore::open(&config.media, &config.store.data_dir)
+            .await
+            .map_err(|e| anyhow::anyhow!("the media store ([media]): {e}"))?;
+        let app = App::with_backend(config, backend, media, clock)?;
         // The config's [[agents]] bootstrap the users in the store.
         crate::access::accounts::import_config_agents(app.store(), &app.config().agents).await?;
         Ok(app)
     }
 
-    /// Builds the application over an already opened backend.
+    /// Builds the application over already opened stores.
     pub fn with_backend(
         config: Config,
         backend: Arc<dyn Backend>,
+        media: MediaStore,
         clock: SharedClock,
     ) -> anyhow::Result<App> {
         let options = LoadOptions {
@@ -189,6 +196,7 @@ impl App {
             config,
             engine,
             broadcasts,
+            media,
             _subscribers: subscribers,
             whatsapp,
             instagram,
@@ -208,6 +216,11 @@ impl App {
     /// Broadcast campaigns.
     pub fn broadcasts(&self) -> &Broadcasts {
         &self.0.broadcasts
+    }
+
+    /// The media store (the bytes of files in conversations).
+    pub fn media(&self) -> &MediaStore {
+        &self.0.media
     }
 
     /// The store.

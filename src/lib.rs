@@ -50,8 +50,10 @@
 //! On top:
 //! - [`survey`]: satisfaction surveys after resolution; [`reports`]: what supervisors read.
 //! - [`broadcast`]: marketing campaigns, paced and sent at most once per recipient.
-//! - [`access`]: accounts, sign-in, API tokens and the least-privilege rules
-//!   they obey.
+//! - [`access`]: accounts, sign-in, API tokens, the least-privilege rules
+//!   they obey, and the audit log.
+//! - [`privacy`]: customers' personal data: export, erasure, and the
+//!   retention job that deletes what is older than `[retention]` allows.
 //! - [`api`]: the HTTP API for agents, supervisors and marketers; [`console`]: the
 //!   browser console served on top of it.
 //! - [`app`]: the composition root (builds and wires the parts); [`server`]: routes,
@@ -78,6 +80,7 @@ pub mod intents;
 pub mod jobs;
 pub mod media;
 pub mod outbox;
+pub mod privacy;
 pub mod reports;
 pub mod server;
 pub mod store;

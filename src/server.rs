@@ -1,7 +1,8 @@
 //! `balas serve`: the HTTP routes, the background workers, and graceful shutdown.
 //!
 //! One process runs everything: Meta's webhooks, the agent API and console, and
-//! the workers that drain the inbound, outbox, timer and broadcast queues. Any
+//! the workers that drain the inbound, outbox, timer, survey, broadcast and
+//! maintenance (retention) queues. Any
 //! number of such processes may share one Redis. On SIGTERM/SIGINT the server
 //! stops accepting, finishes in-flight requests, lets each worker finish the jobs
 //! it is running and hands back the ones it claimed but had not started, and
@@ -28,6 +29,7 @@ use crate::broadcast::BroadcastHandler;
 use crate::engine::worker::{InboundHandler, TimerHandler};
 use crate::http::json_error;
 use crate::jobs::{Handler, Settings, Worker};
+use crate::privacy::retention::RetentionHandler;
 use crate::store::{Store, queues};
 use crate::survey::SurveyHandler;
 
@@ -253,6 +255,16 @@ fn spawn_workers(app: &App, shutdown: &watch::Receiver<bool>) -> Vec<JoinHandle<
             settings(2),
             shutdown,
         ),
+        spawn(
+            RetentionHandler::new(
+                store.clone(),
+                app.media().clone(),
+                app.config().retention.clone(),
+            ),
+            &store,
+            settings(1),
+            shutdown,
+        ),
     ]
 }
 
@@ -277,6 +289,12 @@ pub fn start(app: App, listener: TcpListener) -> std::io::Result<Running> {
     let (shutdown, rx) = watch::channel(false);
     let mut workers = Vec::new();
     workers.extend(spawn_workers(&app, &rx));
+    let store = app.store().clone();
+    tokio::spawn(async move {
+        if let Err(e) = RetentionHandler::schedule(&store).await {
+            tracing::warn!(error = %e, "could not schedule the retention sweep; it is scheduled at the next start");
+        }
+    });
     // The reloader holds no work in progress; it is simply stopped on shutdown.
     let reloader = crate::intents::spawn_reloader(
         app.rules().clone(),

@@ -122,6 +122,12 @@ conformance!(
     concurrent_claims_never_duplicate,
     concurrent_pop_min_into_respects_capacity,
     concurrent_doc_cas_increments,
+    index_range_rev_descends,
+    lists_set_in_place_and_delete,
+    jobs_dead_remove_any_entry,
+    rate_reset_forgets,
+    purge_expired_keeps_every_answer,
+    scan_sees_every_key_and_value,
 );
 
 fn job(id: &str, due_ms: i64, payload: &str) -> NewJob {
@@ -1150,6 +1156,331 @@ async fn concurrent_doc_cas_increments(b: Arc<dyn Backend>) {
     assert_eq!((d.version, d.data), (161, b"160".to_vec()));
 }
 
+async fn index_range_rev_descends(b: Arc<dyn Backend>) {
+    let i = "audit:all";
+    for (m, s) in [
+        ("a", 2.0),
+        ("c", 1.0),
+        ("b", 1.0),
+        ("d", 3.5),
+        ("neg", -7.25),
+    ] {
+        b.index_put(i, m, s).await.unwrap();
+    }
+    let all = b
+        .index_range_rev(i, f64::NEG_INFINITY, f64::INFINITY, 100)
+        .await
+        .unwrap();
+    let want: Vec<(String, f64)> = [
+        ("d", 3.5),
+        ("a", 2.0),
+        ("c", 1.0),
+        ("b", 1.0),
+        ("neg", -7.25),
+    ]
+    .map(|(m, s)| (m.to_owned(), s))
+    .to_vec();
+    assert_eq!(all, want, "score descending, ties by member descending");
+    // Exactly the reverse of the ascending order.
+    let mut up = b
+        .index_range(i, f64::NEG_INFINITY, f64::INFINITY, 100)
+        .await
+        .unwrap();
+    up.reverse();
+    assert_eq!(up, want);
+    assert_eq!(
+        b.index_range_rev(i, 1.0, 2.0, 100).await.unwrap(),
+        want[1..4].to_vec()
+    );
+    assert_eq!(
+        b.index_range_rev(i, 1.0, 2.0, 2).await.unwrap(),
+        want[1..3].to_vec()
+    );
+    assert_eq!(
+        b.index_range_rev(i, f64::NEG_INFINITY, 1.0, 1)
+            .await
+            .unwrap(),
+        want[2..3].to_vec()
+    );
+    assert!(b.index_range_rev(i, 1.0, 2.0, 0).await.unwrap().is_empty());
+    assert!(b.index_range_rev(i, 5.0, 1.0, 10).await.unwrap().is_empty());
+    assert!(
+        b.index_range_rev("empty", 0.0, 1.0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(b.index_range_rev(i, f64::NAN, 1.0, 10).await.is_err());
+    // Large timestamps keep full precision and order.
+    let j = "audit:time";
+    for n in 0..5 {
+        b.index_put(j, &format!("{n:016}"), (T0 + n / 2) as f64)
+            .await
+            .unwrap();
+    }
+    let page: Vec<String> = b
+        .index_range_rev(j, T0 as f64, (T0 + 1) as f64, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(m, _)| m)
+        .collect();
+    assert_eq!(
+        page,
+        [
+            "0000000000000003",
+            "0000000000000002",
+            "0000000000000001",
+            "0000000000000000"
+        ]
+    );
+}
+
+async fn lists_set_in_place_and_delete(b: Arc<dyn Backend>) {
+    let k = "broadcast:b1:recipients";
+    for item in [&b"one"[..], b"two", b"three"] {
+        b.list_push(k, item).await.unwrap();
+    }
+    assert!(b.list_set(k, 1, b"TWO").await.unwrap());
+    assert!(b.list_set(k, 0, &[0, 255]).await.unwrap());
+    assert_eq!(
+        b.list_range(k, 0, 10).await.unwrap(),
+        [vec![0, 255], b"TWO".to_vec(), b"three".to_vec()]
+    );
+    assert_eq!(b.list_len(k).await.unwrap(), 3);
+    // Nothing past the end, nothing in a missing list.
+    assert!(!b.list_set(k, 3, b"four").await.unwrap());
+    assert!(!b.list_set(k, u64::MAX, b"x").await.unwrap());
+    assert!(!b.list_set("missing", 0, b"x").await.unwrap());
+    assert_eq!(b.list_len(k).await.unwrap(), 3);
+    assert_eq!(b.list_len("missing").await.unwrap(), 0);
+    // Deleting leaves nothing, and the next push starts over.
+    b.list_push("transcript:kept", b"x").await.unwrap();
+    assert!(b.list_delete(k).await.unwrap());
+    assert!(!b.list_delete(k).await.unwrap());
+    assert_eq!(b.list_len(k).await.unwrap(), 0);
+    assert!(b.list_range(k, 0, 10).await.unwrap().is_empty());
+    assert_eq!(b.list_push(k, b"again").await.unwrap(), 1);
+    assert_eq!(b.list_range(k, 0, 10).await.unwrap(), [b"again".to_vec()]);
+    // Other lists are untouched, even with a prefix-like name.
+    assert_eq!(
+        b.list_range("transcript:kept", 0, 10).await.unwrap(),
+        [b"x".to_vec()]
+    );
+}
+
+async fn jobs_dead_remove_any_entry(b: Arc<dyn Backend>) {
+    let q = "inbound";
+    let bury = |id: &'static str, entry: &'static [u8]| {
+        let b = Arc::clone(&b);
+        async move {
+            b.jobs_push(q, &[job(id, T0, "p")], T0).await.unwrap();
+            let claimed = b.jobs_claim(q, T0, LEASE, 10).await.unwrap();
+            assert!(
+                b.jobs_bury(q, id, lease_of(&claimed, id), entry)
+                    .await
+                    .unwrap()
+            );
+        }
+    };
+    bury("x", b"entry-x").await;
+    bury("y", b"entry-y").await;
+    bury("z", b"entry-z").await;
+    assert!(b.jobs_dead_remove(q, b"entry-y").await.unwrap());
+    assert!(!b.jobs_dead_remove(q, b"entry-y").await.unwrap());
+    assert!(!b.jobs_dead_remove("other", b"entry-x").await.unwrap());
+    assert_eq!(b.jobs_counts(q).await.unwrap(), counts(0, 0, 2));
+    assert_eq!(
+        b.jobs_dead(q, 0, 10).await.unwrap(),
+        [b"entry-x".to_vec(), b"entry-z".to_vec()]
+    );
+    assert_eq!(b.jobs_dead(q, 1, 10).await.unwrap(), [b"entry-z".to_vec()]);
+    // New entries go after the last one, whatever was removed before.
+    bury("w", b"entry-w").await;
+    assert!(b.jobs_dead_remove(q, b"entry-x").await.unwrap());
+    assert_eq!(
+        b.jobs_dead(q, 0, 10).await.unwrap(),
+        [b"entry-z".to_vec(), b"entry-w".to_vec()]
+    );
+    bury("v", b"entry-v").await;
+    assert_eq!(
+        b.jobs_dead(q, 0, 10).await.unwrap(),
+        [
+            b"entry-z".to_vec(),
+            b"entry-w".to_vec(),
+            b"entry-v".to_vec()
+        ]
+    );
+    assert_eq!(b.jobs_dead(q, 2, 1).await.unwrap(), [b"entry-v".to_vec()]);
+    assert_eq!(b.jobs_counts(q).await.unwrap(), counts(0, 0, 3));
+    // Equal entries: one at a time, oldest first.
+    bury("u", b"entry-z").await;
+    assert!(b.jobs_dead_remove(q, b"entry-z").await.unwrap());
+    assert_eq!(
+        b.jobs_dead(q, 0, 10).await.unwrap(),
+        [
+            b"entry-w".to_vec(),
+            b"entry-v".to_vec(),
+            b"entry-z".to_vec()
+        ]
+    );
+    assert_eq!(b.jobs_counts(q).await.unwrap(), counts(0, 0, 3));
+}
+
+async fn rate_reset_forgets(b: Arc<dyn Backend>) {
+    for _ in 0..2 {
+        assert_eq!(
+            b.rate_take("pair:whatsapp:62", 1.0, 2, T0).await.unwrap(),
+            0
+        );
+    }
+    assert!(b.rate_take("pair:whatsapp:62", 1.0, 2, T0).await.unwrap() > 0);
+    assert!(b.rate_take("pair:whatsapp:63", 1.0, 1, T0).await.unwrap() == 0);
+    b.rate_reset("pair:whatsapp:62").await.unwrap();
+    b.rate_reset("never-used").await.unwrap();
+    assert_eq!(
+        b.rate_take("pair:whatsapp:62", 1.0, 2, T0).await.unwrap(),
+        0
+    );
+    // Other keys keep their state.
+    assert!(b.rate_take("pair:whatsapp:63", 1.0, 1, T0).await.unwrap() > 0);
+}
+
+/// Every entry of a raw scan, page by page (`limit` keys a page).
+async fn scan_all(b: &Arc<dyn Backend>, limit: usize) -> Vec<balas::store::RawEntry> {
+    let mut all = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..100_000 {
+        let (page, next) = b.scan(&cursor, limit).await.unwrap();
+        all.extend(page);
+        match next {
+            Some(n) => cursor = n,
+            None => return all,
+        }
+    }
+    panic!("the scan never ended");
+}
+
+async fn purge_expired_keeps_every_answer(b: Arc<dyn Backend>) {
+    let ttl = Duration::from_secs(10);
+    for i in 0..20 {
+        assert!(b.remember(&format!("seen-{i}"), ttl, T0).await.unwrap());
+        assert!(b.lock(&format!("lock-{i}"), "A", ttl, T0).await.unwrap());
+        assert_eq!(
+            b.rate_take(&format!("rate-{i}"), 1.0, 1, T0).await.unwrap(),
+            0
+        );
+    }
+    // Nothing has expired yet: purging changes no answer.
+    for _ in 0..5 {
+        b.purge_expired(T0 + 500, 7).await.unwrap();
+    }
+    assert!(!b.remember("seen-3", ttl, T0 + 500).await.unwrap());
+    assert!(!b.lock("lock-3", "B", ttl, T0 + 500).await.unwrap());
+    assert!(b.rate_take("rate-3", 1.0, 1, T0 + 500).await.unwrap() > 0);
+    // Everything expired: bounded steps purge it all.
+    let later = T0 + 60_000;
+    let mut purged = 0;
+    for _ in 0..50 {
+        purged += b.purge_expired(later, 7).await.unwrap();
+    }
+    if b.name() == "embedded" {
+        assert!(purged >= 60, "purged {purged}");
+        let left: Vec<String> = scan_all(&b, 50)
+            .await
+            .into_iter()
+            .map(|e| e.key)
+            .filter(|k| k.contains("seen-") || k.contains("lock-") || k.contains("rate-"))
+            .collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    } else {
+        assert_eq!(purged, 0, "Redis expires keys by itself");
+    }
+    assert!(b.remember("seen-3", ttl, later).await.unwrap());
+    assert!(b.lock("lock-3", "B", ttl, later).await.unwrap());
+    assert_eq!(b.rate_take("rate-3", 1.0, 1, later).await.unwrap(), 0);
+}
+
+async fn scan_sees_every_key_and_value(b: Arc<dyn Backend>) {
+    b.doc_put("contact:whatsapp:6281", 0, b"{\"name\":\"Dewi\"}")
+        .await
+        .unwrap();
+    b.list_push("transcript:c1", b"hello from Dewi")
+        .await
+        .unwrap();
+    b.index_put("contacts:by_last_inbound", "whatsapp:6281", 1.0)
+        .await
+        .unwrap();
+    b.counter_add("outcount:x", 3).await.unwrap();
+    b.remember("transcribed:m1", Duration::from_secs(60), T0)
+        .await
+        .unwrap();
+    b.lock(
+        "lock:contact:whatsapp:6281",
+        "me",
+        Duration::from_secs(60),
+        T0,
+    )
+    .await
+    .unwrap();
+    b.rate_take("pair:whatsapp:6281", 1.0, 1, T0).await.unwrap();
+    b.jobs_push("inbound", &[job("j1", T0, "payload of 6281")], T0)
+        .await
+        .unwrap();
+    for i in 0..30 {
+        b.doc_put(&format!("filler:{i}"), 0, b"x").await.unwrap();
+    }
+    let all = scan_all(&b, 4).await;
+    let has_key = |part: &str| all.iter().any(|e| e.key.contains(part));
+    let has_value = |part: &[u8]| {
+        all.iter().any(|e| {
+            e.values
+                .iter()
+                .any(|v| v.windows(part.len()).any(|w| w == part))
+        })
+    };
+    for key in [
+        "contact:whatsapp:6281",
+        "transcript:c1",
+        "contacts:by_last_inbound",
+        "outcount:x",
+        "transcribed:m1",
+        "filler:29",
+    ] {
+        assert!(has_key(key), "no key {key}");
+    }
+    // Locks and limiter states are stored on Redis; the embedded store keeps
+    // them in memory (only one process opens its file), so they are not in
+    // the file to be scanned.
+    if b.name() != "embedded" {
+        for key in ["lock:contact:whatsapp:6281", "pair:whatsapp:6281"] {
+            assert!(has_key(key), "no key {key}");
+        }
+    }
+    for value in [&b"Dewi\"}"[..], b"hello from Dewi", b"payload of 6281"] {
+        assert!(
+            has_value(value),
+            "no value {}",
+            String::from_utf8_lossy(value)
+        );
+    }
+    // An index member is a value (Redis) or part of the key (embedded): one
+    // of the two, so a search of keys and values finds it.
+    assert!(
+        has_value(b"whatsapp:6281")
+            || all
+                .iter()
+                .any(|e| e.key.contains("contacts:by_last_inbound")
+                    && e.key.contains("whatsapp:6281"))
+    );
+    // Each key once, however the pages fall.
+    let mut keys: Vec<&String> = all.iter().map(|e| &e.key).collect();
+    let n = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), n, "a key came twice");
+}
+
 // ---- Redis only ---------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1172,11 +1503,23 @@ async fn redis_two_instances_on_one_server_act_as_one() {
     assert_eq!(a.doc_put("d", 0, b"x").await.unwrap(), Some(1));
     assert_eq!(b.doc_put("d", 0, b"y").await.unwrap(), None);
     assert_eq!(b.doc_get("d").await.unwrap().unwrap().data, b"x");
-    // Another prefix is another store.
-    let c = RedisBackend::connect(&server.url(), "other-prefix")
-        .await
-        .unwrap();
+    // Another prefix is another store, also to a raw scan.
+    let c: Arc<dyn Backend> = Arc::new(
+        RedisBackend::connect(&server.url(), "other-prefix")
+            .await
+            .unwrap(),
+    );
     assert_eq!(c.doc_get("d").await.unwrap(), None);
+    c.doc_put("mine", 0, b"z").await.unwrap();
+    let theirs = scan_all(&c, 10).await;
+    assert!(theirs.iter().all(|e| e.key.starts_with("other-prefix:")));
+    assert_eq!(theirs.len(), 1);
+    assert!(
+        scan_all(&a, 10)
+            .await
+            .iter()
+            .all(|e| !e.key.contains("mine"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -372,7 +372,10 @@ pub async fn recipients_csv(
             .into_iter()
             .map(|r| (r.id.clone(), r))
             .collect();
-        for r in chunk {
+        for r in chunk
+            .iter()
+            .filter(|r| !broadcast::erasure::is_forgotten(r))
+        {
             let rec = records.get(&broadcast::record_id(&id, &r.to));
             rows.push([
                 r.to.clone(),

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Caller;
+use crate::access::audit::{self, Action};
 use crate::app::App;
 use crate::channels::{Channel, OutboundContent, OutboundMessage};
 use crate::conversation::{Conversation, State as ConvState, Transition};
@@ -116,7 +117,12 @@ pub async fn claim(
     caller.require_desk()?;
     let body = body.map(|b| b.0).unwrap_or_default();
     match ownership::claim_next(app.engine(), &caller.0, body.queue.as_deref()).await? {
-        Some(conv) => Ok(Json(conversation_view(&app, &conv).await?).into_response()),
+        Some(conv) => {
+            caller
+                .audit(app.store(), Action::Claim, &conv.id, None)
+                .await;
+            Ok(Json(conversation_view(&app, &conv).await?).into_response())
+        }
         None => Ok(StatusCode::NO_CONTENT.into_response()),
     }
 }
@@ -412,6 +418,7 @@ pub async fn send_message(
         Err(OutboxError::Store(e)) => return Err(e.into()),
     };
     let conv = ownership::agent_replied(app.engine(), &id).await?;
+    caller.audit(app.store(), Action::Reply, &id, None).await;
     ownership::publish(
         app.engine(),
         "agent_message",
@@ -450,6 +457,7 @@ pub async fn add_note(
             });
         })
         .await?;
+    caller.audit(app.store(), Action::Note, &id, None).await;
     Ok((StatusCode::CREATED, Json(json!({"notes": contact.notes}))).into_response())
 }
 
@@ -493,6 +501,7 @@ pub async fn labels(
             }
         })
         .await?;
+    caller.audit(app.store(), Action::Label, &id, None).await;
     Ok(Json(json!({"labels": contact.labels})))
 }
 
@@ -578,10 +587,16 @@ async fn owner_transition(
     owns(&caller, &conv)?;
     let agent = caller.0.id.clone();
     let supervisor = caller.is_supervisor();
+    let audited = audit::transition(&transition);
     let after = ownership::agent_transition(app.engine(), &id, transition, move |c| {
         supervisor || c.agent.as_deref() == Some(agent.as_str())
     })
     .await?;
+    if let Some((action, detail)) = audited {
+        caller
+            .audit(app.store(), action, &id, detail.as_deref())
+            .await;
+    }
     Ok(Json(conversation_view(&app, &after).await?))
 }
 

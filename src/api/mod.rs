@@ -6,9 +6,11 @@
 //! `{"error": {"code", "message"}}`. Handlers stay thin and call the engine,
 //! the outbox, surveys, broadcasts and [`crate::access`] for the actual work.
 
+pub mod audit;
 pub mod auth;
 pub mod broadcasts;
 pub mod client;
+pub mod contacts;
 pub mod conversations;
 pub mod reports;
 pub mod session;
@@ -70,6 +72,12 @@ pub fn router() -> Router<App> {
         .route("/api/v1/conversations/{id}/resolve", post(c::resolve))
         .route("/api/v1/canned", get(c::canned))
         .route("/api/v1/events", get(c::events))
+        .route("/api/v1/audit", get(audit::list))
+        .route(
+            "/api/v1/contacts/{channel}/{id}/export",
+            get(contacts::export),
+        )
+        .route("/api/v1/contacts/{channel}/{id}", delete(contacts::erase))
         .route("/api/v1/reports/summary", get(reports::summary))
         .route("/api/v1/reports/surveys.csv", get(reports::surveys_csv))
 }

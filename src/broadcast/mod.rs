@@ -11,6 +11,7 @@
 //! come from counters the store keeps as records move (sent → delivered → read).
 
 pub mod audience;
+pub mod erasure;
 pub mod intake;
 mod segment;
 
@@ -694,6 +695,9 @@ async fn save_cursor(
 
 /// Checks one recipient and hands the message to the outbox (idempotently).
 async fn hand_over(broadcasts: &Broadcasts, b: &Broadcast, r: &Recipient) -> StoreResult<()> {
+    if erasure::is_forgotten(r) {
+        return Ok(());
+    }
     let store = broadcasts.store();
     let rid = record_id(&b.id, &r.to);
     // Handed over before. A record still pending may have been stored by a

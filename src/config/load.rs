@@ -357,6 +357,26 @@ fn check(
     {
         return fail("auth.session_ttl", "must be between 5m and 30d".into());
     }
+    // A typo like "30s" for "30d" would delete data as soon as it is made.
+    let r = &config.retention;
+    for (key, keep) in [
+        ("retention.transcripts", r.transcripts),
+        ("retention.media", r.media),
+        ("retention.resolved_cases", r.resolved_cases),
+        ("retention.dead_letters", r.dead_letters),
+        ("retention.audit", r.audit),
+        ("retention.sessions", r.sessions),
+    ] {
+        let keep = keep.get();
+        if !keep.is_zero() && keep < std::time::Duration::from_secs(3600) {
+            return fail(
+                key,
+                format!(
+                    "{keep:?} is too short: write at least \"1h\" (e.g. \"30d\"), or \"0s\" to keep forever"
+                ),
+            );
+        }
+    }
     if config.server.max_body_bytes < 1024 {
         return fail("server.max_body_bytes", "must be at least 1024".into());
     }
@@ -1015,6 +1035,30 @@ template_language = "en"
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("f.toml:2"), "{err}");
+    }
+
+    #[test]
+    fn retention_periods_are_zero_or_at_least_an_hour() {
+        let c = load_from_str(
+            "[retention]\ntranscripts = \"0s\"\naudit = \"2h\"\n",
+            "f.toml",
+            &[],
+        )
+        .unwrap();
+        assert!(c.retention.transcripts.get().is_zero());
+        assert_eq!(c.retention.audit.get().as_secs(), 7200);
+        assert_eq!(c.retention.media.get().as_secs(), 90 * 86_400);
+        let err = load_from_str("[retention]\nmedia = \"30s\"\n", "f.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("retention.media") && err.contains("1h"),
+            "{err}"
+        );
+        let err = load_from_str("[retention]\ncases = \"30d\"\n", "f.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cases"), "{err}");
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub struct Config {
     pub workers: WorkersConfig,
     /// Sign-in sessions and cookies.
     pub auth: AuthConfig,
+    /// How long personal data and logs are kept.
+    pub retention: RetentionConfig,
     /// People imported into the store at start (bootstrap; the store is the
     /// source of truth afterwards).
     pub agents: Vec<AgentConfig>,
@@ -118,6 +120,41 @@ pub enum SecureCookie {
     /// Always (production behind TLS): browsers then keep the cookie only on
     /// HTTPS pages (and on `http://localhost`).
     Always,
+}
+
+/// `[retention]`: how long things are kept before the retention job deletes
+/// them; `"0s"` keeps them forever.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Transcripts (and the records of our messages in them) of cases
+    /// resolved this long ago; the case itself stays countable.
+    pub transcripts: HumanDuration,
+    /// Files in conversations (records and stored bytes), by age.
+    pub media: HumanDuration,
+    /// Cases resolved this long ago, with their survey: gone from reports.
+    pub resolved_cases: HumanDuration,
+    /// Dead-letter entries of the job queues.
+    pub dead_letters: HumanDuration,
+    /// Audit log entries.
+    pub audit: HumanDuration,
+    /// Records of sign-in sessions this long after they ended (an ended
+    /// session never works, whatever this says).
+    pub sessions: HumanDuration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        const DAY: u64 = 86_400;
+        Self {
+            transcripts: HumanDuration::secs(180 * DAY),
+            media: HumanDuration::secs(90 * DAY),
+            resolved_cases: HumanDuration::secs(730 * DAY),
+            dead_letters: HumanDuration::secs(30 * DAY),
+            audit: HumanDuration::secs(365 * DAY),
+            sessions: HumanDuration::secs(DAY),
+        }
+    }
 }
 
 /// How logs are written.

@@ -3,10 +3,12 @@
 //! [`Backend`] is deliberately small: versioned documents with compare-and-swap,
 //! set-if-absent keys with a TTL, durable job queues with leases, sorted indexes
 //! (including an atomic capacity-checked pop used for claiming conversations),
-//! append-only lists, locks, a GCRA rate limiter, counters and pub/sub. The
-//! domain operations in [`crate::store::Store`] are written once on top of these,
-//! so the Redis and embedded backends cannot drift apart in behaviour; the shared
-//! conformance suite (`tests/store_conformance.rs`) runs against both.
+//! lists (appended to, replaced in place or deleted whole), locks, a GCRA rate
+//! limiter, counters, pub/sub, and housekeeping (purging expired entries, a
+//! raw scan of everything for audits). The domain operations in
+//! [`crate::store::Store`] are written once on top of these, so the Redis and
+//! embedded backends cannot drift apart in behaviour; the shared conformance
+//! suite (`tests/store_conformance.rs`) runs against both.
 //!
 //! All time-dependent calls take `now_ms` from the caller's [`crate::clock::Clock`]
 //! instead of reading a server clock, so tests can move time without sleeping.
@@ -76,6 +78,20 @@ pub struct JobCounts {
     pub leased: u64,
     /// Moved to the queue's dead-letter list.
     pub dead: u64,
+}
+
+/// One stored key with everything stored under it, as [`Backend::scan`]
+/// returns it: for checking what a store holds (tests, data audits), not for
+/// domain reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawEntry {
+    /// The key as the backend names it (with the backend's own prefix or
+    /// table name), lossily decoded as UTF-8.
+    pub key: String,
+    /// The bytes stored under it: a document's data, a list's items, a
+    /// number as text, an index's members (which a backend may keep in the
+    /// key instead). What a store holds is in the keys and values together.
+    pub values: Vec<Vec<u8>>,
 }
 
 /// Errors a backend reports.
@@ -258,6 +274,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Removes a job wherever it is. False when it did not exist.
     async fn jobs_cancel(&self, queue: &str, id: &str) -> StoreResult<bool>;
 
+    /// Removes the oldest dead-letter entry of a queue whose bytes equal
+    /// `entry` (retention, erasure). False when there is none, so a removal
+    /// that raced with another is harmless.
+    async fn jobs_dead_remove(&self, queue: &str, entry: &[u8]) -> StoreResult<bool>;
+
     /// Reads a job without claiming it.
     async fn jobs_get(&self, queue: &str, id: &str) -> StoreResult<Option<Job>>;
 
@@ -277,6 +298,16 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Members with `min <= score <= max`, ascending by score then member, at most `limit`.
     async fn index_range(
+        &self,
+        index: &str,
+        min: f64,
+        max: f64,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, f64)>>;
+
+    /// Members with `min <= score <= max`, descending by score then member
+    /// (newest first, for pagination back in time), at most `limit`.
+    async fn index_range_rev(
         &self,
         index: &str,
         min: f64,
@@ -307,7 +338,7 @@ pub trait Backend: Send + Sync + 'static {
         holder_score: f64,
     ) -> StoreResult<Option<(String, String)>>;
 
-    // ---- append-only lists --------------------------------------------------
+    // ---- lists --------------------------------------------------------------
 
     /// Appends an item; returns the new length.
     async fn list_push(&self, key: &str, item: &[u8]) -> StoreResult<u64>;
@@ -317,6 +348,14 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Number of items.
     async fn list_len(&self, key: &str) -> StoreResult<u64>;
+
+    /// Replaces item `index` (0-based) in place, keeping every position; false
+    /// when the list has no such item.
+    async fn list_set(&self, key: &str, index: u64, item: &[u8]) -> StoreResult<bool>;
+
+    /// Deletes a whole list; false when it did not exist. A list pushed to
+    /// afterwards starts empty.
+    async fn list_delete(&self, key: &str) -> StoreResult<bool>;
 
     // ---- locks --------------------------------------------------------------
 
@@ -339,6 +378,28 @@ pub trait Backend: Send + Sync + 'static {
         burst: u32,
         now_ms: i64,
     ) -> StoreResult<u64>;
+
+    /// Forgets the limiter state of `key`, as if no event had ever been taken.
+    async fn rate_reset(&self, key: &str) -> StoreResult<()>;
+
+    // ---- housekeeping -------------------------------------------------------
+
+    /// Deletes up to about `max` entries that expired by `now_ms` and only take
+    /// space (remembered keys, locks, limiter states that have caught up with
+    /// `now_ms`); returns how many went. A backend whose storage expires keys
+    /// by itself (Redis) deletes nothing. Answers never change: an expired
+    /// entry already counts as absent.
+    async fn purge_expired(&self, now_ms: i64, max: usize) -> StoreResult<usize>;
+
+    /// Every key of this store with its stored bytes, about `limit` keys per
+    /// page from `cursor` (`""` first); the next cursor, `None` after the last
+    /// page. Expensive (it reads everything): for tests and data audits that
+    /// must prove what the store holds, never on a request path.
+    async fn scan(
+        &self,
+        cursor: &str,
+        limit: usize,
+    ) -> StoreResult<(Vec<RawEntry>, Option<String>)>;
 
     // ---- counters -----------------------------------------------------------
 

@@ -111,6 +111,18 @@ impl Store {
             .next())
     }
 
+    /// Replaces chunk `index` of a broadcast's audience in place (erasure
+    /// of one recipient keeps every position); false when there is no such
+    /// chunk.
+    pub async fn replace_broadcast_chunk(
+        &self,
+        id: &str,
+        index: u64,
+        chunk: &[u8],
+    ) -> StoreResult<bool> {
+        self.backend.list_set(&chunks_key(id), index, chunk).await
+    }
+
     /// How many audience chunks a broadcast has.
     pub async fn broadcast_chunk_count(&self, id: &str) -> StoreResult<u64> {
         self.backend.list_len(&chunks_key(id)).await

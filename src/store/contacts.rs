@@ -205,6 +205,42 @@ impl Store {
         Ok(updated.expect("the change always writes"))
     }
 
+    /// Changes a contact atomically if it exists (never creates one); the
+    /// contact after the change, `None` when there is none.
+    pub async fn update_existing_contact(
+        &self,
+        channel: Channel,
+        external_id: &str,
+        mut change: impl FnMut(&mut Contact),
+    ) -> StoreResult<Option<Contact>> {
+        self.update_json::<Contact, super::StoreError, _>(&contact_key(channel, external_id), |c| {
+            Ok(c.map(|mut c| {
+                change(&mut c);
+                c
+            }))
+        })
+        .await
+    }
+
+    /// Deletes a contact and what is keyed by their id: the contact, their
+    /// place in the activity index, the pointer to their survey and their
+    /// per-recipient send pacing. True when the contact existed.
+    pub async fn delete_contact(&self, channel: Channel, external_id: &str) -> StoreResult<bool> {
+        let existed = self
+            .backend
+            .doc_delete(&contact_key(channel, external_id))
+            .await?;
+        self.sharded_remove(
+            CONTACTS_INDEX,
+            &format!("{}:{}", channel.as_str(), external_id),
+        )
+        .await?;
+        self.forget_active_survey(channel, external_id).await?;
+        self.reset_rate(&super::RateKey::Recipient(channel, external_id))
+            .await?;
+        Ok(existed)
+    }
+
     /// Reads several contacts (missing ones are skipped).
     pub async fn contacts(&self, keys: &[(Channel, String)]) -> StoreResult<Vec<Contact>> {
         let keys: Vec<String> = keys.iter().map(|(c, id)| contact_key(*c, id)).collect();

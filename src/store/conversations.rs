@@ -394,6 +394,56 @@ impl Store {
             .collect())
     }
 
+    /// Resolved cases with resolution time in `[from_ms, to_ms]`, oldest
+    /// first, at most `limit`, with their resolution times.
+    pub async fn resolved_page(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, i64)>> {
+        Ok(self
+            .sharded_range(RESOLVED_INDEX, from_ms as f64, to_ms as f64, limit)
+            .await?
+            .into_iter()
+            .map(|(id, at)| (id, at as i64))
+            .collect())
+    }
+
+    /// Deletes a case's transcript; true when it had one.
+    pub async fn delete_transcript(&self, id: &str) -> StoreResult<bool> {
+        self.backend.list_delete(&transcript_key(id)).await
+    }
+
+    /// Deletes a resolved case (retention): the conversation and its place
+    /// in the listings, and its id in its contact's case list. Its
+    /// transcript, files and survey are the caller's to delete first. False
+    /// when there is no such case; an open case is left alone (error).
+    pub async fn delete_case(&self, id: &str) -> Result<bool, ConversationError> {
+        let Some(conv) = self.conversation(id).await? else {
+            self.sharded_remove(RESOLVED_INDEX, id).await?;
+            self.sharded_remove(&state_index(State::Resolved), id)
+                .await?;
+            return Ok(false);
+        };
+        if conv.state != State::Resolved {
+            return Err(IllegalTransition {
+                from: conv.state.as_str(),
+                transition: "delete",
+            }
+            .into());
+        }
+        self.update_existing_contact(conv.channel, &conv.contact_id, |c| {
+            c.cases.retain(|x| x != id);
+        })
+        .await?;
+        self.backend.doc_delete(&conversation_key(id)).await?;
+        self.sharded_remove(&state_index(State::Resolved), id)
+            .await?;
+        self.sharded_remove(RESOLVED_INDEX, id).await?;
+        Ok(true)
+    }
+
     /// Appends to a conversation's transcript.
     pub async fn append_transcript(&self, id: &str, entry: &TranscriptEntry) -> StoreResult<()> {
         let bytes = serde_json::to_vec(entry).map_err(|e| StoreError::Corrupt {
@@ -413,7 +463,10 @@ impl Store {
         text: String,
     ) -> StoreResult<bool> {
         if !self
-            .remember(&format!("transcribed:{message_id}"), super::DEDUPE_TTL)
+            .remember(
+                &format!("transcribed:{}", super::id_digest(message_id)),
+                super::DEDUPE_TTL,
+            )
             .await?
         {
             return Ok(false);

@@ -21,7 +21,7 @@
 //! | `jobs`           | queue + id                            | state, due, sort ms, attempts, lease token, payload |
 //! | `jobs_pending`   | queue + due (orderable) + id          | ()                                 |
 //! | `jobs_leased`    | queue + lease deadline (orderable) + id | ()                               |
-//! | `jobs_dead`      | queue + position (8 bytes BE)         | dead-letter entry                  |
+//! | `jobs_dead`      | queue + position (8 bytes BE; gaps where entries were removed) | dead-letter entry |
 //! | `jobs_count`     | queue + `p`/`l`/`d`                   | pending / leased / dead count      |
 //! | `jobs_meta`      | `lease_seq`, `counts_kept`            | last lease token; counts kept flag |
 //! | `index_members`  | index + member                        | score                              |
@@ -34,7 +34,9 @@
 //! Expiry is judged with the caller's `now_ms`, as in the Redis backend: an
 //! expired remembered key or lock counts as absent. Expired remembered keys are
 //! purged lazily (a few per `remember`/`jobs_push`, oldest first, through
-//! `seen_expiry`).
+//! `seen_expiry`), and [`Backend::purge_expired`] (the retention job) deletes
+//! them in bounded steps so the table does not grow with every customer ever
+//! seen.
 //!
 //! Locks and rate limiters are not in the file: only this process opens it, so
 //! they live in its memory (`ephemeral.rs`) and cost no commit.
@@ -64,7 +66,7 @@ use redb::{
 use tokio::sync::{broadcast, mpsc};
 
 use super::backend::{
-    Backend, Job, JobCounts, NewJob, StoreError, StoreResult, Versioned, colocated,
+    Backend, Job, JobCounts, NewJob, RawEntry, StoreError, StoreResult, Versioned, colocated,
 };
 use super::{check_score, gcra_params};
 use ephemeral::Ephemeral;
@@ -327,15 +329,6 @@ impl<'t> JobTables<'t> {
         Ok(())
     }
 
-    fn count(&self, prefix: &[u8], kind: u8) -> StoreResult<u64> {
-        let key = concat(&[prefix, &[kind]]);
-        Ok(self
-            .counts
-            .get(&key[..])
-            .map_err(db_err)?
-            .map_or(0, |g| g.value()))
-    }
-
     /// Takes a job out of its sorted table (pending or leased).
     fn unlink(&mut self, prefix: &[u8], id: &str, rec: &JobRecord) -> StoreResult<()> {
         let skey = concat(&[prefix, &ord_i64(rec.sort_ms), id.as_bytes()]);
@@ -527,17 +520,24 @@ fn open_seen(txn: &WriteTransaction) -> StoreResult<SeenTables<'_>> {
 
 /// Drops up to [`PURGE_BATCH`] remembered keys that expired at `now_ms`.
 fn purge_seen(t: &mut SeenTables<'_>, now_ms: i64) -> StoreResult<()> {
+    purge_seen_up_to(t, now_ms, PURGE_BATCH).map(|_| ())
+}
+
+/// Drops up to `max` remembered keys that expired at `now_ms`, oldest first;
+/// returns how many.
+fn purge_seen_up_to(t: &mut SeenTables<'_>, now_ms: i64, max: usize) -> StoreResult<usize> {
     let upper = ord_i64(now_ms.saturating_add(1));
     let mut expired = Vec::new();
     for entry in t.1.range::<&[u8]>(..&upper[..]).map_err(db_err)? {
+        if expired.len() >= max {
+            break;
+        }
         let (k, ()) = entry
             .map(|(k, v)| (k.value().to_vec(), v.value()))
             .map_err(db_err)?;
         expired.push(k);
-        if expired.len() >= PURGE_BATCH {
-            break;
-        }
     }
+    let purged = expired.len();
     for k in expired {
         t.1.remove(&k[..]).map_err(db_err)?;
         let Some(exp) = k.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) else {
@@ -549,7 +549,117 @@ fn purge_seen(t: &mut SeenTables<'_>, now_ms: i64) -> StoreResult<()> {
             t.0.remove(seen_key).map_err(db_err)?;
         }
     }
-    Ok(())
+    Ok(purged)
+}
+
+/// One page of [`Backend::scan`]: tables in a fixed order, keys in order;
+/// the cursor is `<table number>:<hex of the last key>`.
+fn scan_tables(
+    txn: &redb::ReadTransaction,
+    cursor: &str,
+    limit: usize,
+) -> StoreResult<(Vec<RawEntry>, Option<String>)> {
+    use std::ops::Bound;
+    const TABLES: usize = 15;
+    let (mut table, mut after) = match cursor.split_once(':') {
+        Some((t, k)) => (
+            t.parse::<usize>()
+                .map_err(|_| corrupt("scan cursor", "bad table number"))?,
+            Some(hex::decode(k).map_err(|_| corrupt("scan cursor", "bad key"))?),
+        ),
+        None => (0, None),
+    };
+    let mut out: Vec<RawEntry> = Vec::new();
+    // Reads one table from `after` into `out`; true when it ended.
+    macro_rules! read {
+        ($def:expr, $name:literal, $key:expr, $val:expr) => {{
+            let t = txn.open_table($def).map_err(db_err)?;
+            let lower = match &after {
+                Some(k) => Bound::Excluded(k.as_slice()),
+                None => Bound::Unbounded,
+            };
+            let mut ended = true;
+            for entry in t
+                .range::<&[u8]>((lower, Bound::Unbounded))
+                .map_err(db_err)?
+            {
+                if out.len() >= limit {
+                    ended = false;
+                    break;
+                }
+                let (k, v) = entry.map_err(db_err)?;
+                let kb: Vec<u8> = $key(k.value());
+                let vb: Vec<u8> = $val(v.value());
+                after = Some(kb.clone());
+                out.push(RawEntry {
+                    key: format!("{}/{}", $name, String::from_utf8_lossy(&kb)),
+                    values: vec![vb],
+                });
+            }
+            ended
+        }};
+    }
+    // String-keyed tables are read through their bytes.
+    macro_rules! read_str {
+        ($def:expr, $name:literal, $val:expr) => {{
+            let t = txn.open_table($def).map_err(db_err)?;
+            let start = after
+                .as_ref()
+                .map(|k| String::from_utf8_lossy(k).into_owned());
+            let lower = match &start {
+                Some(k) => Bound::Excluded(k.as_str()),
+                None => Bound::Unbounded,
+            };
+            let mut ended = true;
+            for entry in t.range::<&str>((lower, Bound::Unbounded)).map_err(db_err)? {
+                if out.len() >= limit {
+                    ended = false;
+                    break;
+                }
+                let (k, v) = entry.map_err(db_err)?;
+                let key = k.value().to_owned();
+                let vb: Vec<u8> = $val(v.value());
+                after = Some(key.clone().into_bytes());
+                out.push(RawEntry {
+                    key: format!("{}/{key}", $name),
+                    values: vec![vb],
+                });
+            }
+            ended
+        }};
+    }
+    let bytes = |b: &[u8]| b.to_vec();
+    let text = |n: String| n.into_bytes();
+    while table < TABLES {
+        let ended = match table {
+            0 => read!(SEEN, "seen", bytes, |v: i64| text(v.to_string())),
+            1 => read!(SEEN_EXPIRY, "seen_expiry", bytes, |(): ()| Vec::new()),
+            2 => read_str!(DOCS, "docs", bytes),
+            3 => read!(JOBS, "jobs", bytes, bytes),
+            4 => read!(JOBS_PENDING, "jobs_pending", bytes, |(): ()| Vec::new()),
+            5 => read!(JOBS_LEASED, "jobs_leased", bytes, |(): ()| Vec::new()),
+            6 => read!(JOBS_DEAD, "jobs_dead", bytes, bytes),
+            7 => read!(JOBS_COUNT, "jobs_count", bytes, |v: u64| text(
+                v.to_string()
+            )),
+            8 => read_str!(JOBS_META, "jobs_meta", |v: u64| text(v.to_string())),
+            9 => read!(INDEX_MEMBERS, "index_members", bytes, |v: f64| text(
+                v.to_string()
+            )),
+            10 => read!(INDEX_SCORES, "index_scores", bytes, |(): ()| Vec::new()),
+            11 => read_str!(INDEX_LEN, "index_len", |v: u64| text(v.to_string())),
+            12 => read!(LISTS, "lists", bytes, bytes),
+            13 => read_str!(LIST_LEN, "list_len", |v: u64| text(v.to_string())),
+            _ => read_str!(COUNTERS, "counters", |v: i64| text(v.to_string())),
+        };
+        if !ended {
+            let last = after.as_deref().map(hex::encode).unwrap_or_default();
+            return Ok((out, Some(format!("{table}:{last}"))));
+        }
+        table += 1;
+        after = None;
+    }
+    Ok((out, None))
 }
 
 /// True when `key` is remembered (not expired) at `now_ms`.
@@ -1084,11 +1194,23 @@ impl Backend for EmbeddedBackend {
                 return Ok(false);
             };
             t.delete(&prefix, &id, &rec)?;
-            let position = t.count(&prefix, COUNT_DEAD)?;
             t.add_count(&prefix, COUNT_DEAD, 1)?;
-            txn.open_table(JOBS_DEAD)
+            let mut dead = txn.open_table(JOBS_DEAD).map_err(db_err)?;
+            // After the last position: entries may have been removed from
+            // anywhere, so the count is no position.
+            let position = match dead
+                .range::<&[u8]>(&prefix[..]..&name_prefix_end(&prefix)[..])
                 .map_err(db_err)?
-                .insert(&concat(&[&prefix, &position.to_be_bytes()])[..], &entry[..])
+                .next_back()
+            {
+                Some(last) => {
+                    let (k, _) = last.map_err(db_err)?;
+                    let (num, _) = split_sorted_key(k.value(), prefix.len())?;
+                    u64::from_be_bytes(num).saturating_add(1)
+                }
+                None => 0,
+            };
+            dead.insert(&concat(&[&prefix, &position.to_be_bytes()])[..], &entry[..])
                 .map_err(db_err)?;
             Ok(true)
         })
@@ -1099,16 +1221,50 @@ impl Backend for EmbeddedBackend {
         let prefix = name_prefix(queue);
         self.read(move |txn| {
             let dead = txn.open_table(JOBS_DEAD).map_err(db_err)?;
-            let lo = concat(&[&prefix, &start.to_be_bytes()]);
             let hi = name_prefix_end(&prefix);
+            // `start` counts entries, not positions (removals leave gaps).
             let mut out = Vec::new();
-            for entry in dead.range::<&[u8]>(&lo[..]..&hi[..]).map_err(db_err)? {
+            for entry in dead
+                .range::<&[u8]>(&prefix[..]..&hi[..])
+                .map_err(db_err)?
+                .skip(usize::try_from(start).unwrap_or(usize::MAX))
+            {
                 if out.len() as u64 >= limit {
                     break;
                 }
                 out.push(entry.map_err(db_err)?.1.value().to_vec());
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn jobs_dead_remove(&self, queue: &str, entry: &[u8]) -> StoreResult<bool> {
+        let prefix = name_prefix(queue);
+        let entry = entry.to_vec();
+        self.write(move |txn| {
+            let found = {
+                let dead = txn.open_table(JOBS_DEAD).map_err(db_err)?;
+                let hi = name_prefix_end(&prefix);
+                let mut found = None;
+                for item in dead.range::<&[u8]>(&prefix[..]..&hi[..]).map_err(db_err)? {
+                    let (k, v) = item.map_err(db_err)?;
+                    if v.value() == entry.as_slice() {
+                        found = Some(k.value().to_vec());
+                        break;
+                    }
+                }
+                found
+            };
+            let Some(key) = found else {
+                return Ok(false);
+            };
+            txn.open_table(JOBS_DEAD)
+                .map_err(db_err)?
+                .remove(&key[..])
+                .map_err(db_err)?;
+            JobTables::open(txn)?.add_count(&prefix, COUNT_DEAD, -1)?;
+            Ok(true)
         })
         .await
     }
@@ -1210,6 +1366,41 @@ impl Backend for EmbeddedBackend {
                     Ok((member, unord_f64(num)))
                 })
                 .collect()
+        })
+        .await
+    }
+
+    async fn index_range_rev(
+        &self,
+        index: &str,
+        min: f64,
+        max: f64,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, f64)>> {
+        let (min, max) = (check_score("min", min)?, check_score("max", max)?);
+        if limit == 0 || min > max {
+            return Ok(Vec::new());
+        }
+        let prefix = name_prefix(index);
+        let lo = concat(&[&prefix, &ord_f64(min)]);
+        let hi_num = u64::from_be_bytes(ord_f64(max)).saturating_add(1);
+        let hi = concat(&[&prefix, &hi_num.to_be_bytes()]);
+        self.read(move |txn| {
+            let scores = txn.open_table(INDEX_SCORES).map_err(db_err)?;
+            let mut out = Vec::new();
+            for entry in scores
+                .range::<&[u8]>(&lo[..]..&hi[..])
+                .map_err(db_err)?
+                .rev()
+            {
+                let (k, _) = entry.map_err(db_err)?;
+                let (num, member) = split_sorted_key(k.value(), prefix.len())?;
+                out.push((member, unord_f64(num)));
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
         })
         .await
     }
@@ -1360,6 +1551,40 @@ impl Backend for EmbeddedBackend {
         .await
     }
 
+    async fn list_set(&self, key: &str, index: u64, item: &[u8]) -> StoreResult<bool> {
+        let ikey = concat(&[&name_prefix(key), &index.to_be_bytes()]);
+        let item = item.to_vec();
+        self.write(move |txn| {
+            let mut lists = txn.open_table(LISTS).map_err(db_err)?;
+            if lists.get(&ikey[..]).map_err(db_err)?.is_none() {
+                return Ok(false);
+            }
+            lists.insert(&ikey[..], &item[..]).map_err(db_err)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn list_delete(&self, key: &str) -> StoreResult<bool> {
+        let key = key.to_owned();
+        self.write(move |txn| {
+            let existed = txn
+                .open_table(LIST_LEN)
+                .map_err(db_err)?
+                .remove(key.as_str())
+                .map_err(db_err)?
+                .is_some();
+            let prefix = name_prefix(&key);
+            let end = name_prefix_end(&prefix);
+            let mut lists = txn.open_table(LISTS).map_err(db_err)?;
+            for k in keys_in(&lists, &prefix, &end, usize::MAX)? {
+                lists.remove(&k[..]).map_err(db_err)?;
+            }
+            Ok(existed)
+        })
+        .await
+    }
+
     async fn lock(&self, key: &str, owner: &str, ttl: Duration, now_ms: i64) -> StoreResult<bool> {
         let until = now_ms.saturating_add(ms(ttl));
         Ok(self.ephemeral.lock(key, owner, now_ms, until))
@@ -1378,6 +1603,31 @@ impl Backend for EmbeddedBackend {
     ) -> StoreResult<u64> {
         let (interval, tolerance) = gcra_params(per_second, burst)?;
         Ok(self.ephemeral.rate_take(key, interval, tolerance, now_ms))
+    }
+
+    async fn rate_reset(&self, key: &str) -> StoreResult<()> {
+        self.ephemeral.rate_reset(key);
+        Ok(())
+    }
+
+    async fn purge_expired(&self, now_ms: i64, max: usize) -> StoreResult<usize> {
+        // Locks and limiter states are in memory: dropping the expired ones
+        // also drops the customer ids in their keys.
+        let mut purged = self.ephemeral.purge(now_ms);
+        purged += self
+            .write(move |txn| purge_seen_up_to(&mut open_seen(txn)?, now_ms, max))
+            .await?;
+        Ok(purged)
+    }
+
+    async fn scan(
+        &self,
+        cursor: &str,
+        limit: usize,
+    ) -> StoreResult<(Vec<RawEntry>, Option<String>)> {
+        let cursor = cursor.to_owned();
+        let limit = limit.max(1);
+        self.read(move |txn| scan_tables(txn, &cursor, limit)).await
     }
 
     async fn counter_add(&self, key: &str, delta: i64) -> StoreResult<i64> {

@@ -33,8 +33,10 @@ pub mod queues {
     pub const SURVEYS: &str = "surveys";
     /// Broadcast starts and walks.
     pub const BROADCAST: &str = "broadcast";
+    /// Housekeeping: the retention sweep.
+    pub const MAINTENANCE: &str = "maintenance";
     /// Every queue, for operators' counts.
-    pub const ALL: [&str; 5] = [INBOUND, OUTBOX, TIMERS, SURVEYS, BROADCAST];
+    pub const ALL: [&str; 6] = [INBOUND, OUTBOX, TIMERS, SURVEYS, BROADCAST, MAINTENANCE];
 }
 
 /// How long a webhook waits for replicas (`store.min_replicas_ack`) before it
@@ -117,7 +119,10 @@ impl Store {
                     payload,
                     lease: 0,
                 },
-                dedupe: Some((format!("seen:{}", event.dedupe_key), super::DEDUPE_TTL)),
+                dedupe: Some((
+                    format!("seen:{}", super::id_digest(&event.dedupe_key)),
+                    super::DEDUPE_TTL,
+                )),
             });
         }
         if self.replicas_ack == 0 {
@@ -174,6 +179,12 @@ impl Store {
         limit: u64,
     ) -> StoreResult<Vec<Vec<u8>>> {
         self.backend.jobs_dead(queue, start, limit).await
+    }
+
+    /// Removes the oldest dead-letter entry of `queue` equal to `entry`
+    /// (retention, erasure); false when there is none (any more).
+    pub async fn remove_dead_letter(&self, queue: &str, entry: &[u8]) -> StoreResult<bool> {
+        self.backend.jobs_dead_remove(queue, entry).await
     }
 
     /// Completes when a job is scheduled for `queue` in this process.

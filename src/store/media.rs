@@ -322,6 +322,25 @@ impl Store {
             .collect())
     }
 
+    /// Deletes an attachment record and takes it out of every index
+    /// (erasure, retention); returns the record that was there. The stored
+    /// object is the caller's: it may be deleted once
+    /// [`Store::attachments_with_content`] finds no other record using it.
+    pub async fn delete_attachment(&self, id: &str) -> StoreResult<Option<Attachment>> {
+        let record = self.attachment(id).await?;
+        if let Some(a) = &record {
+            self.backend
+                .index_remove(&conversation_index(&a.conversation_id), id)
+                .await?;
+            if let Some(hash) = &a.sha256 {
+                self.backend.index_remove(&content_index(hash), id).await?;
+            }
+        }
+        self.sharded_remove(CREATED_INDEX, id).await?;
+        self.backend.doc_delete(&attachment_key(id)).await?;
+        Ok(record)
+    }
+
     /// Applies `change` to a record (compare-and-swap); `change` returns false to
     /// leave it as it is. Returns the record after the call, `None` when there is
     /// no such record.

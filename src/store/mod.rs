@@ -4,10 +4,11 @@
 //! ([`redis`] for several processes sharing one Redis, [`embedded`] for a single
 //! process with a redb file). [`Store`] adds the domain operations the rest of
 //! Balas calls — contacts, conversations and transcripts, the agent queue, typed
-//! jobs, outbound records, attachment records, users and sessions, live events
-//! — written once on top of the primitives,
+//! jobs, outbound records, attachment records, users and sessions, the audit
+//! log, live events — written once on top of the primitives,
 //! so both backends behave the same by construction.
 
+mod audit;
 pub mod backend;
 mod broadcasts;
 mod contacts;
@@ -29,7 +30,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use backend::{Backend, Job, JobCounts, NewJob, StoreError, StoreResult, Versioned};
+pub use audit::{AuditCursor, AuditEntry, AuditPage, AuditQuery};
+pub use backend::{Backend, Job, JobCounts, NewJob, RawEntry, StoreError, StoreResult, Versioned};
 pub use contacts::{Contact, Note};
 pub use conversations::{ConversationError, Speaker, TranscriptEntry, new_case_id};
 pub use jobs::queues;
@@ -214,6 +216,34 @@ impl Store {
         self.backend.remember(key, ttl, self.now_ms()).await
     }
 
+    /// Where a background sweep got to (its bookmark), if it has one.
+    pub async fn sweep_mark(&self, sweep: &str) -> StoreResult<Option<i64>> {
+        self.get_json(&format!("sweep:{sweep}")).await
+    }
+
+    /// Moves a background sweep's bookmark.
+    pub async fn set_sweep_mark(&self, sweep: &str, at: i64) -> StoreResult<()> {
+        self.put_json(&format!("sweep:{sweep}"), &at).await
+    }
+
+    /// Deletes up to about `max` expired entries that only take space
+    /// (remembered keys, locks, limiter states; see
+    /// [`Backend::purge_expired`]); returns how many.
+    pub async fn purge_expired(&self, max: usize) -> StoreResult<usize> {
+        self.backend.purge_expired(self.now_ms(), max).await
+    }
+
+    /// One page of every key and value this store holds (see
+    /// [`Backend::scan`]): for tests and data audits that must prove what is
+    /// (not) stored, never for domain reads.
+    pub async fn scan_raw(
+        &self,
+        cursor: &str,
+        limit: usize,
+    ) -> StoreResult<(Vec<RawEntry>, Option<String>)> {
+        self.backend.scan(cursor, limit).await
+    }
+
     /// Publishes a live event to every process's subscribers.
     pub async fn publish_event(&self, event: &serde_json::Value) -> StoreResult<()> {
         let bytes = serde_json::to_vec(event).unwrap_or_default();
@@ -261,6 +291,15 @@ impl Store {
 
 fn contact_lock_key(channel: crate::channels::Channel, contact_id: &str) -> String {
     format!("lock:contact:{channel}:{contact_id}")
+}
+
+/// A platform id as it appears in keys: the hex of the first 16 bytes of its
+/// SHA-256. WhatsApp message ids embed the customer's phone number, so keys
+/// made of them would keep it after the contact is erased; a digest keeps
+/// only the ability to recognise the same id again.
+pub(crate) fn id_digest(id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(id.as_bytes())[..16])
 }
 
 fn decode<T: DeserializeOwned>(key: &str, data: &[u8]) -> StoreResult<T> {

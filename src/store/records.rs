@@ -300,6 +300,12 @@ fn record_key(id: &str) -> String {
 }
 
 fn platform_key(platform_id: &str) -> String {
+    format!("outpid:{}", super::id_digest(platform_id))
+}
+
+/// The key used before platform ids were digested; still read, so statuses
+/// of messages sent before an upgrade find their record.
+fn legacy_platform_key(platform_id: &str) -> String {
     format!("outpid:{platform_id}")
 }
 
@@ -438,9 +444,25 @@ impl Store {
         Ok(out)
     }
 
+    /// Deletes a record and its platform-id lookup (erasure, retention);
+    /// true when it existed. Counts kept about it (a broadcast's) stay.
+    pub async fn delete_outbound(&self, id: &str) -> StoreResult<bool> {
+        let Some(record) = self.outbound(id).await? else {
+            return self.backend.doc_delete(&record_key(id)).await;
+        };
+        if let Some(pid) = &record.platform_id {
+            self.backend.doc_delete(&platform_key(pid)).await?;
+            self.backend.doc_delete(&legacy_platform_key(pid)).await?;
+        }
+        self.backend.doc_delete(&record_key(id)).await
+    }
+
     /// Our record id for a platform message id.
     pub async fn outbound_by_platform_id(&self, platform_id: &str) -> StoreResult<Option<String>> {
-        self.get_json(&platform_key(platform_id)).await
+        match self.get_json(&platform_key(platform_id)).await? {
+            Some(id) => Ok(Some(id)),
+            None => self.get_json(&legacy_platform_key(platform_id)).await,
+        }
     }
 }
 

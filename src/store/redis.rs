@@ -33,7 +33,7 @@ use tokio::sync::mpsc;
 use self::conn::{CONNECTION_TIMEOUT, Conn, Target};
 use self::pubsub::PubSub;
 use super::backend::{
-    Backend, Job, JobCounts, NewJob, StoreError, StoreResult, Versioned, colocated,
+    Backend, Job, JobCounts, NewJob, RawEntry, StoreError, StoreResult, Versioned, colocated,
 };
 use super::{check_score, gcra_params};
 
@@ -253,6 +253,13 @@ redis.call('SET', KEYS[1], string.format('%.17g', new), 'PX', math.ceil(new - no
 return 0
 ";
 
+// KEYS: list. ARGV: index, item.
+const LIST_SET_LUA: &str = r"
+if tonumber(ARGV[1]) >= redis.call('LLEN', KEYS[1]) then return 0 end
+redis.call('LSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+";
+
 /// The loaded scripts (hashes computed once).
 struct Scripts {
     remember: Script,
@@ -267,6 +274,7 @@ struct Scripts {
     lock: Script,
     unlock: Script,
     rate_take: Script,
+    list_set: Script,
 }
 
 impl Scripts {
@@ -284,6 +292,7 @@ impl Scripts {
             lock: Script::new(LOCK_LUA),
             unlock: Script::new(UNLOCK_LUA),
             rate_take: Script::new(RATE_TAKE_LUA),
+            list_set: Script::new(LIST_SET_LUA),
         }
     }
 }
@@ -843,6 +852,17 @@ impl Backend for RedisBackend {
         .await
     }
 
+    async fn jobs_dead_remove(&self, queue: &str, entry: &[u8]) -> StoreResult<bool> {
+        let q = self.queue(queue);
+        let n: i64 = self
+            .query(
+                "jobs_dead_remove",
+                redis::cmd("LREM").arg(&q.dead).arg(1).arg(entry),
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
     async fn jobs_cancel(&self, queue: &str, id: &str) -> StoreResult<bool> {
         self.jobs_delete(queue, id, None).await
     }
@@ -963,6 +983,35 @@ impl Backend for RedisBackend {
         .await
     }
 
+    async fn index_range_rev(
+        &self,
+        index: &str,
+        min: f64,
+        max: f64,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, f64)>> {
+        let (min, max) = (check_score("min", min)?, check_score("max", max)?);
+        if limit == 0 || min > max {
+            return Ok(Vec::new());
+        }
+        self.query(
+            "index_range_rev",
+            redis::cmd("ZREVRANGEBYSCORE")
+                .arg(self.index_key(index))
+                .arg(max)
+                .arg(min)
+                .arg("WITHSCORES")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(
+                    u64::try_from(limit)
+                        .unwrap_or(u64::MAX)
+                        .min(i64::MAX as u64),
+                ),
+        )
+        .await
+    }
+
     async fn index_rank(&self, index: &str, member: &str) -> StoreResult<Option<u64>> {
         self.query(
             "index_rank",
@@ -1048,6 +1097,22 @@ impl Backend for RedisBackend {
             .await
     }
 
+    async fn list_set(&self, key: &str, index: u64, item: &[u8]) -> StoreResult<bool> {
+        let mut inv = self.scripts.list_set.prepare_invoke();
+        inv.key(self.key("list", key))
+            .arg(index.min(i64::MAX as u64))
+            .arg(item);
+        let n: i64 = self.invoke("list_set", &inv).await?;
+        Ok(n == 1)
+    }
+
+    async fn list_delete(&self, key: &str) -> StoreResult<bool> {
+        let n: i64 = self
+            .query("list_delete", redis::cmd("DEL").arg(self.key("list", key)))
+            .await?;
+        Ok(n == 1)
+    }
+
     async fn lock(&self, key: &str, owner: &str, ttl: Duration, now_ms: i64) -> StoreResult<bool> {
         let mut inv = self.scripts.lock.prepare_invoke();
         inv.key(self.key("lock", key))
@@ -1081,6 +1146,99 @@ impl Backend for RedisBackend {
             .arg(tolerance)
             .arg(GC_GRACE_MS);
         self.invoke("rate_take", &inv).await
+    }
+
+    async fn rate_reset(&self, key: &str) -> StoreResult<()> {
+        let _: i64 = self
+            .query("rate_reset", redis::cmd("DEL").arg(self.key("rate", key)))
+            .await?;
+        Ok(())
+    }
+
+    async fn purge_expired(&self, _now_ms: i64, _max: usize) -> StoreResult<usize> {
+        // Every key with an expiry carries a Redis TTL (`PX`): Redis deletes them.
+        Ok(0)
+    }
+
+    async fn scan(
+        &self,
+        cursor: &str,
+        limit: usize,
+    ) -> StoreResult<(Vec<RawEntry>, Option<String>)> {
+        // The cursor is `<master>:<that master's SCAN cursor>`: a Cluster is
+        // scanned one master after the other (on one node there is one). A
+        // failover or resharding during a scan may skip or repeat keys, as
+        // SCAN itself may; this is for tests and audits, not live paths.
+        let corrupt = || StoreError::Corrupt {
+            key: "scan".into(),
+            reason: format!("invalid scan cursor {cursor:?}"),
+        };
+        let (node, start) = if cursor.is_empty() {
+            (0, "0")
+        } else {
+            let (node, start) = cursor.split_once(':').ok_or_else(corrupt)?;
+            (node.parse::<usize>().map_err(|_| corrupt())?, start)
+        };
+        let mut conn = self.conn.clone();
+        let masters = conn.master_slots().await.map_err(|e| map_err("scan", e))?;
+        let Some(&slot) = masters.get(node) else {
+            return Ok((Vec::new(), None));
+        };
+        let (next, keys): (String, Vec<String>) = conn
+            .query_on_master_of_slot(
+                slot,
+                redis::cmd("SCAN")
+                    .arg(start)
+                    .arg("COUNT")
+                    .arg(limit.clamp(1, 10_000)),
+            )
+            .await
+            .map_err(|e| map_err("scan", e))?;
+        let next = if next != "0" {
+            Some(format!("{node}:{next}"))
+        } else if node + 1 < masters.len() {
+            Some(format!("{}:0", node + 1))
+        } else {
+            None
+        };
+        // Only this deployment's keys (another prefix is another store).
+        let plain = format!("{}:", self.prefix);
+        let tagged = format!("{{{}:", self.prefix);
+        let mut out = Vec::new();
+        for key in keys {
+            if !(key.starts_with(&plain) || key.starts_with(&tagged)) {
+                continue;
+            }
+            let kind: String = self.query("scan", redis::cmd("TYPE").arg(&key)).await?;
+            let values: Vec<Vec<u8>> = match kind.as_str() {
+                "string" => {
+                    let v: Option<Vec<u8>> =
+                        self.query("scan", redis::cmd("GET").arg(&key)).await?;
+                    v.into_iter().collect()
+                }
+                "hash" => self.query("scan", redis::cmd("HGETALL").arg(&key)).await?,
+                "list" => {
+                    self.query("scan", redis::cmd("LRANGE").arg(&key).arg(0).arg(-1))
+                        .await?
+                }
+                "zset" => {
+                    self.query(
+                        "scan",
+                        redis::cmd("ZRANGE")
+                            .arg(&key)
+                            .arg(0)
+                            .arg(-1)
+                            .arg("WITHSCORES"),
+                    )
+                    .await?
+                }
+                "set" => self.query("scan", redis::cmd("SMEMBERS").arg(&key)).await?,
+                // Gone meanwhile, or a type Balas never writes.
+                _ => continue,
+            };
+            out.push(RawEntry { key, values });
+        }
+        Ok((out, next))
     }
 
     async fn counter_add(&self, key: &str, delta: i64) -> StoreResult<i64> {

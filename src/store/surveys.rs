@@ -201,6 +201,25 @@ impl Store {
         self.get_json(&active_key(channel, contact_id)).await
     }
 
+    /// Forgets which survey last addressed a contact.
+    pub async fn forget_active_survey(
+        &self,
+        channel: Channel,
+        contact_id: &str,
+    ) -> StoreResult<()> {
+        self.backend
+            .doc_delete(&active_key(channel, contact_id))
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes the survey of a case (retention); true when there was one.
+    pub async fn delete_survey(&self, case_id: &str) -> StoreResult<bool> {
+        let existed = self.backend.doc_delete(&survey_key(case_id)).await?;
+        self.sharded_remove(SURVEYS_INDEX, case_id).await?;
+        Ok(existed)
+    }
+
     /// Surveys scheduled between two instants (Unix ms, inclusive).
     pub async fn surveys_between(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<Survey>> {
         let keys: Vec<String> = self

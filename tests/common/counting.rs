@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use balas::store::{Backend, Job, JobCounts, NewJob, StoreResult, Versioned};
+use balas::store::{Backend, Job, JobCounts, NewJob, RawEntry, StoreResult, Versioned};
 use tokio::sync::mpsc;
 
 /// Calls that change state: on the embedded store each is a write transaction
@@ -29,13 +29,18 @@ pub const WRITES: &[&str] = &[
     "jobs_extend",
     "jobs_bury",
     "jobs_cancel",
+    "jobs_dead_remove",
     "index_put",
     "index_remove",
     "index_pop_min_into",
     "list_push",
+    "list_set",
+    "list_delete",
     "lock",
     "unlock",
     "rate_take",
+    "rate_reset",
+    "purge_expired",
     "counter_add",
 ];
 
@@ -341,5 +346,50 @@ impl Backend for CountingBackend {
     async fn subscribe(&self, topic: &str) -> StoreResult<mpsc::Receiver<Vec<u8>>> {
         self.count("subscribe", topic);
         self.inner.subscribe(topic).await
+    }
+
+    async fn jobs_dead_remove(&self, queue: &str, entry: &[u8]) -> StoreResult<bool> {
+        self.count("jobs_dead_remove", queue);
+        self.inner.jobs_dead_remove(queue, entry).await
+    }
+
+    async fn index_range_rev(
+        &self,
+        index: &str,
+        min: f64,
+        max: f64,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, f64)>> {
+        self.count("index_range_rev", index);
+        self.inner.index_range_rev(index, min, max, limit).await
+    }
+
+    async fn list_set(&self, key: &str, index: u64, item: &[u8]) -> StoreResult<bool> {
+        self.count("list_set", key);
+        self.inner.list_set(key, index, item).await
+    }
+
+    async fn list_delete(&self, key: &str) -> StoreResult<bool> {
+        self.count("list_delete", key);
+        self.inner.list_delete(key).await
+    }
+
+    async fn rate_reset(&self, key: &str) -> StoreResult<()> {
+        self.count("rate_reset", key);
+        self.inner.rate_reset(key).await
+    }
+
+    async fn purge_expired(&self, now_ms: i64, max: usize) -> StoreResult<usize> {
+        self.count("purge_expired", "");
+        self.inner.purge_expired(now_ms, max).await
+    }
+
+    async fn scan(
+        &self,
+        cursor: &str,
+        limit: usize,
+    ) -> StoreResult<(Vec<RawEntry>, Option<String>)> {
+        self.count("scan", "");
+        self.inner.scan(cursor, limit).await
     }
 }

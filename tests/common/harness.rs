@@ -162,8 +162,10 @@ pub struct Harness {
 pub fn test_config(store: &StoreKind, dir: &std::path::Path, mock_base: &str) -> Config {
     let mut c = balas::config::load_from_str("", "test", &[]).expect("defaults load");
     c.server.listen = "127.0.0.1:0".into();
+    // The media store's files live under data_dir on either store.
+    c.store.data_dir = dir.join("data");
     match store {
-        StoreKind::Embedded => c.store.data_dir = dir.join("data"),
+        StoreKind::Embedded => {}
         StoreKind::Redis(r) => {
             c.store.redis_url = Some(Secret::new(r.url()));
             c.store.key_prefix = "t".into();

@@ -62,10 +62,15 @@ pub fn write_config(
     let intents = Path::new(env!("CARGO_MANIFEST_DIR")).join("intents");
     let store_section = match store {
         ProcStore::Embedded(d) => format!("data_dir = {:?}", d.display().to_string()),
-        ProcStore::Redis(url) => format!("redis_url = {url:?}\nkey_prefix = \"proc\""),
-        ProcStore::Cluster(nodes, prefix) => {
-            format!("redis_cluster_nodes = {nodes:?}\nkey_prefix = {prefix:?}")
-        }
+        // data_dir still holds the media store's files.
+        ProcStore::Redis(url) => format!(
+            "redis_url = {url:?}\nkey_prefix = \"proc\"\ndata_dir = {:?}",
+            dir.join("data").display().to_string()
+        ),
+        ProcStore::Cluster(nodes, prefix) => format!(
+            "redis_cluster_nodes = {nodes:?}\nkey_prefix = {prefix:?}\ndata_dir = {:?}",
+            dir.join("data").display().to_string()
+        ),
     };
     let text = format!(
         r#"[server]

@@ -76,6 +76,29 @@ impl Ephemeral {
         rates.insert(key.to_owned(), new);
         0
     }
+
+    /// Forgets a limiter's state (its next take starts from a full bucket).
+    pub(super) fn rate_reset(&self, key: &str) {
+        self.rates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
+    /// Drops every expired lock and limiter state; returns how many.
+    pub(super) fn purge(&self, now_ms: i64) -> usize {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        let before = locks.len();
+        locks.retain(|_, (held_until, _)| *held_until > now_ms);
+        let mut purged = before - locks.len();
+        drop(locks);
+        let mut rates = self.rates.lock().unwrap_or_else(|e| e.into_inner());
+        let before = rates.len();
+        let now = now_ms as f64;
+        rates.retain(|_, tat| *tat > now);
+        purged += before - rates.len();
+        purged
+    }
 }
 
 #[cfg(test)]

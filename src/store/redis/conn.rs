@@ -146,6 +146,57 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// One slot of each master, ascending (the first slot of its lowest
+    /// range); `[0]` on one node. Commands without keys (`SCAN`) reach every
+    /// master through these.
+    pub(super) async fn master_slots(&mut self) -> RedisResult<Vec<u16>> {
+        let Conn::Cluster(_) = self else {
+            return Ok(vec![0]);
+        };
+        let ranges: Vec<Vec<Value>> = redis::cmd("CLUSTER").arg("SLOTS").query_async(self).await?;
+        let mut first: std::collections::BTreeMap<String, u16> = Default::default();
+        for range in ranges {
+            let (Some(start), Some(master)) = (range.first(), range.get(2)) else {
+                continue;
+            };
+            let start: u16 = redis::from_redis_value(start.clone())?;
+            let master: Vec<Value> = redis::from_redis_value(master.clone())?;
+            let addr: Vec<String> = master
+                .iter()
+                .take(2)
+                .map(|v| redis::from_redis_value::<String>(v.clone()))
+                .collect::<Result<_, _>>()?;
+            let slot = first.entry(addr.join(":")).or_insert(start);
+            *slot = (*slot).min(start);
+        }
+        let mut slots: Vec<u16> = first.into_values().collect();
+        slots.sort_unstable();
+        Ok(slots)
+    }
+
+    /// Runs `cmd` on the master that owns `slot` (on one node: that node).
+    pub(super) async fn query_on_master_of_slot<T: redis::FromRedisValue>(
+        &mut self,
+        slot: u16,
+        cmd: &Cmd,
+    ) -> RedisResult<T> {
+        match self {
+            Conn::Node(c) => cmd.query_async(c).await,
+            Conn::Cluster(c) => {
+                let mut pipe = redis::pipe();
+                pipe.add_command(cmd.clone());
+                let route = Route::new(slot, SlotAddr::Master);
+                let mut values = c
+                    .route_pipeline(pipe, 0, 1, SingleNodeRoutingInfo::SpecificNode(route))
+                    .await?;
+                let value = values.pop().unwrap_or(Value::Nil);
+                Ok(redis::from_redis_value(value)?)
+            }
+        }
+    }
+}
+
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
