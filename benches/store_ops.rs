@@ -74,6 +74,11 @@ async fn measure(kind: StoreKind) {
                 .await
                 .expect("redis"),
         ),
+        StoreKind::Cluster(c, prefix) => Arc::new(
+            RedisBackend::connect_cluster(&c.urls(), prefix)
+                .await
+                .expect("redis cluster"),
+        ),
     };
     let clock = Arc::new(ShiftedClock::at_ms(MONDAY_10_WIB_MS));
     let counting = Arc::new(CountingBackend::new(inner.clone()));

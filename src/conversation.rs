@@ -192,6 +192,11 @@ pub struct Conversation {
     /// Last time the waiting customer was told their position.
     #[serde(default)]
     pub last_position_update_ms: Option<i64>,
+    /// The business number (WhatsApp `phone_number_id`) or account (Instagram
+    /// id) the customer last wrote to: replies go out from it. `None` for
+    /// cases older than multi-number support (the channel's default sender).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
     /// Set when a survey's low score reopened this as a recovery case.
     #[serde(default)]
     pub recovery_score: Option<u8>,
@@ -264,6 +269,7 @@ impl Conversation {
             recovery_score: None,
             entities: BTreeMap::new(),
             question: None,
+            number: None,
         }
     }
 

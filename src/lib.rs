@@ -37,11 +37,13 @@
 //! - [`intents`]: rule files with examples, normalization of chat Indonesian, rule
 //!   matching, the example-trained classifier and [`intents::RuleSet::understand`]
 //!   (answer, clarify or fall back; numbers found in the message).
-//! - [`outbox`]: durable outbound delivery with retries, pacing and window checks.
+//! - [`outbox`]: durable outbound delivery with retries, pacing and window checks,
+//!   from the number or account the customer wrote to ([`outbox::senders`]).
 //!
 //! Underneath:
-//! - [`store`]: all state, through one API over a Redis or an embedded (redb)
-//!   backend; every key scheme lives there.
+//! - [`store`]: all state, through one API over a Redis (one server or a
+//!   Cluster) or an embedded (redb) backend; every key scheme, and the key →
+//!   slot plan, lives there.
 //! - [`jobs`]: the one job runner (leases, heartbeats, fencing, retries, dead
 //!   letters); inbound, timers, surveys, the outbox, broadcasts and media
 //!   downloads are its handlers.

@@ -29,6 +29,9 @@ pub struct CaseFacts {
     pub queue: Option<String>,
     /// Channel name.
     pub channel: String,
+    /// The business number or account the customer wrote to (`None` for
+    /// cases from before several numbers were supported).
+    pub number: Option<String>,
     /// Resolved without a human.
     pub bot_only: bool,
     /// Its survey, if one was scheduled.
@@ -47,6 +50,8 @@ pub enum GroupBy {
     Queue,
     /// Channel.
     Channel,
+    /// Business number or account (`default` for cases without one).
+    Number,
 }
 
 /// Median and 90th percentile of a duration, in seconds.
@@ -180,6 +185,7 @@ pub fn summarize(
             GroupBy::Agent => c.agent.clone().unwrap_or_else(|| "bot".into()),
             GroupBy::Queue => c.queue.clone().unwrap_or_else(|| "none".into()),
             GroupBy::Channel => c.channel.clone(),
+            GroupBy::Number => c.number.clone().unwrap_or_else(|| "default".into()),
         };
         groups.entry(key).or_default().push(c);
     }
@@ -223,6 +229,7 @@ pub async fn case_facts(store: &Store, from_ms: i64, to_ms: i64) -> StoreResult<
             agent: c.agent.clone(),
             queue: c.queue.clone(),
             channel: c.channel.as_str().to_string(),
+            number: c.number.clone(),
             bot_only: !c.reached_human,
             survey: store.survey(&c.id).await?,
         });
@@ -267,6 +274,7 @@ mod tests {
             sent_ms: sent.then_some(1),
             answered_ms: None,
             closed_ms: None,
+            number: None,
         }
     }
 
@@ -284,6 +292,7 @@ mod tests {
             agent: (!agent.is_empty()).then(|| agent.to_string()),
             queue: (!agent.is_empty()).then(|| "general".to_string()),
             channel: "whatsapp".into(),
+            number: None,
             bot_only: agent.is_empty(),
             survey: s,
         }

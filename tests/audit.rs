@@ -52,9 +52,10 @@ fn actions(entries: &[Value]) -> Vec<&str> {
 
 async fn every_access_action_is_in_the_audit_log(store: StoreKind) {
     let h = Harness::start(store).await;
-    let other = match h.store_kind {
-        StoreKind::Redis(_) => Some(h.second_process().await),
-        StoreKind::Embedded => None,
+    let other = if h.store_kind.shared() {
+        Some(h.second_process().await)
+    } else {
+        None
     };
     // The other process reads what this one wrote.
     let reader = other.as_ref().unwrap_or(&h);

@@ -2,6 +2,7 @@
 //! paced by the manual clock, sent to the Graph mock; counts checked against
 //! what the mock actually received.
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeMap;
@@ -790,8 +791,14 @@ async fn restart_mid_broadcast_redis() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_processes_share_one_broadcast_without_duplicates() {
-    let h = Harness::start(StoreKind::redis()).await;
+async fn restart_mid_broadcast_cluster() {
+    restart_mid_broadcast(StoreKind::cluster()).await;
+}
+
+on_shared_stores!(two_processes_share_one_broadcast_without_duplicates);
+
+async fn two_processes_share_one_broadcast_without_duplicates(store: StoreKind) {
+    let h = Harness::start(store).await;
     let h2 = h.second_process().await;
     let b = create(&h, template_body("promo_two", recipients(0..1200), 200.0)).await;
     let id = b["id"].as_str().unwrap().to_string();

@@ -463,6 +463,7 @@ fn wa(to: &str, content: OutboundContent) -> OutboundMessage {
         to: to.into(),
         content,
         human_agent_tag: false,
+        from: None,
     }
 }
 
@@ -472,6 +473,7 @@ fn ig(to: &str, content: OutboundContent, human: bool) -> OutboundMessage {
         to: to.into(),
         content,
         human_agent_tag: human,
+        from: None,
     }
 }
 
@@ -836,6 +838,7 @@ fn text_msg(channel: Channel, to: &str) -> OutboundMessage {
             body: "halo kak".into(),
         },
         human_agent_tag: false,
+        from: None,
     }
 }
 

@@ -12,7 +12,7 @@ use common::payloads;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-on_both_stores!(
+on_every_store!(
     greeting_gets_a_reply,
     complaint_goes_to_an_agent_and_back,
     a_clarifying_button_answer_continues_the_conversation,

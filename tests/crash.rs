@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 use balas::channels::signature::sign;
 use common::graph_mock::GraphMock;
 use common::harness::APP_SECRET;
+use common::harness::unique_prefix;
 use common::payloads;
 use common::process::{BalasProcess, ProcStore, free_port, run, sample, write_config};
+use common::redis_cluster::RedisCluster;
 use common::redis_server::RedisServer;
 use serde_json::json;
 
@@ -106,7 +108,7 @@ async fn kill_9_loses_nothing_acknowledged(store: ProcStore, at: KillAt) {
     // wait longer than that for a restart.
     let bound = match store {
         ProcStore::Embedded(_) => Duration::from_secs(5),
-        ProcStore::Redis(_) => Duration::from_secs(15),
+        ProcStore::Redis(_) | ProcStore::Cluster(..) => Duration::from_secs(15),
     };
     let deadline = Instant::now() + Duration::from_secs(40);
     // When the last customer got an answer; the loop then waits for the
@@ -186,12 +188,7 @@ async fn kill_9_loses_nothing_acknowledged(store: ProcStore, at: KillAt) {
 
     // Every acknowledged message was answered: its reply record is sent and
     // the customer got it.
-    let backend = match &store {
-        ProcStore::Embedded(d) => balas::store::open_backend(None, d, "balas").await,
-        ProcStore::Redis(url) => balas::store::open_backend(Some(url), dir.path(), "proc").await,
-    }
-    .expect("store reopens");
-    let st = balas::store::Store::new(backend, std::sync::Arc::new(balas::clock::SystemClock));
+    let st = store.open().await;
     let mut cut_off = Vec::new();
     for (i, wamid) in wamids.iter().enumerate() {
         let who = customer(i);
@@ -236,6 +233,16 @@ async fn kill_9_after_acks_loses_nothing_redis() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_after_acks_loses_nothing_cluster() {
+    kill_9_loses_nothing_acknowledged(cluster_store(), KillAt::AfterAcks).await;
+}
+
+/// A fresh store on the test binary's Redis Cluster.
+fn cluster_store() -> ProcStore {
+    ProcStore::Cluster(RedisCluster::shared().urls(), unique_prefix())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_send_loses_nothing_embedded() {
     let data = tempfile::tempdir().unwrap();
     let store = ProcStore::Embedded(data.path().join("data"));
@@ -246,6 +253,11 @@ async fn kill_9_mid_send_loses_nothing_embedded() {
 async fn kill_9_mid_send_loses_nothing_redis() {
     let redis = RedisServer::start();
     kill_9_loses_nothing_acknowledged(ProcStore::Redis(redis.url()), KillAt::MidSend).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_send_loses_nothing_cluster() {
+    kill_9_loses_nothing_acknowledged(cluster_store(), KillAt::MidSend).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -549,11 +561,15 @@ async fn kill_9_mid_download(store: ProcStore) {
 
     let (backend, data_dir) = match &store {
         ProcStore::Embedded(d) => (
-            balas::store::open_backend(None, d, "balas").await,
+            balas::store::open_backend(balas::store::Location::Embedded(d), "balas").await,
             d.clone(),
         ),
         ProcStore::Redis(url) => (
-            balas::store::open_backend(Some(url), dir.path(), "proc").await,
+            balas::store::open_backend(balas::store::Location::Redis(url), "proc").await,
+            dir.path().join("data"),
+        ),
+        ProcStore::Cluster(nodes, prefix) => (
+            balas::store::open_backend(balas::store::Location::RedisCluster(nodes), prefix).await,
             dir.path().join("data"),
         ),
     };
@@ -596,4 +612,9 @@ async fn kill_9_mid_download_loses_no_file_embedded() {
 async fn kill_9_mid_download_loses_no_file_redis() {
     let redis = RedisServer::start();
     kill_9_mid_download(ProcStore::Redis(redis.url())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_broadcast_cluster() {
+    kill_9_mid_broadcast(cluster_store()).await;
 }

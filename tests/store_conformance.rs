@@ -1,9 +1,10 @@
-//! One conformance suite for both store backends.
+//! One conformance suite for every store backend.
 //!
 //! Every test is an async fn taking an `Arc<dyn Backend>`; the `conformance!`
-//! macro instantiates it once against a fresh `redis-server` and once against a
-//! fresh embedded store in a temp dir. Time is passed explicitly as `now_ms`
-//! (starting at [`T0`]), never read from a clock, so nothing sleeps.
+//! macro instantiates it against a fresh `redis-server`, a fresh embedded
+//! store in a temp dir, and a Redis Cluster (3 masters, 3 replicas; one per
+//! test binary, a fresh key prefix per test). Time is passed explicitly as
+//! `now_ms` (starting at [`T0`]), never read from a clock, so nothing sleeps.
 
 mod common;
 
@@ -13,7 +14,9 @@ use std::time::Duration;
 
 use balas::store::embedded::EmbeddedBackend;
 use balas::store::redis::RedisBackend;
-use balas::store::{Backend, Job, JobCounts, NewJob, StoreError};
+use balas::store::{Backend, Job, JobCounts, Location, NewJob, StoreError};
+use common::harness::unique_prefix;
+use common::redis_cluster::RedisCluster;
 use common::redis_server::RedisServer;
 
 /// The start of test time, Unix ms.
@@ -34,6 +37,16 @@ async fn redis_fixture() -> Fixture {
     Fixture {
         backend: Arc::new(backend),
         _guard: Box::new(server),
+    }
+}
+
+async fn cluster_fixture() -> Fixture {
+    let backend = RedisBackend::connect_cluster(&RedisCluster::shared().urls(), &unique_prefix())
+        .await
+        .expect("connect to the test cluster");
+    Fixture {
+        backend: Arc::new(backend),
+        _guard: Box::new(()),
     }
 }
 
@@ -68,6 +81,16 @@ macro_rules! conformance {
             )*
             use std::sync::Arc;
         }
+        mod cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let f = super::cluster_fixture().await;
+                    super::$name(Arc::clone(&f.backend)).await;
+                }
+            )*
+            use std::sync::Arc;
+        }
     };
 }
 
@@ -77,10 +100,13 @@ conformance!(
     forget_allows_again,
     doc_cas,
     doc_get_many_keeps_order,
+    doc_put_counted_moves_counters_with_the_document,
+    multi_key_calls_need_one_hash_tag,
     doc_delete_then_recreate,
     users_tokens_and_sessions,
     jobs_claim_due_earliest_first,
     jobs_push_dedupes_ids_and_keys,
+    jobs_push_replicated_pushes_alike,
     jobs_lease_expiry_reclaims_with_attempts,
     jobs_heartbeat_keeps_the_lease,
     jobs_retry_and_payload,
@@ -125,7 +151,7 @@ const LEASE: Duration = Duration::from_secs(30);
 
 async fn ping_and_name(b: Arc<dyn Backend>) {
     b.ping().await.unwrap();
-    assert!(["redis", "embedded"].contains(&b.name()));
+    assert!(["redis", "redis-cluster", "embedded"].contains(&b.name()));
 }
 
 async fn remember_until_ttl(b: Arc<dyn Backend>) {
@@ -336,6 +362,63 @@ async fn doc_get_many_keeps_order(b: Arc<dyn Backend>) {
     assert!(b.doc_get_many(&[]).await.unwrap().is_empty());
 }
 
+async fn doc_put_counted_moves_counters_with_the_document(b: Arc<dyn Backend>) {
+    // A broadcast's record and its counters share the broadcast's tag.
+    let doc = "{bc:7}out:bc:7:6281";
+    let (sent, pending) = (
+        "{bc:7}outcount:sent".to_owned(),
+        "{bc:7}outcount:pending".to_owned(),
+    );
+    assert_eq!(
+        b.doc_put_counted(doc, 0, b"p", &[(pending.clone(), 1)])
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    let moved = [(pending.clone(), -1), (sent.clone(), 1)];
+    // A stale version writes nothing and counts nothing.
+    assert_eq!(b.doc_put_counted(doc, 0, b"s", &moved).await.unwrap(), None);
+    assert_eq!(b.counter_get(&pending).await.unwrap(), 1);
+    assert_eq!(
+        b.doc_put_counted(doc, 1, b"s", &moved).await.unwrap(),
+        Some(2)
+    );
+    assert_eq!(b.counter_get(&pending).await.unwrap(), 0);
+    assert_eq!(b.counter_get(&sent).await.unwrap(), 1);
+    assert_eq!(b.doc_get(doc).await.unwrap().unwrap().data, b"s");
+    // Without counters it is a plain compare-and-swap, tag or not.
+    assert_eq!(
+        b.doc_put_counted("plain", 0, b"x", &[]).await.unwrap(),
+        Some(1)
+    );
+}
+
+async fn multi_key_calls_need_one_hash_tag(b: Arc<dyn Backend>) {
+    // Refused on every backend, so a key plan that would break on a Redis
+    // Cluster breaks in every test; nothing is written.
+    let err = b
+        .doc_put_counted("{bc:1}out:x", 0, b"x", &[("{bc:2}outcount:sent".into(), 1)])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("hash tag"), "{err}");
+    assert!(
+        b.doc_put_counted("out:y", 0, b"y", &[("outcount:sent".into(), 1)])
+            .await
+            .is_err(),
+        "untagged keys hash by their whole name"
+    );
+    assert_eq!(b.doc_get("{bc:1}out:x").await.unwrap(), None);
+    assert_eq!(b.counter_get("{bc:2}outcount:sent").await.unwrap(), 0);
+    b.index_put("{a}waiting", "m", 1.0).await.unwrap();
+    let err = b
+        .index_pop_min_into(&["{a}waiting".into()], "{b}active", 5, 1.0)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("hash tag"), "{err}");
+    assert_eq!(b.index_len("{a}waiting").await.unwrap(), 1);
+    assert_eq!(b.index_len("{b}active").await.unwrap(), 0);
+}
+
 fn counts(pending: u64, leased: u64, dead: u64) -> JobCounts {
     JobCounts {
         pending,
@@ -490,6 +573,50 @@ async fn jobs_push_dedupes_ids_and_keys(b: Arc<dyn Backend>) {
     assert_eq!(
         b.jobs_push(q, &[job("a", T0, "again")], T0).await.unwrap(),
         [true]
+    );
+}
+
+async fn jobs_push_replicated_pushes_alike(b: Arc<dyn Backend>) {
+    // The same push (ids, dedupe keys) as `jobs_push`; the replica count is
+    // what the backend has: none on one node or embedded, one per master on
+    // the test cluster.
+    let q = "inbound";
+    // WAIT answers as soon as a replica has the push, so on the cluster the
+    // bound only matters on a loaded machine (the whole suite runs at once on
+    // 2 cores); it stays under the connection's 2 s response timeout. Without
+    // replicas WAIT takes all of it, so keep it short there.
+    let timeout = if b.name() == "redis-cluster" {
+        Duration::from_millis(1_500)
+    } else {
+        Duration::from_millis(300)
+    };
+    let keyed = |id: &str, key: &str| NewJob {
+        dedupe: Some((key.to_owned(), Duration::from_secs(60))),
+        ..job(id, T0, id)
+    };
+    let want = if b.name() == "redis-cluster" { 1 } else { 0 };
+    let (pushed, acked) = b
+        .jobs_push_replicated(q, &[keyed("a", "m1"), keyed("b", "m2")], T0, 1, timeout)
+        .await
+        .unwrap();
+    assert_eq!((pushed, acked), (vec![true, true], want));
+    // A redelivery is a duplicate and still waits for its first push.
+    let (pushed, acked) = b
+        .jobs_push_replicated(q, &[keyed("c", "m1")], T0 + 1, 1, timeout)
+        .await
+        .unwrap();
+    assert_eq!((pushed, acked), (vec![false], want));
+    assert_eq!(b.jobs_counts(q).await.unwrap(), counts(2, 0, 0));
+    assert_eq!(
+        ids(&b.jobs_claim(q, T0, LEASE, 10).await.unwrap()),
+        ["a", "b"]
+    );
+    assert_eq!(
+        b.jobs_push_replicated(q, &[], T0, 1, timeout)
+            .await
+            .unwrap()
+            .0,
+        Vec::<bool>::new()
     );
 }
 
@@ -749,7 +876,9 @@ async fn index_basics_and_ties(b: Arc<dyn Backend>) {
 }
 
 async fn index_pop_min_into_order_and_capacity(b: Arc<dyn Backend>) {
-    let (q1, q2) = ("q:vip".to_owned(), "q:general".to_owned());
+    // The indexes and the holder share a hash tag: one atomic step may combine them.
+    let (q1, q2) = ("{desk}q:vip".to_owned(), "{desk}q:general".to_owned());
+    const HOLDER: &str = "{desk}agent:1";
     b.index_put(&q1, "a", 3.0).await.unwrap();
     b.index_put(&q1, "b", 10.0).await.unwrap();
     b.index_put(&q2, "c", 3.0).await.unwrap();
@@ -758,7 +887,7 @@ async fn index_pop_min_into_order_and_capacity(b: Arc<dyn Backend>) {
     let pop = |cap| {
         let (b, both) = (Arc::clone(&b), both.clone());
         async move {
-            b.index_pop_min_into(&both, "agent:1", cap, 42.0)
+            b.index_pop_min_into(&both, HOLDER, cap, 42.0)
                 .await
                 .unwrap()
         }
@@ -769,18 +898,18 @@ async fn index_pop_min_into_order_and_capacity(b: Arc<dyn Backend>) {
     assert_eq!(pop(3).await, Some((q2.clone(), "c".into())));
     // The holder is full.
     assert_eq!(pop(3).await, None);
-    assert_eq!(b.index_len("agent:1").await.unwrap(), 3);
-    assert_eq!(b.index_score("agent:1", "a").await.unwrap(), Some(42.0));
+    assert_eq!(b.index_len(HOLDER).await.unwrap(), 3);
+    assert_eq!(b.index_score(HOLDER, "a").await.unwrap(), Some(42.0));
     assert_eq!(b.index_score(&q1, "a").await.unwrap(), None);
     assert_eq!(b.index_len(&q1).await.unwrap(), 1);
     assert_eq!(pop(4).await, Some((q1.clone(), "b".into())));
     // Every index empty.
     assert_eq!(pop(10).await, None);
     assert_eq!(
-        b.index_pop_min_into(&[], "agent:1", 10, 0.0).await.unwrap(),
+        b.index_pop_min_into(&[], HOLDER, 10, 0.0).await.unwrap(),
         None
     );
-    assert_eq!(b.index_len("agent:1").await.unwrap(), 4);
+    assert_eq!(b.index_len(HOLDER).await.unwrap(), 4);
     assert_eq!(b.index_len(&q2).await.unwrap(), 0);
 }
 
@@ -889,9 +1018,16 @@ async fn publish_subscribe(b: Arc<dyn Backend>) {
     b.publish("events", b"after").await.unwrap();
     let mut again = b.subscribe("events").await.unwrap();
     b.publish("events", b"new").await.unwrap();
-    let msg = tokio::time::timeout(Duration::from_secs(2), again.recv())
+    // A message published just before subscribing may arrive first (a
+    // process shares one subscription); everything after does, in order.
+    let mut msg = tokio::time::timeout(Duration::from_secs(2), again.recv())
         .await
         .unwrap();
+    if msg.as_deref() == Some(b"after".as_slice()) {
+        msg = tokio::time::timeout(Duration::from_secs(2), again.recv())
+            .await
+            .unwrap();
+    }
     assert_eq!(msg, Some(b"new".to_vec()));
 }
 
@@ -942,7 +1078,7 @@ async fn concurrent_claims_never_duplicate(b: Arc<dyn Backend>) {
 }
 
 async fn concurrent_pop_min_into_respects_capacity(b: Arc<dyn Backend>) {
-    let indexes = vec!["wait:a".to_owned(), "wait:b".to_owned()];
+    let indexes = vec!["{desk}wait:a".to_owned(), "{desk}wait:b".to_owned()];
     for i in 0..200 {
         b.index_put(&indexes[i % 2], &format!("conv-{i:03}"), (i % 13) as f64)
             .await
@@ -954,7 +1090,7 @@ async fn concurrent_pop_min_into_respects_capacity(b: Arc<dyn Backend>) {
     for t in 0..16 {
         let (b, indexes) = (Arc::clone(&b), indexes.clone());
         handles.push(tokio::spawn(async move {
-            let holder = format!("agent:{}", t % HOLDERS);
+            let holder = format!("{{desk}}agent:{}", t % HOLDERS);
             let mut mine = Vec::new();
             while let Some((_, member)) = b
                 .index_pop_min_into(&indexes, &holder, CAPACITY, 1.0)
@@ -974,9 +1110,13 @@ async fn concurrent_pop_min_into_respects_capacity(b: Arc<dyn Backend>) {
     assert_eq!(unique.len(), all.len(), "no member popped twice");
     assert_eq!(all.len(), HOLDERS * CAPACITY as usize);
     for h in 0..HOLDERS {
-        assert_eq!(b.index_len(&format!("agent:{h}")).await.unwrap(), CAPACITY);
+        assert_eq!(
+            b.index_len(&format!("{{desk}}agent:{h}")).await.unwrap(),
+            CAPACITY
+        );
     }
-    let left = b.index_len("wait:a").await.unwrap() + b.index_len("wait:b").await.unwrap();
+    let left =
+        b.index_len("{desk}wait:a").await.unwrap() + b.index_len("{desk}wait:b").await.unwrap();
     assert_eq!(left, 200 - (HOLDERS as u64 * CAPACITY));
     // The lowest scores went first: everything left scores >= everything taken.
     let max_taken = all
@@ -1421,6 +1561,68 @@ async fn redis_unreachable_is_unavailable() {
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
 }
 
+// ---- Redis Cluster only -------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_two_instances_act_as_one() {
+    let (nodes, prefix) = (RedisCluster::shared().urls(), unique_prefix());
+    let a: Arc<dyn Backend> = Arc::new(
+        RedisBackend::connect_cluster(&nodes, &prefix)
+            .await
+            .unwrap(),
+    );
+    // The second instance knows only the last seed node: it learns the rest.
+    let b: Arc<dyn Backend> = Arc::new(
+        RedisBackend::connect_cluster(&nodes[1..], &prefix)
+            .await
+            .unwrap(),
+    );
+    push_many(&a, "shared", 300).await;
+    let (x, y) = tokio::join!(
+        claim_all(Arc::clone(&a), "shared", 8),
+        claim_all(Arc::clone(&b), "shared", 8)
+    );
+    let all: Vec<String> = x.into_iter().chain(y).collect();
+    let unique: HashSet<&String> = all.iter().collect();
+    assert_eq!((all.len(), unique.len()), (300, 300));
+    // Documents of many slots, read back in one call, in order.
+    let keys: Vec<String> = (0..50).map(|i| format!("doc-{i}")).collect();
+    for k in &keys {
+        assert_eq!(a.doc_put(k, 0, k.as_bytes()).await.unwrap(), Some(1));
+    }
+    let got = b.doc_get_many(&keys).await.unwrap();
+    for (k, d) in keys.iter().zip(got) {
+        assert_eq!(d.unwrap().data, k.as_bytes());
+    }
+}
+
+#[tokio::test]
+async fn cluster_unreachable_or_misconfigured_is_unavailable() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = RedisBackend::connect_cluster(&[format!("redis://127.0.0.1:{port}/")], PREFIX)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
+    let err = RedisBackend::connect_cluster(&[], PREFIX)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no cluster seed nodes"), "{err}");
+    // A password in a URL never shows in the error.
+    let err =
+        RedisBackend::connect_cluster(&[format!("redis://:s3cret@127.0.0.1:{port}/")], PREFIX)
+            .await
+            .unwrap_err();
+    assert!(!err.to_string().contains("s3cret"), "{err}");
+}
+
 // ---- embedded only ------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1493,10 +1695,10 @@ async fn embedded_second_open_is_locked() {
         matches!(&err, StoreError::Locked(p) if p.ends_with("balas.redb")),
         "{err:?}"
     );
-    let via_open_backend = balas::store::open_backend(None, dir.path(), PREFIX).await;
+    let via_open_backend = balas::store::open_backend(Location::Embedded(dir.path()), PREFIX).await;
     assert!(matches!(via_open_backend, Err(StoreError::Locked(_))));
     drop(first);
-    let again = balas::store::open_backend(None, dir.path(), PREFIX)
+    let again = balas::store::open_backend(Location::Embedded(dir.path()), PREFIX)
         .await
         .unwrap();
     assert_eq!(again.name(), "embedded");

@@ -42,6 +42,10 @@ pub struct CreateBody {
     /// Messages per second (default `broadcast.rate_per_sec`, at most 1,000).
     #[serde(default)]
     pub rate_per_sec: Option<f64>,
+    /// The number (WhatsApp `phone_number_id`) or account (Instagram id) to
+    /// send from. Required when the channel has several; with one, that one.
+    #[serde(default)]
+    pub from: Option<String>,
 }
 
 fn empty_audience() -> AudienceSpec {
@@ -117,6 +121,12 @@ pub async fn create(
         }
         _ => {}
     }
+    // Recorded with the broadcast, so it always names its sender.
+    let from = app
+        .outbox()
+        .senders()
+        .choose(body.channel, body.from.as_deref())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let rate = body
         .rate_per_sec
         .unwrap_or(app.config().broadcast.rate_per_sec);
@@ -171,6 +181,7 @@ pub async fn create(
         segment: body.audience.segment,
         send_at_ms,
         rate_per_sec: rate,
+        from,
         status: Status::Scheduled,
         total: taken.added,
         duplicates_removed: taken.duplicates,
@@ -206,7 +217,7 @@ async fn view(app: &App, b: &Broadcast) -> StoreResult<Value> {
     Ok(json!({
         "id": b.id, "name": b.name, "channel": b.channel, "status": status,
         "message": b.message, "segment": b.segment,
-        "send_at": iso(Some(b.send_at_ms)), "rate_per_sec": b.rate_per_sec,
+        "send_at": iso(Some(b.send_at_ms)), "rate_per_sec": b.rate_per_sec, "from": b.from,
         "created_by": b.created_by, "created_at": iso(Some(b.created_ms)),
         "started_at": iso(b.started_ms), "finished_at": iso(b.finished_ms),
         "duplicates_removed": b.duplicates_removed,

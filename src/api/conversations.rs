@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::auth::Caller;
 use crate::access::audit::{self, Action};
 use crate::app::App;
-use crate::channels::{OutboundContent, OutboundMessage};
+use crate::channels::{Channel, OutboundContent, OutboundMessage};
 use crate::conversation::{Conversation, State as ConvState, Transition};
 use crate::engine::ownership;
 use crate::http::{ApiError, JsonBody};
@@ -40,8 +40,21 @@ impl From<ConversationError> for ApiError {
     }
 }
 
-/// `GET /api/v1/queue`: waiting conversations per queue, in claim order.
-pub async fn queue(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
+/// Filter of `GET /api/v1/queue`.
+#[derive(Debug, Default, Deserialize)]
+pub struct QueueQuery {
+    /// Only conversations with this business number or account (WhatsApp
+    /// `phone_number_id`, Instagram account id).
+    pub number: Option<String>,
+}
+
+/// `GET /api/v1/queue?number=`: waiting conversations per queue, in claim
+/// order (positions are in the whole queue, whatever the filter).
+pub async fn queue(
+    State(app): State<App>,
+    caller: Caller,
+    Query(q): Query<QueueQuery>,
+) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
     let now = app.store().now_ms();
     let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
@@ -50,12 +63,20 @@ pub async fn queue(State(app): State<App>, caller: Caller) -> Result<Json<Value>
         let convs = app.store().conversations(&ids).await?;
         let mut items = Vec::new();
         for (i, c) in convs.iter().enumerate() {
+            if q.number
+                .as_ref()
+                .is_some_and(|n| c.number.as_ref() != Some(n))
+            {
+                continue;
+            }
             let contact = app.store().contact(c.channel, &c.contact_id).await?;
             let last = last_customer_text(&app, &c.id).await?;
             items.push(json!({
                 "position": i + 1,
                 "conversation_id": c.id,
                 "channel": c.channel,
+                "number": c.number,
+                "number_name": app.sender_name(c.channel, c.number.as_deref()),
                 "contact_name": contact.as_ref().and_then(|c| c.name.clone()),
                 "priority": c.priority,
                 "reason": c.handoff_intent,
@@ -115,11 +136,13 @@ pub struct ListQuery {
     pub agent: Option<String>,
     /// Queue name.
     pub queue: Option<String>,
+    /// Business number or account the customer wrote to.
+    pub number: Option<String>,
     /// At most this many (default 200).
     pub limit: Option<usize>,
 }
 
-/// `GET /api/v1/conversations?state=&agent=&queue=`
+/// `GET /api/v1/conversations?state=&agent=&queue=&number=`
 pub async fn list(
     State(app): State<App>,
     caller: Caller,
@@ -165,12 +188,15 @@ pub async fn list(
             || q.queue
                 .as_ref()
                 .is_some_and(|qq| c.queue.as_ref() != Some(qq))
+            || q.number
+                .as_ref()
+                .is_some_and(|n| c.number.as_ref() != Some(n))
         {
             continue;
         }
         let contact = app.store().contact(c.channel, &c.contact_id).await?;
         items.push(json!({
-            "id": c.id, "state": c.state, "channel": c.channel, "queue": c.queue,
+            "id": c.id, "state": c.state, "channel": c.channel, "number": c.number, "queue": c.queue,
             "agent": c.agent, "priority": c.priority, "unread": c.unread,
             "contact_name": contact.and_then(|c| c.name), "contact_id": c.contact_id,
             "opened_ms": c.opened_ms, "last_customer_ms": c.last_customer_ms,
@@ -246,7 +272,9 @@ pub async fn conversation_view(app: &App, conv: &Conversation) -> Result<Value, 
                    "attachments": attachments})
         })
         .collect();
-    let last_inbound = contact.as_ref().and_then(|c| c.last_inbound_ms);
+    let last_inbound = contact
+        .as_ref()
+        .and_then(|c| c.last_inbound_to(conv.number.as_deref()));
     let window_closes = last_inbound.map(|t| t + window::WINDOW_MS);
     let previous: Vec<String> = contact
         .as_ref()
@@ -270,6 +298,8 @@ pub async fn conversation_view(app: &App, conv: &Conversation) -> Result<Value, 
         "id": conv.id,
         "state": conv.state,
         "channel": conv.channel,
+        "number": conv.number,
+        "number_name": app.sender_name(conv.channel, conv.number.as_deref()),
         "queue": conv.queue,
         "agent": conv.agent,
         "priority": conv.priority,
@@ -364,6 +394,28 @@ pub async fn send_message(
             "the conversation is resolved",
         ));
     }
+    // The customer wrote to a number this deployment no longer (or never)
+    // sends from: say so now rather than accept a reply that cannot go out.
+    if app
+        .outbox()
+        .senders()
+        .resolve(conv.channel, conv.number.as_deref())
+        .is_none()
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "sender_not_configured",
+            format!(
+                "the customer wrote to {} {}, which is not configured, so no reply can go out from it; add it to {} in the config",
+                conv.channel,
+                conv.number.as_deref().unwrap_or("(no number)"),
+                match conv.channel {
+                    Channel::WhatsApp => "[[whatsapp.numbers]]",
+                    Channel::Instagram => "[[instagram.accounts]]",
+                }
+            ),
+        ));
+    }
     let canned_file = match body.canned.as_deref() {
         None => None,
         Some(shortcut) => {
@@ -386,6 +438,7 @@ pub async fn send_message(
                     body: text.to_string(),
                 },
                 human_agent_tag: false,
+                from: conv.number.clone(),
             },
             conversation_id: Some(conv.id.clone()),
             speaker: Some(Speaker::Agent {

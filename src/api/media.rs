@@ -493,6 +493,7 @@ pub(super) async fn send_parts(
                 id: Some(part_id),
                 message: OutboundMessage {
                     channel: conv.channel,
+                    from: conv.number.clone(),
                     to: conv.contact_id.clone(),
                     content: part,
                     human_agent_tag: false,
@@ -547,6 +548,7 @@ pub async fn typing(
     let now = app.store().now_ms();
     receipts::mark_read(
         app.engine(),
+        conv.number.as_deref(),
         &conv.contact_id,
         &message_id,
         true,

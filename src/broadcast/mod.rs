@@ -192,6 +192,10 @@ pub struct Broadcast {
     pub send_at_ms: i64,
     /// Messages per second.
     pub rate_per_sec: f64,
+    /// The number (WhatsApp `phone_number_id`) or account it goes out from;
+    /// `None` = the channel's default sender.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
     /// Lifecycle.
     pub status: Status,
     /// Recipients frozen so far.
@@ -243,7 +247,7 @@ pub enum BroadcastJob {
 
 /// The outbox record id of a recipient.
 pub fn record_id(broadcast: &str, to: &str) -> String {
-    format!("bc:{broadcast}:{to}")
+    crate::store::broadcast_record_id(broadcast, to)
 }
 
 /// The origin (and counter group) of a broadcast's records.
@@ -714,7 +718,9 @@ async fn hand_over(broadcasts: &Broadcasts, b: &Broadcast, r: &Recipient) -> Sto
     } else if is_template && contact.as_ref().is_some_and(|c| c.marketing_opt_out) {
         Some("marketing_opt_out")
     } else {
-        let last = contact.as_ref().and_then(|c| c.last_inbound_ms);
+        let last = contact
+            .as_ref()
+            .and_then(|c| c.last_inbound_to(b.from.as_deref()));
         match window::check(b.channel, &content, false, last, store.now_ms()) {
             Ok(_) => None,
             Err(_) => Some("outside_window"),
@@ -725,6 +731,7 @@ async fn hand_over(broadcasts: &Broadcasts, b: &Broadcast, r: &Recipient) -> Sto
         to: r.to.clone(),
         content,
         human_agent_tag: false,
+        from: b.from.clone(),
     };
     if let Some(reason) = skip_reason {
         let now = store.now_ms();

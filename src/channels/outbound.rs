@@ -233,6 +233,11 @@ pub struct OutboundMessage {
     /// between 24 h and 7 days after the customer's last message).
     #[serde(default)]
     pub human_agent_tag: bool,
+    /// The business number (WhatsApp `phone_number_id`) or account (Instagram
+    /// id) it goes out from: the one the customer wrote to. `None` = the
+    /// channel's default sender.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 /// The platform's answer to a successful send.

@@ -251,22 +251,20 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        for (name, c) in [
-            ("whatsapp", (config.whatsapp.enabled, config.whatsapp.app_secret.is_none(), config.whatsapp.access_token.is_none())),
-            ("instagram", (config.instagram.enabled, config.instagram.app_secret.is_none(), config.instagram.access_token.is_none())),
+        for (name, enabled, unsigned, senders) in [
+            ("whatsapp", config.whatsapp.enabled, config.whatsapp.app_secret.is_none(), config.whatsapp_senders()),
+            ("instagram", config.instagram.enabled, config.instagram.app_secret.is_none(), config.instagram_senders()),
         ] {
-            let (enabled, unsigned, dry) = c;
             if enabled && unsigned {
                 tracing::warn!("!!! {name}: allow_unsigned = true and no app_secret — webhooks are NOT verified. Use this for local trials only.");
             }
-            if enabled && dry {
-                tracing::warn!("{name}: no access_token — outbound messages are recorded as dry runs, not sent");
+            for sender in senders.iter().filter(|s| enabled && s.access_token.is_none()) {
+                tracing::warn!(sender = %sender.name, "{name}: no access_token — outbound messages are recorded as dry runs, not sent");
             }
         }
         let listen: std::net::SocketAddr = config.server.listen.parse()?;
-        let store_kind = if config.store.redis_url.is_some() { "redis" } else { "embedded" };
         let app = crate::app::App::open(config, Arc::new(SystemClock)).await?;
-        tracing::info!(store = store_kind, rules = app.rules().current().intents().len(), "starting");
+        tracing::info!(store = app.store().backend_name(), rules = app.rules().current().intents().len(), "starting");
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}; set server.listen or BALAS_SERVER__LISTEN"))?;

@@ -17,7 +17,7 @@ use crate::access::accounts::{self, AccountError, NewUser, PasswordChange, UserP
 use crate::access::audit::{self, Action};
 use crate::access::secrets;
 use crate::clock::SystemClock;
-use crate::config::{Config, Role, Secret};
+use crate::config::{Config, Role};
 use crate::store::{Store, StoreError};
 
 /// `balas users …`
@@ -117,12 +117,7 @@ pub fn run(action: UsersAction, config: &Config) -> anyhow::Result<ExitCode> {
 }
 
 async fn open_store(config: &Config) -> Result<Store, Failure> {
-    let backend = crate::store::open_backend(
-        config.store.redis_url.as_ref().map(Secret::expose),
-        &config.store.data_dir,
-        &config.store.key_prefix,
-    )
-    .await?;
+    let backend = crate::app::open_backend(&config.store).await?;
     Ok(Store::new(backend, Arc::new(SystemClock)))
 }
 

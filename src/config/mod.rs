@@ -178,7 +178,14 @@ pub enum LogFormat {
 pub struct StoreConfig {
     /// Redis URL; when set, Redis is used and several processes may share it.
     pub redis_url: Option<Secret>,
-    /// Directory of the embedded store (used when `redis_url` is not set).
+    /// Seed nodes of a Redis Cluster (`redis://host:port/` or `rediss://`
+    /// for TLS, with the password in the URL as for `redis_url`); exclusive
+    /// with `redis_url`. The client learns the other nodes from them.
+    pub redis_cluster_nodes: Vec<Secret>,
+    /// Replicas that must hold a webhook's events before it is answered 200
+    /// (Redis `WAIT`); 0 answers as soon as the master has them.
+    pub min_replicas_ack: u32,
+    /// Directory of the embedded store (used when no Redis is configured).
     pub data_dir: PathBuf,
     /// Prefix of every Redis key.
     pub key_prefix: String,
@@ -188,9 +195,19 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             redis_url: None,
+            redis_cluster_nodes: Vec::new(),
+            min_replicas_ack: 0,
             data_dir: PathBuf::from("data"),
             key_prefix: "balas".into(),
         }
+    }
+}
+
+impl StoreConfig {
+    /// Whether state is kept in Redis (one server or a Cluster), which
+    /// several processes may share.
+    pub fn uses_redis(&self) -> bool {
+        self.redis_url.is_some() || !self.redis_cluster_nodes.is_empty()
     }
 }
 
@@ -292,7 +309,8 @@ impl Default for IntentsConfig {
     }
 }
 
-/// `[whatsapp]`
+/// `[whatsapp]`: the Meta app's WhatsApp settings (one webhook URL, one app
+/// secret) and the business numbers messages go out from.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WhatsAppConfig {
@@ -305,13 +323,19 @@ pub struct WhatsAppConfig {
     /// Accept unsigned webhooks when no app secret is set (local trials only).
     pub allow_unsigned: bool,
     /// System-user access token; without it messages are recorded as dry runs.
+    /// With `[[whatsapp.numbers]]`, the token of every number that sets none.
     pub access_token: Option<Secret>,
-    /// The business phone number id messages are sent from.
+    /// The business phone number id messages are sent from (one number).
+    /// With several, list them in `[[whatsapp.numbers]]` instead.
     pub phone_number_id: String,
     /// Graph API base URL with the pinned version.
     pub api_base: String,
-    /// Messages per second this number may send (Meta: 80 by default, up to 1,000).
+    /// Messages per second this number may send (Meta: 80 by default, up to
+    /// 1,000); with `[[whatsapp.numbers]]`, the default of each.
     pub max_messages_per_second: f64,
+    /// Several business numbers of the app: inbound messages are answered from
+    /// the number the customer wrote to. The first is the default sender.
+    pub numbers: Vec<WhatsAppNumber>,
 }
 
 impl Default for WhatsAppConfig {
@@ -325,11 +349,37 @@ impl Default for WhatsAppConfig {
             phone_number_id: String::new(),
             api_base: "https://graph.facebook.com/v23.0".into(),
             max_messages_per_second: 80.0,
+            numbers: Vec::new(),
         }
     }
 }
 
-/// `[instagram]`
+/// One WhatsApp business phone number (`[[whatsapp.numbers]]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhatsAppNumber {
+    /// Meta's `phone_number_id` of the number.
+    pub phone_number_id: String,
+    /// A short name for agents and reports (e.g. "Jakarta"); default: the id.
+    #[serde(default)]
+    pub name: String,
+    /// Its access token; default `whatsapp.access_token`.
+    #[serde(default)]
+    pub access_token: Option<Secret>,
+    /// Messages per second it may send; default `whatsapp.max_messages_per_second`.
+    #[serde(default)]
+    pub max_messages_per_second: Option<f64>,
+    /// The approved survey template of its WhatsApp Business Account; default
+    /// `survey.whatsapp_template`.
+    #[serde(default)]
+    pub survey_template: Option<String>,
+    /// Language code of that template; default `survey.template_language`.
+    #[serde(default)]
+    pub template_language: Option<String>,
+}
+
+/// `[instagram]`: the Meta app's Instagram settings and the professional
+/// accounts messages go out from.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct InstagramConfig {
@@ -342,13 +392,19 @@ pub struct InstagramConfig {
     /// Accept unsigned webhooks when no app secret is set (local trials only).
     pub allow_unsigned: bool,
     /// Instagram access token; without it messages are recorded as dry runs.
+    /// With `[[instagram.accounts]]`, the token of every account that sets none.
     pub access_token: Option<Secret>,
-    /// The Instagram professional account id messages are sent from.
+    /// The Instagram professional account id messages are sent from (one
+    /// account). With several, list them in `[[instagram.accounts]]` instead.
     pub account_id: String,
     /// Graph API base URL with the pinned version.
     pub api_base: String,
-    /// Send API calls per second for this account (Meta: 300 for text).
+    /// Send API calls per second for this account (Meta: 300 for text); with
+    /// `[[instagram.accounts]]`, the default of each.
     pub max_messages_per_second: f64,
+    /// Several professional accounts of the app: messages are answered from
+    /// the account the customer wrote to. The first is the default sender.
+    pub accounts: Vec<InstagramAccount>,
 }
 
 impl Default for InstagramConfig {
@@ -362,7 +418,118 @@ impl Default for InstagramConfig {
             account_id: String::new(),
             api_base: "https://graph.instagram.com/v23.0".into(),
             max_messages_per_second: 100.0,
+            accounts: Vec::new(),
         }
+    }
+}
+
+/// One Instagram professional account (`[[instagram.accounts]]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstagramAccount {
+    /// The Instagram professional account id (`entry[].id` of its webhooks).
+    pub account_id: String,
+    /// A short name for agents and reports; default: the id.
+    #[serde(default)]
+    pub name: String,
+    /// Its access token; default `instagram.access_token`.
+    #[serde(default)]
+    pub access_token: Option<Secret>,
+    /// Send API calls per second; default `instagram.max_messages_per_second`.
+    #[serde(default)]
+    pub max_messages_per_second: Option<f64>,
+}
+
+/// A number or account messages go out from, with the settings in effect
+/// (its own, else the channel's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sender {
+    /// WhatsApp `phone_number_id` / Instagram account id; empty for a channel
+    /// set up without one (a trial: every message is a dry run).
+    pub id: String,
+    /// Its name for agents and reports.
+    pub name: String,
+    /// Its access token; `None` = dry runs.
+    pub access_token: Option<Secret>,
+    /// Messages per second.
+    pub max_messages_per_second: f64,
+    /// WhatsApp: the survey template on its account and the template's language.
+    pub survey_template: Option<(String, String)>,
+}
+
+impl Config {
+    /// The WhatsApp numbers in effect, the default sender first:
+    /// `[[whatsapp.numbers]]`, or else the one `whatsapp.phone_number_id`
+    /// (which may be empty in a trial).
+    pub fn whatsapp_senders(&self) -> Vec<Sender> {
+        let wa = &self.whatsapp;
+        let template = |name: &Option<String>, language: &Option<String>| {
+            name.clone()
+                .or_else(|| self.survey.whatsapp_template.clone())
+                .map(|n| {
+                    let language = language.clone();
+                    (
+                        n,
+                        language.unwrap_or_else(|| self.survey.template_language.clone()),
+                    )
+                })
+        };
+        if wa.numbers.is_empty() {
+            return vec![Sender {
+                id: wa.phone_number_id.clone(),
+                name: wa.phone_number_id.clone(),
+                access_token: wa.access_token.clone(),
+                max_messages_per_second: wa.max_messages_per_second,
+                survey_template: template(&None, &None),
+            }];
+        }
+        wa.numbers
+            .iter()
+            .map(|n| Sender {
+                id: n.phone_number_id.clone(),
+                name: if n.name.is_empty() {
+                    n.phone_number_id.clone()
+                } else {
+                    n.name.clone()
+                },
+                access_token: n.access_token.clone().or_else(|| wa.access_token.clone()),
+                max_messages_per_second: n
+                    .max_messages_per_second
+                    .unwrap_or(wa.max_messages_per_second),
+                survey_template: template(&n.survey_template, &n.template_language),
+            })
+            .collect()
+    }
+
+    /// The Instagram accounts in effect, the default sender first:
+    /// `[[instagram.accounts]]`, or else the one `instagram.account_id`.
+    pub fn instagram_senders(&self) -> Vec<Sender> {
+        let ig = &self.instagram;
+        if ig.accounts.is_empty() {
+            return vec![Sender {
+                id: ig.account_id.clone(),
+                name: ig.account_id.clone(),
+                access_token: ig.access_token.clone(),
+                max_messages_per_second: ig.max_messages_per_second,
+                survey_template: None,
+            }];
+        }
+        ig.accounts
+            .iter()
+            .map(|a| Sender {
+                id: a.account_id.clone(),
+                name: if a.name.is_empty() {
+                    a.account_id.clone()
+                } else {
+                    a.name.clone()
+                },
+                access_token: a.access_token.clone().or_else(|| ig.access_token.clone()),
+                max_messages_per_second: a
+                    .max_messages_per_second
+                    .unwrap_or(ig.max_messages_per_second),
+                survey_template: None,
+            })
+            .collect()
     }
 }
 

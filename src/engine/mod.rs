@@ -426,7 +426,12 @@ async fn handle_message(
     let store = engine.store();
     let channel = event.channel;
     let contact = store
-        .touch_contact(channel, &msg.contact, event.timestamp_ms)
+        .touch_contact(
+            channel,
+            &msg.contact,
+            &event.business_id,
+            event.timestamp_ms,
+        )
         .await?;
     // A survey in progress reads answers before anything else; the answer is
     // recorded on the surveyed case and opens no new one.
@@ -448,6 +453,9 @@ async fn handle_message(
         .update_conversation(&conv.id, |c| {
             c.last_customer_ms = Some(now);
             c.language = lang_code(lang).to_string();
+            if !event.business_id.is_empty() {
+                c.number = Some(event.business_id.clone());
+            }
             if c.state == State::Assigned || c.state == State::Queued {
                 c.unread += 1;
             }
@@ -881,6 +889,7 @@ impl Turn<'_> {
         if self.channel == Channel::WhatsApp {
             receipts::mark_read(
                 self.engine,
+                self.conv.number.as_deref(),
                 &self.msg.contact.external_id,
                 &self.msg.message_id,
                 true,
@@ -919,6 +928,8 @@ impl Turn<'_> {
                     to: self.msg.contact.external_id.clone(),
                     content,
                     human_agent_tag: false,
+                    // The number the customer wrote to answers.
+                    from: self.conv.number.clone(),
                 },
                 conversation_id: Some(self.conv.id.clone()),
                 speaker: Some(Speaker::Bot {
@@ -974,6 +985,7 @@ impl Turn<'_> {
                     id: Some(id),
                     message: OutboundMessage {
                         channel: self.channel,
+                        from: self.conv.number.clone(),
                         to: self.msg.contact.external_id.clone(),
                         content,
                         human_agent_tag: false,

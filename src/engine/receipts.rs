@@ -18,9 +18,11 @@ use crate::store::Origin;
 pub const TYPING_EVERY_MS: i64 = 20_000;
 
 /// Enqueues a mark-as-read of the customer's WhatsApp message `message_id`
-/// (with the typing indicator when `typing`), as outbox record `id`.
+/// (with the typing indicator when `typing`), as outbox record `id`, from the
+/// number it was written to (`from`; `None`: the default one).
 pub async fn mark_read(
     engine: &Engine,
+    from: Option<&str>,
     to: &str,
     message_id: &str,
     typing: bool,
@@ -32,6 +34,7 @@ pub async fn mark_read(
             id: Some(id.to_string()),
             message: OutboundMessage {
                 channel: Channel::WhatsApp,
+                from: from.map(str::to_string),
                 to: to.to_string(),
                 content: OutboundContent::MarkRead {
                     message_id: message_id.to_string(),

@@ -19,7 +19,7 @@ use crate::conversation::State;
 use crate::events::{Bus, Event, Reaction, Subscriber};
 use crate::intents::{LoadOptions, RuleHandle};
 use crate::media::MediaStore;
-use crate::outbox::{Clients, Outbox, Pacing};
+use crate::outbox::{Outbox, Senders};
 use crate::store::embedded::EmbeddedBackend;
 use crate::store::{ConversationError, OutboundState, Store};
 
@@ -68,15 +68,7 @@ async fn fixture() -> Fixture {
     let bus = Bus::new();
     // No channel clients: sends are recorded as dry runs by the outbox worker,
     // which these tests do not run; the records stay pending.
-    let outbox = Outbox::new(
-        store.clone(),
-        bus.clone(),
-        Clients::default(),
-        Pacing {
-            whatsapp: ("number".into(), 80.0),
-            instagram: ("account".into(), 80.0),
-        },
-    );
+    let outbox = Outbox::new(store.clone(), bus.clone(), Senders::default());
     let published = Arc::new(Published::default());
     let subscriber: Arc<dyn Subscriber> = published.clone();
     bus.subscribe(&subscriber);

@@ -10,6 +10,7 @@
 //! with a deterministic id is sent at most once however often it is enqueued, so
 //! a reprocessed webhook never messages a customer twice.
 
+pub mod senders;
 pub mod window;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use crate::store::{
     StoreError, TranscriptEntry, queues,
 };
 
+pub use senders::{Sender, SenderChoiceError, Senders};
 pub use window::{WindowClosed, WindowDecision};
 
 /// Sends after which a retryable error becomes a failure.
@@ -68,24 +70,6 @@ pub enum OutboxError {
     Store(#[from] StoreError),
 }
 
-/// The channel clients; a missing one means dry run.
-#[derive(Clone, Default)]
-pub struct Clients {
-    /// WhatsApp client, when an access token is configured.
-    pub whatsapp: Option<Arc<dyn ChannelClient>>,
-    /// Instagram client, when an access token is configured.
-    pub instagram: Option<Arc<dyn ChannelClient>>,
-}
-
-/// Pacing settings.
-#[derive(Debug, Clone)]
-pub struct Pacing {
-    /// WhatsApp sender (phone number id) and its messages per second.
-    pub whatsapp: (String, f64),
-    /// Instagram sender (account id) and its messages per second.
-    pub instagram: (String, f64),
-}
-
 /// The outbox; cheap to clone.
 #[derive(Clone)]
 pub struct Outbox {
@@ -93,8 +77,7 @@ pub struct Outbox {
     /// Every change of a record's delivery state is published here
     /// (broadcast counts, survey fallbacks and consoles subscribe).
     bus: Bus,
-    clients: Clients,
-    pacing: Arc<Pacing>,
+    senders: Arc<Senders>,
     /// Hands our stored files to the platform at send time; without it a
     /// media message naming an attachment fails.
     files: Option<Files>,
@@ -112,13 +95,12 @@ pub enum StatusOutcome {
 }
 
 impl Outbox {
-    /// An outbox over `store` sending with `clients`, reporting on `bus`.
-    pub fn new(store: Store, bus: Bus, clients: Clients, pacing: Pacing) -> Self {
+    /// An outbox over `store` sending from `senders`, reporting on `bus`.
+    pub fn new(store: Store, bus: Bus, senders: Senders) -> Self {
         Self {
             store,
             bus,
-            clients,
-            pacing: Arc::new(pacing),
+            senders: Arc::new(senders),
             files: None,
         }
     }
@@ -127,6 +109,11 @@ impl Outbox {
     pub fn with_files(mut self, files: Files) -> Self {
         self.files = Some(files);
         self
+    }
+
+    /// The numbers and accounts messages go out from.
+    pub fn senders(&self) -> &Senders {
+        &self.senders
     }
 
     /// Stores a message for delivery. Idempotent for a given `id`: a record that
@@ -153,12 +140,21 @@ impl Outbox {
             return Ok(settled);
         }
         let mut message = out.message;
+        // Recorded with the number it goes out from, the default one included.
+        if message.from.is_none()
+            && let Some(default) = self.senders.resolve(message.channel, None)
+            && !default.id.is_empty()
+        {
+            message.from = Some(default.id.clone());
+        }
         let contact = self.store.contact(message.channel, &message.to).await?;
         let decision = window::check(
             message.channel,
             &message.content,
             out.by_human,
-            contact.as_ref().and_then(|c| c.last_inbound_ms),
+            contact
+                .as_ref()
+                .and_then(|c| c.last_inbound_to(message.from.as_deref())),
             now,
         )?;
         message.human_agent_tag = decision == WindowDecision::SendWithHumanAgentTag;
@@ -220,11 +216,25 @@ impl Outbox {
             return Ok(Verdict::Done);
         }
         let msg = &record.message;
-        let client = match msg.channel {
-            Channel::WhatsApp => self.clients.whatsapp.clone(),
-            Channel::Instagram => self.clients.instagram.clone(),
+        let Some(sender) = self.senders.resolve(msg.channel, msg.from.as_deref()) else {
+            let from = msg.from.as_deref().unwrap_or_default();
+            tracing::warn!(message = %id, channel = %msg.channel, from, "not sent: the number or account it must go out from is not configured");
+            self.fail(
+                &record,
+                0,
+                &format!(
+                    "not sent: {} sender {from} is not configured (add it to [[{}]])",
+                    msg.channel,
+                    match msg.channel {
+                        Channel::WhatsApp => "whatsapp.numbers",
+                        Channel::Instagram => "instagram.accounts",
+                    }
+                ),
+            )
+            .await?;
+            return Ok(Verdict::Done);
         };
-        let Some(client) = client else {
+        let Some(client) = sender.client.clone() else {
             tracing::info!(message = %id, channel = %msg.channel, kind = kind_name(msg), "dry run: no access token, message recorded but not sent");
             tracing::debug!(message = %id, body = %msg.content.summary(), "dry-run body");
             self.advance(id, OutboundState::DryRun, |_| {}).await?;
@@ -236,7 +246,10 @@ impl Outbox {
         if let OutboundContent::MarkRead { .. } = msg.content {
             let verdict = match self.still_allowed(&record).await? {
                 Some(skip) => skip,
-                None => self.deliver_receipt(job, &record, client.as_ref()).await?,
+                None => {
+                    self.deliver_receipt(job, &record, sender, client.as_ref())
+                        .await?
+                }
             };
             self.forget_settled_receipt(&record.id).await?;
             return Ok(verdict);
@@ -246,10 +259,7 @@ impl Outbox {
         }
         // Pace: the sender's budget is shared by every process through the store.
         let now = store.now_ms();
-        let (sender, rate) = match msg.channel {
-            Channel::WhatsApp => &self.pacing.whatsapp,
-            Channel::Instagram => &self.pacing.instagram,
-        };
+        let (sender, rate) = (&sender.id, &sender.rate);
         // The platform said the whole number is over its limit: every process
         // holds back until the cool-down it set has passed.
         if let Some(until) = store.sender_cooldown(msg.channel, sender).await?
@@ -388,15 +398,13 @@ impl Outbox {
         &self,
         job: &Run<String>,
         record: &OutboundRecord,
+        from: &Sender,
         client: &dyn ChannelClient,
     ) -> Result<Verdict, ConversationError> {
         let store = &self.store;
         let msg = &record.message;
         let now = store.now_ms();
-        let (sender, rate) = match msg.channel {
-            Channel::WhatsApp => &self.pacing.whatsapp,
-            Channel::Instagram => &self.pacing.instagram,
-        };
+        let (sender, rate) = (&from.id, &from.rate);
         let skip = if now - record.created_ms > RECEIPT_FRESH_MS {
             Some("stale")
         } else if store
@@ -483,7 +491,9 @@ impl Outbox {
         {
             Some((OutboundState::Skipped, "marketing_opt_out"))
         } else {
-            let last = contact.as_ref().and_then(|c| c.last_inbound_ms);
+            let last = contact
+                .as_ref()
+                .and_then(|c| c.last_inbound_to(msg.from.as_deref()));
             match window::check(
                 msg.channel,
                 &msg.content,
@@ -628,6 +638,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::channels::client::ChannelClient;
     use crate::channels::{ContactRef, SendReceipt};
     use crate::clock::{Clock, ManualClock};
     use crate::jobs::{Settings, Worker};
@@ -664,6 +675,7 @@ mod tests {
                 to: to.into(),
                 content: OutboundContent::Text { body: "hi".into() },
                 human_agent_tag: false,
+                from: None,
             },
             conversation_id: None,
             speaker: None,
@@ -688,7 +700,7 @@ mod tests {
                 user_id: None,
             };
             store
-                .touch_contact(Channel::WhatsApp, &contact, clock.now_ms())
+                .touch_contact(Channel::WhatsApp, &contact, "number", clock.now_ms())
                 .await
                 .unwrap();
         }
@@ -704,14 +716,14 @@ mod tests {
         let outbox = Outbox::new(
             store.clone(),
             Bus::new(),
-            Clients {
-                whatsapp: Some(client.clone()),
-                instagram: None,
-            },
-            Pacing {
-                whatsapp: ("number".into(), 80.0),
-                instagram: ("account".into(), 80.0),
-            },
+            Senders::new(
+                vec![Sender {
+                    id: "number".into(),
+                    client: Some(client.clone()),
+                    rate: 80.0,
+                }],
+                Vec::new(),
+            ),
         );
         let worker = Worker::new(
             Arc::new(outbox.clone()),
@@ -743,6 +755,7 @@ mod tests {
             id: Some(id.into()),
             message: OutboundMessage {
                 channel: Channel::WhatsApp,
+                from: None,
                 to: "a".into(),
                 content: OutboundContent::MarkRead {
                     message_id: message_id.into(),
@@ -775,7 +788,7 @@ mod tests {
             user_id: None,
         };
         store
-            .touch_contact(Channel::WhatsApp, &contact, clock.now_ms())
+            .touch_contact(Channel::WhatsApp, &contact, "number", clock.now_ms())
             .await
             .unwrap();
         let client = Arc::new(Scripted::default());
@@ -783,14 +796,14 @@ mod tests {
         let outbox = Outbox::new(
             store.clone(),
             Bus::new(),
-            Clients {
-                whatsapp: Some(client.clone()),
-                instagram: None,
-            },
-            Pacing {
-                whatsapp: ("number".into(), 1.0),
-                instagram: ("account".into(), 1.0),
-            },
+            Senders::new(
+                vec![Sender {
+                    id: "number".into(),
+                    client: Some(client.clone()),
+                    rate: 1.0,
+                }],
+                Vec::new(),
+            ),
         );
         let worker = Worker::new(
             Arc::new(outbox.clone()),

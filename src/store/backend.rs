@@ -12,6 +12,16 @@
 //!
 //! All time-dependent calls take `now_ms` from the caller's [`crate::clock::Clock`]
 //! instead of reading a server clock, so tests can move time without sleeping.
+//!
+//! **Co-location.** A key name may carry one hash tag, the text between its
+//! first `{` and the next `}` (Redis Cluster's rule; see [`hash_tag`]). A
+//! sharded backend (Redis Cluster) places every key by its tag, or by the
+//! whole name when it has none, so keys that one atomic call combines must
+//! share a tag: the document and the counters of
+//! [`Backend::doc_put_counted`], the indexes and the holder of
+//! [`Backend::index_pop_min_into`]. Every backend refuses a call that breaks
+//! this ([`colocated`]), so a key plan that would fail on a cluster fails in
+//! every test. The store's key functions choose the tags (`src/store/slots.rs`).
 
 use std::time::Duration;
 
@@ -112,10 +122,40 @@ pub enum StoreError {
 /// Result alias for store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The hash tag of a key name: the text between its first `{` and the next
+/// `}` when that is not empty (Redis Cluster's rule), otherwise `None` (the
+/// whole name decides where the key lives).
+pub fn hash_tag(key: &str) -> Option<&str> {
+    let open = key.find('{')?;
+    let rest = &key[open + 1..];
+    let close = rest.find('}')?;
+    (close > 0).then(|| &rest[..close])
+}
+
+/// Refuses `what` unless every key in `keys` carries the same hash tag: keys
+/// one atomic call combines must be able to live in one cluster slot. One key
+/// alone is always fine.
+pub fn colocated<'a>(what: &str, keys: impl IntoIterator<Item = &'a str>) -> StoreResult<()> {
+    let mut keys = keys.into_iter();
+    let Some(first) = keys.next() else {
+        return Ok(());
+    };
+    let tag = hash_tag(first);
+    for key in keys {
+        if tag.is_none() || hash_tag(key) != tag {
+            return Err(StoreError::Unavailable(format!(
+                "invalid argument: {what} combines {first:?} and {key:?}, which do not share a hash tag {{…}}; keys of one atomic call must live in one cluster slot"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The storage primitives; see the module docs.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
-    /// A short name for logs and `/readyz` ("redis" or "embedded").
+    /// A short name for logs and `/readyz` ("redis", "redis-cluster" or
+    /// "embedded").
     fn name(&self) -> &'static str;
 
     /// Checks that the backend answers.
@@ -141,6 +181,8 @@ pub trait Backend: Send + Sync + 'static {
     /// [`Backend::doc_put`] that also adds each `(counter, delta)` in the same
     /// atomic step when (and only when) the document is written: a record and
     /// the counts kept about it never disagree, whatever crashes in between.
+    /// With counters, the document and every counter must share a hash tag
+    /// (see the module docs).
     async fn doc_put_counted(
         &self,
         key: &str,
@@ -161,6 +203,24 @@ pub trait Backend: Send + Sync + 'static {
     /// Pushes jobs atomically (all or nothing). For each job, true when it was
     /// enqueued; false when its dedupe key was already remembered or its id exists.
     async fn jobs_push(&self, queue: &str, jobs: &[NewJob], now_ms: i64) -> StoreResult<Vec<bool>>;
+
+    /// [`Backend::jobs_push`], then waits (at most `timeout`) until the push —
+    /// and, for jobs refused as duplicates, the push that first stored them —
+    /// has reached `replicas` replicas of the backend. Returns the push result
+    /// and how many replicas acknowledged it (at most `replicas`). A backend
+    /// without replicas pushes and answers 0 (the embedded store is durable
+    /// on commit; there is nothing to wait for).
+    async fn jobs_push_replicated(
+        &self,
+        queue: &str,
+        jobs: &[NewJob],
+        now_ms: i64,
+        replicas: u32,
+        timeout: Duration,
+    ) -> StoreResult<(Vec<bool>, u32)> {
+        let _ = (replicas, timeout);
+        Ok((self.jobs_push(queue, jobs, now_ms).await?, 0))
+    }
 
     /// Claims up to `max` jobs due at `now_ms`, leasing each until `now_ms + lease`
     /// under a fresh fencing token ([`Job::lease`]). Jobs whose lease expired are
@@ -268,7 +328,8 @@ pub trait Backend: Send + Sync + 'static {
     /// lowest-scored member across `indexes` (ties: the earlier index in the list),
     /// adds it to `holder` with score `holder_score`, and returns `(index, member)`.
     /// `None` when every index is empty or the holder is full. This is the claim of
-    /// the agent queue: two callers never get the same member.
+    /// the agent queue: two callers never get the same member. The indexes and
+    /// the holder must share a hash tag (see the module docs).
     async fn index_pop_min_into(
         &self,
         indexes: &[String],
@@ -354,6 +415,7 @@ pub trait Backend: Send + Sync + 'static {
     async fn publish(&self, topic: &str, payload: &[u8]) -> StoreResult<()>;
 
     /// Subscribes to `topic`; messages published after this returns are delivered
-    /// in order until the receiver is dropped.
+    /// in order until the receiver is dropped (one published just before may
+    /// arrive too: a process shares one subscription among its subscribers).
     async fn subscribe(&self, topic: &str) -> StoreResult<mpsc::Receiver<Vec<u8>>>;
 }

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::contacts::contact_key;
+use super::slots::{HANDOFF, tagged};
 use super::{Contact, Store, StoreError, StoreResult};
 use crate::channels::{Channel, ContactRef};
 use crate::conversation::{Conversation, IllegalTransition, State, Transition};
@@ -74,25 +75,29 @@ fn transcript_key(id: &str) -> String {
     format!("transcript:{id}")
 }
 
-/// Index of conversations in a state, by last change.
+/// Index of conversations in a state, by last change (sharded: every
+/// conversation passes through it).
 pub(crate) fn state_index(state: State) -> String {
     format!("convs:{}", state.as_str())
 }
 
-/// Waiting queue of conversations, by [`Conversation::queue_score`].
+/// Waiting queue of conversations, by [`Conversation::queue_score`]; in the
+/// agent queue's slot with every other queue and the agents' active sets,
+/// so one claim can compare them (see [`super::slots`]).
 pub(crate) fn waiting_index(queue: &str) -> String {
-    format!("waiting:{queue}")
+    tagged(HANDOFF, &format!("waiting:{queue}"))
 }
 
-/// Conversations an agent holds, by assignment time.
+/// Conversations an agent holds, by assignment time (in the agent queue's
+/// slot).
 pub(crate) fn active_index(agent: &str) -> String {
-    format!("active:{agent}")
+    tagged(HANDOFF, &format!("active:{agent}"))
 }
 
 /// Every queue name ever used.
 const QUEUES_INDEX: &str = "queues";
 
-/// Resolved cases by resolution time (reports, segments).
+/// Resolved cases by resolution time (reports, segments); sharded.
 pub(crate) const RESOLVED_INDEX: &str = "cases:resolved";
 
 /// A new case id like `20261122-7KQ2PX`: sortable by day and short enough to
@@ -157,8 +162,7 @@ impl Store {
         {
             return Err(StoreError::Contention(conversation_key(&conv.id)));
         }
-        self.backend
-            .index_put(&state_index(State::Bot), &conv.id, now as f64)
+        self.sharded_put(&state_index(State::Bot), &conv.id, now as f64)
             .await?;
         let id = conv.id.clone();
         let contact = self
@@ -229,10 +233,10 @@ impl Store {
         let b = self.backend.as_ref();
         let now = self.now_ms() as f64;
         if before.state != after.state {
-            b.index_remove(&state_index(before.state), &before.id)
+            self.sharded_remove(&state_index(before.state), &before.id)
                 .await?;
         }
-        b.index_put(&state_index(after.state), &after.id, now)
+        self.sharded_put(&state_index(after.state), &after.id, now)
             .await?;
         if before.state == State::Queued
             && let Some(q) = &before.queue
@@ -259,7 +263,7 @@ impl Store {
             b.index_put(&active_index(agent), &after.id, now).await?;
         }
         if after.state == State::Resolved && before.state != State::Resolved {
-            b.index_put(
+            self.sharded_put(
                 RESOLVED_INDEX,
                 &after.id,
                 after.resolved_ms.unwrap_or(0) as f64,
@@ -365,8 +369,7 @@ impl Store {
     /// Conversation ids in `state`, most recently changed last.
     pub async fn conversations_in(&self, state: State, limit: usize) -> StoreResult<Vec<String>> {
         Ok(self
-            .backend
-            .index_range(&state_index(state), f64::MIN, f64::MAX, limit)
+            .sharded_range(&state_index(state), f64::MIN, f64::MAX, limit)
             .await?
             .into_iter()
             .map(|(id, _)| id)
@@ -387,8 +390,7 @@ impl Store {
     /// Resolved case ids with resolution time in `[from_ms, to_ms]`.
     pub async fn resolved_between(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<String>> {
         Ok(self
-            .backend
-            .index_range(RESOLVED_INDEX, from_ms as f64, to_ms as f64, 1_000_000)
+            .sharded_range(RESOLVED_INDEX, from_ms as f64, to_ms as f64, 1_000_000)
             .await?
             .into_iter()
             .map(|(id, _)| id)
@@ -404,8 +406,7 @@ impl Store {
         limit: usize,
     ) -> StoreResult<Vec<(String, i64)>> {
         Ok(self
-            .backend
-            .index_range(RESOLVED_INDEX, from_ms as f64, to_ms as f64, limit)
+            .sharded_range(RESOLVED_INDEX, from_ms as f64, to_ms as f64, limit)
             .await?
             .into_iter()
             .map(|(id, at)| (id, at as i64))
@@ -423,9 +424,8 @@ impl Store {
     /// when there is no such case; an open case is left alone (error).
     pub async fn delete_case(&self, id: &str) -> Result<bool, ConversationError> {
         let Some(conv) = self.conversation(id).await? else {
-            self.backend.index_remove(RESOLVED_INDEX, id).await?;
-            self.backend
-                .index_remove(&state_index(State::Resolved), id)
+            self.sharded_remove(RESOLVED_INDEX, id).await?;
+            self.sharded_remove(&state_index(State::Resolved), id)
                 .await?;
             return Ok(false);
         };
@@ -441,10 +441,9 @@ impl Store {
         })
         .await?;
         self.backend.doc_delete(&conversation_key(id)).await?;
-        self.backend
-            .index_remove(&state_index(State::Resolved), id)
+        self.sharded_remove(&state_index(State::Resolved), id)
             .await?;
-        self.backend.index_remove(RESOLVED_INDEX, id).await?;
+        self.sharded_remove(RESOLVED_INDEX, id).await?;
         Ok(true)
     }
 

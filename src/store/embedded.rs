@@ -66,7 +66,7 @@ use redb::{
 use tokio::sync::{broadcast, mpsc};
 
 use super::backend::{
-    Backend, Job, JobCounts, NewJob, RawEntry, StoreError, StoreResult, Versioned,
+    Backend, Job, JobCounts, NewJob, RawEntry, StoreError, StoreResult, Versioned, colocated,
 };
 use super::{check_score, gcra_params};
 use ephemeral::Ephemeral;
@@ -951,6 +951,11 @@ impl Backend for EmbeddedBackend {
         data: &[u8],
         counters: &[(String, i64)],
     ) -> StoreResult<Option<u64>> {
+        // The same contract as a sharded backend (see `backend.rs`).
+        colocated(
+            "doc_put_counted",
+            counters.iter().map(|(c, _)| c.as_str()).chain([key]),
+        )?;
         let key = key.to_owned();
         let data = data.to_vec();
         let counters = counters.to_vec();
@@ -1456,6 +1461,10 @@ impl Backend for EmbeddedBackend {
         if indexes.is_empty() || capacity == 0 {
             return Ok(None);
         }
+        colocated(
+            "index_pop_min_into",
+            indexes.iter().map(String::as_str).chain([holder]),
+        )?;
         let indexes = indexes.to_vec();
         let holder = holder.to_owned();
         self.write(move |txn| {

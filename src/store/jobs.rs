@@ -49,6 +49,11 @@ pub mod queues {
     ];
 }
 
+/// How long a webhook waits for replicas (`store.min_replicas_ack`) before it
+/// is answered 503: Meta wants WhatsApp webhooks answered within about a
+/// second.
+const REPLICAS_ACK_TIMEOUT: Duration = Duration::from_millis(1_000);
+
 /// In-process wake-ups, one per queue: scheduling a job tells this process's
 /// worker of that queue to claim now instead of at its next poll.
 #[derive(Default)]
@@ -102,7 +107,9 @@ impl Store {
 
     /// Stores webhook events as inbound jobs, atomically, skipping events seen
     /// before (by their platform id, for [`super::DEDUPE_TTL`], across
-    /// processes and restarts). Returns, per event, whether it was new.
+    /// processes and restarts). Returns, per event, whether it was new. With
+    /// [`Store::with_replicas_ack`], returns only once the events (new or
+    /// seen before) are on that many replicas, and fails otherwise.
     pub async fn ingest_inbound(&self, events: &[InboundEvent]) -> StoreResult<Vec<bool>> {
         if events.is_empty() {
             return Ok(Vec::new());
@@ -128,7 +135,30 @@ impl Store {
                 )),
             });
         }
-        self.push_jobs(queues::INBOUND, &jobs).await
+        if self.replicas_ack == 0 {
+            return self.push_jobs(queues::INBOUND, &jobs).await;
+        }
+        let (pushed, acked) = self
+            .backend
+            .jobs_push_replicated(
+                queues::INBOUND,
+                &jobs,
+                now,
+                self.replicas_ack,
+                REPLICAS_ACK_TIMEOUT,
+            )
+            .await?;
+        if pushed.iter().any(|p| *p) {
+            self.wakers.get(queues::INBOUND).notify_one();
+        }
+        if acked < self.replicas_ack {
+            return Err(StoreError::Unavailable(format!(
+                "only {acked} of {} replicas acknowledged the events within {} ms",
+                self.replicas_ack,
+                REPLICAS_ACK_TIMEOUT.as_millis()
+            )));
+        }
+        Ok(pushed)
     }
 
     /// Cancels a scheduled job wherever it is.

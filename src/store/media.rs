@@ -244,6 +244,7 @@ fn content_index(hash: &ContentHash) -> String {
     format!("media:sha:{hash}")
 }
 
+/// Every attachment by creation time (retention); sharded.
 const CREATED_INDEX: &str = "media:created";
 
 const LINK_KEY: &str = "media:link-key";
@@ -288,9 +289,7 @@ impl Store {
                 score,
             )
             .await?;
-        self.backend
-            .index_put(CREATED_INDEX, &current.id, score)
-            .await?;
+        self.sharded_put(CREATED_INDEX, &current.id, score).await?;
         if let Some(hash) = &current.sha256 {
             self.backend
                 .index_put(&content_index(hash), &current.id, score)
@@ -339,8 +338,7 @@ impl Store {
         limit: usize,
     ) -> StoreResult<Vec<String>> {
         Ok(self
-            .backend
-            .index_range(CREATED_INDEX, f64::NEG_INFINITY, before_ms as f64, limit)
+            .sharded_range(CREATED_INDEX, f64::NEG_INFINITY, before_ms as f64, limit)
             .await?
             .into_iter()
             .map(|(id, _)| id)
@@ -382,7 +380,7 @@ impl Store {
                 self.backend.index_remove(&content_index(hash), id).await?;
             }
         }
-        self.backend.index_remove(CREATED_INDEX, id).await?;
+        self.sharded_remove(CREATED_INDEX, id).await?;
         self.backend.doc_delete(&attachment_key(id)).await?;
         Ok(record)
     }

@@ -19,6 +19,7 @@ mod limits;
 mod media;
 mod records;
 pub mod redis;
+mod slots;
 mod surveys;
 mod users;
 
@@ -36,7 +37,7 @@ pub use conversations::{ConversationError, Speaker, TranscriptEntry, new_case_id
 pub use jobs::queues;
 pub use limits::RateKey;
 pub use media::{Attachment, AttachmentDirection, AttachmentStatus, PlatformMedia};
-pub use records::{Origin, OutboundRecord, OutboundState, SendStart};
+pub use records::{Origin, OutboundRecord, OutboundState, SendStart, broadcast_record_id};
 pub use surveys::{Step, Survey, SurveyStatus};
 pub use users::{ApiToken, Session, TokenRef, User};
 
@@ -49,6 +50,8 @@ pub struct Store {
     clock: SharedClock,
     /// This process's job workers, woken when a job is scheduled here.
     wakers: Arc<jobs::Wakers>,
+    /// Replicas that must hold inbound events before they count as stored.
+    replicas_ack: u32,
 }
 
 /// How many times a compare-and-swap update is retried before giving up.
@@ -69,11 +72,20 @@ impl Store {
             backend,
             clock,
             wakers: Arc::default(),
+            replicas_ack: 0,
         }
     }
 
-    /// A short name of the backend for logs and `/readyz` ("redis" or
-    /// "embedded").
+    /// This store, answering [`Store::ingest_inbound`] only once the events
+    /// are held by `replicas` replicas of the backend (Redis `WAIT`), so a
+    /// failover cannot lose what was acknowledged. 0 = the master alone.
+    pub fn with_replicas_ack(mut self, replicas: u32) -> Self {
+        self.replicas_ack = replicas;
+        self
+    }
+
+    /// A short name of the backend for logs and `/readyz` ("redis",
+    /// "redis-cluster" or "embedded").
     pub fn backend_name(&self) -> &'static str {
         self.backend.name()
     }
@@ -297,18 +309,30 @@ fn decode<T: DeserializeOwned>(key: &str, data: &[u8]) -> StoreResult<T> {
     })
 }
 
-/// Opens the configured backend: Redis when `redis_url` is given (keys under
-/// `key_prefix`), otherwise the embedded store in `data_dir`.
+/// Where the state lives.
+#[derive(Debug, Clone, Copy)]
+pub enum Location<'a> {
+    /// The embedded store in this directory (one process).
+    Embedded(&'a Path),
+    /// One Redis server at this URL.
+    Redis(&'a str),
+    /// A Redis Cluster, reached through these seed node URLs.
+    RedisCluster(&'a [String]),
+}
+
+/// Opens the backend at `location` (Redis keys under `key_prefix`).
 pub async fn open_backend(
-    redis_url: Option<&str>,
-    data_dir: &Path,
+    location: Location<'_>,
     key_prefix: &str,
 ) -> StoreResult<Arc<dyn Backend>> {
-    match redis_url {
-        Some(url) => Ok(Arc::new(
+    match location {
+        Location::Redis(url) => Ok(Arc::new(
             redis::RedisBackend::connect(url, key_prefix).await?,
         )),
-        None => {
+        Location::RedisCluster(nodes) => Ok(Arc::new(
+            redis::RedisBackend::connect_cluster(nodes, key_prefix).await?,
+        )),
+        Location::Embedded(data_dir) => {
             let dir = data_dir.to_owned();
             let backend =
                 tokio::task::spawn_blocking(move || embedded::EmbeddedBackend::open(&dir))

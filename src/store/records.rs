@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::slots::{broadcast_tag, tagged};
 use super::{Store, StoreError, StoreResult};
 use crate::channels::{DeliveryState, OutboundMessage};
 
@@ -241,8 +242,27 @@ fn counted_group(origin: &Origin) -> Option<String> {
     origin.broadcast().map(|_| origin.to_string())
 }
 
+/// A counter of a group: a broadcast's counters live in its slot, with its
+/// records, so a record and its counts change in one atomic step.
 fn state_counter(group: &str, state: OutboundState) -> String {
-    format!("outcount:{group}:{}", state.as_str())
+    let name = format!("outcount:{group}:{}", state.as_str());
+    match Origin::parse(group).broadcast() {
+        Some(broadcast) => tagged(&broadcast_tag(broadcast), &name),
+        None => name,
+    }
+}
+
+/// The id of the outbound record of one broadcast recipient: deterministic,
+/// so a recipient is messaged at most once however often the walk repeats,
+/// and placed by the store with the broadcast's counters.
+pub fn broadcast_record_id(broadcast: &str, to: &str) -> String {
+    format!("bc:{broadcast}:{to}")
+}
+
+/// The broadcast a record id from [`broadcast_record_id`] belongs to.
+fn broadcast_of_record(id: &str) -> Option<&str> {
+    let (broadcast, _to) = id.strip_prefix("bc:")?.rsplit_once(':')?;
+    Some(broadcast)
 }
 
 impl OutboundRecord {
@@ -272,7 +292,11 @@ impl OutboundRecord {
 }
 
 fn record_key(id: &str) -> String {
-    format!("out:{id}")
+    let name = format!("out:{id}");
+    match broadcast_of_record(id) {
+        Some(broadcast) => tagged(&broadcast_tag(broadcast), &name),
+        None => name,
+    }
 }
 
 fn platform_key(platform_id: &str) -> String {
@@ -294,6 +318,14 @@ impl Store {
             key: record_key(&record.id),
             reason: e.to_string(),
         })?;
+        if let Some(broadcast) = record.origin.broadcast()
+            && broadcast_of_record(&record.id) != Some(broadcast)
+        {
+            return Err(StoreError::Unavailable(format!(
+                "invalid argument: the record {} of broadcast {broadcast} must have an id from broadcast_record_id",
+                record.id
+            )));
+        }
         let counters: Vec<(String, i64)> = counted_group(&record.origin)
             .map(|group| vec![(state_counter(&group, record.state), 1)])
             .unwrap_or_default();

@@ -166,6 +166,7 @@ async fn on_resolved(engine: &Engine, conv: &Conversation) -> Result<(), Convers
         sent_ms: None,
         answered_ms: None,
         closed_ms: None,
+        number: conv.number.clone(),
     };
     // Created once: a retried resolve finds it; if it was interrupted before
     // its first question was scheduled, that happens now (the timer's id makes

@@ -152,6 +152,20 @@ impl Backend for CountingBackend {
         self.inner.jobs_push(queue, jobs, now_ms).await
     }
 
+    async fn jobs_push_replicated(
+        &self,
+        queue: &str,
+        jobs: &[NewJob],
+        now_ms: i64,
+        replicas: u32,
+        timeout: Duration,
+    ) -> StoreResult<(Vec<bool>, u32)> {
+        self.count("jobs_push_replicated", queue);
+        self.inner
+            .jobs_push_replicated(queue, jobs, now_ms, replicas, timeout)
+            .await
+    }
+
     async fn jobs_claim(
         &self,
         queue: &str,

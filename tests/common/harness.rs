@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use super::graph_mock::GraphMock;
 use super::payloads;
+use super::redis_cluster::RedisCluster;
 use super::redis_server::RedisServer;
 
 /// Webhook signing secret used by every test server.
@@ -104,6 +105,9 @@ pub enum StoreKind {
     Embedded,
     /// A real redis-server started for the test (shared by the processes of one test).
     Redis(Arc<RedisServer>),
+    /// A real Redis Cluster (3 masters, 3 replicas) and the key prefix of this
+    /// test's store on it (the processes of one test share the prefix).
+    Cluster(Arc<RedisCluster>, String),
 }
 
 impl StoreKind {
@@ -111,6 +115,23 @@ impl StoreKind {
     pub fn redis() -> StoreKind {
         StoreKind::Redis(Arc::new(RedisServer::start()))
     }
+
+    /// A fresh store on the test binary's shared Redis Cluster.
+    pub fn cluster() -> StoreKind {
+        StoreKind::Cluster(RedisCluster::shared(), unique_prefix())
+    }
+
+    /// Whether several processes can share this store.
+    pub fn shared(&self) -> bool {
+        !matches!(self, StoreKind::Embedded)
+    }
+}
+
+/// A key prefix no other test of this run uses.
+pub fn unique_prefix() -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("t{}-{n}", std::process::id())
 }
 
 /// Monday 2026-11-23 10:00 WIB: inside the default business hours.
@@ -148,6 +169,10 @@ pub fn test_config(store: &StoreKind, dir: &std::path::Path, mock_base: &str) ->
         StoreKind::Redis(r) => {
             c.store.redis_url = Some(Secret::new(r.url()));
             c.store.key_prefix = "t".into();
+        }
+        StoreKind::Cluster(cluster, prefix) => {
+            c.store.redis_cluster_nodes = cluster.urls().into_iter().map(Secret::new).collect();
+            c.store.key_prefix = prefix.clone();
         }
     }
     c.intents.path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("intents");
@@ -252,12 +277,10 @@ impl Harness {
         }
     }
 
-    /// Another process on the same Redis, clock and Graph mock (Redis only).
+    /// Another process on the same Redis, clock and Graph mock (Redis or a
+    /// Redis Cluster).
     pub async fn second_process(&self) -> Harness {
-        assert!(
-            matches!(self.store_kind, StoreKind::Redis(_)),
-            "two processes need Redis"
-        );
+        assert!(self.store_kind.shared(), "two processes need Redis");
         Self::launch(
             self.store_kind.clone(),
             self.dir.clone(),

@@ -26,9 +26,13 @@ fn wa_envelope(value: Value) -> Value {
 }
 
 fn wa_value(wa_id: &str, name: &str, message: Value) -> Value {
+    wa_value_to(super::harness::PHONE_NUMBER_ID, wa_id, name, message)
+}
+
+fn wa_value_to(number: &str, wa_id: &str, name: &str, message: Value) -> Value {
     json!({
         "messaging_product": "whatsapp",
-        "metadata": { "display_phone_number": "6281190001234", "phone_number_id": super::harness::PHONE_NUMBER_ID },
+        "metadata": { "display_phone_number": "6281190001234", "phone_number_id": number },
         "contacts": [{ "profile": { "name": name }, "wa_id": wa_id }],
         "messages": [message]
     })
@@ -58,6 +62,17 @@ pub fn wa_media(
         json!({ "from": wa_id, "id": id, "timestamp": ts_secs.to_string(), "type": kind });
     message[kind] = object;
     wa_envelope(wa_value(wa_id, name, message))
+}
+
+/// A WhatsApp text message to the business number `number` (its
+/// `phone_number_id`).
+pub fn wa_text_to(number: &str, wa_id: &str, id: &str, text: &str, ts_secs: i64) -> Value {
+    wa_envelope(wa_value_to(
+        number,
+        wa_id,
+        "Pelanggan",
+        json!({ "from": wa_id, "id": id, "timestamp": ts_secs.to_string(), "type": "text", "text": { "body": text } }),
+    ))
 }
 
 /// A tap on an interactive list row (like `wa_interactive_list_reply.json`).
@@ -177,6 +192,20 @@ pub fn ig_attachments(
             "messaging": [{
                 "sender": { "id": igsid }, "recipient": { "id": super::harness::IG_ACCOUNT_ID },
                 "timestamp": ts_ms, "message": message
+            }]
+        }]
+    })
+}
+
+/// An Instagram text message to the professional account `account`.
+pub fn ig_text_to(account: &str, igsid: &str, mid: &str, text: &str, ts_ms: i64) -> Value {
+    json!({
+        "object": "instagram",
+        "entry": [{
+            "id": account, "time": ts_ms,
+            "messaging": [{
+                "sender": { "id": igsid }, "recipient": { "id": account },
+                "timestamp": ts_ms, "message": { "mid": mid, "text": text }
             }]
         }]
     })
