@@ -442,25 +442,31 @@ async fn handle_message(
     if engine.bus().publish(&offered).await? == Reaction::Consumed {
         return Ok(());
     }
-    let (contact, conv, _new) = store.open_case(channel, &msg.contact).await?;
     let text = msg.content.text().map(str::to_string);
-    let lang = match &text {
-        Some(t) if !t.trim().is_empty() => detect_language(t),
-        _ => lang_from_code(&conv.language),
-    };
+    let detected = text
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+        .map(detect_language);
     let now = store.now_ms();
-    let conv = store
-        .update_conversation(&conv.id, |c| {
-            c.last_customer_ms = Some(now);
+    let stamp = |c: &mut Conversation| {
+        c.last_customer_ms = Some(now);
+        if let Some(lang) = detected {
             c.language = lang_code(lang).to_string();
-            if !event.business_id.is_empty() {
-                c.number = Some(event.business_id.clone());
-            }
-            if c.state == State::Assigned || c.state == State::Queued {
-                c.unread += 1;
-            }
-        })
-        .await?;
+        }
+        if !event.business_id.is_empty() {
+            c.number = Some(event.business_id.clone());
+        }
+        if c.state == State::Assigned || c.state == State::Queued {
+            c.unread += 1;
+        }
+    };
+    let (contact, conv, new) = store.open_case(channel, &msg.contact, stamp).await?;
+    let conv = if new {
+        conv
+    } else {
+        store.update_conversation(&conv.id, stamp).await?
+    };
+    let lang = detected.unwrap_or_else(|| lang_from_code(&conv.language));
     // A file is recorded (and its download scheduled) before anything else
     // looks at the message, so it is never missing from the case.
     let media = msg.content.media();

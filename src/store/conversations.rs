@@ -132,11 +132,13 @@ impl Store {
     /// The contact's open case, or a new bot-owned one when there is none (or the
     /// last one was resolved). Returns the contact, the case and whether it is new.
     /// Callers serialize per contact (the engine holds a contact lock), so two
-    /// cases are never opened for one contact at once.
+    /// cases are never opened for one contact at once. `prepare` fills in a new
+    /// case before it is first written (one write instead of two).
     pub async fn open_case(
         &self,
         channel: Channel,
         who: &ContactRef,
+        prepare: impl FnOnce(&mut Conversation),
     ) -> StoreResult<(Contact, Conversation, bool)> {
         let now = self.now_ms();
         let contact = self
@@ -149,7 +151,9 @@ impl Store {
         {
             return Ok((contact, conv, false));
         }
-        let conv = Conversation::open(new_case_id(now), channel, who.external_id.clone(), now);
+        let mut conv = Conversation::open(new_case_id(now), channel, who.external_id.clone(), now);
+        // What the caller would write right after goes into the first write.
+        prepare(&mut conv);
         let bytes = serde_json::to_vec(&conv).map_err(|e| StoreError::Corrupt {
             key: conversation_key(&conv.id),
             reason: e.to_string(),

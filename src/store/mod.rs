@@ -141,7 +141,7 @@ impl Store {
     {
         for _ in 0..CAS_ATTEMPTS {
             let current = self.backend.doc_get(key).await?;
-            let (version, value) = match current {
+            let (version, value) = match &current {
                 None => (0, None),
                 Some(v) => (v.version, Some(decode::<T>(key, &v.data)?)),
             };
@@ -152,6 +152,11 @@ impl Store {
                 key: key.to_string(),
                 reason: e.to_string(),
             })?;
+            // A change that changed nothing is not written: the document read
+            // is the answer, and the write (a commit, a round trip) is saved.
+            if current.as_ref().is_some_and(|v| v.data == bytes) {
+                return Ok(Some(new_value));
+            }
             if self.backend.doc_put(key, version, &bytes).await?.is_some() {
                 return Ok(Some(new_value));
             }

@@ -554,7 +554,9 @@ async fn recover(
     score: u8,
 ) -> Result<(), ConversationError> {
     let store = engine.store();
-    let (_, conv, _) = store.open_case(survey.channel, &msg.contact).await?;
+    let (_, conv, _) = store
+        .open_case(survey.channel, &msg.contact, |_| {})
+        .await?;
     store
         .update_conversation(&conv.id, |c| c.recovery_score = Some(score))
         .await?;
