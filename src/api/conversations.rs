@@ -235,17 +235,7 @@ pub async fn conversation_view(app: &App, conv: &Conversation) -> Result<Value, 
     let now = store.now_ms();
     let contact = store.contact(conv.channel, &conv.contact_id).await?;
     let transcript = store.transcript(&conv.id).await?;
-    let ours: Vec<String> = transcript
-        .iter()
-        .filter(|e| !matches!(e.speaker, Speaker::Customer | Speaker::System))
-        .filter_map(|e| e.message_id.clone())
-        .collect();
-    let records: BTreeMap<String, _> = store
-        .outbound_many(&ours)
-        .await?
-        .into_iter()
-        .map(|r| (r.id.clone(), r))
-        .collect();
+    let records = store.records_of(&transcript).await?;
     let file_ids: Vec<String> = transcript
         .iter()
         .flat_map(|e| e.attachments.iter().cloned())

@@ -4,13 +4,11 @@
 //! bytes are served by the media routes), the broadcasts they were in, and
 //! the dead letters of the job queues that mention them.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
 
 use crate::broadcast::erasure as audiences;
 use crate::channels::Channel;
-use crate::store::{Speaker, Store, StoreResult, queues};
+use crate::store::{Store, StoreResult, queues};
 
 /// Names the document's shape, so a reader can tell versions apart.
 pub const FORMAT: &str = "balas.contact-export/1";
@@ -78,17 +76,7 @@ async fn dead_letters(store: &Store, external_id: &str) -> StoreResult<Vec<Value
 async fn case(store: &Store, id: &str) -> StoreResult<Value> {
     let conversation = store.conversation(id).await?;
     let transcript = store.transcript(id).await?;
-    let ours: Vec<String> = transcript
-        .iter()
-        .filter(|e| !matches!(e.speaker, Speaker::Customer | Speaker::System))
-        .filter_map(|e| e.message_id.clone())
-        .collect();
-    let records: BTreeMap<String, _> = store
-        .outbound_many(&ours)
-        .await?
-        .into_iter()
-        .map(|r| (r.id.clone(), r))
-        .collect();
+    let records = store.records_of(&transcript).await?;
     let messages: Vec<Value> = transcript
         .iter()
         .map(|e| {

@@ -347,6 +347,25 @@ impl Store {
         self.get_json_many(&keys).await
     }
 
+    /// The records of our messages in a transcript (their delivery states),
+    /// by message id, read in one call.
+    pub async fn records_of(
+        &self,
+        transcript: &[super::TranscriptEntry],
+    ) -> StoreResult<std::collections::BTreeMap<String, OutboundRecord>> {
+        let ours: Vec<String> = transcript
+            .iter()
+            .filter(|e| !matches!(e.speaker, super::Speaker::Customer | super::Speaker::System))
+            .filter_map(|e| e.message_id.clone())
+            .collect();
+        Ok(self
+            .outbound_many(&ours)
+            .await?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect())
+    }
+
     /// Moves a record to `state` if that is progress; returns the record when it
     /// changed. `edit` may set more fields at the same time. Records of
     /// broadcasts move their per-state counters in the same atomic write.
