@@ -1,16 +1,24 @@
 //! End-to-end load test: signed WhatsApp text webhooks against a whole Balas
-//! (HTTP server + all workers) on the embedded store or a throwaway
-//! redis-server, with the replies sent to a Graph API mock in the same process.
+//! (HTTP server + all workers) on the embedded store, a throwaway
+//! redis-server or a throwaway Redis Cluster, with the replies sent to a Graph
+//! API mock in the same process.
 //!
 //! ```text
 //! cargo bench --bench webhook_load                                   # embedded, closed loop
 //! LOAD_RATE=500 LOAD_SECS=20 cargo bench --bench webhook_load        # embedded, 500 msg/s for 20 s
 //! LOAD_STORE=redis LOAD_RATE=500 cargo bench --bench webhook_load    # the same on Redis
+//! LOAD_STORE=cluster LOAD_APPS=2 LOAD_RATE=300 cargo bench --bench webhook_load  # two Balas on a Cluster
 //! ```
 //!
 //! Environment knobs (defaults in brackets):
 //! - `LOAD_STORE` [embedded]: `embedded` (redb in a temp dir, the default
-//!   deployment) or `redis`.
+//!   deployment), `redis` (one redis-server) or `cluster` (a Redis Cluster of 3
+//!   masters and 3 replicas on loopback, the tests' helper).
+//! - `LOAD_APPS` [1]: how many Balas (each its own HTTP server and workers, in
+//!   this process) share the store; request i goes to Balas i mod N. More than
+//!   one needs `redis` or `cluster`.
+//! - `LOAD_MIN_REPLICAS_ACK` [0]: `store.min_replicas_ack` (`cluster` only:
+//!   one redis-server has no replica to wait for).
 //! - `LOAD_RATE` [0]: 0 = closed loop (every connection sends its next request
 //!   as soon as the previous one is answered: maximum ack throughput); N = open
 //!   loop at N requests/s (request i is due at start + i/N and its ack latency
@@ -28,7 +36,9 @@
 //!   per number is 1,000; the shipped default is 80).
 //! - `LOAD_INBOUND_CONCURRENCY` [workers.inbound_concurrency default].
 //! - `LOAD_FSYNC` [always]: Redis `appendfsync` (`always` as the tests run it,
-//!   or `everysec` as docker-compose.yml does).
+//!   or `everysec` as docker-compose.yml does). On `cluster` every node gets
+//!   the append-only file with this setting (the tests' cluster has none), so
+//!   both Redis stores persist alike.
 //!
 //! Every request has a distinct message id, so every one is a new event stored
 //! as a job. Bodies and signatures are prepared before the clock starts. The
@@ -36,8 +46,12 @@
 //! answer to the mock, which notes when the first answer to each sender
 //! arrived. Reported: ack throughput and latency, and ack → reply-at-the-mock
 //! latency (from when the webhook's 200 was received to when the reply reached
-//! the mock).
+//! the mock). On Redis, also the work each master did while the load ran and
+//! the replies drained (`INFO commandstats`, `INFO stats`, `INFO cpu`), to see
+//! how a Cluster spreads it.
 
+#[path = "../tests/common/redis_cluster.rs"]
+mod redis_cluster;
 #[path = "../tests/common/redis_server.rs"]
 mod redis_server;
 
@@ -175,10 +189,126 @@ async fn start_mock(mock: Arc<Mock>) -> String {
 }
 
 /// The store under test and what must live as long as it (the temp dir, the
-/// server process).
+/// server processes).
 enum Store {
     Embedded(Arc<EmbeddedBackend>, tempfile::TempDir),
-    Redis(#[allow(dead_code)] redis_server::RedisServer, String),
+    Redis(redis_server::RedisServer),
+    Cluster(redis_cluster::RedisCluster),
+}
+
+impl Store {
+    /// Ports of the Redis nodes taking writes now (none on the embedded store).
+    fn masters(&self) -> Vec<u16> {
+        match self {
+            Store::Embedded(..) => Vec::new(),
+            Store::Redis(r) => vec![r.port()],
+            Store::Cluster(c) => c.masters(),
+        }
+    }
+}
+
+/// The value of `name:` in an `INFO` answer.
+fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .map(str::trim)
+}
+
+/// One Redis node's counters at a moment.
+#[derive(Clone, Default)]
+struct NodeOps {
+    /// `calls=` per command of `INFO commandstats`.
+    per_command: Vec<(String, u64)>,
+    /// `calls=` summed over `INFO commandstats` (commands run inside Lua
+    /// scripts included).
+    calls: u64,
+    /// `total_commands_processed` of `INFO stats`.
+    commands: u64,
+    /// `used_cpu_user` + `used_cpu_sys` of `INFO cpu`, seconds.
+    cpu: f64,
+    /// `DBSIZE`.
+    keys: u64,
+}
+
+/// Reads the counters of the node on `port` (through `redis-cli`).
+fn node_ops(port: u16) -> NodeOps {
+    let num = |info: &str, name: &str| -> f64 {
+        info_field(info, name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let stats = redis_cluster::cli(port, &["INFO", "stats"]);
+    let cpu = redis_cluster::cli(port, &["INFO", "cpu"]);
+    let commandstats = redis_cluster::cli(port, &["INFO", "commandstats"]);
+    let per_command = commandstats
+        .lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = rest
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_string(), calls))
+        })
+        .collect();
+    NodeOps {
+        per_command,
+        calls: redis_cluster::total_calls(&commandstats),
+        commands: num(&stats, "total_commands_processed") as u64,
+        cpu: num(&cpu, "used_cpu_user") + num(&cpu, "used_cpu_sys"),
+        keys: redis_cluster::cli(port, &["DBSIZE"])
+            .trim()
+            .parse()
+            .unwrap_or(0),
+    }
+}
+
+/// The four commands called most between `before` and `after`, with their
+/// call counts.
+fn top_commands(before: &[(String, u64)], after: &[(String, u64)]) -> Vec<(String, u64)> {
+    let mut delta: Vec<(String, u64)> = after
+        .iter()
+        .map(|(name, n)| {
+            let was = before
+                .iter()
+                .find(|(b, _)| b == name)
+                .map_or(0, |(_, n)| *n);
+            (name.clone(), n.saturating_sub(was))
+        })
+        .collect();
+    delta.sort_by_key(|d| std::cmp::Reverse(d.1));
+    delta.truncate(4);
+    delta
+}
+
+/// Turns on the append-only file with `appendfsync` = `fsync` on every node
+/// of the cluster and waits until each has written its first one.
+fn persist_cluster(cluster: &redis_cluster::RedisCluster, fsync: &str) {
+    for port in cluster.ports() {
+        for (key, value) in [("appendonly", "yes"), ("appendfsync", fsync)] {
+            let out = redis_cluster::cli(port, &["CONFIG", "SET", key, value]);
+            assert_eq!(out.trim(), "OK", "CONFIG SET {key} {value} on node {port}");
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for port in cluster.ports() {
+        loop {
+            let info = redis_cluster::cli(port, &["INFO", "persistence"]);
+            let done = info_field(&info, "aof_enabled") == Some("1")
+                && info_field(&info, "aof_rewrite_in_progress") == Some("0")
+                && info_field(&info, "aof_rewrite_scheduled") == Some("0");
+            if done {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {port}: append-only file not written within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 fn main() {
@@ -199,6 +329,16 @@ fn main() {
     let distinct = customers == 0 || customers >= requests;
     let store_name = std::env::var("LOAD_STORE").unwrap_or_else(|_| "embedded".into());
     let fsync = std::env::var("LOAD_FSYNC").unwrap_or_else(|_| "always".into());
+    let apps = env_usize("LOAD_APPS", 1).max(1);
+    let min_replicas_ack = env_usize("LOAD_MIN_REPLICAS_ACK", 0) as u32;
+    assert!(
+        apps == 1 || store_name != "embedded",
+        "LOAD_APPS={apps} needs LOAD_STORE=redis or cluster: the embedded store belongs to one process"
+    );
+    assert!(
+        min_replicas_ack == 0 || store_name == "cluster",
+        "LOAD_MIN_REPLICAS_ACK needs LOAD_STORE=cluster: one redis-server has no replica"
+    );
 
     let store = match store_name.as_str() {
         "embedded" => {
@@ -216,10 +356,14 @@ fn main() {
                 .arg(&fsync)
                 .query(&mut conn)
                 .expect("CONFIG SET appendfsync");
-            let url = redis.url();
-            Store::Redis(redis, url)
+            Store::Redis(redis)
         }
-        other => panic!("LOAD_STORE={other}: use embedded or redis"),
+        "cluster" => {
+            let cluster = redis_cluster::RedisCluster::start();
+            persist_cluster(&cluster, &fsync);
+            Store::Cluster(cluster)
+        }
+        other => panic!("LOAD_STORE={other}: use embedded, redis or cluster"),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -234,6 +378,8 @@ fn main() {
         customers,
         distinct,
         fsync,
+        apps,
+        min_replicas_ack,
     ));
 }
 
@@ -247,6 +393,8 @@ async fn run(
     customers: usize,
     distinct: bool,
     fsync: String,
+    apps: usize,
+    min_replicas_ack: u32,
 ) {
     let warmups = connections * 4;
     let start = Instant::now();
@@ -273,7 +421,7 @@ async fn run(
         c.workers.inbound_concurrency = n.parse().expect("LOAD_INBOUND_CONCURRENCY");
     }
     let media_dir = tempfile::tempdir().expect("temp dir");
-    let (store_label, app) = match &store {
+    let (store_label, app_list) = match &store {
         Store::Embedded(backend, dir) => {
             c.store.data_dir = dir.path().to_owned();
             let b: Arc<dyn Backend> = backend.clone();
@@ -282,28 +430,55 @@ async fn run(
                 .expect("media store");
             (
                 "embedded store (redb, fsync per commit)".to_string(),
-                App::with_backend(c, b, media, Library::default(), Arc::new(SystemClock))
-                    .expect("app builds"),
+                vec![
+                    App::with_backend(c, b, media, Library::default(), Arc::new(SystemClock))
+                        .expect("app builds"),
+                ],
             )
         }
-        Store::Redis(_, url) => {
-            c.store.redis_url = Some(Secret::new(url.clone()));
+        Store::Redis(_) | Store::Cluster(_) => {
+            let label = match &store {
+                Store::Redis(redis) => {
+                    c.store.redis_url = Some(Secret::new(redis.url()));
+                    format!("redis store, one node (appendfsync {fsync})")
+                }
+                Store::Cluster(cluster) => {
+                    c.store.redis_cluster_nodes =
+                        cluster.urls().into_iter().map(Secret::new).collect();
+                    c.store.min_replicas_ack = min_replicas_ack;
+                    format!(
+                        "redis cluster, 3 masters + 3 replicas (appendfsync {fsync}, min_replicas_ack {min_replicas_ack})"
+                    )
+                }
+                Store::Embedded(..) => unreachable!("handled above"),
+            };
             c.store.key_prefix = "bench".into();
             // Files (none in this load) would go under data_dir: keep it out of the repository.
             c.store.data_dir = media_dir.path().to_owned();
-            (
-                format!("redis store (appendfsync {fsync})"),
-                App::open(c, Arc::new(SystemClock))
-                    .await
-                    .expect("app opens"),
-            )
+            // Every Balas opens its own connections, as separate processes would.
+            let mut list = Vec::new();
+            for _ in 0..apps {
+                list.push(
+                    App::open(c.clone(), Arc::new(SystemClock))
+                        .await
+                        .expect("app opens"),
+                );
+            }
+            (label, list)
         }
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let running = balas::server::start(app.clone(), listener).expect("server starts");
-    let url = format!("http://{}/webhooks/whatsapp", running.addr);
+    let app = app_list[0].clone();
+    let mut servers = Vec::new();
+    let mut urls = Vec::new();
+    for a in &app_list {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let running = balas::server::start(a.clone(), listener).expect("server starts");
+        urls.push(format!("http://{}/webhooks/whatsapp", running.addr));
+        servers.push(running);
+    }
+    let urls = Arc::new(urls);
 
     let ts = jiff::Timestamp::now().as_second();
     let from = |i: usize| {
@@ -335,7 +510,7 @@ async fn run(
         let b = body(i, &sender(i), ts);
         let s = sign(APP_SECRET.as_bytes(), &b);
         client
-            .post(&url)
+            .post(&urls[k % urls.len()])
             .header("x-hub-signature-256", s)
             .body(b)
             .send()
@@ -354,8 +529,10 @@ async fn run(
     let requests_before = mock.requests.load(Ordering::Relaxed);
     let stats_before = match &store {
         Store::Embedded(b, _) => Some(b.write_stats()),
-        Store::Redis(..) => None,
+        Store::Redis(..) | Store::Cluster(..) => None,
     };
+    let masters = store.masters();
+    let ops_before: Vec<NodeOps> = masters.iter().map(|&p| node_ops(p)).collect();
 
     let acks = Arc::new(Times::new(start, requests));
     let next = Arc::new(AtomicUsize::new(0));
@@ -363,9 +540,9 @@ async fn run(
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..connections {
-        let (client, url, prepared, next, acks) = (
+        let (client, urls, prepared, next, acks) = (
             client.clone(),
-            url.clone(),
+            urls.clone(),
             prepared.clone(),
             next.clone(),
             acks.clone(),
@@ -387,7 +564,7 @@ async fn run(
                     Instant::now()
                 };
                 let r = client
-                    .post(&url)
+                    .post(&urls[i % urls.len()])
                     .header("content-type", "application/json")
                     .header("x-hub-signature-256", s.as_str())
                     .body(b.clone())
@@ -435,6 +612,7 @@ async fn run(
     let drained_in = drain_start.elapsed();
     let answered = mock.answered.load(Ordering::Relaxed) - warm_answered;
     let sends = mock.requests.load(Ordering::Relaxed) - requests_before;
+    let ops_after: Vec<NodeOps> = masters.iter().map(|&p| node_ops(p)).collect();
 
     let mut reply_latencies: Vec<Duration> = (0..requests)
         .filter_map(|i| Some(mock.replies.get(i)?.saturating_sub(acks.get(i)?)))
@@ -451,8 +629,13 @@ async fn run(
     } else {
         format!("{customers} senders")
     };
+    let balases = if apps == 1 {
+        "1 Balas".to_string()
+    } else {
+        format!("{apps} Balas sharing the store")
+    };
     println!(
-        "webhook_load: {store_label}, {connections} keep-alive connections, {mode}, {senders}, in-process server + workers + Graph mock"
+        "webhook_load: {store_label}, {balases}, {connections} keep-alive connections, {mode}, {senders}, in-process servers + workers + Graph mock"
     );
     println!(
         "  requests: {ok} answered 200, {errors} errors, in {:.2} s",
@@ -507,7 +690,50 @@ async fn run(
             w as f64 / ok.max(1) as f64
         );
     }
-    running.stop().await;
+    if !masters.is_empty() {
+        let deltas: Vec<NodeOps> = ops_before
+            .iter()
+            .zip(&ops_after)
+            .map(|(b, a)| NodeOps {
+                per_command: top_commands(&b.per_command, &a.per_command),
+                calls: a.calls.saturating_sub(b.calls),
+                commands: a.commands.saturating_sub(b.commands),
+                cpu: a.cpu - b.cpu,
+                keys: a.keys,
+            })
+            .collect();
+        let total_calls: u64 = deltas.iter().map(|d| d.calls).sum();
+        let total_commands: u64 = deltas.iter().map(|d| d.commands).sum();
+        let total_cpu: f64 = deltas.iter().map(|d| d.cpu).sum();
+        println!(
+            "  redis masters, load + drain (commandstats calls incl. inside scripts / commands processed / CPU s / keys at the end):"
+        );
+        for (port, d) in masters.iter().zip(&deltas) {
+            println!(
+                "    node {port}: {} calls ({:.1} %), {} commands, {:.2} CPU s, {} keys",
+                d.calls,
+                100.0 * d.calls as f64 / total_calls.max(1) as f64,
+                d.commands,
+                d.cpu,
+                d.keys
+            );
+            let top: Vec<String> = d
+                .per_command
+                .iter()
+                .map(|(name, n)| format!("{name} {n}"))
+                .collect();
+            println!("      most called: {}", top.join(", "));
+        }
+        println!(
+            "    all masters: {total_calls} calls ({:.1} per message), {total_commands} commands ({:.1} per message), {total_cpu:.2} CPU s",
+            total_calls as f64 / ok.max(1) as f64,
+            total_commands as f64 / ok.max(1) as f64,
+        );
+    }
+    for running in servers {
+        running.stop().await;
+    }
     drop(app);
+    drop(app_list);
     drop(store);
 }
