@@ -63,21 +63,42 @@ pub(crate) struct Model {
     bias: Vec<f32>,
     /// Softmax temperature (scores are divided by it).
     temperature: f32,
+    /// The largest bias, and `Σ exp((bias - bias_max) / temperature)` over
+    /// every class: a message's features touch few of a thousand classes, and
+    /// the others' share of the softmax sum is this sum minus the touched
+    /// ones' (see [`Model::posterior`]).
+    bias_max: f32,
+    bias_exp_sum: f64,
 }
 
 impl Model {
     /// Trains on `samples` for `n_classes` classes and calibrates the
     /// probabilities on a held-out quarter (when every class can spare one).
     pub(crate) fn train(samples: &[Sample], n_classes: usize) -> Model {
-        let mut model = fit(samples, n_classes);
-        model.temperature = calibrate(samples, n_classes);
+        let all: Vec<&Sample> = samples.iter().collect();
+        let mut model = fit(&all, n_classes);
+        model.set_temperature(calibrate(samples, n_classes));
         model
+    }
+
+    /// Sets the softmax temperature and the bias sums that depend on it.
+    fn set_temperature(&mut self, t: f32) {
+        self.temperature = t;
+        self.bias_max = self.bias.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        self.bias_exp_sum = self
+            .bias
+            .iter()
+            .map(|&b| (f64::from(b - self.bias_max) / f64::from(t)).exp())
+            .sum();
     }
 
     /// Trains without calibration (temperature 1).
     #[cfg(test)]
     pub(crate) fn train_uncalibrated(samples: &[Sample], n_classes: usize) -> Model {
-        fit(samples, n_classes)
+        let all: Vec<&Sample> = samples.iter().collect();
+        let mut model = fit(&all, n_classes);
+        model.set_temperature(1.0);
+        model
     }
 
     /// Raw linear scores per class.
@@ -94,10 +115,75 @@ impl Model {
     }
 
     /// Calibrated probabilities per class (sum to 1).
+    #[cfg(test)]
     pub(crate) fn probabilities(&self, features: &[Feature]) -> Vec<f32> {
         let mut p = self.scores(features);
         softmax(&mut p, self.temperature);
         p
+    }
+
+    /// The raw scores of `features` and what turns them into calibrated
+    /// probabilities, without an `exp` per class: only the classes the
+    /// features weigh on are exponentiated; the rest score their bias, whose
+    /// share of the softmax sum was summed once at training time.
+    pub(crate) fn posterior(&self, features: &[Feature]) -> Posterior {
+        self.posterior_above(features, SMALL_MODEL)
+    }
+
+    /// [`Model::posterior`], exponentiating every class up to `small` classes.
+    fn posterior_above(&self, features: &[Feature], small: usize) -> Posterior {
+        let scores = self.scores(features);
+        let t = f64::from(self.temperature);
+        let max = scores.iter().copied().fold(self.bias_max, f32::max);
+        let mut sum = 0.0f64;
+        if scores.len() <= small {
+            for &s in &scores {
+                sum += (f64::from(s - max) / t).exp();
+            }
+        } else {
+            // A class no feature moved (score = bias) is in `bias_exp_sum`.
+            let mut moved_bias = 0.0f64;
+            for (&s, &b) in scores.iter().zip(&self.bias) {
+                if s != b {
+                    sum += (f64::from(s - max) / t).exp();
+                    moved_bias += (f64::from(b - self.bias_max) / t).exp();
+                }
+            }
+            let rest = (self.bias_exp_sum - moved_bias).max(0.0);
+            sum += (f64::from(self.bias_max - max) / t).exp() * rest;
+        }
+        Posterior {
+            scores,
+            max,
+            temperature: t,
+            sum,
+        }
+    }
+}
+
+/// Up to this many classes, [`Model::posterior`] exponentiates every score
+/// (most are touched by some feature anyway).
+const SMALL_MODEL: usize = 256;
+
+/// A message's scores under a [`Model`], with the softmax normalizer.
+#[derive(Debug, Clone)]
+pub(crate) struct Posterior {
+    /// Raw linear scores per class (the probabilities rank the same).
+    pub(crate) scores: Vec<f32>,
+    /// The shift that keeps the exponentials in range.
+    max: f32,
+    temperature: f64,
+    /// `Σ exp((score - max) / temperature)` over every class.
+    sum: f64,
+}
+
+impl Posterior {
+    /// The calibrated probability of class `c`.
+    pub(crate) fn p(&self, c: usize) -> f32 {
+        if self.sum <= 0.0 {
+            return 0.0;
+        }
+        ((f64::from(self.scores[c] - self.max) / self.temperature).exp() / self.sum) as f32
     }
 }
 
@@ -126,7 +212,7 @@ struct Slot {
 }
 
 /// Averaged PA-I over the samples.
-fn fit(samples: &[Sample], n_classes: usize) -> Model {
+fn fit(samples: &[&Sample], n_classes: usize) -> Model {
     // Features get dense ids once, so the passes below index vectors instead
     // of hashing every feature of every sample again.
     let mut ids: HashMap<u32, u32, BuildHasherDefault<Spread>> = HashMap::default();
@@ -173,7 +259,7 @@ fn fit(samples: &[Sample], n_classes: usize) -> Model {
         for _ in 0..EPOCHS {
             rng.shuffle(&mut order);
             for &i in &order {
-                let s = &samples[i];
+                let s = samples[i];
                 let x = &indexed[i];
                 let y = s.class;
                 let rival = match &store {
@@ -192,7 +278,7 @@ fn fit(samples: &[Sample], n_classes: usize) -> Model {
                     Weights::Sparse(rows) => {
                         touched.clear();
                         for &(id, v) in x {
-                            for slot in &rows[id as usize] {
+                            for slot in rows.row(id) {
                                 let c = slot.class as usize;
                                 if !seen[c] {
                                     seen[c] = true;
@@ -279,6 +365,8 @@ fn fit(samples: &[Sample], n_classes: usize) -> Model {
         entries,
         bias: bias.iter().map(|(w, u)| w - u / t).collect(),
         temperature: 1.0,
+        bias_max: 0.0,
+        bias_exp_sum: 0.0,
     }
 }
 
@@ -298,7 +386,28 @@ enum Weights {
     /// `w[id * n_classes + class]` and its averaging sums.
     Dense { w: Vec<f32>, u: Vec<f32> },
     /// Per feature, the classes whose examples contain it, sorted by class.
-    Sparse(Vec<Vec<Slot>>),
+    Sparse(Rows),
+}
+
+/// Per feature, the slots of the classes it may weigh on, sorted by class,
+/// all in one array (the passes visit every row of every sample, so one
+/// allocation per feature would cost a pointer chase each time).
+struct Rows {
+    /// Row `id` is `slots[starts[id]..starts[id + 1]]`.
+    starts: Vec<u32>,
+    slots: Vec<Slot>,
+}
+
+impl Rows {
+    fn row(&self, id: u32) -> &[Slot] {
+        let id = id as usize;
+        &self.slots[self.starts[id] as usize..self.starts[id + 1] as usize]
+    }
+
+    fn row_mut(&mut self, id: u32) -> &mut [Slot] {
+        let id = id as usize;
+        &mut self.slots[self.starts[id] as usize..self.starts[id + 1] as usize]
+    }
 }
 
 /// The sparse regime for many intents: a feature may only weigh for or against
@@ -308,7 +417,7 @@ enum Weights {
 /// times every class. Returns the rows and the samples without the dropped
 /// features.
 fn restricted(
-    samples: &[Sample],
+    samples: &[&Sample],
     indexed: Vec<Vec<(u32, f32)>>,
     n_features: usize,
     n_classes: usize,
@@ -347,7 +456,14 @@ fn restricted(
                 .collect()
         })
         .collect();
-    (Weights::Sparse(rows), indexed)
+    let mut starts = Vec::with_capacity(rows.len() + 1);
+    starts.push(0u32);
+    let mut slots = Vec::with_capacity(rows.iter().map(Vec::len).sum());
+    for row in rows {
+        slots.extend(row);
+        starts.push(slots.len() as u32);
+    }
+    (Weights::Sparse(Rows { starts, slots }), indexed)
 }
 
 impl Weights {
@@ -363,7 +479,7 @@ impl Weights {
             Weights::Sparse(rows) => {
                 let c = class as u32;
                 for &(id, v) in x {
-                    let row = &mut rows[id as usize];
+                    let row = rows.row_mut(id);
                     // Only the feature-class pairs seen in the examples.
                     if let Ok(k) = row.binary_search_by_key(&c, |s| s.class) {
                         row[k].w += delta * v;
@@ -384,7 +500,7 @@ impl Weights {
                 }
             }
             Weights::Sparse(rows) => {
-                for slot in &rows[id] {
+                for slot in rows.row(id as u32) {
                     out(slot.class, slot.w - slot.u / t);
                 }
             }
@@ -436,7 +552,6 @@ fn calibrate(samples: &[Sample], n_classes: usize) -> f32 {
     if held.len() < 8 {
         return 1.0;
     }
-    let train: Vec<Sample> = train.into_iter().cloned().collect();
     let model = fit(&train, n_classes);
     // The true class and the closest competitors: with a thousand classes the
     // far-off ones add nothing to the log-loss but time.
@@ -623,6 +738,39 @@ mod tests {
         assert_eq!(one.probabilities(&features("halo")), vec![1.0]);
         let none = Model::train(&[], 2);
         assert_eq!(none.probabilities(&[]).len(), 2);
+    }
+
+    #[test]
+    fn posterior_matches_the_full_softmax() {
+        // Three classes (every class touched), and forty with a word each
+        // (most classes untouched: their share comes from the bias sum).
+        let mut many = Vec::new();
+        for c in 0..40 {
+            for k in 0..4 {
+                let mut s = sample(&format!("barang{c} nomor{k} kode{c}x"), c);
+                s.group = many.len() as u32;
+                many.push(s);
+            }
+        }
+        for (samples, n) in [(data(), 3), (many, 40)] {
+            let m = Model::train(&samples, n);
+            for text in [
+                "paket sy blm sampai",
+                "halo refund",
+                "barang7 kode7x",
+                "xyzzy",
+                "",
+            ] {
+                let f = features(text);
+                let full = m.probabilities(&f);
+                for small in [0, SMALL_MODEL] {
+                    let post = m.posterior_above(&f, small);
+                    for (c, p) in full.iter().enumerate() {
+                        assert!((post.p(c) - p).abs() < 1e-5, "{text} class {c}: {p}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

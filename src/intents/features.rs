@@ -69,16 +69,21 @@ fn char_ngrams(word: &str, buf: &mut Vec<u8>, out: &mut Vec<Feature>) {
     buf.push(b'<');
     buf.extend_from_slice(word.as_bytes());
     buf.push(b'>');
-    // Byte offsets of the character starts, plus the end.
-    let mut starts: Vec<usize> = Vec::with_capacity(buf.len() + 1);
     if buf.is_ascii() {
-        starts.extend(0..=buf.len());
-    } else {
-        // `buf` is valid UTF-8: `<`, the word, `>`.
-        let text = std::str::from_utf8(buf).unwrap_or_default();
-        starts.extend(text.char_indices().map(|(i, _)| i));
-        starts.push(buf.len());
+        // One byte per character: no offsets to collect.
+        let chars = buf.len();
+        for n in CHAR_MIN..=CHAR_MAX.min(chars) {
+            for gram in buf.windows(n) {
+                out.push((hash(CHAR_SEED ^ n as u64, gram), CHAR_WEIGHT));
+            }
+        }
+        return;
     }
+    // Byte offsets of the character starts, plus the end. `buf` is valid
+    // UTF-8: `<`, the word, `>`.
+    let text = std::str::from_utf8(buf).unwrap_or_default();
+    let mut starts: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+    starts.push(buf.len());
     let chars = starts.len() - 1;
     for n in CHAR_MIN..=CHAR_MAX {
         if chars < n {

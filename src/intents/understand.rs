@@ -396,6 +396,9 @@ pub(crate) struct Trained {
     pub(crate) intent_class: Vec<Option<usize>>,
     /// The intent whose class is "out of scope" (`fallback`).
     pub(crate) none_intent: Option<usize>,
+    /// The classes every message considers whatever the model says: `none`,
+    /// the opt-outs and the requests for a person.
+    pub(crate) special_classes: Vec<usize>,
 }
 
 impl Trained {
@@ -454,11 +457,22 @@ impl Trained {
             h.finish()
         };
         let model = cached(key, || train(&texts, &greetings, class_intent.len()));
+        let special_classes = class_intent
+            .iter()
+            .enumerate()
+            .filter(|&(_, &i)| {
+                Some(i) == none_intent
+                    || intents[i].action == Action::OptOut
+                    || intents[i].kind == Kind::Person
+            })
+            .map(|(c, _)| c)
+            .collect();
         Some(Trained {
             model,
             class_intent,
             intent_class,
             none_intent,
+            special_classes,
         })
     }
 }
@@ -610,7 +624,7 @@ impl RuleSet {
             };
         };
 
-        let probs = trained.model.probabilities(&features(&normalized));
+        let post = trained.model.posterior(&features(&normalized));
         let factor = |intent: usize| -> (RuleHit, f32) {
             if Some(intent) == winner_idx {
                 (RuleHit::Winner, RULE_WINNER_FACTOR)
@@ -623,14 +637,12 @@ impl RuleSet {
         // Only a few classes can matter: the likeliest by the model, those a
         // rule named, `none`, and the safety-critical ones (opt-out, person).
         // The sums below still cover every class, so a thousand intents cost
-        // one pass over the probabilities, not a sort.
-        let mut chosen: Vec<usize> = top_k(&probs, CANDIDATES);
-        for (c, &intent) in trained.class_intent.iter().enumerate() {
-            let special = Some(intent) == trained.none_intent
-                || hit_intents.contains(&intent)
-                || self.intents()[intent].action == Action::OptOut
-                || self.intents()[intent].kind == Kind::Person;
-            if special && !chosen.contains(&c) {
+        // one pass over the scores (which rank like the probabilities), not a
+        // sort or an `exp` per class.
+        let mut chosen: Vec<usize> = top_k(&post.scores, CANDIDATES);
+        let named = hit_intents.iter().filter_map(|&i| trained.intent_class[i]);
+        for c in trained.special_classes.iter().copied().chain(named) {
+            if !chosen.contains(&c) {
                 chosen.push(c);
             }
         }
@@ -638,14 +650,14 @@ impl RuleSet {
         let p_none: f32 = trained
             .none_intent
             .and_then(|i| trained.intent_class[i])
-            .map_or(0.0, |c| probs[c]);
+            .map_or(0.0, |c| post.p(c));
         // Σ p over the in-scope classes, and Σ p × rule factor.
         let mut raw_in = 1.0 - p_none;
         let mut weighted = raw_in;
         let mut cands: Vec<Cand> = Vec::with_capacity(chosen.len());
         for c in chosen {
             let intent = trained.class_intent[c];
-            let p = probs[c];
+            let p = post.p(c);
             let (rule, f) = factor(intent);
             let mut q = p * f;
             weighted += p * (f - 1.0);
