@@ -362,21 +362,12 @@ pub struct MessageBody {
     pub canned: Option<String>,
 }
 
-/// `POST /api/v1/conversations/{id}/messages`: the agent's reply (with a
-/// canned response's file when `canned` names one that has a file).
-pub async fn send_message(
-    State(app): State<App>,
-    caller: Caller,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<MessageBody>,
-) -> Result<Response, ApiError> {
-    caller.require_desk()?;
-    let text = body.text.trim();
-    if text.is_empty() {
-        return Err(ApiError::bad_request("text must not be empty"));
-    }
-    let conv = load(&app, &caller, &id).await?;
-    owns(&caller, &conv)?;
+/// The conversation `id` when `caller` may send into it now: theirs (or a
+/// supervisor's), not resolved, and written to from a number or account this
+/// deployment sends from. Text replies and files share these checks.
+pub async fn replyable(app: &App, caller: &Caller, id: &str) -> Result<Conversation, ApiError> {
+    let conv = load(app, caller, id).await?;
+    owns(caller, &conv)?;
     if conv.state == ConvState::Resolved {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -406,6 +397,23 @@ pub async fn send_message(
             ),
         ));
     }
+    Ok(conv)
+}
+
+/// `POST /api/v1/conversations/{id}/messages`: the agent's reply (with a
+/// canned response's file when `canned` names one that has a file).
+pub async fn send_message(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<MessageBody>,
+) -> Result<Response, ApiError> {
+    caller.require_desk()?;
+    let text = body.text.trim();
+    if text.is_empty() {
+        return Err(ApiError::bad_request("text must not be empty"));
+    }
+    let conv = replyable(&app, &caller, &id).await?;
     let canned_file = match body.canned.as_deref() {
         None => None,
         Some(shortcut) => {

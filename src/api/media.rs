@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Caller;
-use super::conversations::{load, owns};
+use super::conversations::{load, owns, replyable};
 use crate::app::App;
 use crate::attachments::{OpenError, UploadError};
 use crate::channels::media::{MAX_CAPTION, MediaRejection};
@@ -321,15 +321,7 @@ pub async fn upload(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
     caller.require_desk()?;
-    let conv = load(&app, &caller, &id).await?;
-    owns(&caller, &conv)?;
-    if conv.state == ConvState::Resolved {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "resolved",
-            "the conversation is resolved",
-        ));
-    }
+    let conv = replyable(&app, &caller, &id).await?;
     // The window is checked before any byte is stored.
     let contact = app.store().contact(conv.channel, &conv.contact_id).await?;
     let probe = OutboundContent::Text {
