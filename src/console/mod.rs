@@ -48,6 +48,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("notify.js", JS, include_str!("assets/notify.js")),
     ("csv.js", JS, include_str!("assets/csv.js")),
     ("files.js", JS, include_str!("assets/files.js")),
+    ("names.js", JS, include_str!("assets/names.js")),
+    ("system.js", JS, include_str!("assets/system.js")),
+    ("presence.js", JS, include_str!("assets/presence.js")),
+    ("view-board.js", JS, include_str!("assets/view-board.js")),
+    ("view-search.js", JS, include_str!("assets/view-search.js")),
     ("view-queue.js", JS, include_str!("assets/view-queue.js")),
     ("view-mine.js", JS, include_str!("assets/view-mine.js")),
     (

@@ -1,15 +1,32 @@
 // The HTTP API. The console signs in with a password and rides on the
 // HttpOnly session cookie (shared by every tab, invisible to scripts); every
 // change also carries the session's CSRF token, kept here in memory only.
-// Errors become ApiError with the server's code and message.
+// Errors become ApiError with the server's code, a message in the
+// interface's language (by code), and the server's own words as `detail`.
 
 import { h } from './dom.js';
+import { t, lang } from './i18n.js';
+
+/** Codes whose server message says more than any fixed sentence could. */
+const GENERIC = new Set(['bad_request', 'not_found', 'conflict', 'internal', 'bad_body']);
+
+/** The message to show for an error `code` (`detail`: the server's words). */
+export function errorMessage(status, code, detail) {
+  const key = 'err.' + code;
+  const known = t(key) !== key;
+  if (known && !GENERIC.has(code)) return t(key);
+  // The server writes English: in English its specific words are best.
+  if (lang() === 'en' && detail) return detail;
+  if (known) return t(key);
+  return t('err.other', { status });
+}
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
-    super(message);
+  constructor(status, code, detail) {
+    super(errorMessage(status, code, detail));
     this.status = status;
     this.code = code;
+    this.detail = detail;
   }
 }
 

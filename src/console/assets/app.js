@@ -13,6 +13,10 @@ import * as conversationView from './view-conversation.js';
 import * as reportsView from './view-reports.js';
 import * as broadcastsView from './view-broadcasts.js';
 import * as usersView from './view-users.js';
+import * as boardView from './view-board.js';
+import * as searchView from './view-search.js';
+import * as presence from './presence.js';
+import { loadNames, loadAgents, desk, queueName } from './names.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -31,9 +35,12 @@ const ROUTES = {
   reports: { view: reportsView, role: 'supervisor' },
   broadcasts: { view: broadcastsView, role: 'marketer' },
   users: { view: usersView, role: 'admin' },
+  board: { view: boardView, role: 'supervisor', desk: true },
+  search: { view: searchView, role: 'desk', desk: true },
 };
 
-const state = { me: null, mounted: null, route: null, stopEvents: null };
+// `back`: the screen a conversation was opened from ("Kembali" returns there).
+const state = { me: null, mounted: null, route: null, stopEvents: null, back: null };
 
 function allowed(group) {
   return state.me && ROLES[group].includes(state.me.role);
@@ -65,10 +72,12 @@ function render() {
     state.mounted.unmount?.();
     state.mounted = null;
   }
+  if (name !== 'c' && route) state.back = [name, ...params].map(encodeURIComponent).join('/');
+  const back = state.back || homeRoute();
   const view = $('view');
   fill(view);
   for (const b of document.querySelectorAll('#nav button')) {
-    const current = b.dataset.route === name || (name === 'c' && b.dataset.route === 'mine');
+    const current = b.dataset.route === name || (name === 'c' && b.dataset.route === back.split('/')[0]);
     if (current) b.setAttribute('aria-current', 'page');
     else b.removeAttribute('aria-current');
   }
@@ -80,9 +89,14 @@ function render() {
     fill(view, h('p', { class: 'error', role: 'alert' }, t('error.forbidden')));
     return;
   }
+  if (route.desk && !desk()) {
+    fill(view, h('p', { class: 'error', role: 'alert' }, t('error.noDesk')));
+    return;
+  }
   state.route = name;
   if (name === 'queue') clearBadge();
-  state.mounted = route.view.mount(view, { me: state.me, navigate }, params);
+  if (name === 'search') $('search').value = params[0] || '';
+  state.mounted = route.view.mount(view, { me: state.me, navigate, back }, params);
 }
 
 function onEvent(ev) {
@@ -90,8 +104,9 @@ function onEvent(ev) {
   if (ev.type === 'handoff' && allowed('desk') && (!me.queues.length || me.queues.includes(ev.queue))) {
     beep();
     if (document.hidden || state.route !== 'queue') badge();
-    if (state.route !== 'queue') toast(t('queue.newHandoff', { queue: ev.queue || '' }));
+    if (state.route !== 'queue') toast(t('queue.newHandoff', { queue: queueName(ev.queue) }));
   }
+  presence.onEvent(ev);
   state.mounted?.onEvent?.(ev);
 }
 
@@ -110,7 +125,16 @@ async function enter() {
   $('signout').hidden = false;
   $('account').hidden = false;
   fill($('who'), state.me.name, ' · ', t('role.' + state.me.role));
-  for (const b of document.querySelectorAll('#nav button')) b.hidden = !allowed(b.dataset.role);
+  await loadNames();
+  if (allowed('desk')) await loadAgents().catch(() => {});
+  for (const b of document.querySelectorAll('#nav button')) {
+    b.hidden = !allowed(b.dataset.role) || (b.dataset.desk !== undefined && !desk());
+  }
+  $('search-form').hidden = !(allowed('desk') && desk());
+  $('presence-wrap').hidden = true;
+  if (allowed('desk') && desk()) {
+    presence.start(state.me, $('presence')).then((ok) => { $('presence-wrap').hidden = !ok; });
+  }
   state.stopEvents?.();
   state.stopEvents = null;
   // Live events carry customer messages: only the desk roles receive them.
@@ -121,6 +145,10 @@ async function enter() {
 
 /** Back to the sign-in form (the session is already gone or being ended). */
 function leave() {
+  presence.stop();
+  state.back = null;
+  $('search-form').hidden = true;
+  $('presence-wrap').hidden = true;
   state.stopEvents?.();
   state.stopEvents = null;
   state.mounted?.unmount?.();
@@ -139,6 +167,7 @@ function leave() {
 }
 
 async function signOut() {
+  await presence.signOff();
   try {
     await endSession();
   } catch {
@@ -166,7 +195,8 @@ async function changeOwnPassword(e) {
 
 function showHelp() {
   const keys = [
-    ['1 / 2 / 3 / 4 / 5', t('keys.screens')],
+    ['1 / 2 / 3 / 4 / 5 / 6', t('keys.screens')],
+    ['/', t('keys.search')],
     ['n', t('keys.claim')],
     ['r', t('keys.reply')],
     ['Enter', t('keys.send')],
@@ -184,10 +214,14 @@ function typing(el) {
 function onKey(e) {
   // An open dialog (help, the picture viewer) has the keyboard: Escape closes it.
   if (!state.me || e.ctrlKey || e.metaKey || e.altKey || typing(e.target) || document.querySelector('dialog[open]')) return;
-  const screens = { 1: 'queue', 2: 'mine', 3: 'reports', 4: 'broadcasts', 5: 'users' };
-  if (screens[e.key] && allowed(ROUTES[screens[e.key]].role)) {
+  const screens = { 1: 'queue', 2: 'mine', 3: 'reports', 4: 'broadcasts', 5: 'users', 6: 'board' };
+  const screen = ROUTES[screens[e.key]];
+  if (screen && allowed(screen.role) && (!screen.desk || desk())) {
     e.preventDefault();
     navigate(screens[e.key]);
+  } else if (e.key === '/' && !$('search-form').hidden) {
+    e.preventDefault();
+    $('search').focus();
   } else if (e.key === '?') {
     e.preventDefault();
     showHelp();
@@ -203,9 +237,11 @@ function init() {
   setLang(lang());
   $('lang').value = lang();
   applyStatic();
+  $('search').placeholder = t('search.placeholder');
   $('lang').addEventListener('change', (e) => {
     setLang(e.target.value);
     applyStatic();
+    $('search').placeholder = t('search.placeholder');
     if (state.me) {
       fill($('who'), state.me.name, ' · ', t('role.' + state.me.role));
       render();
@@ -215,6 +251,11 @@ function init() {
     b.addEventListener('click', () => navigate(b.dataset.route));
   }
   $('signout').addEventListener('click', signOut);
+  $('search-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const q = $('search').value.trim();
+    if (q) navigate('search/' + encodeURIComponent(q));
+  });
   $('account').addEventListener('click', () => {
     $('account-error').textContent = '';
     $('account-dialog').showModal();

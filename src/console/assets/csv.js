@@ -1,12 +1,34 @@
 // A small RFC 4180 CSV reader for broadcast audiences, mirroring the server's
 // `audience::parse_csv`: a header row naming the recipient column (`to`,
 // `phone`, `nomor`, `wa_id`, `igsid` or `recipient`) and one column per
-// template variable. Validation of numbers and variables stays on the server.
+// template variable. Fields are separated by commas or by semicolons (what
+// Excel saves on Indonesian-locale machines), told apart by the header row;
+// a UTF-8 byte order mark is dropped. Errors are message keys with the file
+// line. Validation of numbers and variables stays on the server.
 
 const RECIPIENT_COLUMNS = ['to', 'phone', 'nomor', 'wa_id', 'igsid', 'recipient'];
 
-/** Records with the file line each starts on; blank lines are skipped. */
-export function parseCsv(text) {
+/** `;` when the header row (outside quotes) has more semicolons than commas, else `,`. */
+export function detectDelimiter(text) {
+  let commas = 0;
+  let semicolons = 0;
+  let quoted = false;
+  for (const c of text) {
+    if (c === '"') quoted = !quoted;
+    else if (!quoted && (c === '\n' || c === '\r')) break;
+    else if (!quoted && c === ',') commas += 1;
+    else if (!quoted && c === ';') semicolons += 1;
+  }
+  return semicolons > commas ? ';' : ',';
+}
+
+/**
+ * Records with the file line each starts on (blank lines are skipped) and
+ * the delimiter found.
+ */
+export function parseCsv(input) {
+  const text = String(input).replace(/^\uFEFF/, '');
+  const delimiter = detectDelimiter(text);
   const records = [];
   const errors = [];
   let line = 1;
@@ -38,7 +60,7 @@ export function parseCsv(text) {
         quoted = true;
         field = '';
         i += 1;
-      } else if (c === ',') {
+      } else if (c === delimiter) {
         fields.push(field);
         field = '';
         i += 1;
@@ -59,7 +81,7 @@ export function parseCsv(text) {
     if (fields.length === 1 && fields[0].trim() === '') continue;
     records.push({ line: start, fields: fields.map((f) => f.trim()) });
   }
-  return { records, errors };
+  return { records, errors, delimiter };
 }
 
 /** Recipients (`{to, variables}`) with their file lines, or row errors. */
@@ -73,7 +95,7 @@ export function recipientsFromCsv({ records, errors }) {
     return {
       recipients: [],
       lines: [],
-      errors: [{ line: header.line, message: 'no recipient column; name one column `to` (or phone, nomor, wa_id, igsid)' }],
+      errors: [{ line: header.line, message: 'bc.csvNoRecipient' }],
     };
   }
   const recipients = [];

@@ -49,16 +49,19 @@ export function svg(tag, attrs = {}, ...children) {
   return el;
 }
 
-/** "1 j 02 m", "3 m 05 d", "42 d" (hours/minutes/seconds, localized units). */
+/**
+ * A duration people read at a glance: "54 dtk", "3 mnt", "2 jam 5 mnt",
+ * "3 hr 2 jam" (English "54 s", "3 min", "2 h 5 min", "3 d 2 h").
+ */
 export function duration(seconds) {
   if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return '–';
   const s = Math.max(0, Math.round(seconds));
-  const [hh, mm, ss] = [Math.floor(s / 3600), Math.floor((s % 3600) / 60), s % 60];
   const u = t('units');
-  const pad = (n) => String(n).padStart(2, '0');
-  if (hh > 0) return `${hh} ${u.h} ${pad(mm)} ${u.m}`;
-  if (mm > 0) return `${mm} ${u.m} ${pad(ss)} ${u.s}`;
-  return `${ss} ${u.s}`;
+  const two = (a, ua, b, ub) => (b ? `${a} ${ua} ${b} ${ub}` : `${a} ${ua}`);
+  if (s < 60) return `${s} ${u.s}`;
+  if (s < 3600) return `${Math.floor(s / 60)} ${u.m}`;
+  if (s < 86_400) return two(Math.floor(s / 3600), u.h, Math.floor((s % 3600) / 60), u.m);
+  return two(Math.floor(s / 86_400), u.d, Math.floor((s % 86_400) / 3600), u.h);
 }
 
 /** A countdown like 23:59:07. */

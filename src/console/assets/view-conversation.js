@@ -1,23 +1,27 @@
 // One conversation: the transcript as chat bubbles with delivery ticks and
-// files, the reply box (canned responses, 24-hour window, files by the attach
-// button or drag and drop, with upload progress), the contact panel and the
-// owner's actions. Everything from customers is inserted as text.
+// files, the reply box (canned responses rendered for this conversation,
+// 24-hour window, files by the attach button or drag and drop, with upload
+// progress), the contact panel (a drawer on phones) and the actions: claim
+// a waiting conversation, transfer to a queue or to a person chosen from a
+// list, snooze, release, resolve. Everything from customers is inserted as
+// text.
 
 import { api } from './api.js';
 import { t } from './i18n.js';
 import { h, fill, toast, attempt, channelName, clock, dateTime, timeOfDay } from './dom.js';
 import { clipIcon, docIcon, filesView, formatSize, uploadFile } from './files.js';
+import { agentName, desk, knownAgents, labelName, loadAgents, mediaSummary, queueName, reasonName } from './names.js';
+import { systemLine } from './system.js';
 
 // How often the agent's typing is reported (WhatsApp shows it for 25 s).
 const TYPING_EVERY_MS = 15_000;
 
-const MEDIA = /^\[([a-z_]+)((?:[ :][^\]]*)?)\]\s?([\s\S]*)$/;
-const MEDIA_KINDS = ['image', 'video', 'audio', 'voice', 'document', 'sticker', 'location', 'contacts', 'file', 'story', 'unsupported'];
 const TICKS = { pending: '🕓', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '⚠', dry_run: '·', skipped: '·' };
 
-let cannedCache = null;
+/** `{{name}}` left in a reply: the customer would read it as written. */
+const PLACEHOLDER = /\{\{\s*[\w.]+\s*\}\}/;
 
-export function mount(root, { me, navigate }, [id]) {
+export function mount(root, { me, navigate, back = 'mine' }, [id]) {
   const supervisor = me.role === 'supervisor' || me.role === 'admin';
   let conv = null;
   // Server time minus browser time: windows are counted on the server's clock.
@@ -45,6 +49,8 @@ export function mount(root, { me, navigate }, [id]) {
   });
   const cannedList = h('ul', { id: 'canned-list', class: 'canned', role: 'listbox', 'aria-label': t('conv.canned'), hidden: true });
   const sendButton = h('button', { type: 'submit', class: 'primary', id: 'send' }, t('conv.send'));
+  const claimButton = h('button', { type: 'button', class: 'primary', id: 'claim', hidden: true, onclick: () => claimThis() }, t('conv.claim'));
+  const placeholderNote = h('p', { class: 'hint warn-text', id: 'placeholder-note', role: 'status', hidden: true });
   const picker = h('input', { type: 'file', id: 'attach-input', class: 'sr', tabindex: '-1', 'aria-hidden': 'true' });
   const attachButton = h('button', {
     type: 'button', id: 'attach', 'aria-label': t('file.attach'), title: t('file.attach'),
@@ -52,24 +58,50 @@ export function mount(root, { me, navigate }, [id]) {
   }, clipIcon());
   const staged = h('div', { class: 'staged', id: 'staged', hidden: true, role: 'status' });
   const composer = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); send(); } },
-    windowInfo,
+    h('div', { class: 'window-row' }, windowInfo, claimButton),
     picker,
     staged,
     h('label', { for: 'reply', class: 'sr' }, t('conv.reply')),
     h('div', { class: 'reply-row' }, attachButton, h('div', { class: 'reply-box' }, reply, cannedList), sendButton),
-    h('p', { class: 'hint', id: 'reply-hint' }, t('conv.replyHint'), ' ', t('file.hint')),
+    placeholderNote,
+    h('p', { class: 'hint keyboard-hint', id: 'reply-hint' }, t('conv.replyHint'), ' ', t('file.hint')),
   );
-  const side = h('aside', { class: 'side', 'aria-label': t('conv.contact') });
+  // On phones the contact panel is a drawer and the actions a menu.
+  const side = h('aside', { class: 'side', id: 'side', 'aria-label': t('conv.contact') });
+  const scrim = h('div', { class: 'scrim', hidden: true, onclick: () => drawer(false) });
+  const contactToggle = h('button', {
+    type: 'button', id: 'contact-toggle', class: 'phone-only', 'aria-controls': 'side', 'aria-expanded': 'false',
+    onclick: () => drawer(!side.classList.contains('open')),
+  }, t('conv.contact'));
+  const actionsToggle = h('button', {
+    type: 'button', id: 'actions-toggle', class: 'phone-only', 'aria-controls': 'actions', 'aria-expanded': 'false',
+    onclick: () => {
+      const open = !actions.classList.contains('open');
+      actions.classList.toggle('open', open);
+      actionsToggle.setAttribute('aria-expanded', String(open));
+    },
+  }, t('conv.actions'), ' ▾');
+  actions.id = 'actions';
+  function drawer(open) {
+    side.classList.toggle('open', open);
+    scrim.hidden = !open;
+    contactToggle.setAttribute('aria-expanded', String(open));
+    if (open) side.querySelector('.drawer-close')?.focus();
+    else if (document.activeElement && side.contains(document.activeElement)) contactToggle.focus();
+  }
   root.append(h('div', { class: 'conv' },
     h('div', { class: 'conv-main' },
       h('div', { class: 'conv-head' },
-        h('a', { href: '#/mine', class: 'back' }, '← ', t('conv.back')),
+        h('a', { href: '#/' + back, class: 'back', id: 'back' }, '← ', t('conv.back')),
         h('div', { class: 'conv-who' }, title, status),
+        contactToggle,
+        actionsToggle,
         actions,
       ),
       transcript,
       composer,
     ),
+    scrim,
     side,
   ));
 
@@ -91,9 +123,10 @@ export function mount(root, { me, navigate }, [id]) {
     fill(title, conv.contact?.name || conv.contact?.external_id || conv.id);
     fill(status,
       h('span', { class: 'badge state-' + conv.state }, t('state.' + conv.state)),
+      conv.snooze ? [' ', h('span', { class: 'badge snoozed', id: 'snooze-badge' }, snoozeText(conv.snooze))] : null,
       ' ', channelName(conv.channel),
-      conv.queue ? ' · ' + conv.queue : '',
-      conv.agent ? ' · ' + conv.agent : '',
+      conv.queue ? ' · ' + queueName(conv.queue) : '',
+      conv.agent ? ' · ' + agentName(conv.agent) : '',
     );
     drawTranscript();
     drawActions();
@@ -123,18 +156,48 @@ export function mount(root, { me, navigate }, [id]) {
 
   function drawActions() {
     const can = mine();
-    const queueInput = h('input', { id: 'transfer-target', list: 'queue-names', required: true, autocomplete: 'off' });
-    const kind = h('select', { id: 'transfer-kind', 'aria-label': t('conv.transferTo') },
+    const transferable = can || (supervisor && conv.state === 'queued');
+    const snoozable = can && desk();
+    fill(actions,
+      transferable ? transferForm() : null,
+      snoozable && !conv.snooze ? snoozeForm() : null,
+      snoozable && conv.snooze
+        ? h('button', { type: 'button', id: 'wake', onclick: () => act('snooze', t('conv.woken'), 'DELETE') }, t('conv.wake'))
+        : null,
+      can ? h('button', { type: 'button', id: 'release', onclick: () => act('release', t('conv.released')) }, t('conv.release')) : null,
+      can ? h('button', { type: 'button', id: 'resolve', class: 'primary', onclick: () => act('resolve', t('conv.resolved')) }, t('conv.resolve')) : null,
+    );
+    actionsToggle.hidden = !actions.childElementCount;
+  }
+
+  /** Transfer to a queue or to a person picked from a list (with presence and load). */
+  function transferForm() {
+    const kind = h('select', { id: 'transfer-kind', 'aria-label': t('conv.transferKind') },
       h('option', { value: 'queue' }, t('conv.toQueue')),
       h('option', { value: 'agent' }, t('conv.toAgent')),
     );
-    const transfer = h('form', {
+    const target = h('select', { id: 'transfer-target', required: true });
+    const fillTargets = () => {
+      if (kind.value === 'queue') {
+        const queues = [...new Set([...(transferQueues || []), ...(conv.queue ? [conv.queue] : [])])].sort();
+        fill(target, queues.map((q) => h('option', { value: q, selected: q === conv.queue }, queueName(q))));
+        return;
+      }
+      const people = knownAgents().filter((a) => a.id !== conv.agent);
+      fill(target, people.length
+        ? people.map((a) => h('option', { value: a.id, disabled: a.available === false }, agentLabel(a)))
+        : h('option', { value: '', disabled: true }, t('conv.nobody')));
+      const first = people.find((a) => a.available !== false);
+      if (first) target.value = first.id;
+    };
+    kind.addEventListener('change', fillTargets);
+    fillTargets();
+    return h('form', {
       class: 'transfer',
       onsubmit: async (e) => {
         e.preventDefault();
-        const target = queueInput.value.trim();
-        if (!target) return;
-        const body = kind.value === 'queue' ? { queue: target } : { agent: target };
+        if (!target.value) return;
+        const body = kind.value === 'queue' ? { queue: target.value } : { agent: target.value };
         const after = await attempt(() => api(`/conversations/${encodeURIComponent(id)}/transfer`, { method: 'POST', body }));
         if (after) {
           toast(t('conv.transferred'));
@@ -144,17 +207,65 @@ export function mount(root, { me, navigate }, [id]) {
       },
     },
     h('label', { for: 'transfer-target', class: 'sr' }, t('conv.transferTo')),
-    kind, queueInput, h('datalist', { id: 'queue-names' }), h('button', { type: 'submit' }, t('conv.transfer')));
-    fillQueueNames(transfer.querySelector('datalist'));
-    fill(actions,
-      can || (supervisor && conv.state === 'queued') ? transfer : null,
-      can ? h('button', { type: 'button', id: 'release', onclick: () => act('release', t('conv.released')) }, t('conv.release')) : null,
-      can ? h('button', { type: 'button', id: 'resolve', class: 'primary', onclick: () => act('resolve', t('conv.resolved')) }, t('conv.resolve')) : null,
-    );
+    kind, target, h('button', { type: 'submit' }, t('conv.transfer')));
   }
 
-  async function act(what, done) {
-    const after = await attempt(() => api(`/conversations/${encodeURIComponent(id)}/${what}`, { method: 'POST' }));
+  /** Snooze until the customer writes, in an hour, tomorrow morning or a chosen time. */
+  function snoozeForm() {
+    const until = h('select', { id: 'snooze-until', 'aria-label': t('conv.snoozeUntil') },
+      h('option', { value: 'reply' }, t('conv.snoozeReply')),
+      h('option', { value: '1h' }, t('conv.snooze1h')),
+      h('option', { value: '4h' }, t('conv.snooze4h')),
+      h('option', { value: 'morning' }, t('conv.snoozeMorning')),
+      h('option', { value: 'at' }, t('conv.snoozeAt')),
+    );
+    const at = h('input', { type: 'datetime-local', id: 'snooze-at', hidden: true, 'aria-label': t('conv.snoozeAt') });
+    until.addEventListener('change', () => { at.hidden = until.value !== 'at'; });
+    return h('form', {
+      class: 'snooze',
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const now = Date.now() + skew;
+        let ms = null;
+        if (until.value === '1h') ms = now + 3_600_000;
+        else if (until.value === '4h') ms = now + 4 * 3_600_000;
+        else if (until.value === 'morning') {
+          const d = new Date(now + 86_400_000);
+          d.setHours(9, 0, 0, 0);
+          ms = d.getTime();
+        } else if (until.value === 'at') {
+          ms = at.value ? new Date(at.value).getTime() : NaN;
+          if (!(ms > now)) {
+            toast(t('conv.snoozePast'), 'error');
+            return;
+          }
+        }
+        const body = ms === null ? {} : { until: new Date(ms).toISOString() };
+        const after = await attempt(() => api(`/conversations/${encodeURIComponent(id)}/snooze`, { method: 'POST', body }));
+        if (after) {
+          toast(t('conv.snoozed'));
+          conv = adopt(after);
+          draw();
+        }
+      },
+    }, until, at, h('button', { type: 'submit', id: 'snooze' }, t('conv.snooze')));
+  }
+
+  /** Takes this waiting conversation (the same guards as "claim next"). */
+  async function claimThis() {
+    const after = await attempt(() => api(`/conversations/${encodeURIComponent(id)}/claim`, { method: 'POST' }));
+    if (!after) {
+      load();
+      return;
+    }
+    toast(t('conv.claimed'));
+    conv = adopt(after);
+    draw();
+    reply.focus();
+  }
+
+  async function act(what, done, method = 'POST') {
+    const after = await attempt(() => api(`/conversations/${encodeURIComponent(id)}/${what}`, { method }));
     if (!after) return;
     toast(done);
     conv = adopt(after);
@@ -169,7 +280,9 @@ export function mount(root, { me, navigate }, [id]) {
 
   function drawComposer() {
     let reason = null;
+    const claimable = conv.state === 'queued' && desk();
     if (conv.state === 'resolved') reason = t('conv.resolvedNote');
+    else if (claimable) reason = t('conv.queuedNote', { queue: queueName(conv.queue) });
     else if (!mine()) reason = t('conv.notOwner');
     else if (!conv.window.open || windowLeft() <= 0) reason = t('conv.windowClosed');
     const disabled = reason !== null;
@@ -179,6 +292,18 @@ export function mount(root, { me, navigate }, [id]) {
     composer.classList.toggle('closed', disabled);
     windowInfo.classList.toggle('warn', disabled);
     fill(windowInfo, reason ?? t('conv.window', { time: clock(windowLeft()) }));
+    claimButton.hidden = !claimable;
+    notePlaceholders();
+  }
+
+  // A {{variable}} typed by hand: servers with the desk routes fill it in
+  // for this conversation (and refuse an unknown one); older ones would send
+  // it as written, so the console refuses it there.
+  function notePlaceholders() {
+    const has = PLACEHOLDER.test(reply.value) && !reply.disabled;
+    placeholderNote.hidden = !has;
+    if (has) fill(placeholderNote, desk() ? t('conv.placeholderServer') : t('conv.placeholderRaw'));
+    placeholderNote.classList.toggle('error', has && !desk());
   }
 
   // --- files -------------------------------------------------------------
@@ -269,6 +394,11 @@ export function mount(root, { me, navigate }, [id]) {
     }
     const text = reply.value.trim();
     if (!text) return;
+    if (PLACEHOLDER.test(text) && !desk()) {
+      notePlaceholders();
+      toast(t('conv.placeholderRaw'), 'error');
+      return;
+    }
     sendButton.disabled = true;
     const body = stagedCanned ? { text, canned: stagedCanned } : { text };
     const res = await attempt(() => api(`/conversations/${encodeURIComponent(id)}/messages`, { method: 'POST', body }));
@@ -292,14 +422,16 @@ export function mount(root, { me, navigate }, [id]) {
     options = [];
     active = -1;
   }
+  // Rendered for this conversation by the server (name, order number …).
+  let cannedCache = null;
   async function openCanned(query) {
     if (!cannedCache) {
-      const res = await attempt(() => api('/canned'));
+      const res = await attempt(() => api('/canned?conversation=' + encodeURIComponent(id)));
       cannedCache = res ? res.canned : [];
     }
     const q = query.toLowerCase();
     options = cannedCache.filter((c) =>
-      [c.shortcut, c.title, c.text].some((s) => String(s || '').toLowerCase().includes(q))).slice(0, 8);
+      [c.shortcut, c.title, c.rendered ?? c.text].some((s) => String(s || '').toLowerCase().includes(q))).slice(0, 8);
     active = options.length ? 0 : -1;
     drawCanned();
   }
@@ -311,22 +443,26 @@ export function mount(root, { me, navigate }, [id]) {
       reply.removeAttribute('aria-activedescendant');
       return;
     }
+    // The text the customer will read: the chosen one in full (a preview).
     fill(cannedList, options.map((c, i) => h('li', {
       id: 'canned-' + i, role: 'option', 'aria-selected': String(i === active),
       onmousedown: (e) => { e.preventDefault(); pick(i); },
-    }, h('strong', {}, '/' + c.shortcut), ' ', h('span', {}, c.title), h('span', { class: 'canned-text' }, c.text))));
+    }, h('strong', {}, '/' + c.shortcut), ' ', h('span', {}, c.title),
+    h('span', { class: 'canned-text' + (i === active ? ' preview' : '') }, c.rendered ?? c.text))));
     if (active >= 0) reply.setAttribute('aria-activedescendant', 'canned-' + active);
   }
   function pick(i) {
     const c = options[i];
     if (!c) return;
-    reply.value = c.text;
+    reply.value = c.rendered ?? c.text;
     closeCanned();
+    notePlaceholders();
     if (c.file) stageCanned(c);
     reply.focus();
   }
   reply.addEventListener('input', () => {
     typing();
+    notePlaceholders();
     const v = reply.value;
     if (v.startsWith('/') && !v.includes('\n')) openCanned(v.slice(1));
     else closeCanned();
@@ -364,13 +500,15 @@ export function mount(root, { me, navigate }, [id]) {
     const noteInput = h('textarea', { id: 'note-text', rows: '2', required: true });
     const labelInput = h('input', { id: 'label-text', maxlength: '64', required: true, autocomplete: 'off' });
     fill(side,
+      h('button', { type: 'button', class: 'drawer-close phone-only', onclick: () => drawer(false) }, '× ', t('close')),
       h('section', {},
         h('h2', {}, t('conv.contact')),
         h('dl', { class: 'facts' },
           h('dt', {}, t('conv.contact')), h('dd', {}, c.name || '–'),
           h('dt', {}, t('conv.channel')), h('dd', {}, channelName(conv.channel), ' · ', c.external_id || ''),
           h('dt', {}, t('conv.state')), h('dd', {}, t('state.' + conv.state)),
-          h('dt', {}, t('conv.queue')), h('dd', {}, conv.queue || '–'),
+          h('dt', {}, t('conv.queue')), h('dd', {}, conv.queue ? queueName(conv.queue) : '–'),
+          conv.reason ? [h('dt', {}, t('conv.reason')), h('dd', {}, reasonName(conv.reason))] : null,
           // Numbers the customer gave (order, tracking, ticket, phone).
           Object.entries(conv.entities || {}).map(([k, v]) => [h('dt', {}, t('entity.' + k)), h('dd', { class: 'entity' }, v)]).flat(),
         ),
@@ -378,9 +516,9 @@ export function mount(root, { me, navigate }, [id]) {
       h('section', {},
         h('h2', {}, t('conv.labels')),
         h('ul', { class: 'labels' }, (c.labels || []).map((l) => h('li', { class: 'chip' },
-          h('span', {}, l),
+          h('span', {}, labelName(l)),
           h('button', {
-            type: 'button', class: 'chip-x', 'aria-label': t('conv.removeLabel', { label: l }),
+            type: 'button', class: 'chip-x', 'aria-label': t('conv.removeLabel', { label: labelName(l) }),
             onclick: () => labels({ remove: [l] }),
           }, '×')))),
         h('form', { class: 'inline', onsubmit: (e) => { e.preventDefault(); const v = labelInput.value.trim(); if (v) labels({ add: [v] }); } },
@@ -390,7 +528,7 @@ export function mount(root, { me, navigate }, [id]) {
       h('section', {},
         h('h2', {}, t('conv.notes')),
         h('ul', { class: 'notes' }, (c.notes || []).map((n) => h('li', {},
-          h('p', {}, n.text), h('small', {}, n.author, ' · ', dateTime(n.at_ms))))),
+          h('p', {}, n.text), h('small', {}, agentName(n.author), ' · ', dateTime(n.at_ms))))),
         h('form', { class: 'stack', onsubmit: (e) => { e.preventDefault(); addNote(noteInput.value.trim()); } },
           h('label', { for: 'note-text' }, t('conv.noteLabel')),
           noteInput, h('button', { type: 'submit' }, t('conv.addNote'))),
@@ -426,6 +564,12 @@ export function mount(root, { me, navigate }, [id]) {
     }
   }
 
+  // Who a transfer can go to (queues; people with presence and load).
+  let transferQueues = null;
+  loadAgents().then((res) => {
+    transferQueues = res.queues || [];
+    if (conv) drawActions();
+  }).catch(() => {});
   load();
   const tick = setInterval(() => { if (conv) drawComposer(); }, 1000);
   const poll = setInterval(load, 20_000); // Safety net; events do the real work.
@@ -440,7 +584,8 @@ export function mount(root, { me, navigate }, [id]) {
         return true;
       }
       if (e.key === 'Escape') {
-        navigate(conv && conv.state === 'queued' ? 'queue' : 'mine');
+        if (side.classList.contains('open')) drawer(false);
+        else navigate(back);
         return true;
       }
       return false;
@@ -454,10 +599,18 @@ export function mount(root, { me, navigate }, [id]) {
   };
 }
 
-async function fillQueueNames(datalist) {
-  const res = await api('/queue').catch(() => null);
-  if (!res) return;
-  fill(datalist, Object.keys(res.queues).map((q) => h('option', { value: q })));
+/** "Dewi Lestari — online · 2/5" (presence and load where the server has them). */
+function agentLabel(a) {
+  const bits = [];
+  if (a.presence) bits.push(t('presence.' + a.presence));
+  if (typeof a.load === 'number' && a.capacity) bits.push(`${a.load}/${a.capacity}`);
+  if (a.available === false && a.presence === 'online') bits.push(t('conv.full'));
+  return bits.length ? `${a.name || a.id} — ${bits.join(' · ')}` : a.name || a.id;
+}
+
+/** "until the customer writes" / "until 1 Des 09.00". */
+function snoozeText(snooze) {
+  return snooze.until_ms ? t('conv.snoozedUntil', { time: dateTime(snooze.until_ms) }) : t('conv.snoozedReply');
 }
 
 /** A key that changes when an entry's files change state. */
@@ -479,11 +632,11 @@ function updateFiles(drawn, e) {
 function bubble(e, me) {
   const kind = e.speaker.kind;
   if (kind === 'system') {
-    return { li: h('li', { class: 'entry system' }, h('span', {}, e.text), ' ', h('time', {}, timeOfDay(e.at_ms))), tick: null };
+    return { li: h('li', { class: 'entry system' }, h('span', {}, systemLine(e)), ' ', h('time', {}, timeOfDay(e.at_ms))), tick: null };
   }
   let who = t('conv.' + kind);
-  if (kind === 'agent') who = e.speaker.id === me.id ? t('conv.you') : e.speaker.id;
-  if (kind === 'bot' && e.speaker.intent) who = `${t('conv.bot')} · ${e.speaker.intent}`;
+  if (kind === 'agent') who = e.speaker.id === me.id ? t('conv.you') : agentName(e.speaker.id);
+  if (kind === 'bot' && e.speaker.intent) who = `${t('conv.bot')} · ${reasonName(e.speaker.intent)}`;
   const tick = kind === 'customer' ? null : h('span', { class: 'tick' });
   updateTick(tick, e.delivery);
   // A message with files shows them (and their captions) instead of its
@@ -499,13 +652,11 @@ function bubble(e, me) {
 }
 
 function body(text, kind) {
-  const m = kind === 'customer' ? MEDIA.exec(text) : null;
-  if (!m || !MEDIA_KINDS.includes(m[1])) return h('p', { class: 'text' }, text);
-  const label = t('media.' + m[1]) !== 'media.' + m[1] ? t('media.' + m[1]) : t('media.other');
-  const extra = m[2].replace(/^[ :]+/, '');
+  const m = kind === 'customer' ? mediaSummary(text) : null;
+  if (!m) return h('p', { class: 'text' }, text);
   return h('div', { class: 'media' },
-    h('span', { class: 'media-label', role: 'img', 'aria-label': label }, label, extra ? ` (${extra})` : ''),
-    m[3] ? h('p', { class: 'text' }, m[3]) : null);
+    h('span', { class: 'media-label', role: 'img', 'aria-label': m.label }, m.label, m.extra ? ` (${m.extra})` : ''),
+    m.caption ? h('p', { class: 'text' }, m.caption) : null);
 }
 
 function updateTick(tick, delivery) {

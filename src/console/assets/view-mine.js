@@ -3,6 +3,7 @@
 import { api } from './api.js';
 import { t } from './i18n.js';
 import { h, fill, attempt, channelName, dateTime } from './dom.js';
+import { queueName } from './names.js';
 
 export function mount(root, { me }) {
   const list = h('div', { 'aria-live': 'polite' });
@@ -24,7 +25,8 @@ export function mount(root, { me }) {
       h('li', { class: 'card', 'data-conversation': c.id },
         h('a', { href: '#/c/' + encodeURIComponent(c.id), class: 'card-link' },
           h('span', { class: 'name' }, c.contact_name || c.contact_id),
-          h('span', { class: 'meta' }, channelName(c.channel), c.queue ? ' · ' + c.queue : ''),
+          h('span', { class: 'meta' }, channelName(c.channel), c.queue ? ' · ' + queueName(c.queue) : '',
+            c.snooze ? [' · ', h('span', { class: 'badge snoozed' }, t('mine.snoozed'))] : null),
         ),
         c.unread
           ? h('span', { class: 'badge unread', 'aria-label': t('mine.unread', { n: c.unread }) }, String(c.unread))

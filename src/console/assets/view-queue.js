@@ -4,6 +4,7 @@
 import { api } from './api.js';
 import { t } from './i18n.js';
 import { h, fill, duration, toast, attempt, channelName } from './dom.js';
+import { previewText, queueName, reasonName } from './names.js';
 
 /** Claims the next conversation (optionally from one queue) and opens it. */
 export async function claim(navigate, queue) {
@@ -50,9 +51,9 @@ export function mount(root, { navigate }) {
       const items = data.queues[name];
       return h('section', { class: 'queue', 'aria-labelledby': 'q-' + name },
         h('div', { class: 'queue-head' },
-          h('h2', { id: 'q-' + name }, name, ' ', h('span', { class: 'count' }, t('queue.count', { n: items.length }))),
+          h('h2', { id: 'q-' + name }, queueName(name), ' ', h('span', { class: 'count' }, t('queue.count', { n: items.length }))),
           items.length
-            ? h('button', { type: 'button', onclick: () => claim(navigate, name) }, t('queue.claimFrom', { queue: name }))
+            ? h('button', { type: 'button', onclick: () => claim(navigate, name) }, t('queue.claimFrom', { queue: queueName(name) }))
             : null,
         ),
         items.length
@@ -106,11 +107,11 @@ function card(it, elapsed) {
       h('span', { class: 'name' }, it.contact_name || it.conversation_id),
       h('span', { class: 'meta' },
         channelName(it.channel),
-        it.reason ? ' · ' + it.reason : '',
+        it.reason ? ' · ' + reasonName(it.reason) : '',
         it.priority ? [' ', h('span', { class: 'badge prio' }, t('queue.priority', { n: it.priority }))] : null,
       ),
     ),
     h('span', { class: 'wait' }, t('queue.waiting', { time: duration(wait) })),
-    h('p', { class: 'preview' }, it.preview || ''),
+    h('p', { class: 'preview' }, previewText(it.preview)),
   );
 }

@@ -4,6 +4,7 @@
 import { api, download } from './api.js';
 import { t } from './i18n.js';
 import { h, fill, svg, duration, attempt } from './dom.js';
+import { agentName, queueName } from './names.js';
 
 function isoDay(d) {
   const pad = (n) => String(n).padStart(2, '0');
@@ -54,8 +55,8 @@ export function mount(root) {
       ),
       total.cases === 0 ? h('p', { class: 'empty' }, t('reports.noData')) : null,
       h('section', {}, h('h2', {}, t('reports.perDay')), chart(byDay.groups)),
-      h('section', {}, h('h2', {}, t('reports.perAgent')), table(byAgent.groups)),
-      h('section', {}, h('h2', {}, t('reports.perQueue')), table(byQueue.groups)),
+      h('section', {}, h('h2', {}, t('reports.perAgent')), table(byAgent.groups, agentName)),
+      h('section', {}, h('h2', {}, t('reports.perQueue')), table(byQueue.groups, queueName)),
     );
   }
 
@@ -67,10 +68,10 @@ function tile(label, value, sub) {
   return h('div', { class: 'tile' }, h('span', { class: 'tile-label' }, label), h('strong', {}, value), h('small', {}, sub));
 }
 
-function table(groups) {
+function table(groups, name) {
   if (!groups.length) return h('p', { class: 'empty' }, t('reports.noData'));
   const cols = [
-    [t('reports.group'), (g) => g.group],
+    [t('reports.group'), (g) => name(g.group)],
     [t('reports.cases'), (g) => g.cases],
     [t('reports.csat'), (g) => pct(g.csat_pct)],
     [t('reports.nps'), (g) => num(g.nps)],
