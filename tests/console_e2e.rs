@@ -83,12 +83,20 @@ async fn console_in_a_real_browser() {
         max_concurrent: 5,
         token_sha256: balas::api::auth::token_hash(TOKEN),
     }];
-    config.canned = vec![CannedConfig {
-        shortcut: "foto".into(),
-        title: "Minta foto".into(),
-        text: "Mohon kirim foto barangnya ya kak.".into(),
-        attachment: None,
-    }];
+    config.canned = vec![
+        CannedConfig {
+            shortcut: "foto".into(),
+            title: "Minta foto".into(),
+            text: "Mohon kirim foto barangnya ya kak.".into(),
+            attachment: None,
+        },
+        CannedConfig {
+            shortcut: "salam".into(),
+            title: "Salam pembuka".into(),
+            text: "Halo kak {{contact.name}}, kasus {{case.id}} kami tangani ya.".into(),
+            attachment: None,
+        },
+    ];
 
     let app = balas::app::App::open(config, Arc::new(balas::clock::SystemClock))
         .await
@@ -110,6 +118,18 @@ async fn console_in_a_real_browser() {
         "{}",
         res.text().await.unwrap_or_default()
     );
+
+    // Whether this server has the desk routes (presence, board, search,
+    // snooze, claim by id): the browser test covers them when it does.
+    let desk = reqwest::Client::new()
+        .get(format!("{base}/api/v1/names"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success();
+    eprintln!("desk routes: {}", if desk { "present" } else { "absent" });
 
     // The console is served with its security headers.
     let res = reqwest::get(format!("{base}/console/")).await.unwrap();
@@ -144,6 +164,17 @@ async fn console_in_a_real_browser() {
         .env("UPLOAD_FILE", root.join("tests/data/media/nota-servis.pdf"))
         .env("ARTIFACTS", &artifacts)
         .env("CHROMIUM", &browser)
+        .env("DESK", if desk { "1" } else { "0" })
+        // `UPDATE_DOCS=1 cargo test --test console_e2e` refreshes the
+        // screenshots of docs/console.md; otherwise they go to tests/artifacts.
+        .env(
+            "DOCS_DIR",
+            if std::env::var_os("UPDATE_DOCS").is_some() {
+                root.join("docs/console")
+            } else {
+                artifacts.join("docs")
+            },
+        )
         .kill_on_drop(true)
         .spawn()
         .expect("spawn node");
@@ -178,4 +209,21 @@ async fn console_in_a_real_browser() {
         "console e2e passed in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// The console's pure modules (strings of both languages, durations, the
+/// CSV reader, system lines, quiet hours, template previews) in Node.
+#[test]
+fn console_modules_in_node() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("node")
+        .arg(root.join("tests/console/unit.mjs"))
+        .output()
+        .expect("run node (Node.js 18 or newer; ./scripts/test installs it)");
+    eprintln!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "the console unit tests failed");
 }

@@ -49,12 +49,12 @@ const deadline = setTimeout(() => {
 }, 90_000);
 
 /** A signed WhatsApp text webhook, shaped like the platform fixture wa_text.json. */
-async function customerSays(text) {
-  await customerSends({ type: 'text', text: { body: text } });
+async function customerSays(text, who = { wa_id: CUSTOMER, name: 'Budi Santoso' }) {
+  await customerSends({ type: 'text', text: { body: text } }, who);
 }
 
 /** A signed WhatsApp webhook carrying `message` (its `type` and content). */
-async function customerSends(message) {
+async function customerSends(message, who = { wa_id: CUSTOMER, name: 'Budi Santoso' }) {
   const body = JSON.stringify({
     object: 'whatsapp_business_account',
     entry: [{
@@ -64,9 +64,9 @@ async function customerSends(message) {
         value: {
           messaging_product: 'whatsapp',
           metadata: { display_phone_number: '6281190001234', phone_number_id: PHONE_NUMBER_ID },
-          contacts: [{ profile: { name: 'Budi Santoso' }, wa_id: CUSTOMER }],
+          contacts: [{ profile: { name: who.name }, wa_id: who.wa_id }],
           messages: [{
-            from: CUSTOMER,
+            from: who.wa_id,
             id: 'wamid.E2E' + crypto.randomBytes(12).toString('hex').toUpperCase(),
             timestamp: String(Math.floor(Date.now() / 1000)),
             ...message,
@@ -87,22 +87,91 @@ async function customerSends(message) {
 
 /** Waits until the Graph mock received a text message with `text` to the customer. */
 async function graphReceived(text, timeoutMs = 15_000) {
+  await graphSaw((r) => r.body?.to === CUSTOMER && r.body?.text?.body === text, JSON.stringify(text), timeoutMs);
+}
+
+/** Waits until the Graph mock received a request that `test` accepts; returns it. */
+async function graphSaw(test, what, timeoutMs = 15_000) {
   const until = Date.now() + timeoutMs;
   let seen = [];
   while (Date.now() < until) {
     const res = await fetch(`${GRAPH_URL}/__requests`);
     seen = await res.json();
-    if (seen.some((r) => r.body?.to === CUSTOMER && r.body?.text?.body === text)) return;
+    const found = seen.find(test);
+    if (found) return found;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`the Graph mock never received ${JSON.stringify(text)}; it got: ${JSON.stringify(seen.map((r) => r.body))}`);
+  throw new Error(`the Graph mock never received ${what}; it got: ${JSON.stringify(seen.map((r) => r.body))}`);
+}
+
+/** Nothing on the page is wider than the window (tables scroll inside their card). */
+async function noHorizontalOverflow(page, where) {
+  const wide = await page.evaluate(() => {
+    const root = document.documentElement;
+    if (root.scrollWidth <= root.clientWidth) return null;
+    // Name the widest culprits for the failure message.
+    const clipped = (el) => {
+      for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+        if (getComputedStyle(p).overflowX !== 'visible') return true;
+      }
+      return false;
+    };
+    const culprits = [...document.querySelectorAll('body *')]
+      .filter((el) => el.getBoundingClientRect().right > root.clientWidth + 1 && !clipped(el))
+      .slice(0, 5)
+      .map((el) => `${el.tagName.toLowerCase()}#${el.id}.${el.className}`);
+    // The first culprit's ancestors with their widths: where the width leaks.
+    const chain = [];
+    for (let el = [...document.querySelectorAll('body *')].find((e) => e.getBoundingClientRect().right > root.clientWidth + 1 && !clipped(e)); el; el = el.parentElement) {
+      chain.push(`${el.tagName.toLowerCase()}.${el.className}:${Math.round(el.getBoundingClientRect().width)}`);
+    }
+    const all = [...document.querySelectorAll('body *')]
+      .filter((el) => el.getBoundingClientRect().right > root.clientWidth + 1)
+      .slice(0, 12)
+      .map((el) => `${el.tagName.toLowerCase()}.${el.className}:${Math.round(el.getBoundingClientRect().right)}`);
+    return { scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, culprits, chain, all };
+  });
+  if (wide) throw new Error(`${where}: the page overflows horizontally: ${JSON.stringify(wide)}`);
+}
+
+/** `selector` is on screen and is the element a tap at its centre reaches. */
+async function tappable(page, selector, where) {
+  const r = await page.evaluate((sel) => {
+    const el = document.querySelector(sel);
+    if (!el) return { missing: true };
+    const box = el.getBoundingClientRect();
+    const x = box.left + box.width / 2;
+    const y = box.top + box.height / 2;
+    const hit = document.elementFromPoint(x, y);
+    return {
+      ok: Boolean(hit) && (hit === el || el.contains(hit)),
+      hit: hit ? `${hit.tagName.toLowerCase()}#${hit.id}.${hit.className}` : null,
+      box: [Math.round(box.left), Math.round(box.top), Math.round(box.width), Math.round(box.height)],
+      viewport: [innerWidth, innerHeight],
+    };
+  }, selector);
+  if (!r.ok) throw new Error(`${where}: ${selector} cannot be tapped at its centre: ${JSON.stringify(r)}`);
+}
+
+const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1280, height: 800 };
+const DOCS = process.env.DOCS_DIR || path.join(ARTIFACTS, 'docs');
+
+/** A screenshot for docs/console.md (`DOCS_DIR`), at the current viewport. */
+async function docShot(page, name) {
+  fs.mkdirSync(DOCS, { recursive: true });
+  const phone = page.viewportSize().width < 600;
+  await page.screenshot({ path: path.join(DOCS, `${name}-${phone ? 'phone' : 'desktop'}.png`) });
 }
 
 const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'balas-e2e-chromium-'));
 const context = await chromium.launchPersistentContext(profile, {
   executablePath: CHROMIUM,
   headless: true,
-  viewport: { width: 1280, height: 860 },
+  viewport: DESKTOP,
+  // Quiet hours are in the shop's time zone; the browser is there too.
+  timezoneId: 'Asia/Jakarta',
+  locale: 'id-ID',
   args: [
     '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
@@ -110,12 +179,20 @@ const context = await chromium.launchPersistentContext(profile, {
 });
 const problems = [];
 let expected401 = 0;
+const expectedErrors = {};
 const dialogs = [];
+let expectedConfirm = null;
 let exitCode = 0;
 try {
   const page = context.pages()[0] || (await context.newPage());
   page.setDefaultTimeout(15_000);
   page.on('dialog', (d) => {
+    // A confirmation the test expects is accepted; any other dialog is a failure.
+    if (expectedConfirm && d.message().includes(expectedConfirm)) {
+      expectedConfirm = null;
+      d.accept().catch(() => {});
+      return;
+    }
     dialogs.push(d.message());
     d.dismiss().catch(() => {});
   });
@@ -127,6 +204,12 @@ try {
     // The wrong password is refused with 401 on purpose; anything else is a problem.
     if (expected401 > 0 && /status of 401/.test(m.text())) {
       expected401 -= 1;
+      return;
+    }
+    // So are the other refusals the test provokes (409, 422).
+    const status = /status of (\d{3})/.exec(m.text())?.[1];
+    if (status && expectedErrors[status] > 0) {
+      expectedErrors[status] -= 1;
       return;
     }
     problems.push(`console error: ${m.text()}`);
@@ -181,6 +264,15 @@ try {
   await card.getByText('Budi Santoso').waitFor();
   if (navigations !== navigationsBefore) throw new Error('the page reloaded to show the queue');
 
+  step('the queue shows names, not ids, and waits as "N dtk"');
+  const queueText = await page.locator('#view').textContent();
+  for (const raw of ['complaints', 'complaint', 'human_agent', 'fallback']) {
+    if (new RegExp(`\\b${raw}\\b`).test(queueText)) throw new Error(`the queue shows the raw id ${raw}: ${queueText}`);
+  }
+  await page.getByRole('heading', { name: /^Keluhan/, level: 2 }).waitFor();
+  await card.getByText(/menunggu \d+ dtk/).waitFor();
+  await docShot(page, 'queue');
+
   step('claim next; the conversation opens');
   await page.getByRole('button', { name: 'Ambil berikutnya' }).click();
   const reply = page.locator('#reply');
@@ -196,6 +288,44 @@ try {
   await reply.press('Enter');
   await page.locator('.entry.agent', { hasText: answer }).waitFor();
   await graphReceived(answer);
+
+  step('system lines are in Indonesian with names (and in English after the switch)');
+  await page.locator('.entry.system', { hasText: 'Diserahkan ke antrean Keluhan' }).waitFor();
+  await page.locator('.entry.system', { hasText: 'Diambil oleh Siti Aminah' }).waitFor();
+  await page.locator('#lang').selectOption('en');
+  await page.locator('.entry.system', { hasText: 'Handed to queue Complaints' }).waitFor();
+  await page.locator('.entry.system', { hasText: 'Claimed by Siti Aminah' }).waitFor();
+  await page.getByRole('button', { name: 'Send' }).waitFor();
+  await page.locator('#lang').selectOption('id');
+  await page.getByRole('button', { name: 'Kirim' }).waitFor();
+  await page.waitForFunction(() => !document.querySelector('#reply').disabled);
+
+  step('a canned response is inserted rendered for this customer, previewed, and sent as shown');
+  await reply.fill('/salam');
+  const option = page.locator('#canned-list [role=option]', { hasText: '/salam' });
+  await option.waitFor();
+  const previewShown = await option.locator('.canned-text').textContent();
+  if (!previewShown.includes('Budi Santoso') || previewShown.includes('{{')) {
+    throw new Error(`the canned preview is not rendered: ${previewShown}`);
+  }
+  await reply.press('Enter');
+  const inserted = await reply.inputValue();
+  if (inserted !== previewShown || inserted.includes('{{')) throw new Error(`inserted ${JSON.stringify(inserted)}, previewed ${JSON.stringify(previewShown)}`);
+  await reply.press('Enter');
+  await page.locator('.entry.agent', { hasText: 'Halo kak Budi Santoso' }).waitFor();
+  await graphReceived(inserted);
+
+  step('a {{placeholder}} typed by hand never reaches the customer as written');
+  await reply.fill('Halo {{contact.name}}, ada yang bisa dibantu?');
+  await page.locator('#placeholder-note').waitFor();
+  await reply.press('Enter');
+  if (DESK) {
+    await graphReceived('Halo Budi Santoso, ada yang bisa dibantu?');
+  } else {
+    await page.locator('#toast', { hasText: 'Ganti dulu' }).waitFor();
+    if ((await reply.inputValue()) === '') throw new Error('the text with a placeholder was sent');
+    await reply.fill('');
+  }
 
   step('the customer answers; it appears live in the open conversation');
   const followUp = 'sudah saya foto, layarnya retak';
@@ -252,14 +382,94 @@ try {
   step('screenshot of the conversation screen');
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: path.join(ARTIFACTS, 'console-conversation.png') });
-  await page.setViewportSize({ width: 380, height: 800 });
-  await page.screenshot({ path: path.join(ARTIFACTS, 'console-conversation-phone.png'), fullPage: true });
-  await page.setViewportSize({ width: 1280, height: 860 });
+  await tappable(page, '#send', 'conversation at 1280×800');
+  await noHorizontalOverflow(page, 'conversation at 1280×800');
+  await docShot(page, 'conversation');
+
+  step('on a phone (390×844) the reply box and Send stay reachable; the contact panel is a drawer');
+  await page.setViewportSize(PHONE);
+  await page.locator('#contact-toggle').waitFor();
+  await tappable(page, '#send', 'conversation at 390×844');
+  await tappable(page, '#reply', 'conversation at 390×844');
+  await noHorizontalOverflow(page, 'conversation at 390×844');
+  await page.screenshot({ path: path.join(ARTIFACTS, 'console-conversation-phone.png') });
+  await docShot(page, 'conversation');
+  await page.locator('#contact-toggle').click();
+  await page.locator('#side.open').getByRole('heading', { name: 'Catatan' }).waitFor();
+  // It slides in.
+  await page.waitForFunction(() => Math.abs(document.querySelector('#side').getBoundingClientRect().right - innerWidth) < 1);
+  await tappable(page, '#note-text', 'the contact drawer');
+  await docShot(page, 'contact-drawer');
+  await page.locator('#side .drawer-close').click();
+  await page.waitForFunction(() => !document.querySelector('#side').classList.contains('open'));
+  await tappable(page, '#send', 'conversation at 390×844 after the drawer closed');
+  const fromPhone = 'Baik kak, kami cek dulu ya.';
+  await reply.fill(fromPhone);
+  await page.locator('#send').tap().catch(() => page.locator('#send').click());
+  await graphReceived(fromPhone);
+  await page.locator('#actions-toggle').click();
+  await page.locator('#actions.open #resolve').waitFor();
+  await noHorizontalOverflow(page, 'conversation actions at 390×844');
+  await page.locator('#actions-toggle').click();
+  await page.setViewportSize(DESKTOP);
+
+  step('another customer waits: their chat opens read-only from the queue, and "Kembali" goes back to the queue');
+  const other = { wa_id: '6281298765432', name: 'Sari Wulandari' };
+  await customerSays('barang saya rusak, saya mau komplain', other);
+  await page.locator('#nav button[data-route=queue]').click();
+  const otherCard = page.locator('.card', { hasText: 'Sari Wulandari' });
+  await otherCard.waitFor();
+  await otherCard.locator('.card-link').click();
+  await page.getByRole('heading', { name: 'Sari Wulandari', level: 1 }).waitFor();
+  await page.locator('#window-info', { hasText: 'Menunggu di antrean Keluhan' }).or(page.locator('#window-info', { hasText: 'belum ditugaskan' })).waitFor();
+  if (!(await page.locator('#reply').isDisabled())) throw new Error('the reply box of a waiting chat is enabled');
+  await page.setViewportSize(PHONE);
+  await noHorizontalOverflow(page, 'a waiting conversation at 390×844');
+  if (DESK) await tappable(page, '#claim', 'the claim button at 390×844');
+  await page.setViewportSize(DESKTOP);
+  await page.locator('#back').click();
+  await page.getByRole('heading', { name: 'Antrean', level: 1 }).waitFor();
+  if (!page.url().endsWith('#/queue')) throw new Error(`"Kembali" went to ${page.url()}`);
+  if (DESK) {
+    step('claim this specific conversation from its read-only view');
+    await otherCard.locator('.card-link').click();
+    await page.locator('#claim').click();
+    await page.waitForFunction(() => !document.querySelector('#reply').disabled);
+    await page.locator('.entry.system', { hasText: 'Diambil oleh Siti Aminah' }).waitFor();
+    await page.locator('#back').click();
+    await page.getByRole('heading', { name: 'Antrean', level: 1 }).waitFor();
+  } else if (await page.locator('#claim').count()) {
+    throw new Error('a claim button is shown although the server has no claim route');
+  }
+  await page.locator('#nav button[data-route=mine]').click();
+  await page.locator('.card', { hasText: 'Budi Santoso' }).locator('.card-link').click();
+  await page.getByRole('heading', { name: 'Budi Santoso', level: 1 }).waitFor();
 
   step('resolve');
   await page.getByRole('button', { name: 'Selesaikan' }).click();
   await page.locator('.conv-status .state-resolved').waitFor();
   await page.waitForFunction(() => document.querySelector('#reply').disabled);
+
+  step('every screen fits a phone (390×844) and a desktop (1280×800) without horizontal overflow');
+  // Each screen with what shows it has loaded.
+  const screens = {
+    queue: '.queue',
+    mine: '.cards, #view .empty',
+    reports: '.tiles',
+    broadcasts: '.broadcasts > *',
+    users: 'tr[data-user]',
+    ...(DESK ? { board: '.board-table', 'search/Budi': '#search-status:not(:empty)' } : {}),
+  };
+  for (const [route, ready] of Object.entries(screens)) {
+    await page.evaluate((r) => { location.hash = '#/' + r; }, route);
+    await page.locator('#view h1').waitFor();
+    await page.locator(ready).first().waitFor();
+    for (const size of [PHONE, DESKTOP]) {
+      await page.setViewportSize(size);
+      await noHorizontalOverflow(page, `${route} at ${size.width}×${size.height}`);
+      if (['reports', 'broadcasts', 'users', 'board'].includes(route)) await docShot(page, route);
+    }
+  }
 
   step('the admin adds a user, gives them a queue and an API token');
   await page.getByRole('button', { name: 'Pengguna' }).click();
@@ -283,11 +493,93 @@ try {
   if ((await me()) !== 200) throw new Error('the new token does not work');
   await row.getByText('CRM').waitFor();
 
+  step('a server error reads in Indonesian (by its code)');
+  await page.getByLabel('ID (nama pengguna)').fill('dewi');
+  await page.getByLabel('Nama', { exact: true }).fill('Dewi lagi');
+  expectedErrors[409] = 1;
+  await page.getByRole('button', { name: 'Tambah', exact: true }).click();
+  await page.getByText('Sudah ada.', { exact: true }).waitFor();
+
   step('the admin disables the user: the token stops working at once');
   await row.getByRole('button', { name: 'Nonaktifkan' }).click();
   await row.getByText('nonaktif', { exact: true }).waitFor();
   if ((await me()) !== 401) throw new Error('the token of a disabled user still works');
   await page.screenshot({ path: path.join(ARTIFACTS, 'console-users.png') });
+
+  step('broadcasts: a send time in quiet hours is warned about');
+  await page.locator('#nav button[data-route=broadcasts]').click();
+  await page.getByRole('heading', { name: 'Siaran', level: 1 }).waitFor();
+  const sendAt = page.locator('#bc-send-at');
+  await sendAt.fill('2031-12-24T22:30');
+  await page.locator('#quiet-warning', { hasText: 'jam tenang (21:00–08:00' }).waitFor();
+  await sendAt.fill('2031-12-24T10:00');
+  await page.locator('#quiet-warning').waitFor({ state: 'hidden' });
+  await sendAt.fill('');
+
+  step('broadcasts: a semicolon CSV saved by Excel (with a byte order mark) is read; errors name the file line in Indonesian');
+  await page.locator('#bc-name').fill('Promo Desember');
+  await page.locator('#tpl-name').fill('promo_akhir_tahun');
+  await page.locator('#tpl-params').fill('{{name}}\n{{order_id}}');
+  await page.getByLabel('Tempel CSV').check();
+  await page.locator('#bc-csv-text').fill('to;name;order_id\n6281234567890;Budi;INV-1\n6281234567891;Sari;INV-2;extra\n');
+  await page.locator('#bc-create').click();
+  await page.locator('#bc-errors', { hasText: 'baris 3: jumlah kolom berbeda dengan baris judul' }).waitFor();
+  await page.locator('#bc-csv-text').fill('to;name;order_id\n6281234567890;Budi;INV-1\n12ab;Sari;INV-2\n');
+  expectedErrors[422] = 1;
+  await page.locator('#bc-create').click();
+  await page.locator('#bc-errors', { hasText: 'baris 3: "12ab" bukan nomor telepon' }).waitFor();
+  await page.getByLabel('Berkas CSV', { exact: true }).check();
+  await page.locator('#bc-csv-file').setInputFiles({
+    name: 'pelanggan.csv',
+    mimeType: 'text/csv',
+    buffer: Buffer.from('\uFEFFto;name;order_id\r\n6281234567890;Budi;INV-1\r\n6281234567891;"Sari; S.E.";INV-2\r\n', 'utf8'),
+  });
+  await page.locator('#bc-create').click();
+  const bcRow = page.locator('tr[data-broadcast]', { hasText: 'Promo Desember' });
+  await bcRow.waitFor();
+  await bcRow.getByText('2 penerima').waitFor();
+
+  step('broadcasts: the form is back at its defaults after creating');
+  if ((await page.locator('#bc-name').inputValue()) !== '') throw new Error('the name was kept');
+  if ((await page.locator('#tpl-lang').inputValue()) !== 'id') throw new Error('the template language lost its default');
+  if (!(await page.locator('input[name=bc-kind][value=template]').isChecked())) throw new Error('the message kind lost its default');
+  if (!(await page.locator('#tpl-name').isVisible())) throw new Error('the template fields are hidden after creating');
+  if (!(await page.locator('#bc-csv-file').isVisible())) throw new Error('the CSV file field is hidden after creating');
+
+  step('broadcasts: progress is drawn per outcome; dry runs and cancelled ones never look sent');
+  const bars = await page.evaluate(async () => {
+    const { progressBar } = await import('/console/view-broadcasts.js');
+    const green = (el) => [...el.querySelectorAll('rect')].filter((r) => /seg-(read|delivered|sent)\b/.test(r.getAttribute('class'))).length;
+    const draw = (counts) => progressBar({ name: 'x', counts: { total: 10, pending: 0, sent: 0, delivered: 0, read: 0, failed: 0, skipped: 0, dry_run: 0, cancelled: 0, ...counts } });
+    const dry = draw({ dry_run: 10 });
+    const cancelled = draw({ read: 2, cancelled: 8 });
+    const mixed = draw({ read: 3, delivered: 2, sent: 1, failed: 1, skipped: 1, pending: 2 });
+    return {
+      dry: { green: green(dry), text: dry.textContent },
+      cancelled: { green: green(cancelled), text: cancelled.textContent },
+      mixed: { text: mixed.textContent, segments: mixed.querySelectorAll('rect').length },
+    };
+  });
+  if (bars.dry.green !== 0 || !bars.dry.text.includes('uji coba (tidak dikirim) 10')) throw new Error(`dry run bar: ${JSON.stringify(bars.dry)}`);
+  if (bars.cancelled.green !== 1 || !bars.cancelled.text.includes('dibatalkan 8')) throw new Error(`cancelled bar: ${JSON.stringify(bars.cancelled)}`);
+  for (const part of ['dibaca 3', 'diterima 2', 'terkirim 1', 'gagal 1', 'dilewati 1', 'menunggu 2']) {
+    if (!bars.mixed.text.includes(part)) throw new Error(`mixed bar lacks ${part}: ${bars.mixed.text}`);
+  }
+  expectedConfirm = 'Promo Desember';
+  await bcRow.getByRole('button', { name: 'Batalkan' }).click();
+  await bcRow.locator('.badge', { hasText: 'dibatalkan' }).waitFor();
+  const cancelledRow = await bcRow.evaluate((tr) => ({
+    text: tr.textContent,
+    green: [...tr.querySelectorAll('rect')].filter((r) => /seg-(read|delivered|sent)\b/.test(r.getAttribute('class'))).length,
+  }));
+  if (!/dibatalkan \d/.test(cancelledRow.text) && !/terkirim \d|dibaca \d|diterima \d/.test(cancelledRow.text)) {
+    throw new Error(`the cancelled broadcast does not say what happened: ${cancelledRow.text}`);
+  }
+  for (const size of [PHONE, DESKTOP]) {
+    await page.setViewportSize(size);
+    await noHorizontalOverflow(page, `broadcasts at ${size.width}×${size.height}`);
+    await docShot(page, 'broadcasts');
+  }
 
   step('sign out: back to the form, and a reload stays signed out');
   await page.getByRole('button', { name: 'Keluar' }).click();
