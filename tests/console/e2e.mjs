@@ -161,6 +161,10 @@ const DOCS = process.env.DOCS_DIR || path.join(ARTIFACTS, 'docs');
 async function docShot(page, name) {
   fs.mkdirSync(DOCS, { recursive: true });
   const phone = page.viewportSize().width < 600;
+  await page.evaluate(() => {
+    scrollTo(0, 0);
+    document.getElementById('toast').classList.remove('show');
+  });
   await page.screenshot({ path: path.join(DOCS, `${name}-${phone ? 'phone' : 'desktop'}.png`) });
 }
 
@@ -483,7 +487,7 @@ try {
   await row.getByRole('button', { name: 'Ubah' }).click();
   await page.locator('.user-editor').getByLabel('Antrean').fill('complaints, refunds');
   await page.locator('.user-editor').getByRole('button', { name: 'Simpan' }).click();
-  await row.getByText('complaints, refunds').waitFor();
+  await row.getByText('Keluhan, Pengembalian dana').waitFor();
   await row.getByRole('button', { name: 'Buat token API' }).click();
   await page.locator('.user-editor').getByLabel('Untuk apa token ini?').fill('CRM');
   await page.locator('.user-editor').getByRole('button', { name: 'Buat token' }).click();

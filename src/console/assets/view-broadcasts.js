@@ -84,17 +84,19 @@ function drawList(list, items, reload) {
       h('th', { scope: 'col' }, t('bc.when')),
       h('th', { scope: 'col' }, h('span', { class: 'sr' }, t('conv.actions'))))),
     h('tbody', {}, sorted.map((b) => {
-      const reasons = Object.entries({ ...(b.reasons?.failed || {}), ...(b.reasons?.skipped || {}) })
-        .map(([r, n]) => `${r}: ${n}`).join('\n');
+      const reasons = [
+        ...Object.entries(b.reasons?.skipped || {}).map(([r, n]) => `${t('bcout.skipped')}: ${reasonText(r)} ${n}`),
+        ...Object.entries(b.reasons?.failed || {}).map(([r, n]) => `${t('bcout.failed')}: ${reasonText(r)} ${n}`),
+      ];
       const dry = b.counts?.dry_run > 0 && !b.counts.sent && !b.counts.delivered && !b.counts.read;
       return h('tr', { 'data-broadcast': b.id },
         h('th', { scope: 'row' }, b.name, h('small', {}, channelName(b.channel))),
         h('td', {},
           h('span', { class: 'badge bc-' + b.status }, t('bcstatus.' + b.status)),
           dry ? [' ', h('span', { class: 'badge bc-dry' }, t('bc.dryRun'))] : null),
-        h('td', { class: 'progress-cell', title: reasons || null }, progressBar(b)),
+        h('td', { class: 'progress-cell' }, progressBar(b), reasons.length ? h('small', { class: 'bc-reasons' }, reasons.join(' · ')) : null),
         h('td', {}, dateTime(Date.parse(b.send_at))),
-        h('td', { class: 'row-actions' },
+        h('td', {}, h('div', { class: 'row-actions' },
           ['scheduled', 'running'].includes(b.status) ? h('button', { type: 'button', onclick: action(b, 'pause') }, t('bc.pause')) : null,
           b.status === 'paused' ? h('button', { type: 'button', onclick: action(b, 'resume') }, t('bc.resume')) : null,
           ['scheduled', 'running', 'paused'].includes(b.status)
@@ -103,9 +105,16 @@ function drawList(list, items, reload) {
             type: 'button', class: 'link',
             onclick: () => attempt(() => download(`/broadcasts/${encodeURIComponent(b.id)}/recipients.csv`, `recipients-${b.id}.csv`)),
           }, t('bc.recipientsCsv')),
-        ));
+        )));
     })),
   )));
+}
+
+/** Why recipients were skipped (a word) or failed (Meta's error code). */
+function reasonText(r) {
+  const key = 'bcreason.' + r;
+  if (t(key) !== key) return t(key);
+  return /^\d+$/.test(r) ? t('bcreason.code', { code: r }) : r;
 }
 
 let seq = 0;

@@ -5,6 +5,7 @@
 import { api } from './api.js';
 import { t } from './i18n.js';
 import { h, fill, attempt, toast, dateTime } from './dom.js';
+import { queueName } from './names.js';
 
 const ROLE_NAMES = ['agent', 'supervisor', 'marketer', 'admin'];
 
@@ -95,7 +96,7 @@ function userRow(u, ctx) {
     h('tr', { 'data-user': u.id, class: u.disabled ? 'disabled' : null },
       h('th', { scope: 'row' }, u.name, h('small', {}, u.id)),
       h('td', {}, t('role.' + u.role)),
-      h('td', {}, u.queues.length ? u.queues.join(', ') : t('users.allQueues'), h('small', {}, t('users.max', { n: u.max_concurrent }))),
+      h('td', {}, u.queues.length ? u.queues.map(queueName).join(', ') : t('users.allQueues'), h('small', {}, t('users.max', { n: u.max_concurrent }))),
       h('td', {},
         h('span', { class: 'badge' + (u.disabled ? ' prio' : '') }, t(u.disabled ? 'users.disabled' : 'users.enabled')),
         u.has_password ? null : h('small', {}, t('users.noPassword'))),
@@ -104,11 +105,11 @@ function userRow(u, ctx) {
           `${tok.label || tok.id} `, h('small', {}, dateTime(tok.created_ms)), ' ',
           h('button', { type: 'button', class: 'link', onclick: revoke(tok), 'aria-label': t('users.revokeLabel', { label: tok.label || tok.id }) }, t('users.revoke')))))
         : '–'),
-      h('td', { class: 'row-actions' },
+      h('td', {}, h('div', { class: 'row-actions' },
         h('button', { type: 'button', onclick: open(editForm(u, close, ctx.reload)) }, t('users.edit')),
         h('button', { type: 'button', onclick: open(passwordForm(u, close)) }, t('users.setPassword')),
         h('button', { type: 'button', onclick: open(tokenForm(u, close, ctx)) }, t('users.issueToken')),
-        h('button', { type: 'button', class: u.disabled ? null : 'danger', onclick: toggle }, t(u.disabled ? 'users.enable' : 'users.disable')))),
+        h('button', { type: 'button', class: u.disabled ? null : 'danger', onclick: toggle }, t(u.disabled ? 'users.enable' : 'users.disable'))))),
     h('tr', { class: 'editor-row' }, h('td', { colspan: '6' }, editor)),
   ];
 }
