@@ -40,6 +40,23 @@ const MEDIA_SHA256 = env('MEDIA_SHA256');
 const UPLOAD_FILE = env('UPLOAD_FILE');
 // Whether the server has the desk routes (presence, board, search, snooze, claim by id).
 const DESK = process.env.DESK === '1';
+// A second agent (with an API token) for the desk steps, and whether the
+// Graph mock lists WhatsApp templates to sync.
+const AGENT2 = process.env.AGENT2 || 'rudi';
+const AGENT2_NAME = process.env.AGENT2_NAME || 'Rudi Hartono';
+const AGENT2_TOKEN = process.env.AGENT2_TOKEN || '';
+const TEMPLATES = process.env.TEMPLATES === '1';
+
+/** Calls the API as the second agent (their bearer token). */
+async function asAgent2(method, route, body) {
+  const res = await fetch(`${BASE_URL}/api/v1${route}`, {
+    method,
+    headers: { Authorization: `Bearer ${AGENT2_TOKEN}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!res.ok && res.status !== 204) throw new Error(`${method} ${route} as ${AGENT2}: ${res.status} ${await res.text()}`);
+  return res.status === 204 ? null : res.json();
+}
 
 const started = Date.now();
 const step = (what) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${what}`);
@@ -252,6 +269,19 @@ try {
     throw new Error(`unexpected session cookie: ${JSON.stringify(cookies)}`);
   }
 
+  if (DESK) {
+    step('presence: opening the console brings the agent online; the switch sets away and back');
+    const presence = page.locator('#presence');
+    await page.locator('#presence-wrap').waitFor();
+    await page.waitForFunction(() => document.querySelector('#presence').value === 'online');
+    const serverSays = () => page.evaluate(async () => (await (await fetch('/api/v1/me/presence')).json()).status);
+    if ((await serverSays()) !== 'online') throw new Error('the console did not report online');
+    await presence.selectOption('away');
+    await page.waitForFunction(async () => (await (await fetch('/api/v1/me/presence')).json()).status === 'away');
+    await presence.selectOption('online');
+    await page.waitForFunction(async () => (await (await fetch('/api/v1/me/presence')).json()).status === 'online');
+  }
+
   step('a second tab is signed in too (one cookie for every tab)');
   const tab = await context.newPage();
   await tab.goto(BASE_URL + '/console/');
@@ -449,6 +479,83 @@ try {
   await page.locator('.card', { hasText: 'Budi Santoso' }).locator('.card-link').click();
   await page.getByRole('heading', { name: 'Budi Santoso', level: 1 }).waitFor();
 
+  if (DESK) {
+    step('transfer to a person chosen from a list that shows presence and load');
+    await asAgent2('PUT', '/me/presence', { status: 'online' });
+    await page.locator('#nav button[data-route=mine]').click();
+    await page.locator('.card', { hasText: 'Sari Wulandari' }).locator('.card-link').click();
+    await page.getByRole('heading', { name: 'Sari Wulandari', level: 1 }).waitFor();
+    await page.locator('#transfer-kind').selectOption('agent');
+    const choice = page.locator('#transfer-target option', { hasText: AGENT2_NAME });
+    const label = await choice.textContent();
+    if (!/Online · 0\/5/.test(label)) throw new Error(`the transfer list does not show presence and load: ${label}`);
+    await page.locator('#transfer-target').selectOption(AGENT2);
+    await page.locator('.transfer').getByRole('button', { name: 'Alihkan' }).click();
+    await page.locator('.conv-status', { hasText: AGENT2_NAME }).waitFor();
+    await page.locator('.entry.system', { hasText: `Dialihkan ke ${AGENT2_NAME}` }).waitFor();
+
+    step('the supervisor board updates live when an agent claims; reassign by menu; click through');
+    await page.locator('#nav button[data-route=board]').click();
+    await page.getByRole('heading', { name: 'Papan supervisor', level: 1 }).waitFor();
+    const agent2Row = page.locator(`tr[data-agent="${AGENT2}"]`);
+    await agent2Row.locator('.load-text', { hasText: '1/5' }).waitFor();
+    await agent2Row.getByText('Sari Wulandari').waitFor();
+    const keluhan = page.locator('.board-queue[data-queue="complaints"]');
+    const boardNavigations = navigations;
+    const third = { wa_id: '6281211112222', name: 'Tono Prasetyo' };
+    await customerSays('barang saya rusak, saya mau komplain', third);
+    await keluhan.locator('.waiting', { hasText: '1' }).waitFor();
+    await keluhan.getByText('Tono Prasetyo').waitFor();
+    await docShot(page, 'board');
+    await asAgent2('POST', '/queue/claim', {});
+    await agent2Row.locator('.load-text', { hasText: '2/5' }).waitFor();
+    await agent2Row.getByText('Tono Prasetyo').waitFor();
+    await keluhan.locator('.waiting', { hasText: '0' }).waitFor();
+    if (navigations !== boardNavigations) throw new Error('the board reloaded the page');
+    await page.setViewportSize(PHONE);
+    await noHorizontalOverflow(page, 'board at 390×844');
+    await docShot(page, 'board');
+    await page.setViewportSize(DESKTOP);
+    const tono = await agent2Row.locator('li', { hasText: 'Tono Prasetyo' }).getAttribute('data-conversation');
+    await agent2Row.locator(`select.reassign[data-conversation="${tono}"]`).selectOption(USERNAME);
+    const meRow = page.locator(`tr[data-agent="${USERNAME}"]`);
+    await meRow.getByText('Tono Prasetyo').waitFor();
+    await agent2Row.locator('.load-text', { hasText: '1/5' }).waitFor();
+    await meRow.getByRole('link', { name: 'Tono Prasetyo' }).click();
+    await page.getByRole('heading', { name: 'Tono Prasetyo', level: 1 }).waitFor();
+    await page.locator('#back').click();
+    await page.getByRole('heading', { name: 'Papan supervisor', level: 1 }).waitFor();
+
+    step('search finds a chat by order number and by phone number');
+    await customerSays('pesanan saya INV-20261130-0077 belum sampai kak');
+    const search = page.locator('#search');
+    await search.fill('6281298765432');
+    await search.press('Enter');
+    await page.locator('#results .card', { hasText: 'Sari Wulandari' }).waitFor();
+    await search.fill('INV-20261130-0077');
+    await search.press('Enter');
+    const found = page.locator('#results .card', { hasText: 'Budi Santoso' });
+    await found.waitFor();
+    await page.locator('#search-status', { hasText: '1 percakapan' }).waitFor();
+    await docShot(page, 'search');
+    await page.setViewportSize(PHONE);
+    await noHorizontalOverflow(page, 'search at 390×844');
+    await docShot(page, 'search');
+    await page.setViewportSize(DESKTOP);
+    await found.locator('.card-link').click();
+    await page.getByRole('heading', { name: 'Budi Santoso', level: 1 }).waitFor();
+
+    step('snooze until the customer writes; their message wakes it');
+    await page.locator('#snooze-until').selectOption('reply');
+    await page.locator('#snooze').click();
+    await page.locator('#snooze-badge', { hasText: 'ditunda sampai pelanggan membalas' }).waitFor();
+    await page.locator('.entry.system', { hasText: 'Ditunda oleh Siti Aminah sampai pelanggan membalas' }).waitFor();
+    await customerSays('halo kak, jadi bagaimana?');
+    await page.locator('#snooze-badge').waitFor({ state: 'detached' });
+    await page.locator('.entry.system', { hasText: 'Pelanggan membalas: tidak ditunda lagi' }).waitFor();
+    await page.locator('#snooze').waitFor();
+  }
+
   step('resolve');
   await page.getByRole('button', { name: 'Selesaikan' }).click();
   await page.locator('.conv-status .state-resolved').waitFor();
@@ -522,7 +629,19 @@ try {
 
   step('broadcasts: a semicolon CSV saved by Excel (with a byte order mark) is read; errors name the file line in Indonesian');
   await page.locator('#bc-name').fill('Promo Desember');
-  await page.locator('#tpl-name').fill('promo_akhir_tahun');
+  if (TEMPLATES) {
+    step('broadcasts: templates synced from Meta are picked from a list with a rendered preview');
+    await page.locator('#tpl-sync').click();
+    await page.locator('#tpl-info', { hasText: 'Disinkronkan' }).waitFor();
+    const pending = page.locator('#tpl-pick option', { hasText: 'info_baru' });
+    if (!(await pending.isDisabled())) throw new Error('a template waiting for approval can be picked');
+    await page.locator('#tpl-pick').selectOption({ label: 'promo_akhir_tahun (id) · Pemasaran' });
+    if ((await page.locator('#tpl-name').inputValue()) !== 'promo_akhir_tahun') throw new Error('picking did not fill the name');
+    await page.locator('#tpl-params').fill('{{name}}');
+    await page.locator('#tpl-params-check', { hasText: 'butuh 2 parameter; terisi 1' }).waitFor();
+  } else {
+    await page.locator('#tpl-name').fill('promo_akhir_tahun');
+  }
   await page.locator('#tpl-params').fill('{{name}}\n{{order_id}}');
   await page.getByLabel('Tempel CSV').check();
   await page.locator('#bc-csv-text').fill('to;name;order_id\n6281234567890;Budi;INV-1\n6281234567891;Sari;INV-2;extra\n');
@@ -538,6 +657,11 @@ try {
     mimeType: 'text/csv',
     buffer: Buffer.from('\uFEFFto;name;order_id\r\n6281234567890;Budi;INV-1\r\n6281234567891;"Sari; S.E.";INV-2\r\n', 'utf8'),
   });
+  if (TEMPLATES) {
+    await page.locator('#tpl-preview-body', { hasText: 'Halo Budi, pesanan INV-1' }).waitFor();
+    await page.locator('#tpl-params-check', { hasText: 'Parameter sesuai: 2' }).waitFor();
+    await docShot(page, 'broadcast-template');
+  }
   await page.locator('#bc-create').click();
   const bcRow = page.locator('tr[data-broadcast]', { hasText: 'Promo Desember' });
   await bcRow.waitFor();
