@@ -575,6 +575,13 @@ try {
     await page.evaluate((r) => { location.hash = '#/' + r; }, route);
     await page.locator('#view h1').waitFor();
     await page.locator(ready).first().waitFor();
+    if (route === 'reports' && DESK) {
+      // The service measures supervisors are judged by.
+      for (const label of ['Tingkat penyelesaian', 'Dibuka kembali', 'Selesai sekali kontak', 'SLA respons pertama']) {
+        await page.locator('.tile', { hasText: label }).waitFor();
+      }
+      await page.getByRole('heading', { name: 'Per kanal' }).waitFor();
+    }
     for (const size of [PHONE, DESKTOP]) {
       await page.setViewportSize(size);
       await noHorizontalOverflow(page, `${route} at ${size.width}×${size.height}`);

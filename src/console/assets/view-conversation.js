@@ -154,6 +154,7 @@ export function mount(root, { me, navigate, back = 'mine' }, [id]) {
     if (atBottom || rendered.length === entries.length) transcript.scrollTop = transcript.scrollHeight;
   }
 
+  const choices = { kind: 'queue', target: null, snooze: 'reply' };
   function drawActions() {
     const can = mine();
     const transferable = can || (supervisor && conv.state === 'queued');
@@ -177,6 +178,8 @@ export function mount(root, { me, navigate, back = 'mine' }, [id]) {
       h('option', { value: 'agent' }, t('conv.toAgent')),
     );
     const target = h('select', { id: 'transfer-target', required: true });
+    // Live updates redraw the actions: what the agent was choosing stays.
+    kind.value = choices.kind;
     const fillTargets = () => {
       if (kind.value === 'queue') {
         const queues = [...new Set([...(transferQueues || []), ...(conv.queue ? [conv.queue] : [])])].sort();
@@ -190,8 +193,14 @@ export function mount(root, { me, navigate, back = 'mine' }, [id]) {
       const first = people.find((a) => a.available !== false);
       if (first) target.value = first.id;
     };
-    kind.addEventListener('change', fillTargets);
+    kind.addEventListener('change', () => {
+      choices.kind = kind.value;
+      choices.target = null;
+      fillTargets();
+    });
+    target.addEventListener('change', () => { choices.target = target.value; });
     fillTargets();
+    if (choices.target && [...target.options].some((o) => o.value === choices.target && !o.disabled)) target.value = choices.target;
     return h('form', {
       class: 'transfer',
       onsubmit: async (e) => {
@@ -219,8 +228,13 @@ export function mount(root, { me, navigate, back = 'mine' }, [id]) {
       h('option', { value: 'morning' }, t('conv.snoozeMorning')),
       h('option', { value: 'at' }, t('conv.snoozeAt')),
     );
-    const at = h('input', { type: 'datetime-local', id: 'snooze-at', hidden: true, 'aria-label': t('conv.snoozeAt') });
-    until.addEventListener('change', () => { at.hidden = until.value !== 'at'; });
+    const at = h('input', { type: 'datetime-local', id: 'snooze-at', hidden: until.value !== 'at', 'aria-label': t('conv.snoozeAt') });
+    until.value = choices.snooze;
+    at.hidden = until.value !== 'at';
+    until.addEventListener('change', () => {
+      choices.snooze = until.value;
+      at.hidden = until.value !== 'at';
+    });
     return h('form', {
       class: 'snooze',
       onsubmit: async (e) => {
