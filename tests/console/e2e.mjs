@@ -578,7 +578,7 @@ try {
     if (route === 'reports' && DESK) {
       // The service measures supervisors are judged by.
       for (const label of ['Tingkat penyelesaian', 'Dibuka kembali', 'Selesai sekali kontak', 'SLA respons pertama']) {
-        await page.locator('.tile', { hasText: label }).waitFor();
+        await page.locator('.tile .tile-label').getByText(label, { exact: true }).waitFor();
       }
       await page.getByRole('heading', { name: 'Per kanal' }).waitFor();
     }
