@@ -3,6 +3,11 @@
 // console is open (the server counts an agent unheard of for
 // `presence_timeout` as offline), set offline after `idle_offline_after`
 // without a click or key, and offline when the console is closed.
+//
+// Several tabs: a choice made in one is told to the others (a
+// BroadcastChannel), and a tab that learns the agent went offline while it
+// is still open and was not told of such a choice (another tab closed, or
+// the server stopped hearing from this browser) says its status again.
 
 import { api, authHeaders } from './api.js';
 import { t } from './i18n.js';
@@ -17,6 +22,12 @@ let me = null;
 let timer = null;
 let idleAfterMs = 30 * 60_000;
 let lastUse = Date.now();
+const tabs = typeof BroadcastChannel === 'function' ? new BroadcastChannel('balas-presence') : null;
+if (tabs) {
+  tabs.onmessage = (e) => {
+    if (me && e.data?.user === me.id && STATUSES.includes(e.data.status)) show(e.data.status);
+  };
+}
 
 function used() {
   lastUse = Date.now();
@@ -60,6 +71,7 @@ function beat() {
 function onChange() {
   used();
   const chosen = select.value;
+  tabs?.postMessage({ user: me.id, status: chosen });
   report(chosen).then(() => toast(t('presence.now', { status: t('presence.' + chosen) }))).catch((e) => {
     toast(e.message, 'error');
     show(status);
@@ -89,9 +101,21 @@ export async function start(user, sel) {
   return true;
 }
 
-/** Another tab or the server changed our presence (a `presence` event). */
+let recheck = null;
+
+/** Another tab, device or the server changed our presence (a `presence` event). */
 export function onEvent(ev) {
-  if (ev.type === 'presence' && me && ev.agent === me.id && STATUSES.includes(ev.status)) show(ev.status);
+  if (ev.type !== 'presence' || !me || ev.agent !== me.id || !STATUSES.includes(ev.status)) return;
+  if (ev.status !== 'offline' || status === null || status === 'offline') {
+    show(ev.status);
+    return;
+  }
+  // Offline while this tab is open: unless a tab tells of that choice in a
+  // moment, this tab is still here.
+  clearTimeout(recheck);
+  recheck = setTimeout(() => {
+    if (status !== null && status !== 'offline') report(status).catch(() => {});
+  }, 300);
 }
 
 /** Reports offline (signing out) and stops. */
@@ -103,6 +127,7 @@ export async function signOff() {
 /** Stops reporting (the session is gone). */
 export function stop() {
   clearInterval(timer);
+  clearTimeout(recheck);
   timer = null;
   select?.removeEventListener('change', onChange);
   document.removeEventListener('pointerdown', used);
