@@ -312,6 +312,9 @@ try {
   await page.getByRole('heading', { name: /^Keluhan/, level: 2 }).waitFor();
   await card.getByText(/menunggu \d+ dtk/).waitFor();
   await docShot(page, 'queue');
+  await page.setViewportSize(PHONE);
+  await docShot(page, 'queue');
+  await page.setViewportSize(DESKTOP);
 
   step('claim next; the conversation opens');
   await page.getByRole('button', { name: 'Ambil berikutnya' }).click();

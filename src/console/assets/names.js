@@ -19,6 +19,7 @@ const BUILT_IN = {
     after_sales: ['Purna jual', 'After sales'],
     sales: ['Penjualan', 'Sales'],
     orders: ['Pesanan', 'Orders'],
+    recovery: ['Pemulihan (CSAT rendah)', 'Recovery (low CSAT)'],
   },
   labels: {
     vip: ['VIP', 'VIP'],
