@@ -146,6 +146,9 @@ pub struct Settings {
     pub poll: Duration,
     /// Failed runs after which a job is dead-lettered.
     pub max_failures: u32,
+    /// Whether a handler that allows it ([`Handler::deferred_durability`])
+    /// runs with deferred durability (`store.deferred_durability`).
+    pub deferred_durability: bool,
 }
 
 impl Settings {
@@ -157,6 +160,7 @@ impl Settings {
             lease,
             poll,
             max_failures: 20,
+            deferred_durability: true,
         }
     }
 }

@@ -141,7 +141,7 @@ impl<H: Handler> Inner<H> {
     /// claims, heartbeats and settlements too: a crash takes them back with
     /// the job's writes).
     fn scoped<F: Future>(&self, work: F) -> impl Future<Output = F::Output> + use<F, H> {
-        let deferred = self.handler.deferred_durability();
+        let deferred = self.settings.deferred_durability && self.handler.deferred_durability();
         async move {
             if deferred {
                 durability::deferred(work).await
