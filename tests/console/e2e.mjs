@@ -503,7 +503,7 @@ try {
     await page.locator('.conv-status', { hasText: AGENT2_NAME }).waitFor();
     await page.locator('.entry.system', { hasText: `Dialihkan ke ${AGENT2_NAME}` }).waitFor();
 
-    step('the supervisor board updates live when an agent claims; reassign by menu; click through');
+    step('the supervisor board updates live when an agent claims; reassign by menu and by dragging; click through');
     await page.locator('#nav button[data-route=board]').click();
     await page.getByRole('heading', { name: 'Papan supervisor', level: 1 }).waitFor();
     const agent2Row = page.locator(`tr[data-agent="${AGENT2}"]`);
@@ -530,7 +530,11 @@ try {
     const meRow = page.locator(`tr[data-agent="${USERNAME}"]`);
     await meRow.getByText('Tono Prasetyo').waitFor();
     await agent2Row.locator('.load-text', { hasText: '1/5' }).waitFor();
-    await meRow.getByRole('link', { name: 'Tono Prasetyo' }).click();
+    // And back by dragging it onto their row.
+    await meRow.locator('li', { hasText: 'Tono Prasetyo' }).dragTo(agent2Row);
+    await agent2Row.getByText('Tono Prasetyo').waitFor();
+    await agent2Row.locator('.load-text', { hasText: '2/5' }).waitFor();
+    await agent2Row.getByRole('link', { name: 'Tono Prasetyo' }).click();
     await page.getByRole('heading', { name: 'Tono Prasetyo', level: 1 }).waitFor();
     await page.locator('#back').click();
     await page.getByRole('heading', { name: 'Papan supervisor', level: 1 }).waitFor();

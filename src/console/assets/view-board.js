@@ -1,8 +1,8 @@
 // The supervisors' board (GET /api/v1/board), live: per queue the waiting
 // count, the longest wait and first-response SLA breaches; per person their
 // presence, load against capacity, open chats and the time since their last
-// reply. Every chat opens with a click; a menu beside it reassigns it to
-// someone online with room.
+// reply. Every chat opens with a click; a menu beside it, or dragging it
+// onto a person's row, reassigns it to someone online with room.
 
 import { api } from './api.js';
 import { t } from './i18n.js';
@@ -59,6 +59,15 @@ export function mount(root) {
       `${a.name || a.id} — ${t('presence.' + (a.presence || 'offline'))} · ${a.load ?? 0}/${a.capacity ?? '?'}`)));
   }
 
+  // Drag and drop: a chat onto a person who is online with room.
+  const DRAG_TYPE = 'application/x-balas-conversation';
+  const drag = (c) => (e) => {
+    e.dataTransfer.setData(DRAG_TYPE, c.id);
+    e.dataTransfer.effectAllowed = 'move';
+  };
+  const dropAllowed = (e, a) => e.dataTransfer.types.includes(DRAG_TYPE)
+    && knownAgents().find((x) => x.id === a.id)?.available !== false;
+
   const chatLink = (c) => h('a', { href: '#/c/' + encodeURIComponent(c.id), class: 'chat-link' }, c.contact_name || c.id);
 
   // Waits tick in place, so an open menu is not redrawn under the pointer.
@@ -79,7 +88,7 @@ export function mount(root) {
       h('div', {}, h('dt', {}, t('board.waiting')), h('dd', { class: 'waiting' }, String(q.waiting))),
       h('div', {}, h('dt', {}, t('board.longest')), h('dd', {}, since(q.longest_wait_s))),
       h('div', {}, h('dt', {}, t('board.breaches')), h('dd', { class: 'breaches' }, String(q.sla_breaches)))),
-    q.conversations.length ? h('ul', { class: 'board-chats' }, q.conversations.map((c) => h('li', { 'data-conversation': c.id },
+    q.conversations.length ? h('ul', { class: 'board-chats' }, q.conversations.map((c) => h('li', { 'data-conversation': c.id, draggable: 'true', ondragstart: drag(c) },
       chatLink(c),
       h('small', {}, channelName(c.channel), c.reason ? ' · ' + reasonName(c.reason) : '', ' · ', since(c.wait_s),
         c.sla_breached ? [' ', h('span', { class: 'badge prio' }, t('board.late'))] : null),
@@ -93,7 +102,19 @@ export function mount(root) {
         h('th', { scope: 'col' }, t('board.load')),
         h('th', { scope: 'col' }, t('board.lastReply')),
         h('th', { scope: 'col' }, t('board.chats')))),
-      h('tbody', {}, data.agents.map((a) => h('tr', { 'data-agent': a.id },
+      h('tbody', {}, data.agents.map((a) => h('tr', {
+        'data-agent': a.id,
+        ondragover: (e) => { if (dropAllowed(e, a)) { e.preventDefault(); e.currentTarget.classList.add('drop'); } },
+        ondragleave: (e) => e.currentTarget.classList.remove('drop'),
+        ondrop: (e) => {
+          e.currentTarget.classList.remove('drop');
+          const id = e.dataTransfer.getData(DRAG_TYPE);
+          if (id && dropAllowed(e, a)) {
+            e.preventDefault();
+            reassign(id, a.id);
+          }
+        },
+      },
         h('th', { scope: 'row' }, a.name || a.id, h('small', {}, t('role.' + a.role))),
         h('td', {}, h('span', { class: 'presence-badge p-' + a.presence }, t('presence.' + a.presence))),
         h('td', { class: 'load' },
@@ -101,7 +122,7 @@ export function mount(root) {
           ' ', h('span', { class: 'load-text' }, `${a.load}/${a.capacity}`)),
         h('td', {}, since(a.since_last_reply_s)),
         h('td', {}, a.conversations.length
-          ? h('ul', { class: 'board-chats' }, a.conversations.map((c) => h('li', { 'data-conversation': c.id },
+          ? h('ul', { class: 'board-chats' }, a.conversations.map((c) => h('li', { 'data-conversation': c.id, draggable: 'true', ondragstart: drag(c) },
             chatLink(c),
             h('small', {}, queueName(c.queue), c.unread ? ' · ' + t('mine.unread', { n: c.unread }) : '',
               c.snoozed ? ' · ' + t('mine.snoozed') : '',
