@@ -531,7 +531,7 @@ try {
     await meRow.getByText('Tono Prasetyo').waitFor();
     await agent2Row.locator('.load-text', { hasText: '1/5' }).waitFor();
     // And back by dragging it onto their row.
-    await meRow.locator('li', { hasText: 'Tono Prasetyo' }).dragTo(agent2Row);
+    await meRow.locator('li', { hasText: 'Tono Prasetyo' }).locator('small').dragTo(agent2Row);
     await agent2Row.getByText('Tono Prasetyo').waitFor();
     await agent2Row.locator('.load-text', { hasText: '2/5' }).waitFor();
     await agent2Row.getByRole('link', { name: 'Tono Prasetyo' }).click();
