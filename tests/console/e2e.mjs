@@ -287,12 +287,20 @@ try {
   await tab.goto(BASE_URL + '/console/');
   await tab.getByRole('heading', { name: 'Antrean', level: 1 }).waitFor();
   if (await tab.locator('#signin').isVisible()) throw new Error('the second tab asks to sign in again');
-  await tab.close();
   if (DESK) {
-    // Closing one tab does not leave the agent offline while another is open.
-    await page.waitForTimeout(500);
-    await page.waitForFunction(async () => (await (await fetch('/api/v1/me/presence')).json()).status === 'online');
-    await page.waitForFunction(() => document.querySelector('#presence').value === 'online');
+    // Closing one tab does not leave the agent offline while another is
+    // open: the closing tab says offline, the open one says online again.
+    const isPut = (r, status) => r.url().endsWith('/api/v1/me/presence') && r.method() === 'PUT' && (r.postData() || '').includes(status);
+    const closingSaysOffline = context.waitForEvent('request', (r) => isPut(r, 'offline'));
+    const openSaysOnline = page.waitForResponse((res) => isPut(res.request(), 'online'));
+    await tab.close({ runBeforeUnload: true });
+    await closingSaysOffline;
+    await openSaysOnline;
+    if ((await page.evaluate(async () => (await (await fetch('/api/v1/me/presence')).json()).status)) !== 'online') {
+      throw new Error('the agent is not online after closing the second tab');
+    }
+  } else {
+    await tab.close();
   }
 
   step('a customer complains; the conversation appears in the queue without a reload');
