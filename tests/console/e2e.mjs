@@ -295,6 +295,7 @@ try {
     const isPut = (r, status) => r.url().endsWith('/api/v1/me/presence') && r.method() === 'PUT' && (r.postData() || '').includes(status);
     const openSaysOnline = page.waitForResponse((res) => isPut(res.request(), 'online'));
     await tab.close({ runBeforeUnload: true });
+    await page.bringToFront();
     await openSaysOnline;
     if ((await page.evaluate(async () => (await (await fetch('/api/v1/me/presence')).json()).status)) !== 'online') {
       throw new Error('the agent is not online after closing the second tab');
