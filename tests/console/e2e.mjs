@@ -289,13 +289,21 @@ try {
   if (await tab.locator('#signin').isVisible()) throw new Error('the second tab asks to sign in again');
   if (DESK) {
     // Closing one tab does not leave the agent offline while another is
-    // open: the closing tab says offline (a keepalive request Playwright
-    // does not report), the open tab hears it on the event stream and says
-    // online again.
+    // open. A closing tab says offline (a keepalive request on pagehide,
+    // which Playwright's close does not reliably fire), so that request is
+    // made here as the closing tab would; the open tab hears it on the
+    // event stream and says online again.
+    await tab.close();
     const isPut = (r, status) => r.url().endsWith('/api/v1/me/presence') && r.method() === 'PUT' && (r.postData() || '').includes(status);
     const openSaysOnline = page.waitForResponse((res) => isPut(res.request(), 'online'));
-    await tab.close({ runBeforeUnload: true });
-    await page.bringToFront();
+    await page.evaluate(async () => {
+      const { authHeaders } = await import('/console/api.js');
+      await fetch('/api/v1/me/presence', {
+        method: 'PUT',
+        headers: authHeaders({ 'Content-Type': 'application/json' }, 'PUT'),
+        body: JSON.stringify({ status: 'offline' }),
+      });
+    });
     await openSaysOnline;
     if ((await page.evaluate(async () => (await (await fetch('/api/v1/me/presence')).json()).status)) !== 'online') {
       throw new Error('the agent is not online after closing the second tab');
