@@ -24,6 +24,7 @@ use balas::config::{AgentConfig, CannedConfig, HumanDuration, Role, Secret};
 use common::graph_mock::GraphMock;
 
 const TOKEN: &str = "e2e-agent-token-5f0c1d";
+const AGENT2_TOKEN: &str = "e2e-agent2-token-9a7b3e";
 const PASSWORD: &str = "e2e sign-in password";
 const APP_SECRET: &str = "e2e-app-secret";
 const PHONE_NUMBER_ID: &str = "112233445566778";
@@ -75,14 +76,25 @@ async fn console_in_a_real_browser() {
     config.whatsapp.access_token = Some(Secret::new("e2e-access-token"));
     config.whatsapp.phone_number_id = PHONE_NUMBER_ID.to_string();
     config.whatsapp.app_secret = Some(Secret::new(APP_SECRET));
-    config.agents = vec![AgentConfig {
-        id: "siti".into(),
-        name: "Siti Aminah".into(),
-        role: Role::Admin,
-        queues: vec![],
-        max_concurrent: 5,
-        token_sha256: balas::api::auth::token_hash(TOKEN),
-    }];
+    config.agents = vec![
+        AgentConfig {
+            id: "siti".into(),
+            name: "Siti Aminah".into(),
+            role: Role::Admin,
+            queues: vec![],
+            max_concurrent: 5,
+            token_sha256: balas::api::auth::token_hash(TOKEN),
+        },
+        // A second agent, driven through the API while the admin watches.
+        AgentConfig {
+            id: "rudi".into(),
+            name: "Rudi Hartono".into(),
+            role: Role::Agent,
+            queues: vec![],
+            max_concurrent: 5,
+            token_sha256: balas::api::auth::token_hash(AGENT2_TOKEN),
+        },
+    ];
     config.canned = vec![
         CannedConfig {
             shortcut: "foto".into(),
@@ -165,6 +177,9 @@ async fn console_in_a_real_browser() {
         .env("ARTIFACTS", &artifacts)
         .env("CHROMIUM", &browser)
         .env("DESK", if desk { "1" } else { "0" })
+        .env("AGENT2", "rudi")
+        .env("AGENT2_NAME", "Rudi Hartono")
+        .env("AGENT2_TOKEN", AGENT2_TOKEN)
         // `UPDATE_DOCS=1 cargo test --test console_e2e` refreshes the
         // screenshots of docs/console.md; otherwise they go to tests/artifacts.
         .env(
