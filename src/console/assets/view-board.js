@@ -81,9 +81,9 @@ export function mount(root) {
     if (!data) return;
     fill(mode, t('board.mode.' + data.assignment), ' · ', t('board.target', { time: duration(data.first_response_target_s) }));
     fill(queuesOut, data.queues.length ? data.queues.map((q) => h('article', {
-      class: 'board-queue' + (q.sla_breaches ? ' breach' : ''), 'data-queue': q.queue,
+      class: 'board-queue' + (q.sla_breaches ? ' breach' : '') + (q.waiting ? '' : ' idle'), 'data-queue': q.queue,
     },
-    h('h3', {}, queueName(q.queue)),
+    h('h3', {}, queueName(q.queue), ' ', h('span', { class: 'count idle-count' }, t('queue.count', { n: q.waiting }))),
     h('dl', { class: 'stats' },
       h('div', {}, h('dt', {}, t('board.waiting')), h('dd', { class: 'waiting' }, String(q.waiting))),
       h('div', {}, h('dt', {}, t('board.longest')), h('dd', {}, since(q.longest_wait_s))),
