@@ -583,6 +583,15 @@ try {
     await customerSays('halo kak, jadi bagaimana?');
     await page.locator('#snooze-badge').waitFor({ state: 'detached' });
     await page.locator('.entry.system', { hasText: 'Pelanggan membalas: tidak ditunda lagi' }).waitFor();
+
+    step('snooze for an hour, then unsnooze');
+    await page.locator('#snooze-until').selectOption('1h');
+    await page.locator('#snooze').click();
+    await page.locator('#snooze-badge', { hasText: /ditunda sampai \d/ }).waitFor();
+    await page.locator('.entry.system', { hasText: /Ditunda oleh Siti Aminah sampai \d/ }).waitFor();
+    await page.locator('#wake').click();
+    await page.locator('#snooze-badge').waitFor({ state: 'detached' });
+    await page.locator('.entry.system', { hasText: 'Tidak ditunda lagi' }).waitFor();
     await page.locator('#snooze').waitFor();
   }
 
