@@ -591,7 +591,7 @@ try {
     await page.locator('.entry.system', { hasText: /Ditunda oleh Siti Aminah sampai \d/ }).waitFor();
     await page.locator('#wake').click();
     await page.locator('#snooze-badge').waitFor({ state: 'detached' });
-    await page.locator('.entry.system', { hasText: 'Tidak ditunda lagi' }).waitFor();
+    await page.locator('.entry.system', { hasText: /^Tidak ditunda lagi/ }).waitFor();
     await page.locator('#snooze').waitFor();
   }
 
