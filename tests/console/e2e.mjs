@@ -572,6 +572,22 @@ try {
     await noHorizontalOverflow(page, 'search at 390×844');
     await docShot(page, 'search');
     await page.setViewportSize(DESKTOP);
+
+    step('search results come a page at a time');
+    await Promise.all(Array.from({ length: 21 }, (_, i) =>
+      customerSays('jam buka toko kapan ya? kode voucher XQ77', { wa_id: String(6281300000000 + i), name: `Pelanggan ${i + 1}` })));
+    await page.waitForFunction(async () =>
+      (await (await fetch('/api/v1/conversations?q=XQ77&limit=50')).json()).conversations.length === 21);
+    await search.fill('XQ77');
+    await search.press('Enter');
+    await page.locator('#search-status', { hasText: '20 percakapan' }).waitFor();
+    await page.locator('#search-more').click();
+    await page.locator('#search-status', { hasText: '21 percakapan' }).waitFor();
+    await page.locator('#search-more').waitFor({ state: 'hidden' });
+    if ((await page.locator('#results .card').count()) !== 21) throw new Error('the second page did not add the last result');
+
+    await search.fill('INV-20261130-0077');
+    await search.press('Enter');
     await found.locator('.card-link').click();
     await page.getByRole('heading', { name: 'Budi Santoso', level: 1 }).waitFor();
 
