@@ -121,6 +121,21 @@ async function graphSaw(test, what, timeoutMs = 15_000) {
   throw new Error(`the Graph mock never received ${what}; it got: ${JSON.stringify(seen.map((r) => r.body))}`);
 }
 
+/**
+ * Polls `check` (an async function in Node) until it is true, every 100 ms
+ * for up to 15 s. (page.waitForFunction does not await an async predicate.)
+ */
+async function until(check, what, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await check();
+    if (last === true) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
+}
+
 /** Nothing on the page is wider than the window (tables scroll inside their card). */
 async function noHorizontalOverflow(page, where) {
   const wide = await page.evaluate(() => {
@@ -277,9 +292,9 @@ try {
     const serverSays = () => page.evaluate(async () => (await (await fetch('/api/v1/me/presence')).json()).status);
     if ((await serverSays()) !== 'online') throw new Error('the console did not report online');
     await presence.selectOption('away');
-    await page.waitForFunction(async () => (await (await fetch('/api/v1/me/presence')).json()).status === 'away');
+    await until(async () => (await serverSays()) === 'away', 'presence away');
     await presence.selectOption('online');
-    await page.waitForFunction(async () => (await (await fetch('/api/v1/me/presence')).json()).status === 'online');
+    await until(async () => (await serverSays()) === 'online', 'presence online');
   }
 
   step('a second tab is signed in too (one cookie for every tab)');
@@ -576,8 +591,8 @@ try {
     step('search results come a page at a time');
     await Promise.all(Array.from({ length: 21 }, (_, i) =>
       customerSays('jam buka toko kapan ya? kode voucher XQ77', { wa_id: String(6281300000000 + i), name: `Pelanggan ${i + 1}` })));
-    await page.waitForFunction(async () =>
-      (await (await fetch('/api/v1/conversations?q=XQ77&limit=50')).json()).conversations.length === 21);
+    await until(async () => (await page.evaluate(async () =>
+      (await (await fetch('/api/v1/conversations?q=XQ77&limit=50')).json()).conversations.length)) === 21, '21 conversations to search');
     await search.fill('XQ77');
     await search.press('Enter');
     await page.locator('#search-status', { hasText: '20 percakapan' }).waitFor();
