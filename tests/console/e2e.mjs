@@ -125,7 +125,7 @@ async function graphSaw(test, what, timeoutMs = 15_000) {
  * Polls `check` (an async function in Node) until it is true, every 100 ms
  * for up to 15 s. (page.waitForFunction does not await an async predicate.)
  */
-async function until(check, what, timeoutMs = 15_000) {
+async function eventually(check, what, timeoutMs = 15_000) {
   const deadline = Date.now() + timeoutMs;
   let last;
   while (Date.now() < deadline) {
@@ -292,9 +292,9 @@ try {
     const serverSays = () => page.evaluate(async () => (await (await fetch('/api/v1/me/presence')).json()).status);
     if ((await serverSays()) !== 'online') throw new Error('the console did not report online');
     await presence.selectOption('away');
-    await until(async () => (await serverSays()) === 'away', 'presence away');
+    await eventually(async () => (await serverSays()) === 'away', 'presence away');
     await presence.selectOption('online');
-    await until(async () => (await serverSays()) === 'online', 'presence online');
+    await eventually(async () => (await serverSays()) === 'online', 'presence online');
   }
 
   step('a second tab is signed in too (one cookie for every tab)');
@@ -591,7 +591,7 @@ try {
     step('search results come a page at a time');
     await Promise.all(Array.from({ length: 21 }, (_, i) =>
       customerSays('jam buka toko kapan ya? kode voucher XQ77', { wa_id: String(6281300000000 + i), name: `Pelanggan ${i + 1}` })));
-    await until(async () => (await page.evaluate(async () =>
+    await eventually(async () => (await page.evaluate(async () =>
       (await (await fetch('/api/v1/conversations?q=XQ77&limit=50')).json()).conversations.length)) === 21, '21 conversations to search');
     await search.fill('XQ77');
     await search.press('Enter');
