@@ -738,6 +738,12 @@ try {
     await page.locator('#tpl-preview-body', { hasText: 'Halo Budi, pesanan INV-1' }).waitFor();
     await page.locator('#tpl-params-check', { hasText: 'Parameter sesuai: 2' }).waitFor();
     await docShot(page, 'broadcast-template');
+    // The server refuses the wrong number of parameters before scheduling (422, by code).
+    await page.locator('#tpl-params').fill('{{name}}');
+    expectedErrors[422] = (expectedErrors[422] || 0) + 1;
+    await page.locator('#bc-create').click();
+    await page.locator('#bc-errors', { hasText: 'Jumlah parameter tidak sesuai dengan template.' }).waitFor();
+    await page.locator('#tpl-params').fill('{{name}}\n{{order_id}}');
   }
   await page.locator('#bc-create').click();
   const bcRow = page.locator('tr[data-broadcast]', { hasText: 'Promo Desember' });
