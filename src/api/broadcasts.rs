@@ -103,6 +103,8 @@ pub async fn create(
         }
         _ => {}
     }
+    // Refused before it is scheduled, not recipient by recipient at send time.
+    crate::broadcast::templates::check_message(app.broadcasts(), &body.message).await?;
     let rate = body
         .rate_per_sec
         .unwrap_or(app.config().broadcast.rate_per_sec);

@@ -111,15 +111,27 @@ pub struct ListQuery {
     pub queue: Option<String>,
     /// At most this many (default 200).
     pub limit: Option<usize>,
+    /// Search words (see [`super::desk::search`]).
+    pub q: Option<String>,
+    /// Search: where the previous page ended.
+    pub cursor: Option<String>,
 }
 
-/// `GET /api/v1/conversations?state=&agent=&queue=`
+/// `GET /api/v1/conversations?state=&agent=&queue=`, or with `q=` a search.
 pub async fn list(
     State(app): State<App>,
     caller: Caller,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
+    if let Some(words) = q.q {
+        let query = super::desk::SearchQuery {
+            q: words,
+            cursor: q.cursor,
+            limit: q.limit,
+        };
+        return super::desk::search(&app, &caller, query).await;
+    }
     let limit = q.limit.unwrap_or(200).min(2000);
     let agent = q.agent.as_deref().map(|a| {
         if a == "me" {
@@ -168,6 +180,7 @@ pub async fn list(
             "agent": c.agent, "priority": c.priority, "unread": c.unread,
             "contact_name": contact.and_then(|c| c.name), "contact_id": c.contact_id,
             "opened_ms": c.opened_ms, "last_customer_ms": c.last_customer_ms,
+            "snooze": c.snooze,
         }));
         if items.len() >= limit {
             break;
@@ -189,7 +202,7 @@ pub async fn get(
 
 /// The conversation, or 404 when it does not exist or the caller may not see
 /// it (the same answer, so other queues' conversations stay unknown).
-async fn load(app: &App, caller: &Caller, id: &str) -> Result<Conversation, ApiError> {
+pub(crate) async fn load(app: &App, caller: &Caller, id: &str) -> Result<Conversation, ApiError> {
     app.store()
         .conversation(id)
         .await?
@@ -221,7 +234,7 @@ pub async fn conversation_view(app: &App, conv: &Conversation) -> Result<Value, 
                 json!({"state": r.state, "error_code": r.error_code, "error_title": r.error_title})
             });
             json!({"at_ms": e.at_ms, "speaker": e.speaker, "text": e.text,
-                   "message_id": e.message_id, "delivery": delivery})
+                   "message_id": e.message_id, "delivery": delivery, "event": e.event})
         })
         .collect();
     let last_inbound = contact.as_ref().and_then(|c| c.last_inbound_ms);
@@ -260,6 +273,9 @@ pub async fn conversation_view(app: &App, conv: &Conversation) -> Result<Value, 
         "assigned_ms": conv.assigned_ms,
         "first_agent_reply_ms": conv.first_agent_reply_ms,
         "resolved_ms": conv.resolved_ms,
+        "snooze": conv.snooze,
+        "transfers": conv.transfers,
+        "reopen_of": conv.reopen_of,
         "window": {
             "open": last_inbound.is_some_and(|t| now - t < window::WINDOW_MS),
             "closes_ms": window_closes,
@@ -283,7 +299,7 @@ pub struct TextBody {
 }
 
 /// 409 unless the caller is the assigned agent or a supervisor.
-fn owns(caller: &Caller, conv: &Conversation) -> Result<(), ApiError> {
+pub(crate) fn owns(caller: &Caller, conv: &Conversation) -> Result<(), ApiError> {
     if caller.is_supervisor()
         || (conv.state == ConvState::Assigned
             && conv.agent.as_deref() == Some(caller.0.id.as_str()))
@@ -327,6 +343,9 @@ pub async fn send_message(
             "the conversation is resolved",
         ));
     }
+    // The customer never sees a placeholder: variables are filled in here.
+    let text = render_for(&app, &conv, text).await?;
+    let text = text.as_str();
     let result = app
         .outbox()
         .enqueue(Outgoing {
@@ -359,6 +378,10 @@ pub async fn send_message(
         Err(OutboxError::Store(e)) => return Err(e.into()),
     };
     let conv = ownership::agent_replied(app.engine(), &id).await?;
+    // Order numbers the agent typed make the conversation findable too.
+    app.store()
+        .index_for_search(&conv.id, &[text], app.store().now_ms())
+        .await?;
     ownership::publish(
         app.engine(),
         "agent_message",
@@ -371,6 +394,22 @@ pub async fn send_message(
         Json(json!({"id": record.id, "state": record.state, "human_agent_tag": record.message.human_agent_tag})),
     )
         .into_response())
+}
+
+/// `text` with its `{{variables}}` filled in for `conv`; 422
+/// `unknown_variable` for a variable nobody knows.
+async fn render_for(app: &App, conv: &Conversation, text: &str) -> Result<String, ApiError> {
+    use crate::engine::render::{RenderTextError, for_conversation};
+    for_conversation(app.engine(), conv, text)
+        .await
+        .map_err(|e| match e {
+            RenderTextError::Template(t) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_variable",
+                format!("{t}; nothing was sent"),
+            ),
+            RenderTextError::Store(s) => s.into(),
+        })
 }
 
 /// `POST /api/v1/conversations/{id}/notes`: a contact note, kept across cases.
@@ -467,7 +506,7 @@ pub async fn transfer(
             queue: q.trim().to_string(),
         },
         (None, Some(a)) => {
-            match app.store().user(&a).await? {
+            let target = match app.store().user(&a).await? {
                 None => return Err(ApiError::bad_request(format!("no agent with id {a:?}"))),
                 Some(x) if x.disabled => {
                     return Err(ApiError::bad_request(format!(
@@ -480,9 +519,9 @@ pub async fn transfer(
                         "{a:?} is a marketer and cannot take conversations; transfer to an agent or supervisor"
                     )));
                 }
-                Some(_) => {}
-            }
-            Transition::TransferToAgent { agent: a }
+                Some(x) => x,
+            };
+            return transfer_to_agent(app, caller, id, target).await;
         }
         _ => {
             return Err(ApiError::bad_request(
@@ -491,6 +530,49 @@ pub async fn transfer(
         }
     };
     owner_transition(app, caller, id, transition).await
+}
+
+/// A transfer to a named person: they must be online and have room (both
+/// checked, the room atomically with the move).
+async fn transfer_to_agent(
+    app: App,
+    caller: Caller,
+    id: String,
+    target: crate::store::User,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_desk()?;
+    let conv = load(&app, &caller, &id).await?;
+    owns(&caller, &conv)?;
+    let (status, _) =
+        crate::engine::presence::statuses(app.engine(), std::slice::from_ref(&target.id))
+            .await?
+            .remove(0);
+    if status != crate::store::PresenceStatus::Online {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "agent_offline",
+            format!(
+                "{} is {} and takes no conversations now; choose someone online",
+                target.id,
+                status.as_str()
+            ),
+        ));
+    }
+    let agent = caller.0.id.clone();
+    let supervisor = caller.is_supervisor();
+    let after = ownership::transfer_to_agent(app.engine(), &id, &target, move |c| {
+        supervisor || c.agent.as_deref() == Some(agent.as_str())
+    })
+    .await
+    .map_err(|e| match e {
+        crate::store::ClaimError::NotAllowed | crate::store::ClaimError::Taken => ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "the conversation changed meanwhile; reload it",
+        ),
+        other => other.into(),
+    })?;
+    Ok(Json(conversation_view(&app, &after).await?))
 }
 
 /// `POST /api/v1/conversations/{id}/release`: back to its queue.
@@ -554,31 +636,16 @@ pub async fn canned(
         return Ok(Json(json!({ "canned": canned })));
     };
     let conv = load(&app, &caller, &id).await?;
-    let store = app.store();
-    let contact = store
-        .contact(conv.channel, &conv.contact_id)
-        .await?
-        .unwrap_or_else(|| {
-            crate::store::Contact::new(conv.channel, &conv.contact_id, conv.opened_ms)
-        });
-    let position = if conv.state == ConvState::Queued {
-        store.queue_position(&conv).await?
-    } else {
-        None
-    };
-    let lang = crate::engine::lang_from_code(&conv.language);
-    let vars = crate::engine::template_variables(app.engine(), &contact, &conv, position, lang);
-    let known = app.config().intents.variables.keys().cloned().collect();
-    let items: Vec<Value> = canned
-        .iter()
-        .map(|c| {
-            // Checked when the app starts, so this only fails after a bad reload.
-            let rendered = crate::intents::ReplyTemplate::parse(&c.text, &known)
-                .map(|t| t.render(&vars))
-                .unwrap_or_else(|_| c.text.clone());
-            json!({ "shortcut": c.shortcut, "title": c.title, "text": c.text, "rendered": rendered })
-        })
-        .collect();
+    let mut items: Vec<Value> = Vec::with_capacity(canned.len());
+    for c in canned {
+        // Checked when the app starts, so this only fails after a bad reload.
+        let rendered = crate::engine::render::for_conversation(app.engine(), &conv, &c.text)
+            .await
+            .unwrap_or_else(|_| c.text.clone());
+        items.push(
+            json!({ "shortcut": c.shortcut, "title": c.title, "text": c.text, "rendered": rendered }),
+        );
+    }
     Ok(Json(json!({ "conversation_id": conv.id, "canned": items })))
 }
 
@@ -596,14 +663,26 @@ pub async fn me(State(app): State<App>, caller: Caller) -> Json<Value> {
 /// queues in use.
 pub async fn agents(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
-    let agents: Vec<Value> = app
+    let people: Vec<crate::store::User> = app
         .store()
         .users()
         .await?
-        .iter()
+        .into_iter()
         .filter(|a| a.role != crate::config::Role::Marketer && !a.disabled)
-        .map(|a| json!({"id": a.id, "name": a.name, "role": a.role, "queues": a.queues}))
         .collect();
+    let ids: Vec<String> = people.iter().map(|u| u.id.clone()).collect();
+    let statuses = crate::engine::presence::statuses(app.engine(), &ids).await?;
+    let mut agents = Vec::with_capacity(people.len());
+    for (a, (status, _)) in people.iter().zip(statuses) {
+        let load = app.store().agent_load(&a.id).await?;
+        agents.push(json!({
+            "id": a.id, "name": a.name, "role": a.role, "queues": a.queues,
+            "presence": status, "load": load, "capacity": a.max_concurrent,
+            // Who a transfer can go to now.
+            "available": status == crate::store::PresenceStatus::Online
+                && load < u64::from(a.max_concurrent),
+        }));
+    }
     let queues = ownership::agent_queues(app.engine(), &caller.0).await?;
     Ok(Json(json!({"agents": agents, "queues": queues})))
 }

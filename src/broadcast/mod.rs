@@ -12,6 +12,7 @@
 
 pub mod audience;
 mod segment;
+pub mod templates;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

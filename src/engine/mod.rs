@@ -10,10 +10,14 @@
 //! contact's messages are handled one at a time across processes.
 
 pub mod anger;
+pub mod assignment;
 pub mod business_hours;
+pub mod lifecycle;
 mod live;
 pub mod messages;
 pub mod ownership;
+pub mod presence;
+pub mod render;
 #[cfg(test)]
 mod tests;
 pub mod timers;
@@ -36,7 +40,9 @@ use crate::conversation::{Conversation, State, Transition};
 use crate::events::{Bus, Event, Reaction};
 use crate::intents::{Action, Intent, Lang, MatchContext, RuleHandle, detect_language};
 use crate::outbox::{Outbox, OutboxError, Outgoing, StatusOutcome};
-use crate::store::{Contact, ConversationError, Speaker, Store, StoreError, TranscriptEntry};
+use crate::store::{
+    Contact, ConversationError, Speaker, Store, StoreError, SystemEvent, TranscriptEntry,
+};
 use messages::Texts;
 
 /// The handles the engine works with; cheap to clone. The surveys on top of
@@ -202,6 +208,7 @@ pub async fn handle_event(engine: &Engine, event: &InboundEvent) -> Result<Outco
                             },
                             text: text.clone().unwrap_or_else(|| "[message]".into()),
                             message_id: Some(message_id.clone()),
+                            event: None,
                         },
                     )
                     .await?;
@@ -230,9 +237,9 @@ pub async fn handle_event(engine: &Engine, event: &InboundEvent) -> Result<Outco
                 engine,
                 event.channel,
                 &contact.external_id,
-                match emoji {
-                    Some(e) => format!("reacted {e} to {message_id}"),
-                    None => format!("removed a reaction from {message_id}"),
+                SystemEvent::Reaction {
+                    emoji: emoji.clone(),
+                    message_id: message_id.clone(),
                 },
             )
             .await?;
@@ -246,7 +253,9 @@ pub async fn handle_event(engine: &Engine, event: &InboundEvent) -> Result<Outco
                 engine,
                 event.channel,
                 &contact.external_id,
-                format!("the customer deleted message {message_id}"),
+                SystemEvent::Deleted {
+                    message_id: message_id.clone(),
+                },
             )
             .await?;
             Ok(Outcome::Done)
@@ -266,12 +275,12 @@ async fn note_on_current_case(
     engine: &Engine,
     channel: Channel,
     contact_id: &str,
-    text: String,
+    event: SystemEvent,
 ) -> Result<(), EngineError> {
     if let Some(c) = engine.store().contact(channel, contact_id).await?
         && let Some(conv_id) = &c.current_case
     {
-        engine.store().note(conv_id, text).await?;
+        engine.store().system_line(conv_id, event).await?;
     }
     Ok(())
 }
@@ -309,7 +318,10 @@ async fn handle_message(
     if engine.bus().publish(&offered).await? == Reaction::Consumed {
         return Ok(());
     }
-    let (contact, conv, _new) = store.open_case(channel, &msg.contact).await?;
+    let (contact, conv, new) = store.open_case(channel, &msg.contact).await?;
+    if new {
+        lifecycle::case_opened(engine, &contact, &conv).await?;
+    }
     let text = msg.content.text().map(str::to_string);
     let lang = match &text {
         Some(t) if !t.trim().is_empty() => detect_language(t),
@@ -325,10 +337,26 @@ async fn handle_message(
             }
         })
         .await?;
+    if conv.snooze.is_some() {
+        lifecycle::wake(engine, &conv.id, "message", None).await?;
+    }
     if store
         .transcribe_customer_message(&conv.id, &msg.message_id, msg.content.summary())
         .await?
     {
+        let summary = msg.content.summary();
+        let mut findable = vec![
+            summary.as_str(),
+            conv.id.as_str(),
+            contact.external_id.as_str(),
+        ];
+        if let Some(name) = contact.display_name() {
+            findable.push(name);
+        }
+        if let Some(wa_id) = contact.wa_id.as_deref() {
+            findable.push(wa_id);
+        }
+        store.index_for_search(&conv.id, &findable, now).await?;
         ownership::publish(
             engine,
             "message",
@@ -383,14 +411,7 @@ async fn handle_message(
         if turn.conv.state == State::Assigned {
             engine
                 .store()
-                .note(
-                    &turn.conv.id,
-                    if out {
-                        "customer opted out of automated messages"
-                    } else {
-                        "customer opted in again"
-                    },
-                )
+                .system_line(&turn.conv.id, SystemEvent::OptOut { out })
                 .await?;
             return Ok(());
         }

@@ -159,6 +159,7 @@ impl Outbox {
                         speaker,
                         text: record.message.content.summary(),
                         message_id: Some(id.clone()),
+                        event: None,
                     },
                 )
                 .await?;

@@ -68,6 +68,17 @@ pub struct JobCounts {
     pub dead: u64,
 }
 
+/// What [`Backend::index_move`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoveOutcome {
+    /// Moved.
+    Moved,
+    /// The member was not in the source index (someone else moved it).
+    NotInSource,
+    /// The target already holds `capacity` members.
+    Full,
+}
+
 /// Errors a backend reports.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -245,6 +256,19 @@ pub trait Backend: Send + Sync + 'static {
         capacity: u64,
         holder_score: f64,
     ) -> StoreResult<Option<(String, String)>>;
+
+    /// Atomically moves `member` from index `from` into index `to` (with score
+    /// `score`) if it is in `from` and `to` holds fewer than `capacity` members.
+    /// This is claiming (or handing over) one named conversation: two callers
+    /// never both move it, and the holder never exceeds its capacity.
+    async fn index_move(
+        &self,
+        from: &str,
+        member: &str,
+        to: &str,
+        capacity: u64,
+        score: f64,
+    ) -> StoreResult<MoveOutcome>;
 
     // ---- append-only lists --------------------------------------------------
 

@@ -58,7 +58,9 @@ use redb::{
 };
 use tokio::sync::{broadcast, mpsc};
 
-use super::backend::{Backend, Job, JobCounts, NewJob, StoreError, StoreResult, Versioned};
+use super::backend::{
+    Backend, Job, JobCounts, MoveOutcome, NewJob, StoreError, StoreResult, Versioned,
+};
 use super::{check_score, gcra_params};
 
 const SEEN: TableDefinition<&[u8], i64> = TableDefinition::new("seen");
@@ -1260,6 +1262,37 @@ impl Backend for EmbeddedBackend {
             t.remove(&index, &member)?;
             t.put(&holder, &member, holder_score)?;
             Ok(Some((index, member)))
+        })
+        .await
+    }
+
+    async fn index_move(
+        &self,
+        from: &str,
+        member: &str,
+        to: &str,
+        capacity: u64,
+        score: f64,
+    ) -> StoreResult<MoveOutcome> {
+        let score = check_score("score", score)?;
+        let (from, member, to) = (from.to_owned(), member.to_owned(), to.to_owned());
+        self.write(move |txn| {
+            let mut t = IndexTables::open(txn)?;
+            let mkey = concat(&[&name_prefix(&from), member.as_bytes()]);
+            if t.members.get(&mkey[..]).map_err(db_err)?.is_none() {
+                return Ok(MoveOutcome::NotInSource);
+            }
+            let held = t
+                .len
+                .get(to.as_str())
+                .map_err(db_err)?
+                .map_or(0, |g| g.value());
+            if held >= capacity {
+                return Ok(MoveOutcome::Full);
+            }
+            t.remove(&from, &member)?;
+            t.put(&to, &member, score)?;
+            Ok(MoveOutcome::Moved)
         })
         .await
     }

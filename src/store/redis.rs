@@ -22,7 +22,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, Script};
 use tokio::sync::mpsc;
 
-use super::backend::{Backend, Job, JobCounts, NewJob, StoreError, StoreResult, Versioned};
+use super::backend::{
+    Backend, Job, JobCounts, MoveOutcome, NewJob, StoreError, StoreResult, Versioned,
+};
 use super::{check_score, gcra_params};
 
 /// How long one command may take before the call fails as unavailable.
@@ -209,6 +211,16 @@ redis.call('ZADD', holder, ARGV[2], best_m)
 return {best_i - 1, best_m}
 ";
 
+// KEYS: from, to. ARGV: member, capacity, score. Answers 1 moved, 0 not in
+// the source, -1 full.
+const INDEX_MOVE_LUA: &str = r"
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then return -1 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+return 1
+";
+
 // KEYS: lock. ARGV: owner, now, expiry, px.
 const LOCK_LUA: &str = r"
 local o = redis.call('HGET', KEYS[1], 'o')
@@ -255,6 +267,7 @@ struct Scripts {
     jobs_extend: Script,
     jobs_bury: Script,
     index_pop_min_into: Script,
+    index_move: Script,
     lock: Script,
     unlock: Script,
     rate_take: Script,
@@ -272,6 +285,7 @@ impl Scripts {
             jobs_extend: Script::new(JOBS_EXTEND_LUA),
             jobs_bury: Script::new(JOBS_BURY_LUA),
             index_pop_min_into: Script::new(INDEX_POP_MIN_INTO_LUA),
+            index_move: Script::new(INDEX_MOVE_LUA),
             lock: Script::new(LOCK_LUA),
             unlock: Script::new(UNLOCK_LUA),
             rate_take: Script::new(RATE_TAKE_LUA),
@@ -904,6 +918,29 @@ impl Backend for RedisBackend {
                 }),
             },
         }
+    }
+
+    async fn index_move(
+        &self,
+        from: &str,
+        member: &str,
+        to: &str,
+        capacity: u64,
+        score: f64,
+    ) -> StoreResult<MoveOutcome> {
+        let score = check_score("score", score)?;
+        let mut inv = self.scripts.index_move.prepare_invoke();
+        inv.key(self.index_key(from))
+            .key(self.index_key(to))
+            .arg(member)
+            .arg(capacity.min(1 << 53))
+            .arg(score);
+        let n: i64 = self.invoke("index_move", &inv).await?;
+        Ok(match n {
+            1 => MoveOutcome::Moved,
+            0 => MoveOutcome::NotInSource,
+            _ => MoveOutcome::Full,
+        })
     }
 
     async fn list_push(&self, key: &str, item: &[u8]) -> StoreResult<u64> {
