@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use balas::store::embedded::EmbeddedBackend;
 use balas::store::redis::RedisBackend;
-use balas::store::{Backend, Job, JobCounts, NewJob, StoreError};
+use balas::store::{Backend, Job, JobCounts, MoveOutcome, NewJob, StoreError};
 use common::redis_server::RedisServer;
 
 /// The start of test time, Unix ms.
@@ -88,6 +88,7 @@ conformance!(
     jobs_cancel_anywhere,
     index_basics_and_ties,
     index_pop_min_into_order_and_capacity,
+    index_move_checks_source_and_capacity,
     lists,
     locks,
     rate_take_gcra,
@@ -95,6 +96,7 @@ conformance!(
     publish_subscribe,
     concurrent_claims_never_duplicate,
     concurrent_pop_min_into_respects_capacity,
+    concurrent_index_move_moves_once,
     concurrent_doc_cas_increments,
 );
 
@@ -776,6 +778,74 @@ async fn index_pop_min_into_order_and_capacity(b: Arc<dyn Backend>) {
     );
     assert_eq!(b.index_len("agent:1").await.unwrap(), 4);
     assert_eq!(b.index_len(&q2).await.unwrap(), 0);
+}
+
+async fn index_move_checks_source_and_capacity(b: Arc<dyn Backend>) {
+    b.index_put("waiting:q", "c1", 5.0).await.unwrap();
+    b.index_put("waiting:q", "c2", 6.0).await.unwrap();
+    b.index_put("active:siti", "c0", 1.0).await.unwrap();
+    let mv = |m: &'static str, to: &'static str, cap: u64| {
+        let b = Arc::clone(&b);
+        async move { b.index_move("waiting:q", m, to, cap, 9.0).await.unwrap() }
+    };
+    assert_eq!(mv("c1", "active:siti", 1).await, MoveOutcome::Full);
+    assert_eq!(
+        b.index_score("waiting:q", "c1").await.unwrap(),
+        Some(5.0),
+        "nothing moved"
+    );
+    assert_eq!(mv("c1", "active:siti", 2).await, MoveOutcome::Moved);
+    assert_eq!(b.index_score("active:siti", "c1").await.unwrap(), Some(9.0));
+    assert_eq!(b.index_score("waiting:q", "c1").await.unwrap(), None);
+    assert_eq!(b.index_len("active:siti").await.unwrap(), 2);
+    assert_eq!(b.index_len("waiting:q").await.unwrap(), 1);
+    assert_eq!(mv("c1", "active:budi", 5).await, MoveOutcome::NotInSource);
+    assert_eq!(mv("nope", "active:budi", 5).await, MoveOutcome::NotInSource);
+    assert_eq!(b.index_len("active:budi").await.unwrap(), 0);
+    assert_eq!(mv("c2", "active:budi", u64::MAX).await, MoveOutcome::Moved);
+    assert!(
+        b.index_move("waiting:q", "c2", "x", 1, f64::NAN)
+            .await
+            .is_err()
+    );
+}
+
+async fn concurrent_index_move_moves_once(b: Arc<dyn Backend>) {
+    for i in 0..40 {
+        b.index_put("waiting:q", &format!("c{i:02}"), i as f64)
+            .await
+            .unwrap();
+    }
+    // Eight agents with room for three each race for every conversation.
+    let mut handles = Vec::new();
+    for t in 0..8 {
+        let b = Arc::clone(&b);
+        handles.push(tokio::spawn(async move {
+            let holder = format!("active:{t}");
+            let mut mine = Vec::new();
+            for i in 0..40 {
+                let m = format!("c{i:02}");
+                if b.index_move("waiting:q", &m, &holder, 3, 0.0)
+                    .await
+                    .unwrap()
+                    == MoveOutcome::Moved
+                {
+                    mine.push(m);
+                }
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        let mine = h.await.unwrap();
+        assert!(mine.len() <= 3, "over capacity: {mine:?}");
+        all.extend(mine);
+    }
+    let unique: HashSet<&String> = all.iter().collect();
+    assert_eq!(unique.len(), all.len(), "nothing moved twice");
+    assert_eq!(all.len(), 24);
+    assert_eq!(b.index_len("waiting:q").await.unwrap(), 16);
 }
 
 async fn lists(b: Arc<dyn Backend>) {

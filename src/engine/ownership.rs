@@ -305,8 +305,10 @@ async fn requeue_or_resolve_effects(
         }
         Transition::Handoff { .. } | Transition::Claim { .. } => {}
     }
+    // The agent who held it no longer does (resolved, released, moved on).
     if let Some(previous) = before.agent.as_deref()
-        && after.agent.as_deref() != Some(previous)
+        && before.state == State::Assigned
+        && (after.state != State::Assigned || after.agent.as_deref() != Some(previous))
     {
         assignment::after_freed(engine, previous, conv_id, before.assigned_ms).await?;
     }
