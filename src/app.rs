@@ -7,16 +7,25 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::attachments::{Files, Library};
 use crate::broadcast::Broadcasts;
-use crate::channels::Channel;
 use crate::channels::client::{ChannelClient, InstagramClient, WhatsAppClient};
+use crate::channels::{Channel, MediaClient};
 use crate::clock::SharedClock;
-use crate::config::{Config, Secret};
+use crate::config::{Config, Secret, StoreConfig};
 use crate::engine::{BusinessHours, Engine};
 use crate::events::{Bus, Subscriber};
 use crate::intents::{LoadOptions, RuleHandle};
-use crate::outbox::{Clients, Outbox, Pacing};
-use crate::store::{Backend, Store};
+use crate::media::MediaStore;
+use crate::outbox::{Outbox, Sender, Senders};
+use crate::store::{Backend, Location, Store, StoreError, StoreResult};
+
+fn backend_name(config: &Config) -> &'static str {
+    match config.media.backend {
+        crate::config::MediaBackendKind::Fs => "backend = \"fs\"",
+        crate::config::MediaBackendKind::S3 => "backend = \"s3\"",
+    }
+}
 
 /// What the webhook edge needs to know about a channel.
 #[derive(Debug, Clone)]
@@ -43,25 +52,52 @@ struct Inner {
     instagram: ChannelSettings,
 }
 
+/// Opens the store `config` names: a Redis server (`redis_url`), a Redis
+/// Cluster (`redis_cluster_nodes`) or the embedded store (`data_dir`). An
+/// unreachable store's error names the key to fix.
+pub async fn open_backend(config: &StoreConfig) -> StoreResult<Arc<dyn Backend>> {
+    let nodes: Vec<String> = config
+        .redis_cluster_nodes
+        .iter()
+        .map(|n| n.expose().to_owned())
+        .collect();
+    let (key, location) = match &config.redis_url {
+        Some(url) => ("store.redis_url", Location::Redis(url.expose())),
+        None if !nodes.is_empty() => ("store.redis_cluster_nodes", Location::RedisCluster(&nodes)),
+        None => ("store.data_dir", Location::Embedded(&config.data_dir)),
+    };
+    crate::store::open_backend(location, &config.key_prefix)
+        .await
+        .map_err(|e| match e {
+            StoreError::Unavailable(m) => StoreError::Unavailable(format!("{m} (key `{key}`)")),
+            other => other,
+        })
+}
+
 impl App {
-    /// Opens the configured store and builds the application.
+    /// Opens the configured stores and builds the application.
     pub async fn open(config: Config, clock: SharedClock) -> anyhow::Result<App> {
-        let backend = crate::store::open_backend(
-            config.store.redis_url.as_ref().map(Secret::expose),
-            &config.store.data_dir,
-            &config.store.key_prefix,
-        )
-        .await?;
-        let app = App::with_backend(config, backend, clock)?;
+        let backend = open_backend(&config.store).await?;
+        let media = MediaStore::open(&config.media, &config.store.data_dir)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("the media store ([media] {}): {e}", backend_name(&config))
+            })?;
+        let library = Library::load(&config, &media)
+            .await
+            .map_err(|e| anyhow::anyhow!("a configured file cannot be used: {e}"))?;
+        let app = App::with_backend(config, backend, media, library, clock)?;
         // The config's [[agents]] bootstrap the users in the store.
         crate::access::accounts::import_config_agents(app.store(), &app.config().agents).await?;
         Ok(app)
     }
 
-    /// Builds the application over an already opened backend.
+    /// Builds the application over already opened stores.
     pub fn with_backend(
         config: Config,
         backend: Arc<dyn Backend>,
+        media: MediaStore,
+        library: Library,
         clock: SharedClock,
     ) -> anyhow::Result<App> {
         let options = LoadOptions {
@@ -74,48 +110,91 @@ impl App {
             )
         })?;
         crate::config::validate(&config)?;
-        let store = Store::new(backend, clock);
+        for name in &config.intents.asks_for_media {
+            if rules.current().get(name).is_none() {
+                tracing::warn!(intent = %name, "intents.asks_for_media names an intent the rules do not define");
+            }
+        }
+        let store = Store::new(backend, clock).with_replicas_ack(config.store.min_replicas_ack);
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .connect_timeout(Duration::from_secs(5))
             .build()?;
-        let mut clients = Clients::default();
+        // One sender per number or account; a disabled channel, or one
+        // without a token, records its messages as dry runs.
+        let sender =
+            |channel: Channel, enabled: bool, api_base: &str, s: &crate::config::Sender| {
+                let client = match (enabled, &s.access_token) {
+                    (true, Some(token)) => Some(match channel {
+                        Channel::WhatsApp => Arc::new(WhatsAppClient::new(
+                            http.clone(),
+                            api_base,
+                            &s.id,
+                            token.expose(),
+                        )) as Arc<dyn ChannelClient>,
+                        Channel::Instagram => Arc::new(InstagramClient::new(
+                            http.clone(),
+                            api_base,
+                            &s.id,
+                            token.expose(),
+                        )) as Arc<dyn ChannelClient>,
+                    }),
+                    _ => None,
+                };
+                Sender {
+                    id: s.id.clone(),
+                    client,
+                    rate: s.max_messages_per_second,
+                }
+            };
+        let senders = Senders::new(
+            config
+                .whatsapp_senders()
+                .iter()
+                .map(|s| {
+                    sender(
+                        Channel::WhatsApp,
+                        config.whatsapp.enabled,
+                        &config.whatsapp.api_base,
+                        s,
+                    )
+                })
+                .collect(),
+            config
+                .instagram_senders()
+                .iter()
+                .map(|s| {
+                    sender(
+                        Channel::Instagram,
+                        config.instagram.enabled,
+                        &config.instagram.api_base,
+                        s,
+                    )
+                })
+                .collect(),
+        );
+        let mut media_client = MediaClient::new();
         if config.whatsapp.enabled
             && let Some(token) = &config.whatsapp.access_token
         {
-            clients.whatsapp = Some(Arc::new(WhatsAppClient::new(
-                http.clone(),
+            media_client = media_client.with_whatsapp(
                 &config.whatsapp.api_base,
                 &config.whatsapp.phone_number_id,
                 token.expose(),
-            )) as Arc<dyn ChannelClient>);
+            );
         }
-        if config.instagram.enabled
-            && let Some(token) = &config.instagram.access_token
-        {
-            clients.instagram = Some(Arc::new(InstagramClient::new(
-                http,
-                &config.instagram.api_base,
-                &config.instagram.account_id,
-                token.expose(),
-            )) as Arc<dyn ChannelClient>);
+        if config.instagram.enabled {
+            media_client = media_client.with_instagram(&config.instagram.api_base);
         }
-        let bus = Bus::new();
-        let outbox = Outbox::new(
+        let files = Files::new(
             store.clone(),
-            bus.clone(),
-            clients,
-            Pacing {
-                whatsapp: (
-                    config.whatsapp.phone_number_id.clone(),
-                    config.whatsapp.max_messages_per_second,
-                ),
-                instagram: (
-                    config.instagram.account_id.clone(),
-                    config.instagram.max_messages_per_second,
-                ),
-            },
+            media,
+            media_client,
+            crate::attachments::Settings::from_config(&config),
+            library,
         );
+        let bus = Bus::new();
+        let outbox = Outbox::new(store.clone(), bus.clone(), senders).with_files(files.clone());
         let settings =
             |enabled: bool, verify: &Option<Secret>, secret: &Option<Secret>| ChannelSettings {
                 enabled,
@@ -133,7 +212,14 @@ impl App {
             &config.instagram.app_secret,
         );
         let config = Arc::new(config);
-        let engine = Engine::new(Arc::clone(&config), store, outbox, rules, bus.clone());
+        let engine = Engine::new(
+            Arc::clone(&config),
+            store,
+            outbox,
+            rules,
+            bus.clone(),
+            files,
+        );
         // Upper layers react to what the engine and the outbox report.
         let subscribers: Vec<Arc<dyn Subscriber>> = vec![
             Arc::new(crate::survey::SurveyEvents::new(engine.clone())),
@@ -175,6 +261,11 @@ impl App {
         &self.0.broadcasts
     }
 
+    /// The media store (the bytes of files in conversations).
+    pub fn media(&self) -> &MediaStore {
+        self.files().media()
+    }
+
     /// The store.
     pub fn store(&self) -> &Store {
         self.0.engine.store()
@@ -190,9 +281,28 @@ impl App {
         self.0.engine.outbox()
     }
 
+    /// Files in conversations.
+    pub fn files(&self) -> &Files {
+        self.0.engine.files()
+    }
+
     /// Business hours.
     pub fn hours(&self) -> &BusinessHours {
         self.0.engine.hours()
+    }
+
+    /// The configured name of a business number or account (the default
+    /// sender's for `None`); `None` when it is not configured.
+    pub fn sender_name(&self, channel: Channel, number: Option<&str>) -> Option<String> {
+        let senders = match channel {
+            Channel::WhatsApp => self.config().whatsapp_senders(),
+            Channel::Instagram => self.config().instagram_senders(),
+        };
+        let sender = match number {
+            Some(n) => senders.into_iter().find(|s| s.id == n),
+            None => senders.into_iter().next(),
+        };
+        sender.filter(|s| !s.id.is_empty()).map(|s| s.name)
     }
 
     /// Webhook settings of a channel.

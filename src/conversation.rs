@@ -7,6 +7,8 @@
 //! retried webhooks a transition happens once or fails loudly — never silently.
 //! This module is pure: no I/O, no clock.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::channels::Channel;
@@ -190,9 +192,24 @@ pub struct Conversation {
     /// Last time the waiting customer was told their position.
     #[serde(default)]
     pub last_position_update_ms: Option<i64>,
+    /// The business number (WhatsApp `phone_number_id`) or account (Instagram
+    /// id) the customer last wrote to: replies go out from it. `None` for
+    /// cases older than multi-number support (the channel's default sender).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
     /// Set when a survey's low score reopened this as a recovery case.
     #[serde(default)]
     pub recovery_score: Option<u8>,
+    /// Numbers the customer gave in this case, by name without the `case.`
+    /// prefix of the reply variables (`order_id`, `tracking_number`,
+    /// `courier`, `ticket_id`, `phone`): agents see them, replies use them,
+    /// and nobody asks for them again. The latest given wins.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub entities: BTreeMap<String, String>,
+    /// The clarifying question the bot asked last and the customer has not
+    /// answered yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question: Option<OpenQuestion>,
     /// Times it was transferred (to a queue or an agent).
     #[serde(default)]
     pub transfers: u32,
@@ -206,6 +223,29 @@ pub struct Conversation {
     /// The resolved case this one reopens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reopen_of: Option<String>,
+}
+
+/// A clarifying question waiting for its answer: what was offered, so that a
+/// tapped button or a typed answer ("1", "ya", a button's title) continues
+/// the conversation with that choice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenQuestion {
+    /// Asked, Unix ms.
+    pub asked_ms: i64,
+    /// Whether it asks to confirm an opt-out (typed "ya"/"tidak" answer it).
+    #[serde(default)]
+    pub confirms_opt_out: bool,
+    /// The buttons offered, in order.
+    pub choices: Vec<Choice>,
+}
+
+/// One offered answer of an [`OpenQuestion`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Choice {
+    /// The button's payload (`intent:NAME`, or `optout:no`).
+    pub payload: String,
+    /// The label the customer saw.
+    pub title: String,
 }
 
 /// A snoozed conversation: set aside until a time or the customer's next
@@ -253,6 +293,9 @@ impl Conversation {
             handoff_intent: None,
             last_position_update_ms: None,
             recovery_score: None,
+            entities: BTreeMap::new(),
+            question: None,
+            number: None,
             transfers: 0,
             snooze: None,
             reopened_ms: None,

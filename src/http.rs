@@ -96,13 +96,63 @@ impl From<crate::store::StoreError> for ApiError {
 pub struct JsonBody<T>(pub T);
 
 fn json_rejection(rejection: axum::extract::rejection::JsonRejection) -> ApiError {
-    let status = rejection.status();
+    body_error(rejection.status(), rejection.body_text())
+}
+
+fn body_error(status: StatusCode, message: String) -> ApiError {
     let code = match status {
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
         StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
         _ => "bad_request",
     };
-    ApiError::new(status, code, rejection.body_text())
+    ApiError::new(status, code, message)
+}
+
+/// A JSON request body kept as bytes, for a handler that reads a large body in
+/// passes instead of deserializing it whole (see [`from_json`]). Refuses a
+/// missing or other `Content-Type` and an oversized body like [`JsonBody`].
+#[derive(Debug)]
+pub struct JsonBytes(pub axum::body::Bytes);
+
+/// `Content-Type: application/json` (or `application/…+json`), as axum's `Json` wants it.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(req.headers()) {
+            return Err(json_rejection(
+                axum::extract::rejection::MissingJsonContentType::default().into(),
+            ));
+        }
+        <axum::body::Bytes as axum::extract::FromRequest<S>>::from_request(req, state)
+            .await
+            .map(JsonBytes)
+            .map_err(|e| body_error(e.status(), e.body_text()))
+    }
+}
+
+/// Deserializes a [`JsonBytes`] body, answering errors as [`JsonBody`] does.
+pub fn from_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    Json::<T>::from_bytes(body)
+        .map(|Json(v)| v)
+        .map_err(json_rejection)
 }
 
 impl<T, S> axum::extract::FromRequest<S> for JsonBody<T>

@@ -12,7 +12,7 @@
 //!      durable enqueue, 200)
 //!                  │
 //!                  ▼  store: `inbound` job queue, run by the jobs runner
-//!            engine ─▶ intents (rule match) ─▶ action: reply / handoff / opt-out …
+//!            engine ─▶ intents (rules + model) ─▶ action: reply / handoff / opt-out …
 //!                  │                         └▶ store: agent queue ─▶ api (agents)
 //!                  ▼
 //!            outbox (durable, retried, rate-limited, 24 h window; an `outbox` job)
@@ -34,22 +34,32 @@
 //! - [`engine`]: the conversation engine: what happens to each inbound event,
 //!   timers (SLA, reassurance), ownership changes with their side effects.
 //! - [`conversation`]: the one state machine of who owns a case (bot, queue, agent).
-//! - [`intents`]: rule files, normalization of chat Indonesian, matching.
-//! - [`outbox`]: durable outbound delivery with retries, pacing and window checks.
+//! - [`intents`]: rule files with examples, normalization of chat Indonesian, rule
+//!   matching, the example-trained classifier and [`intents::RuleSet::understand`]
+//!   (answer, clarify or fall back; numbers found in the message).
+//! - [`outbox`]: durable outbound delivery with retries, pacing and window checks,
+//!   from the number or account the customer wrote to ([`outbox::senders`]).
 //!
 //! Underneath:
-//! - [`store`]: all state, through one API over a Redis or an embedded (redb)
-//!   backend; every key scheme lives there.
+//! - [`store`]: all state, through one API over a Redis (one server or a
+//!   Cluster) or an embedded (redb) backend; every key scheme, and the key →
+//!   slot plan, lives there.
 //! - [`jobs`]: the one job runner (leases, heartbeats, fencing, retries, dead
-//!   letters); inbound, timers, surveys, the outbox and broadcasts are its handlers.
+//!   letters); inbound, timers, surveys, the outbox, broadcasts and media
+//!   downloads are its handlers.
 //! - [`events`]: typed domain events from lower layers to upper ones.
-//! - [`media`]: the media store (a directory or an S3 bucket) for customers' files.
+//! - [`media`]: the bytes of photos, videos, voice notes and documents, content-addressed,
+//!   in a directory or an S3-compatible bucket.
 //!
 //! On top:
+//! - [`attachments`]: files in conversations (downloading customers' files,
+//!   handing ours to the platforms, retention).
 //! - [`survey`]: satisfaction surveys after resolution; [`reports`]: what supervisors read.
 //! - [`broadcast`]: marketing campaigns, paced and sent at most once per recipient.
-//! - [`access`]: accounts, sign-in, API tokens and the least-privilege rules
-//!   they obey.
+//! - [`access`]: accounts, sign-in, API tokens, the least-privilege rules
+//!   they obey, and the audit log.
+//! - [`privacy`]: customers' personal data: export, erasure, and the
+//!   retention job that deletes what is older than `[retention]` allows.
 //! - [`api`]: the HTTP API for agents, supervisors and marketers; [`console`]: the
 //!   browser console served on top of it.
 //! - [`app`]: the composition root (builds and wires the parts); [`server`]: routes,
@@ -62,6 +72,7 @@
 pub mod access;
 pub mod api;
 pub mod app;
+pub mod attachments;
 pub mod broadcast;
 pub mod channels;
 pub mod cli;
@@ -76,6 +87,7 @@ pub mod intents;
 pub mod jobs;
 pub mod media;
 pub mod outbox;
+pub mod privacy;
 pub mod reports;
 pub mod server;
 pub mod store;

@@ -29,6 +29,9 @@ pub struct CaseFacts {
     pub queue: Option<String>,
     /// Channel name.
     pub channel: String,
+    /// The business number or account the customer wrote to (`None` for
+    /// cases from before several numbers were supported).
+    pub number: Option<String>,
     /// Resolved without a human.
     pub bot_only: bool,
     /// Its survey, if one was scheduled.
@@ -50,6 +53,8 @@ pub struct OpenedFacts {
     pub queue: Option<String>,
     /// Channel name.
     pub channel: String,
+    /// The business number or account it was opened on.
+    pub number: Option<String>,
 }
 
 /// The targets the service measures are judged against.
@@ -73,6 +78,8 @@ pub enum GroupBy {
     Queue,
     /// Channel.
     Channel,
+    /// Business number or account (`default` for cases without one).
+    Number,
 }
 
 /// Median and 90th percentile of a duration, in seconds.
@@ -254,6 +261,7 @@ fn group_key(
     agent: &Option<String>,
     queue: &Option<String>,
     channel: &str,
+    number: &Option<String>,
     tz: &jiff::tz::TimeZone,
 ) -> String {
     match by {
@@ -261,6 +269,7 @@ fn group_key(
         GroupBy::Agent => agent.clone().unwrap_or_else(|| "bot".into()),
         GroupBy::Queue => queue.clone().unwrap_or_else(|| "none".into()),
         GroupBy::Channel => channel.to_string(),
+        GroupBy::Number => number.clone().unwrap_or_else(|| "default".into()),
     }
 }
 
@@ -278,11 +287,27 @@ pub fn summarize(
     let Some(by) = group_by else { return out };
     let mut groups: BTreeMap<String, (Vec<&CaseFacts>, u64)> = BTreeMap::new();
     for c in cases {
-        let key = group_key(by, c.resolved_ms, &c.agent, &c.queue, &c.channel, tz);
+        let key = group_key(
+            by,
+            c.resolved_ms,
+            &c.agent,
+            &c.queue,
+            &c.channel,
+            &c.number,
+            tz,
+        );
         groups.entry(key).or_default().0.push(c);
     }
     for o in opened {
-        let key = group_key(by, o.opened_ms, &o.agent, &o.queue, &o.channel, tz);
+        let key = group_key(
+            by,
+            o.opened_ms,
+            &o.agent,
+            &o.queue,
+            &o.channel,
+            &o.number,
+            tz,
+        );
         groups.entry(key).or_default().1 += 1;
     }
     out.extend(
@@ -329,6 +354,7 @@ pub async fn case_facts(store: &Store, from_ms: i64, to_ms: i64) -> StoreResult<
             agent: c.agent.clone(),
             queue: c.queue.clone(),
             channel: c.channel.as_str().to_string(),
+            number: c.number.clone(),
             bot_only: !c.reached_human,
             survey: store.survey(&c.id).await?,
             transfers: c.transfers,
@@ -354,6 +380,7 @@ pub async fn opened_facts(
             agent: c.agent.clone(),
             queue: c.queue.clone(),
             channel: c.channel.as_str().to_string(),
+            number: c.number.clone(),
         })
         .collect())
 }
@@ -395,6 +422,7 @@ mod tests {
             sent_ms: sent.then_some(1),
             answered_ms: None,
             closed_ms: None,
+            number: None,
         }
     }
 
@@ -412,6 +440,7 @@ mod tests {
             agent: (!agent.is_empty()).then(|| agent.to_string()),
             queue: (!agent.is_empty()).then(|| "general".to_string()),
             channel: "whatsapp".into(),
+            number: None,
             bot_only: agent.is_empty(),
             survey: s,
             transfers: 0,

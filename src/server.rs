@@ -1,7 +1,8 @@
 //! `balas serve`: the HTTP routes, the background workers, and graceful shutdown.
 //!
 //! One process runs everything: Meta's webhooks, the agent API and console, and
-//! the workers that drain the inbound, outbox, timer and broadcast queues. Any
+//! the workers that drain the inbound, outbox, timer, survey, broadcast and
+//! media queues, and the maintenance queue (retention). Any
 //! number of such processes may share one Redis. On SIGTERM/SIGINT the server
 //! stops accepting, finishes in-flight requests, lets each worker finish the jobs
 //! it is running and hands back the ones it claimed but had not started, and
@@ -24,10 +25,12 @@ use tokio::task::JoinHandle;
 use std::sync::Arc;
 
 use crate::app::App;
+use crate::attachments::MediaHandler;
 use crate::broadcast::BroadcastHandler;
 use crate::engine::worker::{InboundHandler, TimerHandler};
 use crate::http::json_error;
 use crate::jobs::{Handler, Settings, Worker};
+use crate::privacy::retention::RetentionHandler;
 use crate::store::{Store, queues};
 use crate::survey::SurveyHandler;
 
@@ -253,6 +256,18 @@ fn spawn_workers(app: &App, shutdown: &watch::Receiver<bool>) -> Vec<JoinHandle<
             settings(2),
             shutdown,
         ),
+        spawn(
+            RetentionHandler::new(app.files().clone(), app.config().retention.clone()),
+            &store,
+            settings(1),
+            shutdown,
+        ),
+        spawn(
+            MediaHandler::new(app.files().clone()),
+            &store,
+            settings(cfg.media_concurrency),
+            shutdown,
+        ),
     ]
 }
 
@@ -277,6 +292,12 @@ pub fn start(app: App, listener: TcpListener) -> std::io::Result<Running> {
     let (shutdown, rx) = watch::channel(false);
     let mut workers = Vec::new();
     workers.extend(spawn_workers(&app, &rx));
+    let store = app.store().clone();
+    tokio::spawn(async move {
+        if let Err(e) = RetentionHandler::schedule(&store).await {
+            tracing::warn!(error = %e, "could not schedule the retention sweep; it is scheduled at the next start");
+        }
+    });
     // The reloader holds no work in progress; it is simply stopped on shutdown.
     let reloader = crate::intents::spawn_reloader(
         app.rules().clone(),

@@ -133,6 +133,18 @@ async fn receive(app: &App, channel: Channel, headers: &HeaderMap, body: &[u8]) 
             return json_error(StatusCode::BAD_REQUEST, "malformed_payload", &e.to_string());
         }
     };
+    // Replies go out from the number the customer wrote to; one that is not
+    // configured cannot answer (its replies fail visibly). Stored anyway.
+    let senders = app.outbox().senders();
+    for event in &events {
+        if !event.business_id.is_empty()
+            && senders.resolve(channel, Some(&event.business_id)).is_none()
+        {
+            tracing::warn!(%channel, number = %event.business_id, "webhook for a number or account that is not configured; its replies cannot be sent (add it to [[whatsapp.numbers]] / [[instagram.accounts]])");
+            metrics::counter!("balas_webhook_unknown_sender_total", "channel" => channel.as_str())
+                .increment(1);
+        }
+    }
     match app.store().ingest_inbound(&events).await {
         Ok(accepted) => {
             for (event, fresh) in events.iter().zip(&accepted) {

@@ -34,9 +34,10 @@ const PASSWORD: &str = "kopi susu gula aren";
 /// A second process on the same Redis; `None` on the embedded store (one
 /// process only), where the same process stands in.
 async fn peer(h: &Harness) -> Option<Harness> {
-    match h.store_kind {
-        StoreKind::Redis(_) => Some(h.second_process().await),
-        StoreKind::Embedded => None,
+    if h.store_kind.shared() {
+        Some(h.second_process().await)
+    } else {
+        None
     }
 }
 

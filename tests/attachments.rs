@@ -1,4 +1,4 @@
-//! Attachment records on both state stores: created once per file, listed per
+//! Attachment records on every state store: created once per file, listed per
 //! case, and a status that only moves forward (pending → stored | failed,
 //! failed → stored), never back from stored.
 
@@ -13,6 +13,8 @@ use balas::media::{ContentHash, StoredObject};
 use balas::store::embedded::EmbeddedBackend;
 use balas::store::redis::RedisBackend;
 use balas::store::{Attachment, AttachmentDirection, AttachmentStatus, Backend, Store};
+use common::harness::unique_prefix;
+use common::redis_cluster::RedisCluster;
 use common::redis_server::RedisServer;
 
 const T0: i64 = 1_795_402_800_000;
@@ -45,7 +47,14 @@ async fn redis() -> Fixture {
     fixture_with(Arc::new(backend), Box::new(server))
 }
 
-macro_rules! on_both_state_stores {
+async fn cluster() -> Fixture {
+    let backend = RedisBackend::connect_cluster(&RedisCluster::shared().urls(), &unique_prefix())
+        .await
+        .unwrap();
+    fixture_with(Arc::new(backend), Box::new(()))
+}
+
+macro_rules! on_every_state_store {
     ($($name:ident),* $(,)?) => {
         mod embedded {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,10 +64,14 @@ macro_rules! on_both_state_stores {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() { super::$name(super::redis().await).await })*
         }
+        mod cluster {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::cluster().await).await })*
+        }
     };
 }
 
-on_both_state_stores!(
+on_every_state_store!(
     created_once_and_listed_per_case,
     status_moves_forward_only,
     outbound_records_and_content_index,

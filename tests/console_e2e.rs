@@ -6,9 +6,10 @@
 //! sign in through the form (session cookie, shared by a second tab), a
 //! signed complaint webhook shows up in the Queue live, claim, reply (checked
 //! at the Graph mock), the customer's answer shows up live, HTML-looking
-//! customer text stays text, resolve, then the admin screen (add a user, set
-//! queues, issue an API token, disable), sign out, and screenshots in
-//! `tests/artifacts/`.
+//! customer text stays text, the customer's photo shows as a thumbnail that
+//! opens in a viewer, the agent uploads a PDF (it reaches the Graph mock as a
+//! document), resolve, then the admin screen (add a user, set queues, issue
+//! an API token, disable), sign out, and screenshots in `tests/artifacts/`.
 //!
 //! Needs Chromium (`/usr/bin/chromium`) and `tests/console/node_modules`;
 //! `./scripts/test` installs both. Without them this test fails and says so.
@@ -86,6 +87,7 @@ async fn console_in_a_real_browser() {
         shortcut: "foto".into(),
         title: "Minta foto".into(),
         text: "Mohon kirim foto barangnya ya kak.".into(),
+        attachment: None,
     }];
 
     let app = balas::app::App::open(config, Arc::new(balas::clock::SystemClock))
@@ -120,6 +122,10 @@ async fn console_in_a_real_browser() {
     assert_eq!(res.headers()["x-content-type-options"], "nosniff");
     assert!(res.text().await.unwrap().contains("/console/app.js"));
 
+    // The photo the customer will send (served by the mock's media endpoints).
+    let photo =
+        graph.add_whatsapp_media(include_bytes!("data/media/barang-rusak.png"), "image/png");
+
     let artifacts = root.join("tests/artifacts");
     let screenshot = artifacts.join("console-conversation.png");
     let _ = std::fs::remove_file(&screenshot);
@@ -133,6 +139,9 @@ async fn console_in_a_real_browser() {
         .env("APP_SECRET", APP_SECRET)
         .env("GRAPH_URL", graph.base_url())
         .env("PHONE_NUMBER_ID", PHONE_NUMBER_ID)
+        .env("MEDIA_ID", &photo.id)
+        .env("MEDIA_SHA256", &photo.sha256_base64)
+        .env("UPLOAD_FILE", root.join("tests/data/media/nota-servis.pdf"))
         .env("ARTIFACTS", &artifacts)
         .env("CHROMIUM", &browser)
         .kill_on_drop(true)
@@ -157,6 +166,13 @@ async fn console_in_a_real_browser() {
         graph.violations().is_empty(),
         "Graph mock violations: {:?}",
         graph.violations()
+    );
+    let uploads = graph.uploads();
+    assert_eq!(uploads.len(), 1, "the agent's file was uploaded once");
+    assert_eq!(
+        uploads[0].bytes,
+        include_bytes!("data/media/nota-servis.pdf"),
+        "the uploaded bytes are the agent's file"
     );
     eprintln!(
         "console e2e passed in {:.1} s",

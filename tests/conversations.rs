@@ -12,13 +12,185 @@ use common::payloads;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-on_both_stores!(greeting_gets_a_reply, complaint_goes_to_an_agent_and_back);
+on_every_store!(
+    greeting_gets_a_reply,
+    complaint_goes_to_an_agent_and_back,
+    a_clarifying_button_answer_continues_the_conversation,
+    an_instagram_quick_reply_answers_a_clarifying_question,
+);
 
 async fn greeting_gets_a_reply(store: StoreKind) {
     let h = Harness::start(store).await;
     h.customer_says("6281200000001", "Rina", "halo kak").await;
     let texts = h.wait_texts_to("6281200000001", 1).await;
     assert!(!texts[0].is_empty());
+    assert!(h.mock.violations().is_empty(), "{:?}", h.mock.violations());
+    h.stop().await;
+}
+
+/// An unsure bot asks with reply buttons (checked against the documented
+/// shape by the mock) and keeps what it offered on the case; the tapped button
+/// continues the conversation with that topic as if it had been understood;
+/// a button that names nothing known is answered politely.
+async fn a_clarifying_button_answer_continues_the_conversation(store: StoreKind) {
+    let h = Harness::start(store).await;
+    let who = "6281200000077";
+    // A short question the default rules are unsure about.
+    h.customer_says(who, "Dewi", "ori gk min?").await;
+    h.wait_texts_to(who, 1).await;
+    let asked = h
+        .mock
+        .requests()
+        .into_iter()
+        .find(|r| r.body["to"] == json!(who))
+        .expect("the question");
+    assert_eq!(
+        asked.body["interactive"]["type"],
+        json!("button"),
+        "a question with reply buttons: {}",
+        asked.body
+    );
+    let buttons: Vec<(String, String)> = asked.body["interactive"]["action"]["buttons"]
+        .as_array()
+        .expect("buttons")
+        .iter()
+        .map(|b| {
+            (
+                b["reply"]["id"].as_str().unwrap().to_string(),
+                b["reply"]["title"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(buttons.len() >= 2, "{buttons:?}");
+    assert_eq!(
+        buttons.last().unwrap(),
+        &(
+            "intent:human_agent".to_string(),
+            "Bicara dengan CS".to_string()
+        ),
+        "a person is always offered"
+    );
+    let case = h.current_case(who).await.expect("a case");
+    let conv = h.app.store().conversation(&case).await.unwrap().unwrap();
+    let offered: Vec<(String, String)> = conv
+        .question
+        .as_ref()
+        .expect("the question is kept on the case")
+        .choices
+        .iter()
+        .map(|c| (c.payload.clone(), c.title.clone()))
+        .collect();
+    assert_eq!(offered, buttons);
+
+    // The customer taps the first topic.
+    let (payload, title) = &buttons[0];
+    let topic = payload.strip_prefix("intent:").expect("an intent button");
+    let tap = payloads::wa_button_reply(
+        who,
+        "Dewi",
+        &payloads::new_wamid(),
+        payload,
+        title,
+        h.clock.now_ms() / 1000,
+    );
+    let resp = h.post_signed("whatsapp", tap.to_string().as_bytes()).await;
+    assert_eq!(resp.status(), 200);
+    let texts = h.wait_texts_to(who, 2).await;
+    assert_ne!(texts[1], texts[0], "an answer, not the question again");
+    let store = h.app.store();
+    h.until("the bot answers the chosen topic", || async {
+        store.transcript(&case).await.unwrap().iter().any(
+            |e| matches!(&e.speaker, balas::store::Speaker::Bot { intent: Some(i) } if i == topic),
+        )
+    })
+    .await;
+    let conv = store.conversation(&case).await.unwrap().unwrap();
+    assert!(conv.question.is_none(), "answered: the question is closed");
+    assert_eq!(conv.consecutive_fallbacks, 0);
+
+    // A button from long ago that names nothing known any more.
+    let stale = payloads::wa_button_reply(
+        who,
+        "Dewi",
+        &payloads::new_wamid(),
+        "intent:promo_lebaran_2019",
+        "Opsi B",
+        h.clock.now_ms() / 1000,
+    );
+    let resp = h
+        .post_signed("whatsapp", stale.to_string().as_bytes())
+        .await;
+    assert_eq!(resp.status(), 200);
+    let texts = h.wait_texts_to(who, 3).await;
+    assert!(texts[2].contains("sudah tidak berlaku"), "{}", texts[2]);
+
+    // A number given goes onto the case, where agents see it.
+    h.customer_says(who, "Dewi", "paket saya belum sampai, resi JP1234567890")
+        .await;
+    let texts = h.wait_texts_to(who, 4).await;
+    assert!(texts[3].contains("JP1234567890"), "{}", texts[3]);
+    let (status, conv) = h
+        .api(
+            "root",
+            Method::GET,
+            &format!("/api/v1/conversations/{case}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{conv}");
+    assert_eq!(
+        conv["entities"],
+        json!({"tracking_number": "JP1234567890", "courier": "J&T"})
+    );
+    assert!(h.mock.violations().is_empty(), "{:?}", h.mock.violations());
+    h.stop().await;
+}
+
+/// The same question on Instagram arrives as quick replies; the tapped quick
+/// reply's payload continues the conversation with that topic.
+async fn an_instagram_quick_reply_answers_a_clarifying_question(store: StoreKind) {
+    let h = Harness::start(store).await;
+    let who = "17841499900000077";
+    let said = payloads::ig_text(who, "mid.ask", "ori gk min?", h.clock.now_ms());
+    let resp = h
+        .post_signed("instagram", said.to_string().as_bytes())
+        .await;
+    assert_eq!(resp.status(), 200);
+    h.wait_texts_to(who, 1).await;
+    let asked = h
+        .mock
+        .requests()
+        .into_iter()
+        .find(|r| r.body["recipient"]["id"] == json!(who))
+        .expect("the question");
+    let replies = asked.body["message"]["quick_replies"]
+        .as_array()
+        .unwrap_or_else(|| panic!("quick replies: {}", asked.body))
+        .clone();
+    assert!(replies.len() >= 2, "{replies:?}");
+    let payload = replies[0]["payload"].as_str().unwrap().to_string();
+    let title = replies[0]["title"].as_str().unwrap().to_string();
+    let topic = payload
+        .strip_prefix("intent:")
+        .expect("an intent")
+        .to_string();
+    let tap = payloads::ig_quick_reply(who, "mid.tap", &title, &payload, h.clock.now_ms());
+    let resp = h.post_signed("instagram", tap.to_string().as_bytes()).await;
+    assert_eq!(resp.status(), 200);
+    h.wait_texts_to(who, 2).await;
+    let store = h.app.store();
+    let case = store
+        .contact(balas::channels::Channel::Instagram, who)
+        .await
+        .unwrap()
+        .and_then(|c| c.current_case)
+        .expect("a case");
+    h.until("the bot answers the chosen topic", || async {
+        store.transcript(&case).await.unwrap().iter().any(
+            |e| matches!(&e.speaker, balas::store::Speaker::Bot { intent: Some(i) } if *i == topic),
+        )
+    })
+    .await;
     assert!(h.mock.violations().is_empty(), "{:?}", h.mock.violations());
     h.stop().await;
 }

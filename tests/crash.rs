@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 use balas::channels::signature::sign;
 use common::graph_mock::GraphMock;
 use common::harness::APP_SECRET;
+use common::harness::unique_prefix;
 use common::payloads;
 use common::process::{BalasProcess, ProcStore, free_port, run, sample, write_config};
+use common::redis_cluster::RedisCluster;
 use common::redis_server::RedisServer;
 use serde_json::json;
 
@@ -106,9 +108,12 @@ async fn kill_9_loses_nothing_acknowledged(store: ProcStore, at: KillAt) {
     // wait longer than that for a restart.
     let bound = match store {
         ProcStore::Embedded(_) => Duration::from_secs(5),
-        ProcStore::Redis(_) => Duration::from_secs(15),
+        ProcStore::Redis(_) | ProcStore::Cluster(..) => Duration::from_secs(15),
     };
     let deadline = Instant::now() + Duration::from_secs(40);
+    // When the last customer got an answer; the loop then waits for the
+    // queues to settle (the metrics refresh once a second, so they lag).
+    let mut all_answered = None;
     loop {
         let b = http
             .get(format!("{}/metrics", second.base))
@@ -137,7 +142,10 @@ async fn kill_9_loses_nothing_acknowledged(store: ProcStore, at: KillAt) {
                     .any(|r| r.body["to"] == json!(customer(*i)))
             })
             .count();
-        if busy == 0.0 {
+        if replied == N && all_answered.is_none() {
+            all_answered = Some(restarted.elapsed());
+        }
+        if busy == 0.0 && all_answered.is_some() {
             break;
         }
         assert!(
@@ -147,7 +155,7 @@ async fn kill_9_loses_nothing_acknowledged(store: ProcStore, at: KillAt) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let recovered = restarted.elapsed();
+    let recovered = all_answered.expect("everyone answered");
     assert!(
         recovered <= bound,
         "every acknowledged message answered {recovered:?} after the restart (at most {bound:?})\n{}",
@@ -180,12 +188,7 @@ async fn kill_9_loses_nothing_acknowledged(store: ProcStore, at: KillAt) {
 
     // Every acknowledged message was answered: its reply record is sent and
     // the customer got it.
-    let backend = match &store {
-        ProcStore::Embedded(d) => balas::store::open_backend(None, d, "balas").await,
-        ProcStore::Redis(url) => balas::store::open_backend(Some(url), dir.path(), "proc").await,
-    }
-    .expect("store reopens");
-    let st = balas::store::Store::new(backend, std::sync::Arc::new(balas::clock::SystemClock));
+    let st = store.open().await;
     let mut cut_off = Vec::new();
     for (i, wamid) in wamids.iter().enumerate() {
         let who = customer(i);
@@ -230,6 +233,16 @@ async fn kill_9_after_acks_loses_nothing_redis() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_after_acks_loses_nothing_cluster() {
+    kill_9_loses_nothing_acknowledged(cluster_store(), KillAt::AfterAcks).await;
+}
+
+/// A fresh store on the test binary's Redis Cluster.
+fn cluster_store() -> ProcStore {
+    ProcStore::Cluster(RedisCluster::shared().urls(), unique_prefix())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_send_loses_nothing_embedded() {
     let data = tempfile::tempdir().unwrap();
     let store = ProcStore::Embedded(data.path().join("data"));
@@ -240,6 +253,11 @@ async fn kill_9_mid_send_loses_nothing_embedded() {
 async fn kill_9_mid_send_loses_nothing_redis() {
     let redis = RedisServer::start();
     kill_9_loses_nothing_acknowledged(ProcStore::Redis(redis.url()), KillAt::MidSend).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_send_loses_nothing_cluster() {
+    kill_9_loses_nothing_acknowledged(cluster_store(), KillAt::MidSend).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -457,4 +475,146 @@ async fn kill_9_mid_broadcast_embedded() {
 async fn kill_9_mid_broadcast_redis() {
     let redis = RedisServer::start();
     kill_9_mid_broadcast(ProcStore::Redis(redis.url())).await;
+}
+
+/// `kill -9` while a customer's photo is being downloaded: the attachment
+/// record stays pending, the restarted process downloads the photo again, and
+/// the identical bytes end up in the media store.
+async fn kill_9_mid_download(store: ProcStore) {
+    const PNG: &[u8] = include_bytes!("data/media/barang-rusak.png");
+    let dir = tempfile::tempdir().unwrap();
+    let mock = GraphMock::start().await;
+    // The download hangs until the process is killed.
+    mock.set_media_delay(Some(Duration::from_secs(120)));
+    let http = reqwest::Client::new();
+    let port = free_port();
+    let config = write_config(dir.path(), "first.toml", &store, mock.base_url(), port);
+    let mut first = BalasProcess::spawn(&config, port);
+    first.wait_ready(&http).await;
+
+    let customer = "6281399990001";
+    let media = mock.add_whatsapp_media(PNG, "image/png");
+    let wamid = payloads::new_wamid();
+    let body = payloads::wa_media(
+        customer,
+        "Pelanggan",
+        &wamid,
+        "image",
+        json!({"id": media.id, "mime_type": "image/png", "sha256": media.sha256_base64}),
+        jiff::Timestamp::now().as_second(),
+    )
+    .to_string();
+    let resp = http
+        .post(format!("{}/webhooks/whatsapp", first.base))
+        .header("content-type", "application/json")
+        .header(
+            "x-hub-signature-256",
+            sign(APP_SECRET.as_bytes(), body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let download = format!("/__media/{}", media.id);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !mock.media_requests().iter().any(|r| r.path == download) {
+        assert!(
+            Instant::now() < deadline,
+            "the download started\n{}",
+            first.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill9();
+    mock.set_media_delay(None);
+
+    let port = free_port();
+    let config = write_config(dir.path(), "second.toml", &store, mock.base_url(), port);
+    let mut second = BalasProcess::spawn(&config, port);
+    second.wait_ready(&http).await;
+    // On Redis the dead process's lease (10 s) runs out first.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let downloads = mock
+            .media_requests()
+            .iter()
+            .filter(|r| r.path == download)
+            .count();
+        let page = second.metrics(&http).await;
+        let label = "queue=\"media\"";
+        let busy = sample(&page, "balas_jobs_pending", &[label]).unwrap_or(f64::NAN)
+            + sample(&page, "balas_jobs_leased", &[label]).unwrap_or(f64::NAN);
+        if downloads >= 2 && busy == 0.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the photo was downloaded again after the restart ({downloads} downloads, media queue busy {busy})\n{}",
+            second.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    second.sigterm();
+    let status = second.wait_exit(Duration::from_secs(30)).await;
+    assert_eq!(status.code(), Some(0), "{}", second.logs());
+
+    let (backend, data_dir) = match &store {
+        ProcStore::Embedded(d) => (
+            balas::store::open_backend(balas::store::Location::Embedded(d), "balas").await,
+            d.clone(),
+        ),
+        ProcStore::Redis(url) => (
+            balas::store::open_backend(balas::store::Location::Redis(url), "proc").await,
+            dir.path().join("data"),
+        ),
+        ProcStore::Cluster(nodes, prefix) => (
+            balas::store::open_backend(balas::store::Location::RedisCluster(nodes), prefix).await,
+            dir.path().join("data"),
+        ),
+    };
+    let st = balas::store::Store::new(
+        backend.expect("store reopens"),
+        std::sync::Arc::new(balas::clock::SystemClock),
+    );
+    let case = st
+        .contact(balas::channels::Channel::WhatsApp, customer)
+        .await
+        .unwrap()
+        .and_then(|c| c.current_case)
+        .expect("the customer has a case");
+    let files = st.conversation_attachments(&case, 10).await.unwrap();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(
+        files[0].status,
+        balas::store::AttachmentStatus::Stored,
+        "{files:?}"
+    );
+    let media_store =
+        balas::media::MediaStore::open(&balas::config::MediaConfig::default(), &data_dir)
+            .await
+            .unwrap();
+    let bytes = media_store
+        .get_bytes(files[0].sha256.as_ref().expect("stored with its hash"))
+        .await
+        .unwrap();
+    assert_eq!(bytes, PNG, "the identical bytes");
+    assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_download_loses_no_file_embedded() {
+    let data = tempfile::tempdir().unwrap();
+    kill_9_mid_download(ProcStore::Embedded(data.path().join("data"))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_download_loses_no_file_redis() {
+    let redis = RedisServer::start();
+    kill_9_mid_download(ProcStore::Redis(redis.url())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_broadcast_cluster() {
+    kill_9_mid_broadcast(cluster_store()).await;
 }

@@ -1,11 +1,12 @@
 //! Delivery promises under slowness and broken connections, without any crash:
-//! - two processes on one Redis and a Graph API slower than the job lease:
+//! - two processes on one Redis (or Redis Cluster) and a Graph API slower than the job lease:
 //!   heartbeats keep each send with the process that started it, so nobody
 //!   gets a reply, a survey question or a broadcast twice;
 //! - a Graph API that reads the request and drops the connection: the outcome
 //!   is unknown, so broadcast recipients are recorded as "outcome unknown" and
 //!   never messaged a second time.
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeMap;
@@ -61,15 +62,16 @@ async fn broadcast_view(h: &Harness, id: &str) -> Value {
     v
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_graph_api_slower_than_the_lease_never_gets_a_message_twice() {
+on_shared_stores!(a_graph_api_slower_than_the_lease_never_gets_a_message_twice);
+
+async fn a_graph_api_slower_than_the_lease_never_gets_a_message_twice(store: StoreKind) {
     let slow = |c: &mut balas::config::Config| {
         c.workers.lease = HumanDuration::secs(1);
         c.survey.enabled = true;
         c.survey.delay = HumanDuration::secs(60);
         c.broadcast.quiet_hours = String::new();
     };
-    let a = Harness::start_with(StoreKind::redis(), slow).await;
+    let a = Harness::start_with(store, slow).await;
     let b = a.second_process().await;
     // Every answer takes longer than a lease: without heartbeats the other
     // process would take the send over and send it again.

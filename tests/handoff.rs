@@ -16,7 +16,7 @@ use common::harness::{Harness, StoreKind, token};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-on_both_stores!(
+on_every_store!(
     fallback_twice_hands_off_to_the_default_queue,
     queued_customer_is_not_answered_by_intents_but_opt_out_is_honoured,
     position_updates_are_rate_limited,
@@ -890,11 +890,13 @@ async fn canned_responses_render_variables(store: StoreKind) {
                 shortcut: "maaf".into(),
                 title: "Permintaan maaf".into(),
                 text: "Halo {{contact.name}}, mohon maaf atas kendalanya. Salam, {{shop.name}} (kasus {{case.id}})".into(),
+                attachment: None,
             },
             CannedConfig {
                 shortcut: "tutup".into(),
                 title: "Penutup".into(),
                 text: "Terima kasih sudah menghubungi {{shop.name}}.".into(),
+                attachment: None,
             },
         ];
     })
@@ -943,11 +945,15 @@ async fn canned_responses_render_variables(store: StoreKind) {
     h.stop().await;
 }
 
-// ---- several processes on one Redis -------------------------------------------
+// ---- several processes on one Redis or one Redis Cluster -----------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_claims_from_two_processes_never_double_assign() {
-    let a = Harness::start_with(StoreKind::redis(), |c| c.survey.enabled = false).await;
+on_shared_stores!(
+    concurrent_claims_from_two_processes_never_double_assign,
+    handoff_event_reaches_event_streams_on_every_process,
+);
+
+async fn concurrent_claims_from_two_processes_never_double_assign(store: StoreKind) {
+    let a = Harness::start_with(store, |c| c.survey.enabled = false).await;
     let b = a.second_process().await;
 
     // One waiting customer, two agents on two processes claiming at once.
@@ -1063,9 +1069,8 @@ async fn read_event(resp: &mut reqwest::Response, kind: &str, case: &str) -> Val
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn handoff_event_reaches_event_streams_on_every_process() {
-    let a = Harness::start(StoreKind::redis()).await;
+async fn handoff_event_reaches_event_streams_on_every_process(store: StoreKind) {
+    let a = Harness::start(store).await;
     let b = a.second_process().await;
     let mut on_a = open_events(&a, "siti").await;
     let mut on_b = open_events(&b, "budi").await;
@@ -1101,6 +1106,7 @@ async fn canned_response_with_an_unknown_variable_stops_startup() {
         shortcut: "halo".into(),
         title: "Halo".into(),
         text: "Halo {{contact.nama}}".into(),
+        attachment: None,
     }];
     let clock = std::sync::Arc::new(balas::clock::ManualClock::at_ms(
         common::harness::MONDAY_10_WIB_MS,

@@ -325,6 +325,7 @@ fn wa_message(media: OutboundMedia) -> OutboundMessage {
         to: "6289612345670".into(),
         content: OutboundContent::Media(media),
         human_agent_tag: false,
+        from: None,
     }
 }
 
@@ -441,6 +442,7 @@ async fn instagram_attachments_are_sent_by_url_and_fetched() {
             to: "7291836450192837".into(),
             content,
             human_agent_tag: true,
+            from: None,
         };
         sender.send(&msg).await.unwrap();
     }
@@ -469,6 +471,7 @@ async fn instagram_attachments_are_sent_by_url_and_fetched() {
             filename: None,
         }),
         human_agent_tag: false,
+        from: None,
     };
     assert!(sender.send(&msg).await.is_err());
 }

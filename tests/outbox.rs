@@ -19,7 +19,7 @@ use common::payloads;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-on_both_stores!(
+on_every_store!(
     text_reply_matches_the_documented_shape,
     rate_limited_send_is_retried_and_delivered_once,
     window_error_131047_fails_visibly_without_retry,

@@ -1,9 +1,10 @@
-//! One conformance suite for both store backends.
+//! One conformance suite for every store backend.
 //!
 //! Every test is an async fn taking an `Arc<dyn Backend>`; the `conformance!`
-//! macro instantiates it once against a fresh `redis-server` and once against a
-//! fresh embedded store in a temp dir. Time is passed explicitly as `now_ms`
-//! (starting at [`T0`]), never read from a clock, so nothing sleeps.
+//! macro instantiates it against a fresh `redis-server`, a fresh embedded
+//! store in a temp dir, and a Redis Cluster (3 masters, 3 replicas; one per
+//! test binary, a fresh key prefix per test). Time is passed explicitly as
+//! `now_ms` (starting at [`T0`]), never read from a clock, so nothing sleeps.
 
 mod common;
 
@@ -13,7 +14,9 @@ use std::time::Duration;
 
 use balas::store::embedded::EmbeddedBackend;
 use balas::store::redis::RedisBackend;
-use balas::store::{Backend, Job, JobCounts, MoveOutcome, NewJob, StoreError};
+use balas::store::{Backend, Job, JobCounts, Location, MoveOutcome, NewJob, StoreError};
+use common::harness::unique_prefix;
+use common::redis_cluster::RedisCluster;
 use common::redis_server::RedisServer;
 
 /// The start of test time, Unix ms.
@@ -34,6 +37,16 @@ async fn redis_fixture() -> Fixture {
     Fixture {
         backend: Arc::new(backend),
         _guard: Box::new(server),
+    }
+}
+
+async fn cluster_fixture() -> Fixture {
+    let backend = RedisBackend::connect_cluster(&RedisCluster::shared().urls(), &unique_prefix())
+        .await
+        .expect("connect to the test cluster");
+    Fixture {
+        backend: Arc::new(backend),
+        _guard: Box::new(()),
     }
 }
 
@@ -68,6 +81,16 @@ macro_rules! conformance {
             )*
             use std::sync::Arc;
         }
+        mod cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let f = super::cluster_fixture().await;
+                    super::$name(Arc::clone(&f.backend)).await;
+                }
+            )*
+            use std::sync::Arc;
+        }
     };
 }
 
@@ -77,10 +100,13 @@ conformance!(
     forget_allows_again,
     doc_cas,
     doc_get_many_keeps_order,
+    doc_put_counted_moves_counters_with_the_document,
+    multi_key_calls_need_one_hash_tag,
     doc_delete_then_recreate,
     users_tokens_and_sessions,
     jobs_claim_due_earliest_first,
     jobs_push_dedupes_ids_and_keys,
+    jobs_push_replicated_pushes_alike,
     jobs_lease_expiry_reclaims_with_attempts,
     jobs_heartbeat_keeps_the_lease,
     jobs_retry_and_payload,
@@ -98,6 +124,12 @@ conformance!(
     concurrent_pop_min_into_respects_capacity,
     concurrent_index_move_moves_once,
     concurrent_doc_cas_increments,
+    index_range_rev_descends,
+    lists_set_in_place_and_delete,
+    jobs_dead_remove_any_entry,
+    rate_reset_forgets,
+    purge_expired_keeps_every_answer,
+    scan_sees_every_key_and_value,
 );
 
 fn job(id: &str, due_ms: i64, payload: &str) -> NewJob {
@@ -121,7 +153,7 @@ const LEASE: Duration = Duration::from_secs(30);
 
 async fn ping_and_name(b: Arc<dyn Backend>) {
     b.ping().await.unwrap();
-    assert!(["redis", "embedded"].contains(&b.name()));
+    assert!(["redis", "redis-cluster", "embedded"].contains(&b.name()));
 }
 
 async fn remember_until_ttl(b: Arc<dyn Backend>) {
@@ -332,6 +364,70 @@ async fn doc_get_many_keeps_order(b: Arc<dyn Backend>) {
     assert!(b.doc_get_many(&[]).await.unwrap().is_empty());
 }
 
+async fn doc_put_counted_moves_counters_with_the_document(b: Arc<dyn Backend>) {
+    // A broadcast's record and its counters share the broadcast's tag.
+    let doc = "{bc:7}out:bc:7:6281";
+    let (sent, pending) = (
+        "{bc:7}outcount:sent".to_owned(),
+        "{bc:7}outcount:pending".to_owned(),
+    );
+    assert_eq!(
+        b.doc_put_counted(doc, 0, b"p", &[(pending.clone(), 1)])
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    let moved = [(pending.clone(), -1), (sent.clone(), 1)];
+    // A stale version writes nothing and counts nothing.
+    assert_eq!(b.doc_put_counted(doc, 0, b"s", &moved).await.unwrap(), None);
+    assert_eq!(b.counter_get(&pending).await.unwrap(), 1);
+    assert_eq!(
+        b.doc_put_counted(doc, 1, b"s", &moved).await.unwrap(),
+        Some(2)
+    );
+    assert_eq!(b.counter_get(&pending).await.unwrap(), 0);
+    assert_eq!(b.counter_get(&sent).await.unwrap(), 1);
+    assert_eq!(b.doc_get(doc).await.unwrap().unwrap().data, b"s");
+    // Without counters it is a plain compare-and-swap, tag or not.
+    assert_eq!(
+        b.doc_put_counted("plain", 0, b"x", &[]).await.unwrap(),
+        Some(1)
+    );
+}
+
+async fn multi_key_calls_need_one_hash_tag(b: Arc<dyn Backend>) {
+    // Refused on every backend, so a key plan that would break on a Redis
+    // Cluster breaks in every test; nothing is written.
+    let err = b
+        .doc_put_counted("{bc:1}out:x", 0, b"x", &[("{bc:2}outcount:sent".into(), 1)])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("hash tag"), "{err}");
+    assert!(
+        b.doc_put_counted("out:y", 0, b"y", &[("outcount:sent".into(), 1)])
+            .await
+            .is_err(),
+        "untagged keys hash by their whole name"
+    );
+    assert_eq!(b.doc_get("{bc:1}out:x").await.unwrap(), None);
+    assert_eq!(b.counter_get("{bc:2}outcount:sent").await.unwrap(), 0);
+    b.index_put("{a}waiting", "m", 1.0).await.unwrap();
+    let err = b
+        .index_pop_min_into(&["{a}waiting".into()], "{b}active", 5, 1.0)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("hash tag"), "{err}");
+    assert_eq!(b.index_len("{a}waiting").await.unwrap(), 1);
+    assert_eq!(b.index_len("{b}active").await.unwrap(), 0);
+    let err = b
+        .index_move("{a}waiting", "m", "{b}active", 5, 1.0)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("hash tag"), "{err}");
+    assert_eq!(b.index_len("{a}waiting").await.unwrap(), 1);
+    assert_eq!(b.index_len("{b}active").await.unwrap(), 0);
+}
+
 fn counts(pending: u64, leased: u64, dead: u64) -> JobCounts {
     JobCounts {
         pending,
@@ -486,6 +582,50 @@ async fn jobs_push_dedupes_ids_and_keys(b: Arc<dyn Backend>) {
     assert_eq!(
         b.jobs_push(q, &[job("a", T0, "again")], T0).await.unwrap(),
         [true]
+    );
+}
+
+async fn jobs_push_replicated_pushes_alike(b: Arc<dyn Backend>) {
+    // The same push (ids, dedupe keys) as `jobs_push`; the replica count is
+    // what the backend has: none on one node or embedded, one per master on
+    // the test cluster.
+    let q = "inbound";
+    // WAIT answers as soon as a replica has the push, so on the cluster the
+    // bound only matters on a loaded machine (the whole suite runs at once on
+    // 2 cores); it stays under the connection's 2 s response timeout. Without
+    // replicas WAIT takes all of it, so keep it short there.
+    let timeout = if b.name() == "redis-cluster" {
+        Duration::from_millis(1_500)
+    } else {
+        Duration::from_millis(300)
+    };
+    let keyed = |id: &str, key: &str| NewJob {
+        dedupe: Some((key.to_owned(), Duration::from_secs(60))),
+        ..job(id, T0, id)
+    };
+    let want = if b.name() == "redis-cluster" { 1 } else { 0 };
+    let (pushed, acked) = b
+        .jobs_push_replicated(q, &[keyed("a", "m1"), keyed("b", "m2")], T0, 1, timeout)
+        .await
+        .unwrap();
+    assert_eq!((pushed, acked), (vec![true, true], want));
+    // A redelivery is a duplicate and still waits for its first push.
+    let (pushed, acked) = b
+        .jobs_push_replicated(q, &[keyed("c", "m1")], T0 + 1, 1, timeout)
+        .await
+        .unwrap();
+    assert_eq!((pushed, acked), (vec![false], want));
+    assert_eq!(b.jobs_counts(q).await.unwrap(), counts(2, 0, 0));
+    assert_eq!(
+        ids(&b.jobs_claim(q, T0, LEASE, 10).await.unwrap()),
+        ["a", "b"]
+    );
+    assert_eq!(
+        b.jobs_push_replicated(q, &[], T0, 1, timeout)
+            .await
+            .unwrap()
+            .0,
+        Vec::<bool>::new()
     );
 }
 
@@ -745,7 +885,9 @@ async fn index_basics_and_ties(b: Arc<dyn Backend>) {
 }
 
 async fn index_pop_min_into_order_and_capacity(b: Arc<dyn Backend>) {
-    let (q1, q2) = ("q:vip".to_owned(), "q:general".to_owned());
+    // The indexes and the holder share a hash tag: one atomic step may combine them.
+    let (q1, q2) = ("{desk}q:vip".to_owned(), "{desk}q:general".to_owned());
+    const HOLDER: &str = "{desk}agent:1";
     b.index_put(&q1, "a", 3.0).await.unwrap();
     b.index_put(&q1, "b", 10.0).await.unwrap();
     b.index_put(&q2, "c", 3.0).await.unwrap();
@@ -754,7 +896,7 @@ async fn index_pop_min_into_order_and_capacity(b: Arc<dyn Backend>) {
     let pop = |cap| {
         let (b, both) = (Arc::clone(&b), both.clone());
         async move {
-            b.index_pop_min_into(&both, "agent:1", cap, 42.0)
+            b.index_pop_min_into(&both, HOLDER, cap, 42.0)
                 .await
                 .unwrap()
         }
@@ -765,46 +907,58 @@ async fn index_pop_min_into_order_and_capacity(b: Arc<dyn Backend>) {
     assert_eq!(pop(3).await, Some((q2.clone(), "c".into())));
     // The holder is full.
     assert_eq!(pop(3).await, None);
-    assert_eq!(b.index_len("agent:1").await.unwrap(), 3);
-    assert_eq!(b.index_score("agent:1", "a").await.unwrap(), Some(42.0));
+    assert_eq!(b.index_len(HOLDER).await.unwrap(), 3);
+    assert_eq!(b.index_score(HOLDER, "a").await.unwrap(), Some(42.0));
     assert_eq!(b.index_score(&q1, "a").await.unwrap(), None);
     assert_eq!(b.index_len(&q1).await.unwrap(), 1);
     assert_eq!(pop(4).await, Some((q1.clone(), "b".into())));
     // Every index empty.
     assert_eq!(pop(10).await, None);
     assert_eq!(
-        b.index_pop_min_into(&[], "agent:1", 10, 0.0).await.unwrap(),
+        b.index_pop_min_into(&[], HOLDER, 10, 0.0).await.unwrap(),
         None
     );
-    assert_eq!(b.index_len("agent:1").await.unwrap(), 4);
+    assert_eq!(b.index_len(HOLDER).await.unwrap(), 4);
     assert_eq!(b.index_len(&q2).await.unwrap(), 0);
 }
 
 async fn index_move_checks_source_and_capacity(b: Arc<dyn Backend>) {
-    b.index_put("waiting:q", "c1", 5.0).await.unwrap();
-    b.index_put("waiting:q", "c2", 6.0).await.unwrap();
-    b.index_put("active:siti", "c0", 1.0).await.unwrap();
+    b.index_put("{h}waiting:q", "c1", 5.0).await.unwrap();
+    b.index_put("{h}waiting:q", "c2", 6.0).await.unwrap();
+    b.index_put("{h}active:siti", "c0", 1.0).await.unwrap();
     let mv = |m: &'static str, to: &'static str, cap: u64| {
         let b = Arc::clone(&b);
-        async move { b.index_move("waiting:q", m, to, cap, 9.0).await.unwrap() }
+        async move { b.index_move("{h}waiting:q", m, to, cap, 9.0).await.unwrap() }
     };
-    assert_eq!(mv("c1", "active:siti", 1).await, MoveOutcome::Full);
+    assert_eq!(mv("c1", "{h}active:siti", 1).await, MoveOutcome::Full);
     assert_eq!(
-        b.index_score("waiting:q", "c1").await.unwrap(),
+        b.index_score("{h}waiting:q", "c1").await.unwrap(),
         Some(5.0),
         "nothing moved"
     );
-    assert_eq!(mv("c1", "active:siti", 2).await, MoveOutcome::Moved);
-    assert_eq!(b.index_score("active:siti", "c1").await.unwrap(), Some(9.0));
-    assert_eq!(b.index_score("waiting:q", "c1").await.unwrap(), None);
-    assert_eq!(b.index_len("active:siti").await.unwrap(), 2);
-    assert_eq!(b.index_len("waiting:q").await.unwrap(), 1);
-    assert_eq!(mv("c1", "active:budi", 5).await, MoveOutcome::NotInSource);
-    assert_eq!(mv("nope", "active:budi", 5).await, MoveOutcome::NotInSource);
-    assert_eq!(b.index_len("active:budi").await.unwrap(), 0);
-    assert_eq!(mv("c2", "active:budi", u64::MAX).await, MoveOutcome::Moved);
+    assert_eq!(mv("c1", "{h}active:siti", 2).await, MoveOutcome::Moved);
+    assert_eq!(
+        b.index_score("{h}active:siti", "c1").await.unwrap(),
+        Some(9.0)
+    );
+    assert_eq!(b.index_score("{h}waiting:q", "c1").await.unwrap(), None);
+    assert_eq!(b.index_len("{h}active:siti").await.unwrap(), 2);
+    assert_eq!(b.index_len("{h}waiting:q").await.unwrap(), 1);
+    assert_eq!(
+        mv("c1", "{h}active:budi", 5).await,
+        MoveOutcome::NotInSource
+    );
+    assert_eq!(
+        mv("nope", "{h}active:budi", 5).await,
+        MoveOutcome::NotInSource
+    );
+    assert_eq!(b.index_len("{h}active:budi").await.unwrap(), 0);
+    assert_eq!(
+        mv("c2", "{h}active:budi", u64::MAX).await,
+        MoveOutcome::Moved
+    );
     assert!(
-        b.index_move("waiting:q", "c2", "x", 1, f64::NAN)
+        b.index_move("{h}waiting:q", "c2", "{h}x", 1, f64::NAN)
             .await
             .is_err()
     );
@@ -812,7 +966,7 @@ async fn index_move_checks_source_and_capacity(b: Arc<dyn Backend>) {
 
 async fn concurrent_index_move_moves_once(b: Arc<dyn Backend>) {
     for i in 0..40 {
-        b.index_put("waiting:q", &format!("c{i:02}"), i as f64)
+        b.index_put("{h}waiting:q", &format!("c{i:02}"), i as f64)
             .await
             .unwrap();
     }
@@ -821,11 +975,11 @@ async fn concurrent_index_move_moves_once(b: Arc<dyn Backend>) {
     for t in 0..8 {
         let b = Arc::clone(&b);
         handles.push(tokio::spawn(async move {
-            let holder = format!("active:{t}");
+            let holder = format!("{{h}}active:{t}");
             let mut mine = Vec::new();
             for i in 0..40 {
                 let m = format!("c{i:02}");
-                if b.index_move("waiting:q", &m, &holder, 3, 0.0)
+                if b.index_move("{h}waiting:q", &m, &holder, 3, 0.0)
                     .await
                     .unwrap()
                     == MoveOutcome::Moved
@@ -845,7 +999,7 @@ async fn concurrent_index_move_moves_once(b: Arc<dyn Backend>) {
     let unique: HashSet<&String> = all.iter().collect();
     assert_eq!(unique.len(), all.len(), "nothing moved twice");
     assert_eq!(all.len(), 24);
-    assert_eq!(b.index_len("waiting:q").await.unwrap(), 16);
+    assert_eq!(b.index_len("{h}waiting:q").await.unwrap(), 16);
 }
 
 async fn lists(b: Arc<dyn Backend>) {
@@ -953,9 +1107,16 @@ async fn publish_subscribe(b: Arc<dyn Backend>) {
     b.publish("events", b"after").await.unwrap();
     let mut again = b.subscribe("events").await.unwrap();
     b.publish("events", b"new").await.unwrap();
-    let msg = tokio::time::timeout(Duration::from_secs(2), again.recv())
+    // A message published just before subscribing may arrive first (a
+    // process shares one subscription); everything after does, in order.
+    let mut msg = tokio::time::timeout(Duration::from_secs(2), again.recv())
         .await
         .unwrap();
+    if msg.as_deref() == Some(b"after".as_slice()) {
+        msg = tokio::time::timeout(Duration::from_secs(2), again.recv())
+            .await
+            .unwrap();
+    }
     assert_eq!(msg, Some(b"new".to_vec()));
 }
 
@@ -1006,7 +1167,7 @@ async fn concurrent_claims_never_duplicate(b: Arc<dyn Backend>) {
 }
 
 async fn concurrent_pop_min_into_respects_capacity(b: Arc<dyn Backend>) {
-    let indexes = vec!["wait:a".to_owned(), "wait:b".to_owned()];
+    let indexes = vec!["{desk}wait:a".to_owned(), "{desk}wait:b".to_owned()];
     for i in 0..200 {
         b.index_put(&indexes[i % 2], &format!("conv-{i:03}"), (i % 13) as f64)
             .await
@@ -1018,7 +1179,7 @@ async fn concurrent_pop_min_into_respects_capacity(b: Arc<dyn Backend>) {
     for t in 0..16 {
         let (b, indexes) = (Arc::clone(&b), indexes.clone());
         handles.push(tokio::spawn(async move {
-            let holder = format!("agent:{}", t % HOLDERS);
+            let holder = format!("{{desk}}agent:{}", t % HOLDERS);
             let mut mine = Vec::new();
             while let Some((_, member)) = b
                 .index_pop_min_into(&indexes, &holder, CAPACITY, 1.0)
@@ -1038,9 +1199,13 @@ async fn concurrent_pop_min_into_respects_capacity(b: Arc<dyn Backend>) {
     assert_eq!(unique.len(), all.len(), "no member popped twice");
     assert_eq!(all.len(), HOLDERS * CAPACITY as usize);
     for h in 0..HOLDERS {
-        assert_eq!(b.index_len(&format!("agent:{h}")).await.unwrap(), CAPACITY);
+        assert_eq!(
+            b.index_len(&format!("{{desk}}agent:{h}")).await.unwrap(),
+            CAPACITY
+        );
     }
-    let left = b.index_len("wait:a").await.unwrap() + b.index_len("wait:b").await.unwrap();
+    let left =
+        b.index_len("{desk}wait:a").await.unwrap() + b.index_len("{desk}wait:b").await.unwrap();
     assert_eq!(left, 200 - (HOLDERS as u64 * CAPACITY));
     // The lowest scores went first: everything left scores >= everything taken.
     let max_taken = all
@@ -1088,6 +1253,331 @@ async fn concurrent_doc_cas_increments(b: Arc<dyn Backend>) {
     assert_eq!((d.version, d.data), (161, b"160".to_vec()));
 }
 
+async fn index_range_rev_descends(b: Arc<dyn Backend>) {
+    let i = "audit:all";
+    for (m, s) in [
+        ("a", 2.0),
+        ("c", 1.0),
+        ("b", 1.0),
+        ("d", 3.5),
+        ("neg", -7.25),
+    ] {
+        b.index_put(i, m, s).await.unwrap();
+    }
+    let all = b
+        .index_range_rev(i, f64::NEG_INFINITY, f64::INFINITY, 100)
+        .await
+        .unwrap();
+    let want: Vec<(String, f64)> = [
+        ("d", 3.5),
+        ("a", 2.0),
+        ("c", 1.0),
+        ("b", 1.0),
+        ("neg", -7.25),
+    ]
+    .map(|(m, s)| (m.to_owned(), s))
+    .to_vec();
+    assert_eq!(all, want, "score descending, ties by member descending");
+    // Exactly the reverse of the ascending order.
+    let mut up = b
+        .index_range(i, f64::NEG_INFINITY, f64::INFINITY, 100)
+        .await
+        .unwrap();
+    up.reverse();
+    assert_eq!(up, want);
+    assert_eq!(
+        b.index_range_rev(i, 1.0, 2.0, 100).await.unwrap(),
+        want[1..4].to_vec()
+    );
+    assert_eq!(
+        b.index_range_rev(i, 1.0, 2.0, 2).await.unwrap(),
+        want[1..3].to_vec()
+    );
+    assert_eq!(
+        b.index_range_rev(i, f64::NEG_INFINITY, 1.0, 1)
+            .await
+            .unwrap(),
+        want[2..3].to_vec()
+    );
+    assert!(b.index_range_rev(i, 1.0, 2.0, 0).await.unwrap().is_empty());
+    assert!(b.index_range_rev(i, 5.0, 1.0, 10).await.unwrap().is_empty());
+    assert!(
+        b.index_range_rev("empty", 0.0, 1.0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(b.index_range_rev(i, f64::NAN, 1.0, 10).await.is_err());
+    // Large timestamps keep full precision and order.
+    let j = "audit:time";
+    for n in 0..5 {
+        b.index_put(j, &format!("{n:016}"), (T0 + n / 2) as f64)
+            .await
+            .unwrap();
+    }
+    let page: Vec<String> = b
+        .index_range_rev(j, T0 as f64, (T0 + 1) as f64, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(m, _)| m)
+        .collect();
+    assert_eq!(
+        page,
+        [
+            "0000000000000003",
+            "0000000000000002",
+            "0000000000000001",
+            "0000000000000000"
+        ]
+    );
+}
+
+async fn lists_set_in_place_and_delete(b: Arc<dyn Backend>) {
+    let k = "broadcast:b1:recipients";
+    for item in [&b"one"[..], b"two", b"three"] {
+        b.list_push(k, item).await.unwrap();
+    }
+    assert!(b.list_set(k, 1, b"TWO").await.unwrap());
+    assert!(b.list_set(k, 0, &[0, 255]).await.unwrap());
+    assert_eq!(
+        b.list_range(k, 0, 10).await.unwrap(),
+        [vec![0, 255], b"TWO".to_vec(), b"three".to_vec()]
+    );
+    assert_eq!(b.list_len(k).await.unwrap(), 3);
+    // Nothing past the end, nothing in a missing list.
+    assert!(!b.list_set(k, 3, b"four").await.unwrap());
+    assert!(!b.list_set(k, u64::MAX, b"x").await.unwrap());
+    assert!(!b.list_set("missing", 0, b"x").await.unwrap());
+    assert_eq!(b.list_len(k).await.unwrap(), 3);
+    assert_eq!(b.list_len("missing").await.unwrap(), 0);
+    // Deleting leaves nothing, and the next push starts over.
+    b.list_push("transcript:kept", b"x").await.unwrap();
+    assert!(b.list_delete(k).await.unwrap());
+    assert!(!b.list_delete(k).await.unwrap());
+    assert_eq!(b.list_len(k).await.unwrap(), 0);
+    assert!(b.list_range(k, 0, 10).await.unwrap().is_empty());
+    assert_eq!(b.list_push(k, b"again").await.unwrap(), 1);
+    assert_eq!(b.list_range(k, 0, 10).await.unwrap(), [b"again".to_vec()]);
+    // Other lists are untouched, even with a prefix-like name.
+    assert_eq!(
+        b.list_range("transcript:kept", 0, 10).await.unwrap(),
+        [b"x".to_vec()]
+    );
+}
+
+async fn jobs_dead_remove_any_entry(b: Arc<dyn Backend>) {
+    let q = "inbound";
+    let bury = |id: &'static str, entry: &'static [u8]| {
+        let b = Arc::clone(&b);
+        async move {
+            b.jobs_push(q, &[job(id, T0, "p")], T0).await.unwrap();
+            let claimed = b.jobs_claim(q, T0, LEASE, 10).await.unwrap();
+            assert!(
+                b.jobs_bury(q, id, lease_of(&claimed, id), entry)
+                    .await
+                    .unwrap()
+            );
+        }
+    };
+    bury("x", b"entry-x").await;
+    bury("y", b"entry-y").await;
+    bury("z", b"entry-z").await;
+    assert!(b.jobs_dead_remove(q, b"entry-y").await.unwrap());
+    assert!(!b.jobs_dead_remove(q, b"entry-y").await.unwrap());
+    assert!(!b.jobs_dead_remove("other", b"entry-x").await.unwrap());
+    assert_eq!(b.jobs_counts(q).await.unwrap(), counts(0, 0, 2));
+    assert_eq!(
+        b.jobs_dead(q, 0, 10).await.unwrap(),
+        [b"entry-x".to_vec(), b"entry-z".to_vec()]
+    );
+    assert_eq!(b.jobs_dead(q, 1, 10).await.unwrap(), [b"entry-z".to_vec()]);
+    // New entries go after the last one, whatever was removed before.
+    bury("w", b"entry-w").await;
+    assert!(b.jobs_dead_remove(q, b"entry-x").await.unwrap());
+    assert_eq!(
+        b.jobs_dead(q, 0, 10).await.unwrap(),
+        [b"entry-z".to_vec(), b"entry-w".to_vec()]
+    );
+    bury("v", b"entry-v").await;
+    assert_eq!(
+        b.jobs_dead(q, 0, 10).await.unwrap(),
+        [
+            b"entry-z".to_vec(),
+            b"entry-w".to_vec(),
+            b"entry-v".to_vec()
+        ]
+    );
+    assert_eq!(b.jobs_dead(q, 2, 1).await.unwrap(), [b"entry-v".to_vec()]);
+    assert_eq!(b.jobs_counts(q).await.unwrap(), counts(0, 0, 3));
+    // Equal entries: one at a time, oldest first.
+    bury("u", b"entry-z").await;
+    assert!(b.jobs_dead_remove(q, b"entry-z").await.unwrap());
+    assert_eq!(
+        b.jobs_dead(q, 0, 10).await.unwrap(),
+        [
+            b"entry-w".to_vec(),
+            b"entry-v".to_vec(),
+            b"entry-z".to_vec()
+        ]
+    );
+    assert_eq!(b.jobs_counts(q).await.unwrap(), counts(0, 0, 3));
+}
+
+async fn rate_reset_forgets(b: Arc<dyn Backend>) {
+    for _ in 0..2 {
+        assert_eq!(
+            b.rate_take("pair:whatsapp:62", 1.0, 2, T0).await.unwrap(),
+            0
+        );
+    }
+    assert!(b.rate_take("pair:whatsapp:62", 1.0, 2, T0).await.unwrap() > 0);
+    assert!(b.rate_take("pair:whatsapp:63", 1.0, 1, T0).await.unwrap() == 0);
+    b.rate_reset("pair:whatsapp:62").await.unwrap();
+    b.rate_reset("never-used").await.unwrap();
+    assert_eq!(
+        b.rate_take("pair:whatsapp:62", 1.0, 2, T0).await.unwrap(),
+        0
+    );
+    // Other keys keep their state.
+    assert!(b.rate_take("pair:whatsapp:63", 1.0, 1, T0).await.unwrap() > 0);
+}
+
+/// Every entry of a raw scan, page by page (`limit` keys a page).
+async fn scan_all(b: &Arc<dyn Backend>, limit: usize) -> Vec<balas::store::RawEntry> {
+    let mut all = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..100_000 {
+        let (page, next) = b.scan(&cursor, limit).await.unwrap();
+        all.extend(page);
+        match next {
+            Some(n) => cursor = n,
+            None => return all,
+        }
+    }
+    panic!("the scan never ended");
+}
+
+async fn purge_expired_keeps_every_answer(b: Arc<dyn Backend>) {
+    let ttl = Duration::from_secs(10);
+    for i in 0..20 {
+        assert!(b.remember(&format!("seen-{i}"), ttl, T0).await.unwrap());
+        assert!(b.lock(&format!("lock-{i}"), "A", ttl, T0).await.unwrap());
+        assert_eq!(
+            b.rate_take(&format!("rate-{i}"), 1.0, 1, T0).await.unwrap(),
+            0
+        );
+    }
+    // Nothing has expired yet: purging changes no answer.
+    for _ in 0..5 {
+        b.purge_expired(T0 + 500, 7).await.unwrap();
+    }
+    assert!(!b.remember("seen-3", ttl, T0 + 500).await.unwrap());
+    assert!(!b.lock("lock-3", "B", ttl, T0 + 500).await.unwrap());
+    assert!(b.rate_take("rate-3", 1.0, 1, T0 + 500).await.unwrap() > 0);
+    // Everything expired: bounded steps purge it all.
+    let later = T0 + 60_000;
+    let mut purged = 0;
+    for _ in 0..50 {
+        purged += b.purge_expired(later, 7).await.unwrap();
+    }
+    if b.name() == "embedded" {
+        assert!(purged >= 60, "purged {purged}");
+        let left: Vec<String> = scan_all(&b, 50)
+            .await
+            .into_iter()
+            .map(|e| e.key)
+            .filter(|k| k.contains("seen-") || k.contains("lock-") || k.contains("rate-"))
+            .collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    } else {
+        assert_eq!(purged, 0, "Redis expires keys by itself");
+    }
+    assert!(b.remember("seen-3", ttl, later).await.unwrap());
+    assert!(b.lock("lock-3", "B", ttl, later).await.unwrap());
+    assert_eq!(b.rate_take("rate-3", 1.0, 1, later).await.unwrap(), 0);
+}
+
+async fn scan_sees_every_key_and_value(b: Arc<dyn Backend>) {
+    b.doc_put("contact:whatsapp:6281", 0, b"{\"name\":\"Dewi\"}")
+        .await
+        .unwrap();
+    b.list_push("transcript:c1", b"hello from Dewi")
+        .await
+        .unwrap();
+    b.index_put("contacts:by_last_inbound", "whatsapp:6281", 1.0)
+        .await
+        .unwrap();
+    b.counter_add("outcount:x", 3).await.unwrap();
+    b.remember("transcribed:m1", Duration::from_secs(60), T0)
+        .await
+        .unwrap();
+    b.lock(
+        "lock:contact:whatsapp:6281",
+        "me",
+        Duration::from_secs(60),
+        T0,
+    )
+    .await
+    .unwrap();
+    b.rate_take("pair:whatsapp:6281", 1.0, 1, T0).await.unwrap();
+    b.jobs_push("inbound", &[job("j1", T0, "payload of 6281")], T0)
+        .await
+        .unwrap();
+    for i in 0..30 {
+        b.doc_put(&format!("filler:{i}"), 0, b"x").await.unwrap();
+    }
+    let all = scan_all(&b, 4).await;
+    let has_key = |part: &str| all.iter().any(|e| e.key.contains(part));
+    let has_value = |part: &[u8]| {
+        all.iter().any(|e| {
+            e.values
+                .iter()
+                .any(|v| v.windows(part.len()).any(|w| w == part))
+        })
+    };
+    for key in [
+        "contact:whatsapp:6281",
+        "transcript:c1",
+        "contacts:by_last_inbound",
+        "outcount:x",
+        "transcribed:m1",
+        "filler:29",
+    ] {
+        assert!(has_key(key), "no key {key}");
+    }
+    // Locks and limiter states are stored on Redis; the embedded store keeps
+    // them in memory (only one process opens its file), so they are not in
+    // the file to be scanned.
+    if b.name() != "embedded" {
+        for key in ["lock:contact:whatsapp:6281", "pair:whatsapp:6281"] {
+            assert!(has_key(key), "no key {key}");
+        }
+    }
+    for value in [&b"Dewi\"}"[..], b"hello from Dewi", b"payload of 6281"] {
+        assert!(
+            has_value(value),
+            "no value {}",
+            String::from_utf8_lossy(value)
+        );
+    }
+    // An index member is a value (Redis) or part of the key (embedded): one
+    // of the two, so a search of keys and values finds it.
+    assert!(
+        has_value(b"whatsapp:6281")
+            || all
+                .iter()
+                .any(|e| e.key.contains("contacts:by_last_inbound")
+                    && e.key.contains("whatsapp:6281"))
+    );
+    // Each key once, however the pages fall.
+    let mut keys: Vec<&String> = all.iter().map(|e| &e.key).collect();
+    let n = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), n, "a key came twice");
+}
+
 // ---- Redis only ---------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1110,11 +1600,23 @@ async fn redis_two_instances_on_one_server_act_as_one() {
     assert_eq!(a.doc_put("d", 0, b"x").await.unwrap(), Some(1));
     assert_eq!(b.doc_put("d", 0, b"y").await.unwrap(), None);
     assert_eq!(b.doc_get("d").await.unwrap().unwrap().data, b"x");
-    // Another prefix is another store.
-    let c = RedisBackend::connect(&server.url(), "other-prefix")
-        .await
-        .unwrap();
+    // Another prefix is another store, also to a raw scan.
+    let c: Arc<dyn Backend> = Arc::new(
+        RedisBackend::connect(&server.url(), "other-prefix")
+            .await
+            .unwrap(),
+    );
     assert_eq!(c.doc_get("d").await.unwrap(), None);
+    c.doc_put("mine", 0, b"z").await.unwrap();
+    let theirs = scan_all(&c, 10).await;
+    assert!(theirs.iter().all(|e| e.key.starts_with("other-prefix:")));
+    assert_eq!(theirs.len(), 1);
+    assert!(
+        scan_all(&a, 10)
+            .await
+            .iter()
+            .all(|e| !e.key.contains("mine"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1146,6 +1648,68 @@ async fn redis_unreachable_is_unavailable() {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+}
+
+// ---- Redis Cluster only -------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_two_instances_act_as_one() {
+    let (nodes, prefix) = (RedisCluster::shared().urls(), unique_prefix());
+    let a: Arc<dyn Backend> = Arc::new(
+        RedisBackend::connect_cluster(&nodes, &prefix)
+            .await
+            .unwrap(),
+    );
+    // The second instance knows only the last seed node: it learns the rest.
+    let b: Arc<dyn Backend> = Arc::new(
+        RedisBackend::connect_cluster(&nodes[1..], &prefix)
+            .await
+            .unwrap(),
+    );
+    push_many(&a, "shared", 300).await;
+    let (x, y) = tokio::join!(
+        claim_all(Arc::clone(&a), "shared", 8),
+        claim_all(Arc::clone(&b), "shared", 8)
+    );
+    let all: Vec<String> = x.into_iter().chain(y).collect();
+    let unique: HashSet<&String> = all.iter().collect();
+    assert_eq!((all.len(), unique.len()), (300, 300));
+    // Documents of many slots, read back in one call, in order.
+    let keys: Vec<String> = (0..50).map(|i| format!("doc-{i}")).collect();
+    for k in &keys {
+        assert_eq!(a.doc_put(k, 0, k.as_bytes()).await.unwrap(), Some(1));
+    }
+    let got = b.doc_get_many(&keys).await.unwrap();
+    for (k, d) in keys.iter().zip(got) {
+        assert_eq!(d.unwrap().data, k.as_bytes());
+    }
+}
+
+#[tokio::test]
+async fn cluster_unreachable_or_misconfigured_is_unavailable() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = RedisBackend::connect_cluster(&[format!("redis://127.0.0.1:{port}/")], PREFIX)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
+    let err = RedisBackend::connect_cluster(&[], PREFIX)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no cluster seed nodes"), "{err}");
+    // A password in a URL never shows in the error.
+    let err =
+        RedisBackend::connect_cluster(&[format!("redis://:s3cret@127.0.0.1:{port}/")], PREFIX)
+            .await
+            .unwrap_err();
+    assert!(!err.to_string().contains("s3cret"), "{err}");
 }
 
 // ---- embedded only ------------------------------------------------------------
@@ -1220,10 +1784,10 @@ async fn embedded_second_open_is_locked() {
         matches!(&err, StoreError::Locked(p) if p.ends_with("balas.redb")),
         "{err:?}"
     );
-    let via_open_backend = balas::store::open_backend(None, dir.path(), PREFIX).await;
+    let via_open_backend = balas::store::open_backend(Location::Embedded(dir.path()), PREFIX).await;
     assert!(matches!(via_open_backend, Err(StoreError::Locked(_))));
     drop(first);
-    let again = balas::store::open_backend(None, dir.path(), PREFIX)
+    let again = balas::store::open_backend(Location::Embedded(dir.path()), PREFIX)
         .await
         .unwrap();
     assert_eq!(again.name(), "embedded");

@@ -15,7 +15,7 @@ use common::payloads;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-on_both_stores!(
+on_every_store!(
     list_survey_after_the_delay_then_thanks,
     restart_between_resolve_and_due_time_sends_once,
 );
@@ -236,9 +236,10 @@ async fn restart_between_resolve_and_due_time_sends_once(store: StoreKind) {
     h.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_processes_on_one_redis_send_one_survey() {
-    let h = Harness::start_with(StoreKind::redis(), quick).await;
+on_shared_stores!(two_processes_on_one_store_send_one_survey);
+
+async fn two_processes_on_one_store_send_one_survey(store: StoreKind) {
+    let h = Harness::start_with(store, quick).await;
     let h2 = h.second_process().await;
     let who = "6281300000003";
     let case = resolved_case(&h, who, "Sari").await;

@@ -16,7 +16,7 @@ use common::payloads;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-on_both_stores!(
+on_every_store!(
     bad_signatures_are_refused_and_store_nothing,
     malformed_json_with_a_valid_signature_is_400,
     oversized_body_is_413,

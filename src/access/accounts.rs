@@ -415,13 +415,15 @@ pub async fn import_config_agents(
                 }
             }
             tracing::info!(user = %user.id, role = user.role.as_str(), "imported a user from the config's [[agents]]");
-            super::audit::record(super::audit::Entry {
-                actor: "config",
-                action: "user.import",
-                target: Some(&user.id),
-                address: None,
-                ok: true,
-            });
+            super::audit::record(
+                store,
+                super::audit::Entry::new(
+                    "config",
+                    super::audit::Action::UserImport,
+                    Some(&user.id),
+                ),
+            )
+            .await;
         } else if let Some(existing) = store.user(&agent.id).await?
             && (existing.role != agent.role
                 || existing.queues != agent.queues

@@ -16,7 +16,7 @@ use axum::http::{Method, StatusCode};
 use subtle::ConstantTimeEq;
 
 use super::client;
-use crate::access::{policy, sessions};
+use crate::access::{audit, policy, sessions};
 use crate::app::App;
 use crate::config::Role;
 use crate::http::ApiError;
@@ -40,9 +40,11 @@ pub enum Via {
     },
 }
 
-/// The authenticated caller: the user as stored right now, and how they signed in.
+/// The authenticated caller: the user as stored right now, how they signed
+/// in, and the client's address (as [`client::client_address`] tells it, for
+/// the audit log).
 #[derive(Debug, Clone)]
-pub struct Caller(pub User, pub Via);
+pub struct Caller(pub User, pub Via, pub String);
 
 /// Hex SHA-256 of a token, as stored (and as `token_sha256` in `[[agents]]`).
 pub fn token_hash(token: &str) -> String {
@@ -63,6 +65,7 @@ impl FromRequestParts<App> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         let store = app.store();
+        let address = client::client_address(&parts.extensions, &parts.headers, app.config());
         if let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) {
             let token = header
                 .to_str()
@@ -75,7 +78,7 @@ impl FromRequestParts<App> for Caller {
                 .filter(|t| !t.is_empty())
                 .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
             return match sessions::token_user(store, token).await? {
-                Some((user, token_id)) => Ok(Caller(user, Via::Token { token_id })),
+                Some((user, token_id)) => Ok(Caller(user, Via::Token { token_id }, address)),
                 None => Err(unauthorized(
                     "unknown, revoked or disabled token; ask an admin for a new one",
                 )),
@@ -106,7 +109,11 @@ impl FromRequestParts<App> for Caller {
                 ));
             }
         }
-        Ok(Caller(active.user, Via::Session { hash: active.hash }))
+        Ok(Caller(
+            active.user,
+            Via::Session { hash: active.hash },
+            address,
+        ))
     }
 }
 
@@ -166,7 +173,7 @@ impl Caller {
                     return Ok(None);
                 };
                 let held = user.tokens.iter().any(|t| &t.id == token_id);
-                Ok((held && !user.disabled).then(|| Caller(user, self.1.clone())))
+                Ok((held && !user.disabled).then(|| Caller(user, self.1.clone(), self.2.clone())))
             }
             Via::Session { hash } => {
                 let Some(session) = store.session(hash).await? else {
@@ -178,9 +185,26 @@ impl Caller {
                 let user = store.user(&session.user_id).await?;
                 Ok(user
                     .filter(|u| !u.disabled)
-                    .map(|u| Caller(u, self.1.clone())))
+                    .map(|u| Caller(u, self.1.clone(), self.2.clone())))
             }
         }
+    }
+
+    /// Records a successful action of the caller in the audit log, with the
+    /// client's address.
+    pub async fn audit(
+        &self,
+        store: &crate::store::Store,
+        action: audit::Action,
+        target: &str,
+        detail: Option<&str>,
+    ) {
+        let entry = audit::Entry {
+            address: Some(&self.2),
+            detail,
+            ..audit::Entry::new(&self.0.id, action, Some(target))
+        };
+        audit::record(store, entry).await;
     }
 
     /// The session hash, when the caller came with a cookie.

@@ -13,14 +13,17 @@ use serde_json::{Value, json};
 
 use crate::api::auth::Caller;
 use crate::app::App;
-use crate::broadcast::audience::{self, AudienceSpec, Recipient, RowError};
+use crate::broadcast::audience::{AudienceSpec, RowError};
+use crate::broadcast::intake::{self, Format, IntakeError};
 use crate::broadcast::{self as broadcast, Broadcast, BroadcastMessage, Status};
 use crate::channels::Channel;
 use crate::config::Role;
-use crate::http::{ApiError, JsonBody};
+use crate::http::{ApiError, JsonBytes, from_json};
 use crate::store::StoreResult;
 
-/// Body of `POST /api/v1/broadcasts`.
+/// Body of `POST /api/v1/broadcasts`, except the recipients themselves: they
+/// are read one at a time from the body and stored chunk by chunk
+/// ([`intake::take_in`]), never held as a list.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
@@ -39,41 +42,56 @@ pub struct CreateBody {
     /// Messages per second (default `broadcast.rate_per_sec`, at most 1,000).
     #[serde(default)]
     pub rate_per_sec: Option<f64>,
+    /// The number (WhatsApp `phone_number_id`) or account (Instagram id) to
+    /// send from. Required when the channel has several; with one, that one.
+    #[serde(default)]
+    pub from: Option<String>,
 }
 
 fn empty_audience() -> AudienceSpec {
-    AudienceSpec {
-        recipients: Vec::new(),
-        segment: None,
-    }
+    AudienceSpec::default()
 }
 
-fn row_errors(errors: Vec<RowError>) -> ApiError {
+fn row_errors(errors: &[RowError], total: usize) -> ApiError {
     let mut e = ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_recipients",
         format!(
-            "{} recipient row(s) are invalid; fix them and send again: {}",
-            errors.len(),
+            "{total} recipient row(s) are invalid; fix them and send again: {}",
             errors
                 .iter()
-                .take(50)
+                .take(intake::REPORTED_ERRORS)
                 .map(|e| format!("line {}: {}", e.line, e.message))
                 .collect::<Vec<_>>()
                 .join("; ")
         ),
     );
-    e.message.truncate(8000);
+    if let Some((cut, _)) = e.message.char_indices().nth(8000) {
+        e.message.truncate(cut);
+    }
     e
+}
+
+fn intake_error(e: IntakeError) -> ApiError {
+    match e {
+        IntakeError::Rows { errors, total } => row_errors(&errors, total),
+        IntakeError::Unreadable(message) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_recipients",
+            message,
+        ),
+        IntakeError::Store(e) => e.into(),
+    }
 }
 
 /// `POST /api/v1/broadcasts` → 201.
 pub async fn create(
     State(app): State<App>,
     caller: Caller,
-    JsonBody(body): JsonBody<CreateBody>,
+    JsonBytes(raw): JsonBytes,
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Marketer])?;
+    let body: CreateBody = from_json(&raw)?;
     if body.name.trim().is_empty() {
         return Err(ApiError::bad_request("name must not be empty"));
     }
@@ -103,6 +121,12 @@ pub async fn create(
         }
         _ => {}
     }
+    // Recorded with the broadcast, so it always names its sender.
+    let from = app
+        .outbox()
+        .senders()
+        .choose(body.channel, body.from.as_deref())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     // Refused before it is scheduled, not recipient by recipient at send time.
     crate::broadcast::templates::check_message(app.broadcasts(), &body.message).await?;
     let rate = body
@@ -127,7 +151,7 @@ pub async fn create(
     };
     // An empty audience is allowed only for a broadcast scheduled in the future,
     // whose recipients are then uploaded to /api/v1/broadcasts/{id}/audience.csv.
-    if body.audience.recipients.is_empty() && body.audience.segment.is_none() && send_at_ms <= now {
+    if body.audience.recipients.0 == 0 && body.audience.segment.is_none() && send_at_ms <= now {
         return Err(ApiError::bad_request(
             "audience needs recipients or a segment; to upload a CSV instead, create the broadcast with a future send_at and POST the file to /api/v1/broadcasts/{id}/audience.csv",
         ));
@@ -140,29 +164,30 @@ pub async fn create(
             "a segment only knows {{{{name}}}}; the message also uses {{{{{other}}}}} — send explicit recipients with variables instead"
         )));
     }
-    let rows: Vec<(usize, Recipient)> = body
-        .audience
-        .recipients
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| (i + 1, r))
-        .collect();
-    let (recipients, errors, duplicates) = audience::validate(body.channel, rows, &required);
-    if !errors.is_empty() {
-        return Err(row_errors(errors));
-    }
+    let id = uuid::Uuid::now_v7().simple().to_string()[20..].to_string();
+    let taken = intake::take_in(
+        app.broadcasts(),
+        &id,
+        body.channel,
+        required,
+        Format::Json,
+        raw,
+    )
+    .await
+    .map_err(intake_error)?;
     let b = Broadcast {
-        id: uuid::Uuid::now_v7().simple().to_string()[20..].to_string(),
+        id,
         name: body.name.trim().to_string(),
         channel: body.channel,
         message: body.message,
         segment: body.audience.segment,
         send_at_ms,
         rate_per_sec: rate,
+        from,
         status: Status::Scheduled,
-        total: 0,
-        duplicates_removed: duplicates as u64,
-        chunks: 0,
+        total: taken.added,
+        duplicates_removed: taken.duplicates,
+        chunks: taken.chunks,
         cursor: (0, 0),
         created_by: caller.0.id.clone(),
         created_ms: now,
@@ -170,7 +195,7 @@ pub async fn create(
         finished_ms: None,
         epoch: 0,
     };
-    let b = broadcast::create(app.broadcasts(), b, &recipients).await?;
+    let b = broadcast::create(app.broadcasts(), b).await?;
     tracing::info!(broadcast = %b.id, recipients = b.total, "broadcast created");
     Ok((StatusCode::CREATED, Json(view(&app, &b).await?)).into_response())
 }
@@ -194,7 +219,7 @@ async fn view(app: &App, b: &Broadcast) -> StoreResult<Value> {
     Ok(json!({
         "id": b.id, "name": b.name, "channel": b.channel, "status": status,
         "message": b.message, "segment": b.segment,
-        "send_at": iso(Some(b.send_at_ms)), "rate_per_sec": b.rate_per_sec,
+        "send_at": iso(Some(b.send_at_ms)), "rate_per_sec": b.rate_per_sec, "from": b.from,
         "created_by": b.created_by, "created_at": iso(Some(b.created_ms)),
         "started_at": iso(b.started_ms), "finished_at": iso(b.finished_ms),
         "duplicates_removed": b.duplicates_removed,
@@ -249,25 +274,72 @@ pub async fn upload_csv(
             "the audience is frozen once the broadcast starts",
         ));
     }
-    let rows = audience::parse_csv(&body).map_err(row_errors)?;
-    let (recipients, errors, duplicates) =
-        audience::validate(b.channel, rows, &b.message.placeholders());
-    if !errors.is_empty() {
-        return Err(row_errors(errors));
+    // One upload at a time: its chunks follow the counted ones without another
+    // upload's in between, so a refused upload leaves nothing a walk reads.
+    let owner = crate::access::secrets::new_token_id();
+    let store = app.store();
+    if !store
+        .lock_broadcast_audience(&id, &owner, UPLOAD_LOCK)
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "upload_in_progress",
+            "another audience upload to this broadcast is in progress; send the file again when it has finished",
+        ));
     }
-    let chunks = broadcast::append_recipients(app.broadcasts(), &id, &recipients).await?;
-    let added = recipients.len() as u64;
-    let updated = broadcast::update(app.broadcasts(), &id, |x| {
+    let added = add_csv_audience(&app, &id, &b, body).await;
+    // The lock expires by itself if this fails; the answer is the upload's.
+    let _ = store.unlock_broadcast_audience(&id, &owner).await;
+    added.map(Json)
+}
+
+/// How long an audience upload may hold the broadcast's audience lock.
+const UPLOAD_LOCK: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Stores a CSV audience and counts it in the broadcast, only if it has still
+/// not started when the count is written: a walk that started meanwhile saw
+/// the old count, so the new rows would never be sent.
+async fn add_csv_audience(
+    app: &App,
+    id: &str,
+    b: &Broadcast,
+    body: Bytes,
+) -> Result<Value, ApiError> {
+    let taken = intake::take_in(
+        app.broadcasts(),
+        id,
+        b.channel,
+        b.message.placeholders(),
+        Format::Csv,
+        body,
+    )
+    .await
+    .map_err(intake_error)?;
+    let (added, duplicates) = (taken.added, taken.duplicates);
+    let mut exists = false;
+    let updated = broadcast::update(app.broadcasts(), id, |x| {
+        exists = true;
+        if x.status != Status::Scheduled || x.started_ms.is_some() {
+            return false;
+        }
         x.total += added;
-        x.chunks += chunks;
-        x.duplicates_removed += duplicates as u64;
+        x.chunks += taken.chunks;
+        x.duplicates_removed += duplicates;
         true
     })
-    .await?
-    .ok_or_else(|| ApiError::not_found(format!("broadcast {id} not found")))?;
-    Ok(Json(
-        json!({"added": added, "duplicates_removed": duplicates, "total": updated.total}),
-    ))
+    .await?;
+    match updated {
+        Some(updated) => {
+            Ok(json!({"added": added, "duplicates_removed": duplicates, "total": updated.total}))
+        }
+        None if exists => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "started",
+            "the broadcast started while the file was uploaded; its rows were not added (the audience is frozen once the broadcast starts)",
+        )),
+        None => Err(ApiError::not_found(format!("broadcast {id} not found"))),
+    }
 }
 
 /// `GET /api/v1/broadcasts/{id}/recipients.csv`
@@ -302,7 +374,10 @@ pub async fn recipients_csv(
             .into_iter()
             .map(|r| (r.id.clone(), r))
             .collect();
-        for r in chunk {
+        for r in chunk
+            .iter()
+            .filter(|r| !broadcast::erasure::is_forgotten(r))
+        {
             let rec = records.get(&broadcast::record_id(&id, &r.to));
             rows.push([
                 r.to.clone(),

@@ -17,8 +17,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Caller;
+use crate::access::audit::{self, Action};
 use crate::app::App;
-use crate::channels::{OutboundContent, OutboundMessage};
+use crate::channels::{Channel, OutboundContent, OutboundMessage};
 use crate::conversation::{Conversation, State as ConvState, Transition};
 use crate::engine::ownership;
 use crate::http::{ApiError, JsonBody};
@@ -39,8 +40,21 @@ impl From<ConversationError> for ApiError {
     }
 }
 
-/// `GET /api/v1/queue`: waiting conversations per queue, in claim order.
-pub async fn queue(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
+/// Filter of `GET /api/v1/queue`.
+#[derive(Debug, Default, Deserialize)]
+pub struct QueueQuery {
+    /// Only conversations with this business number or account (WhatsApp
+    /// `phone_number_id`, Instagram account id).
+    pub number: Option<String>,
+}
+
+/// `GET /api/v1/queue?number=`: waiting conversations per queue, in claim
+/// order (positions are in the whole queue, whatever the filter).
+pub async fn queue(
+    State(app): State<App>,
+    caller: Caller,
+    Query(q): Query<QueueQuery>,
+) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
     let now = app.store().now_ms();
     let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
@@ -49,12 +63,20 @@ pub async fn queue(State(app): State<App>, caller: Caller) -> Result<Json<Value>
         let convs = app.store().conversations(&ids).await?;
         let mut items = Vec::new();
         for (i, c) in convs.iter().enumerate() {
+            if q.number
+                .as_ref()
+                .is_some_and(|n| c.number.as_ref() != Some(n))
+            {
+                continue;
+            }
             let contact = app.store().contact(c.channel, &c.contact_id).await?;
             let last = last_customer_text(&app, &c.id).await?;
             items.push(json!({
                 "position": i + 1,
                 "conversation_id": c.id,
                 "channel": c.channel,
+                "number": c.number,
+                "number_name": app.sender_name(c.channel, c.number.as_deref()),
                 "contact_name": contact.as_ref().and_then(|c| c.name.clone()),
                 "priority": c.priority,
                 "reason": c.handoff_intent,
@@ -95,7 +117,12 @@ pub async fn claim(
     caller.require_desk()?;
     let body = body.map(|b| b.0).unwrap_or_default();
     match ownership::claim_next(app.engine(), &caller.0, body.queue.as_deref()).await? {
-        Some(conv) => Ok(Json(conversation_view(&app, &conv).await?).into_response()),
+        Some(conv) => {
+            caller
+                .audit(app.store(), Action::Claim, &conv.id, None)
+                .await;
+            Ok(Json(conversation_view(&app, &conv).await?).into_response())
+        }
         None => Ok(StatusCode::NO_CONTENT.into_response()),
     }
 }
@@ -109,6 +136,8 @@ pub struct ListQuery {
     pub agent: Option<String>,
     /// Queue name.
     pub queue: Option<String>,
+    /// Business number or account the customer wrote to.
+    pub number: Option<String>,
     /// At most this many (default 200).
     pub limit: Option<usize>,
     /// Search words (see [`super::desk::search`]).
@@ -117,7 +146,7 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-/// `GET /api/v1/conversations?state=&agent=&queue=`, or with `q=` a search.
+/// `GET /api/v1/conversations?state=&agent=&queue=&number=`, or with `q=` a search.
 pub async fn list(
     State(app): State<App>,
     caller: Caller,
@@ -171,12 +200,15 @@ pub async fn list(
             || q.queue
                 .as_ref()
                 .is_some_and(|qq| c.queue.as_ref() != Some(qq))
+            || q.number
+                .as_ref()
+                .is_some_and(|n| c.number.as_ref() != Some(n))
         {
             continue;
         }
         let contact = app.store().contact(c.channel, &c.contact_id).await?;
         items.push(json!({
-            "id": c.id, "state": c.state, "channel": c.channel, "queue": c.queue,
+            "id": c.id, "state": c.state, "channel": c.channel, "number": c.number, "queue": c.queue,
             "agent": c.agent, "priority": c.priority, "unread": c.unread,
             "contact_name": contact.and_then(|c| c.name), "contact_id": c.contact_id,
             "opened_ms": c.opened_ms, "last_customer_ms": c.last_customer_ms,
@@ -202,7 +234,7 @@ pub async fn get(
 
 /// The conversation, or 404 when it does not exist or the caller may not see
 /// it (the same answer, so other queues' conversations stay unknown).
-pub(crate) async fn load(app: &App, caller: &Caller, id: &str) -> Result<Conversation, ApiError> {
+pub(super) async fn load(app: &App, caller: &Caller, id: &str) -> Result<Conversation, ApiError> {
     app.store()
         .conversation(id)
         .await?
@@ -216,16 +248,16 @@ pub async fn conversation_view(app: &App, conv: &Conversation) -> Result<Value, 
     let now = store.now_ms();
     let contact = store.contact(conv.channel, &conv.contact_id).await?;
     let transcript = store.transcript(&conv.id).await?;
-    let ours: Vec<String> = transcript
+    let records = store.records_of(&transcript).await?;
+    let file_ids: Vec<String> = transcript
         .iter()
-        .filter(|e| !matches!(e.speaker, Speaker::Customer | Speaker::System))
-        .filter_map(|e| e.message_id.clone())
+        .flat_map(|e| e.attachments.iter().cloned())
         .collect();
-    let records: BTreeMap<String, _> = store
-        .outbound_many(&ours)
+    let files: BTreeMap<String, Value> = store
+        .attachments(&file_ids)
         .await?
-        .into_iter()
-        .map(|r| (r.id.clone(), r))
+        .iter()
+        .map(|a| (a.id.clone(), super::media::attachment_json(a)))
         .collect();
     let entries: Vec<Value> = transcript
         .iter()
@@ -233,11 +265,19 @@ pub async fn conversation_view(app: &App, conv: &Conversation) -> Result<Value, 
             let delivery = e.message_id.as_ref().and_then(|id| records.get(id)).map(|r| {
                 json!({"state": r.state, "error_code": r.error_code, "error_title": r.error_title})
             });
+            let attachments: Vec<&Value> = e
+                .attachments
+                .iter()
+                .filter_map(|id| files.get(id))
+                .collect();
             json!({"at_ms": e.at_ms, "speaker": e.speaker, "text": e.text,
-                   "message_id": e.message_id, "delivery": delivery, "event": e.event})
+                   "message_id": e.message_id, "delivery": delivery,
+                   "attachments": attachments, "event": e.event})
         })
         .collect();
-    let last_inbound = contact.as_ref().and_then(|c| c.last_inbound_ms);
+    let last_inbound = contact
+        .as_ref()
+        .and_then(|c| c.last_inbound_to(conv.number.as_deref()));
     let window_closes = last_inbound.map(|t| t + window::WINDOW_MS);
     let previous: Vec<String> = contact
         .as_ref()
@@ -261,12 +301,16 @@ pub async fn conversation_view(app: &App, conv: &Conversation) -> Result<Value, 
         "id": conv.id,
         "state": conv.state,
         "channel": conv.channel,
+        "number": conv.number,
+        "number_name": app.sender_name(conv.channel, conv.number.as_deref()),
         "queue": conv.queue,
         "agent": conv.agent,
         "priority": conv.priority,
         "language": conv.language,
         "unread": conv.unread,
         "reason": conv.handoff_intent,
+        // Numbers the customer gave (order, tracking, ticket, phone).
+        "entities": conv.entities,
         "recovery_score": conv.recovery_score,
         "opened_ms": conv.opened_ms,
         "handed_off_ms": conv.handed_off_ms,
@@ -299,7 +343,7 @@ pub struct TextBody {
 }
 
 /// 409 unless the caller is the assigned agent or a supervisor.
-pub(crate) fn owns(caller: &Caller, conv: &Conversation) -> Result<(), ApiError> {
+pub(super) fn owns(caller: &Caller, conv: &Conversation) -> Result<(), ApiError> {
     if caller.is_supervisor()
         || (conv.state == ConvState::Assigned
             && conv.agent.as_deref() == Some(caller.0.id.as_str()))
@@ -322,20 +366,24 @@ pub(crate) fn owns(caller: &Caller, conv: &Conversation) -> Result<(), ApiError>
     }
 }
 
-/// `POST /api/v1/conversations/{id}/messages`: the agent's reply.
-pub async fn send_message(
-    State(app): State<App>,
-    caller: Caller,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<TextBody>,
-) -> Result<Response, ApiError> {
-    caller.require_desk()?;
-    let text = body.text.trim();
-    if text.is_empty() {
-        return Err(ApiError::bad_request("text must not be empty"));
-    }
-    let conv = load(&app, &caller, &id).await?;
-    owns(&caller, &conv)?;
+/// Body of `POST .../messages`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageBody {
+    /// The text.
+    pub text: String,
+    /// A canned response's shortcut: its configured file is sent after the
+    /// text.
+    #[serde(default)]
+    pub canned: Option<String>,
+}
+
+/// The conversation `id` when `caller` may send into it now: theirs (or a
+/// supervisor's), not resolved, and written to from a number or account this
+/// deployment sends from. Text replies and files share these checks.
+pub async fn replyable(app: &App, caller: &Caller, id: &str) -> Result<Conversation, ApiError> {
+    let conv = load(app, caller, id).await?;
+    owns(caller, &conv)?;
     if conv.state == ConvState::Resolved {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -343,9 +391,59 @@ pub async fn send_message(
             "the conversation is resolved",
         ));
     }
+    // The customer wrote to a number this deployment no longer (or never)
+    // sends from: say so now rather than accept a reply that cannot go out.
+    if app
+        .outbox()
+        .senders()
+        .resolve(conv.channel, conv.number.as_deref())
+        .is_none()
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "sender_not_configured",
+            format!(
+                "the customer wrote to {} {}, which is not configured, so no reply can go out from it; add it to {} in the config",
+                conv.channel,
+                conv.number.as_deref().unwrap_or("(no number)"),
+                match conv.channel {
+                    Channel::WhatsApp => "[[whatsapp.numbers]]",
+                    Channel::Instagram => "[[instagram.accounts]]",
+                }
+            ),
+        ));
+    }
+    Ok(conv)
+}
+
+/// `POST /api/v1/conversations/{id}/messages`: the agent's reply (with a
+/// canned response's file when `canned` names one that has a file).
+pub async fn send_message(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<MessageBody>,
+) -> Result<Response, ApiError> {
+    caller.require_desk()?;
+    let text = body.text.trim();
+    if text.is_empty() {
+        return Err(ApiError::bad_request("text must not be empty"));
+    }
+    let conv = replyable(&app, &caller, &id).await?;
     // The customer never sees a placeholder: variables are filled in here.
     let text = render_for(&app, &conv, text).await?;
     let text = text.as_str();
+    let canned_file = match body.canned.as_deref() {
+        None => None,
+        Some(shortcut) => {
+            if !app.config().canned.iter().any(|c| c.shortcut == shortcut) {
+                return Err(ApiError::bad_request(format!(
+                    "no canned response with shortcut {shortcut:?}"
+                )));
+            }
+            app.files().library().for_canned(shortcut).cloned()
+        }
+    };
     let result = app
         .outbox()
         .enqueue(Outgoing {
@@ -357,6 +455,7 @@ pub async fn send_message(
                     body: text.to_string(),
                 },
                 human_agent_tag: false,
+                from: conv.number.clone(),
             },
             conversation_id: Some(conv.id.clone()),
             speaker: Some(Speaker::Agent {
@@ -377,7 +476,34 @@ pub async fn send_message(
         }
         Err(OutboxError::Store(e)) => return Err(e.into()),
     };
+    if let Some(file) = canned_file {
+        let key = format!("{}:file", record.id);
+        if let Some(attachment) = app
+            .files()
+            .attach_library_file(
+                &file,
+                &conv.id,
+                conv.channel,
+                &key,
+                Some(caller.0.id.clone()),
+            )
+            .await?
+        {
+            let content = OutboundContent::Media(crate::channels::OutboundMedia {
+                kind: attachment.kind,
+                source: crate::channels::OutboundMediaSource::Attachment {
+                    id: attachment.id.clone(),
+                },
+                mime_type: file.mime_type.clone(),
+                size: file.object.size,
+                caption: None,
+                filename: Some(file.filename.clone()),
+            });
+            super::media::send_parts(&app, &caller, &conv, &key, content).await?;
+        }
+    }
     let conv = ownership::agent_replied(app.engine(), &id).await?;
+    caller.audit(app.store(), Action::Reply, &id, None).await;
     // Order numbers the agent typed make the conversation findable too.
     app.store()
         .index_for_search(&conv.id, &[text], app.store().now_ms())
@@ -436,6 +562,7 @@ pub async fn add_note(
             });
         })
         .await?;
+    caller.audit(app.store(), Action::Note, &id, None).await;
     Ok((StatusCode::CREATED, Json(json!({"notes": contact.notes}))).into_response())
 }
 
@@ -479,6 +606,7 @@ pub async fn labels(
             }
         })
         .await?;
+    caller.audit(app.store(), Action::Label, &id, None).await;
     Ok(Json(json!({"labels": contact.labels})))
 }
 
@@ -607,10 +735,16 @@ async fn owner_transition(
     owns(&caller, &conv)?;
     let agent = caller.0.id.clone();
     let supervisor = caller.is_supervisor();
+    let audited = audit::transition(&transition);
     let after = ownership::agent_transition(app.engine(), &id, transition, move |c| {
         supervisor || c.agent.as_deref() == Some(agent.as_str())
     })
     .await?;
+    if let Some((action, detail)) = audited {
+        caller
+            .audit(app.store(), action, &id, detail.as_deref())
+            .await;
+    }
     Ok(Json(conversation_view(&app, &after).await?))
 }
 
@@ -621,7 +755,8 @@ pub struct CannedQuery {
     pub conversation: Option<String>,
 }
 
-/// `GET /api/v1/canned[?conversation=ID]`: canned responses as written; with a
+/// `GET /api/v1/canned[?conversation=ID]`: canned responses as written (with
+/// the name, type and size of their file, if they have one); with a
 /// conversation, each also `rendered` with that conversation's variables
 /// (`{{contact.name}}`, `{{case.id}}`, `{{queue.position}}`,
 /// `{{business_hours.next_open}}` and the config's `[intents.variables]`).
@@ -632,20 +767,45 @@ pub async fn canned(
 ) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
     let canned = &app.config().canned;
+    // A canned response's file is described, never its path on the server.
+    let file_of = |shortcut: &str| {
+        app.files().library().for_canned(shortcut).map(
+            |f| json!({"filename": f.filename, "mime_type": f.mime_type, "size": f.object.size}),
+        )
+    };
     let Some(id) = q.conversation else {
-        return Ok(Json(json!({ "canned": canned })));
+        let items: Vec<Value> = canned
+            .iter()
+            .map(|c| json!({ "shortcut": c.shortcut, "title": c.title, "text": c.text, "file": file_of(&c.shortcut) }))
+            .collect();
+        return Ok(Json(json!({ "canned": items })));
     };
     let conv = load(&app, &caller, &id).await?;
-    let mut items: Vec<Value> = Vec::with_capacity(canned.len());
-    for c in canned {
-        // Checked when the app starts, so this only fails after a bad reload.
-        let rendered = crate::engine::render::for_conversation(app.engine(), &conv, &c.text)
-            .await
-            .unwrap_or_else(|_| c.text.clone());
-        items.push(
-            json!({ "shortcut": c.shortcut, "title": c.title, "text": c.text, "rendered": rendered }),
-        );
-    }
+    let store = app.store();
+    let contact = store
+        .contact(conv.channel, &conv.contact_id)
+        .await?
+        .unwrap_or_else(|| {
+            crate::store::Contact::new(conv.channel, &conv.contact_id, conv.opened_ms)
+        });
+    let position = if conv.state == ConvState::Queued {
+        store.queue_position(&conv).await?
+    } else {
+        None
+    };
+    let lang = crate::engine::lang_from_code(&conv.language);
+    let vars = crate::engine::template_variables(app.engine(), &contact, &conv, position, lang);
+    let known = app.config().intents.variables.keys().cloned().collect();
+    let items: Vec<Value> = canned
+        .iter()
+        .map(|c| {
+            // Checked when the app starts, so this only fails after a bad reload.
+            let rendered = crate::intents::ReplyTemplate::parse(&c.text, &known)
+                .map(|t| t.render(&vars))
+                .unwrap_or_else(|_| c.text.clone());
+            json!({ "shortcut": c.shortcut, "title": c.title, "text": c.text, "rendered": rendered, "file": file_of(&c.shortcut) })
+        })
+        .collect();
     Ok(Json(json!({ "conversation_id": conv.id, "canned": items })))
 }
 

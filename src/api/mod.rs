@@ -2,15 +2,20 @@
 //!
 //! Every route under `/api/v1` (except signing in) needs an API token
 //! (`Authorization: Bearer <token>`) or the console's session cookie (plus its
-//! CSRF token for changes), see [`auth`], and answers JSON; errors are
-//! `{"error": {"code", "message"}}`. Handlers stay thin and call the engine,
-//! the outbox, surveys, broadcasts and [`crate::access`] for the actual work.
+//! CSRF token for changes), see [`auth`], and answers JSON (files excepted);
+//! errors are `{"error": {"code", "message"}}`. Handlers stay thin and call
+//! the engine, the outbox, attachments, surveys, broadcasts and
+//! [`crate::access`] for the actual work. `/media/public/{id}` is the one route
+//! outside it: signed, expiring links Instagram fetches our files from.
 
+pub mod audit;
 pub mod auth;
 pub mod broadcasts;
 pub mod client;
+pub mod contacts;
 pub mod conversations;
 pub mod desk;
+pub mod media;
 pub mod reports;
 pub mod session;
 pub mod templates;
@@ -29,6 +34,7 @@ pub const BROADCAST_BODY_LIMIT: usize = 64 * 1024 * 1024;
 pub fn router() -> Router<App> {
     use broadcasts as b;
     use conversations as c;
+    use media as m;
     use session as s;
     use users as u;
     // Audiences can be large (100,000 recipients); only these routes accept big bodies.
@@ -36,8 +42,18 @@ pub fn router() -> Router<App> {
         .route("/api/v1/broadcasts", get(b::list).post(b::create))
         .route("/api/v1/broadcasts/{id}/audience.csv", post(b::upload_csv))
         .layer(DefaultBodyLimit::max(BROADCAST_BODY_LIMIT));
+    // Agents' files are streamed into the media store, which enforces each
+    // channel's limits as the bytes arrive; the general body limit would stop
+    // a video at 1 MiB.
+    let uploads = Router::new()
+        .route("/api/v1/conversations/{id}/attachments", post(m::upload))
+        .layer(DefaultBodyLimit::disable());
     Router::new()
         .merge(broadcasts)
+        .merge(uploads)
+        .route("/api/v1/media/{id}", get(m::get_file))
+        .route("/media/public/{id}", get(m::get_public))
+        .route("/api/v1/conversations/{id}/typing", post(m::typing))
         .route("/api/v1/broadcasts/{id}", get(b::get))
         .route(
             "/api/v1/broadcasts/{id}/recipients.csv",
@@ -86,6 +102,12 @@ pub fn router() -> Router<App> {
         .route("/api/v1/conversations/{id}/resolve", post(c::resolve))
         .route("/api/v1/canned", get(c::canned))
         .route("/api/v1/events", get(c::events))
+        .route("/api/v1/audit", get(audit::list))
+        .route(
+            "/api/v1/contacts/{channel}/{id}/export",
+            get(contacts::export),
+        )
+        .route("/api/v1/contacts/{channel}/{id}", delete(contacts::erase))
         .route("/api/v1/reports/summary", get(reports::summary))
         .route("/api/v1/reports/summary.csv", get(reports::summary_csv))
         .route("/api/v1/reports/surveys.csv", get(reports::surveys_csv))

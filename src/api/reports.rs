@@ -18,8 +18,11 @@ pub struct RangeQuery {
     pub from: Option<String>,
     /// End (inclusive day, or instant). Default: now.
     pub to: Option<String>,
-    /// `day`, `agent`, `queue` or `channel`.
+    /// `day`, `agent`, `queue`, `channel` or `number`.
     pub group_by: Option<GroupBy>,
+    /// Only cases of this business number or account (WhatsApp
+    /// `phone_number_id`, Instagram account id).
+    pub number: Option<String>,
 }
 
 /// The range a request asks for, and the facts of the cases resolved in it.
@@ -37,14 +40,20 @@ async fn facts(app: &App, q: &RangeQuery) -> Result<(i64, i64, Vec<CaseFacts>), 
     if to < from {
         return Err(ApiError::bad_request("`to` is before `from`"));
     }
-    let out = reports::case_facts(app.store(), from, to).await?;
+    let mut out = reports::case_facts(app.store(), from, to).await?;
+    if let Some(number) = &q.number {
+        out.retain(|c| c.number.as_deref() == Some(number.as_str()));
+    }
     Ok((from, to, out))
 }
 
 /// The summaries a request asks for: the total first, then the groups.
 async fn summaries(app: &App, q: &RangeQuery) -> Result<(i64, i64, Vec<Summary>), ApiError> {
     let (from, to, cases) = facts(app, q).await?;
-    let opened = reports::opened_facts(app.store(), from, to).await?;
+    let mut opened = reports::opened_facts(app.store(), from, to).await?;
+    if let Some(number) = &q.number {
+        opened.retain(|o| o.number.as_deref() == Some(number.as_str()));
+    }
     let tz = app.config().business_hours.timezone.zone().clone();
     let targets = Targets {
         reopen_window_ms: app.config().cases.reopen_window.as_millis_i64(),
@@ -57,7 +66,7 @@ async fn summaries(app: &App, q: &RangeQuery) -> Result<(i64, i64, Vec<Summary>)
     ))
 }
 
-/// `GET /api/v1/reports/summary?from=&to=&group_by=`
+/// `GET /api/v1/reports/summary?from=&to=&group_by=&number=`
 pub async fn summary(
     State(app): State<App>,
     caller: Caller,
@@ -73,7 +82,7 @@ pub async fn summary(
     })))
 }
 
-/// `GET /api/v1/reports/summary.csv?from=&to=&group_by=`: the same numbers,
+/// `GET /api/v1/reports/summary.csv?from=&to=&group_by=&number=`: the same numbers,
 /// one row per group (the total first, as `all`).
 pub async fn summary_csv(
     State(app): State<App>,
@@ -139,7 +148,7 @@ pub async fn summary_csv(
     Ok(crate::http::csv_attachment("report.csv", body))
 }
 
-/// `GET /api/v1/reports/surveys.csv?from=&to=`: one row per survey.
+/// `GET /api/v1/reports/surveys.csv?from=&to=&number=`: one row per survey.
 pub async fn surveys_csv(
     State(app): State<App>,
     caller: Caller,
@@ -152,10 +161,14 @@ pub async fn surveys_csv(
             from: q.from.clone(),
             to: q.to.clone(),
             group_by: None,
+            number: q.number.clone(),
         },
     )
     .await?;
-    let surveys = app.store().surveys_between(from, to).await?;
+    let mut surveys = app.store().surveys_between(from, to).await?;
+    if let Some(number) = &q.number {
+        surveys.retain(|s| s.number.as_deref() == Some(number.as_str()));
+    }
     let mut w = csv::Writer::from_writer(Vec::new());
     let iso = |ms: Option<i64>| {
         ms.and_then(|m| jiff::Timestamp::from_millisecond(m).ok())
@@ -169,6 +182,7 @@ pub async fn surveys_csv(
         "contact_id",
         "agent",
         "queue",
+        "number",
         "bot_only",
         "status",
         "via",
@@ -197,6 +211,7 @@ pub async fn surveys_csv(
             &cell(&s.contact_id),
             &cell(s.agent.as_deref().unwrap_or("")),
             &cell(s.queue.as_deref().unwrap_or("")),
+            &cell(s.number.as_deref().unwrap_or("")),
             if s.bot_only { "true" } else { "false" },
             s.status.as_str(),
             &cell(s.via.as_deref().unwrap_or("")),

@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 use super::auth::CSRF_HEADER;
 use super::client;
 use super::users::user_view;
-use crate::access::audit;
+use crate::access::audit::{self, Action};
 use crate::access::sessions::{self, SignInError};
 use crate::app::App;
 use crate::http::{ApiError, JsonBody};
@@ -62,20 +62,22 @@ pub async fn sign_in(
     let ttl = config.auth.session_ttl.get();
     let result =
         sessions::sign_in(app.store(), &body.username, &body.password, &address, ttl).await;
-    let audit_sign_in = |ok: bool, actor: &str| {
-        audit::record(audit::Entry {
-            actor,
-            action: "session.sign_in",
-            target: None,
-            address: Some(&address),
-            ok,
-        });
+    let audit_sign_in = |ok: bool, actor: String| {
+        let (store, address) = (app.store().clone(), address.clone());
+        async move {
+            let entry = audit::Entry {
+                address: Some(&address),
+                ok,
+                ..audit::Entry::new(&actor, Action::SignIn, None)
+            };
+            audit::record(&store, entry).await;
+        }
     };
     // What was typed is bounded before it reaches the log.
     let typed: String = body.username.trim().chars().take(64).collect();
     match result {
         Ok(signed) => {
-            audit_sign_in(true, &signed.user.id);
+            audit_sign_in(true, signed.user.id.clone()).await;
             let cookie = client::session_set_cookie(
                 Some(&signed.session_id),
                 ttl.as_secs(),
@@ -87,7 +89,7 @@ pub async fn sign_in(
             Ok(with_cookie(Json(body).into_response(), cookie))
         }
         Err(SignInError::BadCredentials) => {
-            audit_sign_in(false, &typed);
+            audit_sign_in(false, typed).await;
             Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "bad_credentials",
@@ -95,7 +97,7 @@ pub async fn sign_in(
             ))
         }
         Err(e @ SignInError::RateLimited { retry_after_ms }) => {
-            audit_sign_in(false, &typed);
+            audit_sign_in(false, typed).await;
             let mut r = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string())
                 .into_response();
             r.headers_mut().insert(
@@ -148,13 +150,11 @@ pub async fn sign_out(State(app): State<App>, parts: Parts) -> Result<Response, 
         }
         sessions::sign_out(app.store(), &id).await?;
         let address = client::client_address(&parts.extensions, &parts.headers, config);
-        audit::record(audit::Entry {
-            actor: &active.user.id,
-            action: "session.sign_out",
-            target: None,
+        let entry = audit::Entry {
             address: Some(&address),
-            ok: true,
-        });
+            ..audit::Entry::new(&active.user.id, Action::SignOut, None)
+        };
+        audit::record(app.store(), entry).await;
     }
     let cookie = client::session_set_cookie(None, 0, &parts.extensions, &parts.headers, config);
     Ok(with_cookie(StatusCode::NO_CONTENT.into_response(), cookie))

@@ -7,15 +7,13 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Caller;
-use super::client;
 use crate::access::accounts::{self, AccountError, NewUser, PasswordChange, UserPatch};
-use crate::access::audit;
+use crate::access::audit::Action;
 use crate::app::App;
 use crate::config::Role;
 use crate::http::{ApiError, JsonBody};
@@ -56,17 +54,6 @@ pub fn user_view(u: &User) -> Value {
         "created_ms": u.created_ms,
         "updated_ms": u.updated_ms,
     })
-}
-
-fn record(caller: &Caller, parts: &Parts, app: &App, action: &str, target: &str) {
-    let address = client::client_address(&parts.extensions, &parts.headers, app.config());
-    audit::record(audit::Entry {
-        actor: &caller.0.id,
-        action,
-        target: Some(target),
-        address: Some(&address),
-        ok: true,
-    });
 }
 
 /// `GET /api/v1/users` (admin)
@@ -127,7 +114,6 @@ pub struct CreateBody {
 pub async fn create(
     State(app): State<App>,
     caller: Caller,
-    parts: Parts,
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
@@ -143,7 +129,9 @@ pub async fn create(
         },
     )
     .await?;
-    record(&caller, &parts, &app, "user.create", &user.id);
+    caller
+        .audit(app.store(), Action::UserCreate, &user.id, None)
+        .await;
     Ok((StatusCode::CREATED, Json(user_view(&user))).into_response())
 }
 
@@ -168,7 +156,6 @@ pub async fn update(
     State(app): State<App>,
     caller: Caller,
     Path(id): Path<String>,
-    parts: Parts,
     JsonBody(body): JsonBody<PatchBody>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_admin()?;
@@ -186,11 +173,11 @@ pub async fn update(
     )
     .await?;
     let action = match disabled {
-        Some(true) => "user.disable",
-        Some(false) => "user.enable",
-        None => "user.update",
+        Some(true) => Action::UserDisable,
+        Some(false) => Action::UserEnable,
+        None => Action::UserUpdate,
     };
-    record(&caller, &parts, &app, action, &id);
+    caller.audit(app.store(), action, &id, None).await;
     Ok(Json(user_view(&user)))
 }
 
@@ -212,7 +199,6 @@ pub async fn set_password(
     State(app): State<App>,
     caller: Caller,
     Path(id): Path<String>,
-    parts: Parts,
     JsonBody(body): JsonBody<PasswordBody>,
 ) -> Result<Response, ApiError> {
     let how = if caller.0.id == id {
@@ -225,7 +211,9 @@ pub async fn set_password(
         PasswordChange::ByAdmin
     };
     accounts::set_password(app.store(), &id, &body.password, how).await?;
-    record(&caller, &parts, &app, "user.password", &id);
+    caller
+        .audit(app.store(), Action::UserPassword, &id, None)
+        .await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -244,13 +232,14 @@ pub async fn issue_token(
     State(app): State<App>,
     caller: Caller,
     Path(id): Path<String>,
-    parts: Parts,
     body: Option<JsonBody<TokenBody>>,
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
     let label = body.map(|b| b.0.label).unwrap_or_default();
     let (record_, token) = accounts::issue_token(app.store(), &id, &label).await?;
-    record(&caller, &parts, &app, "token.issue", &id);
+    caller
+        .audit(app.store(), Action::TokenIssue, &id, None)
+        .await;
     let mut r = (
         StatusCode::CREATED,
         Json(json!({
@@ -272,10 +261,11 @@ pub async fn revoke_token(
     State(app): State<App>,
     caller: Caller,
     Path((id, token_id)): Path<(String, String)>,
-    parts: Parts,
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
     accounts::revoke_token(app.store(), &id, &token_id).await?;
-    record(&caller, &parts, &app, "token.revoke", &id);
+    caller
+        .audit(app.store(), Action::TokenRevoke, &id, None)
+        .await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

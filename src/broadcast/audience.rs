@@ -2,11 +2,17 @@
 //! contacts and cases Balas has seen.
 //!
 //! Bad rows are reported with their line numbers, never silently dropped; the
-//! frozen audience is deduplicated by recipient.
+//! frozen audience is deduplicated by recipient. Lists and CSV files are read
+//! one recipient at a time ([`for_each_json_recipient`], [`for_each_csv_row`])
+//! and checked one at a time ([`Validator`]), so a 100,000-recipient audience
+//! is never held as a whole: only the ids seen (for deduplication) are.
 
 use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::ops::ControlFlow;
 
-use serde::{Deserialize, Serialize};
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::channels::Channel;
 
@@ -47,16 +53,41 @@ pub struct Segment {
     pub last_inbound_within_days: Option<u32>,
 }
 
-/// The audience as given in a request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The audience as given in a request, without its recipients: they are read
+/// one at a time by [`for_each_json_recipient`].
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AudienceSpec {
-    /// Explicit recipients.
+    /// How many explicit recipients the list has (their contents are skipped).
     #[serde(default)]
-    pub recipients: Vec<Recipient>,
+    pub recipients: Listed,
     /// A segment of stored contacts (of the broadcast's channel).
     #[serde(default)]
     pub segment: Option<Segment>,
+}
+
+/// A JSON list read only to count its items (which are skipped, not stored).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Listed(pub u64);
+
+impl<'de> Deserialize<'de> for Listed {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Count;
+        impl<'de> Visitor<'de> for Count {
+            type Value = Listed;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Listed, A::Error> {
+                let mut n = 0;
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(Listed(n))
+            }
+        }
+        d.deserialize_seq(Count)
+    }
 }
 
 /// A problem with one input row.
@@ -133,6 +164,87 @@ pub fn fill(text: &str, vars: &BTreeMap<String, String>) -> String {
     out
 }
 
+/// Checks recipients one at a time: normalizes the id, requires every
+/// placeholder value, drops repeats of an id seen before. Keeps the first
+/// errors (up to its limit) and counts all of them.
+#[derive(Debug)]
+pub struct Validator<'a> {
+    channel: Channel,
+    required: &'a [String],
+    seen: HashSet<String>,
+    errors: Vec<RowError>,
+    keep_errors: usize,
+    bad: usize,
+    duplicates: usize,
+}
+
+impl<'a> Validator<'a> {
+    /// A validator for `channel` whose recipients must have values for
+    /// `required`; it keeps at most `keep_errors` errors.
+    pub fn new(channel: Channel, required: &'a [String], keep_errors: usize) -> Self {
+        Self {
+            channel,
+            required,
+            seen: HashSet::new(),
+            errors: Vec::new(),
+            keep_errors,
+            bad: 0,
+            duplicates: 0,
+        }
+    }
+
+    /// The normalized recipient when row `line` is good and new; `None` when it
+    /// is bad (an error is noted) or a duplicate (counted).
+    pub fn check(&mut self, line: usize, row: Result<Recipient, String>) -> Option<Recipient> {
+        let checked = row.and_then(|mut r| {
+            r.to = normalize_to(self.channel, &r.to)?;
+            let missing: Vec<String> = self
+                .required
+                .iter()
+                .filter(|v| r.variables.get(*v).is_none_or(|x| x.trim().is_empty()))
+                .map(|m| format!("{{{{{m}}}}}"))
+                .collect();
+            if missing.is_empty() {
+                Ok(r)
+            } else {
+                Err(format!("missing value for {}", missing.join(", ")))
+            }
+        });
+        match checked {
+            Err(message) => {
+                self.bad += 1;
+                if self.errors.len() < self.keep_errors {
+                    self.errors.push(RowError { line, message });
+                }
+                None
+            }
+            Ok(r) if self.seen.contains(&r.to) => {
+                self.duplicates += 1;
+                None
+            }
+            Ok(r) => {
+                self.seen.insert(r.to.clone());
+                Some(r)
+            }
+        }
+    }
+
+    /// How many rows were bad (all of them, not only the errors kept).
+    pub fn bad(&self) -> usize {
+        self.bad
+    }
+
+    /// How many rows repeated an id seen before.
+    pub fn duplicates(&self) -> usize {
+        self.duplicates
+    }
+
+    /// The errors kept, in input order.
+    pub fn into_errors(self) -> Vec<RowError> {
+        self.errors
+    }
+}
+
 /// Checks, normalizes and deduplicates `(line, recipient)` rows; `required`
 /// are the placeholder names every recipient must have. Returns the good ones,
 /// an error per bad one, and how many duplicates were dropped.
@@ -141,42 +253,13 @@ pub fn validate(
     rows: Vec<(usize, Recipient)>,
     required: &[String],
 ) -> (Vec<Recipient>, Vec<RowError>, usize) {
-    let mut seen = HashSet::new();
-    let mut good = Vec::with_capacity(rows.len());
-    let mut errors = Vec::new();
-    let mut duplicates = 0;
-    for (line, mut r) in rows {
-        match normalize_to(channel, &r.to) {
-            Err(message) => errors.push(RowError { line, message }),
-            Ok(to) => {
-                let missing: Vec<&String> = required
-                    .iter()
-                    .filter(|v| r.variables.get(*v).is_none_or(|x| x.trim().is_empty()))
-                    .collect();
-                if !missing.is_empty() {
-                    errors.push(RowError {
-                        line,
-                        message: format!(
-                            "missing value for {}",
-                            missing
-                                .iter()
-                                .map(|m| format!("{{{{{m}}}}}"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    });
-                    continue;
-                }
-                if seen.insert(to.clone()) {
-                    r.to = to;
-                    good.push(r);
-                } else {
-                    duplicates += 1;
-                }
-            }
-        }
-    }
-    (good, errors, duplicates)
+    let mut v = Validator::new(channel, required, usize::MAX);
+    let good = rows
+        .into_iter()
+        .filter_map(|(line, r)| v.check(line, Ok(r)))
+        .collect();
+    let duplicates = v.duplicates();
+    (good, v.into_errors(), duplicates)
 }
 
 /// The field separator of a CSV file: `;` (what spreadsheets save on
@@ -216,61 +299,56 @@ fn line_at(data: &[u8], offset: u64) -> usize {
     data[..end].iter().filter(|b| **b == b'\n').count() + 1
 }
 
-/// Parses a CSV audience: a header row with the recipient column (`to`,
-/// `phone`, `nomor`, `wa_id`, `igsid` or `recipient`) and one column per
-/// variable, separated by `,`, `;` or tab (detected), in UTF-8 with or
-/// without a byte-order mark. Line numbers in errors are the file's lines.
-pub fn parse_csv(data: &[u8]) -> Result<Vec<(usize, Recipient)>, Vec<RowError>> {
+/// Reads a CSV audience row by row: a header row with the recipient column
+/// (`to`, `phone`, `nomor`, `wa_id`, `igsid` or `recipient`) and one column per
+/// variable. `each` gets the file line of every row and the recipient, or what
+/// is wrong with the row; it may stop the reading. Fails only when there is no
+/// usable header row.
+pub fn for_each_csv_row(
+    data: &[u8],
+    mut each: impl FnMut(usize, Result<Recipient, String>) -> ControlFlow<()>,
+) -> Result<(), RowError> {
     let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .trim(csv::Trim::All)
         .delimiter(detect_delimiter(data))
         .from_reader(data);
-    let headers = match reader.headers() {
-        Ok(h) => h.clone(),
-        Err(e) => {
-            return Err(vec![RowError {
-                line: 1,
-                message: format!("cannot read the header row: {e}"),
-            }]);
-        }
-    };
+    let headers = reader.headers().map_err(|e| RowError {
+        line: 1,
+        message: format!("cannot read the header row: {e}"),
+    })?;
     let names: Vec<String> = headers
         .iter()
         .map(|h| h.trim_start_matches('\u{feff}').to_lowercase())
         .collect();
-    let Some(to_col) = names.iter().position(|h| {
-        matches!(
-            h.as_str(),
-            "to" | "phone" | "nomor" | "wa_id" | "igsid" | "recipient"
-        )
-    }) else {
-        return Err(vec![RowError {
+    let to_col = names
+        .iter()
+        .position(|h| {
+            matches!(
+                h.as_str(),
+                "to" | "phone" | "nomor" | "wa_id" | "igsid" | "recipient"
+            )
+        })
+        .ok_or_else(|| RowError {
             line: 1,
             message: "no recipient column; name one column `to` (or phone, nomor, wa_id, igsid)"
                 .into(),
-        }]);
-    };
-    let mut rows = Vec::new();
-    let mut errors = Vec::new();
-    for record in reader.records() {
-        match record {
-            Ok(rec) => {
-                let line = rec.position().map_or(0, |p| line_at(data, p.byte()));
+        })?;
+    let mut record = csv::StringRecord::new();
+    loop {
+        let row = match reader.read_record(&mut record) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {
+                let line = record.position().map_or(0, |p| line_at(data, p.byte()));
                 let mut variables = BTreeMap::new();
-                for (i, value) in rec.iter().enumerate() {
+                for (i, value) in record.iter().enumerate() {
                     if i != to_col && !value.is_empty() {
                         variables.insert(names[i].clone(), value.to_string());
                     }
                 }
-                rows.push((
-                    line,
-                    Recipient {
-                        to: rec.get(to_col).unwrap_or("").to_string(),
-                        variables,
-                    },
-                ));
+                let to = record.get(to_col).unwrap_or("").to_string();
+                (line, Ok(Recipient { to, variables }))
             }
             Err(e) => {
                 let line = e.position().map_or(0, |p| line_at(data, p.byte()));
@@ -283,14 +361,160 @@ pub fn parse_csv(data: &[u8]) -> Result<Vec<(usize, Recipient)>, Vec<RowError>> 
                     } => format!("has {len} field(s) where the header has {expected_len}"),
                     _ => e.to_string(),
                 };
-                errors.push(RowError { line, message });
+                (line, Err(message))
             }
+        };
+        if each(row.0, row.1).is_break() {
+            return Ok(());
         }
     }
+}
+
+/// Parses a whole CSV audience (see [`for_each_csv_row`]). Line numbers in
+/// errors are the file's lines.
+pub fn parse_csv(data: &[u8]) -> Result<Vec<(usize, Recipient)>, Vec<RowError>> {
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for_each_csv_row(data, |line, row| {
+        match row {
+            Ok(r) => rows.push((line, r)),
+            Err(message) => errors.push(RowError { line, message }),
+        }
+        ControlFlow::Continue(())
+    })
+    .map_err(|e| vec![e])?;
     if errors.is_empty() {
         Ok(rows)
     } else {
         Err(errors)
+    }
+}
+
+/// Reads `audience.recipients` of a JSON broadcast request one recipient at a
+/// time, skipping every other field: `each` gets the 1-based position and the
+/// recipient, and may stop the reading. The request's other fields are read
+/// by deserializing it (with [`AudienceSpec`], which only counts the list).
+/// An error names the position of a recipient that is not an object with a
+/// string `to` (and string `variables`).
+pub fn for_each_json_recipient(
+    body: &[u8],
+    each: impl FnMut(usize, Recipient) -> ControlFlow<()>,
+) -> Result<(), String> {
+    let mut sink = Sink {
+        each,
+        read: 0,
+        in_list: false,
+        stopped: false,
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let result = Seed {
+        fields: Fields::Request,
+        sink: &mut sink,
+    }
+    .deserialize(&mut de)
+    .and_then(|()| de.end());
+    match result {
+        Ok(()) => Ok(()),
+        Err(_) if sink.stopped => Ok(()),
+        Err(e) if sink.in_list => Err(format!(
+            "recipient {} (audience.recipients[{}]) is not valid: {e}",
+            sink.read + 1,
+            sink.read
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The caller's callback and where the reading is.
+struct Sink<F> {
+    each: F,
+    /// Recipients read so far.
+    read: usize,
+    /// Inside `audience.recipients` (so an error is about recipient `read + 1`).
+    in_list: bool,
+    /// The callback asked to stop.
+    stopped: bool,
+}
+
+/// Where in the request the streaming reader is.
+#[derive(Clone, Copy)]
+enum Fields {
+    /// The top-level object: look for `audience`.
+    Request,
+    /// `audience`: look for `recipients`.
+    Audience,
+}
+
+struct Seed<'s, F> {
+    fields: Fields,
+    sink: &'s mut Sink<F>,
+}
+
+impl<'de, F: FnMut(usize, Recipient) -> ControlFlow<()>> DeserializeSeed<'de> for Seed<'_, F> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, F: FnMut(usize, Recipient) -> ControlFlow<()>> Visitor<'de> for Seed<'_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let wanted = match self.fields {
+            Fields::Request => "audience",
+            Fields::Audience => "recipients",
+        };
+        while let Some(key) = map.next_key::<String>()? {
+            if key != wanted {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            match self.fields {
+                Fields::Request => map.next_value_seed(Seed {
+                    fields: Fields::Audience,
+                    sink: &mut *self.sink,
+                })?,
+                Fields::Audience => map.next_value_seed(List(&mut *self.sink))?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `audience.recipients`: each item to the caller as it is read.
+struct List<'s, F>(&'s mut Sink<F>);
+
+impl<'de, F: FnMut(usize, Recipient) -> ControlFlow<()>> DeserializeSeed<'de> for List<'_, F> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: FnMut(usize, Recipient) -> ControlFlow<()>> Visitor<'de> for List<'_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of recipients")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let sink = self.0;
+        sink.in_list = true;
+        while let Some(recipient) = seq.next_element::<Recipient>()? {
+            sink.read += 1;
+            if (sink.each)(sink.read, recipient).is_break() {
+                sink.stopped = true;
+                return Err(de::Error::custom("stopped by the caller"));
+            }
+        }
+        sink.in_list = false;
+        Ok(())
     }
 }
 
@@ -359,6 +583,74 @@ mod tests {
         let err = parse_csv(latin1).unwrap_err();
         assert_eq!(err[0].line, 2);
         assert!(err[0].message.contains("UTF-8"), "{}", err[0].message);
+    }
+
+    #[test]
+    fn json_recipients_are_read_one_by_one_wherever_the_list_is() {
+        // The list comes first, other fields (even ones named like ours) are skipped.
+        let body = br#"{"audience": {"segment": null, "recipients": [
+                {"to": "6281111111111", "variables": {"name": "Rina"}},
+                {"to": "0812-2222-2222"}
+            ]}, "name": "x", "message": {"text": "hi", "recipients": [1]},
+            "channel": "whatsapp"}"#;
+        let mut seen = Vec::new();
+        for_each_json_recipient(body, |pos, r| {
+            seen.push((pos, r.to));
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            [(1, "6281111111111".into()), (2, "0812-2222-2222".into())]
+        );
+
+        let head: AudienceSpec =
+            serde_json::from_slice(br#"{"recipients": [{"to": "1"}, 2, "x"]}"#).unwrap();
+        assert_eq!(head.recipients, Listed(3), "counted, not read");
+
+        let mut n = 0;
+        for_each_json_recipient(
+            br#"{"audience": {"recipients": [{"to": "1"}, {"to": "2"}]}}"#,
+            |_, _| {
+                n += 1;
+                ControlFlow::Break(())
+            },
+        )
+        .unwrap();
+        assert_eq!(n, 1, "stops when asked");
+    }
+
+    #[test]
+    fn a_json_recipient_of_the_wrong_shape_is_named_by_position() {
+        let body = br#"{"audience": {"recipients": [{"to": "1"}, {"to": "2"}, {"phone": "3"}]}}"#;
+        let err = for_each_json_recipient(body, |_, _| ControlFlow::Continue(())).unwrap_err();
+        assert!(
+            err.starts_with("recipient 3 (audience.recipients[2])") && err.contains("`to`"),
+            "{err}"
+        );
+        let err = for_each_json_recipient(b"{\"audience\": ", |_, _| ControlFlow::Continue(()))
+            .unwrap_err();
+        assert!(err.contains("EOF"), "{err}");
+    }
+
+    #[test]
+    fn the_validator_keeps_the_first_errors_and_counts_all() {
+        let required = ["name".to_string()];
+        let mut v = Validator::new(Channel::WhatsApp, &required, 2);
+        let row = |to: &str| {
+            Ok(Recipient {
+                to: to.into(),
+                variables: BTreeMap::from([("name".into(), "N".into())]),
+            })
+        };
+        assert!(v.check(1, row("x")).is_none());
+        assert_eq!(v.check(2, row("081234567890")).unwrap().to, "6281234567890");
+        assert!(v.check(3, row("6281234567890")).is_none(), "duplicate");
+        assert!(v.check(4, Err("broken row".into())).is_none());
+        assert!(v.check(5, row("y")).is_none());
+        assert_eq!((v.bad(), v.duplicates()), (3, 1));
+        let lines: Vec<usize> = v.into_errors().iter().map(|e| e.line).collect();
+        assert_eq!(lines, [1, 4]);
     }
 
     #[test]

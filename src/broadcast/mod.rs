@@ -11,6 +11,8 @@
 //! come from counters the store keeps as records move (sent → delivered → read).
 
 pub mod audience;
+pub mod erasure;
+pub mod intake;
 mod segment;
 pub mod templates;
 
@@ -191,6 +193,10 @@ pub struct Broadcast {
     pub send_at_ms: i64,
     /// Messages per second.
     pub rate_per_sec: f64,
+    /// The number (WhatsApp `phone_number_id`) or account it goes out from;
+    /// `None` = the channel's default sender.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
     /// Lifecycle.
     pub status: Status,
     /// Recipients frozen so far.
@@ -242,7 +248,7 @@ pub enum BroadcastJob {
 
 /// The outbox record id of a recipient.
 pub fn record_id(broadcast: &str, to: &str) -> String {
-    format!("bc:{broadcast}:{to}")
+    crate::store::broadcast_record_id(broadcast, to)
 }
 
 /// The origin (and counter group) of a broadcast's records.
@@ -278,17 +284,27 @@ pub async fn append_recipients(
 ) -> StoreResult<u64> {
     let mut chunks = 0;
     for chunk in recipients.chunks(CHUNK) {
-        let bytes = serde_json::to_vec(chunk).map_err(|e| StoreError::Corrupt {
-            key: format!("broadcast {id} recipients"),
-            reason: e.to_string(),
-        })?;
-        broadcasts
-            .store()
-            .append_broadcast_chunk(id, &bytes)
-            .await?;
+        append_chunk(broadcasts, id, chunk).await?;
         chunks += 1;
     }
     Ok(chunks)
+}
+
+/// Stores one chunk (at most [`CHUNK`] recipients) after the ones already stored.
+pub async fn append_chunk(
+    broadcasts: &Broadcasts,
+    id: &str,
+    chunk: &[Recipient],
+) -> StoreResult<()> {
+    let bytes = serde_json::to_vec(chunk).map_err(|e| StoreError::Corrupt {
+        key: format!("broadcast {id} recipients"),
+        reason: e.to_string(),
+    })?;
+    broadcasts
+        .store()
+        .append_broadcast_chunk(id, &bytes)
+        .await?;
+    Ok(())
 }
 
 /// The recipients of stored chunk `index` (empty past the end).
@@ -307,18 +323,10 @@ pub async fn chunk_count(broadcasts: &Broadcasts, id: &str) -> StoreResult<u64> 
     broadcasts.store().broadcast_chunk_count(id).await
 }
 
-/// Saves a new broadcast and schedules its start.
-pub async fn create(
-    broadcasts: &Broadcasts,
-    b: Broadcast,
-    recipients: &[Recipient],
-) -> StoreResult<Broadcast> {
-    let chunks = append_recipients(broadcasts, &b.id, recipients).await?;
-    let b = Broadcast {
-        chunks,
-        total: recipients.len() as u64,
-        ..b
-    };
+/// Saves a new broadcast whose explicit recipients are stored already
+/// ([`intake::take_in`] or [`append_recipients`], counted in `total` and
+/// `chunks`) and schedules its start.
+pub async fn create(broadcasts: &Broadcasts, b: Broadcast) -> StoreResult<Broadcast> {
     broadcasts
         .store()
         .create_broadcast(&b.id, b.created_ms, &b)
@@ -688,6 +696,9 @@ async fn save_cursor(
 
 /// Checks one recipient and hands the message to the outbox (idempotently).
 async fn hand_over(broadcasts: &Broadcasts, b: &Broadcast, r: &Recipient) -> StoreResult<()> {
+    if erasure::is_forgotten(r) {
+        return Ok(());
+    }
     let store = broadcasts.store();
     let rid = record_id(&b.id, &r.to);
     // Handed over before. A record still pending may have been stored by a
@@ -708,7 +719,9 @@ async fn hand_over(broadcasts: &Broadcasts, b: &Broadcast, r: &Recipient) -> Sto
     } else if is_template && contact.as_ref().is_some_and(|c| c.marketing_opt_out) {
         Some("marketing_opt_out")
     } else {
-        let last = contact.as_ref().and_then(|c| c.last_inbound_ms);
+        let last = contact
+            .as_ref()
+            .and_then(|c| c.last_inbound_to(b.from.as_deref()));
         match window::check(b.channel, &content, false, last, store.now_ms()) {
             Ok(_) => None,
             Err(_) => Some("outside_window"),
@@ -719,6 +732,7 @@ async fn hand_over(broadcasts: &Broadcasts, b: &Broadcast, r: &Recipient) -> Sto
         to: r.to.clone(),
         content,
         human_agent_tag: false,
+        from: b.from.clone(),
     };
     if let Some(reason) = skip_reason {
         let now = store.now_ms();

@@ -138,6 +138,18 @@ impl OutboundContent {
         }
     }
 
+    /// The stored attachments this content sends (a media message whose file
+    /// is one of ours), for the transcript.
+    pub fn attachment_ids(&self) -> Vec<String> {
+        match self {
+            OutboundContent::Media(OutboundMedia {
+                source: OutboundMediaSource::Attachment { id },
+                ..
+            }) => vec![id.clone()],
+            _ => Vec::new(),
+        }
+    }
+
     /// The messages to send for this content on `channel`: itself, except that a
     /// media caption the platform cannot show with that file (Instagram never
     /// shows captions, WhatsApp not on audio and stickers) becomes a separate text
@@ -164,7 +176,10 @@ impl OutboundContent {
 /// limits ([`crate::channels::media::check_outbound`]) before anything is sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboundMedia {
-    /// What kind of file it is sent as.
+    /// What kind of file it is sent as (serialized as `media_type`:
+    /// [`OutboundContent`] is tagged by `kind` already, and a record in the
+    /// outbox must read back).
+    #[serde(rename = "media_type")]
     pub kind: MediaKind,
     /// Where the platform gets the bytes.
     pub source: OutboundMediaSource,
@@ -218,6 +233,11 @@ pub struct OutboundMessage {
     /// between 24 h and 7 days after the customer's last message).
     #[serde(default)]
     pub human_agent_tag: bool,
+    /// The business number (WhatsApp `phone_number_id`) or account (Instagram
+    /// id) it goes out from: the one the customer wrote to. `None` = the
+    /// channel's default sender.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 /// The platform's answer to a successful send.
@@ -288,5 +308,30 @@ impl SendError {
             | SendError::Permanent { title, .. }
             | SendError::Unknown { title } => title,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Everything the outbox stores must read back as it was written.
+    #[test]
+    fn media_content_round_trips_through_json() {
+        let content = OutboundContent::Media(OutboundMedia {
+            kind: MediaKind::Document,
+            source: OutboundMediaSource::Attachment { id: "ab12".into() },
+            mime_type: "application/pdf".into(),
+            size: 10,
+            caption: Some("nota".into()),
+            filename: Some("nota.pdf".into()),
+        });
+        let json = serde_json::to_string(&content).unwrap();
+        assert_eq!(
+            serde_json::from_str::<OutboundContent>(&json).unwrap(),
+            content,
+            "{json}"
+        );
+        assert_eq!(content.attachment_ids(), ["ab12"]);
     }
 }

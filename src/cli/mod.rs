@@ -89,12 +89,14 @@ pub enum Command {
 /// `balas intents …`
 #[derive(Debug, Subcommand)]
 pub enum IntentsTool {
-    /// Validate rule files; warn about shadowed intents and contested keywords.
+    /// Validate rule files; warn about shadowed intents, contested keywords,
+    /// examples understood as another intent and intents with too few examples.
     Check {
         /// Rules directory (default: intents.path from the config).
         path: Option<PathBuf>,
     },
-    /// Show how a message is normalized, which intents match and why, and the winner.
+    /// Show how a message is understood: rule hits, the model's top three, the
+    /// numbers in it, the decision and why.
     Explain {
         /// The customer message.
         message: String,
@@ -102,16 +104,24 @@ pub enum IntentsTool {
         #[arg(long)]
         rules: Option<PathBuf>,
     },
-    /// Measure the rules on labelled examples (`[[example]]` with text and intent).
+    /// Measure understanding on labelled messages (`[[example]]` with text and
+    /// intent), or with `--cv K` by cross-validation on the rules' own examples.
     Test {
         /// Dataset file (TOML with `[[example]]` entries).
-        dataset: PathBuf,
+        #[arg(required_unless_present = "cv", conflicts_with = "cv")]
+        dataset: Option<PathBuf>,
+        /// K-fold cross-validation on the rule files' examples instead of a dataset.
+        #[arg(long, value_name = "K")]
+        cv: Option<usize>,
         /// Exit 1 when accuracy is below this (0.0–1.0).
         #[arg(long, value_name = "X")]
         min_accuracy: Option<f64>,
         /// Print JSON instead of a report.
         #[arg(long)]
         json: bool,
+        /// Also list every misclassified message.
+        #[arg(long)]
+        errors: bool,
         /// Rules directory (default: intents.path from the config).
         #[arg(long)]
         rules: Option<PathBuf>,
@@ -188,17 +198,26 @@ fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 }
                 IntentsTool::Test {
                     dataset,
+                    cv,
                     min_accuracy,
                     json,
+                    errors,
                     rules,
-                } => crate::intents::tools::test_dataset(
-                    &rules_or(rules),
-                    &opts,
-                    &dataset,
-                    min_accuracy,
-                    json,
-                    &mut out,
-                )?,
+                } => {
+                    use crate::intents::tools::{TestOptions, TestSource};
+                    let source = match (&dataset, cv) {
+                        (_, Some(k)) => TestSource::CrossValidation(k),
+                        (Some(path), None) => TestSource::Dataset(path),
+                        // clap requires one of them.
+                        (None, None) => anyhow::bail!("give a DATASET file or --cv K"),
+                    };
+                    let options = TestOptions {
+                        min_accuracy,
+                        json,
+                        errors,
+                    };
+                    crate::intents::tools::test(&rules_or(rules), &opts, source, options, &mut out)?
+                }
             };
             Ok(exit(code))
         }
@@ -232,22 +251,20 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        for (name, c) in [
-            ("whatsapp", (config.whatsapp.enabled, config.whatsapp.app_secret.is_none(), config.whatsapp.access_token.is_none())),
-            ("instagram", (config.instagram.enabled, config.instagram.app_secret.is_none(), config.instagram.access_token.is_none())),
+        for (name, enabled, unsigned, senders) in [
+            ("whatsapp", config.whatsapp.enabled, config.whatsapp.app_secret.is_none(), config.whatsapp_senders()),
+            ("instagram", config.instagram.enabled, config.instagram.app_secret.is_none(), config.instagram_senders()),
         ] {
-            let (enabled, unsigned, dry) = c;
             if enabled && unsigned {
                 tracing::warn!("!!! {name}: allow_unsigned = true and no app_secret — webhooks are NOT verified. Use this for local trials only.");
             }
-            if enabled && dry {
-                tracing::warn!("{name}: no access_token — outbound messages are recorded as dry runs, not sent");
+            for sender in senders.iter().filter(|s| enabled && s.access_token.is_none()) {
+                tracing::warn!(sender = %sender.name, "{name}: no access_token — outbound messages are recorded as dry runs, not sent");
             }
         }
         let listen: std::net::SocketAddr = config.server.listen.parse()?;
-        let store_kind = if config.store.redis_url.is_some() { "redis" } else { "embedded" };
         let app = crate::app::App::open(config, Arc::new(SystemClock)).await?;
-        tracing::info!(store = store_kind, rules = app.rules().current().intents().len(), "starting");
+        tracing::info!(store = app.store().backend_name(), rules = app.rules().current().intents().len(), "starting");
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}; set server.listen or BALAS_SERVER__LISTEN"))?;

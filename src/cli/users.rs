@@ -14,9 +14,10 @@ use std::sync::Arc;
 use clap::Subcommand;
 
 use crate::access::accounts::{self, AccountError, NewUser, PasswordChange, UserPatch};
-use crate::access::{audit, secrets};
+use crate::access::audit::{self, Action};
+use crate::access::secrets;
 use crate::clock::SystemClock;
-use crate::config::{Config, Role, Secret};
+use crate::config::{Config, Role};
 use crate::store::{Store, StoreError};
 
 /// `balas users …`
@@ -116,12 +117,7 @@ pub fn run(action: UsersAction, config: &Config) -> anyhow::Result<ExitCode> {
 }
 
 async fn open_store(config: &Config) -> Result<Store, Failure> {
-    let backend = crate::store::open_backend(
-        config.store.redis_url.as_ref().map(Secret::expose),
-        &config.store.data_dir,
-        &config.store.key_prefix,
-    )
-    .await?;
+    let backend = crate::app::open_backend(&config.store).await?;
     Ok(Store::new(backend, Arc::new(SystemClock)))
 }
 
@@ -148,14 +144,8 @@ fn read_password_line() -> Result<String, Failure> {
     Ok(password)
 }
 
-fn audit_cli(action: &str, target: &str) {
-    audit::record(audit::Entry {
-        actor: "cli",
-        action,
-        target: Some(target),
-        address: None,
-        ok: true,
-    });
+async fn audit_cli(store: &Store, action: Action, target: &str) {
+    audit::record(store, audit::Entry::new("cli", action, Some(target))).await;
 }
 
 async fn execute(action: UsersAction, config: &Config) -> Result<(), Failure> {
@@ -220,7 +210,7 @@ async fn execute(action: UsersAction, config: &Config) -> Result<(), Failure> {
                 },
             )
             .await?;
-            audit_cli("user.create", &user.id);
+            audit_cli(&store, Action::UserCreate, &user.id).await;
             println!("Added {} ({}, {}).", user.id, user.name, user.role.as_str());
             if generated {
                 println!(
@@ -229,7 +219,7 @@ async fn execute(action: UsersAction, config: &Config) -> Result<(), Failure> {
             }
             if token {
                 let (record, token) = accounts::issue_token(&store, &user.id, "cli").await?;
-                audit_cli("token.issue", &user.id);
+                audit_cli(&store, Action::TokenIssue, &user.id).await;
                 println!("API token {} (shown only now):\n\n    {token}\n", record.id);
             }
             Ok(())
@@ -245,7 +235,7 @@ async fn execute(action: UsersAction, config: &Config) -> Result<(), Failure> {
             };
             let store = open_store(config).await?;
             accounts::set_password(&store, &id, &password, PasswordChange::ByAdmin).await?;
-            audit_cli("user.password", &id);
+            audit_cli(&store, Action::UserPassword, &id).await;
             if generate {
                 println!("New password for {id} (shown only now):\n\n    {password}\n");
             } else {
@@ -267,14 +257,12 @@ async fn set_disabled(config: &Config, id: &str, disabled: bool) -> Result<(), F
         },
     )
     .await?;
-    audit_cli(
-        if disabled {
-            "user.disable"
-        } else {
-            "user.enable"
-        },
-        id,
-    );
+    let action = if disabled {
+        Action::UserDisable
+    } else {
+        Action::UserEnable
+    };
+    audit_cli(&store, action, id).await;
     if disabled {
         println!("Disabled {id}: their sessions have ended and their tokens no longer work.");
     } else {

@@ -230,6 +230,24 @@ fn normalize(config: &mut Config) {
             *secret = None;
         }
     }
+    config.store.redis_cluster_nodes.retain(|n| !n.is_empty());
+    for token in config
+        .whatsapp
+        .numbers
+        .iter_mut()
+        .map(|n| &mut n.access_token)
+        .chain(
+            config
+                .instagram
+                .accounts
+                .iter_mut()
+                .map(|a| &mut a.access_token),
+        )
+    {
+        if token.as_ref().is_some_and(|s| s.is_empty()) {
+            *token = None;
+        }
+    }
 }
 
 /// Checks a configuration built in code (tests, embedding programs) the same way
@@ -278,18 +296,20 @@ fn check(
             "Instagram is enabled without an app secret, so webhooks cannot be verified; set it (or BALAS_INSTAGRAM__APP_SECRET), or set instagram.allow_unsigned = true for a local trial".into(),
         );
     }
-    // Unsigned webhooks are for dry-run trials only: with an access token the
-    // channel sends real messages, and anyone could forge customers and opt-outs.
+    // Unsigned webhooks are for dry-run trials only: with an access token (the
+    // channel's or any number's) the channel sends real messages, and anyone
+    // could forge customers and opt-outs.
+    let any_token = |senders: Vec<super::Sender>| senders.iter().any(|s| s.access_token.is_some());
     for (key, unsigned, token) in [
         (
             "whatsapp.allow_unsigned",
             config.whatsapp.allow_unsigned,
-            config.whatsapp.access_token.is_some(),
+            any_token(config.whatsapp_senders()),
         ),
         (
             "instagram.allow_unsigned",
             config.instagram.allow_unsigned,
-            config.instagram.access_token.is_some(),
+            any_token(config.instagram_senders()),
         ),
     ] {
         if unsigned && token {
@@ -297,29 +317,17 @@ fn check(
             return fail(
                 key,
                 format!(
-                    "unsigned webhooks are only for dry-run trials, but {channel}.access_token is set, so anyone could forge customer messages and opt-outs; remove allow_unsigned and set {channel}.app_secret (or BALAS_{}__APP_SECRET)",
+                    "unsigned webhooks are only for dry-run trials, but {channel} has an access token, so anyone could forge customer messages and opt-outs; remove allow_unsigned and set {channel}.app_secret (or BALAS_{}__APP_SECRET)",
                     channel.to_ascii_uppercase()
                 ),
             );
         }
     }
-    if config.whatsapp.enabled
-        && config.whatsapp.access_token.is_some()
-        && config.whatsapp.phone_number_id.is_empty()
-    {
-        return fail(
-            "whatsapp.phone_number_id",
-            "needed to send messages when an access token is set".into(),
-        );
+    if let Err((key, message)) = check_senders(config) {
+        return fail(key, message);
     }
-    if config.instagram.enabled
-        && config.instagram.access_token.is_some()
-        && config.instagram.account_id.is_empty()
-    {
-        return fail(
-            "instagram.account_id",
-            "needed to send messages when an access token is set".into(),
-        );
+    if let Err((key, message)) = check_store(&config.store) {
+        return fail(key, message);
     }
     if config
         .server
@@ -335,6 +343,20 @@ fn check(
             ),
         );
     }
+    let public = config.server.public_url.trim();
+    if !public.is_empty() {
+        let ok = (public.starts_with("https://") || public.starts_with("http://"))
+            && public
+                .split_once("://")
+                .is_some_and(|(_, rest)| !rest.trim_matches('/').is_empty())
+            && !public.contains(['?', '#', ' ']);
+        if !ok {
+            return fail(
+                "server.public_url",
+                format!("{public:?} is not a base URL like \"https://balas.example.com\""),
+            );
+        }
+    }
     if let Some(addr) = &config.server.metrics_listen
         && addr.parse::<std::net::SocketAddr>().is_err()
     {
@@ -349,6 +371,26 @@ fn check(
     {
         return fail("auth.session_ttl", "must be between 5m and 30d".into());
     }
+    // A typo like "30s" for "30d" would delete data as soon as it is made.
+    let r = &config.retention;
+    for (key, keep) in [
+        ("retention.transcripts", r.transcripts),
+        ("retention.media", r.media),
+        ("retention.resolved_cases", r.resolved_cases),
+        ("retention.dead_letters", r.dead_letters),
+        ("retention.audit", r.audit),
+        ("retention.sessions", r.sessions),
+    ] {
+        let keep = keep.get();
+        if !keep.is_zero() && keep < std::time::Duration::from_secs(3600) {
+            return fail(
+                key,
+                format!(
+                    "{keep:?} is too short: write at least \"1h\" (e.g. \"30d\"), or \"0s\" to keep forever"
+                ),
+            );
+        }
+    }
     if config.server.max_body_bytes < 1024 {
         return fail("server.max_body_bytes", "must be at least 1024".into());
     }
@@ -362,20 +404,6 @@ fn check(
         && let Err(e) = super::ClockRange::parse(&config.broadcast.quiet_hours)
     {
         return fail("broadcast.quiet_hours", e);
-    }
-    for (key, rate) in [
-        (
-            "whatsapp.max_messages_per_second",
-            config.whatsapp.max_messages_per_second,
-        ),
-        (
-            "instagram.max_messages_per_second",
-            config.instagram.max_messages_per_second,
-        ),
-    ] {
-        if !(rate > 0.0 && rate <= 1000.0) {
-            return fail(key, "must be between 0 and 1000".into());
-        }
     }
     check_media(&config.media).map_err(|(key, message)| {
         let mut e = at(key);
@@ -405,7 +433,10 @@ fn check(
             "must be between 1 and 5".into(),
         );
     }
-    if config.workers.inbound_concurrency == 0 || config.workers.outbox_concurrency == 0 {
+    if config.workers.inbound_concurrency == 0
+        || config.workers.outbox_concurrency == 0
+        || config.workers.media_concurrency == 0
+    {
         return fail(
             "workers.inbound_concurrency",
             "worker counts must be at least 1".into(),
@@ -458,6 +489,178 @@ fn check(
     Ok(())
 }
 
+/// Checks the numbers and accounts messages go out from; the error names the
+/// key. The single-number keys (`whatsapp.phone_number_id`,
+/// `instagram.account_id`) and the lists (`[[whatsapp.numbers]]`,
+/// `[[instagram.accounts]]`) are exclusive; the channel's `access_token` and
+/// `max_messages_per_second` are the defaults of every listed one.
+fn check_senders(config: &Config) -> Result<(), (&'static str, String)> {
+    struct Channel<'a> {
+        enabled: bool,
+        single_key: &'static str,
+        single_id: &'a str,
+        list_key: &'static str,
+        id_key: &'static str,
+        rate_key: &'static str,
+        list_rate_key: &'static str,
+        listed: usize,
+        token: bool,
+        senders: Vec<super::Sender>,
+    }
+    let channels = [
+        Channel {
+            enabled: config.whatsapp.enabled,
+            single_key: "whatsapp.phone_number_id",
+            single_id: &config.whatsapp.phone_number_id,
+            list_key: "[[whatsapp.numbers]]",
+            id_key: "whatsapp.numbers.phone_number_id",
+            rate_key: "whatsapp.max_messages_per_second",
+            list_rate_key: "whatsapp.numbers.max_messages_per_second",
+            listed: config.whatsapp.numbers.len(),
+            token: config.whatsapp.access_token.is_some(),
+            senders: config.whatsapp_senders(),
+        },
+        Channel {
+            enabled: config.instagram.enabled,
+            single_key: "instagram.account_id",
+            single_id: &config.instagram.account_id,
+            list_key: "[[instagram.accounts]]",
+            id_key: "instagram.accounts.account_id",
+            rate_key: "instagram.max_messages_per_second",
+            list_rate_key: "instagram.accounts.max_messages_per_second",
+            listed: config.instagram.accounts.len(),
+            token: config.instagram.access_token.is_some(),
+            senders: config.instagram_senders(),
+        },
+    ];
+    for ch in channels {
+        let rate = |r: f64| r > 0.0 && r <= 1000.0;
+        if ch.listed == 0 {
+            if ch.enabled && ch.token && ch.single_id.is_empty() {
+                return Err((
+                    ch.single_key,
+                    format!(
+                        "needed to send messages when an access token is set (or list several in {})",
+                        ch.list_key
+                    ),
+                ));
+            }
+            if !rate(ch.senders[0].max_messages_per_second) {
+                return Err((ch.rate_key, "must be between 0 and 1000".into()));
+            }
+            continue;
+        }
+        if !ch.single_id.is_empty() {
+            return Err((
+                ch.single_key,
+                format!(
+                    "set either {} (one) or {} (several), not both: list this one there too",
+                    ch.single_key, ch.list_key
+                ),
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for s in &ch.senders {
+            if s.id.trim().is_empty() {
+                return Err((
+                    ch.id_key,
+                    format!("every entry of {} needs one", ch.list_key),
+                ));
+            }
+            if !seen.insert(s.id.as_str()) {
+                return Err((ch.id_key, format!("{:?} is listed twice", s.id)));
+            }
+            if !rate(s.max_messages_per_second) {
+                return Err((
+                    ch.list_rate_key,
+                    format!("{:?}: must be between 0 and 1000", s.id),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks `[store]`; the error names the key. URLs are never quoted (they
+/// may carry a password).
+fn check_store(store: &super::StoreConfig) -> Result<(), (&'static str, String)> {
+    const NODES: &str = "store.redis_cluster_nodes";
+    if store.redis_url.is_some() && !store.redis_cluster_nodes.is_empty() {
+        return Err((
+            NODES,
+            "set either store.redis_url (one Redis server) or store.redis_cluster_nodes (a Redis Cluster), not both".into(),
+        ));
+    }
+    let mut schemes = std::collections::BTreeSet::new();
+    let mut credentials = std::collections::BTreeSet::new();
+    for (i, node) in store.redis_cluster_nodes.iter().enumerate() {
+        let url = node.expose();
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Err((
+                NODES,
+                format!(
+                    "seed node #{} is not a URL like \"redis://10.0.0.1:6379/\"",
+                    i + 1
+                ),
+            ));
+        };
+        if scheme != "redis" && scheme != "rediss" {
+            return Err((
+                NODES,
+                format!(
+                    "seed node #{}: the scheme must be redis:// (plain) or rediss:// (TLS)",
+                    i + 1
+                ),
+            ));
+        }
+        let authority = rest.split('/').next().unwrap_or_default();
+        let (userinfo, host) = authority.rsplit_once('@').unwrap_or(("", authority));
+        if host.trim_start_matches('[').is_empty() || host.starts_with(':') {
+            return Err((NODES, format!("seed node #{} has no host", i + 1)));
+        }
+        if rest
+            .split('/')
+            .nth(1)
+            .is_some_and(|db| !db.is_empty() && db != "0")
+        {
+            return Err((
+                NODES,
+                format!(
+                    "seed node #{}: a Redis Cluster has only database 0; remove the database number",
+                    i + 1
+                ),
+            ));
+        }
+        schemes.insert(scheme);
+        credentials.insert(userinfo);
+    }
+    if schemes.len() > 1 {
+        return Err((
+            NODES,
+            "mix of redis:// and rediss:// seed nodes; every node of a Cluster is reached the same way".into(),
+        ));
+    }
+    if credentials.len() > 1 {
+        return Err((
+            NODES,
+            "seed nodes with different user names or passwords; every node of a Cluster takes the same credentials".into(),
+        ));
+    }
+    if store.min_replicas_ack > 0 && !store.uses_redis() {
+        return Err((
+            "store.min_replicas_ack",
+            "needs Redis (store.redis_url or store.redis_cluster_nodes): the embedded store has no replicas and is durable on every commit".into(),
+        ));
+    }
+    if store.min_replicas_ack > 5 {
+        return Err((
+            "store.min_replicas_ack",
+            "must be between 0 and 5 (replicas of one master that must hold a webhook before it is answered)".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks `[media]`; the error names the key.
 fn check_media(media: &super::MediaConfig) -> Result<(), (&'static str, String)> {
     if media.max_bytes < 1024 {
@@ -505,7 +708,9 @@ fn check_media(media: &super::MediaConfig) -> Result<(), (&'static str, String)>
 
 /// Line of `section.key` in the file, for cross-check messages.
 fn find_key_line(text: &str, dotted: &str) -> Option<usize> {
-    let (section, key) = dotted.split_once('.')?;
+    // `whatsapp.numbers.phone_number_id`: key `phone_number_id` of the
+    // first `[[whatsapp.numbers]]`.
+    let (section, key) = dotted.rsplit_once('.')?;
     let mut current = String::new();
     for (i, line) in text.lines().enumerate() {
         let t = line.trim();
@@ -590,6 +795,178 @@ mod tests {
         assert_eq!(c.survey.delay, crate::config::HumanDuration::secs(0));
         assert_eq!(c.whatsapp.verify_token.unwrap().expose(), "12345");
         assert_eq!(c.business_hours.sunday.len(), 1);
+    }
+
+    #[test]
+    fn redis_cluster_settings_are_checked_without_showing_passwords() {
+        let ok = "[store]\nredis_cluster_nodes = [\"rediss://:pw@10.0.0.1:6379/\", \"rediss://:pw@10.0.0.2:6379\"]\nmin_replicas_ack = 1\n";
+        let c = load_from_str(ok, "f.toml", &[]).unwrap();
+        assert_eq!(c.store.redis_cluster_nodes.len(), 2);
+        assert!(c.store.uses_redis());
+        let cases = [
+            (
+                "[store]\nredis_url = \"redis://a:1/\"\nredis_cluster_nodes = [\"redis://b:1/\"]\n",
+                "f.toml:3",
+                "store.redis_cluster_nodes",
+                "not both",
+            ),
+            (
+                "[store]\nredis_cluster_nodes = [\"http://:pw@b:1/\"]\n",
+                "f.toml:2",
+                "store.redis_cluster_nodes",
+                "redis:// (plain) or rediss:// (TLS)",
+            ),
+            (
+                "[store]\nredis_cluster_nodes = [\"redis://:pw@b:1/\", \"rediss://:pw@c:1/\"]\n",
+                "f.toml:2",
+                "store.redis_cluster_nodes",
+                "mix of redis:// and rediss://",
+            ),
+            (
+                "[store]\nredis_cluster_nodes = [\"redis://:pw@b:1/\", \"redis://:other@c:1/\"]\n",
+                "f.toml:2",
+                "store.redis_cluster_nodes",
+                "same credentials",
+            ),
+            (
+                "[store]\nredis_cluster_nodes = [\"redis://:pw@b:1/3\"]\n",
+                "f.toml:2",
+                "store.redis_cluster_nodes",
+                "only database 0",
+            ),
+            (
+                "[store]\nmin_replicas_ack = 1\n",
+                "f.toml:2",
+                "store.min_replicas_ack",
+                "needs Redis",
+            ),
+        ];
+        for (text, at, key, says) in cases {
+            let err = load_from_str(text, "f.toml", &[]).unwrap_err().to_string();
+            assert!(err.starts_with(at), "{err}");
+            assert!(err.contains(key) && err.contains(says), "{err}");
+            assert!(!err.contains("pw") && !err.contains("other"), "{err}");
+        }
+        let c = load_from_str(
+            "",
+            "f.toml",
+            &env(&[(
+                "BALAS_STORE__REDIS_CLUSTER_NODES",
+                "[\"redis://10.0.0.1:6379/\", \"redis://10.0.0.2:6379/\"]",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.store.redis_cluster_nodes[1].expose(),
+            "redis://10.0.0.2:6379/"
+        );
+    }
+
+    #[test]
+    fn several_numbers_take_the_channel_defaults() {
+        let text = r#"
+[whatsapp]
+access_token = "channel-token"
+max_messages_per_second = 40.0
+
+[[whatsapp.numbers]]
+phone_number_id = "111"
+name = "Jakarta"
+access_token = "own-token"
+
+[[whatsapp.numbers]]
+phone_number_id = "222"
+max_messages_per_second = 200.0
+survey_template = "survei_sby"
+
+[survey]
+whatsapp_template = "survei"
+template_language = "en"
+"#;
+        let c = load_from_str(text, "f.toml", &[]).unwrap();
+        let s = c.whatsapp_senders();
+        let view: Vec<_> = s
+            .iter()
+            .map(|s| {
+                (
+                    s.id.as_str(),
+                    s.name.as_str(),
+                    s.access_token.as_ref().map(|t| t.expose()),
+                    s.max_messages_per_second,
+                    s.survey_template.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            view,
+            [
+                (
+                    "111",
+                    "Jakarta",
+                    Some("own-token"),
+                    40.0,
+                    Some(("survei".into(), "en".into()))
+                ),
+                (
+                    "222",
+                    "222",
+                    Some("channel-token"),
+                    200.0,
+                    Some(("survei_sby".into(), "en".into()))
+                ),
+            ]
+        );
+        // The single-number keys are one sender (possibly without an id: a trial).
+        let one = load_from_str("[whatsapp]\nphone_number_id = \"999\"\n", "f.toml", &[]).unwrap();
+        assert_eq!(one.whatsapp_senders()[0].id, "999");
+        assert_eq!(
+            load_from_str("", "f.toml", &[])
+                .unwrap()
+                .instagram_senders()[0]
+                .id,
+            ""
+        );
+    }
+
+    #[test]
+    fn number_lists_are_checked_with_the_key_and_line() {
+        let cases = [
+            (
+                "[whatsapp]\nphone_number_id = \"1\"\n\n[[whatsapp.numbers]]\nphone_number_id = \"2\"\n",
+                "f.toml:2",
+                "whatsapp.phone_number_id",
+                "not both",
+            ),
+            (
+                "[[whatsapp.numbers]]\nphone_number_id = \"2\"\n\n[[whatsapp.numbers]]\nphone_number_id = \"2\"\n",
+                "f.toml:2",
+                "whatsapp.numbers.phone_number_id",
+                "listed twice",
+            ),
+            (
+                "[[instagram.accounts]]\naccount_id = \"\"\n",
+                "f.toml:2",
+                "instagram.accounts.account_id",
+                "needs one",
+            ),
+            (
+                "[[whatsapp.numbers]]\nphone_number_id = \"2\"\nmax_messages_per_second = 5000.0\n",
+                "f.toml:3",
+                "whatsapp.numbers.max_messages_per_second",
+                "between 0 and 1000",
+            ),
+            (
+                "[[whatsapp.numbers]]\nphone_nmber_id = \"2\"\n",
+                "f.toml:2",
+                "phone_nmber_id",
+                "unknown field",
+            ),
+        ];
+        for (text, at, key, says) in cases {
+            let err = load_from_str(text, "f.toml", &[]).unwrap_err().to_string();
+            assert!(err.starts_with(at), "{err}");
+            assert!(err.contains(key) && err.contains(says), "{err}");
+        }
     }
 
     #[test]
@@ -687,6 +1064,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("f.toml:2"), "{err}");
+    }
+
+    #[test]
+    fn retention_periods_are_zero_or_at_least_an_hour() {
+        let c = load_from_str(
+            "[retention]\ntranscripts = \"0s\"\naudit = \"2h\"\n",
+            "f.toml",
+            &[],
+        )
+        .unwrap();
+        assert!(c.retention.transcripts.get().is_zero());
+        assert_eq!(c.retention.audit.get().as_secs(), 7200);
+        assert_eq!(c.retention.media.get().as_secs(), 90 * 86_400);
+        let err = load_from_str("[retention]\nmedia = \"30s\"\n", "f.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("retention.media") && err.contains("1h"),
+            "{err}"
+        );
+        let err = load_from_str("[retention]\ncases = \"30d\"\n", "f.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cases"), "{err}");
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub struct Config {
     pub workers: WorkersConfig,
     /// Sign-in sessions and cookies.
     pub auth: AuthConfig,
+    /// How long personal data and logs are kept.
+    pub retention: RetentionConfig,
     /// People imported into the store at start (bootstrap; the store is the
     /// source of truth afterwards).
     pub agents: Vec<AgentConfig>,
@@ -69,6 +71,10 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Log format: `text` or `json`.
     pub log_format: LogFormat,
+    /// The address Meta reaches this server at (`https://balas.example.com`),
+    /// for links Meta fetches: files agents send on Instagram. Empty: such
+    /// files cannot be sent.
+    pub public_url: String,
     /// Reverse proxies (IP addresses or CIDR ranges) whose `X-Forwarded-For`
     /// and `X-Forwarded-Proto` are believed; from anyone else they are ignored.
     pub trusted_proxies: Vec<IpRange>,
@@ -86,6 +92,7 @@ impl Default for ServerConfig {
             listen: "0.0.0.0:8080".into(),
             max_body_bytes: 1024 * 1024,
             log_format: LogFormat::Text,
+            public_url: String::new(),
             trusted_proxies: Vec::new(),
             metrics_listen: None,
             metrics_token: None,
@@ -124,6 +131,41 @@ pub enum SecureCookie {
     Always,
 }
 
+/// `[retention]`: how long things are kept before the retention job deletes
+/// them; `"0s"` keeps them forever.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Transcripts (and the records of our messages in them) of cases
+    /// resolved this long ago; the case itself stays countable.
+    pub transcripts: HumanDuration,
+    /// Files in conversations (records and stored bytes), by age.
+    pub media: HumanDuration,
+    /// Cases resolved this long ago, with their survey: gone from reports.
+    pub resolved_cases: HumanDuration,
+    /// Dead-letter entries of the job queues.
+    pub dead_letters: HumanDuration,
+    /// Audit log entries.
+    pub audit: HumanDuration,
+    /// Records of sign-in sessions this long after they ended (an ended
+    /// session never works, whatever this says).
+    pub sessions: HumanDuration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        const DAY: u64 = 86_400;
+        Self {
+            transcripts: HumanDuration::secs(180 * DAY),
+            media: HumanDuration::secs(90 * DAY),
+            resolved_cases: HumanDuration::secs(730 * DAY),
+            dead_letters: HumanDuration::secs(30 * DAY),
+            audit: HumanDuration::secs(365 * DAY),
+            sessions: HumanDuration::secs(DAY),
+        }
+    }
+}
+
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -140,7 +182,14 @@ pub enum LogFormat {
 pub struct StoreConfig {
     /// Redis URL; when set, Redis is used and several processes may share it.
     pub redis_url: Option<Secret>,
-    /// Directory of the embedded store (used when `redis_url` is not set).
+    /// Seed nodes of a Redis Cluster (`redis://host:port/` or `rediss://`
+    /// for TLS, with the password in the URL as for `redis_url`); exclusive
+    /// with `redis_url`. The client learns the other nodes from them.
+    pub redis_cluster_nodes: Vec<Secret>,
+    /// Replicas that must hold a webhook's events before it is answered 200
+    /// (Redis `WAIT`); 0 answers as soon as the master has them.
+    pub min_replicas_ack: u32,
+    /// Directory of the embedded store (used when no Redis is configured).
     pub data_dir: PathBuf,
     /// Prefix of every Redis key.
     pub key_prefix: String,
@@ -150,9 +199,19 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             redis_url: None,
+            redis_cluster_nodes: Vec::new(),
+            min_replicas_ack: 0,
             data_dir: PathBuf::from("data"),
             key_prefix: "balas".into(),
         }
+    }
+}
+
+impl StoreConfig {
+    /// Whether state is kept in Redis (one server or a Cluster), which
+    /// several processes may share.
+    pub fn uses_redis(&self) -> bool {
+        self.redis_url.is_some() || !self.redis_cluster_nodes.is_empty()
     }
 }
 
@@ -182,6 +241,9 @@ pub struct MediaConfig {
     pub access_key_id: Option<Secret>,
     /// `s3`: secret access key (with `access_key_id`).
     pub secret_access_key: Option<Secret>,
+    /// How long a public link to a file we send stays valid (Instagram fetches
+    /// our files from such a link when the message is sent).
+    pub link_ttl: HumanDuration,
 }
 
 impl Default for MediaConfig {
@@ -196,6 +258,7 @@ impl Default for MediaConfig {
             prefix: String::new(),
             access_key_id: None,
             secret_access_key: None,
+            link_ttl: HumanDuration::secs(3600),
         }
     }
 }
@@ -222,6 +285,14 @@ pub struct IntentsConfig {
     pub reload_every: HumanDuration,
     /// Extra `{{name}}` variables usable in replies.
     pub variables: BTreeMap<String, String>,
+    /// Intents whose reply asks the customer for a photo, video or document:
+    /// a file sent after such a reply (or during a complaint, see
+    /// `handoff.complaint_intents`) is acknowledged by the `media_received`
+    /// rule instead of the fallback.
+    pub asks_for_media: Vec<String>,
+    /// A picture or document sent after an intent's reply: intent name → file
+    /// path (JPEG, PNG or a document the channel takes, e.g. a PDF).
+    pub attachments: BTreeMap<String, PathBuf>,
 }
 
 impl Default for IntentsConfig {
@@ -231,11 +302,19 @@ impl Default for IntentsConfig {
             fallback_handoff_after: 2,
             reload_every: HumanDuration::secs(2),
             variables: BTreeMap::new(),
+            asks_for_media: vec![
+                "warranty".into(),
+                "repair_service".into(),
+                "refund_return".into(),
+                "complaint".into(),
+            ],
+            attachments: BTreeMap::new(),
         }
     }
 }
 
-/// `[whatsapp]`
+/// `[whatsapp]`: the Meta app's WhatsApp settings (one webhook URL, one app
+/// secret) and the business numbers messages go out from.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WhatsAppConfig {
@@ -248,17 +327,23 @@ pub struct WhatsAppConfig {
     /// Accept unsigned webhooks when no app secret is set (local trials only).
     pub allow_unsigned: bool,
     /// System-user access token; without it messages are recorded as dry runs.
+    /// With `[[whatsapp.numbers]]`, the token of every number that sets none.
     pub access_token: Option<Secret>,
-    /// The business phone number id messages are sent from.
+    /// The business phone number id messages are sent from (one number).
+    /// With several, list them in `[[whatsapp.numbers]]` instead.
     pub phone_number_id: String,
     /// Graph API base URL with the pinned version.
     pub api_base: String,
-    /// Messages per second this number may send (Meta: 80 by default, up to 1,000).
+    /// Messages per second this number may send (Meta: 80 by default, up to
+    /// 1,000); with `[[whatsapp.numbers]]`, the default of each.
     pub max_messages_per_second: f64,
     /// The WhatsApp Business Account id: message templates are synced from
     /// it (`GET /{waba-id}/message_templates`) and broadcasts are checked
     /// against them. Empty: templates are neither synced nor checked.
     pub business_account_id: String,
+    /// Several business numbers of the app: inbound messages are answered from
+    /// the number the customer wrote to. The first is the default sender.
+    pub numbers: Vec<WhatsAppNumber>,
 }
 
 impl Default for WhatsAppConfig {
@@ -273,11 +358,37 @@ impl Default for WhatsAppConfig {
             api_base: "https://graph.facebook.com/v23.0".into(),
             max_messages_per_second: 80.0,
             business_account_id: String::new(),
+            numbers: Vec::new(),
         }
     }
 }
 
-/// `[instagram]`
+/// One WhatsApp business phone number (`[[whatsapp.numbers]]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhatsAppNumber {
+    /// Meta's `phone_number_id` of the number.
+    pub phone_number_id: String,
+    /// A short name for agents and reports (e.g. "Jakarta"); default: the id.
+    #[serde(default)]
+    pub name: String,
+    /// Its access token; default `whatsapp.access_token`.
+    #[serde(default)]
+    pub access_token: Option<Secret>,
+    /// Messages per second it may send; default `whatsapp.max_messages_per_second`.
+    #[serde(default)]
+    pub max_messages_per_second: Option<f64>,
+    /// The approved survey template of its WhatsApp Business Account; default
+    /// `survey.whatsapp_template`.
+    #[serde(default)]
+    pub survey_template: Option<String>,
+    /// Language code of that template; default `survey.template_language`.
+    #[serde(default)]
+    pub template_language: Option<String>,
+}
+
+/// `[instagram]`: the Meta app's Instagram settings and the professional
+/// accounts messages go out from.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct InstagramConfig {
@@ -290,13 +401,19 @@ pub struct InstagramConfig {
     /// Accept unsigned webhooks when no app secret is set (local trials only).
     pub allow_unsigned: bool,
     /// Instagram access token; without it messages are recorded as dry runs.
+    /// With `[[instagram.accounts]]`, the token of every account that sets none.
     pub access_token: Option<Secret>,
-    /// The Instagram professional account id messages are sent from.
+    /// The Instagram professional account id messages are sent from (one
+    /// account). With several, list them in `[[instagram.accounts]]` instead.
     pub account_id: String,
     /// Graph API base URL with the pinned version.
     pub api_base: String,
-    /// Send API calls per second for this account (Meta: 300 for text).
+    /// Send API calls per second for this account (Meta: 300 for text); with
+    /// `[[instagram.accounts]]`, the default of each.
     pub max_messages_per_second: f64,
+    /// Several professional accounts of the app: messages are answered from
+    /// the account the customer wrote to. The first is the default sender.
+    pub accounts: Vec<InstagramAccount>,
 }
 
 impl Default for InstagramConfig {
@@ -310,7 +427,118 @@ impl Default for InstagramConfig {
             account_id: String::new(),
             api_base: "https://graph.instagram.com/v23.0".into(),
             max_messages_per_second: 100.0,
+            accounts: Vec::new(),
         }
+    }
+}
+
+/// One Instagram professional account (`[[instagram.accounts]]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstagramAccount {
+    /// The Instagram professional account id (`entry[].id` of its webhooks).
+    pub account_id: String,
+    /// A short name for agents and reports; default: the id.
+    #[serde(default)]
+    pub name: String,
+    /// Its access token; default `instagram.access_token`.
+    #[serde(default)]
+    pub access_token: Option<Secret>,
+    /// Send API calls per second; default `instagram.max_messages_per_second`.
+    #[serde(default)]
+    pub max_messages_per_second: Option<f64>,
+}
+
+/// A number or account messages go out from, with the settings in effect
+/// (its own, else the channel's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sender {
+    /// WhatsApp `phone_number_id` / Instagram account id; empty for a channel
+    /// set up without one (a trial: every message is a dry run).
+    pub id: String,
+    /// Its name for agents and reports.
+    pub name: String,
+    /// Its access token; `None` = dry runs.
+    pub access_token: Option<Secret>,
+    /// Messages per second.
+    pub max_messages_per_second: f64,
+    /// WhatsApp: the survey template on its account and the template's language.
+    pub survey_template: Option<(String, String)>,
+}
+
+impl Config {
+    /// The WhatsApp numbers in effect, the default sender first:
+    /// `[[whatsapp.numbers]]`, or else the one `whatsapp.phone_number_id`
+    /// (which may be empty in a trial).
+    pub fn whatsapp_senders(&self) -> Vec<Sender> {
+        let wa = &self.whatsapp;
+        let template = |name: &Option<String>, language: &Option<String>| {
+            name.clone()
+                .or_else(|| self.survey.whatsapp_template.clone())
+                .map(|n| {
+                    let language = language.clone();
+                    (
+                        n,
+                        language.unwrap_or_else(|| self.survey.template_language.clone()),
+                    )
+                })
+        };
+        if wa.numbers.is_empty() {
+            return vec![Sender {
+                id: wa.phone_number_id.clone(),
+                name: wa.phone_number_id.clone(),
+                access_token: wa.access_token.clone(),
+                max_messages_per_second: wa.max_messages_per_second,
+                survey_template: template(&None, &None),
+            }];
+        }
+        wa.numbers
+            .iter()
+            .map(|n| Sender {
+                id: n.phone_number_id.clone(),
+                name: if n.name.is_empty() {
+                    n.phone_number_id.clone()
+                } else {
+                    n.name.clone()
+                },
+                access_token: n.access_token.clone().or_else(|| wa.access_token.clone()),
+                max_messages_per_second: n
+                    .max_messages_per_second
+                    .unwrap_or(wa.max_messages_per_second),
+                survey_template: template(&n.survey_template, &n.template_language),
+            })
+            .collect()
+    }
+
+    /// The Instagram accounts in effect, the default sender first:
+    /// `[[instagram.accounts]]`, or else the one `instagram.account_id`.
+    pub fn instagram_senders(&self) -> Vec<Sender> {
+        let ig = &self.instagram;
+        if ig.accounts.is_empty() {
+            return vec![Sender {
+                id: ig.account_id.clone(),
+                name: ig.account_id.clone(),
+                access_token: ig.access_token.clone(),
+                max_messages_per_second: ig.max_messages_per_second,
+                survey_template: None,
+            }];
+        }
+        ig.accounts
+            .iter()
+            .map(|a| Sender {
+                id: a.account_id.clone(),
+                name: if a.name.is_empty() {
+                    a.account_id.clone()
+                } else {
+                    a.name.clone()
+                },
+                access_token: a.access_token.clone().or_else(|| ig.access_token.clone()),
+                max_messages_per_second: a
+                    .max_messages_per_second
+                    .unwrap_or(ig.max_messages_per_second),
+                survey_template: None,
+            })
+            .collect()
     }
 }
 
@@ -556,6 +784,8 @@ pub struct WorkersConfig {
     pub inbound_concurrency: usize,
     /// Outbound messages sent at once.
     pub outbox_concurrency: usize,
+    /// Customers' files downloaded at once.
+    pub media_concurrency: usize,
     /// How often idle workers look for due work.
     pub poll_interval: HumanDuration,
     /// Lease of a claimed job, renewed every third of it while the job runs;
@@ -568,6 +798,7 @@ impl Default for WorkersConfig {
         Self {
             inbound_concurrency: 8,
             outbox_concurrency: 16,
+            media_concurrency: 4,
             poll_interval: HumanDuration::millis(200),
             lease: HumanDuration::secs(10),
         }
@@ -650,4 +881,7 @@ pub struct CannedConfig {
     pub title: String,
     /// Text, with the same `{{variables}}` as rule replies.
     pub text: String,
+    /// A picture or document sent with the text (a file path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<PathBuf>,
 }

@@ -47,6 +47,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("dom.js", JS, include_str!("assets/dom.js")),
     ("notify.js", JS, include_str!("assets/notify.js")),
     ("csv.js", JS, include_str!("assets/csv.js")),
+    ("files.js", JS, include_str!("assets/files.js")),
     ("view-queue.js", JS, include_str!("assets/view-queue.js")),
     ("view-mine.js", JS, include_str!("assets/view-mine.js")),
     (

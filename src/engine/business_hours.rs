@@ -141,6 +141,63 @@ impl BusinessHours {
     }
 }
 
+impl BusinessHours {
+    /// The weekly opening hours written out for customers, consecutive days
+    /// with the same hours together: `Senin-Jumat 08.00-17.00, Sabtu
+    /// 09.00-15.00 WIB` (`Monday-Friday 08:00-17:00, …` in English). Closed days are left out; `None` when the week has
+    /// no opening at all (replies then say messages are read any time).
+    pub fn schedule_text(&self, english: bool) -> Option<String> {
+        const DAYS: [Weekday; 7] = [
+            Weekday::Monday,
+            Weekday::Tuesday,
+            Weekday::Wednesday,
+            Weekday::Thursday,
+            Weekday::Friday,
+            Weekday::Saturday,
+            Weekday::Sunday,
+        ];
+        let mut parts: Vec<String> = Vec::new();
+        let mut i = 0;
+        while i < 7 {
+            let mut j = i;
+            while j + 1 < 7 && self.week[j + 1] == self.week[i] {
+                j += 1;
+            }
+            if !self.week[i].is_empty() {
+                let days = if i == j {
+                    weekday_name(DAYS[i], english).to_string()
+                } else {
+                    format!(
+                        "{}-{}",
+                        weekday_name(DAYS[i], english),
+                        weekday_name(DAYS[j], english)
+                    )
+                };
+                // Indonesian writes times with a dot (08.00), English with a colon.
+                let sep = if english { ':' } else { '.' };
+                let hm = |m: u16| format!("{:02}{sep}{:02}", m / 60, m % 60);
+                let hours: Vec<String> = self.week[i]
+                    .iter()
+                    .map(|r| format!("{}-{}", hm(r.start_min), hm(r.end_min)))
+                    .collect();
+                let and = if english { " and " } else { " dan " };
+                parts.push(format!("{days} {}", hours.join(and)));
+            }
+            i = j + 1;
+        }
+        if parts.is_empty() {
+            return None;
+        }
+        let zone = zone_label(&self.zone);
+        let text = parts.join(", ");
+        Some(if zone.is_empty() {
+            text
+        } else {
+            format!("{text} {zone}")
+        })
+    }
+}
+
 fn weekday_name(d: Weekday, english: bool) -> &'static str {
     match (d, english) {
         (Weekday::Monday, false) => "Senin",
@@ -259,5 +316,49 @@ mod tests {
             h.next_open_text(jkt("2026-11-23T08:00"), false),
             "secepatnya"
         );
+    }
+
+    #[test]
+    fn schedule_text_groups_days_with_the_same_hours() {
+        let r = |s: &str| vec![ClockRange::parse(s).unwrap()];
+        let h = hours();
+        assert_eq!(
+            h.schedule_text(false).as_deref(),
+            Some("Senin-Kamis 08.00-17.00, Jumat 22.00-02.00 WIB")
+        );
+        assert_eq!(
+            h.schedule_text(true).as_deref(),
+            Some("Monday-Thursday 08:00-17:00, Friday 22:00-02:00 WIB")
+        );
+        let split = BusinessHours::from_config(&BusinessHoursConfig {
+            timezone: TimeZoneName::jakarta(),
+            monday: vec![
+                ClockRange::parse("08:00-12:00").unwrap(),
+                ClockRange::parse("13:00-17:00").unwrap(),
+            ],
+            tuesday: vec![],
+            wednesday: r("09:00-15:00"),
+            thursday: vec![],
+            friday: vec![],
+            saturday: vec![],
+            sunday: r("10:00-14:00"),
+            holidays: vec![],
+        });
+        assert_eq!(
+            split.schedule_text(false).as_deref(),
+            Some("Senin 08.00-12.00 dan 13.00-17.00, Rabu 09.00-15.00, Minggu 10.00-14.00 WIB")
+        );
+        let closed = BusinessHours::from_config(&BusinessHoursConfig {
+            timezone: TimeZoneName::jakarta(),
+            monday: vec![],
+            tuesday: vec![],
+            wednesday: vec![],
+            thursday: vec![],
+            friday: vec![],
+            saturday: vec![],
+            sunday: vec![],
+            holidays: vec![],
+        });
+        assert_eq!(closed.schedule_text(false), None);
     }
 }

@@ -109,12 +109,69 @@ impl Texts {
         }
     }
 
+    /// What a customer sent, as a word for replies (`{{media.kind}}`).
+    pub fn media_word(&self, kind: crate::channels::MediaKind, voice: bool) -> &'static str {
+        use crate::channels::MediaKind::*;
+        match (self.en(), kind) {
+            (true, Audio) if voice => "voice note",
+            (false, Audio) if voice => "pesan suara",
+            (true, Image | Sticker | Story) => "photo",
+            (false, Image | Sticker | Story) => "foto",
+            (_, Video) => "video",
+            (true, Audio) => "audio",
+            (false, Audio) => "rekaman suara",
+            (true, Document) => "document",
+            (false, Document) => "dokumen",
+        }
+    }
+
+    /// The acknowledgement of an expected file when no `media_received` rule
+    /// is defined.
+    pub fn media_received(&self, word: &str) -> String {
+        if self.en() {
+            format!(
+                "Thank you, we have received your {word} and added it to your case. Our team will check it."
+            )
+        } else {
+            format!(
+                "Terima kasih, {word} sudah kami terima dan kami lampirkan ke laporan Kakak. Tim kami akan memeriksanya."
+            )
+        }
+    }
+
+    /// The answer to a voice note when no `voice_note` rule is defined.
+    pub fn voice_note(&self) -> String {
+        if self.en() {
+            "Sorry, we can't listen to voice notes here. Could you type your message? We'll reply right away.".into()
+        } else {
+            "Mohon maaf, Kak, kami belum bisa memutar pesan suara di sini. Boleh dituliskan pesannya? Kami akan segera membalas.".into()
+        }
+    }
+
     /// Said when a low survey score is handed to the recovery queue.
     pub fn recovery(&self) -> String {
         if self.en() {
             "We're very sorry we let you down. A senior member of our team will contact you here shortly to make it right.".into()
         } else {
             "Kami mohon maaf karena belum memberikan pelayanan terbaik, Kak. Tim senior kami akan segera menghubungi Kakak di chat ini untuk membantu menyelesaikannya.".into()
+        }
+    }
+
+    /// The answer to "No" on an opt-out confirmation: nothing changes.
+    pub fn stays_subscribed(&self) -> String {
+        if self.en() {
+            "All right, nothing changes: you will keep receiving our updates. Is there anything else we can help with?".into()
+        } else {
+            "Baik, Kak, tidak ada yang kami ubah: Kakak tetap menerima info dari kami. Ada lagi yang bisa kami bantu?".into()
+        }
+    }
+
+    /// A tapped button we no longer know (an old question, a removed topic).
+    pub fn stale_choice(&self) -> String {
+        if self.en() {
+            "Sorry, that option is no longer available. Could you tell us in a few words what you need?".into()
+        } else {
+            "Maaf, Kak, pilihan itu sudah tidak berlaku. Boleh tuliskan singkat apa yang Kakak perlukan?".into()
         }
     }
 }

@@ -4,7 +4,9 @@
 //! message it opens or continues the contact's case and, depending on who owns
 //! the case (see [`crate::conversation`]), asks the intent rules and acts on the
 //! answer, keeps a waiting customer informed, or just records the message for
-//! the agent. Everything it says goes through the outbox with ids derived from
+//! the agent. When the rules are unsure it asks a clarifying question with
+//! buttons and reads the next message as its answer ([`clarify`]); numbers
+//! the customer gives are kept on the case. Everything it says goes through the outbox with ids derived from
 //! the inbound message, so reprocessing an event after a crash never messages
 //! the customer twice. It holds a per-contact lock while it works, so one
 //! contact's messages are handled one at a time across processes.
@@ -12,11 +14,14 @@
 pub mod anger;
 pub mod assignment;
 pub mod business_hours;
+pub mod clarify;
 pub mod lifecycle;
 mod live;
+mod media;
 pub mod messages;
 pub mod ownership;
 pub mod presence;
+pub mod receipts;
 pub mod render;
 #[cfg(test)]
 mod tests;
@@ -31,14 +36,18 @@ use serde_json::json;
 pub use business_hours::BusinessHours;
 pub use live::LiveDelivery;
 
+use crate::attachments::{Files, LibraryFile};
 use crate::channels::{
     Button, Channel, EventKind, InboundEvent, InboundMessage, MessageContent, OutboundContent,
-    OutboundMessage,
+    OutboundMedia, OutboundMediaSource, OutboundMessage,
 };
 use crate::config::Config;
 use crate::conversation::{Conversation, State, Transition};
 use crate::events::{Bus, Event, Reaction};
-use crate::intents::{Action, Intent, Lang, MatchContext, RuleHandle, detect_language};
+use crate::intents::{
+    Action, ClarifyKind, Decision, Entity, Intent, KEEP_SUBSCRIBED_PAYLOAD, Lang, MatchContext,
+    Question, RuleHandle, RuleSet, detect_language,
+};
 use crate::outbox::{Outbox, OutboxError, Outgoing, StatusOutcome};
 use crate::store::{
     Contact, ConversationError, Speaker, Store, StoreError, SystemEvent, TranscriptEntry,
@@ -57,6 +66,7 @@ struct Parts {
     rules: RuleHandle,
     hours: BusinessHours,
     bus: Bus,
+    files: Files,
 }
 
 impl Engine {
@@ -67,6 +77,7 @@ impl Engine {
         outbox: Outbox,
         rules: RuleHandle,
         bus: Bus,
+        files: Files,
     ) -> Engine {
         Engine(Arc::new(Parts {
             hours: BusinessHours::from_config(&config.business_hours),
@@ -75,7 +86,13 @@ impl Engine {
             outbox,
             rules,
             bus,
+            files,
         }))
+    }
+
+    /// Files in conversations (customers' downloads, ours to send).
+    pub fn files(&self) -> &Files {
+        &self.0.files
     }
 
     /// The configuration.
@@ -208,6 +225,7 @@ pub async fn handle_event(engine: &Engine, event: &InboundEvent) -> Result<Outco
                             },
                             text: text.clone().unwrap_or_else(|| "[message]".into()),
                             message_id: Some(message_id.clone()),
+                            attachments: Vec::new(),
                             event: None,
                         },
                     )
@@ -297,6 +315,116 @@ struct Turn<'a> {
     replies: Vec<String>,
     buttons: Vec<Button>,
     intent: Option<String>,
+    /// Configured files sent after the replies (`[intents.attachments]`).
+    files: Vec<LibraryFile>,
+    /// What the customer sent, as a word (`{{media.kind}}`), for a file.
+    media_word: Option<&'static str>,
+    /// For a request for a person: the topic it is about (`case.topic`, and
+    /// the queue when the topic has one).
+    topic: Option<Intent>,
+}
+
+/// What a customer message leads to.
+enum Next {
+    /// Act on this intent.
+    Intent {
+        /// The intent.
+        intent: Box<Intent>,
+        /// For a request for a person: the topic it is about.
+        topic: Option<Box<Intent>>,
+    },
+    /// Ask which was meant.
+    Ask {
+        /// The question and its buttons.
+        question: Question,
+        /// Whether it confirms an opt-out.
+        confirms_opt_out: bool,
+    },
+    /// "No" to an opt-out confirmation: nothing changes.
+    StaySubscribed,
+    /// A tapped button that names nothing we know (any more).
+    Stale,
+    /// Not understood: the fallback.
+    Fallback,
+}
+
+/// Reads a message against the rules and the question the case has open:
+/// a tapped button or a typed answer to that question picks its choice; any
+/// other text is understood afresh. Also returns the numbers found in it.
+fn next_step(
+    rules: &RuleSet,
+    conv: &Conversation,
+    content: &MessageContent,
+    lang: Lang,
+    ctx: &MatchContext,
+    now_ms: i64,
+) -> (Next, Vec<Entity>) {
+    let pending = clarify::pending(conv, now_ms);
+    let text = content.text();
+    let picked = match content {
+        MessageContent::Reply { payload, .. } => Some(payload.as_str()),
+        _ => pending
+            .zip(text)
+            .and_then(|(q, t)| clarify::by_text(q, t))
+            .map(|c| c.payload.as_str()),
+    };
+    if let Some(payload) = picked {
+        if payload.trim() == KEEP_SUBSCRIBED_PAYLOAD {
+            let asked = pending.is_some_and(|q| clarify::by_payload(q, payload).is_some());
+            return (
+                if asked {
+                    Next::StaySubscribed
+                } else {
+                    Next::Stale
+                },
+                Vec::new(),
+            );
+        }
+        if let Some(intent) = rules.by_payload(payload) {
+            return (
+                Next::Intent {
+                    intent: Box::new(intent.clone()),
+                    topic: None,
+                },
+                Vec::new(),
+            );
+        }
+        if !matches!(content, MessageContent::Reply { .. }) {
+            // Typed answer to a choice whose intent was removed by a reload.
+            return (Next::Stale, Vec::new());
+        }
+    }
+    let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+        return (Next::Fallback, Vec::new());
+    };
+    // A payload we do not know may still carry a meaningful title (a
+    // broadcast's quick reply): understood like typed text.
+    let understanding = rules.understand(text, ctx);
+    let next = match &understanding.decision {
+        Decision::Answer { intent, topic, .. } => match rules.get(intent) {
+            Some(i) => Next::Intent {
+                intent: Box::new(i.clone()),
+                topic: topic
+                    .as_deref()
+                    .and_then(|t| rules.get(t))
+                    .map(|t| Box::new(t.clone())),
+            },
+            None => Next::Fallback,
+        },
+        Decision::Clarify { kind, .. } => match understanding.question(rules, lang) {
+            Some(question) if !question.buttons.is_empty() => Next::Ask {
+                question,
+                confirms_opt_out: *kind == ClarifyKind::ConfirmOptOut,
+            },
+            _ => Next::Fallback,
+        },
+        Decision::Fallback { .. } => Next::Fallback,
+    };
+    let next = match (next, content) {
+        (Next::Fallback, MessageContent::Reply { .. }) => Next::Stale,
+        (next, _) => next,
+    };
+    (next, understanding.entities)
 }
 
 async fn handle_message(
@@ -307,7 +435,12 @@ async fn handle_message(
     let store = engine.store();
     let channel = event.channel;
     let contact = store
-        .touch_contact(channel, &msg.contact, event.timestamp_ms)
+        .touch_contact(
+            channel,
+            &msg.contact,
+            &event.business_id,
+            event.timestamp_ms,
+        )
         .await?;
     // A survey in progress reads answers before anything else; the answer is
     // recorded on the surveyed case and opens no new one.
@@ -318,30 +451,55 @@ async fn handle_message(
     if engine.bus().publish(&offered).await? == Reaction::Consumed {
         return Ok(());
     }
-    let (contact, conv, new) = store.open_case(channel, &msg.contact).await?;
+    let text = msg.content.text().map(str::to_string);
+    let detected = text
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+        .map(detect_language);
+    let now = store.now_ms();
+    let stamp = |c: &mut Conversation| {
+        c.last_customer_ms = Some(now);
+        if let Some(lang) = detected {
+            c.language = lang_code(lang).to_string();
+        }
+        if !event.business_id.is_empty() {
+            c.number = Some(event.business_id.clone());
+        }
+        if c.state == State::Assigned || c.state == State::Queued {
+            c.unread += 1;
+        }
+    };
+    let (contact, conv, new) = store.open_case(channel, &msg.contact, stamp).await?;
+    let conv = if new {
+        conv
+    } else {
+        store.update_conversation(&conv.id, stamp).await?
+    };
     if new {
         lifecycle::case_opened(engine, &contact, &conv).await?;
     }
-    let text = msg.content.text().map(str::to_string);
-    let lang = match &text {
-        Some(t) if !t.trim().is_empty() => detect_language(t),
-        _ => lang_from_code(&conv.language),
-    };
-    let now = store.now_ms();
-    let conv = store
-        .update_conversation(&conv.id, |c| {
-            c.last_customer_ms = Some(now);
-            c.language = lang_code(lang).to_string();
-            if c.state == State::Assigned || c.state == State::Queued {
-                c.unread += 1;
-            }
-        })
-        .await?;
     if conv.snooze.is_some() {
         lifecycle::wake(engine, &conv.id, "message", None).await?;
     }
+    let lang = detected.unwrap_or_else(|| lang_from_code(&conv.language));
+    // A file is recorded (and its download scheduled) before anything else
+    // looks at the message, so it is never missing from the case.
+    let media = msg.content.media();
+    let mut attachments = Vec::new();
+    if let Some(m) = &media {
+        let record = engine
+            .files()
+            .record_inbound(event, &msg.message_id, m, &conv.id)
+            .await?;
+        attachments.push(record.id);
+    }
     if store
-        .transcribe_customer_message(&conv.id, &msg.message_id, msg.content.summary())
+        .transcribe_customer_message(
+            &conv.id,
+            &msg.message_id,
+            msg.content.summary(),
+            &attachments,
+        )
         .await?
     {
         let summary = msg.content.summary();
@@ -361,7 +519,7 @@ async fn handle_message(
             engine,
             "message",
             &conv,
-            json!({ "preview": preview(&msg.content), "unread": conv.unread }),
+            json!({ "preview": preview(&msg.content), "unread": conv.unread, "attachments": attachments }),
         )
         .await;
     }
@@ -376,6 +534,11 @@ async fn handle_message(
         replies: Vec::new(),
         buttons: Vec::new(),
         intent: None,
+        files: Vec::new(),
+        media_word: media
+            .as_ref()
+            .map(|m| Texts::new(lang).media_word(m.kind, m.voice)),
+        topic: None,
     };
 
     let rules = engine.rules().current();
@@ -383,14 +546,55 @@ async fn handle_message(
         channel: Some(channel),
         business_hours_open: engine.hours().is_open(store.clock().now()),
     };
-    let chosen: Option<Intent> = match &msg.content {
-        MessageContent::Reply { payload, .. } if rules.by_payload(payload).is_some() => {
-            rules.by_payload(payload).cloned()
+    let (next, entities) = next_step(&rules, &turn.conv, &msg.content, lang, &ctx, now);
+    // The bot asks while it owns the case; an opt-out is confirmed in the
+    // queue too (opt-outs are honoured whoever owns the case).
+    let state = turn.conv.state;
+    let asks = |confirms: bool| state == State::Bot || (confirms && state == State::Queued);
+    let opened = match &next {
+        Next::Ask {
+            question,
+            confirms_opt_out,
+        } if asks(*confirms_opt_out) => Some(clarify::open(question, *confirms_opt_out, now)),
+        _ => None,
+    };
+    // One write: the numbers given, and the question asked (any other
+    // message closes the open one).
+    let values = crate::intents::entities::template_values(&entities);
+    if !values.is_empty() || turn.conv.question.is_some() || opened.is_some() {
+        turn.conv = store
+            .update_conversation(&turn.conv.id, |c| {
+                for (var, value) in &values {
+                    let key = var.trim_start_matches("case.");
+                    if key == "tracking_number" {
+                        // A new tracking number's courier replaces the old one.
+                        c.entities.remove("courier");
+                    }
+                    c.entities.insert(key.to_string(), value.clone());
+                }
+                c.question = opened.clone();
+            })
+            .await?;
+    }
+    let chosen: Option<Intent> = match next {
+        Next::Intent { intent, topic } => {
+            turn.topic = topic.map(|t| *t);
+            Some(*intent)
         }
-        _ => text
-            .as_deref()
-            .and_then(|t| rules.classify(t, &ctx))
-            .and_then(|m| rules.get(&m.intent).cloned()),
+        Next::Ask { question, .. } if opened.is_some() => {
+            turn.replies.push(question.body);
+            turn.buttons = question.buttons;
+            return turn.send().await;
+        }
+        Next::StaySubscribed if state != State::Assigned => {
+            turn.replies.push(Texts::new(lang).stays_subscribed());
+            return turn.send().await;
+        }
+        Next::Stale if state == State::Bot => {
+            turn.replies.push(Texts::new(lang).stale_choice());
+            return turn.send().await;
+        }
+        Next::Ask { .. } | Next::StaySubscribed | Next::Stale | Next::Fallback => None,
     };
 
     // Opt-out and opt-in are honoured whoever owns the conversation.
@@ -426,7 +630,12 @@ async fn handle_message(
 
     match turn.conv.state {
         State::Bot => bot_turn(&mut turn, chosen, &rules).await?,
-        State::Queued => queued_turn(&mut turn, chosen.as_ref()).await?,
+        State::Queued => {
+            queued_turn(&mut turn, chosen.as_ref()).await?;
+            if let Some(m) = &media {
+                turn.queued_file_turn(m, &rules).await?;
+            }
+        }
         // The agent owns it: everything goes to them, the bot stays silent.
         State::Assigned | State::Resolved => {}
     }
@@ -445,6 +654,12 @@ async fn bot_turn(
     let engine = turn.engine;
     let store = engine.store();
     let fallback_limit = engine.config().intents.fallback_handoff_after;
+    if chosen.is_none()
+        && let Some(media) = turn.msg.content.media()
+        && turn.bot_file_turn(&media, rules).await?
+    {
+        return Ok(());
+    }
     let Some(intent) = chosen else {
         let fallbacks = turn.conv.consecutive_fallbacks + 1;
         turn.conv = store
@@ -469,12 +684,27 @@ async fn bot_turn(
     turn.conv = store
         .update_conversation(&turn.conv.id, |c| c.consecutive_fallbacks = 0)
         .await?;
+    act(turn, intent).await
+}
+
+/// Does what a chosen intent says while the bot owns the case: reply, hand
+/// off, or resolve.
+async fn act(turn: &mut Turn<'_>, intent: Intent) -> Result<(), EngineError> {
+    let engine = turn.engine;
+    let store = engine.store();
     match intent.action {
-        Action::Reply => turn.say_intent(&intent, String::new(), None).await,
+        // Opt-out and opt-in are handled before ownership; a media rule that
+        // names them only says its reply.
+        Action::Reply | Action::OptOut | Action::OptIn => {
+            turn.say_intent(&intent, String::new(), None).await
+        }
         Action::Handoff => {
-            let queue = intent
-                .queue
-                .clone()
+            // A request for a person about a topic waits in the topic's queue.
+            let queue = turn
+                .topic
+                .as_ref()
+                .and_then(|t| t.queue.clone())
+                .or_else(|| intent.queue.clone())
                 .unwrap_or_else(|| engine.config().handoff.default_queue.clone());
             let boost = priority_boost(turn, Some(&intent)).await?;
             let conv = ownership::handoff(
@@ -515,7 +745,6 @@ async fn bot_turn(
                 Err(e) => return Err(e.into()),
             }
         }
-        Action::OptOut | Action::OptIn => unreachable!("handled before ownership"),
     }
     Ok(())
 }
@@ -578,9 +807,10 @@ async fn queued_turn(turn: &mut Turn<'_>, chosen: Option<&Intent>) -> Result<(),
 }
 
 /// The values of reply-template variables for one conversation: the built-in
-/// ones (`contact.name`, `business_hours.next_open`, `queue.position`,
-/// `case.id`) and `[intents.variables]` from the config. Used for bot replies
-/// and for agents' canned responses alike.
+/// ones ([`crate::intents::BUILTIN_VARIABLES`]: contact name, business hours,
+/// queue position, the case id and the numbers the customer gave) and
+/// `[intents.variables]` from the config. Used for bot replies and for
+/// agents' canned responses alike.
 pub fn template_variables<'a>(
     engine: &'a Engine,
     contact: &Contact,
@@ -588,27 +818,71 @@ pub fn template_variables<'a>(
     position: Option<u64>,
     lang: Lang,
 ) -> impl Fn(&str) -> Option<String> + 'a {
+    variables_with_topic(engine, contact, conv, position, lang, None)
+}
+
+/// [`template_variables`] plus `case.topic`, the label of the topic a request
+/// for a person is about.
+fn variables_with_topic<'a>(
+    engine: &'a Engine,
+    contact: &Contact,
+    conv: &Conversation,
+    position: Option<u64>,
+    lang: Lang,
+    topic: Option<String>,
+) -> impl Fn(&str) -> Option<String> + 'a {
     let now = engine.store().clock().now();
     let english = matches!(lang, Lang::En);
     let name = contact.display_name().map(str::to_string);
     let case_id = conv.id.clone();
     let next_open = engine.hours().next_open_text(now, english);
+    let schedule = engine.hours().schedule_text(english);
+    let open = engine.hours().is_open(now);
+    let entities = conv.entities.clone();
     let config_vars = &engine.config().intents.variables;
     move |var: &str| -> Option<String> {
         match var {
             "contact.name" => name.clone(),
             "business_hours.next_open" => Some(next_open.clone()),
+            "business_hours.schedule" => schedule.clone(),
+            // A flag for sections: set only while the team is working.
+            "business_hours.open" => open.then(|| "open".to_string()),
             "queue.position" => Some(position.map_or_else(|| "-".into(), |p| p.to_string())),
             "case.id" => Some(case_id.clone()),
-            other => config_vars.get(other).cloned(),
+            "case.topic" => topic.clone(),
+            other => match other.strip_prefix("case.") {
+                Some(key) if entities.contains_key(key) => entities.get(key).cloned(),
+                _ => config_vars.get(other).cloned(),
+            },
         }
     }
 }
 
 impl Turn<'_> {
-    /// Adds the intent's reply (or `default` when it has none) to this turn.
+    /// Adds the intent's reply (or `default` when it has none) to this turn,
+    /// and the file configured for it.
     async fn say_intent(&mut self, intent: &Intent, default: String, position: Option<u64>) {
-        let vars = template_variables(self.engine, &self.contact, &self.conv, position, self.lang);
+        let topic = self
+            .topic
+            .as_ref()
+            .map(|t| t.button_label(self.lang).to_string());
+        let base = variables_with_topic(
+            self.engine,
+            &self.contact,
+            &self.conv,
+            position,
+            self.lang,
+            topic,
+        );
+        let word = self.media_word.unwrap_or(if self.lang == Lang::En {
+            "file"
+        } else {
+            "berkas"
+        });
+        let vars = |var: &str| match var {
+            "media.kind" => Some(word.to_string()),
+            other => base(other),
+        };
         match intent.reply(self.conv.bot_turns, self.lang) {
             Some(template) => self.replies.push(template.render(&vars)),
             None if !default.is_empty() => self.replies.push(default),
@@ -616,6 +890,9 @@ impl Turn<'_> {
         }
         self.buttons.extend(intent.buttons.iter().cloned());
         self.intent = Some(intent.name.clone());
+        if let Some(file) = self.engine.files().library().for_intent(&intent.name) {
+            self.files.push(file.clone());
+        }
     }
 
     /// Adds the out-of-hours note when the team is not working.
@@ -629,8 +906,29 @@ impl Turn<'_> {
         }
     }
 
-    /// Sends this turn's replies as one message through the outbox.
+    /// Sends this turn's replies as one message through the outbox, then the
+    /// files configured for its intent. On WhatsApp the customer's message is
+    /// marked read, with the typing indicator, first.
     async fn send(&mut self) -> Result<(), EngineError> {
+        if self.replies.is_empty() && self.files.is_empty() {
+            return Ok(());
+        }
+        if self.channel == Channel::WhatsApp {
+            receipts::mark_read(
+                self.engine,
+                self.conv.number.as_deref(),
+                &self.msg.contact.external_id,
+                &self.msg.message_id,
+                true,
+                &format!("read:{}", self.msg.message_id),
+            )
+            .await?;
+        }
+        self.send_replies().await?;
+        self.send_files().await
+    }
+
+    async fn send_replies(&mut self) -> Result<(), EngineError> {
         if self.replies.is_empty() {
             return Ok(());
         }
@@ -657,6 +955,8 @@ impl Turn<'_> {
                     to: self.msg.contact.external_id.clone(),
                     content,
                     human_agent_tag: false,
+                    // The number the customer wrote to answers.
+                    from: self.conv.number.clone(),
                 },
                 conversation_id: Some(self.conv.id.clone()),
                 speaker: Some(Speaker::Bot {
@@ -680,6 +980,59 @@ impl Turn<'_> {
             .store()
             .update_conversation(&self.conv.id, |c| c.bot_turns = c.bot_turns.max(turns))
             .await?;
+        Ok(())
+    }
+
+    /// Sends the configured files of this turn, each once however often the
+    /// customer's message is handled.
+    async fn send_files(&mut self) -> Result<(), EngineError> {
+        let engine = self.engine;
+        for (i, file) in std::mem::take(&mut self.files).iter().enumerate() {
+            let id = format!("re:{}:file:{i}", self.msg.message_id);
+            let Some(attachment) = engine
+                .files()
+                .attach_library_file(file, &self.conv.id, self.channel, &id, None)
+                .await?
+            else {
+                continue;
+            };
+            let content = OutboundContent::Media(OutboundMedia {
+                kind: attachment.kind,
+                source: OutboundMediaSource::Attachment {
+                    id: attachment.id.clone(),
+                },
+                mime_type: file.mime_type.clone(),
+                size: file.object.size,
+                caption: None,
+                filename: Some(file.filename.clone()),
+            });
+            let result = engine
+                .outbox()
+                .enqueue(Outgoing {
+                    id: Some(id),
+                    message: OutboundMessage {
+                        channel: self.channel,
+                        from: self.conv.number.clone(),
+                        to: self.msg.contact.external_id.clone(),
+                        content,
+                        human_agent_tag: false,
+                    },
+                    conversation_id: Some(self.conv.id.clone()),
+                    speaker: Some(Speaker::Bot {
+                        intent: self.intent.clone(),
+                    }),
+                    origin: crate::store::Origin::Bot,
+                    by_human: false,
+                })
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(OutboxError::Window(w)) => {
+                    tracing::warn!(conversation = %self.conv.id, reason = %w, "bot file not sent");
+                }
+                Err(OutboxError::Store(e)) => return Err(e.into()),
+            }
+        }
         Ok(())
     }
 }

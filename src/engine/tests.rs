@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use super::{Engine, Outcome, handle_event};
+use crate::attachments::{Files, Library, Settings as FileSettings};
+use crate::channels::MediaClient;
 use crate::channels::{
     Channel, ContactRef, EventKind, InboundEvent, InboundMessage, MessageContent,
 };
@@ -16,7 +18,8 @@ use crate::config::Config;
 use crate::conversation::State;
 use crate::events::{Bus, Event, Reaction, Subscriber};
 use crate::intents::{LoadOptions, RuleHandle};
-use crate::outbox::{Clients, Outbox, Pacing};
+use crate::media::MediaStore;
+use crate::outbox::{Outbox, Senders};
 use crate::store::embedded::EmbeddedBackend;
 use crate::store::{ConversationError, OutboundState, Store};
 
@@ -46,36 +49,42 @@ impl Subscriber for Published {
 
 struct Fixture {
     engine: Engine,
+    clock: Arc<ManualClock>,
     published: Arc<Published>,
     _subscriber: Arc<dyn Subscriber>,
     _dir: tempfile::TempDir,
 }
 
-fn fixture() -> Fixture {
+async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::at_ms(MONDAY_10_WIB_MS));
-    let store = Store::new(Arc::new(EmbeddedBackend::open(dir.path()).unwrap()), clock);
+    let store = Store::new(
+        Arc::new(EmbeddedBackend::open(dir.path()).unwrap()),
+        clock.clone(),
+    );
     let mut config: Config = crate::config::load_from_str("", "test", &[]).unwrap();
     config.intents.path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("intents");
     let rules = RuleHandle::load(&config.intents.path, LoadOptions::default()).unwrap();
     let bus = Bus::new();
     // No channel clients: sends are recorded as dry runs by the outbox worker,
     // which these tests do not run; the records stay pending.
-    let outbox = Outbox::new(
-        store.clone(),
-        bus.clone(),
-        Clients::default(),
-        Pacing {
-            whatsapp: ("number".into(), 80.0),
-            instagram: ("account".into(), 80.0),
-        },
-    );
+    let outbox = Outbox::new(store.clone(), bus.clone(), Senders::default());
     let published = Arc::new(Published::default());
     let subscriber: Arc<dyn Subscriber> = published.clone();
     bus.subscribe(&subscriber);
-    let engine = Engine::new(Arc::new(config), store, outbox, rules, bus);
+    // Files in a directory of the fixture's; no platform to download from.
+    let media = MediaStore::open(&config.media, dir.path()).await.unwrap();
+    let files = Files::new(
+        store.clone(),
+        media,
+        MediaClient::new(),
+        FileSettings::from_config(&config),
+        Library::default(),
+    );
+    let engine = Engine::new(Arc::new(config), store, outbox, rules, bus, files);
     Fixture {
         engine,
+        clock,
         published,
         _subscriber: subscriber,
         _dir: dir,
@@ -133,7 +142,7 @@ async fn case_state(f: &Fixture, who: &str) -> State {
 
 #[tokio::test]
 async fn a_routine_question_is_answered_once_however_often_the_event_runs() {
-    let f = fixture();
+    let f = fixture().await;
     let event = message("6281", "wamid.q1", "jam operasional toko kapan ya");
     for _ in 0..3 {
         assert_eq!(
@@ -168,7 +177,7 @@ async fn a_routine_question_is_answered_once_however_often_the_event_runs() {
 
 #[tokio::test]
 async fn a_request_for_a_person_queues_the_case_and_tells_the_position() {
-    let f = fixture();
+    let f = fixture().await;
     let event = message(
         "6282",
         "wamid.h1",
@@ -185,7 +194,7 @@ async fn a_request_for_a_person_queues_the_case_and_tells_the_position() {
 
 #[tokio::test]
 async fn an_opt_out_is_recorded_and_published_whoever_owns_the_case() {
-    let f = fixture();
+    let f = fixture().await;
     handle_event(&f.engine, &message("6283", "wamid.o1", "stop kirim promo"))
         .await
         .unwrap();
@@ -203,7 +212,7 @@ async fn an_opt_out_is_recorded_and_published_whoever_owns_the_case() {
 
 #[tokio::test]
 async fn a_contact_busy_in_another_worker_is_deferred_not_failed() {
-    let f = fixture();
+    let f = fixture().await;
     let ttl = std::time::Duration::from_secs(30);
     assert!(
         f.engine
@@ -225,7 +234,7 @@ async fn a_contact_busy_in_another_worker_is_deferred_not_failed() {
 
 #[tokio::test]
 async fn an_agents_case_gets_no_bot_reply() {
-    let f = fixture();
+    let f = fixture().await;
     handle_event(
         &f.engine,
         &message(
@@ -263,4 +272,171 @@ async fn an_agents_case_gets_no_bot_reply() {
         reply_text(&f, "wamid.a2").await.is_none(),
         "the agent answers, not the bot"
     );
+}
+
+async fn case_of(f: &Fixture, who: &str) -> crate::conversation::Conversation {
+    let store = f.engine.store();
+    let contact = store
+        .contact(Channel::WhatsApp, who)
+        .await
+        .unwrap()
+        .expect("the contact");
+    store
+        .conversation(&contact.current_case.expect("a case"))
+        .await
+        .unwrap()
+        .expect("the case")
+}
+
+/// The intent of the bot's last line in the case's transcript.
+async fn last_bot_intent(f: &Fixture, who: &str) -> Option<String> {
+    let case = case_of(f, who).await;
+    let transcript = f.engine.store().transcript(&case.id).await.unwrap();
+    transcript.iter().rev().find_map(|e| match &e.speaker {
+        crate::store::Speaker::Bot { intent } => Some(intent.clone().unwrap_or_default()),
+        _ => None,
+    })
+}
+
+async fn say(f: &Fixture, who: &str, wamid: &str, text: &str) {
+    let mut event = message(who, wamid, text);
+    event.timestamp_ms = f.engine.store().now_ms();
+    assert_eq!(
+        handle_event(&f.engine, &event).await.unwrap(),
+        Outcome::Done
+    );
+}
+
+#[tokio::test]
+async fn a_typed_answer_picks_an_offered_choice_until_the_question_expires() {
+    let f = fixture().await;
+    say(&f, "6286", "wamid.c1", "ori gk min?").await;
+    let record = f
+        .engine
+        .store()
+        .outbound("re:wamid.c1")
+        .await
+        .unwrap()
+        .expect("the question");
+    let crate::channels::OutboundContent::Buttons { buttons, .. } = &record.message.content else {
+        panic!("a question with buttons: {:?}", record.message.content);
+    };
+    let offered = case_of(&f, "6286")
+        .await
+        .question
+        .expect("kept on the case");
+    assert_eq!(offered.choices.len(), buttons.len());
+    let second = offered.choices[1].payload.clone();
+    let second = second.strip_prefix("intent:").expect("an intent");
+
+    // "2" is the second button.
+    say(&f, "6286", "wamid.c2", "2").await;
+    assert_eq!(last_bot_intent(&f, "6286").await.as_deref(), Some(second));
+    assert!(case_of(&f, "6286").await.question.is_none(), "answered");
+
+    // Asked again, answered after the question expired: "1" is just a message.
+    say(&f, "6286", "wamid.c3", "ori gk min?").await;
+    let first = case_of(&f, "6286")
+        .await
+        .question
+        .expect("asked again")
+        .choices[0]
+        .payload
+        .clone();
+    f.clock.advance(std::time::Duration::from_millis(
+        super::clarify::QUESTION_TTL_MS as u64,
+    ));
+    say(&f, "6286", "wamid.c4", "1").await;
+    assert_ne!(
+        last_bot_intent(&f, "6286").await.as_deref(),
+        first.strip_prefix("intent:")
+    );
+    assert!(case_of(&f, "6286").await.question.is_none());
+}
+
+#[tokio::test]
+async fn an_unclear_opt_out_is_confirmed_and_a_typed_yes_opts_out() {
+    let f = fixture().await;
+    say(&f, "6287", "wamid.u1", "udah cukup ya kirim2nya").await;
+    let question = reply_text(&f, "wamid.u1").await.expect("a question");
+    assert!(question.contains("Berhenti menerima promo?"), "{question}");
+    let contact = |f: &Fixture| {
+        let store = f.engine.store().clone();
+        async move {
+            store
+                .contact(Channel::WhatsApp, "6287")
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    assert!(!contact(&f).await.opted_out, "never opted out on a guess");
+    say(&f, "6287", "wamid.u2", "ya kak").await;
+    assert!(contact(&f).await.opted_out);
+}
+
+#[tokio::test]
+async fn numbers_given_go_onto_the_case_and_into_replies() {
+    let f = fixture().await;
+    say(
+        &f,
+        "6288",
+        "wamid.n1",
+        "paket saya belum sampai, resi JP1234567890",
+    )
+    .await;
+    let case = case_of(&f, "6288").await;
+    assert_eq!(
+        case.entities.get("tracking_number").map(String::as_str),
+        Some("JP1234567890")
+    );
+    assert_eq!(
+        case.entities.get("courier").map(String::as_str),
+        Some("J&T")
+    );
+    let reply = reply_text(&f, "wamid.n1").await.expect("a reply");
+    assert!(reply.contains("JP1234567890"), "{reply}");
+    // A later message about the same order: the number is not asked again.
+    say(
+        &f,
+        "6288",
+        "wamid.n2",
+        "min pesanan saya kok belum sampai juga",
+    )
+    .await;
+    let reply = reply_text(&f, "wamid.n2").await.expect("a reply");
+    assert!(
+        reply.contains("JP1234567890") && !reply.contains("Mohon kirimkan nomor"),
+        "{reply}"
+    );
+}
+
+#[tokio::test]
+async fn opening_hours_replies_render_the_configured_schedule() {
+    let f = fixture().await;
+    say(&f, "6289", "wamid.h1", "jam buka cs nya jam berapa ya").await;
+    let reply = reply_text(&f, "wamid.h1").await.expect("a reply");
+    assert!(
+        reply.contains("Senin-Jumat 08.00-17.00, Sabtu 09.00-13.00 WIB"),
+        "{reply}"
+    );
+    assert!(!reply.contains("di luar jam layanan"), "open now: {reply}");
+}
+
+#[tokio::test]
+async fn a_request_for_a_person_about_a_topic_waits_in_the_topics_queue() {
+    let f = fixture().await;
+    say(
+        &f,
+        "6290",
+        "wamid.t1",
+        "mau klaim garansi, tolong sambungkan ke CS",
+    )
+    .await;
+    let case = case_of(&f, "6290").await;
+    let reply = reply_text(&f, "wamid.t1").await;
+    assert_eq!(case.state, State::Queued, "{reply:?}");
+    assert_eq!(case.queue.as_deref(), Some("after_sales"));
+    let reply = reply_text(&f, "wamid.t1").await.expect("a reply");
+    assert!(reply.contains("untuk Garansi"), "{reply}");
 }

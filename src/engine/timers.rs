@@ -205,6 +205,7 @@ async fn reassure(
                 to: conv.contact_id.clone(),
                 content: OutboundContent::Text { body: text },
                 human_agent_tag: false,
+                from: conv.number.clone(),
             },
             conversation_id: Some(id.to_string()),
             speaker: Some(Speaker::Bot { intent: None }),

@@ -25,7 +25,8 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use regex::RegexSet;
 
 use super::normalize::SynonymMap;
-use super::rules::{self, FALLBACK_INTENT, Intent, LoadErrors, LoadOptions};
+use super::rules::{self, Confidence, FALLBACK_INTENT, Intent, LoadErrors, LoadOptions};
+use super::understand::Trained;
 use crate::channels::Channel;
 
 /// Clitics that may follow a keyword (`garansi` matches `garansinya`).
@@ -118,17 +119,19 @@ pub struct Explanation {
     pub winner: Option<Match>,
 }
 
+/// Which rule of an intent hit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RuleRef {
+pub(super) enum RuleRef {
     Keyword(u32),
     Pattern(u32),
 }
 
+/// One keyword or pattern hit.
 #[derive(Debug, Clone)]
-struct Hit {
-    intent: u32,
-    rule: RuleRef,
-    span: Range<usize>,
+pub(super) struct Hit {
+    pub(super) intent: u32,
+    pub(super) rule: RuleRef,
+    pub(super) span: Range<usize>,
 }
 
 /// One string in the automaton: a keyword of some intents and/or a required
@@ -155,6 +158,10 @@ pub struct RuleSet {
     unfiltered: RegexSet,
     unfiltered_ids: Vec<u32>,
     files: Vec<PathBuf>,
+    /// The classifier trained from the examples (none without examples).
+    pub(super) trained: Option<Trained>,
+    /// The confidence bands.
+    pub(super) confidence: Confidence,
 }
 
 impl RuleSet {
@@ -181,6 +188,7 @@ impl RuleSet {
             synonyms,
             intents,
             files,
+            confidence,
         } = parsed;
         let mut by_name = HashMap::with_capacity(intents.len());
         for (i, intent) in intents.iter().enumerate() {
@@ -242,6 +250,7 @@ impl RuleSet {
             .size_limit(64 << 20)
             .build()
             .map_err(|e| internal_error(&files, format!("pattern set: {e}")))?;
+        let trained = Trained::from_intents(&intents, &synonyms, fallback, |_, _| true);
         Ok(RuleSet {
             intents,
             by_name,
@@ -253,6 +262,8 @@ impl RuleSet {
             unfiltered,
             unfiltered_ids,
             files,
+            trained,
+            confidence,
         })
     }
 
@@ -276,9 +287,29 @@ impl RuleSet {
         self.fallback.map(|i| &self.intents[i])
     }
 
+    /// The confidence bands (the `[confidence]` table or the defaults).
+    pub fn confidence(&self) -> Confidence {
+        self.confidence
+    }
+
+    /// Whether a classifier was trained (some intent has `examples`).
+    pub fn has_model(&self) -> bool {
+        self.trained.is_some()
+    }
+
     /// The rule files this set was loaded from.
     pub fn files(&self) -> &[PathBuf] {
         &self.files
+    }
+
+    /// The synonym map of the `[normalize]` tables.
+    pub(crate) fn synonyms(&self) -> &SynonymMap {
+        &self.synonyms
+    }
+
+    /// The index of the `fallback` intent.
+    pub(crate) fn fallback_index(&self) -> Option<usize> {
+        self.fallback
     }
 
     /// Normalizes a message the way matching does (with this set's synonyms).
@@ -286,7 +317,9 @@ impl RuleSet {
         self.synonyms.normalize(text)
     }
 
-    /// The winning intent for `text`, or `None` (the caller then uses the fallback).
+    /// The winning *rule* for `text`, or `None` (the caller then uses the
+    /// fallback). Rules only: [`RuleSet::understand`] combines them with the
+    /// classifier and is what answers customers.
     pub fn classify(&self, text: &str, ctx: &MatchContext) -> Option<Match> {
         let normalized = self.normalize(text);
         let hits = self.hits(&normalized);
@@ -338,14 +371,19 @@ impl RuleSet {
         }
     }
 
-    fn score(&self, hit: &Hit) -> Score {
+    pub(super) fn score(&self, hit: &Hit) -> Score {
         Score {
             priority: self.intents[hit.intent as usize].priority,
             length: hit.span.len(),
         }
     }
 
-    fn status(&self, intent: &Intent, normalized: &str, ctx: &MatchContext) -> CandidateStatus {
+    pub(super) fn status(
+        &self,
+        intent: &Intent,
+        normalized: &str,
+        ctx: &MatchContext,
+    ) -> CandidateStatus {
         if !intent.allows_channel(ctx.channel) {
             return CandidateStatus::WrongChannel;
         }
@@ -368,7 +406,7 @@ impl RuleSet {
     }
 
     /// The best eligible hit.
-    fn winner<'h>(
+    pub(super) fn winner<'h>(
         &self,
         hits: &'h [Hit],
         normalized: &str,
@@ -391,7 +429,7 @@ impl RuleSet {
         })
     }
 
-    fn describe(&self, intent: u32, rule: RuleRef) -> String {
+    pub(super) fn describe(&self, intent: u32, rule: RuleRef) -> String {
         let intent = &self.intents[intent as usize];
         match rule {
             RuleRef::Keyword(k) => format!("keyword `{}`", intent.keywords[k as usize]),
@@ -400,7 +438,7 @@ impl RuleSet {
     }
 
     /// All keyword and pattern hits in `normalized`.
-    fn hits(&self, normalized: &str) -> Vec<Hit> {
+    pub(super) fn hits(&self, normalized: &str) -> Vec<Hit> {
         let mut hits = Vec::new();
         let mut candidates: Vec<u32> = Vec::new();
         let bytes = normalized.as_bytes();

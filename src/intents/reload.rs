@@ -6,6 +6,7 @@
 //! [`spawn_reloader`] reloads when the rule files change (polled) or on SIGHUP.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -23,6 +24,8 @@ struct Inner {
     dir: PathBuf,
     opts: LoadOptions,
     current: RwLock<Arc<RuleSet>>,
+    /// Reloads tried so far, good or bad.
+    attempts: AtomicU64,
 }
 
 impl RuleHandle {
@@ -39,6 +42,7 @@ impl RuleHandle {
                 dir: dir.to_path_buf(),
                 opts,
                 current: RwLock::new(Arc::new(rules)),
+                attempts: AtomicU64::new(0),
             }),
         }
     }
@@ -52,6 +56,12 @@ impl RuleHandle {
             .clone()
     }
 
+    /// How many reloads were tried (successful or not) since the rules were
+    /// first loaded: what a caller waits on to know an edit was looked at.
+    pub fn reload_attempts(&self) -> u64 {
+        self.inner.attempts.load(Ordering::Acquire)
+    }
+
     /// The rule directory.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
@@ -60,7 +70,9 @@ impl RuleHandle {
     /// Reloads the directory; on success swaps the new rules in atomically, on
     /// error keeps the current rules and returns every error.
     pub fn reload(&self) -> Result<(), LoadErrors> {
-        let rules = RuleSet::load_dir(&self.inner.dir, &self.inner.opts)?;
+        let loaded = RuleSet::load_dir(&self.inner.dir, &self.inner.opts);
+        self.inner.attempts.fetch_add(1, Ordering::Release);
+        let rules = loaded?;
         *self
             .inner
             .current
@@ -88,14 +100,11 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
 /// list, modification times, sizes) and on SIGHUP. Errors are logged with
 /// `tracing::error!` and the old rules stay in use. Runs until aborted.
 pub fn spawn_reloader(handle: RuleHandle, poll: Duration) -> tokio::task::JoinHandle<()> {
+    // The files as they are now, before this returns: an edit made right
+    // after is a change, not the starting point.
+    let dir = handle.dir().to_path_buf();
+    let mut seen = fingerprint(&dir);
     tokio::spawn(async move {
-        let dir = handle.dir().to_path_buf();
-        let mut seen = {
-            let dir = dir.clone();
-            tokio::task::spawn_blocking(move || fingerprint(&dir))
-                .await
-                .unwrap_or_default()
-        };
         #[cfg(unix)]
         let mut hangup =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
@@ -220,6 +229,56 @@ reply = "{{contact.nama}}"
         assert!(before.classify("warranty?", &ctx()).is_none());
     }
 
+    /// Two intents taught only by examples; `extra` adds examples to `b`.
+    fn taught(extra: &str) -> String {
+        format!(
+            r#"
+[[intent]]
+name = "a"
+action = "reply"
+reply = "A"
+examples = ["paket belum sampai", "kiriman saya mana", "resi tidak bergerak", "kapan dikirim"]
+
+[[intent]]
+name = "b"
+action = "reply"
+reply = "B"
+examples = ["mau refund", "uang kembali", "retur barang", "batalkan pesanan"{extra}]
+"#
+        )
+    }
+
+    #[test]
+    fn reload_retrains_the_model_from_the_new_examples() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("10-rules.toml");
+        std::fs::write(&file, taught("")).unwrap();
+        let handle = RuleHandle::load(dir.path(), LoadOptions::default()).unwrap();
+        let text = "ongkir dikembalikan kapan";
+        let before = handle.current().understand(text, &ctx());
+        std::fs::write(
+            &file,
+            taught(
+                r#", "ongkir dikembalikan kapan", "kapan ongkir dikembalikan", "ongkir kembali""#,
+            ),
+        )
+        .unwrap();
+        handle.reload().unwrap();
+        let after = handle.current().understand(text, &ctx());
+        assert_eq!(after.explanation.model[0].intent, "b", "{after:?}");
+        assert!(
+            after.explanation.model[0].confidence
+                > before
+                    .explanation
+                    .model
+                    .iter()
+                    .find(|s| s.intent == "b")
+                    .unwrap()
+                    .confidence,
+            "{before:?} -> {after:?}"
+        );
+    }
+
     #[tokio::test]
     async fn reloader_picks_up_changes_and_survives_bad_edits() {
         let dir = tempfile::tempdir().unwrap();
@@ -228,8 +287,17 @@ reply = "{{contact.nama}}"
         let handle = RuleHandle::load(dir.path(), LoadOptions::default()).unwrap();
         let task = spawn_reloader(handle.clone(), Duration::from_millis(20));
 
+        let tried = handle.reload_attempts();
         std::fs::write(&file, BAD).unwrap();
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        // Wait until the reloader has tried the bad edit, then check it was
+        // refused (not merely not looked at yet).
+        for _ in 0..250 {
+            if handle.reload_attempts() > tried {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(handle.reload_attempts() > tried, "the bad edit was tried");
         assert_eq!(
             handle.current().get("warranty").unwrap().replies[0].source(),
             "Garansi 1 tahun, Kak."

@@ -19,10 +19,14 @@
 //! action = "handoff"                  # reply | handoff | opt_out | opt_in | resolve
 //! reply = "Mohon maaf, {{contact.name}} …"   # or replies = [..] (rotated)
 //! replies_en = ["Sorry about that …"]         # optional English: reply_en / replies_en
-//! queue = "refunds"                   # handoff only
-//! queue_priority = 1                  # handoff only
+//! queue = "refunds"                   # handoff (or reply: where "a person, about this" goes)
+//! queue_priority = 1                  # with queue
 //! channels = ["whatsapp"]             # optional: only on these channels
 //! when = "always"                     # always | business_hours | after_hours
+//! kind = "topic"                      # topic | small_talk | person (see [`Kind`])
+//! label = "Retur & refund"            # button label in clarifying questions (label_en too)
+//! examples = ["duitnya kapan balik min", "I want my money back"]   # teach the model
+//! not_examples = ["tidak jadi refund, barangnya bagus"]            # … and what it is not
 //!
 //! [[intent.buttons]]                  # rendered per channel (reply buttons / quick replies)
 //! label = "Cek garansi"
@@ -36,7 +40,21 @@
 //! case-insensitive unless they say `(?-i)`.
 //!
 //! The intent named `fallback` answers when nothing matches; it may not have
-//! keywords or patterns.
+//! keywords or patterns. Its `examples` teach the model what is out of scope
+//! (chit-chat, spam, unrelated questions): the model's `none` class.
+//!
+//! `examples` train the classifier (see [`super::classifier`]) that covers what
+//! no keyword names; `not_examples` are messages the model must not give this
+//! intent (they only push this intent down, they teach no other one).
+//!
+//! One file may also set the confidence bands (defaults shown, see [`Confidence`]):
+//!
+//! ```toml
+//! [confidence]
+//! answer = 0.75            # at least this sure: answer
+//! clarify = 0.3            # at least this sure: ask which of the two likeliest topics
+//! confirm_opt_out = 0.2    # an opt-out this likely is confirmed with a question
+//! ```
 //!
 //! Every problem found is reported, not just the first: see [`LoadErrors`].
 
@@ -56,6 +74,25 @@ use crate::channels::{Button, Channel};
 /// The name of the intent used when nothing matches.
 pub const FALLBACK_INTENT: &str = "fallback";
 
+/// Intents the engine picks by what a message carries rather than by its
+/// words: `media_received` acknowledges a photo, video or document the bot
+/// expected; `voice_note` answers a voice note. Like `fallback`, they have no
+/// keywords or patterns. A family may have several members, `voice_note` and
+/// `voice_note_<anything>`: the engine takes the highest `priority` whose
+/// `when` and `channels` allow it (e.g. a handoff during business hours and a
+/// request to type after hours).
+pub const MEDIA_INTENTS: &[&str] = &["media_received", "voice_note"];
+
+/// Whether `name` belongs to one of the [`MEDIA_INTENTS`] families.
+pub fn is_media_intent(name: &str) -> bool {
+    MEDIA_INTENTS.iter().any(|family| {
+        name == *family
+            || name
+                .strip_prefix(family)
+                .is_some_and(|rest| rest.starts_with('_') && rest.len() > 1)
+    })
+}
+
 /// Field names an `[[intent]]` table may have.
 pub const INTENT_FIELDS: &[&str] = &[
     "name",
@@ -74,7 +111,15 @@ pub const INTENT_FIELDS: &[&str] = &[
     "queue_priority",
     "channels",
     "when",
+    "kind",
+    "label",
+    "label_en",
+    "examples",
+    "not_examples",
 ];
+
+/// Keys of the `[confidence]` table.
+pub const CONFIDENCE_FIELDS: &[&str] = &["answer", "clarify", "confirm_opt_out"];
 
 /// Options for loading a rule directory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -157,6 +202,65 @@ impl When {
     }
 }
 
+/// What sort of message an intent stands for, which changes how it combines
+/// with the others in [`super::understand`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Kind {
+    /// A customer request or question (the default).
+    #[default]
+    Topic,
+    /// A greeting, thanks or other pleasantry: a request in the same message
+    /// always wins over it.
+    SmallTalk,
+    /// A request for a person: together with a topic it goes to that topic's
+    /// queue, and it is never answered with an unrelated reply.
+    Person,
+}
+
+impl Kind {
+    /// Parses the file spelling (`topic`, `small_talk`, `person`).
+    pub fn parse(s: &str) -> Option<Kind> {
+        Some(match s {
+            "topic" => Kind::Topic,
+            "small_talk" => Kind::SmallTalk,
+            "person" => Kind::Person,
+            _ => return None,
+        })
+    }
+
+    /// The file spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Topic => "topic",
+            Kind::SmallTalk => "small_talk",
+            Kind::Person => "person",
+        }
+    }
+}
+
+/// The confidence bands of [`super::understand`] (the `[confidence]` table).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Confidence {
+    /// At least this sure of the top intent: answer it.
+    pub answer: f32,
+    /// At least this sure (and below `answer`): ask a clarifying question with
+    /// the two likeliest topics. Below: the fallback.
+    pub clarify: f32,
+    /// An opt-out at least this likely, when not clear enough to act on, is
+    /// confirmed with a question rather than ignored.
+    pub confirm_opt_out: f32,
+}
+
+impl Default for Confidence {
+    fn default() -> Confidence {
+        Confidence {
+            answer: 0.75,
+            clarify: 0.3,
+            confirm_opt_out: 0.2,
+        }
+    }
+}
+
 /// Where something was defined.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceLoc {
@@ -195,7 +299,8 @@ pub struct Intent {
     pub replies_en: Vec<ReplyTemplate>,
     /// Buttons offered with the reply (`id` = payload, `title` = label).
     pub buttons: Vec<Button>,
-    /// Agent queue for [`Action::Handoff`].
+    /// Agent queue for [`Action::Handoff`]; on an [`Action::Reply`] intent, the
+    /// queue of a request for a person about this topic.
     pub queue: Option<String>,
     /// Priority within the agent queue (higher is served first).
     pub queue_priority: i32,
@@ -203,6 +308,17 @@ pub struct Intent {
     pub channels: Option<Vec<Channel>>,
     /// Business-hours condition.
     pub when: When,
+    /// How it combines with other intents in one message.
+    pub kind: Kind,
+    /// Button label when a clarifying question offers this intent (WhatsApp
+    /// allows 20 characters); the name when unset.
+    pub label: Option<String>,
+    /// English button label; [`Intent::label`] when unset.
+    pub label_en: Option<String>,
+    /// Messages that mean this intent: the classifier's training data.
+    pub examples: Vec<String>,
+    /// Messages that must not be given this intent.
+    pub not_examples: Vec<String>,
     /// Where the intent is defined (the line of its `name`).
     pub source: SourceLoc,
     pub(crate) compiled: Compiled,
@@ -219,6 +335,10 @@ pub(crate) struct Compiled {
     pub keywords: Vec<String>,
     /// Line of each keyword (for tool warnings).
     pub keyword_lines: Vec<usize>,
+    /// Line of each example (for tool warnings).
+    pub example_lines: Vec<usize>,
+    /// Line of each not-example (for tool warnings).
+    pub not_example_lines: Vec<usize>,
 }
 
 impl Intent {
@@ -241,6 +361,15 @@ impl Intent {
         match (&self.channels, channel) {
             (Some(list), Some(c)) => list.contains(&c),
             _ => true,
+        }
+    }
+
+    /// The button label offering this intent in a clarifying question.
+    pub fn button_label(&self, lang: Lang) -> &str {
+        let id = self.label.as_deref().unwrap_or(&self.name);
+        match lang {
+            Lang::En => self.label_en.as_deref().unwrap_or(id),
+            _ => id,
         }
     }
 
@@ -300,6 +429,7 @@ pub(crate) struct Parsed {
     pub synonyms: SynonymMap,
     pub intents: Vec<Intent>,
     pub files: Vec<PathBuf>,
+    pub confidence: Confidence,
 }
 
 /// The `*.toml` files of `dir` in name order.
@@ -367,6 +497,7 @@ pub(crate) fn parse_sources(
         synonyms: SynonymMap::new(),
         synonym_origin: HashMap::new(),
         canonicals: Vec::new(),
+        confidence: None,
     };
     let mut raw_intents = Vec::new();
     for (path, text) in sources {
@@ -406,6 +537,7 @@ pub(crate) fn parse_sources(
         synonyms: loader.synonyms,
         intents,
         files: sources.iter().map(|(p, _)| p.clone()).collect(),
+        confidence: loader.confidence.map(|(c, _)| c).unwrap_or_default(),
     })
 }
 
@@ -449,6 +581,8 @@ struct Loader<'o> {
     synonyms: SynonymMap,
     synonym_origin: HashMap<String, SourceLoc>,
     canonicals: Vec<String>,
+    /// The `[confidence]` table and where it was set (it may be set once).
+    confidence: Option<(Confidence, SourceLoc)>,
 }
 
 type Item<'i> = Spanned<DeValue<'i>>;
@@ -502,14 +636,93 @@ impl Loader<'_> {
                         "`intent` must be an array of tables: write `[[intent]]`".into(),
                     ),
                 },
+                "confidence" => match value.get_ref() {
+                    DeValue::Table(t) => self.confidence(file, t, line),
+                    _ => self.err(
+                        file,
+                        line,
+                        None,
+                        "`confidence` must be a table: write `[confidence]` with `answer`, `clarify` and `confirm_opt_out`".into(),
+                    ),
+                },
                 other => self.err(
                     file,
                     line,
                     None,
-                    format!("unknown top-level key `{other}`; a rule file has only `[normalize]` and `[[intent]]` tables"),
+                    format!("unknown top-level key `{other}`; a rule file has only `[normalize]`, `[confidence]` and `[[intent]]` tables"),
                 ),
             }
         }
+    }
+
+    fn confidence(&mut self, file: &FileCtx<'_>, table: &DeTable<'_>, line: usize) {
+        let here = SourceLoc {
+            file: file.path.to_path_buf(),
+            line,
+        };
+        if let Some((_, first)) = &self.confidence {
+            let msg = format!(
+                "`[confidence]` is already set at {first}; keep one `[confidence]` table in the rule directory"
+            );
+            self.err(file, line, None, msg);
+            return;
+        }
+        let mut c = Confidence::default();
+        let mut ok = true;
+        for (key, value) in table.iter() {
+            let kline = file.line(key.span().start);
+            let name = key_str(key);
+            let slot = match name {
+                "answer" => &mut c.answer,
+                "clarify" => &mut c.clarify,
+                "confirm_opt_out" => &mut c.confirm_opt_out,
+                other => {
+                    let hint = closest(other, CONFIDENCE_FIELDS)
+                        .map(|c| format!(" (did you mean `{c}`?)"))
+                        .unwrap_or_default();
+                    self.err(
+                        file,
+                        kline,
+                        None,
+                        format!(
+                            "unknown key `confidence.{other}`{hint}; allowed: {}",
+                            CONFIDENCE_FIELDS.join(", ")
+                        ),
+                    );
+                    ok = false;
+                    continue;
+                }
+            };
+            let v = match value.get_ref() {
+                DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
+                DeValue::Integer(i) => i.as_str().replace('_', "").parse::<f64>().ok(),
+                _ => None,
+            };
+            match v {
+                Some(v) if (0.0..=1.0).contains(&v) => *slot = v as f32,
+                _ => {
+                    self.err(
+                        file,
+                        kline,
+                        None,
+                        format!("`confidence.{name}` must be a number from 0.0 to 1.0"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if ok && c.clarify > c.answer {
+            self.err(
+                file,
+                line,
+                None,
+                format!(
+                    "`confidence.clarify` ({}) is above `confidence.answer` ({}); clarify must not be higher than answer",
+                    c.clarify, c.answer
+                ),
+            );
+        }
+        self.confidence = Some((c, here));
     }
 
     fn normalize(&mut self, file: &FileCtx<'_>, table: &DeTable<'_>) {
@@ -647,6 +860,11 @@ impl Loader<'_> {
             queue_priority: 0,
             channels: None,
             when: When::Always,
+            kind: Kind::Topic,
+            label: None,
+            label_en: None,
+            examples: Vec::new(),
+            not_examples: Vec::new(),
             source: SourceLoc {
                 file: file.path.to_path_buf(),
                 line: name_line,
@@ -714,6 +932,41 @@ impl Loader<'_> {
                 "queue" => {
                     intent.queue = self.string(file, n, field, value);
                     raw.queue_line = line;
+                }
+                "label" => intent.label = self.string(file, n, field, value),
+                "label_en" => intent.label_en = self.string(file, n, field, value),
+                "kind" => {
+                    if let Some(s) = self.string(file, n, field, value) {
+                        match Kind::parse(&s) {
+                            Some(k) => intent.kind = k,
+                            None => self.err(
+                                file,
+                                line,
+                                n,
+                                format!("unknown `kind` `{s}`; use topic, small_talk or person"),
+                            ),
+                        }
+                    }
+                }
+                "examples" | "not_examples" => {
+                    for (text, eline) in self.strings(file, n, field, value) {
+                        if text.trim().is_empty() {
+                            self.err(
+                                file,
+                                eline,
+                                n,
+                                format!("an empty string in `{field}`; remove it"),
+                            );
+                            continue;
+                        }
+                        if field == "examples" {
+                            intent.examples.push(text);
+                            intent.compiled.example_lines.push(eline);
+                        } else {
+                            intent.not_examples.push(text);
+                            intent.compiled.not_example_lines.push(eline);
+                        }
+                    }
                 }
                 "keywords" => {
                     raw.trigger_line = line;
@@ -823,7 +1076,10 @@ impl Loader<'_> {
                 }
             }
         }
-        if queue_priority_line > 0 && raw.queue_line == 0 && intent.action != Action::Handoff {
+        if queue_priority_line > 0
+            && raw.queue_line == 0
+            && !matches!(intent.action, Action::Handoff | Action::Reply)
+        {
             raw.queue_line = queue_priority_line;
         }
         raw.intent = intent;
@@ -862,12 +1118,14 @@ impl Loader<'_> {
                 &name,
             );
         }
-        if intent.action != Action::Handoff && raw.queue_line > 0 {
+        // On a reply intent the queue is where a request for a person about
+        // this topic goes (see `Kind::Person`).
+        if !matches!(intent.action, Action::Handoff | Action::Reply) && raw.queue_line > 0 {
             err(
                 &mut self.errors,
                 raw.queue_line,
                 format!(
-                    "`queue`/`queue_priority` only apply to `action = \"handoff\"` (this intent is `{}`); remove them or change the action",
+                    "`queue`/`queue_priority` only apply to `action = \"handoff\"` (and to `reply`, for requests for a person about the topic); this intent is `{}`: remove them or change the action",
                     intent.action.as_str()
                 ),
                 &name,
@@ -886,6 +1144,15 @@ impl Loader<'_> {
                     "`action = \"{}\"` needs something to say: add `reply = \"...\"` or `replies = [...]`",
                     intent.action.as_str()
                 ),
+                &name,
+            );
+        }
+        if is_media_intent(&name) && intent.has_triggers() {
+            err(
+                &mut self.errors,
+                raw.trigger_line,
+                "media intents answer files, not words; remove their `keywords` and `patterns`"
+                    .into(),
                 &name,
             );
         }

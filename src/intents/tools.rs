@@ -1,21 +1,27 @@
-//! Tools for rule authors: `check`, `explain` and `test_dataset`.
+//! Tools for rule authors: `check`, `explain` and `test`.
 //!
 //! Each tool writes a human-readable report (or JSON) to `out` and returns the
 //! process exit code; the CLI wires them into subcommands.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
 
+use super::evaluation::{self, Report};
 use super::matcher::{CandidateStatus, MatchContext, RuleSet};
-use super::rules::{Intent, LoadOptions};
+use super::rules::{FALLBACK_INTENT, Intent, Kind, LoadOptions};
+use super::understand::{Decision, NONE_LABEL};
 use crate::channels::Channel;
 
-/// The label for "no intent matched" in datasets.
-pub const NONE_LABEL: &str = "none";
+pub use super::evaluation::evaluate;
+
+/// Fewer examples than this on an intent is a warning (40 are recommended).
+pub const MIN_EXAMPLES: usize = 20;
+
+/// WhatsApp's limit on a reply button's label.
+const BUTTON_LABEL_MAX: usize = 20;
 
 /// A warning from [`check`]: the rules load, but something looks wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +36,8 @@ pub struct Warning {
 
 /// Validates the rules in `path`: prints every error (exit 1) or the warnings
 /// (exit 0): intents or keywords that can never win, keywords claimed by two
-/// intents with the same priority, buttons that WhatsApp would reject.
+/// intents with the same priority, buttons that WhatsApp would reject,
+/// examples understood as another intent, intents with too few examples.
 pub fn check(path: &Path, opts: &LoadOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
     let rules = match RuleSet::load_dir(path, opts) {
         Ok(r) => r,
@@ -47,9 +54,10 @@ pub fn check(path: &Path, opts: &LoadOptions, out: &mut dyn Write) -> anyhow::Re
             w.location, w.intent, w.message
         )?;
     }
+    let examples: usize = rules.intents().iter().map(|i| i.examples.len()).sum();
     writeln!(
         out,
-        "ok: {} intents from {} files, {} warning{}",
+        "ok: {} intents from {} files, {examples} examples, {} warning{}",
         rules.intents().len(),
         rules.files().len(),
         warnings.len(),
@@ -103,10 +111,12 @@ pub fn warnings(rules: &RuleSet) -> Vec<Warning> {
     }
 
     for intent in rules.intents() {
-        if intent.name == super::rules::FALLBACK_INTENT {
+        if intent.name == super::rules::FALLBACK_INTENT
+            || super::rules::is_media_intent(&intent.name)
+        {
             continue;
         }
-        if !intent.has_triggers() {
+        if !intent.has_triggers() && intent.examples.is_empty() {
             out.push(Warning {
                 location: intent.source.to_string(),
                 intent: intent.name.clone(),
@@ -157,7 +167,7 @@ pub fn warnings(rules: &RuleSet) -> Vec<Warning> {
                 });
             }
         }
-        if intent.patterns.is_empty() && dead == intent.keywords.len() {
+        if intent.has_triggers() && intent.patterns.is_empty() && dead == intent.keywords.len() {
             out.push(Warning {
                 location: intent.source.to_string(),
                 intent: intent.name.clone(),
@@ -220,11 +230,140 @@ pub fn warnings(rules: &RuleSet) -> Vec<Warning> {
             });
         }
     }
+    out.extend(example_warnings(rules));
     out
 }
 
-/// Shows how `message` is matched: the normalized text, every hit with its
-/// rule and span, and the winner. Exit 1 when the rules do not load.
+/// Warnings about examples: too few, duplicated, understood as another intent;
+/// not-examples still understood as their intent; clarify labels.
+fn example_warnings(rules: &RuleSet) -> Vec<Warning> {
+    let mut out = Vec::new();
+    if !rules.has_model() {
+        return out;
+    }
+    let ctx = MatchContext::default();
+    let loc = |i: &Intent, line: usize| format!("{}:{}", i.source.file.display(), line);
+    let label_of = |i: &Intent| {
+        if i.name == FALLBACK_INTENT {
+            NONE_LABEL.to_string()
+        } else {
+            i.name.clone()
+        }
+    };
+    let mut seen: HashMap<String, (&Intent, usize)> = HashMap::new();
+    for intent in rules.intents() {
+        let n = intent.examples.len();
+        if intent.name == FALLBACK_INTENT && n == 0 {
+            out.push(Warning {
+                location: intent.source.to_string(),
+                intent: intent.name.clone(),
+                message: "no `examples`: the model has no out-of-scope class, so chit-chat and spam are forced onto some intent; add examples of messages you do not handle".into(),
+            });
+        } else if n == 0 && intent.has_triggers() {
+            out.push(Warning {
+                location: intent.source.to_string(),
+                intent: intent.name.clone(),
+                message: "no `examples`: only its keywords and patterns can select it; add examples of how customers ask".into(),
+            });
+        } else if n > 0 && n < MIN_EXAMPLES {
+            out.push(Warning {
+                location: intent.source.to_string(),
+                intent: intent.name.clone(),
+                message: format!(
+                    "only {n} example{}: add at least {MIN_EXAMPLES} varied ones (40 recommended), in the ways customers really write",
+                    if n == 1 { "" } else { "s" }
+                ),
+            });
+        }
+        if n > 0
+            && intent.kind == Kind::Topic
+            && intent.name != FALLBACK_INTENT
+            && intent.label.is_none()
+        {
+            out.push(Warning {
+                location: intent.source.to_string(),
+                intent: intent.name.clone(),
+                message: format!(
+                    "no `label`: a clarifying question offering this intent shows `{}` on its button; add `label = \"...\"`",
+                    intent.name
+                ),
+            });
+        }
+        for label in [&intent.label, &intent.label_en].into_iter().flatten() {
+            if label.chars().count() > BUTTON_LABEL_MAX {
+                out.push(Warning {
+                    location: intent.source.to_string(),
+                    intent: intent.name.clone(),
+                    message: format!(
+                        "label `{label}` is longer than {BUTTON_LABEL_MAX} characters (WhatsApp rejects it)"
+                    ),
+                });
+            }
+        }
+        let want = label_of(intent);
+        for (e, text) in intent.examples.iter().enumerate() {
+            let line = intent.compiled.example_lines[e];
+            let key = rules.normalize(text);
+            match seen.get(&key) {
+                Some((other, _)) if other.name != intent.name => out.push(Warning {
+                    location: loc(intent, line),
+                    intent: intent.name.clone(),
+                    message: format!(
+                        "example `{text}` is also an example of `{}`: one message cannot teach two intents; keep it in one",
+                        other.name
+                    ),
+                }),
+                Some(_) => out.push(Warning {
+                    location: loc(intent, line),
+                    intent: intent.name.clone(),
+                    message: format!("example `{text}` is repeated (after normalization); remove one"),
+                }),
+                None => {
+                    seen.insert(key, (intent, line));
+                }
+            }
+            let u = rules.understand(text, &ctx);
+            if u.predicted() != want {
+                let why = match &u.explanation.rule {
+                    Some(m) if m.intent != intent.name => {
+                        format!("the {} of `{}` matches it", m.rule, m.intent)
+                    }
+                    _ => format!("{}", u.explanation.reason),
+                };
+                out.push(Warning {
+                    location: loc(intent, line),
+                    intent: intent.name.clone(),
+                    message: format!(
+                        "example `{text}` is understood as `{}` ({}, {:.0}%): {why}",
+                        u.predicted(),
+                        u.outcome(),
+                        u.confidence() * 100.0
+                    ),
+                });
+            }
+        }
+        for (e, text) in intent.not_examples.iter().enumerate() {
+            let line = intent.compiled.not_example_lines[e];
+            let u = rules.understand(text, &ctx);
+            if u.predicted() == want {
+                out.push(Warning {
+                    location: loc(intent, line),
+                    intent: intent.name.clone(),
+                    message: format!(
+                        "not-example `{text}` is still understood as `{want}` ({}, {:.0}%): add examples of what it really is to the right intent",
+                        u.outcome(),
+                        u.confidence() * 100.0
+                    ),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Shows how `message` is understood: the normalized text, every rule hit
+/// with its span, the classifier's top three, the combination, the numbers
+/// found, the decision and why. Exit 1 when the rules do not load.
 pub fn explain(
     path: &Path,
     opts: &LoadOptions,
@@ -238,7 +377,9 @@ pub fn explain(
             return Ok(1);
         }
     };
-    let e = rules.explain(message, &MatchContext::default());
+    let ctx = MatchContext::default();
+    let e = rules.explain(message, &ctx);
+    let u = rules.understand(message, &ctx);
     writeln!(out, "message:    {message}")?;
     writeln!(out, "normalized: {}", e.normalized)?;
     writeln!(
@@ -247,9 +388,9 @@ pub fn explain(
         super::language::detect_language(message)
     )?;
     if e.candidates.is_empty() {
-        writeln!(out, "matches:    none")?;
+        writeln!(out, "rules:      no match")?;
     } else {
-        writeln!(out, "matches (best first):")?;
+        writeln!(out, "rules (best first):")?;
         for c in &e.candidates {
             let status = match &c.status {
                 CandidateStatus::Eligible => String::new(),
@@ -265,143 +406,96 @@ pub fn explain(
         }
     }
     match &e.winner {
-        Some(m) => writeln!(out, "winner:     {} ({})", m.intent, m.rule)?,
-        None => writeln!(
-            out,
-            "winner:     none -> {}",
+        Some(m) => writeln!(out, "rule winner: {} ({})", m.intent, m.rule)?,
+        None => writeln!(out, "rule winner: none")?,
+    }
+    let ev = &u.explanation;
+    if ev.model.is_empty() {
+        writeln!(out, "model:      none (no intent has examples)")?;
+    } else {
+        writeln!(out, "model (top 3):    {}", scored_list(&ev.model))?;
+        writeln!(out, "combined (top 3): {}", scored_list(&ev.combined))?;
+    }
+    if !u.entities.is_empty() {
+        writeln!(out, "numbers:")?;
+        for en in &u.entities {
+            let courier = en
+                .courier
+                .map(|c| format!(" ({})", c.name()))
+                .unwrap_or_default();
+            writeln!(out, "  {:<16} {}{courier}", en.kind.as_str(), en.value)?;
+        }
+    }
+    let decision = match &u.decision {
+        Decision::Answer {
+            intent,
+            confidence,
+            topic,
+        } => {
+            let topic = topic
+                .as_ref()
+                .map(|t| format!(", about `{t}`"))
+                .unwrap_or_default();
+            format!("answer `{intent}`{topic} ({:.0}%)", confidence * 100.0)
+        }
+        Decision::Clarify { kind, candidates } => {
+            let what = match kind {
+                super::understand::ClarifyKind::Topics => "ask which topic",
+                super::understand::ClarifyKind::ConfirmOptOut => "confirm the opt-out",
+            };
+            format!("{what}: {}", scored_list(candidates))
+        }
+        Decision::Fallback { confidence } => format!(
+            "fallback ({:.0}%) -> {}",
+            confidence * 100.0,
             rules
                 .fallback()
                 .map(|f| f.name.as_str())
                 .unwrap_or("(no fallback intent)")
-        )?,
-    }
+        ),
+    };
+    writeln!(out, "decision:   {decision}")?;
+    writeln!(out, "why:        {}", ev.reason)?;
     Ok(0)
 }
 
-/// A labelled dataset: `[[example]]` tables with `text` and `intent`.
-#[derive(Debug, Deserialize)]
-struct Dataset {
-    example: Vec<Example>,
+fn scored_list(list: &[super::understand::Scored]) -> String {
+    list.iter()
+        .map(|s| format!("{} {:.0}%", s.intent, s.confidence * 100.0))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-#[derive(Debug, Deserialize)]
-struct Example {
-    text: String,
-    intent: String,
+/// What `balas intents test` measures.
+#[derive(Debug, Clone, Copy)]
+pub enum TestSource<'a> {
+    /// A labelled dataset file.
+    Dataset(&'a Path),
+    /// K-fold cross-validation on the rule files' own examples.
+    CrossValidation(usize),
 }
 
-/// Precision and recall of one label.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct LabelStats {
-    /// Examples with this label.
-    pub support: usize,
-    /// Examples predicted as this label.
-    pub predicted: usize,
-    /// Correct predictions.
-    pub correct: usize,
-    /// correct / predicted (1.0 when nothing was predicted).
-    pub precision: f64,
-    /// correct / support (1.0 when there is no example).
-    pub recall: f64,
+/// Options of `balas intents test`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TestOptions {
+    /// Exit 1 when accuracy is below this.
+    pub min_accuracy: Option<f64>,
+    /// Print JSON instead of a report.
+    pub json: bool,
+    /// Also list every misclassified message.
+    pub errors: bool,
 }
 
-/// One example's outcome.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ExampleResult {
-    /// The message.
-    pub text: String,
-    /// The label.
-    pub expected: String,
-    /// The winning intent, or `none`.
-    pub predicted: String,
-}
-
-/// The result of running a dataset.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct DatasetReport {
-    /// Share of correct predictions.
-    pub accuracy: f64,
-    /// Per label (including `none`).
-    pub per_intent: BTreeMap<String, LabelStats>,
-    /// Every example.
-    pub examples: Vec<ExampleResult>,
-}
-
-/// Runs every example of `dataset` (TOML text) through `rules`.
-pub fn evaluate(rules: &RuleSet, dataset: &str) -> anyhow::Result<DatasetReport> {
-    let data: Dataset = toml::from_str(dataset).context("parsing the dataset")?;
-    let ctx = MatchContext::default();
-    let examples: Vec<ExampleResult> = data
-        .example
-        .into_iter()
-        .map(|ex| {
-            let predicted = rules
-                .classify(&ex.text, &ctx)
-                .map(|m| m.intent)
-                .unwrap_or_else(|| NONE_LABEL.to_string());
-            ExampleResult {
-                text: ex.text,
-                expected: ex.intent,
-                predicted,
-            }
-        })
-        .collect();
-    let mut per_intent: BTreeMap<String, LabelStats> = BTreeMap::new();
-    let blank = LabelStats {
-        support: 0,
-        predicted: 0,
-        correct: 0,
-        precision: 1.0,
-        recall: 1.0,
-    };
-    for ex in &examples {
-        per_intent
-            .entry(ex.expected.clone())
-            .or_insert_with(|| blank.clone())
-            .support += 1;
-        let p = per_intent
-            .entry(ex.predicted.clone())
-            .or_insert_with(|| blank.clone());
-        p.predicted += 1;
-        if ex.predicted == ex.expected {
-            p.correct += 1;
-        }
-    }
-    for s in per_intent.values_mut() {
-        if s.predicted > 0 {
-            s.precision = s.correct as f64 / s.predicted as f64;
-        }
-        if s.support > 0 {
-            s.recall = s.correct as f64 / s.support as f64;
-        }
-    }
-    let correct = examples
-        .iter()
-        .filter(|e| e.expected == e.predicted)
-        .count();
-    let accuracy = if examples.is_empty() {
-        0.0
-    } else {
-        correct as f64 / examples.len() as f64
-    };
-    Ok(DatasetReport {
-        accuracy,
-        per_intent,
-        examples,
-    })
-}
-
-/// Runs a labelled dataset (`[[example]]` with `text` and `intent`; `none` =
-/// nothing matched) against the rules in `rules_path` and prints accuracy,
-/// per-intent precision/recall, a confusion summary and the misclassified
-/// examples, or with `json` a JSON report. Exit 1 when the rules do not load or
-/// accuracy is below `min_accuracy`.
-pub fn test_dataset(
+/// Measures the rules in `rules_path` on a dataset or by cross-validation and
+/// prints accuracy, per-intent precision/recall/F1, the confusion matrix, the
+/// confidently-wrong, clarify and fallback rates (and with `errors` the
+/// misclassified messages), or a JSON report. Exit 1 when the rules do not load
+/// or accuracy is below `min_accuracy`.
+pub fn test(
     rules_path: &Path,
     opts: &LoadOptions,
-    dataset_path: &Path,
-    min_accuracy: Option<f64>,
-    json: bool,
+    source: TestSource<'_>,
+    options: TestOptions,
     out: &mut dyn Write,
 ) -> anyhow::Result<i32> {
     let rules = match RuleSet::load_dir(rules_path, opts) {
@@ -411,61 +505,48 @@ pub fn test_dataset(
             return Ok(1);
         }
     };
-    let text = std::fs::read_to_string(dataset_path)
-        .with_context(|| format!("reading {}", dataset_path.display()))?;
-    let report = evaluate(&rules, &text)?;
-    let below = min_accuracy.is_some_and(|min| report.accuracy < min);
-    if json {
+    let report = match source {
+        TestSource::Dataset(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the dataset {}", path.display()))?;
+            evaluation::evaluate(&rules, &text).with_context(|| format!("in {}", path.display()))?
+        }
+        TestSource::CrossValidation(k) => evaluation::cross_validate(&rules, k)?,
+    };
+    let below = options
+        .min_accuracy
+        .is_some_and(|min| report.accuracy < min);
+    if options.json {
         serde_json::to_writer_pretty(&mut *out, &report)?;
         writeln!(out)?;
         return Ok(i32::from(below));
     }
-    let correct = report
-        .examples
-        .iter()
-        .filter(|e| e.expected == e.predicted)
-        .count();
-    writeln!(
-        out,
-        "accuracy: {:.1}% ({correct}/{})",
-        report.accuracy * 100.0,
-        report.examples.len()
-    )?;
-    writeln!(
-        out,
-        "\n{:<16} {:>7} {:>9} {:>7}",
-        "intent", "support", "precision", "recall"
-    )?;
-    for (label, s) in &report.per_intent {
+    if let TestSource::CrossValidation(k) = source {
         writeln!(
             out,
-            "{label:<16} {:>7} {:>8.1}% {:>6.1}%",
-            s.support,
-            s.precision * 100.0,
-            s.recall * 100.0
+            "{k}-fold cross-validation on the examples of {}",
+            rules_path.display()
         )?;
     }
-    let mut confusion: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-    for e in report.examples.iter().filter(|e| e.expected != e.predicted) {
-        *confusion.entry((&e.expected, &e.predicted)).or_default() += 1;
-    }
-    if !confusion.is_empty() {
-        let mut pairs: Vec<_> = confusion.into_iter().collect();
-        pairs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        writeln!(out, "\nconfusions (expected -> predicted):")?;
-        for ((expected, predicted), n) in pairs {
-            writeln!(out, "  {n:>3}  {expected} -> {predicted}")?;
-        }
-        writeln!(out, "\nmisclassified:")?;
-        for e in report.examples.iter().filter(|e| e.expected != e.predicted) {
-            writeln!(
-                out,
-                "  expected {:<15} got {:<15} {:?}",
-                e.expected, e.predicted, e.text
-            )?;
+    write_report(&report, out)?;
+    if options.errors {
+        let wrong: Vec<_> = report.examples.iter().filter(|e| !e.correct()).collect();
+        if !wrong.is_empty() {
+            writeln!(out, "\nmisclassified:")?;
+            for e in wrong {
+                writeln!(
+                    out,
+                    "  expected {:<15} got {:<15} {:<8} {:>4.0}%  {:?}",
+                    e.expected,
+                    e.predicted,
+                    e.outcome,
+                    e.confidence * 100.0,
+                    e.text
+                )?;
+            }
         }
     }
-    if let Some(min) = min_accuracy {
+    if let Some(min) = options.min_accuracy {
         if below {
             writeln!(
                 out,
@@ -477,4 +558,68 @@ pub fn test_dataset(
         }
     }
     Ok(i32::from(below))
+}
+
+/// The aggregate part of a report: no message text, so it can be shown for a
+/// held-out set.
+pub fn write_report(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    let n = report.examples.len();
+    let count = |rate: f64| (rate * n as f64).round() as usize;
+    writeln!(
+        out,
+        "accuracy: {:.1}% ({}/{n})",
+        report.accuracy * 100.0,
+        count(report.accuracy)
+    )?;
+    writeln!(
+        out,
+        "confidently wrong: {:.1}% ({})   clarify: {:.1}% ({})   fallback: {:.1}% ({})",
+        report.confidently_wrong * 100.0,
+        count(report.confidently_wrong),
+        report.clarify_rate * 100.0,
+        count(report.clarify_rate),
+        report.fallback_rate * 100.0,
+        count(report.fallback_rate),
+    )?;
+    writeln!(
+        out,
+        "\n{:<16} {:>7} {:>9} {:>7} {:>6}",
+        "intent", "support", "precision", "recall", "F1"
+    )?;
+    for (label, s) in &report.per_intent {
+        writeln!(
+            out,
+            "{label:<16} {:>7} {:>8.1}% {:>6.1}% {:>5.1}%",
+            s.support,
+            s.precision * 100.0,
+            s.recall * 100.0,
+            s.f1 * 100.0
+        )?;
+    }
+    let labels: Vec<&String> = report.per_intent.keys().collect();
+    writeln!(
+        out,
+        "\nconfusion matrix (rows: expected, columns: predicted)"
+    )?;
+    write!(out, "{:<16}", "")?;
+    for i in 0..labels.len() {
+        write!(out, " {:>3}", i + 1)?;
+    }
+    writeln!(out)?;
+    for (i, expected) in labels.iter().enumerate() {
+        write!(out, "{:>2} {:<13}", i + 1, truncate(expected, 13))?;
+        let row = report.confusion.get(*expected);
+        for predicted in &labels {
+            match row.and_then(|r| r.get(*predicted)) {
+                Some(c) => write!(out, " {c:>3}")?,
+                None => write!(out, " {:>3}", ".")?,
+            }
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
 }

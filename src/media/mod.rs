@@ -11,6 +11,9 @@
 //! is kept (the platforms' limit per kind of file, capped by `[media]
 //! max_bytes`).
 //!
+//! [`sniff`] tells what a file is from its first bytes (Instagram's CDN does not
+//! always say).
+//!
 //! What a file *is* (its kind, MIME type, caption, conversation, download status)
 //! is not here: that is the attachment record in the state store
 //! (`crate::store::Attachment`), which points at an object by its hash.
@@ -18,6 +21,7 @@
 pub mod backend;
 pub mod fs;
 pub mod s3;
+pub mod sniff;
 pub mod spool;
 
 use std::path::{Path, PathBuf};
@@ -226,10 +230,28 @@ impl MediaStore {
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
     {
+        self.put_stream_head(stream, max).await.map(|(o, _)| o)
+    }
+
+    /// [`MediaStore::put_stream`] that also returns the first
+    /// [`sniff::SNIFF_LEN`] bytes, to tell what the file is
+    /// ([`sniff::content_type`]).
+    pub async fn put_stream_head<S, E>(
+        &self,
+        stream: S,
+        max: u64,
+    ) -> Result<(StoredObject, Vec<u8>), PutError<E>>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+    {
         let mut stream = std::pin::pin!(stream);
         let mut spool = spool::Spool::create(&self.spool_dir, max.min(self.max_bytes)).await?;
+        let mut head = Vec::with_capacity(sniff::SNIFF_LEN);
         while let Some(chunk) = stream.next().await {
-            spool.write(&chunk.map_err(PutError::Source)?).await?;
+            let chunk = chunk.map_err(PutError::Source)?;
+            let room = sniff::SNIFF_LEN - head.len();
+            head.extend_from_slice(&chunk[..room.min(chunk.len())]);
+            spool.write(&chunk).await?;
         }
         let spooled = spool.finish().await?;
         let object = StoredObject {
@@ -239,7 +261,7 @@ impl MediaStore {
         self.backend
             .put_file(&object.hash.key(), spooled.path(), object.size)
             .await?;
-        Ok(object)
+        Ok((object, head))
     }
 
     /// Stores `data` (at most `max` bytes, capped by `max_bytes`).

@@ -10,12 +10,14 @@
 //! with a deterministic id is sent at most once however often it is enqueued, so
 //! a reprocessed webhook never messages a customer twice.
 
+pub mod senders;
 pub mod window;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::attachments::Files;
 use crate::channels::client::ChannelClient;
 use crate::channels::{
     Channel, DeliveryStatus, OutboundContent, OutboundMessage, RateScope, SendError,
@@ -27,10 +29,14 @@ use crate::store::{
     StoreError, TranscriptEntry, queues,
 };
 
+pub use senders::{Sender, SenderChoiceError, Senders};
 pub use window::{WindowClosed, WindowDecision};
 
 /// Sends after which a retryable error becomes a failure.
 const MAX_ATTEMPTS: u32 = 8;
+/// A read receipt (with its typing indicator) older than this is not sent:
+/// the typing indicator lasts 25 s, and one shown after the answer is wrong.
+const RECEIPT_FRESH_MS: i64 = 20_000;
 /// WhatsApp pair rate: about one message every 6 s sustained to one customer …
 const PAIR_RATE_PER_SEC: f64 = 1.0 / 6.0;
 /// … with short bursts allowed (FACTS.md §5); bot replies stay instant.
@@ -64,24 +70,6 @@ pub enum OutboxError {
     Store(#[from] StoreError),
 }
 
-/// The channel clients; a missing one means dry run.
-#[derive(Clone, Default)]
-pub struct Clients {
-    /// WhatsApp client, when an access token is configured.
-    pub whatsapp: Option<Arc<dyn ChannelClient>>,
-    /// Instagram client, when an access token is configured.
-    pub instagram: Option<Arc<dyn ChannelClient>>,
-}
-
-/// Pacing settings.
-#[derive(Debug, Clone)]
-pub struct Pacing {
-    /// WhatsApp sender (phone number id) and its messages per second.
-    pub whatsapp: (String, f64),
-    /// Instagram sender (account id) and its messages per second.
-    pub instagram: (String, f64),
-}
-
 /// The outbox; cheap to clone.
 #[derive(Clone)]
 pub struct Outbox {
@@ -89,8 +77,10 @@ pub struct Outbox {
     /// Every change of a record's delivery state is published here
     /// (broadcast counts, survey fallbacks and consoles subscribe).
     bus: Bus,
-    clients: Clients,
-    pacing: Arc<Pacing>,
+    senders: Arc<Senders>,
+    /// Hands our stored files to the platform at send time; without it a
+    /// media message naming an attachment fails.
+    files: Option<Files>,
 }
 
 /// What a status webhook did.
@@ -105,14 +95,25 @@ pub enum StatusOutcome {
 }
 
 impl Outbox {
-    /// An outbox over `store` sending with `clients`, reporting on `bus`.
-    pub fn new(store: Store, bus: Bus, clients: Clients, pacing: Pacing) -> Self {
+    /// An outbox over `store` sending from `senders`, reporting on `bus`.
+    pub fn new(store: Store, bus: Bus, senders: Senders) -> Self {
         Self {
             store,
             bus,
-            clients,
-            pacing: Arc::new(pacing),
+            senders: Arc::new(senders),
+            files: None,
         }
+    }
+
+    /// The outbox that sends our stored files through `files`.
+    pub fn with_files(mut self, files: Files) -> Self {
+        self.files = Some(files);
+        self
+    }
+
+    /// The numbers and accounts messages go out from.
+    pub fn senders(&self) -> &Senders {
+        &self.senders
     }
 
     /// Stores a message for delivery. Idempotent for a given `id`: a record that
@@ -129,13 +130,31 @@ impl Outbox {
             }
             return Ok(existing);
         }
+        if matches!(out.message.content, OutboundContent::MarkRead { .. })
+            && !self.store.first_receipt(&id).await?
+        {
+            // Sent (or dropped) before, and its record is gone already.
+            let mut settled =
+                OutboundRecord::pending(id, out.message, out.conversation_id, out.origin, now);
+            settled.state = OutboundState::Skipped;
+            return Ok(settled);
+        }
         let mut message = out.message;
+        // Recorded with the number it goes out from, the default one included.
+        if message.from.is_none()
+            && let Some(default) = self.senders.resolve(message.channel, None)
+            && !default.id.is_empty()
+        {
+            message.from = Some(default.id.clone());
+        }
         let contact = self.store.contact(message.channel, &message.to).await?;
         let decision = window::check(
             message.channel,
             &message.content,
             out.by_human,
-            contact.as_ref().and_then(|c| c.last_inbound_ms),
+            contact
+                .as_ref()
+                .and_then(|c| c.last_inbound_to(message.from.as_deref())),
             now,
         )?;
         message.human_agent_tag = decision == WindowDecision::SendWithHumanAgentTag;
@@ -159,6 +178,7 @@ impl Outbox {
                         speaker,
                         text: record.message.content.summary(),
                         message_id: Some(id.clone()),
+                        attachments: record.message.content.attachment_ids(),
                         event: None,
                     },
                 )
@@ -197,11 +217,25 @@ impl Outbox {
             return Ok(Verdict::Done);
         }
         let msg = &record.message;
-        let client = match msg.channel {
-            Channel::WhatsApp => self.clients.whatsapp.clone(),
-            Channel::Instagram => self.clients.instagram.clone(),
+        let Some(sender) = self.senders.resolve(msg.channel, msg.from.as_deref()) else {
+            let from = msg.from.as_deref().unwrap_or_default();
+            tracing::warn!(message = %id, channel = %msg.channel, from, "not sent: the number or account it must go out from is not configured");
+            self.fail(
+                &record,
+                0,
+                &format!(
+                    "not sent: {} sender {from} is not configured (add it to [[{}]])",
+                    msg.channel,
+                    match msg.channel {
+                        Channel::WhatsApp => "whatsapp.numbers",
+                        Channel::Instagram => "instagram.accounts",
+                    }
+                ),
+            )
+            .await?;
+            return Ok(Verdict::Done);
         };
-        let Some(client) = client else {
+        let Some(client) = sender.client.clone() else {
             tracing::info!(message = %id, channel = %msg.channel, kind = kind_name(msg), "dry run: no access token, message recorded but not sent");
             tracing::debug!(message = %id, body = %msg.content.summary(), "dry-run body");
             self.advance(id, OutboundState::DryRun, |_| {}).await?;
@@ -210,15 +244,23 @@ impl Outbox {
         };
         // Checked again at the moment of sending: a STOP or the window closing
         // while the message waited (paced, retried) must win.
+        if let OutboundContent::MarkRead { .. } = msg.content {
+            let verdict = match self.still_allowed(&record).await? {
+                Some(skip) => skip,
+                None => {
+                    self.deliver_receipt(job, &record, sender, client.as_ref())
+                        .await?
+                }
+            };
+            self.forget_settled_receipt(&record.id).await?;
+            return Ok(verdict);
+        }
         if let Some(skip) = self.still_allowed(&record).await? {
             return Ok(skip);
         }
         // Pace: the sender's budget is shared by every process through the store.
         let now = store.now_ms();
-        let (sender, rate) = match msg.channel {
-            Channel::WhatsApp => &self.pacing.whatsapp,
-            Channel::Instagram => &self.pacing.instagram,
-        };
+        let (sender, rate) = (&sender.id, &sender.rate);
         // The platform said the whole number is over its limit: every process
         // holds back until the cool-down it set has passed.
         if let Some(until) = store.sender_cooldown(msg.channel, sender).await?
@@ -263,7 +305,19 @@ impl Outbox {
         }
         let attempts = record.attempts + 1;
         let started = std::time::Instant::now();
-        let result = client.send(msg).await;
+        // Our stored files become an upload or a link only now, so a retried
+        // send uses a fresh link and an upload that failed is retried too.
+        let result = match (&self.files, msg.content.attachment_ids().is_empty()) {
+            (_, true) => client.send(msg).await,
+            (Some(files), false) => match files.prepare(msg).await {
+                Ok(ready) => client.send(&ready).await,
+                Err(e) => Err(e),
+            },
+            (None, false) => Err(SendError::Permanent {
+                code: crate::channels::media_client::MEDIA_UNUSABLE_CODE,
+                title: "this process has no media store to send the file from".into(),
+            }),
+        };
         metrics::histogram!("balas_outbox_send_seconds", "channel" => msg.channel.as_str())
             .record(started.elapsed().as_secs_f64());
         let retry = match result {
@@ -319,6 +373,105 @@ impl Outbox {
         Ok(Verdict::Later(store.now_ms() + retry.as_millis() as i64))
     }
 
+    /// Deletes a read receipt's record once it went out or was dropped. It
+    /// is not a message (nothing is counted or reported about it), and its id
+    /// holds the customer's message id, which holds their number: keeping it
+    /// would keep the number after an erasure. An engine turn retried after a
+    /// crash may then mark a message read twice, which nobody can see.
+    async fn forget_settled_receipt(&self, id: &str) -> Result<(), ConversationError> {
+        if self
+            .store
+            .outbound(id)
+            .await?
+            .is_some_and(|r| r.state != OutboundState::Pending && !r.in_flight)
+        {
+            self.store.delete_outbound(id).await?;
+        }
+        Ok(())
+    }
+
+    /// Delivers a read receipt (WhatsApp mark-as-read, with the typing
+    /// indicator when asked): at most once, never paced behind or ahead of
+    /// replies. It takes a sending slot only when one is free right now and is
+    /// dropped otherwise, and one that waited longer than [`RECEIPT_FRESH_MS`]
+    /// is dropped too: a late "typing…" after the answer is worse than none.
+    async fn deliver_receipt(
+        &self,
+        job: &Run<String>,
+        record: &OutboundRecord,
+        from: &Sender,
+        client: &dyn ChannelClient,
+    ) -> Result<Verdict, ConversationError> {
+        let store = &self.store;
+        let msg = &record.message;
+        let now = store.now_ms();
+        let (sender, rate) = (&from.id, &from.rate);
+        let skip = if now - record.created_ms > RECEIPT_FRESH_MS {
+            Some("stale")
+        } else if store
+            .sender_cooldown(msg.channel, sender)
+            .await?
+            .is_some_and(|until| until > now)
+        {
+            Some("sender_cooling_down")
+        } else if store
+            .take_rate(
+                &RateKey::Sender(msg.channel, sender),
+                *rate,
+                rate.max(1.0) as u32,
+            )
+            .await?
+            > 0
+        {
+            Some("paced")
+        } else {
+            None
+        };
+        if let Some(reason) = skip {
+            tracing::debug!(message = %record.id, reason, "read receipt dropped");
+            self.advance(&record.id, OutboundState::Skipped, |r| {
+                r.error_title = Some(reason.to_string());
+            })
+            .await?;
+            return Ok(Verdict::Done);
+        }
+        // The typing indicator only while the answer has not gone out yet.
+        let mut ready = msg.clone();
+        if let OutboundContent::MarkRead {
+            message_id,
+            typing: typing @ true,
+        } = &mut ready.content
+            && let Some(reply) = store.outbound(&format!("re:{message_id}")).await?
+            && reply.state != OutboundState::Pending
+        {
+            *typing = false;
+        }
+        if job.lease_lost() {
+            return Ok(Verdict::Done);
+        }
+        if store.begin_send(&record.id, false).await? != SendStart::Go {
+            return Ok(Verdict::Done);
+        }
+        match client.send(&ready).await {
+            Ok(_) => {
+                self.advance(&record.id, OutboundState::Sent, |_| {})
+                    .await?;
+                count(msg.channel, "sent");
+            }
+            Err(SendError::Retryable { .. })
+                if store.now_ms() - record.created_ms < RECEIPT_FRESH_MS =>
+            {
+                store.end_send_attempt(&record.id).await?;
+                return Ok(Verdict::Later(store.now_ms() + 1_000));
+            }
+            Err(e) => {
+                tracing::debug!(message = %record.id, error = %e, "read receipt not sent");
+                self.fail(record, e.code(), e.title()).await?;
+            }
+        }
+        Ok(Verdict::Done)
+    }
+
     /// `None` when the record may still be sent now; otherwise the verdict
     /// after marking it skipped: the customer opted out of campaigns, or the
     /// platform's window closed while it waited.
@@ -339,7 +492,9 @@ impl Outbox {
         {
             Some((OutboundState::Skipped, "marketing_opt_out"))
         } else {
-            let last = contact.as_ref().and_then(|c| c.last_inbound_ms);
+            let last = contact
+                .as_ref()
+                .and_then(|c| c.last_inbound_to(msg.from.as_deref()));
             match window::check(
                 msg.channel,
                 &msg.content,
@@ -484,14 +639,17 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::channels::client::ChannelClient;
     use crate::channels::{ContactRef, SendReceipt};
     use crate::clock::{Clock, ManualClock};
     use crate::jobs::{Settings, Worker};
     use crate::store::embedded::EmbeddedBackend;
 
     /// A channel client that answers from a script and records who it sent to.
+    #[derive(Default)]
     struct Scripted {
         sent_to: Mutex<Vec<String>>,
+        sent: Mutex<Vec<OutboundContent>>,
         script: Mutex<VecDeque<Result<SendReceipt, SendError>>>,
     }
 
@@ -499,6 +657,7 @@ mod tests {
     impl ChannelClient for Scripted {
         async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, SendError> {
             self.sent_to.lock().unwrap().push(msg.to.clone());
+            self.sent.lock().unwrap().push(msg.content.clone());
             self.script
                 .lock()
                 .unwrap()
@@ -517,6 +676,7 @@ mod tests {
                 to: to.into(),
                 content: OutboundContent::Text { body: "hi".into() },
                 human_agent_tag: false,
+                from: None,
             },
             conversation_id: None,
             speaker: None,
@@ -541,30 +701,30 @@ mod tests {
                 user_id: None,
             };
             store
-                .touch_contact(Channel::WhatsApp, &contact, clock.now_ms())
+                .touch_contact(Channel::WhatsApp, &contact, "number", clock.now_ms())
                 .await
                 .unwrap();
         }
         let client = Arc::new(Scripted {
-            sent_to: Mutex::new(Vec::new()),
             script: Mutex::new(VecDeque::from([Err(SendError::Retryable {
                 code: 130429,
                 title: "Rate limit hit".into(),
                 scope: Some(RateScope::Sender),
                 retry_after: Some(Duration::from_secs(10)),
             })])),
+            ..Scripted::default()
         });
         let outbox = Outbox::new(
             store.clone(),
             Bus::new(),
-            Clients {
-                whatsapp: Some(client.clone()),
-                instagram: None,
-            },
-            Pacing {
-                whatsapp: ("number".into(), 80.0),
-                instagram: ("account".into(), 80.0),
-            },
+            Senders::new(
+                vec![Sender {
+                    id: "number".into(),
+                    client: Some(client.clone()),
+                    rate: 80.0,
+                }],
+                Vec::new(),
+            ),
         );
         let worker = Worker::new(
             Arc::new(outbox.clone()),
@@ -589,5 +749,121 @@ mod tests {
             let r = store.outbound(&format!("m-{who}")).await.unwrap().unwrap();
             assert_eq!(r.state, OutboundState::Sent);
         }
+    }
+
+    fn receipt(id: &str, message_id: &str) -> Outgoing {
+        Outgoing {
+            id: Some(id.into()),
+            message: OutboundMessage {
+                channel: Channel::WhatsApp,
+                from: None,
+                to: "a".into(),
+                content: OutboundContent::MarkRead {
+                    message_id: message_id.into(),
+                    typing: true,
+                },
+                human_agent_tag: false,
+            },
+            conversation_id: None,
+            speaker: None,
+            origin: Origin::System,
+            by_human: false,
+        }
+    }
+
+    /// Read receipts take a sending slot only when one is free (they never
+    /// wait, so they never hold a reply back), are sent at most once, are
+    /// dropped once stale, and drop the typing indicator once the answer left.
+    #[tokio::test]
+    async fn read_receipts_never_wait_never_repeat_and_go_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::at_ms(1_000_000_000));
+        let store = Store::new(
+            Arc::new(EmbeddedBackend::open(dir.path()).unwrap()),
+            clock.clone(),
+        );
+        let contact = ContactRef {
+            external_id: "a".into(),
+            name: None,
+            wa_id: None,
+            user_id: None,
+        };
+        store
+            .touch_contact(Channel::WhatsApp, &contact, "number", clock.now_ms())
+            .await
+            .unwrap();
+        let client = Arc::new(Scripted::default());
+        // One message per second, no burst: a slot taken is a slot gone.
+        let outbox = Outbox::new(
+            store.clone(),
+            Bus::new(),
+            Senders::new(
+                vec![Sender {
+                    id: "number".into(),
+                    client: Some(client.clone()),
+                    rate: 1.0,
+                }],
+                Vec::new(),
+            ),
+        );
+        let worker = Worker::new(
+            Arc::new(outbox.clone()),
+            store.clone(),
+            Settings::new(1, Duration::from_secs(10), Duration::from_millis(50)),
+        );
+        // A settled receipt leaves no record (its id holds the customer's
+        // message id): each settles as it is handled.
+        let gone = |id: &'static str| {
+            let store = store.clone();
+            async move { store.outbound(id).await.unwrap().is_none() }
+        };
+
+        // A reply took the only slot: the receipt behind it is dropped, not
+        // queued behind it.
+        outbox.enqueue(text_to("a")).await.unwrap();
+        worker.run_once().await.unwrap();
+        outbox.enqueue(receipt("read:m1", "m1")).await.unwrap();
+        worker.run_once().await.unwrap();
+        assert!(gone("read:m1").await);
+        assert_eq!(client.sent.lock().unwrap().len(), 1, "only the reply");
+
+        // With a free slot it goes out, once however often it is enqueued.
+        clock.advance(Duration::from_secs(2));
+        outbox.enqueue(receipt("read:m2", "m2")).await.unwrap();
+        worker.run_once().await.unwrap();
+        outbox.enqueue(receipt("read:m2", "m2")).await.unwrap();
+        while worker.run_once().await.unwrap() > 0 {}
+        assert!(gone("read:m2").await);
+        assert_eq!(
+            client.sent.lock().unwrap()[1..],
+            [OutboundContent::MarkRead {
+                message_id: "m2".into(),
+                typing: true
+            }]
+        );
+
+        // Twenty seconds late, it is dropped.
+        outbox.enqueue(receipt("read:m3", "m3")).await.unwrap();
+        clock.advance(Duration::from_secs(21));
+        worker.run_once().await.unwrap();
+        assert!(gone("read:m3").await);
+        assert_eq!(client.sent.lock().unwrap().len(), 2, "not the stale one");
+
+        // The answer already left: read, but no "typing…".
+        let mut answer = text_to("a");
+        answer.id = Some("re:m4".into());
+        outbox.enqueue(answer).await.unwrap();
+        worker.run_once().await.unwrap();
+        clock.advance(Duration::from_secs(2));
+        outbox.enqueue(receipt("read:m4", "m4")).await.unwrap();
+        worker.run_once().await.unwrap();
+        assert_eq!(
+            client.sent.lock().unwrap().last(),
+            Some(&OutboundContent::MarkRead {
+                message_id: "m4".into(),
+                typing: false
+            })
+        );
+        assert_eq!(client.sent.lock().unwrap().len(), 4);
     }
 }

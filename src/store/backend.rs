@@ -3,13 +3,25 @@
 //! [`Backend`] is deliberately small: versioned documents with compare-and-swap,
 //! set-if-absent keys with a TTL, durable job queues with leases, sorted indexes
 //! (including an atomic capacity-checked pop used for claiming conversations),
-//! append-only lists, locks, a GCRA rate limiter, counters and pub/sub. The
-//! domain operations in [`crate::store::Store`] are written once on top of these,
-//! so the Redis and embedded backends cannot drift apart in behaviour; the shared
-//! conformance suite (`tests/store_conformance.rs`) runs against both.
+//! lists (appended to, replaced in place or deleted whole), locks, a GCRA rate
+//! limiter, counters, pub/sub, and housekeeping (purging expired entries, a
+//! raw scan of everything for audits). The domain operations in
+//! [`crate::store::Store`] are written once on top of these, so the Redis and
+//! embedded backends cannot drift apart in behaviour; the shared conformance
+//! suite (`tests/store_conformance.rs`) runs against both.
 //!
 //! All time-dependent calls take `now_ms` from the caller's [`crate::clock::Clock`]
 //! instead of reading a server clock, so tests can move time without sleeping.
+//!
+//! **Co-location.** A key name may carry one hash tag, the text between its
+//! first `{` and the next `}` (Redis Cluster's rule; see [`hash_tag`]). A
+//! sharded backend (Redis Cluster) places every key by its tag, or by the
+//! whole name when it has none, so keys that one atomic call combines must
+//! share a tag: the document and the counters of
+//! [`Backend::doc_put_counted`], the indexes and the holder of
+//! [`Backend::index_pop_min_into`], the two indexes of [`Backend::index_move`]. Every backend refuses a call that breaks
+//! this ([`colocated`]), so a key plan that would fail on a cluster fails in
+//! every test. The store's key functions choose the tags (`src/store/slots.rs`).
 
 use std::time::Duration;
 
@@ -68,6 +80,20 @@ pub struct JobCounts {
     pub dead: u64,
 }
 
+/// One stored key with everything stored under it, as [`Backend::scan`]
+/// returns it: for checking what a store holds (tests, data audits), not for
+/// domain reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawEntry {
+    /// The key as the backend names it (with the backend's own prefix or
+    /// table name), lossily decoded as UTF-8.
+    pub key: String,
+    /// The bytes stored under it: a document's data, a list's items, a
+    /// number as text, an index's members (which a backend may keep in the
+    /// key instead). What a store holds is in the keys and values together.
+    pub values: Vec<Vec<u8>>,
+}
+
 /// What [`Backend::index_move`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MoveOutcome {
@@ -107,10 +133,40 @@ pub enum StoreError {
 /// Result alias for store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The hash tag of a key name: the text between its first `{` and the next
+/// `}` when that is not empty (Redis Cluster's rule), otherwise `None` (the
+/// whole name decides where the key lives).
+pub fn hash_tag(key: &str) -> Option<&str> {
+    let open = key.find('{')?;
+    let rest = &key[open + 1..];
+    let close = rest.find('}')?;
+    (close > 0).then(|| &rest[..close])
+}
+
+/// Refuses `what` unless every key in `keys` carries the same hash tag: keys
+/// one atomic call combines must be able to live in one cluster slot. One key
+/// alone is always fine.
+pub fn colocated<'a>(what: &str, keys: impl IntoIterator<Item = &'a str>) -> StoreResult<()> {
+    let mut keys = keys.into_iter();
+    let Some(first) = keys.next() else {
+        return Ok(());
+    };
+    let tag = hash_tag(first);
+    for key in keys {
+        if tag.is_none() || hash_tag(key) != tag {
+            return Err(StoreError::Unavailable(format!(
+                "invalid argument: {what} combines {first:?} and {key:?}, which do not share a hash tag {{…}}; keys of one atomic call must live in one cluster slot"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The storage primitives; see the module docs.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
-    /// A short name for logs and `/readyz` ("redis" or "embedded").
+    /// A short name for logs and `/readyz` ("redis", "redis-cluster" or
+    /// "embedded").
     fn name(&self) -> &'static str;
 
     /// Checks that the backend answers.
@@ -136,6 +192,8 @@ pub trait Backend: Send + Sync + 'static {
     /// [`Backend::doc_put`] that also adds each `(counter, delta)` in the same
     /// atomic step when (and only when) the document is written: a record and
     /// the counts kept about it never disagree, whatever crashes in between.
+    /// With counters, the document and every counter must share a hash tag
+    /// (see the module docs).
     async fn doc_put_counted(
         &self,
         key: &str,
@@ -156,6 +214,24 @@ pub trait Backend: Send + Sync + 'static {
     /// Pushes jobs atomically (all or nothing). For each job, true when it was
     /// enqueued; false when its dedupe key was already remembered or its id exists.
     async fn jobs_push(&self, queue: &str, jobs: &[NewJob], now_ms: i64) -> StoreResult<Vec<bool>>;
+
+    /// [`Backend::jobs_push`], then waits (at most `timeout`) until the push —
+    /// and, for jobs refused as duplicates, the push that first stored them —
+    /// has reached `replicas` replicas of the backend. Returns the push result
+    /// and how many replicas acknowledged it (at most `replicas`). A backend
+    /// without replicas pushes and answers 0 (the embedded store is durable
+    /// on commit; there is nothing to wait for).
+    async fn jobs_push_replicated(
+        &self,
+        queue: &str,
+        jobs: &[NewJob],
+        now_ms: i64,
+        replicas: u32,
+        timeout: Duration,
+    ) -> StoreResult<(Vec<bool>, u32)> {
+        let _ = (replicas, timeout);
+        Ok((self.jobs_push(queue, jobs, now_ms).await?, 0))
+    }
 
     /// Claims up to `max` jobs due at `now_ms`, leasing each until `now_ms + lease`
     /// under a fresh fencing token ([`Job::lease`]). Jobs whose lease expired are
@@ -209,6 +285,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Removes a job wherever it is. False when it did not exist.
     async fn jobs_cancel(&self, queue: &str, id: &str) -> StoreResult<bool>;
 
+    /// Removes the oldest dead-letter entry of a queue whose bytes equal
+    /// `entry` (retention, erasure). False when there is none, so a removal
+    /// that raced with another is harmless.
+    async fn jobs_dead_remove(&self, queue: &str, entry: &[u8]) -> StoreResult<bool>;
+
     /// Reads a job without claiming it.
     async fn jobs_get(&self, queue: &str, id: &str) -> StoreResult<Option<Job>>;
 
@@ -235,6 +316,16 @@ pub trait Backend: Send + Sync + 'static {
         limit: usize,
     ) -> StoreResult<Vec<(String, f64)>>;
 
+    /// Members with `min <= score <= max`, descending by score then member
+    /// (newest first, for pagination back in time), at most `limit`.
+    async fn index_range_rev(
+        &self,
+        index: &str,
+        min: f64,
+        max: f64,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, f64)>>;
+
     /// 0-based rank of a member in ascending order.
     async fn index_rank(&self, index: &str, member: &str) -> StoreResult<Option<u64>>;
 
@@ -248,7 +339,8 @@ pub trait Backend: Send + Sync + 'static {
     /// lowest-scored member across `indexes` (ties: the earlier index in the list),
     /// adds it to `holder` with score `holder_score`, and returns `(index, member)`.
     /// `None` when every index is empty or the holder is full. This is the claim of
-    /// the agent queue: two callers never get the same member.
+    /// the agent queue: two callers never get the same member. The indexes and
+    /// the holder must share a hash tag (see the module docs).
     async fn index_pop_min_into(
         &self,
         indexes: &[String],
@@ -260,7 +352,8 @@ pub trait Backend: Send + Sync + 'static {
     /// Atomically moves `member` from index `from` into index `to` (with score
     /// `score`) if it is in `from` and `to` holds fewer than `capacity` members.
     /// This is claiming (or handing over) one named conversation: two callers
-    /// never both move it, and the holder never exceeds its capacity.
+    /// never both move it, and the holder never exceeds its capacity. `from`
+    /// and `to` must share a hash tag (see the module docs).
     async fn index_move(
         &self,
         from: &str,
@@ -270,7 +363,7 @@ pub trait Backend: Send + Sync + 'static {
         score: f64,
     ) -> StoreResult<MoveOutcome>;
 
-    // ---- append-only lists --------------------------------------------------
+    // ---- lists --------------------------------------------------------------
 
     /// Appends an item; returns the new length.
     async fn list_push(&self, key: &str, item: &[u8]) -> StoreResult<u64>;
@@ -280,6 +373,14 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Number of items.
     async fn list_len(&self, key: &str) -> StoreResult<u64>;
+
+    /// Replaces item `index` (0-based) in place, keeping every position; false
+    /// when the list has no such item.
+    async fn list_set(&self, key: &str, index: u64, item: &[u8]) -> StoreResult<bool>;
+
+    /// Deletes a whole list; false when it did not exist. A list pushed to
+    /// afterwards starts empty.
+    async fn list_delete(&self, key: &str) -> StoreResult<bool>;
 
     // ---- locks --------------------------------------------------------------
 
@@ -303,6 +404,28 @@ pub trait Backend: Send + Sync + 'static {
         now_ms: i64,
     ) -> StoreResult<u64>;
 
+    /// Forgets the limiter state of `key`, as if no event had ever been taken.
+    async fn rate_reset(&self, key: &str) -> StoreResult<()>;
+
+    // ---- housekeeping -------------------------------------------------------
+
+    /// Deletes up to about `max` entries that expired by `now_ms` and only take
+    /// space (remembered keys, locks, limiter states that have caught up with
+    /// `now_ms`); returns how many went. A backend whose storage expires keys
+    /// by itself (Redis) deletes nothing. Answers never change: an expired
+    /// entry already counts as absent.
+    async fn purge_expired(&self, now_ms: i64, max: usize) -> StoreResult<usize>;
+
+    /// Every key of this store with its stored bytes, about `limit` keys per
+    /// page from `cursor` (`""` first); the next cursor, `None` after the last
+    /// page. Expensive (it reads everything): for tests and data audits that
+    /// must prove what the store holds, never on a request path.
+    async fn scan(
+        &self,
+        cursor: &str,
+        limit: usize,
+    ) -> StoreResult<(Vec<RawEntry>, Option<String>)>;
+
     // ---- counters -----------------------------------------------------------
 
     /// Adds `delta` to a counter and returns the new value.
@@ -317,6 +440,7 @@ pub trait Backend: Send + Sync + 'static {
     async fn publish(&self, topic: &str, payload: &[u8]) -> StoreResult<()>;
 
     /// Subscribes to `topic`; messages published after this returns are delivered
-    /// in order until the receiver is dropped.
+    /// in order until the receiver is dropped (one published just before may
+    /// arrive too: a process shares one subscription among its subscribers).
     async fn subscribe(&self, topic: &str) -> StoreResult<mpsc::Receiver<Vec<u8>>>;
 }

@@ -16,6 +16,10 @@ fn chunks_key(id: &str) -> String {
     format!("broadcast:{id}:recipients")
 }
 
+fn audience_lock_key(id: &str) -> String {
+    format!("lock:broadcast:{id}:audience")
+}
+
 fn reasons_index(id: &str, kind: &str) -> String {
     format!("bcreasons:{id}:{kind}")
 }
@@ -71,6 +75,26 @@ impl Store {
         .await
     }
 
+    /// Takes the lock on a broadcast's audience for `owner` until `ttl` from
+    /// now: one upload at a time appends chunks, so an upload's chunks are
+    /// contiguous and one that is refused leaves only chunks past the counted
+    /// ones (which no walk reads). False when another upload holds it.
+    pub async fn lock_broadcast_audience(
+        &self,
+        id: &str,
+        owner: &str,
+        ttl: std::time::Duration,
+    ) -> StoreResult<bool> {
+        self.backend
+            .lock(&audience_lock_key(id), owner, ttl, self.now_ms())
+            .await
+    }
+
+    /// Releases the lock on a broadcast's audience held by `owner`.
+    pub async fn unlock_broadcast_audience(&self, id: &str, owner: &str) -> StoreResult<bool> {
+        self.backend.unlock(&audience_lock_key(id), owner).await
+    }
+
     /// Appends one chunk of recipients (already encoded) to a broadcast's
     /// audience; returns how many chunks it has now.
     pub async fn append_broadcast_chunk(&self, id: &str, chunk: &[u8]) -> StoreResult<u64> {
@@ -85,6 +109,18 @@ impl Store {
             .await?
             .into_iter()
             .next())
+    }
+
+    /// Replaces chunk `index` of a broadcast's audience in place (erasure
+    /// of one recipient keeps every position); false when there is no such
+    /// chunk.
+    pub async fn replace_broadcast_chunk(
+        &self,
+        id: &str,
+        index: u64,
+        chunk: &[u8],
+    ) -> StoreResult<bool> {
+        self.backend.list_set(&chunks_key(id), index, chunk).await
     }
 
     /// How many audience chunks a broadcast has.

@@ -4,7 +4,7 @@
 //! wrote, labels, opt-outs, the last inbound time that opens the 24-hour window,
 //! and which case is currently open.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +43,11 @@ pub struct Contact {
     /// Last customer message, Unix ms: opens the 24-hour window.
     #[serde(default)]
     pub last_inbound_ms: Option<i64>,
+    /// Last customer message per business number or account it was written
+    /// to: WhatsApp's window is per number, so a message from another number
+    /// of the shop needs the customer to have written to that one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub last_inbound_by: BTreeMap<String, i64>,
     /// Agents' notes, oldest first.
     #[serde(default)]
     pub notes: Vec<Note>,
@@ -83,6 +88,7 @@ impl Contact {
             user_id: None,
             first_seen_ms: now_ms,
             last_inbound_ms: None,
+            last_inbound_by: BTreeMap::new(),
             notes: Vec::new(),
             labels: BTreeSet::new(),
             opted_out: false,
@@ -102,6 +108,19 @@ impl Contact {
             .is_some_and(|last| now_ms.saturating_sub(last) < window_ms)
     }
 
+    /// The customer's last message to the number or account `from` (the
+    /// channel's default for `None`), which opens that sender's window.
+    /// Contacts from before per-number tracking know only their last message
+    /// to any number; that is used for them.
+    pub fn last_inbound_to(&self, from: Option<&str>) -> Option<i64> {
+        match from {
+            Some(number) if !self.last_inbound_by.is_empty() => {
+                self.last_inbound_by.get(number).copied()
+            }
+            _ => self.last_inbound_ms,
+        }
+    }
+
     /// The name to greet with, if the platform told us one.
     pub fn display_name(&self) -> Option<&str> {
         self.name.as_deref().filter(|n| !n.trim().is_empty())
@@ -113,7 +132,8 @@ pub(crate) fn contact_key(channel: Channel, external_id: &str) -> String {
     format!("contact:{}:{}", channel.as_str(), external_id)
 }
 
-/// Index of all contacts by last inbound time (segments).
+/// Index of all contacts by last inbound time (segments); sharded: every
+/// customer message moves a contact in it.
 pub(crate) const CONTACTS_INDEX: &str = "contacts:by_last_inbound";
 
 impl Store {
@@ -126,12 +146,14 @@ impl Store {
         self.get_json(&contact_key(channel, external_id)).await
     }
 
-    /// Records that the customer wrote at `at_ms`: creates the contact if new,
+    /// Records that the customer wrote at `at_ms` to the business number or
+    /// account `number` (empty when unknown): creates the contact if new,
     /// refreshes profile fields and the 24-hour window.
     pub async fn touch_contact(
         &self,
         channel: Channel,
         who: &ContactRef,
+        number: &str,
         at_ms: i64,
     ) -> StoreResult<Contact> {
         let now = self.now_ms();
@@ -150,15 +172,18 @@ impl Store {
                 let at = at_ms.max(0).min(now);
                 let at = if at == 0 { now } else { at };
                 c.last_inbound_ms = Some(c.last_inbound_ms.map_or(at, |l| l.max(at)));
+                if !number.is_empty() {
+                    let last = c.last_inbound_by.entry(number.to_string()).or_insert(at);
+                    *last = (*last).max(at);
+                }
             })
             .await?;
-        self.backend
-            .index_put(
-                CONTACTS_INDEX,
-                &format!("{}:{}", channel.as_str(), who.external_id),
-                contact.last_inbound_ms.unwrap_or(now) as f64,
-            )
-            .await?;
+        self.sharded_put(
+            CONTACTS_INDEX,
+            &format!("{}:{}", channel.as_str(), who.external_id),
+            contact.last_inbound_ms.unwrap_or(now) as f64,
+        )
+        .await?;
         Ok(contact)
     }
 
@@ -180,6 +205,42 @@ impl Store {
         Ok(updated.expect("the change always writes"))
     }
 
+    /// Changes a contact atomically if it exists (never creates one); the
+    /// contact after the change, `None` when there is none.
+    pub async fn update_existing_contact(
+        &self,
+        channel: Channel,
+        external_id: &str,
+        mut change: impl FnMut(&mut Contact),
+    ) -> StoreResult<Option<Contact>> {
+        self.update_json::<Contact, super::StoreError, _>(&contact_key(channel, external_id), |c| {
+            Ok(c.map(|mut c| {
+                change(&mut c);
+                c
+            }))
+        })
+        .await
+    }
+
+    /// Deletes a contact and what is keyed by their id: the contact, their
+    /// place in the activity index, the pointer to their survey and their
+    /// per-recipient send pacing. True when the contact existed.
+    pub async fn delete_contact(&self, channel: Channel, external_id: &str) -> StoreResult<bool> {
+        let existed = self
+            .backend
+            .doc_delete(&contact_key(channel, external_id))
+            .await?;
+        self.sharded_remove(
+            CONTACTS_INDEX,
+            &format!("{}:{}", channel.as_str(), external_id),
+        )
+        .await?;
+        self.forget_active_survey(channel, external_id).await?;
+        self.reset_rate(&super::RateKey::Recipient(channel, external_id))
+            .await?;
+        Ok(existed)
+    }
+
     /// Reads several contacts (missing ones are skipped).
     pub async fn contacts(&self, keys: &[(Channel, String)]) -> StoreResult<Vec<Contact>> {
         let keys: Vec<String> = keys.iter().map(|(c, id)| contact_key(*c, id)).collect();
@@ -195,8 +256,7 @@ impl Store {
         limit: usize,
     ) -> StoreResult<Vec<(Channel, String)>> {
         let members = self
-            .backend
-            .index_range(CONTACTS_INDEX, from_ms as f64, to_ms as f64, limit)
+            .sharded_range(CONTACTS_INDEX, from_ms as f64, to_ms as f64, limit)
             .await?;
         Ok(members
             .into_iter()

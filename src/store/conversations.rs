@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::contacts::contact_key;
+use super::slots::{HANDOFF, tagged};
 use super::{Contact, Store, StoreError, StoreResult};
 use crate::channels::{Channel, ContactRef};
 use crate::conversation::{Conversation, IllegalTransition, State, Transition};
@@ -47,6 +48,9 @@ pub struct TranscriptEntry {
     /// whose record carries the delivery status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
+    /// Ids of the files this message carries (attachment records).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<String>,
     /// For system lines: what happened, so consoles can say it in their
     /// language (`text` is the English form).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -210,28 +214,32 @@ fn transcript_key(id: &str) -> String {
     format!("transcript:{id}")
 }
 
-/// Index of conversations in a state, by last change.
+/// Index of conversations in a state, by last change (sharded: every
+/// conversation passes through it).
 pub(crate) fn state_index(state: State) -> String {
     format!("convs:{}", state.as_str())
 }
 
-/// Waiting queue of conversations, by [`Conversation::queue_score`].
+/// Waiting queue of conversations, by [`Conversation::queue_score`]; in the
+/// agent queue's slot with every other queue and the agents' active sets,
+/// so one claim can compare them (see [`super::slots`]).
 pub(crate) fn waiting_index(queue: &str) -> String {
-    format!("waiting:{queue}")
+    tagged(HANDOFF, &format!("waiting:{queue}"))
 }
 
-/// Conversations an agent holds, by assignment time.
+/// Conversations an agent holds, by assignment time (in the agent queue's
+/// slot).
 pub(crate) fn active_index(agent: &str) -> String {
-    format!("active:{agent}")
+    tagged(HANDOFF, &format!("active:{agent}"))
 }
 
 /// Every queue name ever used.
 const QUEUES_INDEX: &str = "queues";
 
-/// Resolved cases by resolution time (reports, segments).
+/// Resolved cases by resolution time (reports, segments); sharded.
 pub(crate) const RESOLVED_INDEX: &str = "cases:resolved";
 
-/// Cases by opening time (reports: resolution rate).
+/// Cases by opening time (reports: resolution rate); sharded.
 const OPENED_INDEX: &str = "cases:opened";
 
 /// A new case id like `20261122-7KQ2PX`: sortable by day and short enough to
@@ -266,11 +274,13 @@ impl Store {
     /// The contact's open case, or a new bot-owned one when there is none (or the
     /// last one was resolved). Returns the contact, the case and whether it is new.
     /// Callers serialize per contact (the engine holds a contact lock), so two
-    /// cases are never opened for one contact at once.
+    /// cases are never opened for one contact at once. `prepare` fills in a new
+    /// case before it is first written (one write instead of two).
     pub async fn open_case(
         &self,
         channel: Channel,
         who: &ContactRef,
+        prepare: impl FnOnce(&mut Conversation),
     ) -> StoreResult<(Contact, Conversation, bool)> {
         let now = self.now_ms();
         let contact = self
@@ -283,7 +293,9 @@ impl Store {
         {
             return Ok((contact, conv, false));
         }
-        let conv = Conversation::open(new_case_id(now), channel, who.external_id.clone(), now);
+        let mut conv = Conversation::open(new_case_id(now), channel, who.external_id.clone(), now);
+        // What the caller would write right after goes into the first write.
+        prepare(&mut conv);
         let bytes = serde_json::to_vec(&conv).map_err(|e| StoreError::Corrupt {
             key: conversation_key(&conv.id),
             reason: e.to_string(),
@@ -296,12 +308,9 @@ impl Store {
         {
             return Err(StoreError::Contention(conversation_key(&conv.id)));
         }
-        self.backend
-            .index_put(&state_index(State::Bot), &conv.id, now as f64)
+        self.sharded_put(&state_index(State::Bot), &conv.id, now as f64)
             .await?;
-        self.backend
-            .index_put(OPENED_INDEX, &conv.id, now as f64)
-            .await?;
+        self.sharded_put(OPENED_INDEX, &conv.id, now as f64).await?;
         let id = conv.id.clone();
         let contact = self
             .update_contact(channel, &who.external_id, |c| {
@@ -371,10 +380,10 @@ impl Store {
         let b = self.backend.as_ref();
         let now = self.now_ms() as f64;
         if before.state != after.state {
-            b.index_remove(&state_index(before.state), &before.id)
+            self.sharded_remove(&state_index(before.state), &before.id)
                 .await?;
         }
-        b.index_put(&state_index(after.state), &after.id, now)
+        self.sharded_put(&state_index(after.state), &after.id, now)
             .await?;
         if before.state == State::Queued
             && let Some(q) = &before.queue
@@ -401,7 +410,7 @@ impl Store {
             b.index_put(&active_index(agent), &after.id, now).await?;
         }
         if after.state == State::Resolved && before.state != State::Resolved {
-            b.index_put(
+            self.sharded_put(
                 RESOLVED_INDEX,
                 &after.id,
                 after.resolved_ms.unwrap_or(0) as f64,
@@ -628,8 +637,7 @@ impl Store {
     /// Case ids opened in `[from_ms, to_ms]`.
     pub async fn opened_between(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<String>> {
         Ok(self
-            .backend
-            .index_range(OPENED_INDEX, from_ms as f64, to_ms as f64, 1_000_000)
+            .sharded_range(OPENED_INDEX, from_ms as f64, to_ms as f64, 1_000_000)
             .await?
             .into_iter()
             .map(|(id, _)| id)
@@ -673,8 +681,7 @@ impl Store {
     /// Conversation ids in `state`, most recently changed last.
     pub async fn conversations_in(&self, state: State, limit: usize) -> StoreResult<Vec<String>> {
         Ok(self
-            .backend
-            .index_range(&state_index(state), f64::MIN, f64::MAX, limit)
+            .sharded_range(&state_index(state), f64::MIN, f64::MAX, limit)
             .await?
             .into_iter()
             .map(|(id, _)| id)
@@ -695,12 +702,63 @@ impl Store {
     /// Resolved case ids with resolution time in `[from_ms, to_ms]`.
     pub async fn resolved_between(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<String>> {
         Ok(self
-            .backend
-            .index_range(RESOLVED_INDEX, from_ms as f64, to_ms as f64, 1_000_000)
+            .sharded_range(RESOLVED_INDEX, from_ms as f64, to_ms as f64, 1_000_000)
             .await?
             .into_iter()
             .map(|(id, _)| id)
             .collect())
+    }
+
+    /// Resolved cases with resolution time in `[from_ms, to_ms]`, oldest
+    /// first, at most `limit`, with their resolution times.
+    pub async fn resolved_page(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, i64)>> {
+        Ok(self
+            .sharded_range(RESOLVED_INDEX, from_ms as f64, to_ms as f64, limit)
+            .await?
+            .into_iter()
+            .map(|(id, at)| (id, at as i64))
+            .collect())
+    }
+
+    /// Deletes a case's transcript; true when it had one.
+    pub async fn delete_transcript(&self, id: &str) -> StoreResult<bool> {
+        self.backend.list_delete(&transcript_key(id)).await
+    }
+
+    /// Deletes a resolved case (retention): the conversation and its place
+    /// in the listings, and its id in its contact's case list. Its
+    /// transcript, files and survey are the caller's to delete first. False
+    /// when there is no such case; an open case is left alone (error).
+    pub async fn delete_case(&self, id: &str) -> Result<bool, ConversationError> {
+        let Some(conv) = self.conversation(id).await? else {
+            self.sharded_remove(RESOLVED_INDEX, id).await?;
+            self.sharded_remove(OPENED_INDEX, id).await?;
+            self.sharded_remove(&state_index(State::Resolved), id)
+                .await?;
+            return Ok(false);
+        };
+        if conv.state != State::Resolved {
+            return Err(IllegalTransition {
+                from: conv.state.as_str(),
+                transition: "delete",
+            }
+            .into());
+        }
+        self.update_existing_contact(conv.channel, &conv.contact_id, |c| {
+            c.cases.retain(|x| x != id);
+        })
+        .await?;
+        self.backend.doc_delete(&conversation_key(id)).await?;
+        self.sharded_remove(&state_index(State::Resolved), id)
+            .await?;
+        self.sharded_remove(RESOLVED_INDEX, id).await?;
+        self.sharded_remove(OPENED_INDEX, id).await?;
+        Ok(true)
     }
 
     /// Appends to a conversation's transcript.
@@ -714,17 +772,22 @@ impl Store {
     }
 
     /// Appends a customer's message to a transcript once, however often the
-    /// event is handled again; true when it was appended now.
+    /// event is handled again; true when it was appended now. A message with
+    /// files is remembered per file (an Instagram message with three photos
+    /// arrives as three events with one message id, and all three are shown).
     pub async fn transcribe_customer_message(
         &self,
         id: &str,
         message_id: &str,
         text: String,
+        attachments: &[String],
     ) -> StoreResult<bool> {
-        if !self
-            .remember(&format!("transcribed:{message_id}"), super::DEDUPE_TTL)
-            .await?
-        {
+        let digest = super::id_digest(message_id);
+        let seen = match attachments.first() {
+            None => format!("transcribed:{digest}"),
+            Some(first) => format!("transcribed:{digest}:{first}"),
+        };
+        if !self.remember(&seen, super::DEDUPE_TTL).await? {
             return Ok(false);
         }
         self.append_transcript(
@@ -734,6 +797,7 @@ impl Store {
                 speaker: Speaker::Customer,
                 text,
                 message_id: Some(message_id.to_string()),
+                attachments: attachments.to_vec(),
                 event: None,
             },
         )
@@ -776,6 +840,7 @@ impl Store {
                 speaker: Speaker::System,
                 text: text.into(),
                 message_id: None,
+                attachments: Vec::new(),
                 event: None,
             },
         )
@@ -792,6 +857,7 @@ impl Store {
                 speaker: Speaker::System,
                 text: event.text(),
                 message_id: None,
+                attachments: Vec::new(),
                 event: Some(event),
             },
         )

@@ -2,10 +2,13 @@
 //!
 //! `data_dir/balas.redb` is locked by the process that opens it (redb takes an
 //! OS file lock), so a second open — from another process or from this one —
-//! fails with [`StoreError::Locked`]. Every mutating call is one redb write
-//! transaction committed with the default (fsync) durability before the call
-//! returns, so an acknowledged call survives `kill -9`. redb is synchronous, so
-//! transactions run on tokio's blocking pool.
+//! fails with [`StoreError::Locked`]. Every mutating call is a closure over a
+//! redb write transaction that one dedicated writer thread runs and commits
+//! with the default (fsync) durability before the call returns, so an
+//! acknowledged call survives `kill -9` and power loss. Concurrent calls share
+//! one commit (group commit, `embedded/group_commit.rs`): one fsync for a batch of
+//! writes instead of one each. Reads run on tokio's blocking pool (redb is
+//! synchronous) and see only committed, hence durable, data.
 //!
 //! Tables (names are `&str` keys or byte keys built with `name_prefix`, which
 //! escapes the name so that one name's keys never overlap another's):
@@ -18,7 +21,7 @@
 //! | `jobs`           | queue + id                            | state, due, sort ms, attempts, lease token, payload |
 //! | `jobs_pending`   | queue + due (orderable) + id          | ()                                 |
 //! | `jobs_leased`    | queue + lease deadline (orderable) + id | ()                               |
-//! | `jobs_dead`      | queue + position (8 bytes BE)         | dead-letter entry                  |
+//! | `jobs_dead`      | queue + position (8 bytes BE; gaps where entries were removed) | dead-letter entry |
 //! | `jobs_count`     | queue + `p`/`l`/`d`                   | pending / leased / dead count      |
 //! | `jobs_meta`      | `lease_seq`, `counts_kept`            | last lease token; counts kept flag |
 //! | `index_members`  | index + member                        | score                              |
@@ -26,14 +29,17 @@
 //! | `index_len`      | index                                 | member count                       |
 //! | `lists`          | list + position (8 bytes BE)          | item                               |
 //! | `list_len`       | list                                  | length                             |
-//! | `locks`          | key                                   | expiry (8 bytes BE) + owner        |
-//! | `rates`          | key                                   | GCRA theoretical arrival time (ms) |
 //! | `counters`       | key                                   | value                              |
 //!
 //! Expiry is judged with the caller's `now_ms`, as in the Redis backend: an
 //! expired remembered key or lock counts as absent. Expired remembered keys are
 //! purged lazily (a few per `remember`/`jobs_push`, oldest first, through
-//! `seen_expiry`); expired locks and rate entries are overwritten on next use.
+//! `seen_expiry`), and [`Backend::purge_expired`] (the retention job) deletes
+//! them in bounded steps so the table does not grow with every customer ever
+//! seen.
+//!
+//! Locks and rate limiters are not in the file: only this process opens it, so
+//! they live in its memory (`ephemeral.rs`) and cost no commit.
 //!
 //! Leases: opening the file releases every lease the previous run left (only
 //! one process opens it, so their holders are gone) and the jobs are claimable
@@ -47,6 +53,7 @@
 //! store serves a single process by design.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -59,9 +66,16 @@ use redb::{
 use tokio::sync::{broadcast, mpsc};
 
 use super::backend::{
-    Backend, Job, JobCounts, MoveOutcome, NewJob, StoreError, StoreResult, Versioned,
+    Backend, Job, JobCounts, MoveOutcome, NewJob, RawEntry, StoreError, StoreResult, Versioned,
+    colocated,
 };
 use super::{check_score, gcra_params};
+use ephemeral::Ephemeral;
+pub use group_commit::WriteStats;
+use group_commit::Writer;
+
+mod ephemeral;
+mod group_commit;
 
 const SEEN: TableDefinition<&[u8], i64> = TableDefinition::new("seen");
 const SEEN_EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("seen_expiry");
@@ -77,12 +91,16 @@ const INDEX_SCORES: TableDefinition<&[u8], ()> = TableDefinition::new("index_sco
 const INDEX_LEN: TableDefinition<&str, u64> = TableDefinition::new("index_len");
 const LISTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("lists");
 const LIST_LEN: TableDefinition<&str, u64> = TableDefinition::new("list_len");
-const LOCKS: TableDefinition<&str, &[u8]> = TableDefinition::new("locks");
-const RATES: TableDefinition<&str, f64> = TableDefinition::new("rates");
 const COUNTERS: TableDefinition<&str, i64> = TableDefinition::new("counters");
 
 /// The file inside the data directory.
 pub const DB_FILE: &str = "balas.redb";
+/// redb's page cache. Its default (1 GiB) lets the process grow with the
+/// database file (a 100,000-recipient broadcast adds about 120 MiB of records);
+/// the pages that are hot — queue heads, recent documents, the trees' inner
+/// nodes — fit in far less, and the rest is read back from the kernel's page
+/// cache.
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// How many expired remembered keys one call purges at most.
 const PURGE_BATCH: usize = 64;
 /// Buffer of a topic's broadcast channel and of each subscription.
@@ -108,8 +126,13 @@ const COUNT_DEAD: u8 = b'd';
 /// [`Backend`] on a local redb file; see the module docs.
 pub struct EmbeddedBackend {
     db: Arc<Database>,
+    /// The only place write transactions are opened; dropped (and joined)
+    /// before `db`, so the file is released when the backend is.
+    writer: Writer,
     path: String,
     topics: Arc<Mutex<HashMap<String, broadcast::Sender<Vec<u8>>>>>,
+    /// Locks and pacing state: in memory, as only this process opens the file.
+    ephemeral: Arc<Ephemeral>,
 }
 
 impl std::fmt::Debug for EmbeddedBackend {
@@ -307,15 +330,6 @@ impl<'t> JobTables<'t> {
         Ok(())
     }
 
-    fn count(&self, prefix: &[u8], kind: u8) -> StoreResult<u64> {
-        let key = concat(&[prefix, &[kind]]);
-        Ok(self
-            .counts
-            .get(&key[..])
-            .map_err(db_err)?
-            .map_or(0, |g| g.value()))
-    }
-
     /// Takes a job out of its sorted table (pending or leased).
     fn unlink(&mut self, prefix: &[u8], id: &str, rec: &JobRecord) -> StoreResult<()> {
         let skey = concat(&[prefix, &ord_i64(rec.sort_ms), id.as_bytes()]);
@@ -507,17 +521,24 @@ fn open_seen(txn: &WriteTransaction) -> StoreResult<SeenTables<'_>> {
 
 /// Drops up to [`PURGE_BATCH`] remembered keys that expired at `now_ms`.
 fn purge_seen(t: &mut SeenTables<'_>, now_ms: i64) -> StoreResult<()> {
+    purge_seen_up_to(t, now_ms, PURGE_BATCH).map(|_| ())
+}
+
+/// Drops up to `max` remembered keys that expired at `now_ms`, oldest first;
+/// returns how many.
+fn purge_seen_up_to(t: &mut SeenTables<'_>, now_ms: i64, max: usize) -> StoreResult<usize> {
     let upper = ord_i64(now_ms.saturating_add(1));
     let mut expired = Vec::new();
     for entry in t.1.range::<&[u8]>(..&upper[..]).map_err(db_err)? {
+        if expired.len() >= max {
+            break;
+        }
         let (k, ()) = entry
             .map(|(k, v)| (k.value().to_vec(), v.value()))
             .map_err(db_err)?;
         expired.push(k);
-        if expired.len() >= PURGE_BATCH {
-            break;
-        }
     }
+    let purged = expired.len();
     for k in expired {
         t.1.remove(&k[..]).map_err(db_err)?;
         let Some(exp) = k.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) else {
@@ -529,7 +550,117 @@ fn purge_seen(t: &mut SeenTables<'_>, now_ms: i64) -> StoreResult<()> {
             t.0.remove(seen_key).map_err(db_err)?;
         }
     }
-    Ok(())
+    Ok(purged)
+}
+
+/// One page of [`Backend::scan`]: tables in a fixed order, keys in order;
+/// the cursor is `<table number>:<hex of the last key>`.
+fn scan_tables(
+    txn: &redb::ReadTransaction,
+    cursor: &str,
+    limit: usize,
+) -> StoreResult<(Vec<RawEntry>, Option<String>)> {
+    use std::ops::Bound;
+    const TABLES: usize = 15;
+    let (mut table, mut after) = match cursor.split_once(':') {
+        Some((t, k)) => (
+            t.parse::<usize>()
+                .map_err(|_| corrupt("scan cursor", "bad table number"))?,
+            Some(hex::decode(k).map_err(|_| corrupt("scan cursor", "bad key"))?),
+        ),
+        None => (0, None),
+    };
+    let mut out: Vec<RawEntry> = Vec::new();
+    // Reads one table from `after` into `out`; true when it ended.
+    macro_rules! read {
+        ($def:expr, $name:literal, $key:expr, $val:expr) => {{
+            let t = txn.open_table($def).map_err(db_err)?;
+            let lower = match &after {
+                Some(k) => Bound::Excluded(k.as_slice()),
+                None => Bound::Unbounded,
+            };
+            let mut ended = true;
+            for entry in t
+                .range::<&[u8]>((lower, Bound::Unbounded))
+                .map_err(db_err)?
+            {
+                if out.len() >= limit {
+                    ended = false;
+                    break;
+                }
+                let (k, v) = entry.map_err(db_err)?;
+                let kb: Vec<u8> = $key(k.value());
+                let vb: Vec<u8> = $val(v.value());
+                after = Some(kb.clone());
+                out.push(RawEntry {
+                    key: format!("{}/{}", $name, String::from_utf8_lossy(&kb)),
+                    values: vec![vb],
+                });
+            }
+            ended
+        }};
+    }
+    // String-keyed tables are read through their bytes.
+    macro_rules! read_str {
+        ($def:expr, $name:literal, $val:expr) => {{
+            let t = txn.open_table($def).map_err(db_err)?;
+            let start = after
+                .as_ref()
+                .map(|k| String::from_utf8_lossy(k).into_owned());
+            let lower = match &start {
+                Some(k) => Bound::Excluded(k.as_str()),
+                None => Bound::Unbounded,
+            };
+            let mut ended = true;
+            for entry in t.range::<&str>((lower, Bound::Unbounded)).map_err(db_err)? {
+                if out.len() >= limit {
+                    ended = false;
+                    break;
+                }
+                let (k, v) = entry.map_err(db_err)?;
+                let key = k.value().to_owned();
+                let vb: Vec<u8> = $val(v.value());
+                after = Some(key.clone().into_bytes());
+                out.push(RawEntry {
+                    key: format!("{}/{key}", $name),
+                    values: vec![vb],
+                });
+            }
+            ended
+        }};
+    }
+    let bytes = |b: &[u8]| b.to_vec();
+    let text = |n: String| n.into_bytes();
+    while table < TABLES {
+        let ended = match table {
+            0 => read!(SEEN, "seen", bytes, |v: i64| text(v.to_string())),
+            1 => read!(SEEN_EXPIRY, "seen_expiry", bytes, |(): ()| Vec::new()),
+            2 => read_str!(DOCS, "docs", bytes),
+            3 => read!(JOBS, "jobs", bytes, bytes),
+            4 => read!(JOBS_PENDING, "jobs_pending", bytes, |(): ()| Vec::new()),
+            5 => read!(JOBS_LEASED, "jobs_leased", bytes, |(): ()| Vec::new()),
+            6 => read!(JOBS_DEAD, "jobs_dead", bytes, bytes),
+            7 => read!(JOBS_COUNT, "jobs_count", bytes, |v: u64| text(
+                v.to_string()
+            )),
+            8 => read_str!(JOBS_META, "jobs_meta", |v: u64| text(v.to_string())),
+            9 => read!(INDEX_MEMBERS, "index_members", bytes, |v: f64| text(
+                v.to_string()
+            )),
+            10 => read!(INDEX_SCORES, "index_scores", bytes, |(): ()| Vec::new()),
+            11 => read_str!(INDEX_LEN, "index_len", |v: u64| text(v.to_string())),
+            12 => read!(LISTS, "lists", bytes, bytes),
+            13 => read_str!(LIST_LEN, "list_len", |v: u64| text(v.to_string())),
+            _ => read_str!(COUNTERS, "counters", |v: i64| text(v.to_string())),
+        };
+        if !ended {
+            let last = after.as_deref().map(hex::encode).unwrap_or_default();
+            return Ok((out, Some(format!("{table}:{last}"))));
+        }
+        table += 1;
+        after = None;
+    }
+    Ok((out, None))
 }
 
 /// True when `key` is remembered (not expired) at `now_ms`.
@@ -690,10 +821,13 @@ impl EmbeddedBackend {
         })?;
         let file = data_dir.join(DB_FILE);
         let path = file.display().to_string();
-        let db = Database::create(&file).map_err(|e| match e {
-            DatabaseError::DatabaseAlreadyOpen => StoreError::Locked(path.clone()),
-            e => StoreError::Unavailable(format!("opening {path}: {e}")),
-        })?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(&file)
+            .map_err(|e| match e {
+                DatabaseError::DatabaseAlreadyOpen => StoreError::Locked(path.clone()),
+                e => StoreError::Unavailable(format!("opening {path}: {e}")),
+            })?;
         let txn = db.begin_write().map_err(db_err)?;
         txn.open_table(SEEN).map_err(db_err)?;
         txn.open_table(SEEN_EXPIRY).map_err(db_err)?;
@@ -709,15 +843,16 @@ impl EmbeddedBackend {
         txn.open_table(INDEX_LEN).map_err(db_err)?;
         txn.open_table(LISTS).map_err(db_err)?;
         txn.open_table(LIST_LEN).map_err(db_err)?;
-        txn.open_table(LOCKS).map_err(db_err)?;
-        txn.open_table(RATES).map_err(db_err)?;
         txn.open_table(COUNTERS).map_err(db_err)?;
         recover_jobs(&txn)?;
         txn.commit().map_err(db_err)?;
+        let db = Arc::new(db);
         Ok(Self {
-            db: Arc::new(db),
+            writer: Writer::start(Arc::clone(&db))?,
+            db,
             path,
             topics: Arc::new(Mutex::new(HashMap::new())),
+            ephemeral: Arc::default(),
         })
     }
 
@@ -726,22 +861,23 @@ impl EmbeddedBackend {
         &self.path
     }
 
-    /// Runs `f` in one write transaction on the blocking pool and commits it
-    /// (fsync) when `f` succeeds; on error nothing is written.
-    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    /// Writes and durable commits since the store was opened; their ratio is
+    /// how many writes share an fsync.
+    pub fn write_stats(&self) -> WriteStats {
+        self.writer.stats()
+    }
+
+    /// Runs `f` in a write transaction on the writer thread and answers once
+    /// that transaction is committed (fsync); when `f` fails, nothing it wrote
+    /// is kept. `f` shares the transaction with other callers' writes, so it
+    /// may run more than once (only the committed run's result is returned):
+    /// it must have no effect outside the transaction, hence `Clone`.
+    fn write<T, F>(&self, f: F) -> impl Future<Output = StoreResult<T>> + use<T, F>
     where
         T: Send + 'static,
-        F: FnOnce(&WriteTransaction) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&WriteTransaction) -> StoreResult<T> + Clone + Send + 'static,
     {
-        let db = Arc::clone(&self.db);
-        tokio::task::spawn_blocking(move || {
-            let txn = db.begin_write().map_err(db_err)?;
-            let out = f(&txn)?;
-            txn.commit().map_err(db_err)?;
-            Ok(out)
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("embedded store task: {e}")))?
+        self.writer.submit(f)
     }
 
     /// Runs `f` in one read transaction on the blocking pool.
@@ -767,6 +903,11 @@ impl Backend for EmbeddedBackend {
     }
 
     async fn ping(&self) -> StoreResult<()> {
+        if !self.writer.is_alive() {
+            return Err(StoreError::Unavailable(
+                "the embedded store writer has stopped".into(),
+            ));
+        }
         self.read(|txn| {
             txn.open_table(COUNTERS).map_err(db_err)?;
             Ok(())
@@ -811,6 +952,11 @@ impl Backend for EmbeddedBackend {
         data: &[u8],
         counters: &[(String, i64)],
     ) -> StoreResult<Option<u64>> {
+        // The same contract as a sharded backend (see `backend.rs`).
+        colocated(
+            "doc_put_counted",
+            counters.iter().map(|(c, _)| c.as_str()).chain([key]),
+        )?;
         let key = key.to_owned();
         let data = data.to_vec();
         let counters = counters.to_vec();
@@ -1049,11 +1195,23 @@ impl Backend for EmbeddedBackend {
                 return Ok(false);
             };
             t.delete(&prefix, &id, &rec)?;
-            let position = t.count(&prefix, COUNT_DEAD)?;
             t.add_count(&prefix, COUNT_DEAD, 1)?;
-            txn.open_table(JOBS_DEAD)
+            let mut dead = txn.open_table(JOBS_DEAD).map_err(db_err)?;
+            // After the last position: entries may have been removed from
+            // anywhere, so the count is no position.
+            let position = match dead
+                .range::<&[u8]>(&prefix[..]..&name_prefix_end(&prefix)[..])
                 .map_err(db_err)?
-                .insert(&concat(&[&prefix, &position.to_be_bytes()])[..], &entry[..])
+                .next_back()
+            {
+                Some(last) => {
+                    let (k, _) = last.map_err(db_err)?;
+                    let (num, _) = split_sorted_key(k.value(), prefix.len())?;
+                    u64::from_be_bytes(num).saturating_add(1)
+                }
+                None => 0,
+            };
+            dead.insert(&concat(&[&prefix, &position.to_be_bytes()])[..], &entry[..])
                 .map_err(db_err)?;
             Ok(true)
         })
@@ -1064,16 +1222,50 @@ impl Backend for EmbeddedBackend {
         let prefix = name_prefix(queue);
         self.read(move |txn| {
             let dead = txn.open_table(JOBS_DEAD).map_err(db_err)?;
-            let lo = concat(&[&prefix, &start.to_be_bytes()]);
             let hi = name_prefix_end(&prefix);
+            // `start` counts entries, not positions (removals leave gaps).
             let mut out = Vec::new();
-            for entry in dead.range::<&[u8]>(&lo[..]..&hi[..]).map_err(db_err)? {
+            for entry in dead
+                .range::<&[u8]>(&prefix[..]..&hi[..])
+                .map_err(db_err)?
+                .skip(usize::try_from(start).unwrap_or(usize::MAX))
+            {
                 if out.len() as u64 >= limit {
                     break;
                 }
                 out.push(entry.map_err(db_err)?.1.value().to_vec());
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn jobs_dead_remove(&self, queue: &str, entry: &[u8]) -> StoreResult<bool> {
+        let prefix = name_prefix(queue);
+        let entry = entry.to_vec();
+        self.write(move |txn| {
+            let found = {
+                let dead = txn.open_table(JOBS_DEAD).map_err(db_err)?;
+                let hi = name_prefix_end(&prefix);
+                let mut found = None;
+                for item in dead.range::<&[u8]>(&prefix[..]..&hi[..]).map_err(db_err)? {
+                    let (k, v) = item.map_err(db_err)?;
+                    if v.value() == entry.as_slice() {
+                        found = Some(k.value().to_vec());
+                        break;
+                    }
+                }
+                found
+            };
+            let Some(key) = found else {
+                return Ok(false);
+            };
+            txn.open_table(JOBS_DEAD)
+                .map_err(db_err)?
+                .remove(&key[..])
+                .map_err(db_err)?;
+            JobTables::open(txn)?.add_count(&prefix, COUNT_DEAD, -1)?;
+            Ok(true)
         })
         .await
     }
@@ -1179,6 +1371,41 @@ impl Backend for EmbeddedBackend {
         .await
     }
 
+    async fn index_range_rev(
+        &self,
+        index: &str,
+        min: f64,
+        max: f64,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, f64)>> {
+        let (min, max) = (check_score("min", min)?, check_score("max", max)?);
+        if limit == 0 || min > max {
+            return Ok(Vec::new());
+        }
+        let prefix = name_prefix(index);
+        let lo = concat(&[&prefix, &ord_f64(min)]);
+        let hi_num = u64::from_be_bytes(ord_f64(max)).saturating_add(1);
+        let hi = concat(&[&prefix, &hi_num.to_be_bytes()]);
+        self.read(move |txn| {
+            let scores = txn.open_table(INDEX_SCORES).map_err(db_err)?;
+            let mut out = Vec::new();
+            for entry in scores
+                .range::<&[u8]>(&lo[..]..&hi[..])
+                .map_err(db_err)?
+                .rev()
+            {
+                let (k, _) = entry.map_err(db_err)?;
+                let (num, member) = split_sorted_key(k.value(), prefix.len())?;
+                out.push((member, unord_f64(num)));
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn index_rank(&self, index: &str, member: &str) -> StoreResult<Option<u64>> {
         let prefix = name_prefix(index);
         let mkey = concat(&[&prefix, member.as_bytes()]);
@@ -1235,6 +1462,10 @@ impl Backend for EmbeddedBackend {
         if indexes.is_empty() || capacity == 0 {
             return Ok(None);
         }
+        colocated(
+            "index_pop_min_into",
+            indexes.iter().map(String::as_str).chain([holder]),
+        )?;
         let indexes = indexes.to_vec();
         let holder = holder.to_owned();
         self.write(move |txn| {
@@ -1275,6 +1506,7 @@ impl Backend for EmbeddedBackend {
         score: f64,
     ) -> StoreResult<MoveOutcome> {
         let score = check_score("score", score)?;
+        colocated("index_move", [from, to])?;
         let (from, member, to) = (from.to_owned(), member.to_owned(), to.to_owned());
         self.write(move |txn| {
             let mut t = IndexTables::open(txn)?;
@@ -1352,41 +1584,47 @@ impl Backend for EmbeddedBackend {
         .await
     }
 
-    async fn lock(&self, key: &str, owner: &str, ttl: Duration, now_ms: i64) -> StoreResult<bool> {
-        let key = key.to_owned();
-        let owner = owner.to_owned();
-        let expiry = now_ms.saturating_add(ms(ttl));
+    async fn list_set(&self, key: &str, index: u64, item: &[u8]) -> StoreResult<bool> {
+        let ikey = concat(&[&name_prefix(key), &index.to_be_bytes()]);
+        let item = item.to_vec();
         self.write(move |txn| {
-            let mut locks = txn.open_table(LOCKS).map_err(db_err)?;
-            if let Some(g) = locks.get(key.as_str()).map_err(db_err)? {
-                let b = g.value();
-                let held_until = read_i64(b, 0, &key)?;
-                if &b[8..] != owner.as_bytes() && held_until > now_ms {
-                    return Ok(false);
-                }
+            let mut lists = txn.open_table(LISTS).map_err(db_err)?;
+            if lists.get(&ikey[..]).map_err(db_err)?.is_none() {
+                return Ok(false);
             }
-            let value = concat(&[&expiry.to_be_bytes(), owner.as_bytes()]);
-            locks.insert(key.as_str(), &value[..]).map_err(db_err)?;
+            lists.insert(&ikey[..], &item[..]).map_err(db_err)?;
             Ok(true)
         })
         .await
     }
 
-    async fn unlock(&self, key: &str, owner: &str) -> StoreResult<bool> {
+    async fn list_delete(&self, key: &str) -> StoreResult<bool> {
         let key = key.to_owned();
-        let owner = owner.to_owned();
         self.write(move |txn| {
-            let mut locks = txn.open_table(LOCKS).map_err(db_err)?;
-            let held = match locks.get(key.as_str()).map_err(db_err)? {
-                Some(g) => g.value().get(8..) == Some(owner.as_bytes()),
-                None => false,
-            };
-            if held {
-                locks.remove(key.as_str()).map_err(db_err)?;
+            let existed = txn
+                .open_table(LIST_LEN)
+                .map_err(db_err)?
+                .remove(key.as_str())
+                .map_err(db_err)?
+                .is_some();
+            let prefix = name_prefix(&key);
+            let end = name_prefix_end(&prefix);
+            let mut lists = txn.open_table(LISTS).map_err(db_err)?;
+            for k in keys_in(&lists, &prefix, &end, usize::MAX)? {
+                lists.remove(&k[..]).map_err(db_err)?;
             }
-            Ok(held)
+            Ok(existed)
         })
         .await
+    }
+
+    async fn lock(&self, key: &str, owner: &str, ttl: Duration, now_ms: i64) -> StoreResult<bool> {
+        let until = now_ms.saturating_add(ms(ttl));
+        Ok(self.ephemeral.lock(key, owner, now_ms, until))
+    }
+
+    async fn unlock(&self, key: &str, owner: &str) -> StoreResult<bool> {
+        Ok(self.ephemeral.unlock(key, owner))
     }
 
     async fn rate_take(
@@ -1397,25 +1635,32 @@ impl Backend for EmbeddedBackend {
         now_ms: i64,
     ) -> StoreResult<u64> {
         let (interval, tolerance) = gcra_params(per_second, burst)?;
-        let key = key.to_owned();
-        self.write(move |txn| {
-            let mut rates = txn.open_table(RATES).map_err(db_err)?;
-            let now = now_ms as f64;
-            let tat = rates
-                .get(key.as_str())
-                .map_err(db_err)?
-                .map_or(now, |g| g.value())
-                .max(now);
-            let new = tat + interval;
-            let allow_at = new - tolerance;
-            if allow_at > now {
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                return Ok((allow_at - now).ceil() as u64);
-            }
-            rates.insert(key.as_str(), new).map_err(db_err)?;
-            Ok(0)
-        })
-        .await
+        Ok(self.ephemeral.rate_take(key, interval, tolerance, now_ms))
+    }
+
+    async fn rate_reset(&self, key: &str) -> StoreResult<()> {
+        self.ephemeral.rate_reset(key);
+        Ok(())
+    }
+
+    async fn purge_expired(&self, now_ms: i64, max: usize) -> StoreResult<usize> {
+        // Locks and limiter states are in memory: dropping the expired ones
+        // also drops the customer ids in their keys.
+        let mut purged = self.ephemeral.purge(now_ms);
+        purged += self
+            .write(move |txn| purge_seen_up_to(&mut open_seen(txn)?, now_ms, max))
+            .await?;
+        Ok(purged)
+    }
+
+    async fn scan(
+        &self,
+        cursor: &str,
+        limit: usize,
+    ) -> StoreResult<(Vec<RawEntry>, Option<String>)> {
+        let cursor = cursor.to_owned();
+        let limit = limit.max(1);
+        self.read(move |txn| scan_tables(txn, &cursor, limit)).await
     }
 
     async fn counter_add(&self, key: &str, delta: i64) -> StoreResult<i64> {
@@ -1480,7 +1725,191 @@ impl Backend for EmbeddedBackend {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+    use std::sync::Condvar;
+
     use super::*;
+
+    /// Lets a test hold the writer thread inside one write until it has queued
+    /// the writes it wants batched together.
+    #[derive(Default)]
+    struct Gate {
+        /// (the writer is waiting at the gate, the gate is open)
+        state: Mutex<(bool, bool)>,
+        changed: Condvar,
+    }
+
+    impl Gate {
+        fn wait_in_writer(&self) {
+            let mut s = self.state.lock().unwrap();
+            s.0 = true;
+            self.changed.notify_all();
+            while !s.1 {
+                s = self.changed.wait(s).unwrap();
+            }
+        }
+
+        fn wait_until_writer_waits(&self) {
+            let mut s = self.state.lock().unwrap();
+            while !s.0 {
+                s = self.changed.wait(s).unwrap();
+            }
+        }
+
+        fn open(&self) {
+            self.state.lock().unwrap().1 = true;
+            self.changed.notify_all();
+        }
+    }
+
+    /// Queues a write that blocks the writer thread until the returned gate opens.
+    async fn hold_writer(
+        backend: &EmbeddedBackend,
+    ) -> (Arc<Gate>, impl Future<Output = StoreResult<()>>) {
+        let gate = Arc::new(Gate::default());
+        let held = backend.write({
+            let gate = Arc::clone(&gate);
+            move |_| {
+                gate.wait_in_writer();
+                Ok(())
+            }
+        });
+        let waiting = Arc::clone(&gate);
+        tokio::task::spawn_blocking(move || waiting.wait_until_writer_waits())
+            .await
+            .unwrap();
+        (gate, held)
+    }
+
+    /// A write that adds `delta` to counter `key` and returns the new value;
+    /// with `fail` it then errs (`Some(false)`) or panics (`Some(true)`).
+    fn add(
+        key: &'static str,
+        delta: i64,
+        fail: Option<bool>,
+    ) -> impl FnOnce(&WriteTransaction) -> StoreResult<i64> + Clone + Send + 'static {
+        move |txn| {
+            let mut counters = txn.open_table(COUNTERS).map_err(db_err)?;
+            let new = counters.get(key).map_err(db_err)?.map_or(0, |g| g.value()) + delta;
+            counters.insert(key, new).map_err(db_err)?;
+            match fail {
+                None => Ok(new),
+                Some(false) => Err(corrupt(key, "failing on purpose after writing")),
+                Some(true) => panic!("panicking on purpose after writing"),
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_writes_share_one_commit_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = EmbeddedBackend::open(dir.path()).unwrap();
+        let before = backend.write_stats();
+        let (gate, held) = hold_writer(&backend).await;
+        // More than one batch can carry: the rest goes into a second commit.
+        let n = group_commit::MAX_BATCH + 10;
+        let keys: Vec<&'static str> = (0..n).map(|i| &*format!("k{i}").leak()).collect();
+        let writes: Vec<_> = keys
+            .iter()
+            .map(|k| backend.write(add(k, 1, None)))
+            .collect();
+        gate.open();
+        held.await.unwrap();
+        for w in writes {
+            assert_eq!(w.await.unwrap(), 1);
+        }
+        let after = backend.write_stats();
+        assert_eq!(after.writes - before.writes, n as u64 + 1);
+        assert_eq!(
+            after.commits - before.commits,
+            3,
+            "held write, full batch, rest"
+        );
+
+        drop(backend);
+        let backend = EmbeddedBackend::open(dir.path()).expect("released on drop");
+        for k in keys {
+            assert_eq!(backend.counter_get(k).await.unwrap(), 1, "{k}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_write_leaves_no_trace_and_spares_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = EmbeddedBackend::open(dir.path()).unwrap();
+        let before = backend.write_stats();
+        let (gate, held) = hold_writer(&backend).await;
+        // Each good write reads what the ones before it wrote: reruns of the
+        // batch must neither lose nor repeat them.
+        let first = backend.write(add("x", 1, None));
+        let erring = backend.write(add("x", 100, Some(false)));
+        let second = backend.write(add("x", 1, None));
+        let panicking = backend.write(add("x", 1_000, Some(true)));
+        let third = backend.write(add("x", 1, None));
+        gate.open();
+        held.await.unwrap();
+        assert_eq!(first.await.unwrap(), 1);
+        assert!(matches!(erring.await, Err(StoreError::Corrupt { .. })));
+        assert_eq!(second.await.unwrap(), 2);
+        let panicked = panicking.await.unwrap_err().to_string();
+        assert!(panicked.contains("panicking on purpose"), "{panicked}");
+        assert_eq!(third.await.unwrap(), 3);
+        let after = backend.write_stats();
+        assert_eq!(
+            after.writes - before.writes,
+            4,
+            "held write + three good ones"
+        );
+        assert_eq!(after.commits - before.commits, 2);
+        // The writer goes on after a panic.
+        assert!(backend.writer.is_alive());
+        assert_eq!(backend.counter_add("x", 1).await.unwrap(), 4);
+
+        drop(backend);
+        let backend = EmbeddedBackend::open(dir.path()).unwrap();
+        assert_eq!(backend.counter_get("x").await.unwrap(), 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_callers_are_all_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Arc::new(EmbeddedBackend::open(dir.path()).unwrap());
+        let callers: i64 = 64;
+        let tasks: Vec<_> = (0..callers)
+            .map(|i| {
+                let b = Arc::clone(&backend);
+                tokio::spawn(async move {
+                    let n = b.counter_add("n", 1).await.unwrap();
+                    let len = b.list_push("l", format!("{i}").as_bytes()).await.unwrap();
+                    let v = b.doc_put(&format!("d{i}"), 0, b"doc").await.unwrap();
+                    (n, len, v)
+                })
+            })
+            .collect();
+        let mut counts = HashSet::new();
+        let mut lens = HashSet::new();
+        for t in tasks {
+            let (n, len, v) = t.await.unwrap();
+            assert_eq!(v, Some(1));
+            counts.insert(n);
+            lens.insert(len);
+        }
+        // Every caller saw its own increment and append: none lost, none doubled.
+        assert_eq!(counts, (1..=callers).collect::<HashSet<i64>>());
+        assert_eq!(lens, (1..=callers as u64).collect::<HashSet<u64>>());
+        assert!(backend.write_stats().writes >= 3 * callers as u64);
+
+        drop(Arc::into_inner(backend).expect("all tasks done"));
+        let backend = EmbeddedBackend::open(dir.path()).expect("released on drop");
+        assert_eq!(backend.counter_get("n").await.unwrap(), callers);
+        assert_eq!(backend.list_len("l").await.unwrap(), callers as u64);
+        let keys: Vec<String> = (0..callers).map(|i| format!("d{i}")).collect();
+        let docs = backend.doc_get_many(&keys).await.unwrap();
+        assert!(
+            docs.iter()
+                .all(|d| d.as_ref().is_some_and(|d| d.data == b"doc"))
+        );
+    }
 
     #[test]
     fn orderable_encodings_sort_numerically() {

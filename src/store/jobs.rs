@@ -33,9 +33,26 @@ pub mod queues {
     pub const SURVEYS: &str = "surveys";
     /// Broadcast starts and walks.
     pub const BROADCAST: &str = "broadcast";
+    /// Downloads of customers' files.
+    pub const MEDIA: &str = "media";
+    /// Housekeeping: the retention sweep.
+    pub const MAINTENANCE: &str = "maintenance";
     /// Every queue, for operators' counts.
-    pub const ALL: [&str; 5] = [INBOUND, OUTBOX, TIMERS, SURVEYS, BROADCAST];
+    pub const ALL: [&str; 7] = [
+        INBOUND,
+        OUTBOX,
+        TIMERS,
+        SURVEYS,
+        BROADCAST,
+        MEDIA,
+        MAINTENANCE,
+    ];
 }
+
+/// How long a webhook waits for replicas (`store.min_replicas_ack`) before it
+/// is answered 503: Meta wants WhatsApp webhooks answered within about a
+/// second.
+const REPLICAS_ACK_TIMEOUT: Duration = Duration::from_millis(1_000);
 
 /// In-process wake-ups, one per queue: scheduling a job tells this process's
 /// worker of that queue to claim now instead of at its next poll.
@@ -90,7 +107,9 @@ impl Store {
 
     /// Stores webhook events as inbound jobs, atomically, skipping events seen
     /// before (by their platform id, for [`super::DEDUPE_TTL`], across
-    /// processes and restarts). Returns, per event, whether it was new.
+    /// processes and restarts). Returns, per event, whether it was new. With
+    /// [`Store::with_replicas_ack`], returns only once the events (new or
+    /// seen before) are on that many replicas, and fails otherwise.
     pub async fn ingest_inbound(&self, events: &[InboundEvent]) -> StoreResult<Vec<bool>> {
         if events.is_empty() {
             return Ok(Vec::new());
@@ -110,10 +129,36 @@ impl Store {
                     payload,
                     lease: 0,
                 },
-                dedupe: Some((format!("seen:{}", event.dedupe_key), super::DEDUPE_TTL)),
+                dedupe: Some((
+                    format!("seen:{}", super::id_digest(&event.dedupe_key)),
+                    super::DEDUPE_TTL,
+                )),
             });
         }
-        self.push_jobs(queues::INBOUND, &jobs).await
+        if self.replicas_ack == 0 {
+            return self.push_jobs(queues::INBOUND, &jobs).await;
+        }
+        let (pushed, acked) = self
+            .backend
+            .jobs_push_replicated(
+                queues::INBOUND,
+                &jobs,
+                now,
+                self.replicas_ack,
+                REPLICAS_ACK_TIMEOUT,
+            )
+            .await?;
+        if pushed.iter().any(|p| *p) {
+            self.wakers.get(queues::INBOUND).notify_one();
+        }
+        if acked < self.replicas_ack {
+            return Err(StoreError::Unavailable(format!(
+                "only {acked} of {} replicas acknowledged the events within {} ms",
+                self.replicas_ack,
+                REPLICAS_ACK_TIMEOUT.as_millis()
+            )));
+        }
+        Ok(pushed)
     }
 
     /// Cancels a scheduled job wherever it is.
@@ -144,6 +189,12 @@ impl Store {
         limit: u64,
     ) -> StoreResult<Vec<Vec<u8>>> {
         self.backend.jobs_dead(queue, start, limit).await
+    }
+
+    /// Removes the oldest dead-letter entry of `queue` equal to `entry`
+    /// (retention, erasure); false when there is none (any more).
+    pub async fn remove_dead_letter(&self, queue: &str, entry: &[u8]) -> StoreResult<bool> {
+        self.backend.jobs_dead_remove(queue, entry).await
     }
 
     /// Completes when a job is scheduled for `queue` in this process.

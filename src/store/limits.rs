@@ -55,6 +55,11 @@ impl Store {
             .await
     }
 
+    /// Forgets the limiter state under `key` (as if nothing had been taken).
+    pub async fn reset_rate(&self, key: &RateKey<'_>) -> StoreResult<()> {
+        self.backend.rate_reset(&key.key()).await
+    }
+
     /// Until when (Unix ms) the platform asked a sender to hold back, if it did.
     pub async fn sender_cooldown(
         &self,

@@ -8,9 +8,16 @@
 //! moves forward: pending → stored | failed, and failed → stored (a later
 //! retry); a stored record never changes back.
 //!
+//! Retention turns old records into `expired` tombstones (the transcript still
+//! says a file was there) and deletes objects no live record points at.
+//!
 //! Keys: `media:{id}` (the record), `media:conv:{conversation}` (ids by
 //! creation time), `media:sha:{hash}` (records pointing at one object, for
-//! retention), `media:created` (all ids by creation time, for retention).
+//! retention), `media:created` (ids of records not expired yet, by creation
+//! time, for retention), `media:link-key` (the random key that signs public
+//! links to our outbound files), `media-ack:{conversation}` (remembered for a
+//! short while after the bot acknowledged a file, so a burst of photos gets
+//! one acknowledgement).
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -42,6 +49,9 @@ pub enum AttachmentStatus {
         /// Why, in words an agent can read.
         reason: String,
     },
+    /// Deleted by the retention policy; the record stays so the transcript
+    /// still shows that a file was there.
+    Expired,
 }
 
 impl AttachmentStatus {
@@ -51,8 +61,18 @@ impl AttachmentStatus {
             AttachmentStatus::Pending => "pending",
             AttachmentStatus::Stored => "stored",
             AttachmentStatus::Failed { .. } => "failed",
+            AttachmentStatus::Expired => "expired",
         }
     }
+}
+
+/// A file uploaded to the platform (WhatsApp `POST /{phone-number-id}/media`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformMedia {
+    /// The media id a message names.
+    pub id: String,
+    /// When it was uploaded, Unix ms (WhatsApp keeps uploads for 30 days).
+    pub uploaded_ms: i64,
 }
 
 /// One file in a conversation.
@@ -98,6 +118,10 @@ pub struct Attachment {
     /// Outbound: the agent who uploaded it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uploaded_by: Option<String>,
+    /// Outbound on WhatsApp: the media id of our last upload, so a retried
+    /// send does not upload the file again while the id is still valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_media: Option<PlatformMedia>,
     /// Pending, stored or failed.
     pub status: AttachmentStatus,
     /// Download or store attempts that failed and will be retried.
@@ -123,6 +147,12 @@ impl Attachment {
     /// A fresh id for a file we send (32 hex digits, time-ordered).
     pub fn new_id() -> String {
         uuid::Uuid::now_v7().simple().to_string()
+    }
+
+    /// A deterministic id for a file we send on behalf of `key` (a bot reply's
+    /// outbox id), so handling an event again attaches the same record.
+    pub fn derived_id(key: &str) -> String {
+        Attachment::inbound_id(&format!("out:{key}"))
     }
 
     /// Whether `id` can be an attachment id (24 or 32 lowercase hex digits); HTTP
@@ -155,6 +185,7 @@ impl Attachment {
             message_id: Some(message_id.to_string()),
             remote: Some(media.clone()),
             uploaded_by: None,
+            platform_media: None,
             status: AttachmentStatus::Pending,
             attempts: 0,
             last_error: None,
@@ -191,6 +222,7 @@ impl Attachment {
             message_id: None,
             remote: None,
             uploaded_by,
+            platform_media: None,
             status: AttachmentStatus::Stored,
             attempts: 0,
             last_error: None,
@@ -212,7 +244,20 @@ fn content_index(hash: &ContentHash) -> String {
     format!("media:sha:{hash}")
 }
 
+/// Every attachment by creation time (retention); sharded.
 const CREATED_INDEX: &str = "media:created";
+
+const LINK_KEY: &str = "media:link-key";
+
+fn ack_key(conversation_id: &str) -> String {
+    format!("media-ack:{conversation_id}")
+}
+
+/// The stored signing key of public links.
+#[derive(Serialize, Deserialize)]
+struct LinkKey {
+    key: String,
+}
 
 impl Store {
     /// Stores a new attachment record and indexes it. Returns the record now
@@ -244,9 +289,7 @@ impl Store {
                 score,
             )
             .await?;
-        self.backend
-            .index_put(CREATED_INDEX, &current.id, score)
-            .await?;
+        self.sharded_put(CREATED_INDEX, &current.id, score).await?;
         if let Some(hash) = &current.sha256 {
             self.backend
                 .index_put(&content_index(hash), &current.id, score)
@@ -295,8 +338,7 @@ impl Store {
         limit: usize,
     ) -> StoreResult<Vec<String>> {
         Ok(self
-            .backend
-            .index_range(CREATED_INDEX, f64::NEG_INFINITY, before_ms as f64, limit)
+            .sharded_range(CREATED_INDEX, f64::NEG_INFINITY, before_ms as f64, limit)
             .await?
             .into_iter()
             .map(|(id, _)| id)
@@ -322,6 +364,25 @@ impl Store {
             .into_iter()
             .map(|(id, _)| id)
             .collect())
+    }
+
+    /// Deletes an attachment record and takes it out of every index
+    /// (erasure, retention); returns the record that was there. The stored
+    /// object is the caller's: it may be deleted once
+    /// [`Store::attachments_with_content`] finds no other record using it.
+    pub async fn delete_attachment(&self, id: &str) -> StoreResult<Option<Attachment>> {
+        let record = self.attachment(id).await?;
+        if let Some(a) = &record {
+            self.backend
+                .index_remove(&conversation_index(&a.conversation_id), id)
+                .await?;
+            if let Some(hash) = &a.sha256 {
+                self.backend.index_remove(&content_index(hash), id).await?;
+            }
+        }
+        self.sharded_remove(CREATED_INDEX, id).await?;
+        self.backend.doc_delete(&attachment_key(id)).await?;
+        Ok(record)
     }
 
     /// Applies `change` to a record (compare-and-swap); `change` returns false to
@@ -364,7 +425,10 @@ impl Store {
     ) -> StoreResult<Option<Attachment>> {
         let record = self
             .update_attachment(id, |a| {
-                if a.status == AttachmentStatus::Stored {
+                if matches!(
+                    a.status,
+                    AttachmentStatus::Stored | AttachmentStatus::Expired
+                ) {
                     return false;
                 }
                 a.status = AttachmentStatus::Stored;
@@ -438,6 +502,104 @@ impl Store {
             true
         })
         .await
+    }
+}
+
+impl Store {
+    /// Records the WhatsApp media id of an upload of this file.
+    pub async fn set_attachment_platform_media(
+        &self,
+        id: &str,
+        media_id: &str,
+    ) -> StoreResult<Option<Attachment>> {
+        let now = self.now_ms();
+        self.update_attachment(id, |a| {
+            a.platform_media = Some(PlatformMedia {
+                id: media_id.to_string(),
+                uploaded_ms: now,
+            });
+            true
+        })
+        .await
+    }
+
+    /// Turns a record into an `expired` tombstone (retention): its object is
+    /// forgotten and it leaves the retention and content indexes. Returns the
+    /// tombstone and the object it pointed at, so the caller can delete that
+    /// object once no other live record uses it.
+    pub async fn expire_attachment(
+        &self,
+        id: &str,
+    ) -> StoreResult<Option<(Attachment, Option<ContentHash>)>> {
+        let mut object = None;
+        let record = self
+            .update_attachment(id, |a| {
+                object = a.sha256;
+                if a.status == AttachmentStatus::Expired {
+                    return false;
+                }
+                a.status = AttachmentStatus::Expired;
+                a.sha256 = None;
+                // What the customer wrote about the file is personal data too;
+                // the tombstone only says a file of this kind was there.
+                a.caption = None;
+                a.filename = None;
+                a.remote = None;
+                a.platform_media = None;
+                a.last_error = None;
+                true
+            })
+            .await?;
+        if let Some(hash) = &object {
+            self.backend.index_remove(&content_index(hash), id).await?;
+        }
+        self.backend.index_remove(CREATED_INDEX, id).await?;
+        Ok(record.map(|r| (r, object)))
+    }
+
+    /// The key that signs public links to our outbound files: 32 random bytes
+    /// from the OS, created by the first process that asks and shared by all
+    /// (so a link signed by one process is accepted by every other).
+    pub async fn media_link_key(&self) -> StoreResult<Vec<u8>> {
+        if let Some(k) = self.get_json::<LinkKey>(LINK_KEY).await? {
+            return hex::decode(&k.key).map_err(|e| StoreError::Corrupt {
+                key: LINK_KEY.into(),
+                reason: e.to_string(),
+            });
+        }
+        let mut fresh = [0u8; 32];
+        getrandom::fill(&mut fresh)
+            .map_err(|e| StoreError::Unavailable(format!("the OS random source failed: {e}")))?;
+        let doc = serde_json::to_vec(&LinkKey {
+            key: hex::encode(fresh),
+        })
+        .unwrap_or_default();
+        // Created at most once: whoever loses the race reads the winner's key.
+        if self.backend.doc_put(LINK_KEY, 0, &doc).await?.is_some() {
+            return Ok(fresh.to_vec());
+        }
+        let k = self
+            .get_json::<LinkKey>(LINK_KEY)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt {
+                key: LINK_KEY.into(),
+                reason: "exists but cannot be read".into(),
+            })?;
+        hex::decode(&k.key).map_err(|e| StoreError::Corrupt {
+            key: LINK_KEY.into(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// True when the bot has not acknowledged a file in this conversation
+    /// within `quiet` (and remembers that it does now): a customer who sends
+    /// five photos in a row hears "thank you" once.
+    pub async fn first_media_ack(
+        &self,
+        conversation_id: &str,
+        quiet: std::time::Duration,
+    ) -> StoreResult<bool> {
+        self.remember(&ack_key(conversation_id), quiet).await
     }
 }
 

@@ -4,10 +4,11 @@
 //! ([`redis`] for several processes sharing one Redis, [`embedded`] for a single
 //! process with a redb file). [`Store`] adds the domain operations the rest of
 //! Balas calls — contacts, conversations and transcripts, the agent queue, typed
-//! jobs, outbound records, attachment records, users and sessions, live events
-//! — written once on top of the primitives,
+//! jobs, outbound records, attachment records, users and sessions, the audit
+//! log, live events — written once on top of the primitives,
 //! so both backends behave the same by construction.
 
+mod audit;
 pub mod backend;
 mod broadcasts;
 mod contacts;
@@ -20,6 +21,7 @@ mod presence;
 mod records;
 pub mod redis;
 mod search;
+mod slots;
 mod surveys;
 mod templates;
 mod users;
@@ -31,8 +33,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use audit::{AuditCursor, AuditEntry, AuditPage, AuditQuery};
 pub use backend::{
-    Backend, Job, JobCounts, MoveOutcome, NewJob, StoreError, StoreResult, Versioned,
+    Backend, Job, JobCounts, MoveOutcome, NewJob, RawEntry, StoreError, StoreResult, Versioned,
 };
 pub use contacts::{Contact, Note};
 pub use conversations::{
@@ -40,9 +43,9 @@ pub use conversations::{
 };
 pub use jobs::queues;
 pub use limits::RateKey;
-pub use media::{Attachment, AttachmentDirection, AttachmentStatus};
+pub use media::{Attachment, AttachmentDirection, AttachmentStatus, PlatformMedia};
 pub use presence::{Expiry, Presence, PresenceStatus};
-pub use records::{Origin, OutboundRecord, OutboundState, SendStart};
+pub use records::{Origin, OutboundRecord, OutboundState, SendStart, broadcast_record_id};
 pub use search::{SearchCursor, SearchPage, query_terms};
 pub use surveys::{Step, Survey, SurveyStatus};
 pub use templates::TemplateCatalogue;
@@ -57,6 +60,8 @@ pub struct Store {
     clock: SharedClock,
     /// This process's job workers, woken when a job is scheduled here.
     wakers: Arc<jobs::Wakers>,
+    /// Replicas that must hold inbound events before they count as stored.
+    replicas_ack: u32,
 }
 
 /// How many times a compare-and-swap update is retried before giving up.
@@ -77,11 +82,20 @@ impl Store {
             backend,
             clock,
             wakers: Arc::default(),
+            replicas_ack: 0,
         }
     }
 
-    /// A short name of the backend for logs and `/readyz` ("redis" or
-    /// "embedded").
+    /// This store, answering [`Store::ingest_inbound`] only once the events
+    /// are held by `replicas` replicas of the backend (Redis `WAIT`), so a
+    /// failover cannot lose what was acknowledged. 0 = the master alone.
+    pub fn with_replicas_ack(mut self, replicas: u32) -> Self {
+        self.replicas_ack = replicas;
+        self
+    }
+
+    /// A short name of the backend for logs and `/readyz` ("redis",
+    /// "redis-cluster" or "embedded").
     pub fn backend_name(&self) -> &'static str {
         self.backend.name()
     }
@@ -137,7 +151,7 @@ impl Store {
     {
         for _ in 0..CAS_ATTEMPTS {
             let current = self.backend.doc_get(key).await?;
-            let (version, value) = match current {
+            let (version, value) = match &current {
                 None => (0, None),
                 Some(v) => (v.version, Some(decode::<T>(key, &v.data)?)),
             };
@@ -148,6 +162,11 @@ impl Store {
                 key: key.to_string(),
                 reason: e.to_string(),
             })?;
+            // A change that changed nothing is not written: the document read
+            // is the answer, and the write (a commit, a round trip) is saved.
+            if current.as_ref().is_some_and(|v| v.data == bytes) {
+                return Ok(Some(new_value));
+            }
             if self.backend.doc_put(key, version, &bytes).await?.is_some() {
                 return Ok(Some(new_value));
             }
@@ -212,6 +231,34 @@ impl Store {
         self.backend.remember(key, ttl, self.now_ms()).await
     }
 
+    /// Where a background sweep got to (its bookmark), if it has one.
+    pub async fn sweep_mark(&self, sweep: &str) -> StoreResult<Option<i64>> {
+        self.get_json(&format!("sweep:{sweep}")).await
+    }
+
+    /// Moves a background sweep's bookmark.
+    pub async fn set_sweep_mark(&self, sweep: &str, at: i64) -> StoreResult<()> {
+        self.put_json(&format!("sweep:{sweep}"), &at).await
+    }
+
+    /// Deletes up to about `max` expired entries that only take space
+    /// (remembered keys, locks, limiter states; see
+    /// [`Backend::purge_expired`]); returns how many.
+    pub async fn purge_expired(&self, max: usize) -> StoreResult<usize> {
+        self.backend.purge_expired(self.now_ms(), max).await
+    }
+
+    /// One page of every key and value this store holds (see
+    /// [`Backend::scan`]): for tests and data audits that must prove what is
+    /// (not) stored, never for domain reads.
+    pub async fn scan_raw(
+        &self,
+        cursor: &str,
+        limit: usize,
+    ) -> StoreResult<(Vec<RawEntry>, Option<String>)> {
+        self.backend.scan(cursor, limit).await
+    }
+
     /// Publishes a live event to every process's subscribers.
     pub async fn publish_event(&self, event: &serde_json::Value) -> StoreResult<()> {
         let bytes = serde_json::to_vec(event).unwrap_or_default();
@@ -261,6 +308,15 @@ fn contact_lock_key(channel: crate::channels::Channel, contact_id: &str) -> Stri
     format!("lock:contact:{channel}:{contact_id}")
 }
 
+/// A platform id as it appears in keys: the hex of the first 16 bytes of its
+/// SHA-256. WhatsApp message ids embed the customer's phone number, so keys
+/// made of them would keep it after the contact is erased; a digest keeps
+/// only the ability to recognise the same id again.
+pub(crate) fn id_digest(id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(id.as_bytes())[..16])
+}
+
 fn decode<T: DeserializeOwned>(key: &str, data: &[u8]) -> StoreResult<T> {
     serde_json::from_slice(data).map_err(|e| StoreError::Corrupt {
         key: key.to_string(),
@@ -268,18 +324,30 @@ fn decode<T: DeserializeOwned>(key: &str, data: &[u8]) -> StoreResult<T> {
     })
 }
 
-/// Opens the configured backend: Redis when `redis_url` is given (keys under
-/// `key_prefix`), otherwise the embedded store in `data_dir`.
+/// Where the state lives.
+#[derive(Debug, Clone, Copy)]
+pub enum Location<'a> {
+    /// The embedded store in this directory (one process).
+    Embedded(&'a Path),
+    /// One Redis server at this URL.
+    Redis(&'a str),
+    /// A Redis Cluster, reached through these seed node URLs.
+    RedisCluster(&'a [String]),
+}
+
+/// Opens the backend at `location` (Redis keys under `key_prefix`).
 pub async fn open_backend(
-    redis_url: Option<&str>,
-    data_dir: &Path,
+    location: Location<'_>,
     key_prefix: &str,
 ) -> StoreResult<Arc<dyn Backend>> {
-    match redis_url {
-        Some(url) => Ok(Arc::new(
+    match location {
+        Location::Redis(url) => Ok(Arc::new(
             redis::RedisBackend::connect(url, key_prefix).await?,
         )),
-        None => {
+        Location::RedisCluster(nodes) => Ok(Arc::new(
+            redis::RedisBackend::connect_cluster(nodes, key_prefix).await?,
+        )),
+        Location::Embedded(data_dir) => {
             let dir = data_dir.to_owned();
             let backend =
                 tokio::task::spawn_blocking(move || embedded::EmbeddedBackend::open(&dir))

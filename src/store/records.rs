@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::slots::{broadcast_tag, tagged};
 use super::{Store, StoreError, StoreResult};
 use crate::channels::{DeliveryState, OutboundMessage};
 
@@ -241,8 +242,27 @@ fn counted_group(origin: &Origin) -> Option<String> {
     origin.broadcast().map(|_| origin.to_string())
 }
 
+/// A counter of a group: a broadcast's counters live in its slot, with its
+/// records, so a record and its counts change in one atomic step.
 fn state_counter(group: &str, state: OutboundState) -> String {
-    format!("outcount:{group}:{}", state.as_str())
+    let name = format!("outcount:{group}:{}", state.as_str());
+    match Origin::parse(group).broadcast() {
+        Some(broadcast) => tagged(&broadcast_tag(broadcast), &name),
+        None => name,
+    }
+}
+
+/// The id of the outbound record of one broadcast recipient: deterministic,
+/// so a recipient is messaged at most once however often the walk repeats,
+/// and placed by the store with the broadcast's counters.
+pub fn broadcast_record_id(broadcast: &str, to: &str) -> String {
+    format!("bc:{broadcast}:{to}")
+}
+
+/// The broadcast a record id from [`broadcast_record_id`] belongs to.
+fn broadcast_of_record(id: &str) -> Option<&str> {
+    let (broadcast, _to) = id.strip_prefix("bc:")?.rsplit_once(':')?;
+    Some(broadcast)
 }
 
 impl OutboundRecord {
@@ -272,10 +292,20 @@ impl OutboundRecord {
 }
 
 fn record_key(id: &str) -> String {
-    format!("out:{id}")
+    let name = format!("out:{id}");
+    match broadcast_of_record(id) {
+        Some(broadcast) => tagged(&broadcast_tag(broadcast), &name),
+        None => name,
+    }
 }
 
 fn platform_key(platform_id: &str) -> String {
+    format!("outpid:{}", super::id_digest(platform_id))
+}
+
+/// The key used before platform ids were digested; still read, so statuses
+/// of messages sent before an upgrade find their record.
+fn legacy_platform_key(platform_id: &str) -> String {
     format!("outpid:{platform_id}")
 }
 
@@ -288,6 +318,14 @@ impl Store {
             key: record_key(&record.id),
             reason: e.to_string(),
         })?;
+        if let Some(broadcast) = record.origin.broadcast()
+            && broadcast_of_record(&record.id) != Some(broadcast)
+        {
+            return Err(StoreError::Unavailable(format!(
+                "invalid argument: the record {} of broadcast {broadcast} must have an id from broadcast_record_id",
+                record.id
+            )));
+        }
         let counters: Vec<(String, i64)> = counted_group(&record.origin)
             .map(|group| vec![(state_counter(&group, record.state), 1)])
             .unwrap_or_default();
@@ -307,6 +345,25 @@ impl Store {
     pub async fn outbound_many(&self, ids: &[String]) -> StoreResult<Vec<OutboundRecord>> {
         let keys: Vec<String> = ids.iter().map(|id| record_key(id)).collect();
         self.get_json_many(&keys).await
+    }
+
+    /// The records of our messages in a transcript (their delivery states),
+    /// by message id, read in one call.
+    pub async fn records_of(
+        &self,
+        transcript: &[super::TranscriptEntry],
+    ) -> StoreResult<std::collections::BTreeMap<String, OutboundRecord>> {
+        let ours: Vec<String> = transcript
+            .iter()
+            .filter(|e| !matches!(e.speaker, super::Speaker::Customer | super::Speaker::System))
+            .filter_map(|e| e.message_id.clone())
+            .collect();
+        Ok(self
+            .outbound_many(&ours)
+            .await?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect())
     }
 
     /// Moves a record to `state` if that is progress; returns the record when it
@@ -406,9 +463,37 @@ impl Store {
         Ok(out)
     }
 
+    /// True the first time (within [`super::DEDUPE_TTL`]) a read receipt `id` is handed to
+    /// the outbox. Receipts keep no record once settled (see the outbox), so
+    /// this remembered digest is what keeps one from going out twice; it
+    /// holds no message id, so no customer's number.
+    pub async fn first_receipt(&self, id: &str) -> StoreResult<bool> {
+        self.remember(
+            &format!("receipt:{}", super::id_digest(id)),
+            super::DEDUPE_TTL,
+        )
+        .await
+    }
+
+    /// Deletes a record and its platform-id lookup (erasure, retention);
+    /// true when it existed. Counts kept about it (a broadcast's) stay.
+    pub async fn delete_outbound(&self, id: &str) -> StoreResult<bool> {
+        let Some(record) = self.outbound(id).await? else {
+            return self.backend.doc_delete(&record_key(id)).await;
+        };
+        if let Some(pid) = &record.platform_id {
+            self.backend.doc_delete(&platform_key(pid)).await?;
+            self.backend.doc_delete(&legacy_platform_key(pid)).await?;
+        }
+        self.backend.doc_delete(&record_key(id)).await
+    }
+
     /// Our record id for a platform message id.
     pub async fn outbound_by_platform_id(&self, platform_id: &str) -> StoreResult<Option<String>> {
-        self.get_json(&platform_key(platform_id)).await
+        match self.get_json(&platform_key(platform_id)).await? {
+            Some(id) => Ok(Some(id)),
+            None => self.get_json(&legacy_platform_key(platform_id)).await,
+        }
     }
 }
 

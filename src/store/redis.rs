@@ -1,41 +1,46 @@
-//! The Redis backend: several Balas processes sharing one Redis.
+//! The Redis backend: several Balas processes sharing one Redis server or one
+//! Redis Cluster.
 //!
-//! One [`redis::aio::ConnectionManager`] (reconnecting, with connection and
-//! response timeouts) carries every call. Every multi-key or read-modify-write
-//! operation is a single Lua script (`EVALSHA`, loaded on first use), so it is
-//! atomic on the server. Scripts never read the server clock: the caller's
-//! `now_ms` is passed in, and logical expiry is stored next to the value (the
-//! Redis TTL set with `PX` is only garbage collection, with a grace period).
+//! Every call goes through one connection (`conn`: a reconnecting
+//! connection to one node, or the cluster client with `MOVED`/`ASK` handling
+//! and topology refresh). Every multi-key or read-modify-write operation is a
+//! single Lua script (`EVALSHA`, loaded on first use), so it is atomic on the
+//! server. Scripts never read the server clock: the caller's `now_ms` is
+//! passed in, and logical expiry is stored next to the value (the Redis TTL
+//! set with `PX` is only garbage collection, with a grace period).
 //!
 //! Key layout (see `docs/redis-keys.md`): every key starts with the configured
-//! prefix `P`. Keys one script touches together share a Redis Cluster hash tag:
-//! a job queue `Q` lives under `{P:q:Q}:…` and every sorted index under
-//! `{P:ix}:…` (so [`Backend::index_pop_min_into`] may combine any of them).
-//! Single-key structures (`P:seen:…`, `P:doc:…`, `P:list:…`, `P:lock:…`,
-//! `P:rate:…`, `P:n:…`) carry no tag. The prefix must not contain `{` or `}`.
+//! prefix `P`. A job queue `Q` lives under the hash tag `{P:q:Q}`; every other
+//! key is `P:<kind>:<name>`, where the store's name may carry a hash tag
+//! (`src/store/slots.rs`) that decides its cluster slot. Keys one script
+//! touches together share a slot by design, and the backend checks it before
+//! sending ([`colocated`]), on one node as on a Cluster. The prefix must not
+//! contain `{` or `}`. One node and a Cluster use the same layout.
+//!
+//! Live events use pub/sub (`pubsub`; sharded pub/sub on a Cluster).
+//! [`Backend::jobs_push_replicated`] pushes and `WAIT`s on a connection of its
+//! own, so a slow replica never holds up the other calls.
+
+mod conn;
+mod pubsub;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{ErrorKind, RedisError, Script};
+use redis::{ErrorKind, RedisError, RedisResult, Script};
 use tokio::sync::mpsc;
 
+use self::conn::{CONNECTION_TIMEOUT, Conn, Target};
+use self::pubsub::PubSub;
 use super::backend::{
-    Backend, Job, JobCounts, MoveOutcome, NewJob, StoreError, StoreResult, Versioned,
+    Backend, Job, JobCounts, MoveOutcome, NewJob, RawEntry, StoreError, StoreResult, Versioned,
+    colocated,
 };
 use super::{check_score, gcra_params};
 
-/// How long one command may take before the call fails as unavailable.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long establishing a connection may take.
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
 /// Extra physical lifetime of keys whose logical expiry is stored in the value,
 /// so a key never disappears before the caller's clock says it expired.
 const GC_GRACE_MS: i64 = 1_000;
-/// Buffer of a subscription channel.
-const SUBSCRIPTION_BUFFER: usize = 1_024;
 
 const REMEMBER_LUA: &str = r"
 local v = redis.call('GET', KEYS[1])
@@ -63,7 +68,7 @@ return cur + 1
 
 // KEYS: the queue's keys, then one dedupe key per job that has one (in
 // order). ARGV: now, n, then per job: id, due, attempts, payload, has_dedupe
-// ('1'/'0'), dedupe expiry, dedupe px.
+// ('1'/'0'), dedupe expiry, dedupe px. Also bumps `seq` (see below).
 const JOBS_PUSH_LUA: &str = r"
 local now = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
@@ -99,6 +104,9 @@ for i = 1, n do
   end
   out[i] = ok
 end
+-- Always a write, so a WAIT after this push also covers the earlier pushes
+-- whose jobs it found as duplicates (they are earlier in the replication stream).
+redis.call('INCR', KEYS[7])
 return out
 ";
 
@@ -256,6 +264,13 @@ redis.call('SET', KEYS[1], string.format('%.17g', new), 'PX', math.ceil(new - no
 return 0
 ";
 
+// KEYS: list. ARGV: index, item.
+const LIST_SET_LUA: &str = r"
+if tonumber(ARGV[1]) >= redis.call('LLEN', KEYS[1]) then return 0 end
+redis.call('LSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+";
+
 /// The loaded scripts (hashes computed once).
 struct Scripts {
     remember: Script,
@@ -271,6 +286,7 @@ struct Scripts {
     lock: Script,
     unlock: Script,
     rate_take: Script,
+    list_set: Script,
 }
 
 impl Scripts {
@@ -289,6 +305,7 @@ impl Scripts {
             lock: Script::new(LOCK_LUA),
             unlock: Script::new(UNLOCK_LUA),
             rate_take: Script::new(RATE_TAKE_LUA),
+            list_set: Script::new(LIST_SET_LUA),
         }
     }
 }
@@ -325,10 +342,14 @@ impl QueueKeys {
     }
 }
 
-/// [`Backend`] on a Redis server; see the module docs.
+/// [`Backend`] on a Redis server or Cluster; see the module docs.
 pub struct RedisBackend {
-    client: redis::Client,
-    conn: ConnectionManager,
+    target: Target,
+    conn: Conn,
+    /// A connection of its own for pushes that `WAIT` for replicas: `WAIT`
+    /// blocks its connection until the replicas answer.
+    replicated: Conn,
+    pubsub: PubSub,
     prefix: String,
     scripts: Scripts,
 }
@@ -336,6 +357,7 @@ pub struct RedisBackend {
 impl std::fmt::Debug for RedisBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisBackend")
+            .field("nodes", &self.target.describe())
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
     }
@@ -407,35 +429,98 @@ fn gc_px(ttl: Duration) -> i64 {
     ms(ttl).saturating_add(GC_GRACE_MS).clamp(1, MAX_PX)
 }
 
+/// Whether the servers know `SPUBLISH` (Redis ≥ 7.0): `COMMAND INFO` answers
+/// nil for an unknown command.
+async fn has_sharded_pubsub(conn: &mut Conn) -> bool {
+    let info: RedisResult<Vec<redis::Value>> = redis::cmd("COMMAND")
+        .arg("INFO")
+        .arg("SPUBLISH")
+        .query_async(conn)
+        .await;
+    matches!(info.as_deref(), Ok([v]) if *v != redis::Value::Nil)
+}
+
+/// Keys and arguments of `JOBS_PUSH` for `jobs`.
+fn push_call(q: &QueueKeys, jobs: &[NewJob], now_ms: i64) -> (Vec<String>, Vec<Vec<u8>>) {
+    let mut keys: Vec<String> = q.all().iter().map(|k| (*k).to_owned()).collect();
+    let text = |v: &dyn ToString| v.to_string().into_bytes();
+    let mut args = vec![text(&now_ms), text(&jobs.len())];
+    for nj in jobs {
+        args.push(nj.job.id.clone().into_bytes());
+        args.push(text(&nj.job.due_ms));
+        args.push(text(&nj.job.attempts));
+        args.push(nj.job.payload.clone());
+        match &nj.dedupe {
+            Some((key, ttl)) => {
+                keys.push(q.dedupe(key));
+                args.push(b"1".to_vec());
+                args.push(text(&now_ms.saturating_add(ms(*ttl))));
+                args.push(text(&gc_px(*ttl)));
+            }
+            None => args.extend([b"0".to_vec(), b"0".to_vec(), b"0".to_vec()]),
+        }
+    }
+    (keys, args)
+}
+
+/// Reads `JOBS_PUSH`'s answer: one flag per job.
+fn pushed(q: &QueueKeys, n: usize, out: Vec<i64>) -> StoreResult<Vec<bool>> {
+    if out.len() != n {
+        return Err(StoreError::Corrupt {
+            key: q.tag.clone(),
+            reason: format!("jobs_push answered {} for {n} jobs", out.len()),
+        });
+    }
+    Ok(out.into_iter().map(|n| n == 1).collect())
+}
+
 impl RedisBackend {
-    /// Connects to `url` (e.g. `redis://127.0.0.1:6379/0`); every key starts with
+    /// Connects to one Redis server at `url` (e.g. `redis://127.0.0.1:6379/0`,
+    /// `rediss://:password@host:6380/0` for TLS); every key starts with
     /// `key_prefix`, which must not contain `{` or `}` (they form hash tags).
     pub async fn connect(url: &str, key_prefix: &str) -> StoreResult<Self> {
+        // Errors may quote the URL; none may show its password.
+        let scrub = |e: StoreError| scrub_password(e, url);
+        let target = Target::node(url).map_err(|e| scrub(map_err("url", e)))?;
+        Self::open(target, key_prefix).await.map_err(scrub)
+    }
+
+    /// Connects to a Redis Cluster through any of its `nodes` (seed URLs, as
+    /// for [`RedisBackend::connect`]; the client learns the rest of the
+    /// cluster from them).
+    pub async fn connect_cluster(nodes: &[String], key_prefix: &str) -> StoreResult<Self> {
+        // Errors may quote a seed URL; none may show its password.
+        let scrub = |e: StoreError| nodes.iter().fold(e, |e, url| scrub_password(e, url));
+        let target = Target::cluster(nodes).map_err(|e| scrub(map_err("cluster nodes", e)))?;
+        Self::open(target, key_prefix).await.map_err(scrub)
+    }
+
+    async fn open(target: Target, key_prefix: &str) -> StoreResult<Self> {
         if key_prefix.contains(['{', '}']) {
             return Err(StoreError::Unavailable(format!(
                 "invalid redis key prefix {key_prefix:?}: it must not contain '{{' or '}}'"
             )));
         }
-        // Errors below may quote the URL; none may show its password.
-        let scrub = |e: StoreError| scrub_password(e, url);
-        let client = redis::Client::open(url).map_err(|e| scrub(map_err("url", e)))?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = tokio::time::timeout(
-            CONNECTION_TIMEOUT * 3,
-            client.get_connection_manager_with_config(config),
-        )
-        .await
-        .map_err(|_| {
-            StoreError::Unavailable(format!("redis connect to {}: timed out", redact_url(url)))
-        })?
-        .map_err(|e| scrub(map_err("connect", e)))?;
+        let connect = async {
+            let conn = target.connect().await?;
+            let replicated = target.connect().await?;
+            Ok::<_, RedisError>((conn, replicated))
+        };
+        let (mut conn, replicated) = tokio::time::timeout(CONNECTION_TIMEOUT * 3, connect)
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable(format!(
+                    "redis connect to {}: timed out",
+                    target.describe()
+                ))
+            })?
+            .map_err(|e| map_err(&format!("connect to {}", target.describe()), e))?;
+        let sharded = target.is_cluster() && has_sharded_pubsub(&mut conn).await;
         Ok(Self {
-            client,
+            pubsub: PubSub::new(target.clone(), sharded),
+            target,
             conn,
+            replicated,
             prefix: key_prefix.to_owned(),
             scripts: Scripts::new(),
         })
@@ -461,7 +546,7 @@ impl RedisBackend {
     }
 
     fn index_key(&self, index: &str) -> String {
-        format!("{{{}:ix}}:{index}", self.prefix)
+        self.key("ix", index)
     }
 
     fn topic(&self, topic: &str) -> String {
@@ -507,7 +592,11 @@ impl RedisBackend {
 #[async_trait]
 impl Backend for RedisBackend {
     fn name(&self) -> &'static str {
-        "redis"
+        if self.target.is_cluster() {
+            "redis-cluster"
+        } else {
+            "redis"
+        }
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -548,6 +637,10 @@ impl Backend for RedisBackend {
         data: &[u8],
         counters: &[(String, i64)],
     ) -> StoreResult<Option<u64>> {
+        colocated(
+            "doc_put_counted",
+            std::iter::once(key).chain(counters.iter().map(|(c, _)| c.as_str())),
+        )?;
         let mut inv = self.scripts.doc_put.prepare_invoke();
         inv.key(self.key("doc", key)).arg(expected).arg(data);
         for (counter, delta) in counters {
@@ -608,36 +701,60 @@ impl Backend for RedisBackend {
             return Ok(Vec::new());
         }
         let q = self.queue(queue);
+        let (keys, args) = push_call(&q, jobs, now_ms);
         let mut inv = self.scripts.jobs_push.prepare_invoke();
-        for k in q.all() {
+        for k in &keys {
             inv.key(k);
         }
-        inv.arg(now_ms).arg(jobs.len());
-        for nj in jobs {
-            inv.arg(&nj.job.id)
-                .arg(nj.job.due_ms)
-                .arg(nj.job.attempts)
-                .arg(&nj.job.payload[..]);
-            match &nj.dedupe {
-                Some((key, ttl)) => {
-                    inv.key(q.dedupe(key))
-                        .arg("1")
-                        .arg(now_ms.saturating_add(ms(*ttl)))
-                        .arg(gc_px(*ttl));
-                }
-                None => {
-                    inv.arg("0").arg(0).arg(0);
-                }
-            }
+        for a in &args {
+            inv.arg(&a[..]);
         }
         let out: Vec<i64> = self.invoke("jobs_push", &inv).await?;
-        if out.len() != jobs.len() {
-            return Err(StoreError::Corrupt {
-                key: q.tag,
-                reason: format!("jobs_push answered {} for {} jobs", out.len(), jobs.len()),
-            });
+        pushed(&q, jobs.len(), out)
+    }
+
+    async fn jobs_push_replicated(
+        &self,
+        queue: &str,
+        jobs: &[NewJob],
+        now_ms: i64,
+        replicas: u32,
+        timeout: Duration,
+    ) -> StoreResult<(Vec<bool>, u32)> {
+        if jobs.is_empty() {
+            return Ok((Vec::new(), replicas));
         }
-        Ok(out.into_iter().map(|n| n == 1).collect())
+        let q = self.queue(queue);
+        let (keys, args) = push_call(&q, jobs, now_ms);
+        // The push and its WAIT back to back in one pipeline on one connection
+        // to the queue's master: the WAIT covers exactly this push (and, on
+        // that master, everything before it). If the connection breaks in
+        // between, the whole call fails and the caller answers 503. EVAL, not
+        // EVALSHA: a freshly promoted replica has no script cache.
+        let mut pipe = redis::pipe();
+        pipe.cmd("EVAL")
+            .arg(JOBS_PUSH_LUA)
+            .arg(keys.len())
+            .arg(&keys)
+            .arg(&args)
+            .cmd("WAIT")
+            .arg(replicas)
+            .arg(ms(timeout).max(1));
+        let mut conn = self.replicated.clone();
+        let answers = conn
+            .pipeline_on_master_of(&q.pending, &pipe)
+            .await
+            .map_err(|e| map_err("jobs_push_replicated", e))?;
+        let [push, wait] =
+            <[redis::Value; 2]>::try_from(answers).map_err(|a| StoreError::Corrupt {
+                key: q.tag.clone(),
+                reason: format!("jobs_push_replicated answered {} replies for 2", a.len()),
+            })?;
+        let out: Vec<i64> =
+            redis::from_redis_value(push).map_err(|e| map_err("jobs_push_replicated", e.into()))?;
+        let acked: u32 =
+            redis::from_redis_value(wait).map_err(|e| map_err("jobs_push_replicated", e.into()))?;
+        Ok((pushed(&q, jobs.len(), out)?, acked.min(replicas)))
     }
 
     async fn jobs_claim(
@@ -746,6 +863,17 @@ impl Backend for RedisBackend {
             redis::cmd("LRANGE").arg(&q.dead).arg(start).arg(stop),
         )
         .await
+    }
+
+    async fn jobs_dead_remove(&self, queue: &str, entry: &[u8]) -> StoreResult<bool> {
+        let q = self.queue(queue);
+        let n: i64 = self
+            .query(
+                "jobs_dead_remove",
+                redis::cmd("LREM").arg(&q.dead).arg(1).arg(entry),
+            )
+            .await?;
+        Ok(n > 0)
     }
 
     async fn jobs_cancel(&self, queue: &str, id: &str) -> StoreResult<bool> {
@@ -868,6 +996,35 @@ impl Backend for RedisBackend {
         .await
     }
 
+    async fn index_range_rev(
+        &self,
+        index: &str,
+        min: f64,
+        max: f64,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, f64)>> {
+        let (min, max) = (check_score("min", min)?, check_score("max", max)?);
+        if limit == 0 || min > max {
+            return Ok(Vec::new());
+        }
+        self.query(
+            "index_range_rev",
+            redis::cmd("ZREVRANGEBYSCORE")
+                .arg(self.index_key(index))
+                .arg(max)
+                .arg(min)
+                .arg("WITHSCORES")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(
+                    u64::try_from(limit)
+                        .unwrap_or(u64::MAX)
+                        .min(i64::MAX as u64),
+                ),
+        )
+        .await
+    }
+
     async fn index_rank(&self, index: &str, member: &str) -> StoreResult<Option<u64>> {
         self.query(
             "index_rank",
@@ -900,6 +1057,10 @@ impl Backend for RedisBackend {
         if indexes.is_empty() || capacity == 0 {
             return Ok(None);
         }
+        colocated(
+            "index_pop_min_into",
+            indexes.iter().map(String::as_str).chain([holder]),
+        )?;
         let mut inv = self.scripts.index_pop_min_into.prepare_invoke();
         for index in indexes {
             inv.key(self.index_key(index));
@@ -929,6 +1090,7 @@ impl Backend for RedisBackend {
         score: f64,
     ) -> StoreResult<MoveOutcome> {
         let score = check_score("score", score)?;
+        colocated("index_move", [from, to])?;
         let mut inv = self.scripts.index_move.prepare_invoke();
         inv.key(self.index_key(from))
             .key(self.index_key(to))
@@ -972,6 +1134,22 @@ impl Backend for RedisBackend {
             .await
     }
 
+    async fn list_set(&self, key: &str, index: u64, item: &[u8]) -> StoreResult<bool> {
+        let mut inv = self.scripts.list_set.prepare_invoke();
+        inv.key(self.key("list", key))
+            .arg(index.min(i64::MAX as u64))
+            .arg(item);
+        let n: i64 = self.invoke("list_set", &inv).await?;
+        Ok(n == 1)
+    }
+
+    async fn list_delete(&self, key: &str) -> StoreResult<bool> {
+        let n: i64 = self
+            .query("list_delete", redis::cmd("DEL").arg(self.key("list", key)))
+            .await?;
+        Ok(n == 1)
+    }
+
     async fn lock(&self, key: &str, owner: &str, ttl: Duration, now_ms: i64) -> StoreResult<bool> {
         let mut inv = self.scripts.lock.prepare_invoke();
         inv.key(self.key("lock", key))
@@ -1007,6 +1185,99 @@ impl Backend for RedisBackend {
         self.invoke("rate_take", &inv).await
     }
 
+    async fn rate_reset(&self, key: &str) -> StoreResult<()> {
+        let _: i64 = self
+            .query("rate_reset", redis::cmd("DEL").arg(self.key("rate", key)))
+            .await?;
+        Ok(())
+    }
+
+    async fn purge_expired(&self, _now_ms: i64, _max: usize) -> StoreResult<usize> {
+        // Every key with an expiry carries a Redis TTL (`PX`): Redis deletes them.
+        Ok(0)
+    }
+
+    async fn scan(
+        &self,
+        cursor: &str,
+        limit: usize,
+    ) -> StoreResult<(Vec<RawEntry>, Option<String>)> {
+        // The cursor is `<master>:<that master's SCAN cursor>`: a Cluster is
+        // scanned one master after the other (on one node there is one). A
+        // failover or resharding during a scan may skip or repeat keys, as
+        // SCAN itself may; this is for tests and audits, not live paths.
+        let corrupt = || StoreError::Corrupt {
+            key: "scan".into(),
+            reason: format!("invalid scan cursor {cursor:?}"),
+        };
+        let (node, start) = if cursor.is_empty() {
+            (0, "0")
+        } else {
+            let (node, start) = cursor.split_once(':').ok_or_else(corrupt)?;
+            (node.parse::<usize>().map_err(|_| corrupt())?, start)
+        };
+        let mut conn = self.conn.clone();
+        let masters = conn.master_slots().await.map_err(|e| map_err("scan", e))?;
+        let Some(&slot) = masters.get(node) else {
+            return Ok((Vec::new(), None));
+        };
+        let (next, keys): (String, Vec<String>) = conn
+            .query_on_master_of_slot(
+                slot,
+                redis::cmd("SCAN")
+                    .arg(start)
+                    .arg("COUNT")
+                    .arg(limit.clamp(1, 10_000)),
+            )
+            .await
+            .map_err(|e| map_err("scan", e))?;
+        let next = if next != "0" {
+            Some(format!("{node}:{next}"))
+        } else if node + 1 < masters.len() {
+            Some(format!("{}:0", node + 1))
+        } else {
+            None
+        };
+        // Only this deployment's keys (another prefix is another store).
+        let plain = format!("{}:", self.prefix);
+        let tagged = format!("{{{}:", self.prefix);
+        let mut out = Vec::new();
+        for key in keys {
+            if !(key.starts_with(&plain) || key.starts_with(&tagged)) {
+                continue;
+            }
+            let kind: String = self.query("scan", redis::cmd("TYPE").arg(&key)).await?;
+            let values: Vec<Vec<u8>> = match kind.as_str() {
+                "string" => {
+                    let v: Option<Vec<u8>> =
+                        self.query("scan", redis::cmd("GET").arg(&key)).await?;
+                    v.into_iter().collect()
+                }
+                "hash" => self.query("scan", redis::cmd("HGETALL").arg(&key)).await?,
+                "list" => {
+                    self.query("scan", redis::cmd("LRANGE").arg(&key).arg(0).arg(-1))
+                        .await?
+                }
+                "zset" => {
+                    self.query(
+                        "scan",
+                        redis::cmd("ZRANGE")
+                            .arg(&key)
+                            .arg(0)
+                            .arg(-1)
+                            .arg("WITHSCORES"),
+                    )
+                    .await?
+                }
+                "set" => self.query("scan", redis::cmd("SMEMBERS").arg(&key)).await?,
+                // Gone meanwhile, or a type Balas never writes.
+                _ => continue,
+            };
+            out.push(RawEntry { key, values });
+        }
+        Ok((out, next))
+    }
+
     async fn counter_add(&self, key: &str, delta: i64) -> StoreResult<i64> {
         self.query(
             "counter_add",
@@ -1023,49 +1294,13 @@ impl Backend for RedisBackend {
     }
 
     async fn publish(&self, topic: &str, payload: &[u8]) -> StoreResult<()> {
-        let _: i64 = self
-            .query(
-                "publish",
-                redis::cmd("PUBLISH").arg(self.topic(topic)).arg(payload),
-            )
-            .await?;
+        let cmd = self.pubsub.publish_cmd(&self.topic(topic), payload);
+        let _: i64 = self.query("publish", &cmd).await?;
         Ok(())
     }
 
     async fn subscribe(&self, topic: &str) -> StoreResult<mpsc::Receiver<Vec<u8>>> {
-        let channel = self.topic(topic);
-        let setup = async {
-            let pubsub = self.client.get_async_pubsub().await?;
-            let (mut sink, stream) = pubsub.split();
-            sink.subscribe(&channel).await?;
-            Ok::<_, RedisError>((sink, stream))
-        };
-        let (sink, mut stream) = tokio::time::timeout(CONNECTION_TIMEOUT * 2, setup)
-            .await
-            .map_err(|_| StoreError::Unavailable("redis subscribe: timed out".into()))?
-            .map_err(|e| map_err("subscribe", e))?;
-        let (tx, rx) = mpsc::channel(SUBSCRIPTION_BUFFER);
-        tokio::spawn(async move {
-            // Keep the sink alive: dropping it would end the subscription.
-            let _sink = sink;
-            loop {
-                tokio::select! {
-                    () = tx.closed() => break,
-                    msg = stream.next() => match msg {
-                        Some(msg) => {
-                            if tx.send(msg.get_payload_bytes().to_vec()).await.is_err() {
-                                break;
-                            }
-                        }
-                        None => {
-                            tracing::warn!(channel, "redis subscription ended");
-                            break;
-                        }
-                    },
-                }
-            }
-        });
-        Ok(rx)
+        self.pubsub.subscribe(&self.topic(topic)).await
     }
 }
 

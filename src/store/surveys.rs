@@ -123,6 +123,9 @@ pub struct Survey {
     pub answered_ms: Option<i64>,
     /// Closed at.
     pub closed_ms: Option<i64>,
+    /// The business number or account of the case: the survey goes out from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
 }
 
 fn survey_key(case_id: &str) -> String {
@@ -133,7 +136,7 @@ fn active_key(channel: Channel, contact_id: &str) -> String {
     format!("survey_active:{channel}:{contact_id}")
 }
 
-/// Surveys by scheduled time (reports, CSV).
+/// Surveys by scheduled time (reports, CSV); sharded.
 const SURVEYS_INDEX: &str = "surveys:by_scheduled";
 
 impl Store {
@@ -164,8 +167,7 @@ impl Store {
                 .unwrap_or_else(|| survey.clone()),
         };
         if stored.status == SurveyStatus::Scheduled {
-            self.backend
-                .index_put(SURVEYS_INDEX, &stored.case_id, stored.scheduled_ms as f64)
+            self.sharded_put(SURVEYS_INDEX, &stored.case_id, stored.scheduled_ms as f64)
                 .await?;
             self.put_json(
                 &active_key(stored.channel, &stored.contact_id),
@@ -199,11 +201,29 @@ impl Store {
         self.get_json(&active_key(channel, contact_id)).await
     }
 
+    /// Forgets which survey last addressed a contact.
+    pub async fn forget_active_survey(
+        &self,
+        channel: Channel,
+        contact_id: &str,
+    ) -> StoreResult<()> {
+        self.backend
+            .doc_delete(&active_key(channel, contact_id))
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes the survey of a case (retention); true when there was one.
+    pub async fn delete_survey(&self, case_id: &str) -> StoreResult<bool> {
+        let existed = self.backend.doc_delete(&survey_key(case_id)).await?;
+        self.sharded_remove(SURVEYS_INDEX, case_id).await?;
+        Ok(existed)
+    }
+
     /// Surveys scheduled between two instants (Unix ms, inclusive).
     pub async fn surveys_between(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<Survey>> {
         let keys: Vec<String> = self
-            .backend
-            .index_range(SURVEYS_INDEX, from_ms as f64, to_ms as f64, 1_000_000)
+            .sharded_range(SURVEYS_INDEX, from_ms as f64, to_ms as f64, 1_000_000)
             .await?
             .into_iter()
             .map(|(id, _)| survey_key(&id))

@@ -206,13 +206,20 @@ pub(super) async fn template(
     name: &str,
 ) -> Result<Option<&'static str>, ConversationError> {
     let cfg = &engine.config().survey;
-    let Some(template) = &cfg.whatsapp_template else {
+    // Templates are approved per WhatsApp Business Account: the number the
+    // survey goes out from may have its own (default: `survey.whatsapp_template`).
+    let senders = engine.config().whatsapp_senders();
+    let sender = match survey.number.as_deref() {
+        Some(n) => senders.iter().find(|s| s.id == n),
+        None => senders.first(),
+    };
+    let Some((template, language)) = sender.and_then(|s| s.survey_template.clone()) else {
         return Ok(None);
     };
     let case = &survey.case_id;
     let content = OutboundContent::Template {
-        name: template.clone(),
-        language: cfg.template_language.clone(),
+        name: template,
+        language,
         body_parameters: vec![name.to_string(), case.clone()],
         quick_reply_payloads: cfg
             .template_buttons
@@ -279,6 +286,7 @@ async fn send(
                 to: survey.contact_id.clone(),
                 content,
                 human_agent_tag: false,
+                from: survey.number.clone(),
             },
             conversation_id: Some(survey.case_id.clone()),
             speaker: Some(Speaker::Bot {

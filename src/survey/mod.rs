@@ -166,6 +166,7 @@ async fn on_resolved(engine: &Engine, conv: &Conversation) -> Result<(), Convers
         sent_ms: None,
         answered_ms: None,
         closed_ms: None,
+        number: conv.number.clone(),
     };
     // Created once: a retried resolve finds it; if it was interrupted before
     // its first question was scheduled, that happens now (the timer's id makes
@@ -410,7 +411,12 @@ async fn on_message(
             let consumed = answer(engine, survey, contact, msg).await?;
             if consumed {
                 store
-                    .transcribe_customer_message(&case_id, &msg.message_id, msg.content.summary())
+                    .transcribe_customer_message(
+                        &case_id,
+                        &msg.message_id,
+                        msg.content.summary(),
+                        &[],
+                    )
                     .await?;
             }
             Ok(consumed)
@@ -548,7 +554,9 @@ async fn recover(
     score: u8,
 ) -> Result<(), ConversationError> {
     let store = engine.store();
-    let (_, conv, _) = store.open_case(survey.channel, &msg.contact).await?;
+    let (_, conv, _) = store
+        .open_case(survey.channel, &msg.contact, |_| {})
+        .await?;
     store
         .update_conversation(&conv.id, |c| c.recovery_score = Some(score))
         .await?;

@@ -21,8 +21,9 @@
 //!   or a link the mock can fetch (as Meta would); Instagram attachments are
 //!   fetched from their URL too ([`GraphMock::fetched`]).
 //!
-//! Media traffic is recorded apart from `/messages` ([`GraphMock::media_requests`])
-//! so counts of sent messages stay what they were.
+//! Media traffic is recorded apart from `/messages` ([`GraphMock::media_requests`]),
+//! and so are read receipts ([`GraphMock::receipts`]), so counts of sent
+//! messages stay what they were.
 //!
 //! Message templates (WhatsApp Business Management API, `GET
 //! /{waba-id}/message_templates`, as Meta's template-management guide shows
@@ -120,9 +121,11 @@ pub struct FetchedFile {
 struct Inner {
     requests: Mutex<Vec<RecordedRequest>>,
     media_requests: Mutex<Vec<RecordedRequest>>,
+    receipts: Mutex<Vec<RecordedRequest>>,
     violations: Mutex<Vec<String>>,
     canned: Mutex<VecDeque<CannedResponse>>,
     delay: Mutex<Option<Duration>>,
+    media_delay: Mutex<Option<Duration>>,
     notify: Notify,
     counter: AtomicU64,
     media: Mutex<HashMap<String, MockMedia>>,
@@ -233,6 +236,12 @@ impl GraphMock {
         *self.inner.delay.lock().unwrap() = delay;
     }
 
+    /// Delays every file download (WhatsApp media URL, CDN) by `delay`, so a
+    /// download is in flight for that long (`None` for no delay).
+    pub fn set_media_delay(&self, delay: Option<Duration>) {
+        *self.inner.media_delay.lock().unwrap() = delay;
+    }
+
     /// Registers a file a WhatsApp customer sent; returns it with its media id
     /// and the base64 SHA-256 a webhook would carry.
     pub fn add_whatsapp_media(&self, bytes: &[u8], mime_type: &str) -> MockMedia {
@@ -311,7 +320,14 @@ impl GraphMock {
         self.inner.media_requests.lock().unwrap().clone()
     }
 
-    /// Everything received so far, in order.
+    /// WhatsApp read receipts (`status: read`, with or without the typing
+    /// indicator), in order; kept apart from [`GraphMock::requests`].
+    pub fn receipts(&self) -> Vec<RecordedRequest> {
+        self.inner.receipts.lock().unwrap().clone()
+    }
+
+    /// Messages received so far (read receipts are in
+    /// [`GraphMock::receipts`]), in order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.inner.requests.lock().unwrap().clone()
     }
@@ -393,14 +409,22 @@ async fn respond(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-    inner.requests.lock().unwrap().push(RecordedRequest {
+    // Read receipts (WhatsApp mark-as-read, typing) are kept apart from sent
+    // messages, and canned answers are for messages only.
+    let is_receipt = body.get("status").is_some();
+    let recorded = RecordedRequest {
         path: path.clone(),
         id,
         auth: auth.clone(),
         body: body.clone(),
         at: Instant::now(),
-    });
-    inner.notify.notify_waiters();
+    };
+    if is_receipt {
+        inner.receipts.lock().unwrap().push(recorded);
+    } else {
+        inner.requests.lock().unwrap().push(recorded);
+        inner.notify.notify_waiters();
+    }
 
     let delay = *inner.delay.lock().unwrap();
     if let Some(d) = delay {
@@ -435,7 +459,11 @@ async fn respond(
             .push(format!("{path}: {why}"));
         return graph_error(StatusCode::BAD_REQUEST, 100, &format!("(#100) {why}"));
     }
-    let canned = inner.canned.lock().unwrap().pop_front();
+    let canned = if is_receipt {
+        None
+    } else {
+        inner.canned.lock().unwrap().pop_front()
+    };
     if let Some(c) = canned {
         let mut resp =
             (StatusCode::from_u16(c.status).unwrap(), axum::Json(c.body)).into_response();
@@ -760,6 +788,10 @@ async fn media_download(
         inner.violation(format!("/__media/{id}: download without the Bearer token"));
         return (StatusCode::UNAUTHORIZED, "token required").into_response();
     }
+    let delay = *inner.media_delay.lock().unwrap();
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
     let media = inner.media.lock().unwrap().get(&id).cloned();
     match media {
         Some(m) => (
@@ -784,6 +816,10 @@ async fn cdn_download(
         auth_of(&headers),
         Value::Null,
     );
+    let delay = *inner.media_delay.lock().unwrap();
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
     let file = inner.cdn.lock().unwrap().get(&name).cloned();
     match file {
         Some((bytes, content_type)) => (

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use super::graph_mock::GraphMock;
 use super::payloads;
+use super::redis_cluster::RedisCluster;
 use super::redis_server::RedisServer;
 
 /// Webhook signing secret used by every test server.
@@ -104,6 +105,9 @@ pub enum StoreKind {
     Embedded,
     /// A real redis-server started for the test (shared by the processes of one test).
     Redis(Arc<RedisServer>),
+    /// A real Redis Cluster (3 masters, 3 replicas) and the key prefix of this
+    /// test's store on it (the processes of one test share the prefix).
+    Cluster(Arc<RedisCluster>, String),
 }
 
 impl StoreKind {
@@ -111,6 +115,23 @@ impl StoreKind {
     pub fn redis() -> StoreKind {
         StoreKind::Redis(Arc::new(RedisServer::start()))
     }
+
+    /// A fresh store on the test binary's shared Redis Cluster.
+    pub fn cluster() -> StoreKind {
+        StoreKind::Cluster(RedisCluster::shared(), unique_prefix())
+    }
+
+    /// Whether several processes can share this store.
+    pub fn shared(&self) -> bool {
+        !matches!(self, StoreKind::Embedded)
+    }
+}
+
+/// A key prefix no other test of this run uses.
+pub fn unique_prefix() -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("t{}-{n}", std::process::id())
 }
 
 /// Monday 2026-11-23 10:00 WIB: inside the default business hours.
@@ -141,11 +162,17 @@ pub struct Harness {
 pub fn test_config(store: &StoreKind, dir: &std::path::Path, mock_base: &str) -> Config {
     let mut c = balas::config::load_from_str("", "test", &[]).expect("defaults load");
     c.server.listen = "127.0.0.1:0".into();
+    // The media store's files live under data_dir on either store.
+    c.store.data_dir = dir.join("data");
     match store {
-        StoreKind::Embedded => c.store.data_dir = dir.join("data"),
+        StoreKind::Embedded => {}
         StoreKind::Redis(r) => {
             c.store.redis_url = Some(Secret::new(r.url()));
             c.store.key_prefix = "t".into();
+        }
+        StoreKind::Cluster(cluster, prefix) => {
+            c.store.redis_cluster_nodes = cluster.urls().into_iter().map(Secret::new).collect();
+            c.store.key_prefix = prefix.clone();
         }
     }
     c.intents.path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("intents");
@@ -213,11 +240,21 @@ impl Harness {
         clock: Arc<ShiftedClock>,
         config: Config,
     ) -> Harness {
+        // Bound first, so the server knows its own address: Instagram fetches
+        // the files agents send from links under `server.public_url`.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let mut effective = config.clone();
+        if effective.server.public_url.is_empty() {
+            effective.server.public_url = base.clone();
+        }
         // After a restart the previous process's tasks may still be letting go
         // of the embedded database for a moment: retry briefly.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         let app = loop {
-            match App::open(config.clone(), clock.clone()).await {
+            match App::open(effective.clone(), clock.clone()).await {
                 Ok(app) => break app,
                 Err(e) if tokio::time::Instant::now() < deadline => {
                     tracing::debug!(error = %e, "app not opened yet; retrying");
@@ -226,11 +263,7 @@ impl Harness {
                 Err(e) => panic!("app opens: {e}"),
             }
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
         let running = balas::server::start(app.clone(), listener).expect("server starts");
-        let base = format!("http://{}", running.addr);
         Harness {
             app,
             base,
@@ -244,12 +277,10 @@ impl Harness {
         }
     }
 
-    /// Another process on the same Redis, clock and Graph mock (Redis only).
+    /// Another process on the same Redis, clock and Graph mock (Redis or a
+    /// Redis Cluster).
     pub async fn second_process(&self) -> Harness {
-        assert!(
-            matches!(self.store_kind, StoreKind::Redis(_)),
-            "two processes need Redis"
-        );
+        assert!(self.store_kind.shared(), "two processes need Redis");
         Self::launch(
             self.store_kind.clone(),
             self.dir.clone(),
@@ -464,19 +495,45 @@ impl Harness {
     /// assert that something did *not* happen wait for this instead of
     /// sleeping.
     pub async fn idle(&self) {
-        let store = self.app.store();
+        // A job hands work to another queue while it holds its lease, so a
+        // pass reads every queue's leases, then every queue's due times, then
+        // the leases again; and two passes in a row must agree. One pass read
+        // queue by queue can miss a job that finished between two reads after
+        // handing over work to a queue already read.
+        let quiet_passes = std::cell::Cell::new(0);
         self.until("the workers are idle", || async {
-            let horizon = self.clock.now_ms() + 200;
+            let passes = if self.quiet_pass().await {
+                quiet_passes.get() + 1
+            } else {
+                0
+            };
+            quiet_passes.set(passes);
+            passes >= 2
+        })
+        .await;
+    }
+
+    async fn quiet_pass(&self) -> bool {
+        let store = self.app.store();
+        let nothing_leased = || async {
             for q in balas::store::queues::ALL {
-                let counts = store.job_counts(q).await.expect("store");
-                let next = store.next_due(q).await.expect("store");
-                if counts.leased > 0 || next.is_some_and(|due| due <= horizon) {
+                if store.job_counts(q).await.expect("store").leased > 0 {
                     return false;
                 }
             }
             true
-        })
-        .await;
+        };
+        if !nothing_leased().await {
+            return false;
+        }
+        let horizon = self.clock.now_ms() + 200;
+        for q in balas::store::queues::ALL {
+            let next = store.next_due(q).await.expect("store");
+            if next.is_some_and(|due| due <= horizon) {
+                return false;
+            }
+        }
+        nothing_leased().await
     }
 
     /// Waits until the mock has received at least `n` texts for `to`; returns them.

@@ -26,9 +26,13 @@ fn wa_envelope(value: Value) -> Value {
 }
 
 fn wa_value(wa_id: &str, name: &str, message: Value) -> Value {
+    wa_value_to(super::harness::PHONE_NUMBER_ID, wa_id, name, message)
+}
+
+fn wa_value_to(number: &str, wa_id: &str, name: &str, message: Value) -> Value {
     json!({
         "messaging_product": "whatsapp",
-        "metadata": { "display_phone_number": "6281190001234", "phone_number_id": super::harness::PHONE_NUMBER_ID },
+        "metadata": { "display_phone_number": "6281190001234", "phone_number_id": number },
         "contacts": [{ "profile": { "name": name }, "wa_id": wa_id }],
         "messages": [message]
     })
@@ -39,6 +43,34 @@ pub fn wa_text(wa_id: &str, name: &str, id: &str, text: &str, ts_secs: i64) -> V
     wa_envelope(wa_value(
         wa_id,
         name,
+        json!({ "from": wa_id, "id": id, "timestamp": ts_secs.to_string(), "type": "text", "text": { "body": text } }),
+    ))
+}
+
+/// A WhatsApp media message (like `wa_image.json`): `kind` is `image`,
+/// `video`, `audio`, `document` or `sticker`; `object` the media object
+/// (`id`, `mime_type`, `sha256`, and `caption`, `filename`, `voice` …).
+pub fn wa_media(
+    wa_id: &str,
+    name: &str,
+    id: &str,
+    kind: &str,
+    object: Value,
+    ts_secs: i64,
+) -> Value {
+    let mut message =
+        json!({ "from": wa_id, "id": id, "timestamp": ts_secs.to_string(), "type": kind });
+    message[kind] = object;
+    wa_envelope(wa_value(wa_id, name, message))
+}
+
+/// A WhatsApp text message to the business number `number` (its
+/// `phone_number_id`).
+pub fn wa_text_to(number: &str, wa_id: &str, id: &str, text: &str, ts_secs: i64) -> Value {
+    wa_envelope(wa_value_to(
+        number,
+        wa_id,
+        "Pelanggan",
         json!({ "from": wa_id, "id": id, "timestamp": ts_secs.to_string(), "type": "text", "text": { "body": text } }),
     ))
 }
@@ -59,6 +91,26 @@ pub fn wa_list_reply(
             "context": { "from": "6281190001234", "id": "wamid.OURS" },
             "from": wa_id, "id": id, "timestamp": ts_secs.to_string(), "type": "interactive",
             "interactive": { "type": "list_reply", "list_reply": { "id": row_id, "title": title } }
+        }),
+    ))
+}
+
+/// A tap on an interactive reply button (like `wa_interactive_button_reply.json`).
+pub fn wa_button_reply(
+    wa_id: &str,
+    name: &str,
+    id: &str,
+    button_id: &str,
+    title: &str,
+    ts_secs: i64,
+) -> Value {
+    wa_envelope(wa_value(
+        wa_id,
+        name,
+        json!({
+            "context": { "from": "6281190001234", "id": "wamid.OURS" },
+            "from": wa_id, "id": id, "timestamp": ts_secs.to_string(), "type": "interactive",
+            "interactive": { "type": "button_reply", "button_reply": { "id": button_id, "title": title } }
         }),
     ))
 }
@@ -110,6 +162,49 @@ pub fn ig_text(igsid: &str, mid: &str, text: &str, ts_ms: i64) -> Value {
             "id": super::harness::IG_ACCOUNT_ID, "time": ts_ms,
             "messaging": [{
                 "sender": { "id": igsid }, "recipient": { "id": super::harness::IG_ACCOUNT_ID },
+                "timestamp": ts_ms, "message": { "mid": mid, "text": text }
+            }]
+        }]
+    })
+}
+
+/// An Instagram DM with files (like `ig_attachment_image.json`): `(type, url)`
+/// per attachment, and the text sent with them, if any.
+pub fn ig_attachments(
+    igsid: &str,
+    mid: &str,
+    files: &[(&str, &str)],
+    text: Option<&str>,
+    ts_ms: i64,
+) -> Value {
+    let attachments: Vec<Value> = files
+        .iter()
+        .map(|(kind, url)| json!({ "type": kind, "payload": { "url": url } }))
+        .collect();
+    let mut message = json!({ "mid": mid, "attachments": attachments });
+    if let Some(t) = text {
+        message["text"] = json!(t);
+    }
+    json!({
+        "object": "instagram",
+        "entry": [{
+            "id": super::harness::IG_ACCOUNT_ID, "time": ts_ms,
+            "messaging": [{
+                "sender": { "id": igsid }, "recipient": { "id": super::harness::IG_ACCOUNT_ID },
+                "timestamp": ts_ms, "message": message
+            }]
+        }]
+    })
+}
+
+/// An Instagram text message to the professional account `account`.
+pub fn ig_text_to(account: &str, igsid: &str, mid: &str, text: &str, ts_ms: i64) -> Value {
+    json!({
+        "object": "instagram",
+        "entry": [{
+            "id": account, "time": ts_ms,
+            "messaging": [{
+                "sender": { "id": igsid }, "recipient": { "id": account },
                 "timestamp": ts_ms, "message": { "mid": mid, "text": text }
             }]
         }]

@@ -18,6 +18,26 @@ pub enum ProcStore {
     Embedded(PathBuf),
     /// Redis at this URL.
     Redis(String),
+    /// A Redis Cluster through these seed URLs, under this key prefix.
+    Cluster(Vec<String>, String),
+}
+
+impl ProcStore {
+    /// Opens this store from the test, as the processes see it.
+    pub async fn open(&self) -> balas::store::Store {
+        use balas::store::Location;
+        let backend = match self {
+            ProcStore::Embedded(d) => {
+                balas::store::open_backend(Location::Embedded(d), "balas").await
+            }
+            ProcStore::Redis(url) => balas::store::open_backend(Location::Redis(url), "proc").await,
+            ProcStore::Cluster(nodes, prefix) => {
+                balas::store::open_backend(Location::RedisCluster(nodes), prefix).await
+            }
+        }
+        .expect("store opens");
+        balas::store::Store::new(backend, std::sync::Arc::new(balas::clock::SystemClock))
+    }
 }
 
 /// A free loopback port (bound and released).
@@ -42,7 +62,15 @@ pub fn write_config(
     let intents = Path::new(env!("CARGO_MANIFEST_DIR")).join("intents");
     let store_section = match store {
         ProcStore::Embedded(d) => format!("data_dir = {:?}", d.display().to_string()),
-        ProcStore::Redis(url) => format!("redis_url = {url:?}\nkey_prefix = \"proc\""),
+        // data_dir still holds the media store's files.
+        ProcStore::Redis(url) => format!(
+            "redis_url = {url:?}\nkey_prefix = \"proc\"\ndata_dir = {:?}",
+            dir.join("data").display().to_string()
+        ),
+        ProcStore::Cluster(nodes, prefix) => format!(
+            "redis_cluster_nodes = {nodes:?}\nkey_prefix = {prefix:?}\ndata_dir = {:?}",
+            dir.join("data").display().to_string()
+        ),
     };
     let text = format!(
         r#"[server]

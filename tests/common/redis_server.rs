@@ -113,6 +113,11 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
+    /// The loopback port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The server's working directory (append-only file lives here).
     pub fn dir(&self) -> &Path {
         self.dir.path()

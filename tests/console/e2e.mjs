@@ -9,9 +9,11 @@
 // tab); a customer complains over a signed WhatsApp webhook; the conversation
 // shows up in the Queue live; the agent claims it and replies; the reply
 // reaches the Graph mock; the customer's answer appears live; a message that
-// looks like HTML stays text; the agent resolves the case. Then the admin adds
-// a user, gives them queues, issues an API token (shown once, and it works),
-// disables them (the token stops working), and signs out.
+// looks like HTML stays text; the customer's photo shows as a thumbnail that
+// opens in a viewer; the agent attaches a PDF, sees the upload progress, and
+// it reaches the Graph mock as a document; the agent resolves the case. Then
+// the admin adds a user, gives them queues, issues an API token (shown once,
+// and it works), disables them (the token stops working), and signs out.
 
 import { chromium } from 'playwright-core';
 import crypto from 'node:crypto';
@@ -33,6 +35,9 @@ const ARTIFACTS = env('ARTIFACTS');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const CUSTOMER = '6281234567890';
 const PHONE_NUMBER_ID = process.env.PHONE_NUMBER_ID || '112233445566778';
+const MEDIA_ID = env('MEDIA_ID');
+const MEDIA_SHA256 = env('MEDIA_SHA256');
+const UPLOAD_FILE = env('UPLOAD_FILE');
 
 const started = Date.now();
 const step = (what) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${what}`);
@@ -43,6 +48,11 @@ const deadline = setTimeout(() => {
 
 /** A signed WhatsApp text webhook, shaped like the platform fixture wa_text.json. */
 async function customerSays(text) {
+  await customerSends({ type: 'text', text: { body: text } });
+}
+
+/** A signed WhatsApp webhook carrying `message` (its `type` and content). */
+async function customerSends(message) {
   const body = JSON.stringify({
     object: 'whatsapp_business_account',
     entry: [{
@@ -57,8 +67,7 @@ async function customerSays(text) {
             from: CUSTOMER,
             id: 'wamid.E2E' + crypto.randomBytes(12).toString('hex').toUpperCase(),
             timestamp: String(Math.floor(Date.now() / 1000)),
-            type: 'text',
-            text: { body: text },
+            ...message,
           }],
         },
       }],
@@ -200,6 +209,41 @@ try {
   if (shown !== evil) throw new Error(`the bubble shows ${JSON.stringify(shown)}`);
   const images = await page.locator('#transcript img, .entry img').count();
   if (images !== 0) throw new Error(`${images} <img> element(s) were created from customer text`);
+
+  step('the customer sends a photo; its thumbnail appears and opens in the viewer');
+  await customerSends({ type: 'image', image: { id: MEDIA_ID, mime_type: 'image/png', sha256: MEDIA_SHA256, caption: 'ini fotonya kak' } });
+  const thumb = page.locator('.entry.customer .thumb-img');
+  await thumb.waitFor();
+  await page.waitForFunction(() => {
+    const img = document.querySelector('.entry.customer .thumb-img');
+    return img && img.complete && img.naturalWidth === 48;
+  });
+  await page.locator('.entry.customer', { hasText: 'ini fotonya kak' }).waitFor();
+  await page.locator('.entry.customer .thumb').click();
+  const viewer = page.locator('dialog#viewer[open]');
+  await viewer.waitFor();
+  await page.waitForFunction(() => document.querySelector('#viewer .viewer-img')?.naturalWidth === 48);
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, 'console-photo-viewer.png') });
+  await page.keyboard.press('Escape');
+  await viewer.waitFor({ state: 'detached' });
+
+  step('attach a PDF with a caption; the upload shows progress and reaches the Graph mock as a document');
+  await page.locator('#attach-input').setInputFiles(UPLOAD_FILE);
+  await page.locator('#staged .file-name', { hasText: 'nota-servis.pdf' }).waitFor();
+  await reply.fill('Ini nota servisnya kak');
+  await page.getByRole('button', { name: 'Kirim' }).click();
+  await page.locator('.entry.agent .file-chip', { hasText: 'nota-servis.pdf' }).waitFor();
+  if (!(await page.locator('#staged').isHidden())) throw new Error('the staged file was not cleared after the upload');
+  const until = Date.now() + 15_000;
+  let doc = null;
+  while (!doc && Date.now() < until) {
+    const seen = await (await fetch(`${GRAPH_URL}/__requests`)).json();
+    doc = seen.find((r) => r.body?.to === CUSTOMER && r.body?.type === 'document');
+    if (!doc) await new Promise((r) => setTimeout(r, 100));
+  }
+  if (!doc) throw new Error('the Graph mock never received the document');
+  if (doc.body.document.caption !== 'Ini nota servisnya kak') throw new Error(`caption: ${JSON.stringify(doc.body.document)}`);
 
   step('screenshot of the conversation screen');
   fs.mkdirSync(ARTIFACTS, { recursive: true });

@@ -176,6 +176,7 @@ mod tests {
             to: "7291836450192837".into(),
             content,
             human_agent_tag: false,
+            from: None,
         }
     }
 

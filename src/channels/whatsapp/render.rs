@@ -446,6 +446,7 @@ mod tests {
             to: "6281234567890".into(),
             content,
             human_agent_tag: false,
+            from: None,
         }
     }
 

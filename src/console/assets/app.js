@@ -182,7 +182,8 @@ function typing(el) {
 }
 
 function onKey(e) {
-  if (!state.me || e.ctrlKey || e.metaKey || e.altKey || typing(e.target) || $('help').open) return;
+  // An open dialog (help, the picture viewer) has the keyboard: Escape closes it.
+  if (!state.me || e.ctrlKey || e.metaKey || e.altKey || typing(e.target) || document.querySelector('dialog[open]')) return;
   const screens = { 1: 'queue', 2: 'mine', 3: 'reports', 4: 'broadcasts', 5: 'users' };
   if (screens[e.key] && allowed(ROUTES[screens[e.key]].role)) {
     e.preventDefault();

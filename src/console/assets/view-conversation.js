@@ -1,10 +1,15 @@
-// One conversation: the transcript as chat bubbles with delivery ticks, the
-// reply box (canned responses, 24-hour window), the contact panel and the
+// One conversation: the transcript as chat bubbles with delivery ticks and
+// files, the reply box (canned responses, 24-hour window, files by the attach
+// button or drag and drop, with upload progress), the contact panel and the
 // owner's actions. Everything from customers is inserted as text.
 
 import { api } from './api.js';
 import { t } from './i18n.js';
 import { h, fill, toast, attempt, channelName, clock, dateTime, timeOfDay } from './dom.js';
+import { clipIcon, docIcon, filesView, formatSize, uploadFile } from './files.js';
+
+// How often the agent's typing is reported (WhatsApp shows it for 25 s).
+const TYPING_EVERY_MS = 15_000;
 
 const MEDIA = /^\[([a-z_]+)((?:[ :][^\]]*)?)\]\s?([\s\S]*)$/;
 const MEDIA_KINDS = ['image', 'video', 'audio', 'voice', 'document', 'sticker', 'location', 'contacts', 'file', 'story', 'unsupported'];
@@ -40,11 +45,19 @@ export function mount(root, { me, navigate }, [id]) {
   });
   const cannedList = h('ul', { id: 'canned-list', class: 'canned', role: 'listbox', 'aria-label': t('conv.canned'), hidden: true });
   const sendButton = h('button', { type: 'submit', class: 'primary', id: 'send' }, t('conv.send'));
+  const picker = h('input', { type: 'file', id: 'attach-input', class: 'sr', tabindex: '-1', 'aria-hidden': 'true' });
+  const attachButton = h('button', {
+    type: 'button', id: 'attach', 'aria-label': t('file.attach'), title: t('file.attach'),
+    onclick: () => picker.click(),
+  }, clipIcon());
+  const staged = h('div', { class: 'staged', id: 'staged', hidden: true, role: 'status' });
   const composer = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); send(); } },
     windowInfo,
+    picker,
+    staged,
     h('label', { for: 'reply', class: 'sr' }, t('conv.reply')),
-    h('div', { class: 'reply-row' }, h('div', { class: 'reply-box' }, reply, cannedList), sendButton),
-    h('p', { class: 'hint', id: 'reply-hint' }, t('conv.replyHint')),
+    h('div', { class: 'reply-row' }, attachButton, h('div', { class: 'reply-box' }, reply, cannedList), sendButton),
+    h('p', { class: 'hint', id: 'reply-hint' }, t('conv.replyHint'), ' ', t('file.hint')),
   );
   const side = h('aside', { class: 'side', 'aria-label': t('conv.contact') });
   root.append(h('div', { class: 'conv' },
@@ -98,11 +111,12 @@ export function mount(root, { me, navigate }, [id]) {
     entries.forEach((e, i) => {
       if (i < rendered.length) {
         updateTick(rendered[i].tick, e.delivery);
+        updateFiles(rendered[i], e);
         return;
       }
-      const { li, tick } = bubble(e, me);
-      transcript.append(li);
-      rendered.push({ li, tick });
+      const drawn = bubble(e, me);
+      transcript.append(drawn.li);
+      rendered.push(drawn);
     });
     if (atBottom || rendered.length === entries.length) transcript.scrollTop = transcript.scrollHeight;
   }
@@ -160,21 +174,109 @@ export function mount(root, { me, navigate }, [id]) {
     else if (!conv.window.open || windowLeft() <= 0) reason = t('conv.windowClosed');
     const disabled = reason !== null;
     reply.disabled = disabled;
-    sendButton.disabled = disabled;
+    sendButton.disabled = disabled || uploading;
+    attachButton.disabled = disabled || uploading;
     composer.classList.toggle('closed', disabled);
     windowInfo.classList.toggle('warn', disabled);
     fill(windowInfo, reason ?? t('conv.window', { time: clock(windowLeft()) }));
   }
 
+  // --- files -------------------------------------------------------------
+  let stagedFile = null;
+  let uploading = false;
+  function stage(file) {
+    if (!file || reply.disabled) return;
+    stagedFile = file;
+    stagedCanned = null;
+    fill(staged,
+      h('span', { class: 'file-chip staged-chip' },
+        docIcon(),
+        h('span', { class: 'file-name' }, file.name),
+        h('span', { class: 'file-size' }, formatSize(file.size))),
+      h('button', { type: 'button', class: 'chip-x', id: 'unstage', 'aria-label': t('file.remove', { name: file.name }), onclick: unstage }, '×'),
+      h('span', { class: 'hint' }, t('file.captionHint')));
+    staged.hidden = false;
+    reply.focus();
+  }
+  // A canned response with a file: the file follows the text when sent.
+  let stagedCanned = null;
+  function stageCanned(c) {
+    stagedFile = null;
+    stagedCanned = c.shortcut;
+    fill(staged,
+      h('span', { class: 'file-chip staged-chip' },
+        docIcon(),
+        h('span', { class: 'file-name' }, c.file.filename),
+        h('span', { class: 'file-size' }, formatSize(c.file.size))),
+      h('button', { type: 'button', class: 'chip-x', id: 'unstage', 'aria-label': t('file.remove', { name: c.file.filename }), onclick: unstage }, '×'),
+      h('span', { class: 'hint' }, t('file.cannedHint')));
+    staged.hidden = false;
+  }
+  function unstage() {
+    stagedCanned = null;
+    stagedFile = null;
+    picker.value = '';
+    fill(staged);
+    staged.hidden = true;
+  }
+  picker.addEventListener('change', () => stage(picker.files[0]));
+  composer.addEventListener('dragover', (e) => {
+    if (reply.disabled || !e.dataTransfer?.types?.includes('Files')) return;
+    e.preventDefault();
+    composer.classList.add('dropping');
+  });
+  composer.addEventListener('dragleave', () => composer.classList.remove('dropping'));
+  composer.addEventListener('drop', (e) => {
+    composer.classList.remove('dropping');
+    if (reply.disabled || !e.dataTransfer?.files?.length) return;
+    e.preventDefault();
+    stage(e.dataTransfer.files[0]);
+  });
+
+  async function sendFile(caption) {
+    const file = stagedFile;
+    uploading = true;
+    drawComposer();
+    const bar = h('progress', { id: 'upload-progress', max: '100', value: '0', 'aria-label': t('file.uploading', { name: file.name }) });
+    fill(staged, h('span', { class: 'hint' }, t('file.uploading', { name: file.name })), bar);
+    const res = await attempt(() => uploadFile(id, file, caption, (f) => { bar.value = Math.round(f * 100); }));
+    uploading = false;
+    if (res) {
+      toast(t('file.sent', { name: file.name }));
+      unstage();
+      reply.value = '';
+      load();
+    } else {
+      stage(file);
+    }
+    drawComposer();
+    reply.focus();
+  }
+
+  // The customer sees "typing…" while the agent writes (WhatsApp).
+  let lastTyping = 0;
+  function typing() {
+    if (!conv || conv.channel !== 'whatsapp' || !mine() || Date.now() - lastTyping < TYPING_EVERY_MS) return;
+    lastTyping = Date.now();
+    api(`/conversations/${encodeURIComponent(id)}/typing`, { method: 'POST' }).catch(() => {});
+  }
+
   async function send() {
+    if (reply.disabled || uploading) return;
+    if (stagedFile) {
+      await sendFile(reply.value.trim());
+      return;
+    }
     const text = reply.value.trim();
-    if (!text || reply.disabled) return;
+    if (!text) return;
     sendButton.disabled = true;
-    const res = await attempt(() => api(`/conversations/${encodeURIComponent(id)}/messages`, { method: 'POST', body: { text } }));
+    const body = stagedCanned ? { text, canned: stagedCanned } : { text };
+    const res = await attempt(() => api(`/conversations/${encodeURIComponent(id)}/messages`, { method: 'POST', body }));
     sendButton.disabled = false;
     if (res) {
       reply.value = '';
       closeCanned();
+      unstage();
       load();
     }
     reply.focus();
@@ -220,9 +322,11 @@ export function mount(root, { me, navigate }, [id]) {
     if (!c) return;
     reply.value = c.text;
     closeCanned();
+    if (c.file) stageCanned(c);
     reply.focus();
   }
   reply.addEventListener('input', () => {
+    typing();
     const v = reply.value;
     if (v.startsWith('/') && !v.includes('\n')) openCanned(v.slice(1));
     else closeCanned();
@@ -267,6 +371,8 @@ export function mount(root, { me, navigate }, [id]) {
           h('dt', {}, t('conv.channel')), h('dd', {}, channelName(conv.channel), ' · ', c.external_id || ''),
           h('dt', {}, t('conv.state')), h('dd', {}, t('state.' + conv.state)),
           h('dt', {}, t('conv.queue')), h('dd', {}, conv.queue || '–'),
+          // Numbers the customer gave (order, tracking, ticket, phone).
+          Object.entries(conv.entities || {}).map(([k, v]) => [h('dt', {}, t('entity.' + k)), h('dd', { class: 'entity' }, v)]).flat(),
         ),
       ),
       h('section', {},
@@ -354,6 +460,21 @@ async function fillQueueNames(datalist) {
   fill(datalist, Object.keys(res.queues).map((q) => h('option', { value: q })));
 }
 
+/** A key that changes when an entry's files change state. */
+function filesKey(e) {
+  return (e.attachments || []).map((a) => a.id + ':' + a.status).join(',');
+}
+
+/** Redraws an entry's files when one was downloaded, failed or expired. */
+function updateFiles(drawn, e) {
+  const key = filesKey(e);
+  if (!drawn.files || drawn.key === key) return;
+  const fresh = filesView(e.attachments);
+  drawn.files.replaceWith(fresh);
+  drawn.files = fresh;
+  drawn.key = key;
+}
+
 /** One transcript entry as a bubble (or a centred line for system events). */
 function bubble(e, me) {
   const kind = e.speaker.kind;
@@ -365,13 +486,16 @@ function bubble(e, me) {
   if (kind === 'bot' && e.speaker.intent) who = `${t('conv.bot')} · ${e.speaker.intent}`;
   const tick = kind === 'customer' ? null : h('span', { class: 'tick' });
   updateTick(tick, e.delivery);
+  // A message with files shows them (and their captions) instead of its
+  // one-line summary.
+  const files = e.attachments && e.attachments.length ? filesView(e.attachments) : null;
   const li = h('li', { class: 'entry ' + kind },
     h('div', { class: 'bubble' },
       h('span', { class: 'who' }, who),
-      body(e.text, kind),
+      files || body(e.text, kind),
       h('span', { class: 'stamp' }, h('time', {}, timeOfDay(e.at_ms)), tick ? ' ' : '', tick),
     ));
-  return { li, tick };
+  return { li, tick, files, key: filesKey(e) };
 }
 
 function body(text, kind) {

@@ -329,8 +329,8 @@ fn load_errors_table() {
             )],
         ),
         (
-            "queue on a non-handoff intent",
-            "[[intent]]\nname = \"a\"\naction = \"reply\"\nreply = \"x\"\nqueue = \"general\"\n",
+            "queue on a resolve intent",
+            "[[intent]]\nname = \"a\"\naction = \"resolve\"\nreply = \"x\"\nqueue = \"general\"\n",
             &[(
                 5,
                 "intent `a`: `queue`/`queue_priority` only apply to `action = \"handoff\"`",
@@ -363,6 +363,33 @@ fn load_errors_table() {
             ],
         ),
         (
+            "confidence bands",
+            "[confidence]\nanswer = 1.5\nclarfy = 0.2\n",
+            &[
+                (2, "`confidence.answer` must be a number from 0.0 to 1.0"),
+                (
+                    3,
+                    "unknown key `confidence.clarfy` (did you mean `clarify`?)",
+                ),
+            ],
+        ),
+        (
+            "clarify above answer",
+            "[confidence]\nanswer = 0.4\nclarify = 0.6\n",
+            &[(1, "clarify must not be higher than answer")],
+        ),
+        (
+            "unknown kind, empty example",
+            "[[intent]]\nname = \"a\"\naction = \"reply\"\nreply = \"x\"\nkind = \"chitchat\"\nexamples = [\"ok\", \" \"]\n",
+            &[
+                (
+                    5,
+                    "unknown `kind` `chitchat`; use topic, small_talk or person",
+                ),
+                (6, "an empty string in `examples`"),
+            ],
+        ),
+        (
             "normalize conflict",
             "[normalize]\ntidak = [\"gk\"]\nenggak = [\"gk\"]\n",
             &[(3, "`gk` is already mapped to `tidak`")],
@@ -380,6 +407,24 @@ fn load_errors_table() {
             );
         }
     }
+}
+
+#[test]
+fn confidence_is_set_once_and_read_back() {
+    let r = load(&[("10-a.toml", "[confidence]\nanswer = 0.9\nclarify = 0.4\n")]).unwrap();
+    let c = r.confidence();
+    assert_eq!((c.answer, c.clarify, c.confirm_opt_out), (0.9, 0.4, 0.2));
+    assert_eq!(rules().confidence(), crate::intents::Confidence::default());
+    let err = load(&[
+        ("10-a.toml", "[confidence]\nanswer = 0.9\n"),
+        ("20-b.toml", "[confidence]\nanswer = 0.8\n"),
+    ])
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("20-b.toml:1: `[confidence]` is already set at 10-a.toml:1"),
+        "{err}"
+    );
 }
 
 #[test]
