@@ -526,6 +526,7 @@ mod tests {
                 agent: (i < 3).then(|| "siti".to_string()),
                 queue: None,
                 channel: "whatsapp".into(),
+                number: None,
             })
             .collect();
         let tz = jiff::tz::TimeZone::UTC;

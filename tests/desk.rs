@@ -1,10 +1,10 @@
-//! The agent desk around conversations (issue 16), end to end on both store
-//! backends: presence and push assignment, claiming a named conversation,
+//! The agent desk around conversations (issue 16), end to end on every store
+//! (embedded, one Redis, a Redis Cluster): presence and push assignment, claiming a named conversation,
 //! transfers that respect presence and capacity, snooze, auto-resolution of
 //! idle bot cases, search, agent messages with `{{variables}}`, the
 //! supervisors' board, the service measures of the reports, and templates
 //! synced from the Graph mock. The several-process race of push assignment
-//! is at the end (Redis).
+//! is at the end (one Redis and a Cluster).
 
 #[macro_use]
 mod common;
@@ -20,7 +20,7 @@ use common::harness::{Harness, StoreKind};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-on_both_stores!(
+on_every_store!(
     claim_a_named_conversation_with_claim_next_guards,
     transfer_to_an_agent_needs_them_online_with_room,
     push_assignment_in_turn_to_online_agents_with_room,
@@ -35,6 +35,8 @@ on_both_stores!(
     templates_are_synced_and_broadcasts_checked_before_scheduling,
     semicolon_csv_with_a_byte_order_mark_is_read,
 );
+
+on_shared_stores!(push_assignment_across_two_processes);
 
 const COMPLAINT: &str = "barang saya datang rusak, layarnya pecah";
 const MIN: Duration = Duration::from_secs(60);
@@ -1063,15 +1065,14 @@ async fn semicolon_csv_with_a_byte_order_mark_is_read(store: StoreKind) {
     h.stop().await;
 }
 
-// ---- several processes on one Redis --------------------------------------------
+// ---- several processes on one shared store --------------------------------------------
 
 /// Two processes assign at once from one Redis: no conversation is assigned
 /// twice, nobody holds more than their capacity, nothing goes to an offline
 /// (or away) agent; an agent who goes offline on one process has their
 /// unanswered chats given to someone online by either.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn push_assignment_across_two_processes() {
-    let a = Harness::start_with(StoreKind::redis(), push).await;
+async fn push_assignment_across_two_processes(store: StoreKind) {
+    let a = Harness::start_with(store, push).await;
     let b = a.second_process().await;
     set_capacity(&a, "siti", 3).await;
     set_capacity(&a, "budi", 2).await;

@@ -700,6 +700,10 @@ async fn transfer_to_agent(
         ),
         other => other.into(),
     })?;
+    let detail = format!("agent:{}", target.id);
+    caller
+        .audit(app.store(), Action::Transfer, &id, Some(&detail))
+        .await;
     Ok(Json(conversation_view(&app, &after).await?))
 }
 

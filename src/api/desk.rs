@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::conversations::{conversation_view, load, owns};
+use crate::access::audit::Action;
 use crate::app::App;
 use crate::config::Role;
 use crate::conversation::{Conversation, State as ConvState};
@@ -95,6 +96,7 @@ pub async fn claim(
     caller.require_desk()?;
     load(&app, &caller, &id).await?;
     let conv = ownership::claim(app.engine(), &caller.0, &id).await?;
+    caller.audit(app.store(), Action::Claim, &id, None).await;
     Ok(Json(conversation_view(&app, &conv).await?))
 }
 
@@ -140,6 +142,10 @@ pub async fn snooze(
             lifecycle::SnoozeError::InThePast => ApiError::bad_request(e.to_string()),
             lifecycle::SnoozeError::Conversation(c) => c.into(),
         })?;
+    let until = until_ms.map_or_else(|| "until:message".to_string(), |t| format!("until:{t}"));
+    caller
+        .audit(app.store(), Action::Snooze, &id, Some(&until))
+        .await;
     Ok(Json(conversation_view(&app, &conv).await?))
 }
 
@@ -155,6 +161,9 @@ pub async fn unsnooze(
     let conv = lifecycle::wake(app.engine(), &id, "agent", None)
         .await?
         .unwrap_or(conv);
+    caller
+        .audit(app.store(), Action::Snooze, &id, Some("woken"))
+        .await;
     Ok(Json(conversation_view(&app, &conv).await?))
 }
 

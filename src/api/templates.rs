@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
+use crate::access::audit::Action;
 use crate::api::auth::Caller;
 use crate::app::App;
 use crate::broadcast::templates::{self, SyncError, TemplateCheckError};
@@ -72,6 +73,10 @@ pub async fn list(State(app): State<App>, caller: Caller) -> Result<Json<Value>,
 pub async fn sync(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Marketer])?;
     let c = templates::sync(app.broadcasts()).await?;
+    let detail = format!("templates:{}", c.templates.len());
+    caller
+        .audit(app.store(), Action::TemplateSync, "whatsapp", Some(&detail))
+        .await;
     Ok(Json(view(&app, Some(c))))
 }
 

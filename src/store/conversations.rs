@@ -758,6 +758,7 @@ impl Store {
             .await?;
         self.sharded_remove(RESOLVED_INDEX, id).await?;
         self.sharded_remove(OPENED_INDEX, id).await?;
+        self.forget_search(id).await?;
         Ok(true)
     }
 

@@ -1,14 +1,24 @@
 //! The search index of conversations: phone numbers and IGSIDs, contact
 //! names, case ids, order and tracking numbers, and the words of messages.
 //!
-//! One sorted index per term (`search:<term>`) holds the conversations the
-//! term appeared in, scored by the negated time it last appeared, so an
+//! One sorted index per term (`search:t:<digest>`) holds the conversations
+//! the term appeared in, scored by the negated time it last appeared, so an
 //! ascending range reads the most recent first. A query reads the index of
 //! its rarest term page by page and checks the other terms by score lookup:
 //! the work per page is bounded by the scan budget, never by the number of
-//! conversations, and the same code runs on both backends.
+//! conversations, and the same code runs on every backend. Each term index
+//! is its own key (no hash tag): they spread over a cluster by themselves,
+//! and no call combines two of them atomically.
+//!
+//! Terms are phone numbers and names, so keys carry a digest of the term
+//! ([`super::id_digest`]), never the term itself; and each conversation
+//! keeps the list of digests it was indexed under (`search:of:<case>`), so
+//! erasing a contact or deleting a case removes the case from every term
+//! index ([`Store::forget_search`]) and nothing of it stays findable.
 
-use super::{Store, StoreResult};
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, StoreResult, id_digest};
 
 /// Most terms kept from one text (the first ones).
 const MAX_TERMS_PER_TEXT: usize = 64;
@@ -17,8 +27,28 @@ const MAX_TERM_LEN: usize = 64;
 /// Most terms in one query.
 pub const MAX_QUERY_TERMS: usize = 6;
 
+/// Most distinct terms one conversation is indexed under; past this only the
+/// terms it already has are refreshed (bounded work and storage per case).
+const MAX_TERMS_PER_CONVERSATION: usize = 4_000;
+
+fn term_key_of_digest(digest: &str) -> String {
+    format!("search:t:{digest}")
+}
+
 fn term_key(term: &str) -> String {
-    format!("search:{term}")
+    term_key_of_digest(&id_digest(term))
+}
+
+/// The term digests a conversation is indexed under.
+fn terms_of_key(conversation_id: &str) -> String {
+    format!("search:of:{conversation_id}")
+}
+
+/// The document at [`terms_of_key`].
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct IndexedTerms {
+    /// Digests of the terms, in the order first indexed.
+    digests: Vec<String>,
 }
 
 /// Characters that join the parts of an order or tracking number
@@ -174,17 +204,58 @@ impl Store {
         let mut all: Vec<String> = Vec::new();
         for text in texts {
             for t in terms(text) {
-                if !all.contains(&t) {
-                    all.push(t);
+                let d = id_digest(&t);
+                if !all.contains(&d) {
+                    all.push(d);
                 }
             }
         }
-        for t in all.iter().take(MAX_TERMS_PER_TEXT * 2) {
+        all.truncate(MAX_TERMS_PER_TEXT * 2);
+        if all.is_empty() {
+            return Ok(());
+        }
+        // The list first: a term index never names the case unless the
+        // case's list names the term, so forgetting it always finds it.
+        let mut kept = Vec::new();
+        self.update_json::<IndexedTerms, StoreError, _>(&terms_of_key(conversation_id), |doc| {
+            let mut doc = doc.unwrap_or_default();
+            kept.clear();
+            let mut changed = false;
+            for d in &all {
+                if doc.digests.contains(d) {
+                    kept.push(d.clone());
+                } else if doc.digests.len() < MAX_TERMS_PER_CONVERSATION {
+                    doc.digests.push(d.clone());
+                    kept.push(d.clone());
+                    changed = true;
+                }
+            }
+            Ok(changed.then_some(doc))
+        })
+        .await?;
+        for d in &kept {
             self.backend
-                .index_put(&term_key(t), conversation_id, -(at_ms as f64))
+                .index_put(&term_key_of_digest(d), conversation_id, -(at_ms as f64))
                 .await?;
         }
         Ok(())
+    }
+
+    /// Makes a conversation unfindable: removes it from every term index it
+    /// was put in, and its list of terms (erasure, retention, deleting a
+    /// case). Returns how many terms it was findable by.
+    pub async fn forget_search(&self, conversation_id: &str) -> StoreResult<usize> {
+        let key = terms_of_key(conversation_id);
+        let Some(doc) = self.get_json::<IndexedTerms>(&key).await? else {
+            return Ok(0);
+        };
+        for d in &doc.digests {
+            self.backend
+                .index_remove(&term_key_of_digest(d), conversation_id)
+                .await?;
+        }
+        self.backend.doc_delete(&key).await?;
+        Ok(doc.digests.len())
     }
 
     /// Reads up to `scan` entries of the rarest term's index after `after`
