@@ -16,7 +16,7 @@ use balas::clock::Clock;
 use balas::config::{AssignmentMode, HumanDuration};
 use balas::store::{SystemEvent, queues};
 use common::graph_mock;
-use common::harness::{Harness, StoreKind};
+use common::harness::{Auth, Harness, StoreKind};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -34,6 +34,7 @@ on_every_store!(
     reports_give_resolution_reopen_fcr_and_sla,
     templates_are_synced_and_broadcasts_checked_before_scheduling,
     semicolon_csv_with_a_byte_order_mark_is_read,
+    desk_routes_check_role_and_queue,
 );
 
 on_shared_stores!(push_assignment_across_two_processes);
@@ -720,6 +721,119 @@ async fn agent_messages_render_variables_and_refuse_unknown_ones(store: StoreKin
         )
         .await;
     assert_eq!(canned["conversation_id"], json!(case));
+    h.stop().await;
+}
+
+// ---- who may do what ----------------------------------------------------------
+
+/// Every desk route checks the role, and the conversation routes the queue:
+/// an agent sees and takes only their queues' conversations (404 for the
+/// others, as for conversations that do not exist), marketers see no
+/// customer messages, only supervisors read the board, only marketers (and
+/// admins) the templates.
+async fn desk_routes_check_role_and_queue(store: StoreKind) {
+    let h = Harness::start_with(store, |c| c.survey.enabled = false).await;
+    let (status, v) = h
+        .api(
+            "root",
+            Method::PATCH,
+            "/api/v1/users/budi",
+            Some(json!({ "queues": ["billing"] })),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    say(&h, "6281600000801", "pesanan INV-8080 belum sampai").await;
+    let case = complain(&h, "6281600000802").await;
+    // Budi works billing: the complaint is unknown to him.
+    let (status, v) = search(&h, "budi", "6281600000802").await;
+    assert_eq!(status, 200, "{v}");
+    assert!(ids(&v).is_empty(), "{v}");
+    assert_eq!(
+        ids(&search(&h, "siti", "6281600000802").await.1),
+        [case.clone()]
+    );
+    for what in ["claim", "snooze"] {
+        let (status, v) = act(&h, "budi", &case, what, None).await;
+        assert_eq!(status, 404, "{what}: {v}");
+    }
+    let (status, _) = h
+        .api(
+            "budi",
+            Method::DELETE,
+            &format!("/api/v1/conversations/{case}/snooze"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    // Marketers: no conversations, no presence, no board.
+    let (status, v) = search(&h, "maya", "INV-8080").await;
+    assert_eq!((status, code(&v)), (403, "forbidden"));
+    for (method, path, body) in [
+        (
+            Method::POST,
+            format!("/api/v1/conversations/{case}/claim"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/conversations/{case}/snooze"),
+            None,
+        ),
+        (
+            Method::PUT,
+            "/api/v1/me/presence".to_string(),
+            Some(json!({"status": "online"})),
+        ),
+        (Method::GET, "/api/v1/me/presence".to_string(), None),
+        (Method::GET, "/api/v1/board".to_string(), None),
+        (
+            Method::GET,
+            format!("/api/v1/canned?conversation={case}"),
+            None,
+        ),
+    ] {
+        let (status, v) = h.api("maya", method.clone(), &path, body).await;
+        assert_eq!(status, 403, "maya {method} {path}: {v}");
+    }
+    // Agents: no board, no templates, no broadcast settings.
+    for path in [
+        "/api/v1/board",
+        "/api/v1/templates",
+        "/api/v1/broadcasts/settings",
+    ] {
+        let (status, _) = h.api("siti", Method::GET, path, None).await;
+        assert_eq!(status, 403, "siti GET {path}");
+    }
+    let (status, _) = h
+        .api("siti", Method::POST, "/api/v1/templates/sync", None)
+        .await;
+    assert_eq!(status, 403);
+    // Names are for everyone signed in; nobody else.
+    assert_eq!(
+        h.api("maya", Method::GET, "/api/v1/names", None).await.0,
+        200
+    );
+    let (status, _, _) = h
+        .call(Auth::Anonymous, Method::GET, "/api/v1/names", None)
+        .await;
+    assert_eq!(status, 401);
+    // What the desk did is in the audit log.
+    assert_eq!(act(&h, "siti", &case, "claim", None).await.0, 200);
+    assert_eq!(act(&h, "siti", &case, "snooze", None).await.0, 200);
+    let (status, v) = h
+        .api("root", Method::GET, "/api/v1/audit?actor=siti", None)
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let actions: Vec<&str> = v["entries"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"conversation.claim") && actions.contains(&"conversation.snooze"),
+        "{actions:?}"
+    );
     h.stop().await;
 }
 
