@@ -750,7 +750,7 @@ async fn desk_routes_check_role_and_queue(store: StoreKind) {
     assert!(ids(&v).is_empty(), "{v}");
     assert_eq!(
         ids(&search(&h, "siti", "6281600000802").await.1),
-        [case.clone()]
+        std::slice::from_ref(&case)
     );
     for what in ["claim", "snooze"] {
         let (status, v) = act(&h, "budi", &case, what, None).await;

@@ -115,6 +115,7 @@ conformance!(
     index_basics_and_ties,
     index_pop_min_into_order_and_capacity,
     index_move_checks_source_and_capacity,
+    index_put_many_across_indexes,
     lists,
     locks,
     rate_take_gcra,
@@ -962,6 +963,38 @@ async fn index_move_checks_source_and_capacity(b: Arc<dyn Backend>) {
             .await
             .is_err()
     );
+}
+
+async fn index_put_many_across_indexes(b: Arc<dyn Backend>) {
+    let e = |i: &str, m: &str, s: f64| (i.to_string(), m.to_string(), s);
+    b.index_put_many(&[]).await.unwrap();
+    b.index_put("search:a", "c1", 1.0).await.unwrap();
+    // Untagged keys of different slots in one call: not atomic, so allowed.
+    b.index_put_many(&[
+        e("search:a", "c1", -5.0),
+        e("search:a", "c2", -4.0),
+        e("search:b", "c1", -5.0),
+        e("{h}x", "c3", 0.0),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(b.index_score("search:a", "c1").await.unwrap(), Some(-5.0));
+    assert_eq!(b.index_len("search:a").await.unwrap(), 2);
+    assert_eq!(
+        b.index_range("search:a", f64::MIN, f64::MAX, 10)
+            .await
+            .unwrap(),
+        [("c1".to_string(), -5.0), ("c2".to_string(), -4.0)]
+    );
+    assert_eq!(b.index_len("search:b").await.unwrap(), 1);
+    assert_eq!(b.index_score("{h}x", "c3").await.unwrap(), Some(0.0));
+    // A NaN anywhere: refused, nothing written.
+    assert!(
+        b.index_put_many(&[e("search:c", "c1", 1.0), e("search:c", "c2", f64::NAN)])
+            .await
+            .is_err()
+    );
+    assert_eq!(b.index_len("search:c").await.unwrap(), 0);
 }
 
 async fn concurrent_index_move_moves_once(b: Arc<dyn Backend>) {

@@ -304,6 +304,13 @@ pub trait Backend: Send + Sync + 'static {
     /// Adds or re-scores a member.
     async fn index_put(&self, index: &str, member: &str, score: f64) -> StoreResult<()>;
 
+    /// Adds or re-scores many `(index, member, score)` entries in one call
+    /// (one embedded transaction; one pipelined round trip to each Redis
+    /// node). Not atomic across indexes: the keys need no common hash tag,
+    /// and after a failure some entries may be written. A NaN score is
+    /// refused before anything is written.
+    async fn index_put_many(&self, entries: &[(String, String, f64)]) -> StoreResult<()>;
+
     /// Removes a member; false when absent.
     async fn index_remove(&self, index: &str, member: &str) -> StoreResult<bool>;
 

@@ -1337,6 +1337,24 @@ impl Backend for EmbeddedBackend {
             .await
     }
 
+    async fn index_put_many(&self, entries: &[(String, String, f64)]) -> StoreResult<()> {
+        let mut checked = Vec::with_capacity(entries.len());
+        for (index, member, score) in entries {
+            checked.push((index.clone(), member.clone(), check_score("score", *score)?));
+        }
+        if checked.is_empty() {
+            return Ok(());
+        }
+        self.write(move |txn| {
+            let mut t = IndexTables::open(txn)?;
+            for (index, member, score) in &checked {
+                t.put(index, member, *score)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn index_remove(&self, index: &str, member: &str) -> StoreResult<bool> {
         let (index, member) = (index.to_owned(), member.to_owned());
         self.write(move |txn| IndexTables::open(txn)?.remove(&index, &member))

@@ -957,6 +957,28 @@ impl Backend for RedisBackend {
         Ok(())
     }
 
+    async fn index_put_many(&self, entries: &[(String, String, f64)]) -> StoreResult<()> {
+        let mut pipe = redis::pipe();
+        for (index, member, score) in entries {
+            let score = check_score("score", *score)?;
+            pipe.cmd("ZADD")
+                .arg(self.index_key(index))
+                .arg(score)
+                .arg(member)
+                .ignore();
+        }
+        if entries.is_empty() {
+            return Ok(());
+        }
+        // One pipeline: on a Cluster the client splits it by node.
+        let mut conn = self.conn.clone();
+        let () = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| map_err("index_put_many", e))?;
+        Ok(())
+    }
+
     async fn index_remove(&self, index: &str, member: &str) -> StoreResult<bool> {
         let n: i64 = self
             .query(

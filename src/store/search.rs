@@ -233,12 +233,17 @@ impl Store {
             Ok(changed.then_some(doc))
         })
         .await?;
-        for d in &kept {
-            self.backend
-                .index_put(&term_key_of_digest(d), conversation_id, -(at_ms as f64))
-                .await?;
-        }
-        Ok(())
+        let entries: Vec<(String, String, f64)> = kept
+            .iter()
+            .map(|d| {
+                (
+                    term_key_of_digest(d),
+                    conversation_id.to_string(),
+                    -(at_ms as f64),
+                )
+            })
+            .collect();
+        self.backend.index_put_many(&entries).await
     }
 
     /// Makes a conversation unfindable: removes it from every term index it

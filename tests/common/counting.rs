@@ -33,6 +33,7 @@ pub const WRITES: &[&str] = &[
     "jobs_cancel",
     "jobs_dead_remove",
     "index_put",
+    "index_put_many",
     "index_remove",
     "index_pop_min_into",
     "index_move",
@@ -249,6 +250,12 @@ impl Backend for CountingBackend {
     async fn index_put(&self, index: &str, member: &str, score: f64) -> StoreResult<()> {
         self.count("index_put", index);
         self.inner.index_put(index, member, score).await
+    }
+
+    async fn index_put_many(&self, entries: &[(String, String, f64)]) -> StoreResult<()> {
+        let first = entries.first().map_or("", |e| e.0.as_str());
+        self.count("index_put_many", first);
+        self.inner.index_put_many(entries).await
     }
 
     async fn index_remove(&self, index: &str, member: &str) -> StoreResult<bool> {
