@@ -33,6 +33,7 @@ on_every_store!(
     the_board_shows_queues_agents_and_sla_breaches,
     reports_give_resolution_reopen_fcr_and_sla,
     templates_are_synced_and_broadcasts_checked_before_scheduling,
+    each_number_is_checked_against_its_business_accounts_templates,
     semicolon_csv_with_a_byte_order_mark_is_read,
     desk_routes_check_role_and_queue,
 );
@@ -1132,6 +1133,116 @@ async fn templates_are_synced_and_broadcasts_checked_before_scheduling(store: St
         (s["quiet_hours"].clone(), s["timezone"].clone()),
         (json!("21:00-08:00"), json!("Asia/Jakarta"))
     );
+    assert!(h.mock.violations().is_empty(), "{:?}", h.mock.violations());
+    h.stop().await;
+}
+
+/// Two numbers in two WhatsApp Business Accounts: each account's templates
+/// are synced, listed per sender, and a broadcast is checked against the
+/// account of the number it goes out from.
+async fn each_number_is_checked_against_its_business_accounts_templates(store: StoreKind) {
+    const JAKARTA: &str = "106540352242922";
+    const SURABAYA: &str = "106540352242933";
+    const WABA_SBY: &str = "102290129340399";
+    let h = Harness::start_with(store, |c| {
+        c.whatsapp.business_account_id = WABA.into();
+        c.whatsapp.phone_number_id = String::new();
+        let number = |id: &str, waba: Option<&str>| balas::config::WhatsAppNumber {
+            phone_number_id: id.into(),
+            name: id.into(),
+            access_token: None,
+            max_messages_per_second: None,
+            survey_template: None,
+            template_language: None,
+            business_account_id: waba.map(str::to_string),
+        };
+        c.whatsapp.numbers = vec![number(JAKARTA, None), number(SURABAYA, Some(WABA_SBY))];
+    })
+    .await;
+    let promo =
+        |name: &str| graph_mock::template(name, "id", "APPROVED", "MARKETING", "Halo {{1}}!", &[]);
+    h.mock.set_templates_of(WABA, vec![promo("promo_jakarta")]);
+    h.mock
+        .set_templates_of(WABA_SBY, vec![promo("promo_surabaya")]);
+    let names = |v: &Value| -> Vec<String> {
+        v["templates"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{v}"))
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (status, v) = h
+        .api(
+            "maya",
+            Method::GET,
+            &format!("/api/v1/templates?from={SURABAYA}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (names(&v), v["business_account_id"].clone()),
+        (vec!["promo_surabaya".to_string()], json!(WABA_SBY))
+    );
+    let (status, v) = h.api("maya", Method::GET, "/api/v1/templates", None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(names(&v), ["promo_jakarta"], "the default account's");
+    let (status, v) = h
+        .api("maya", Method::GET, "/api/v1/templates?from=999", None)
+        .await;
+    assert_eq!((status, code(&v)), (400, "bad_request"), "{v}");
+    let (status, v) = h
+        .api(
+            "maya",
+            Method::POST,
+            &format!("/api/v1/templates/sync?from={SURABAYA}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(names(&v), ["promo_surabaya"]);
+    assert_eq!(v["synced"].as_array().unwrap().len(), 2, "{v}");
+    let paths: BTreeSet<String> = h
+        .mock
+        .template_requests()
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(
+        paths,
+        BTreeSet::from([
+            format!("/{WABA}/message_templates"),
+            format!("/{WABA_SBY}/message_templates")
+        ])
+    );
+    let broadcast = |from: &str, name: &str| {
+        json!({
+            "name": "Promo", "channel": "whatsapp", "from": from,
+            "message": {"template": {"name": name, "language": "id", "body_parameters": ["{{name}}"]}},
+            "audience": {"recipients": [{"to": "6281600001201", "variables": {"name": "Rina"}}]},
+            "send_at": "2030-01-01T02:00:00Z",
+        })
+    };
+    for (from, name, want) in [
+        (SURABAYA, "promo_jakarta", 422),
+        (JAKARTA, "promo_surabaya", 422),
+        (JAKARTA, "promo_jakarta", 201),
+        (SURABAYA, "promo_surabaya", 201),
+    ] {
+        let (status, v) = h
+            .api(
+                "maya",
+                Method::POST,
+                "/api/v1/broadcasts",
+                Some(broadcast(from, name)),
+            )
+            .await;
+        assert_eq!(status, want, "{from} {name}: {v}");
+        if want == 422 {
+            assert_eq!(code(&v), "unknown_template");
+        }
+    }
     assert!(h.mock.violations().is_empty(), "{:?}", h.mock.violations());
     h.stop().await;
 }

@@ -36,6 +36,7 @@ fn numbers(c: &mut Config) {
             max_messages_per_second: Some(50.0),
             survey_template: None,
             template_language: None,
+            business_account_id: None,
         },
         WhatsAppNumber {
             phone_number_id: SURABAYA.into(),
@@ -44,6 +45,7 @@ fn numbers(c: &mut Config) {
             max_messages_per_second: None,
             survey_template: Some("survei_surabaya".into()),
             template_language: Some("id".into()),
+            business_account_id: None,
         },
     ];
     c.instagram.account_id = String::new();

@@ -3,14 +3,16 @@
 //! (quiet hours). Marketers and admins.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::access::audit::Action;
 use crate::api::auth::Caller;
 use crate::app::App;
 use crate::broadcast::templates::{self, SyncError, TemplateCheckError};
+use crate::channels::Channel;
 use crate::config::Role;
 use crate::http::ApiError;
 use crate::store::TemplateCatalogue;
@@ -49,35 +51,85 @@ impl From<TemplateCheckError> for ApiError {
     }
 }
 
-fn view(app: &App, c: Option<TemplateCatalogue>) -> Value {
-    let (synced_ms, list) = match c {
-        Some(c) => (Some(c.synced_ms), c.templates),
-        None => (None, Vec::new()),
+fn view(app: &App, c: Option<(String, TemplateCatalogue)>) -> Value {
+    let (account, synced_ms, list) = match c {
+        Some((waba, c)) => (Some(waba), Some(c.synced_ms), c.templates),
+        None => (None, None, Vec::new()),
     };
     json!({
         "configured": templates::configured(app.broadcasts()),
+        "business_account_id": account,
         "synced_ms": synced_ms,
         "templates": list,
     })
 }
 
-/// `GET /api/v1/templates`: the synced templates (synced first when none
-/// are stored yet).
-pub async fn list(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
+/// Query of the template routes.
+#[derive(Debug, Deserialize)]
+pub struct TemplatesQuery {
+    /// The WhatsApp number (`phone_number_id`) a broadcast would go out
+    /// from: its business account's templates. Default: the default sender.
+    pub from: Option<String>,
+}
+
+/// The sender whose templates a request means; 400 for a number that is
+/// not configured.
+fn sender(app: &App, from: Option<&str>) -> Result<Option<String>, ApiError> {
+    app.outbox()
+        .senders()
+        .choose(Channel::WhatsApp, from)
+        .or_else(|e| match from {
+            // Several numbers and none named: the default account's.
+            None => Ok(None),
+            Some(_) => Err(ApiError::bad_request(e.to_string())),
+        })
+}
+
+/// `GET /api/v1/templates[?from=]`: the synced templates of the sender's
+/// business account (synced first when none are stored yet).
+pub async fn list(
+    State(app): State<App>,
+    caller: Caller,
+    Query(q): Query<TemplatesQuery>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Marketer])?;
-    let c = templates::catalogue(app.broadcasts()).await?;
+    let from = sender(&app, q.from.as_deref())?;
+    let c = templates::catalogue(app.broadcasts(), from.as_deref()).await?;
     Ok(Json(view(&app, c)))
 }
 
-/// `POST /api/v1/templates/sync`: reads the templates from Meta now.
-pub async fn sync(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
+/// `POST /api/v1/templates/sync[?from=]`: reads the templates of every
+/// configured business account from Meta now; answers like `GET` (for
+/// `from`), with `synced`: each account and how many templates it has.
+pub async fn sync(
+    State(app): State<App>,
+    caller: Caller,
+    Query(q): Query<TemplatesQuery>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Marketer])?;
-    let c = templates::sync(app.broadcasts()).await?;
-    let detail = format!("templates:{}", c.templates.len());
+    let from = sender(&app, q.from.as_deref())?;
+    let all = templates::sync(app.broadcasts()).await?;
+    let counts: Vec<Value> = all
+        .iter()
+        .map(|(waba, c)| json!({"business_account_id": waba, "templates": c.templates.len()}))
+        .collect();
+    let detail = all
+        .iter()
+        .map(|(waba, c)| format!("{waba}:{}", c.templates.len()))
+        .collect::<Vec<_>>()
+        .join(",");
     caller
         .audit(app.store(), Action::TemplateSync, "whatsapp", Some(&detail))
         .await;
-    Ok(Json(view(&app, Some(c))))
+    let waba = app
+        .config()
+        .whatsapp
+        .business_account_of(from.as_deref())
+        .map(str::to_string);
+    let mine = all.into_iter().find(|(w, _)| Some(w) == waba.as_ref());
+    let mut v = view(&app, mine);
+    v["synced"] = Value::Array(counts);
+    Ok(Json(v))
 }
 
 /// `GET /api/v1/broadcasts/settings`: quiet hours (local range and time

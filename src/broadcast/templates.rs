@@ -5,7 +5,11 @@
 //! recipient by recipient at send time (Graph errors 132000/132001/132015/
 //! 132016).
 //!
-//! Without `whatsapp.business_account_id` nothing is synced or checked.
+//! Templates belong to a WhatsApp Business Account: each number's
+//! (`[[whatsapp.numbers]] business_account_id`, default
+//! `whatsapp.business_account_id`) is synced, and a broadcast is checked
+//! against the account of the number it goes out from. A sender without a
+//! business account id is neither synced nor checked.
 
 use std::time::Duration;
 
@@ -67,7 +71,7 @@ pub enum TemplateCheckError {
 pub enum SyncError {
     /// No WhatsApp Business Account id (or no access token) configured.
     #[error(
-        "set whatsapp.business_account_id and whatsapp.access_token to sync templates from Meta"
+        "set whatsapp.business_account_id (or business_account_id of each [[whatsapp.numbers]]) and an access token to sync templates from Meta"
     )]
     NotConfigured,
     /// Meta refused or answered something else.
@@ -78,54 +82,91 @@ pub enum SyncError {
     Store(#[from] StoreError),
 }
 
-/// Whether templates are synced and checked here.
+/// Whether templates are synced and checked here: WhatsApp is on and at
+/// least one business account id is configured.
 pub fn configured(broadcasts: &Broadcasts) -> bool {
     let wa = &broadcasts.config().whatsapp;
-    wa.enabled && !wa.business_account_id.trim().is_empty() && wa.access_token.is_some()
+    wa.enabled && !wa.business_accounts().is_empty()
 }
 
-/// Reads every template from Meta and stores them.
-pub async fn sync(broadcasts: &Broadcasts) -> Result<TemplateCatalogue, SyncError> {
+/// Reads every template of `business_account` from Meta and stores them.
+async fn sync_one(
+    broadcasts: &Broadcasts,
+    http: &reqwest::Client,
+    business_account: &str,
+    token: &str,
+) -> Result<TemplateCatalogue, SyncError> {
     let wa = &broadcasts.config().whatsapp;
-    let Some(token) = wa.access_token.as_ref().filter(|_| configured(broadcasts)) else {
-        return Err(SyncError::NotConfigured);
-    };
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .connect_timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|e| TemplateSyncError::Graph(e.to_string()))?;
-    let templates = fetch_templates(
-        &http,
-        &wa.api_base,
-        wa.business_account_id.trim(),
-        token.expose(),
-    )
-    .await?;
+    let templates = fetch_templates(http, &wa.api_base, business_account, token).await?;
     let catalogue = TemplateCatalogue {
         synced_ms: broadcasts.store().now_ms(),
         templates,
     };
     broadcasts
         .store()
-        .save_template_catalogue(&catalogue)
+        .save_template_catalogue(business_account, &catalogue)
         .await?;
     tracing::info!(
+        business_account,
         templates = catalogue.templates.len(),
         "message templates synced from Meta"
     );
     Ok(catalogue)
 }
 
-/// The stored templates, synced first when there are none yet.
-pub async fn catalogue(broadcasts: &Broadcasts) -> Result<Option<TemplateCatalogue>, SyncError> {
+/// Reads the templates of every configured business account from Meta and
+/// stores them; returns each account's.
+pub async fn sync(broadcasts: &Broadcasts) -> Result<Vec<(String, TemplateCatalogue)>, SyncError> {
     if !configured(broadcasts) {
+        return Err(SyncError::NotConfigured);
+    }
+    let accounts = broadcasts.config().whatsapp.business_accounts();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| TemplateSyncError::Graph(e.to_string()))?;
+    let mut out = Vec::with_capacity(accounts.len());
+    for (waba, token) in accounts {
+        let Some(token) = token else {
+            return Err(SyncError::NotConfigured);
+        };
+        let catalogue = sync_one(broadcasts, &http, &waba, token.expose()).await?;
+        out.push((waba, catalogue));
+    }
+    Ok(out)
+}
+
+/// The business account of sender `from` and its stored templates (synced
+/// first when there are none yet); `None` when that sender has no business
+/// account configured (nothing to check against).
+pub async fn catalogue(
+    broadcasts: &Broadcasts,
+    from: Option<&str>,
+) -> Result<Option<(String, TemplateCatalogue)>, SyncError> {
+    let wa = &broadcasts.config().whatsapp;
+    if !wa.enabled {
         return Ok(None);
     }
-    match broadcasts.store().template_catalogue().await? {
-        Some(c) => Ok(Some(c)),
-        None => sync(broadcasts).await.map(Some),
+    let Some(waba) = wa.business_account_of(from).map(str::to_string) else {
+        return Ok(None);
+    };
+    if let Some(c) = broadcasts.store().template_catalogue(&waba).await? {
+        return Ok(Some((waba, c)));
     }
+    let token = wa
+        .business_accounts()
+        .into_iter()
+        .find(|(w, _)| *w == waba)
+        .and_then(|(_, t)| t)
+        .ok_or(SyncError::NotConfigured)?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| TemplateSyncError::Graph(e.to_string()))?;
+    let c = sync_one(broadcasts, &http, &waba, token.expose()).await?;
+    Ok(Some((waba, c)))
 }
 
 /// The template `spec` names, if the broadcast may use it (pure).
@@ -172,16 +213,22 @@ pub fn check<'a>(
     Ok(t)
 }
 
-/// Checks a broadcast's message against the synced templates (text
-/// messages and deployments without a business account id pass).
+/// Checks a broadcast's message against the templates of the business
+/// account of its sender `from` (text messages, Instagram, and senders
+/// without a business account id pass).
 pub async fn check_message(
     broadcasts: &Broadcasts,
+    channel: crate::channels::Channel,
+    from: Option<&str>,
     message: &BroadcastMessage,
 ) -> Result<(), TemplateCheckError> {
     let BroadcastMessage::Template { template } = message else {
         return Ok(());
     };
-    let Some(catalogue) = catalogue(broadcasts).await? else {
+    if channel != crate::channels::Channel::WhatsApp {
+        return Ok(());
+    }
+    let Some((_, catalogue)) = catalogue(broadcasts, from).await? else {
         return Ok(());
     };
     check(&catalogue, template).map(|_| ())

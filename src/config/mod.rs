@@ -385,6 +385,51 @@ pub struct WhatsAppNumber {
     /// Language code of that template; default `survey.template_language`.
     #[serde(default)]
     pub template_language: Option<String>,
+    /// Its WhatsApp Business Account id (where its templates live); default
+    /// `whatsapp.business_account_id`.
+    #[serde(default)]
+    pub business_account_id: Option<String>,
+}
+
+impl WhatsAppConfig {
+    /// The WhatsApp Business Account of sender `from` (a configured number's
+    /// `phone_number_id`, or `None` for the default sender): the number's own
+    /// `business_account_id`, else `whatsapp.business_account_id`; `None`
+    /// when neither is set.
+    pub fn business_account_of(&self, from: Option<&str>) -> Option<&str> {
+        let own = from
+            .and_then(|f| self.numbers.iter().find(|n| n.phone_number_id == f))
+            .and_then(|n| n.business_account_id.as_deref())
+            .map(str::trim)
+            .filter(|w| !w.is_empty());
+        own.or(Some(self.business_account_id.trim()).filter(|w| !w.is_empty()))
+    }
+
+    /// Every WhatsApp Business Account configured (the default first), once
+    /// each, with the access token to read its templates (the first of its
+    /// numbers that has its own, else `whatsapp.access_token`).
+    pub fn business_accounts(&self) -> Vec<(String, Option<&Secret>)> {
+        let mut out: Vec<(String, Option<&Secret>)> = Vec::new();
+        let default = self.business_account_id.trim();
+        if !default.is_empty() {
+            out.push((default.to_string(), self.access_token.as_ref()));
+        }
+        for n in &self.numbers {
+            let Some(waba) = self.business_account_of(Some(&n.phone_number_id)) else {
+                continue;
+            };
+            let token = n.access_token.as_ref().or(self.access_token.as_ref());
+            match out.iter_mut().find(|(w, _)| w == waba) {
+                Some(entry) => {
+                    if entry.1.is_none() {
+                        entry.1 = token;
+                    }
+                }
+                None => out.push((waba.to_string(), token)),
+            }
+        }
+        out
+    }
 }
 
 /// `[instagram]`: the Meta app's Instagram settings and the professional

@@ -1,12 +1,13 @@
-//! The WhatsApp message templates last synced from Meta (one document), so
-//! broadcasts are checked and previews drawn without asking Meta each time.
+//! The WhatsApp message templates last synced from Meta, one document per
+//! WhatsApp Business Account (`templates:whatsapp:<waba id>`), so broadcasts
+//! are checked and previews drawn without asking Meta each time.
 
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreResult};
 use crate::channels::templates::MessageTemplate;
 
-/// The templates as of one sync.
+/// The templates of one business account as of one sync.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TemplateCatalogue {
     /// When they were read from Meta, Unix ms.
@@ -15,16 +16,26 @@ pub struct TemplateCatalogue {
     pub templates: Vec<MessageTemplate>,
 }
 
-const CATALOGUE_KEY: &str = "templates:whatsapp";
+fn catalogue_key(business_account: &str) -> String {
+    format!("templates:whatsapp:{business_account}")
+}
 
 impl Store {
-    /// The templates last synced, if ever.
-    pub async fn template_catalogue(&self) -> StoreResult<Option<TemplateCatalogue>> {
-        self.get_json(CATALOGUE_KEY).await
+    /// The templates last synced from `business_account`, if ever.
+    pub async fn template_catalogue(
+        &self,
+        business_account: &str,
+    ) -> StoreResult<Option<TemplateCatalogue>> {
+        self.get_json(&catalogue_key(business_account)).await
     }
 
-    /// Replaces the synced templates.
-    pub async fn save_template_catalogue(&self, catalogue: &TemplateCatalogue) -> StoreResult<()> {
-        self.put_json(CATALOGUE_KEY, catalogue).await
+    /// Replaces the synced templates of `business_account`.
+    pub async fn save_template_catalogue(
+        &self,
+        business_account: &str,
+        catalogue: &TemplateCatalogue,
+    ) -> StoreResult<()> {
+        self.put_json(&catalogue_key(business_account), catalogue)
+            .await
     }
 }

@@ -133,6 +133,7 @@ struct Inner {
     uploads: Mutex<Vec<MockUpload>>,
     fetched: Mutex<Vec<FetchedFile>>,
     templates: Mutex<Vec<Value>>,
+    templates_of: Mutex<HashMap<String, Vec<Value>>>,
     template_requests: Mutex<Vec<RecordedRequest>>,
 }
 
@@ -207,6 +208,16 @@ impl GraphMock {
     /// (see [`template`]).
     pub fn set_templates(&self, templates: Vec<Value>) {
         *self.inner.templates.lock().unwrap() = templates;
+    }
+
+    /// The templates of one WhatsApp Business Account `waba` (others have
+    /// those of [`GraphMock::set_templates`]).
+    pub fn set_templates_of(&self, waba: &str, templates: Vec<Value>) {
+        self.inner
+            .templates_of
+            .lock()
+            .unwrap()
+            .insert(waba.to_string(), templates);
     }
 
     /// `GET …/message_templates` requests so far.
@@ -660,10 +671,9 @@ fn templates_at(
     {
         return refuse(format!("before={c:?} is not a cursor this API gave out"));
     }
-    let all: Vec<Value> = inner
-        .templates
-        .lock()
-        .unwrap()
+    let own = inner.templates_of.lock().unwrap().get(&id).cloned();
+    let all: Vec<Value> = own
+        .unwrap_or_else(|| inner.templates.lock().unwrap().clone())
         .iter()
         .filter(|t| {
             ["status", "category", "name", "language"].iter().all(|k| {
