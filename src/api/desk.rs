@@ -227,7 +227,9 @@ pub async fn search(app: &App, caller: &Caller, q: SearchQuery) -> Result<Json<V
 
 async fn list_item(app: &App, c: &Conversation) -> Result<Value, ApiError> {
     let contact = app.store().contact(c.channel, &c.contact_id).await?;
-    let transcript = app.store().transcript(&c.id).await?;
+    // The last words said, from the last few entries (system lines and
+    // notes are skipped; a long conversation costs no more).
+    let transcript = app.store().transcript_tail(&c.id, 8).await?;
     let last = transcript
         .iter()
         .rev()

@@ -880,6 +880,26 @@ impl Store {
             .collect()
     }
 
+    /// The last `n` entries of a transcript (previews: a search result or a
+    /// list item costs the same however long the conversation is).
+    pub async fn transcript_tail(&self, id: &str, n: u64) -> StoreResult<Vec<TranscriptEntry>> {
+        let key = transcript_key(id);
+        let len = self.backend.list_len(&key).await?;
+        let items = self
+            .backend
+            .list_range(&key, len.saturating_sub(n), n)
+            .await?;
+        items
+            .iter()
+            .map(|b| {
+                serde_json::from_slice(b).map_err(|e| StoreError::Corrupt {
+                    key: key.clone(),
+                    reason: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
     /// Storage key of a contact, exposed for the few callers that need CAS on it.
     pub fn contact_key(channel: Channel, external_id: &str) -> String {
         contact_key(channel, external_id)
