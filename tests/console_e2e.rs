@@ -1,15 +1,20 @@
 //! The agent console in a real headless Chromium, against a real Balas server.
 //!
 //! Starts Balas in-process (embedded store in a temp dir, the repository's
-//! intent rules) with a Graph API mock as WhatsApp's `api_base`, then runs
-//! `node tests/console/e2e.mjs`, which drives Chromium through Playwright:
-//! sign in through the form (session cookie, shared by a second tab), a
-//! signed complaint webhook shows up in the Queue live, claim, reply (checked
-//! at the Graph mock), the customer's answer shows up live, HTML-looking
-//! customer text stays text, the customer's photo shows as a thumbnail that
-//! opens in a viewer, the agent uploads a PDF (it reaches the Graph mock as a
-//! document), resolve, then the admin screen (add a user, set queues, issue
-//! an API token, disable), sign out, and screenshots in `tests/artifacts/`.
+//! intent rules, a second agent with an API token, WhatsApp templates listed
+//! by the Graph API mock, which is WhatsApp's `api_base`), then runs
+//! `node tests/console/e2e.mjs`, which drives Chromium through Playwright at
+//! 1280×800 and 390×844: sign in, the live queue, claim, reply, rendered
+//! canned responses, translated system lines and errors, files, the phone
+//! layout (Send tappable at its centre, the contact drawer, no horizontal
+//! overflow on any screen), claiming a named chat, presence, transfer from a
+//! list, the live supervisor board, search, snooze, reports, users, and
+//! broadcasts (semicolon CSV, synced template with preview, quiet hours,
+//! truthful progress); see docs/console.md. Screenshots go to
+//! `tests/artifacts/` (`UPDATE_DOCS=1`: to `docs/console/`).
+//!
+//! `console_modules_in_node` runs the console's pure modules' unit tests
+//! (`tests/console/unit.mjs`) in Node.
 //!
 //! Needs Chromium (`/usr/bin/chromium`) and `tests/console/node_modules`;
 //! `./scripts/test` installs both. Without them this test fails and says so.
@@ -21,10 +26,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use balas::config::{AgentConfig, CannedConfig, HumanDuration, Role, Secret};
-use common::graph_mock::GraphMock;
+use common::graph_mock::{self, GraphMock};
 
 const TOKEN: &str = "e2e-agent-token-5f0c1d";
 const AGENT2_TOKEN: &str = "e2e-agent2-token-9a7b3e";
+const WABA: &str = "104857600012345";
 const PASSWORD: &str = "e2e sign-in password";
 const APP_SECRET: &str = "e2e-app-secret";
 const PHONE_NUMBER_ID: &str = "112233445566778";
@@ -76,6 +82,7 @@ async fn console_in_a_real_browser() {
     config.whatsapp.access_token = Some(Secret::new("e2e-access-token"));
     config.whatsapp.phone_number_id = PHONE_NUMBER_ID.to_string();
     config.whatsapp.app_secret = Some(Secret::new(APP_SECRET));
+    config.whatsapp.business_account_id = WABA.into();
     config.agents = vec![
         AgentConfig {
             id: "siti".into(),
@@ -95,6 +102,18 @@ async fn console_in_a_real_browser() {
             token_sha256: balas::api::auth::token_hash(AGENT2_TOKEN),
         },
     ];
+    // The templates the WhatsApp Business Account has (synced by the console).
+    graph.set_templates(vec![
+        graph_mock::template(
+            "promo_akhir_tahun",
+            "id",
+            "APPROVED",
+            "MARKETING",
+            "Halo {{1}}, pesanan {{2}} dapat diskon akhir tahun!",
+            &["Lihat promo", "Berhenti"],
+        ),
+        graph_mock::template("info_baru", "id", "PENDING", "UTILITY", "Info baru", &[]),
+    ]);
     config.canned = vec![
         CannedConfig {
             shortcut: "foto".into(),
@@ -131,17 +150,16 @@ async fn console_in_a_real_browser() {
         res.text().await.unwrap_or_default()
     );
 
-    // Whether this server has the desk routes (presence, board, search,
-    // snooze, claim by id): the browser test covers them when it does.
-    let desk = reqwest::Client::new()
+    // The desk routes (presence, board, search, snooze, claim by id) are
+    // there: the console finds them by `GET /api/v1/names`, and the browser
+    // test covers them (`DESK=1`), so their loss cannot go unnoticed.
+    let names = reqwest::Client::new()
         .get(format!("{base}/api/v1/names"))
         .bearer_auth(TOKEN)
         .send()
         .await
-        .unwrap()
-        .status()
-        .is_success();
-    eprintln!("desk routes: {}", if desk { "present" } else { "absent" });
+        .unwrap();
+    assert_eq!(names.status(), 200, "GET /api/v1/names");
 
     // The console is served with its security headers.
     let res = reqwest::get(format!("{base}/console/")).await.unwrap();
@@ -176,10 +194,11 @@ async fn console_in_a_real_browser() {
         .env("UPLOAD_FILE", root.join("tests/data/media/nota-servis.pdf"))
         .env("ARTIFACTS", &artifacts)
         .env("CHROMIUM", &browser)
-        .env("DESK", if desk { "1" } else { "0" })
+        .env("DESK", "1")
         .env("AGENT2", "rudi")
         .env("AGENT2_NAME", "Rudi Hartono")
         .env("AGENT2_TOKEN", AGENT2_TOKEN)
+        .env("TEMPLATES", "1")
         // `UPDATE_DOCS=1 cargo test --test console_e2e` refreshes the
         // screenshots of docs/console.md; otherwise they go to tests/artifacts.
         .env(
