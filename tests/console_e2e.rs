@@ -150,17 +150,6 @@ async fn console_in_a_real_browser() {
         res.text().await.unwrap_or_default()
     );
 
-    // The desk routes (presence, board, search, snooze, claim by id) are
-    // there: the console finds them by `GET /api/v1/names`, and the browser
-    // test covers them (`DESK=1`), so their loss cannot go unnoticed.
-    let names = reqwest::Client::new()
-        .get(format!("{base}/api/v1/names"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(names.status(), 200, "GET /api/v1/names");
-
     // The console is served with its security headers.
     let res = reqwest::get(format!("{base}/console/")).await.unwrap();
     assert_eq!(res.status(), 200);
@@ -194,11 +183,9 @@ async fn console_in_a_real_browser() {
         .env("UPLOAD_FILE", root.join("tests/data/media/nota-servis.pdf"))
         .env("ARTIFACTS", &artifacts)
         .env("CHROMIUM", &browser)
-        .env("DESK", "1")
         .env("AGENT2", "rudi")
         .env("AGENT2_NAME", "Rudi Hartono")
         .env("AGENT2_TOKEN", AGENT2_TOKEN)
-        .env("TEMPLATES", "1")
         // `UPDATE_DOCS=1 cargo test --test console_e2e` refreshes the
         // screenshots of docs/console.md; otherwise they go to tests/artifacts.
         .env(

@@ -2,18 +2,22 @@
 //
 // Run by tests/console_e2e.rs, which starts Balas and a Graph API mock and
 // passes: BASE_URL, USERNAME and PASSWORD (an admin), APP_SECRET, GRAPH_URL
-// (the mock, with GET /__requests), ARTIFACTS (directory for screenshots),
-// CHROMIUM (optional).
+// (the mock, with GET /__requests), MEDIA_ID / MEDIA_SHA256 (a photo the mock
+// serves), UPLOAD_FILE, AGENT2 / AGENT2_NAME / AGENT2_TOKEN (a second agent),
+// ARTIFACTS (directory for screenshots), DOCS_DIR (screenshots for
+// docs/console.md), CHROMIUM (optional).
 //
-// The admin signs in through the form (an HttpOnly cookie, shared by a second
-// tab); a customer complains over a signed WhatsApp webhook; the conversation
-// shows up in the Queue live; the agent claims it and replies; the reply
-// reaches the Graph mock; the customer's answer appears live; a message that
-// looks like HTML stays text; the customer's photo shows as a thumbnail that
-// opens in a viewer; the agent attaches a PDF, sees the upload progress, and
-// it reaches the Graph mock as a document; the agent resolves the case. Then
-// the admin adds a user, gives them queues, issues an API token (shown once,
-// and it works), disables them (the token stops working), and signs out.
+// One admin works through the whole desk at 1280×800 and 390×844: sign in,
+// presence, the live queue with names instead of ids, claim, reply, system
+// lines in both languages, rendered canned responses, files, the phone layout
+// (Send tappable at its centre, the contact drawer, nothing wider than the
+// screen), a waiting chat opened read-only and claimed, "Kembali", transfer
+// from a list, the live board (a second agent claims through the API;
+// reassign by menu and by dragging), search (order number, phone, pages),
+// snooze, resolve, every screen's width, reports, users, broadcasts
+// (quiet hours, semicolon CSV with a BOM, synced template with preview and
+// the server's refusal, line errors in Indonesian, truthful progress, form
+// defaults, cancel), sign out. docs/console.md lists every step.
 
 import { chromium } from 'playwright-core';
 import crypto from 'node:crypto';
@@ -38,14 +42,10 @@ const PHONE_NUMBER_ID = process.env.PHONE_NUMBER_ID || '112233445566778';
 const MEDIA_ID = env('MEDIA_ID');
 const MEDIA_SHA256 = env('MEDIA_SHA256');
 const UPLOAD_FILE = env('UPLOAD_FILE');
-// Whether the server has the desk routes (presence, board, search, snooze, claim by id).
-const DESK = process.env.DESK === '1';
-// A second agent (with an API token) for the desk steps, and whether the
-// Graph mock lists WhatsApp templates to sync.
+// A second agent (with an API token) for the desk steps.
 const AGENT2 = process.env.AGENT2 || 'rudi';
 const AGENT2_NAME = process.env.AGENT2_NAME || 'Rudi Hartono';
 const AGENT2_TOKEN = process.env.AGENT2_TOKEN || '';
-const TEMPLATES = process.env.TEMPLATES === '1';
 
 /** Calls the API as the second agent (their bearer token). */
 async function asAgent2(method, route, body) {
@@ -235,8 +235,6 @@ try {
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => {
     if (m.type() !== 'error' || /the server responded with a status of 204/.test(m.text())) return;
-    // The console asks whether the server has the desk routes; older ones say 404.
-    if (!DESK && /status of 404/.test(m.text()) && /\/api\/v1\/(names|me\/presence)/.test(m.location()?.url || '')) return;
     // The wrong password is refused with 401 on purpose; anything else is a problem.
     if (expected401 > 0 && /status of 401/.test(m.text())) {
       expected401 -= 1;
@@ -284,47 +282,41 @@ try {
     throw new Error(`unexpected session cookie: ${JSON.stringify(cookies)}`);
   }
 
-  if (DESK) {
-    step('presence: opening the console brings the agent online; the switch sets away and back');
-    const presence = page.locator('#presence');
-    await page.locator('#presence-wrap').waitFor();
-    await page.waitForFunction(() => document.querySelector('#presence').value === 'online');
-    const serverSays = () => page.evaluate(async () => (await (await fetch('/api/v1/me/presence')).json()).status);
-    if ((await serverSays()) !== 'online') throw new Error('the console did not report online');
-    await presence.selectOption('away');
-    await eventually(async () => (await serverSays()) === 'away', 'presence away');
-    await presence.selectOption('online');
-    await eventually(async () => (await serverSays()) === 'online', 'presence online');
-  }
+  step('presence: opening the console brings the agent online; the switch sets away and back');
+  const presence = page.locator('#presence');
+  await page.locator('#presence-wrap').waitFor();
+  await page.waitForFunction(() => document.querySelector('#presence').value === 'online');
+  const serverSays = () => page.evaluate(async () => (await (await fetch('/api/v1/me/presence')).json()).status);
+  if ((await serverSays()) !== 'online') throw new Error('the console did not report online');
+  await presence.selectOption('away');
+  await eventually(async () => (await serverSays()) === 'away', 'presence away');
+  await presence.selectOption('online');
+  await eventually(async () => (await serverSays()) === 'online', 'presence online');
 
   step('a second tab is signed in too (one cookie for every tab)');
   const tab = await context.newPage();
   await tab.goto(BASE_URL + '/console/');
   await tab.getByRole('heading', { name: 'Antrean', level: 1 }).waitFor();
   if (await tab.locator('#signin').isVisible()) throw new Error('the second tab asks to sign in again');
-  if (DESK) {
-    // Closing one tab does not leave the agent offline while another is
-    // open. A closing tab says offline (a keepalive request on pagehide,
-    // which Playwright's close does not reliably fire), so that request is
-    // made here as the closing tab would; the open tab hears it on the
-    // event stream and says online again.
-    await tab.close();
-    const isPut = (r, status) => r.url().endsWith('/api/v1/me/presence') && r.method() === 'PUT' && (r.postData() || '').includes(status);
-    const openSaysOnline = page.waitForResponse((res) => isPut(res.request(), 'online'));
-    await page.evaluate(async () => {
-      const { authHeaders } = await import('/console/api.js');
-      await fetch('/api/v1/me/presence', {
-        method: 'PUT',
-        headers: authHeaders({ 'Content-Type': 'application/json' }, 'PUT'),
-        body: JSON.stringify({ status: 'offline' }),
-      });
+  // Closing one tab does not leave the agent offline while another is
+  // open. A closing tab says offline (a keepalive request on pagehide,
+  // which Playwright's close does not reliably fire), so that request is
+  // made here as the closing tab would; the open tab hears it on the
+  // event stream and says online again.
+  await tab.close();
+  const isPut = (r, status) => r.url().endsWith('/api/v1/me/presence') && r.method() === 'PUT' && (r.postData() || '').includes(status);
+  const openSaysOnline = page.waitForResponse((res) => isPut(res.request(), 'online'));
+  await page.evaluate(async () => {
+    const { authHeaders } = await import('/console/api.js');
+    await fetch('/api/v1/me/presence', {
+      method: 'PUT',
+      headers: authHeaders({ 'Content-Type': 'application/json' }, 'PUT'),
+      body: JSON.stringify({ status: 'offline' }),
     });
-    await openSaysOnline;
-    if ((await page.evaluate(async () => (await (await fetch('/api/v1/me/presence')).json()).status)) !== 'online') {
-      throw new Error('the agent is not online after closing the second tab');
-    }
-  } else {
-    await tab.close();
+  });
+  await openSaysOnline;
+  if ((await page.evaluate(async () => (await (await fetch('/api/v1/me/presence')).json()).status)) !== 'online') {
+    throw new Error('the agent is not online after closing the second tab');
   }
 
   step('a customer complains; the conversation appears in the queue without a reload');
@@ -394,13 +386,7 @@ try {
   await reply.fill('Halo {{contact.name}}, ada yang bisa dibantu?');
   await page.locator('#placeholder-note').waitFor();
   await reply.press('Enter');
-  if (DESK) {
-    await graphReceived('Halo Budi Santoso, ada yang bisa dibantu?');
-  } else {
-    await page.locator('#toast', { hasText: 'Ganti dulu' }).waitFor();
-    if ((await reply.inputValue()) === '') throw new Error('the text with a placeholder was sent');
-    await reply.fill('');
-  }
+  await graphReceived('Halo Budi Santoso, ada yang bisa dibantu?');
 
   step('the customer answers; it appears live in the open conversation');
   const followUp = 'sudah saya foto, layarnya retak';
@@ -496,135 +482,129 @@ try {
   await otherCard.waitFor();
   await otherCard.locator('.card-link').click();
   await page.getByRole('heading', { name: 'Sari Wulandari', level: 1 }).waitFor();
-  await page.locator('#window-info', { hasText: 'Menunggu di antrean Keluhan' }).or(page.locator('#window-info', { hasText: 'belum ditugaskan' })).waitFor();
+  await page.locator('#window-info', { hasText: 'Menunggu di antrean Keluhan' }).waitFor();
   if (!(await page.locator('#reply').isDisabled())) throw new Error('the reply box of a waiting chat is enabled');
   await page.setViewportSize(PHONE);
   await noHorizontalOverflow(page, 'a waiting conversation at 390×844');
-  if (DESK) await tappable(page, '#claim', 'the claim button at 390×844');
+  await tappable(page, '#claim', 'the claim button at 390×844');
   await page.setViewportSize(DESKTOP);
   await page.locator('#back').click();
   await page.getByRole('heading', { name: 'Antrean', level: 1 }).waitFor();
   if (!page.url().endsWith('#/queue')) throw new Error(`"Kembali" went to ${page.url()}`);
-  if (DESK) {
-    step('claim this specific conversation from its read-only view');
-    await otherCard.locator('.card-link').click();
-    await page.locator('#claim').click();
-    await page.waitForFunction(() => !document.querySelector('#reply').disabled);
-    await page.locator('.entry.system', { hasText: 'Diambil oleh Siti Aminah' }).waitFor();
-    await page.locator('#back').click();
-    await page.getByRole('heading', { name: 'Antrean', level: 1 }).waitFor();
-  } else if (await page.locator('#claim').count()) {
-    throw new Error('a claim button is shown although the server has no claim route');
-  }
+  step('claim this specific conversation from its read-only view');
+  await otherCard.locator('.card-link').click();
+  await page.locator('#claim').click();
+  await page.waitForFunction(() => !document.querySelector('#reply').disabled);
+  await page.locator('.entry.system', { hasText: 'Diambil oleh Siti Aminah' }).waitFor();
+  await page.locator('#back').click();
+  await page.getByRole('heading', { name: 'Antrean', level: 1 }).waitFor();
   await page.locator('#nav button[data-route=mine]').click();
   await page.locator('.card', { hasText: 'Budi Santoso' }).locator('.card-link').click();
   await page.getByRole('heading', { name: 'Budi Santoso', level: 1 }).waitFor();
 
-  if (DESK) {
-    step('transfer to a person chosen from a list that shows presence and load');
-    await asAgent2('PUT', '/me/presence', { status: 'online' });
-    await page.locator('#nav button[data-route=mine]').click();
-    await page.locator('.card', { hasText: 'Sari Wulandari' }).locator('.card-link').click();
-    await page.getByRole('heading', { name: 'Sari Wulandari', level: 1 }).waitFor();
-    await page.locator('#transfer-kind').selectOption('agent');
-    const choice = page.locator('#transfer-target option', { hasText: AGENT2_NAME });
-    const label = await choice.textContent();
-    if (!/Online · 0\/5/.test(label)) throw new Error(`the transfer list does not show presence and load: ${label}`);
-    await page.locator('#transfer-target').selectOption(AGENT2);
-    await page.locator('.transfer').getByRole('button', { name: 'Alihkan' }).click();
-    await page.locator('.conv-status', { hasText: AGENT2_NAME }).waitFor();
-    await page.locator('.entry.system', { hasText: `Dialihkan ke ${AGENT2_NAME}` }).waitFor();
+  step('transfer to a person chosen from a list that shows presence and load');
+  await asAgent2('PUT', '/me/presence', { status: 'online' });
+  await page.locator('#nav button[data-route=mine]').click();
+  await page.locator('.card', { hasText: 'Sari Wulandari' }).locator('.card-link').click();
+  await page.getByRole('heading', { name: 'Sari Wulandari', level: 1 }).waitFor();
+  await page.locator('#transfer-kind').selectOption('agent');
+  const choice = page.locator('#transfer-target option', { hasText: AGENT2_NAME });
+  const label = await choice.textContent();
+  if (!/Online · 0\/5/.test(label)) throw new Error(`the transfer list does not show presence and load: ${label}`);
+  await page.locator('#transfer-target').selectOption(AGENT2);
+  await page.locator('.transfer').getByRole('button', { name: 'Alihkan' }).click();
+  await page.locator('.conv-status', { hasText: AGENT2_NAME }).waitFor();
+  await page.locator('.entry.system', { hasText: `Dialihkan ke ${AGENT2_NAME}` }).waitFor();
 
-    step('the supervisor board updates live when an agent claims; reassign by menu and by dragging; click through');
-    await page.locator('#nav button[data-route=board]').click();
-    await page.getByRole('heading', { name: 'Papan supervisor', level: 1 }).waitFor();
-    const agent2Row = page.locator(`tr[data-agent="${AGENT2}"]`);
-    await agent2Row.locator('.load-text', { hasText: '1/5' }).waitFor();
-    await agent2Row.getByText('Sari Wulandari').waitFor();
-    const keluhan = page.locator('.board-queue[data-queue="complaints"]');
-    const boardNavigations = navigations;
-    const third = { wa_id: '6281211112222', name: 'Tono Prasetyo' };
-    await customerSays('barang saya rusak, saya mau komplain', third);
-    await keluhan.locator('.waiting', { hasText: '1' }).waitFor();
-    await keluhan.getByText('Tono Prasetyo').waitFor();
-    await docShot(page, 'board');
-    await asAgent2('POST', '/queue/claim', {});
-    await agent2Row.locator('.load-text', { hasText: '2/5' }).waitFor();
-    await agent2Row.getByText('Tono Prasetyo').waitFor();
-    await keluhan.locator('.waiting', { hasText: '0' }).waitFor();
-    if (navigations !== boardNavigations) throw new Error('the board reloaded the page');
-    await page.setViewportSize(PHONE);
-    await noHorizontalOverflow(page, 'board at 390×844');
-    await docShot(page, 'board');
-    await page.setViewportSize(DESKTOP);
-    const tono = await agent2Row.locator('li', { hasText: 'Tono Prasetyo' }).getAttribute('data-conversation');
-    await agent2Row.locator(`select.reassign[data-conversation="${tono}"]`).selectOption(USERNAME);
-    const meRow = page.locator(`tr[data-agent="${USERNAME}"]`);
-    await meRow.getByText('Tono Prasetyo').waitFor();
-    await agent2Row.locator('.load-text', { hasText: '1/5' }).waitFor();
-    // And back by dragging it onto their row.
-    await meRow.locator('li', { hasText: 'Tono Prasetyo' }).locator('small').dragTo(agent2Row);
-    await agent2Row.getByText('Tono Prasetyo').waitFor();
-    await agent2Row.locator('.load-text', { hasText: '2/5' }).waitFor();
-    await agent2Row.getByRole('link', { name: 'Tono Prasetyo' }).click();
-    await page.getByRole('heading', { name: 'Tono Prasetyo', level: 1 }).waitFor();
-    await page.locator('#back').click();
-    await page.getByRole('heading', { name: 'Papan supervisor', level: 1 }).waitFor();
+  step('the supervisor board updates live when an agent claims; reassign by menu and by dragging; click through');
+  await page.locator('#nav button[data-route=board]').click();
+  await page.getByRole('heading', { name: 'Papan supervisor', level: 1 }).waitFor();
+  const agent2Row = page.locator(`tr[data-agent="${AGENT2}"]`);
+  await agent2Row.locator('.load-text', { hasText: '1/5' }).waitFor();
+  await agent2Row.getByText('Sari Wulandari').waitFor();
+  const keluhan = page.locator('.board-queue[data-queue="complaints"]');
+  const boardNavigations = navigations;
+  const third = { wa_id: '6281211112222', name: 'Tono Prasetyo' };
+  await customerSays('barang saya rusak, saya mau komplain', third);
+  await keluhan.locator('.waiting', { hasText: '1' }).waitFor();
+  await keluhan.getByText('Tono Prasetyo').waitFor();
+  await docShot(page, 'board');
+  await asAgent2('POST', '/queue/claim', {});
+  await agent2Row.locator('.load-text', { hasText: '2/5' }).waitFor();
+  await agent2Row.getByText('Tono Prasetyo').waitFor();
+  await keluhan.locator('.waiting', { hasText: '0' }).waitFor();
+  if (navigations !== boardNavigations) throw new Error('the board reloaded the page');
+  await page.setViewportSize(PHONE);
+  await noHorizontalOverflow(page, 'board at 390×844');
+  await docShot(page, 'board');
+  await page.setViewportSize(DESKTOP);
+  const tono = await agent2Row.locator('li', { hasText: 'Tono Prasetyo' }).getAttribute('data-conversation');
+  await agent2Row.locator(`select.reassign[data-conversation="${tono}"]`).selectOption(USERNAME);
+  const meRow = page.locator(`tr[data-agent="${USERNAME}"]`);
+  await meRow.getByText('Tono Prasetyo').waitFor();
+  await agent2Row.locator('.load-text', { hasText: '1/5' }).waitFor();
+  // And back by dragging it onto their row.
+  await meRow.locator('li', { hasText: 'Tono Prasetyo' }).locator('small').dragTo(agent2Row);
+  await agent2Row.getByText('Tono Prasetyo').waitFor();
+  await agent2Row.locator('.load-text', { hasText: '2/5' }).waitFor();
+  await agent2Row.getByRole('link', { name: 'Tono Prasetyo' }).click();
+  await page.getByRole('heading', { name: 'Tono Prasetyo', level: 1 }).waitFor();
+  await page.locator('#back').click();
+  await page.getByRole('heading', { name: 'Papan supervisor', level: 1 }).waitFor();
 
-    step('search finds a chat by order number and by phone number');
-    await customerSays('pesanan saya INV-20261130-0077 belum sampai kak');
-    const search = page.locator('#search');
-    await search.fill('6281298765432');
-    await search.press('Enter');
-    await page.locator('#results .card', { hasText: 'Sari Wulandari' }).waitFor();
-    await search.fill('INV-20261130-0077');
-    await search.press('Enter');
-    const found = page.locator('#results .card', { hasText: 'Budi Santoso' });
-    await found.waitFor();
-    await page.locator('#search-status', { hasText: '1 percakapan' }).waitFor();
-    await docShot(page, 'search');
-    await page.setViewportSize(PHONE);
-    await noHorizontalOverflow(page, 'search at 390×844');
-    await docShot(page, 'search');
-    await page.setViewportSize(DESKTOP);
+  step('search finds a chat by order number and by phone number');
+  await customerSays('pesanan saya INV-20261130-0077 belum sampai kak');
+  const search = page.locator('#search');
+  await search.fill('6281298765432');
+  await search.press('Enter');
+  await page.locator('#results .card', { hasText: 'Sari Wulandari' }).waitFor();
+  await search.fill('INV-20261130-0077');
+  await search.press('Enter');
+  const found = page.locator('#results .card', { hasText: 'Budi Santoso' });
+  await found.waitFor();
+  await page.locator('#search-status', { hasText: '1 percakapan' }).waitFor();
+  await docShot(page, 'search');
+  await page.setViewportSize(PHONE);
+  await noHorizontalOverflow(page, 'search at 390×844');
+  await docShot(page, 'search');
+  await page.setViewportSize(DESKTOP);
 
-    step('search results come a page at a time');
-    await Promise.all(Array.from({ length: 21 }, (_, i) =>
-      customerSays('jam buka toko kapan ya? kode voucher XQ77', { wa_id: String(6281300000000 + i), name: `Pelanggan ${i + 1}` })));
-    await eventually(async () => (await page.evaluate(async () =>
-      (await (await fetch('/api/v1/conversations?q=XQ77&limit=50')).json()).conversations.length)) === 21, '21 conversations to search');
-    await search.fill('XQ77');
-    await search.press('Enter');
-    await page.locator('#search-status', { hasText: '20 percakapan' }).waitFor();
-    await page.locator('#search-more').click();
-    await page.locator('#search-status', { hasText: '21 percakapan' }).waitFor();
-    await page.locator('#search-more').waitFor({ state: 'hidden' });
-    if ((await page.locator('#results .card').count()) !== 21) throw new Error('the second page did not add the last result');
+  step('search results come a page at a time');
+  await Promise.all(Array.from({ length: 21 }, (_, i) =>
+    customerSays('jam buka toko kapan ya? kode voucher XQ77', { wa_id: String(6281300000000 + i), name: `Pelanggan ${i + 1}` })));
+  await eventually(async () => (await page.evaluate(async () =>
+    (await (await fetch('/api/v1/conversations?q=XQ77&limit=50')).json()).conversations.length)) === 21, '21 conversations to search');
+  await search.fill('XQ77');
+  await search.press('Enter');
+  await page.locator('#search-status', { hasText: '20 percakapan' }).waitFor();
+  await page.locator('#search-more').click();
+  await page.locator('#search-status', { hasText: '21 percakapan' }).waitFor();
+  await page.locator('#search-more').waitFor({ state: 'hidden' });
+  if ((await page.locator('#results .card').count()) !== 21) throw new Error('the second page did not add the last result');
 
-    await search.fill('INV-20261130-0077');
-    await search.press('Enter');
-    await found.locator('.card-link').click();
-    await page.getByRole('heading', { name: 'Budi Santoso', level: 1 }).waitFor();
+  await search.fill('INV-20261130-0077');
+  await search.press('Enter');
+  await found.locator('.card-link').click();
+  await page.getByRole('heading', { name: 'Budi Santoso', level: 1 }).waitFor();
 
-    step('snooze until the customer writes; their message wakes it');
-    await page.locator('#snooze-until').selectOption('reply');
-    await page.locator('#snooze').click();
-    await page.locator('#snooze-badge', { hasText: 'ditunda sampai pelanggan membalas' }).waitFor();
-    await page.locator('.entry.system', { hasText: 'Ditunda oleh Siti Aminah sampai pelanggan membalas' }).waitFor();
-    await customerSays('halo kak, jadi bagaimana?');
-    await page.locator('#snooze-badge').waitFor({ state: 'detached' });
-    await page.locator('.entry.system', { hasText: 'Pelanggan membalas: tidak ditunda lagi' }).waitFor();
+  step('snooze until the customer writes; their message wakes it');
+  await page.locator('#snooze-until').selectOption('reply');
+  await page.locator('#snooze').click();
+  await page.locator('#snooze-badge', { hasText: 'ditunda sampai pelanggan membalas' }).waitFor();
+  await page.locator('.entry.system', { hasText: 'Ditunda oleh Siti Aminah sampai pelanggan membalas' }).waitFor();
+  await customerSays('halo kak, jadi bagaimana?');
+  await page.locator('#snooze-badge').waitFor({ state: 'detached' });
+  await page.locator('.entry.system', { hasText: 'Pelanggan membalas: tidak ditunda lagi' }).waitFor();
 
-    step('snooze for an hour, then unsnooze');
-    await page.locator('#snooze-until').selectOption('1h');
-    await page.locator('#snooze').click();
-    await page.locator('#snooze-badge', { hasText: /ditunda sampai \d/ }).waitFor();
-    await page.locator('.entry.system', { hasText: /Ditunda oleh Siti Aminah sampai \d/ }).waitFor();
-    await page.locator('#wake').click();
-    await page.locator('#snooze-badge').waitFor({ state: 'detached' });
-    await page.locator('.entry.system', { hasText: /^Tidak ditunda lagi/ }).waitFor();
-    await page.locator('#snooze').waitFor();
-  }
+  step('snooze for an hour, then unsnooze');
+  await page.locator('#snooze-until').selectOption('1h');
+  await page.locator('#snooze').click();
+  await page.locator('#snooze-badge', { hasText: /ditunda sampai \d/ }).waitFor();
+  await page.locator('.entry.system', { hasText: /Ditunda oleh Siti Aminah sampai \d/ }).waitFor();
+  await page.locator('#wake').click();
+  await page.locator('#snooze-badge').waitFor({ state: 'detached' });
+  await page.locator('.entry.system', { hasText: /^Tidak ditunda lagi/ }).waitFor();
+  await page.locator('#snooze').waitFor();
 
   step('resolve');
   await page.getByRole('button', { name: 'Selesaikan' }).click();
@@ -639,13 +619,14 @@ try {
     reports: '.tiles',
     broadcasts: '.broadcasts > *',
     users: 'tr[data-user]',
-    ...(DESK ? { board: '.board-table', 'search/Budi': '#search-status:not(:empty)' } : {}),
+    board: '.board-table',
+    'search/Budi': '#search-status:not(:empty)',
   };
   for (const [route, ready] of Object.entries(screens)) {
     await page.evaluate((r) => { location.hash = '#/' + r; }, route);
     await page.locator('#view h1').waitFor();
     await page.locator(ready).first().waitFor();
-    if (route === 'reports' && DESK) {
+    if (route === 'reports') {
       // The service measures supervisors are judged by.
       for (const label of ['Tingkat penyelesaian', 'Dibuka kembali', 'Selesai sekali kontak', 'SLA respons pertama']) {
         await page.locator('.tile .tile-label').getByText(label, { exact: true }).waitFor();
@@ -706,19 +687,15 @@ try {
 
   step('broadcasts: a semicolon CSV saved by Excel (with a byte order mark) is read; errors name the file line in Indonesian');
   await page.locator('#bc-name').fill('Promo Desember');
-  if (TEMPLATES) {
-    step('broadcasts: templates synced from Meta are picked from a list with a rendered preview');
-    await page.locator('#tpl-sync').click();
-    await page.locator('#tpl-info', { hasText: 'Disinkronkan' }).waitFor();
-    const pending = page.locator('#tpl-pick option', { hasText: 'info_baru' });
-    if (!(await pending.isDisabled())) throw new Error('a template waiting for approval can be picked');
-    await page.locator('#tpl-pick').selectOption({ label: 'promo_akhir_tahun (id) · Pemasaran' });
-    if ((await page.locator('#tpl-name').inputValue()) !== 'promo_akhir_tahun') throw new Error('picking did not fill the name');
-    await page.locator('#tpl-params').fill('{{name}}');
-    await page.locator('#tpl-params-check', { hasText: 'butuh 2 parameter; terisi 1' }).waitFor();
-  } else {
-    await page.locator('#tpl-name').fill('promo_akhir_tahun');
-  }
+  step('broadcasts: templates synced from Meta are picked from a list with a rendered preview');
+  await page.locator('#tpl-sync').click();
+  await page.locator('#tpl-info', { hasText: 'Disinkronkan' }).waitFor();
+  const pending = page.locator('#tpl-pick option', { hasText: 'info_baru' });
+  if (!(await pending.isDisabled())) throw new Error('a template waiting for approval can be picked');
+  await page.locator('#tpl-pick').selectOption({ label: 'promo_akhir_tahun (id) · Pemasaran' });
+  if ((await page.locator('#tpl-name').inputValue()) !== 'promo_akhir_tahun') throw new Error('picking did not fill the name');
+  await page.locator('#tpl-params').fill('{{name}}');
+  await page.locator('#tpl-params-check', { hasText: 'butuh 2 parameter; terisi 1' }).waitFor();
   await page.locator('#tpl-params').fill('{{name}}\n{{order_id}}');
   await page.getByLabel('Tempel CSV').check();
   await page.locator('#bc-csv-text').fill('to;name;order_id\n6281234567890;Budi;INV-1\n6281234567891;Sari;INV-2;extra\n');
@@ -734,17 +711,15 @@ try {
     mimeType: 'text/csv',
     buffer: Buffer.from('\uFEFFto;name;order_id\r\n6281234567890;Budi;INV-1\r\n6281234567891;"Sari; S.E.";INV-2\r\n', 'utf8'),
   });
-  if (TEMPLATES) {
-    await page.locator('#tpl-preview-body', { hasText: 'Halo Budi, pesanan INV-1' }).waitFor();
-    await page.locator('#tpl-params-check', { hasText: 'Parameter sesuai: 2' }).waitFor();
-    await docShot(page, 'broadcast-template');
-    // The server refuses the wrong number of parameters before scheduling (422, by code).
-    await page.locator('#tpl-params').fill('{{name}}');
-    expectedErrors[422] = (expectedErrors[422] || 0) + 1;
-    await page.locator('#bc-create').click();
-    await page.locator('#bc-errors', { hasText: 'Jumlah parameter tidak sesuai dengan template.' }).waitFor();
-    await page.locator('#tpl-params').fill('{{name}}\n{{order_id}}');
-  }
+  await page.locator('#tpl-preview-body', { hasText: 'Halo Budi, pesanan INV-1' }).waitFor();
+  await page.locator('#tpl-params-check', { hasText: 'Parameter sesuai: 2' }).waitFor();
+  await docShot(page, 'broadcast-template');
+  // The server refuses the wrong number of parameters before scheduling (422, by code).
+  await page.locator('#tpl-params').fill('{{name}}');
+  expectedErrors[422] = (expectedErrors[422] || 0) + 1;
+  await page.locator('#bc-create').click();
+  await page.locator('#bc-errors', { hasText: 'Jumlah parameter tidak sesuai dengan template.' }).waitFor();
+  await page.locator('#tpl-params').fill('{{name}}\n{{order_id}}');
   await page.locator('#bc-create').click();
   const bcRow = page.locator('tr[data-broadcast]', { hasText: 'Promo Desember' });
   await bcRow.waitFor();

@@ -16,7 +16,7 @@ import * as usersView from './view-users.js';
 import * as boardView from './view-board.js';
 import * as searchView from './view-search.js';
 import * as presence from './presence.js';
-import { loadNames, loadAgents, desk, queueName } from './names.js';
+import { loadNames, loadAgents, queueName } from './names.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -35,8 +35,8 @@ const ROUTES = {
   reports: { view: reportsView, role: 'supervisor' },
   broadcasts: { view: broadcastsView, role: 'marketer' },
   users: { view: usersView, role: 'admin' },
-  board: { view: boardView, role: 'supervisor', desk: true },
-  search: { view: searchView, role: 'desk', desk: true },
+  board: { view: boardView, role: 'supervisor' },
+  search: { view: searchView, role: 'desk' },
 };
 
 // `back`: the screen a conversation was opened from ("Kembali" returns there).
@@ -89,10 +89,6 @@ function render() {
     fill(view, h('p', { class: 'error', role: 'alert' }, t('error.forbidden')));
     return;
   }
-  if (route.desk && !desk()) {
-    fill(view, h('p', { class: 'error', role: 'alert' }, t('error.noDesk')));
-    return;
-  }
   state.route = name;
   if (name === 'queue') clearBadge();
   if (name === 'search') $('search').value = params[0] || '';
@@ -127,12 +123,10 @@ async function enter() {
   fill($('who'), state.me.name, ' · ', t('role.' + state.me.role));
   await loadNames();
   if (allowed('desk')) await loadAgents().catch(() => {});
-  for (const b of document.querySelectorAll('#nav button')) {
-    b.hidden = !allowed(b.dataset.role) || (b.dataset.desk !== undefined && !desk());
-  }
-  $('search-form').hidden = !(allowed('desk') && desk());
+  for (const b of document.querySelectorAll('#nav button')) b.hidden = !allowed(b.dataset.role);
+  $('search-form').hidden = !allowed('desk');
   $('presence-wrap').hidden = true;
-  if (allowed('desk') && desk()) {
+  if (allowed('desk')) {
     presence.start(state.me, $('presence')).then((ok) => { $('presence-wrap').hidden = !ok; });
   }
   state.stopEvents?.();
@@ -216,7 +210,7 @@ function onKey(e) {
   if (!state.me || e.ctrlKey || e.metaKey || e.altKey || typing(e.target) || document.querySelector('dialog[open]')) return;
   const screens = { 1: 'queue', 2: 'mine', 3: 'reports', 4: 'broadcasts', 5: 'users', 6: 'board' };
   const screen = ROUTES[screens[e.key]];
-  if (screen && allowed(screen.role) && (!screen.desk || desk())) {
+  if (screen && allowed(screen.role)) {
     e.preventDefault();
     navigate(screens[e.key]);
   } else if (e.key === '/' && !$('search-form').hidden) {

@@ -3,9 +3,6 @@
 // where the server has it; else a built-in list for the shipped rules; else
 // the id made readable), agents' names (GET /api/v1/agents), and the
 // one-line summaries of files ("[image] caption") in previews.
-//
-// GET /api/v1/names answering also tells that the server has the desk
-// routes (presence, board, search, snooze, claim by id, templates).
 
 import { api } from './api.js';
 import { t, lang } from './i18n.js';
@@ -49,7 +46,6 @@ const BUILT_IN = {
 };
 
 let configured = { queues: {}, labels: {}, reasons: {} };
-let deskRoutes = false;
 const agents = new Map();
 
 /** `snake_case-id` → "Snake case id". */
@@ -85,19 +81,13 @@ export function knownAgents() {
   return [...agents.values()];
 }
 
-/** Whether the server has the desk routes (known after `loadNames`). */
-export function desk() {
-  return deskRoutes;
-}
-
-/** Reads the configured names (and learns whether the desk routes exist). */
+/** Reads the configured names (the built-in ones serve until then, or if it fails). */
 export async function loadNames() {
   try {
     const res = await api('/names', { quiet: true });
     configured = { queues: res.queues || {}, labels: res.labels || {}, reasons: res.reasons || {} };
-    deskRoutes = true;
   } catch {
-    deskRoutes = false;
+    // Names are a nicety: the built-in ones and readable ids remain.
   }
 }
 

@@ -8,7 +8,6 @@ import { api, download, ApiError } from './api.js';
 import { t, lang } from './i18n.js';
 import { h, fill, svg, attempt, toast, channelName, dateTime } from './dom.js';
 import { parseCsv, recipientsFromCsv } from './csv.js';
-import { desk } from './names.js';
 
 const POLL_MS = 3000;
 
@@ -134,7 +133,7 @@ function radios(name, options, onchange) {
     }));
 }
 
-/** Quiet hours when the server does not say (the shipped default). */
+/** Quiet hours until the server says (the shipped default). */
 const DEFAULT_SETTINGS = { quiet_hours: '21:00-08:00', timezone: 'Asia/Jakarta' };
 
 /** Minutes since midnight of "HH:MM". */
@@ -190,7 +189,7 @@ function createForm(onCreated) {
   const rate = h('input', { type: 'number', min: '0.1', max: '1000', step: 'any', id: 'bc-rate' });
   const errors = h('div', { class: 'row-errors', role: 'alert', id: 'bc-errors' });
 
-  // Templates synced from Meta (servers with the desk routes).
+  // Templates synced from Meta (when a WhatsApp Business Account is set).
   let templates = [];
   const pickerPart = h('div', { class: 'tpl-picker', hidden: true },
     field(t('bc.pickTemplate'), tplPick), h('div', { class: 'tpl-sync' }, tplSync, tplInfo));
@@ -305,13 +304,11 @@ function createForm(onCreated) {
   sendAt.addEventListener('input', checkQuiet);
   sendAt.addEventListener('change', checkQuiet);
 
-  if (desk()) {
-    api('/broadcasts/settings').then((x) => {
-      settings = { ...DEFAULT_SETTINGS, ...x };
-      checkQuiet();
-    }).catch(() => {});
-    api('/templates').then(drawTemplates).catch(() => {});
-  }
+  api('/broadcasts/settings').then((x) => {
+    settings = { ...DEFAULT_SETTINGS, ...x };
+    checkQuiet();
+  }).catch(() => {});
+  api('/templates').then(drawTemplates).catch(() => {});
   checkQuiet();
 
   const showErrors = (title, lines) => fill(errors, h('p', {}, h('strong', {}, title)), lines.length ? h('ul', {}, lines.map((l) => h('li', {}, l))) : null);

@@ -10,7 +10,7 @@ import { api } from './api.js';
 import { t } from './i18n.js';
 import { h, fill, toast, attempt, channelName, clock, dateTime, timeOfDay } from './dom.js';
 import { clipIcon, docIcon, filesView, formatSize, uploadFile } from './files.js';
-import { agentName, desk, knownAgents, labelName, loadAgents, mediaSummary, queueName, reasonName } from './names.js';
+import { agentName, knownAgents, labelName, loadAgents, mediaSummary, queueName, reasonName } from './names.js';
 import { systemLine } from './system.js';
 
 // How often the agent's typing is reported (WhatsApp shows it for 25 s).
@@ -158,7 +158,7 @@ export function mount(root, { me, navigate, back = 'mine' }, [id]) {
   function drawActions() {
     const can = mine();
     const transferable = can || (supervisor && conv.state === 'queued');
-    const snoozable = can && desk();
+    const snoozable = can;
     fill(actions,
       transferable ? transferForm() : null,
       snoozable && !conv.snooze ? snoozeForm() : null,
@@ -294,7 +294,7 @@ export function mount(root, { me, navigate, back = 'mine' }, [id]) {
 
   function drawComposer() {
     let reason = null;
-    const claimable = conv.state === 'queued' && desk();
+    const claimable = conv.state === 'queued';
     if (conv.state === 'resolved') reason = t('conv.resolvedNote');
     else if (claimable) reason = t('conv.queuedNote', { queue: queueName(conv.queue) });
     else if (!mine()) reason = t('conv.notOwner');
@@ -310,14 +310,12 @@ export function mount(root, { me, navigate, back = 'mine' }, [id]) {
     notePlaceholders();
   }
 
-  // A {{variable}} typed by hand: servers with the desk routes fill it in
-  // for this conversation (and refuse an unknown one); older ones would send
-  // it as written, so the console refuses it there.
+  // A {{variable}} typed by hand: the server fills it in for this
+  // conversation when sending (and refuses an unknown one with 422).
   function notePlaceholders() {
     const has = PLACEHOLDER.test(reply.value) && !reply.disabled;
     placeholderNote.hidden = !has;
-    if (has) fill(placeholderNote, desk() ? t('conv.placeholderServer') : t('conv.placeholderRaw'));
-    placeholderNote.classList.toggle('error', has && !desk());
+    if (has) fill(placeholderNote, t('conv.placeholderServer'));
   }
 
   // --- files -------------------------------------------------------------
@@ -408,11 +406,6 @@ export function mount(root, { me, navigate, back = 'mine' }, [id]) {
     }
     const text = reply.value.trim();
     if (!text) return;
-    if (PLACEHOLDER.test(text) && !desk()) {
-      notePlaceholders();
-      toast(t('conv.placeholderRaw'), 'error');
-      return;
-    }
     sendButton.disabled = true;
     const body = stagedCanned ? { text, canned: stagedCanned } : { text };
     const res = await attempt(() => api(`/conversations/${encodeURIComponent(id)}/messages`, { method: 'POST', body }));

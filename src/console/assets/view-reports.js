@@ -1,13 +1,12 @@
-// Reports for supervisors: totals for a date range, a per-day chart drawn as
-// inline SVG, tables per agent, queue and channel, and the CSV downloads.
-// Servers with the desk routes add the service measures supervisors are
-// judged by: resolution rate, reopen rate, first-contact resolution and SLA
-// attainment (first response within target).
+// Reports for supervisors: totals for a date range with the service
+// measures supervisors are judged by (resolution rate, reopen rate,
+// first-contact resolution, SLA attainment), a per-day chart drawn as inline
+// SVG, tables per agent, queue and channel, and the CSV downloads.
 
 import { api, download } from './api.js';
 import { t } from './i18n.js';
 import { h, fill, svg, duration, attempt, channelName } from './dom.js';
-import { agentName, desk, queueName } from './names.js';
+import { agentName, queueName } from './names.js';
 
 function isoDay(d) {
   const pad = (n) => String(n).padStart(2, '0');
@@ -34,10 +33,10 @@ export function mount(root) {
       type: 'button',
       onclick: () => attempt(() => download(`/reports/surveys.csv?${range()}`, `surveys-${from.value}-${to.value}.csv`)),
     }, t('reports.csv')),
-    desk() ? h('button', {
+    h('button', {
       type: 'button', id: 'summary-csv',
       onclick: () => attempt(() => download(`/reports/summary.csv?${range()}&group_by=day`, `summary-${from.value}-${to.value}.csv`)),
-    }, t('reports.summaryCsv')) : null,
+    }, t('reports.summaryCsv')),
   );
   root.append(h('div', { class: 'toolbar' }, h('h1', {}, t('reports.title'))), form, out);
 
@@ -49,8 +48,6 @@ export function mount(root) {
     if (!results) return;
     const [byDay, byAgent, byQueue, byChannel] = results;
     const total = byDay.total;
-    // Service measures (servers with the desk routes).
-    const service = total.opened !== undefined;
     fill(out,
       h('div', { class: 'tiles' },
         tile(t('reports.cases'), String(total.cases), `${t('reports.botOnly')} ${total.bot_only} · ${t('reports.handedOff')} ${total.handed_off}`),
@@ -61,19 +58,17 @@ export function mount(root) {
           total.first_response ? `${t('reports.p90')} ${duration(total.first_response.p90_s)}` : ''),
         tile(t('reports.resolution'), total.resolution ? duration(total.resolution.median_s) : '–',
           total.resolution ? `${t('reports.p90')} ${duration(total.resolution.p90_s)}` : ''),
-        service ? [
-          tile(t('reports.resolutionRate'), pct(total.resolution_rate_pct), t('reports.ofOpened', { n: total.opened })),
-          tile(t('reports.reopenRate'), pct(total.reopen_rate_pct), t('reports.reopened', { n: total.reopened })),
-          tile(t('reports.fcr'), pct(total.first_contact_resolution_pct), t('reports.fcrHint')),
-          tile(t('reports.sla'), pct(total.sla_attainment_pct),
-            t('reports.slaHint', { met: total.sla_met, of: total.sla_cases, target: duration(byDay.first_response_target_s) })),
-        ] : null,
+        tile(t('reports.resolutionRate'), pct(total.resolution_rate_pct), t('reports.ofOpened', { n: total.opened })),
+        tile(t('reports.reopenRate'), pct(total.reopen_rate_pct), t('reports.reopened', { n: total.reopened })),
+        tile(t('reports.fcr'), pct(total.first_contact_resolution_pct), t('reports.fcrHint')),
+        tile(t('reports.sla'), pct(total.sla_attainment_pct),
+          t('reports.slaHint', { met: total.sla_met, of: total.sla_cases, target: duration(byDay.first_response_target_s) })),
       ),
       total.cases === 0 ? h('p', { class: 'empty' }, t('reports.noData')) : null,
       h('section', {}, h('h2', {}, t('reports.perDay')), chart(byDay.groups)),
-      h('section', {}, h('h2', {}, t('reports.perAgent')), table(byAgent.groups, agentName, service)),
-      h('section', {}, h('h2', {}, t('reports.perQueue')), table(byQueue.groups, queueName, service)),
-      h('section', {}, h('h2', {}, t('reports.perChannel')), table(byChannel.groups, channelName, service)),
+      h('section', {}, h('h2', {}, t('reports.perAgent')), table(byAgent.groups, agentName)),
+      h('section', {}, h('h2', {}, t('reports.perQueue')), table(byQueue.groups, queueName)),
+      h('section', {}, h('h2', {}, t('reports.perChannel')), table(byChannel.groups, channelName)),
     );
   }
 
@@ -85,17 +80,15 @@ function tile(label, value, sub) {
   return h('div', { class: 'tile' }, h('span', { class: 'tile-label' }, label), h('strong', {}, value), h('small', {}, sub));
 }
 
-function table(groups, name, service) {
+function table(groups, name) {
   if (!groups.length) return h('p', { class: 'empty' }, t('reports.noData'));
   const cols = [
     [t('reports.group'), (g) => (g.group === 'bot' ? t('sys.by.bot') : g.group === 'none' ? '–' : name(g.group))],
     [t('reports.cases'), (g) => g.cases],
-    ...(service ? [
-      [t('reports.resolutionRate'), (g) => pct(g.resolution_rate_pct)],
-      [t('reports.reopenRate'), (g) => pct(g.reopen_rate_pct)],
-      [t('reports.fcr'), (g) => pct(g.first_contact_resolution_pct)],
-      [t('reports.sla'), (g) => pct(g.sla_attainment_pct)],
-    ] : []),
+    [t('reports.resolutionRate'), (g) => pct(g.resolution_rate_pct)],
+    [t('reports.reopenRate'), (g) => pct(g.reopen_rate_pct)],
+    [t('reports.fcr'), (g) => pct(g.first_contact_resolution_pct)],
+    [t('reports.sla'), (g) => pct(g.sla_attainment_pct)],
     [t('reports.csat'), (g) => pct(g.csat_pct)],
     [t('reports.nps'), (g) => num(g.nps)],
     [t('reports.response'), (g) => (g.response_rate === null ? '–' : pct(g.response_rate * 100))],
