@@ -185,6 +185,11 @@ pub struct StoreConfig {
     /// Replicas that must hold a webhook's events before it is answered 200
     /// (Redis `WAIT`); 0 answers as soon as the master has them.
     pub min_replicas_ack: u32,
+    /// Parts of each busy job queue (`inbound`, `outbox`), each in its own
+    /// Cluster slot, so their traffic divides over the masters; unset = 16
+    /// on a Redis Cluster, 1 elsewhere. Every process of one store must use
+    /// the same number (checked at start).
+    pub queue_parts: Option<u32>,
     /// Directory of the embedded store (used when no Redis is configured).
     pub data_dir: PathBuf,
     /// Prefix of every Redis key.
@@ -197,6 +202,7 @@ impl Default for StoreConfig {
             redis_url: None,
             redis_cluster_nodes: Vec::new(),
             min_replicas_ack: 0,
+            queue_parts: None,
             data_dir: PathBuf::from("data"),
             key_prefix: "balas".into(),
         }
