@@ -180,14 +180,17 @@ impl App {
                 .collect(),
         );
         let mut media_client = MediaClient::new();
-        if config.whatsapp.enabled
-            && let Some(token) = &config.whatsapp.access_token
-        {
-            media_client = media_client.with_whatsapp(
-                &config.whatsapp.api_base,
-                &config.whatsapp.phone_number_id,
-                token.expose(),
-            );
+        // Every number's files with its own token, the default number first.
+        if config.whatsapp.enabled {
+            for number in config.whatsapp_senders() {
+                if let Some(token) = &number.access_token {
+                    media_client = media_client.with_whatsapp(
+                        &config.whatsapp.api_base,
+                        &number.id,
+                        token.expose(),
+                    );
+                }
+            }
         }
         if config.instagram.enabled {
             media_client = media_client.with_instagram(&config.instagram.api_base);

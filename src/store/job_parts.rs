@@ -134,7 +134,10 @@ impl ClaimPlan {
             return Vec::new();
         }
         if self.parts == 1 {
+            // The one part is asked every time anyway; a full answer must
+            // not make the worker ask again before it has free slots.
             self.due[0] = i64::MAX;
+            self.more = 0;
             return vec![(0, max)];
         }
         let mut wanted = (pushed | self.more) & self.all();
@@ -231,6 +234,13 @@ mod tests {
         let mut plan = ClaimPlan::new(1);
         for scan in [Scan::Hinted, Scan::Window, Scan::All] {
             assert_eq!(plan.plan(0, 0, scan, 8), vec![(0, 8)]);
+            // A full answer says "ask again at once" until the next plan,
+            // an empty one never: an idle worker must not spin.
+            plan.claimed(0, 8, 8);
+            assert!(plan.has_more());
+            assert_eq!(plan.plan(0, 0, scan, 8), vec![(0, 8)]);
+            plan.claimed(0, 8, 0);
+            assert!(!plan.has_more());
         }
         assert!(plan.plan(0, 0, Scan::All, 0).is_empty());
     }
