@@ -335,7 +335,12 @@ async fn an_agents_pdf_is_uploaded_and_sent_as_a_document() {
     let media = client(&mock);
     let pdf = b"%PDF-1.4\n% nota servis 042\n".repeat(1000);
     let id = media
-        .whatsapp_upload_bytes(None, pdf.clone().into(), "application/pdf", "nota servis 042.pdf")
+        .whatsapp_upload_bytes(
+            None,
+            pdf.clone().into(),
+            "application/pdf",
+            "nota servis 042.pdf",
+        )
         .await
         .unwrap();
     let uploads = mock.uploads();
@@ -407,7 +412,12 @@ async fn the_mock_refuses_what_meta_would() {
     };
     assert!(sender.send(&wa_message(image("4242"))).await.is_err());
     let pdf_id = media
-        .whatsapp_upload_bytes(None, b"%PDF-1.4".to_vec().into(), "application/pdf", "a.pdf")
+        .whatsapp_upload_bytes(
+            None,
+            b"%PDF-1.4".to_vec().into(),
+            "application/pdf",
+            "a.pdf",
+        )
         .await
         .unwrap();
     assert!(sender.send(&wa_message(image(&pdf_id))).await.is_err());

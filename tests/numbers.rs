@@ -517,7 +517,8 @@ async fn files_go_through_the_token_of_their_number() {
     let mut fetched = Vec::new();
     for (number, who) in [(JAKARTA, "6281730000001"), (SURABAYA, "6281730000002")] {
         let media = h.mock.add_whatsapp_media(PNG, "image/png");
-        let object = json!({ "id": media.id, "mime_type": "image/png", "sha256": media.sha256_base64 });
+        let object =
+            json!({ "id": media.id, "mime_type": "image/png", "sha256": media.sha256_base64 });
         let body = payloads::wa_media_to(
             number,
             who,
@@ -539,7 +540,10 @@ async fn files_go_through_the_token_of_their_number() {
             .map(|r| (r.path, r.auth.unwrap_or_default()))
             .collect()
     };
-    for (id, token) in fetched.iter().zip(["Bearer token-jakarta", "Bearer token-channel"]) {
+    for (id, token) in fetched
+        .iter()
+        .zip(["Bearer token-jakarta", "Bearer token-channel"])
+    {
         let seen = auth_of(id);
         assert_eq!(
             seen,

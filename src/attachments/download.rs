@@ -88,7 +88,8 @@ impl MediaHandler {
         let download = match self
             .client
             .download(record.channel, record.number.as_deref(), remote, limit)
-            .await {
+            .await
+        {
             Ok(d) => d,
             Err(e) => return from_send_error(e),
         };

@@ -12,12 +12,12 @@ use crate::channels::Channel;
 use crate::store::StoreResult;
 
 /// Resolves a segment over stored contacts and cases into recipients: the
-/// contacts of `from` (the broadcast's number or account; `None`, a channel
-/// set up without ids, means every contact of the channel).
+/// contacts of `sender` (the broadcast's number or account; `None`, a
+/// channel set up without ids, means every contact of the channel).
 pub async fn resolve(
     broadcasts: &Broadcasts,
     channel: Channel,
-    from: Option<&str>,
+    sender: Option<&str>,
     segment: &Segment,
     message: &BroadcastMessage,
 ) -> StoreResult<Vec<Recipient>> {
@@ -43,9 +43,8 @@ pub async fn resolve(
     let required = message.placeholders();
     // Contacts from before per-number tracking wrote to the one number the
     // deployment had then, which stayed its default.
-    let is_default = from.is_some_and(|f| {
-        broadcasts.outbox().senders().ids(channel).first() == Some(&f)
-    });
+    let is_default =
+        sender.is_some_and(|f| broadcasts.outbox().senders().ids(channel).first() == Some(&f));
     let mut out = Vec::new();
     let keys: Vec<(Channel, String)> = store
         .contacts_active_between(since, now, 10_000_000)
@@ -57,7 +56,7 @@ pub async fn resolve(
             .cloned()
             .collect();
         for contact in store.contacts(&wanted).await? {
-            if let Some(number) = from {
+            if let Some(number) = sender {
                 let wrote = match contact.last_inbound_by.get(number) {
                     Some(at) => *at >= since,
                     None => contact.last_inbound_by.is_empty() && is_default,

@@ -779,7 +779,12 @@ mod tests {
             })
         ));
         ig.url = Some("file:///etc/passwd".into());
-        assert!(client.download(Channel::Instagram, None, &ig, 10).await.is_err());
+        assert!(
+            client
+                .download(Channel::Instagram, None, &ig, 10)
+                .await
+                .is_err()
+        );
         ig.url = None;
         assert!(matches!(
             client.download(Channel::Instagram, None, &ig, 10).await,

@@ -78,12 +78,21 @@ impl<H: Handler> Worker<H> {
         let mut tasks = JoinSet::new();
         let main = async {
             // Every part at start; then the hinted ones, and a window more
-            // on each poll tick.
+            // once per poll interval (timed, not a timer that busy moments
+            // keep restarting: other processes' jobs and expired leases in
+            // parts nobody hints are found however busy this worker is).
             let mut scan = Scan::All;
+            let mut last_scan = tokio::time::Instant::now();
             while !*shutdown.borrow() {
                 while tasks.try_join_next().is_some() {}
                 let free = slots.available_permits();
                 if free > 0 {
+                    if last_scan.elapsed() >= inner.settings.poll {
+                        scan = Scan::Window;
+                    }
+                    if scan != Scan::Hinted {
+                        last_scan = tokio::time::Instant::now();
+                    }
                     let claimed = inner.claim(free.min(inner.settings.batch), scan).await;
                     scan = Scan::Hinted;
                     match claimed {
@@ -108,14 +117,16 @@ impl<H: Handler> Worker<H> {
                         }
                     }
                 }
-                let nap = inner.nap();
+                // With every slot busy there is nothing to claim with: a job
+                // put back coming due waits for a slot, not the other way.
+                let nap = if free == 0 {
+                    inner.settings.poll
+                } else {
+                    inner.nap()
+                };
                 tokio::select! {
                     _ = wake.notify.notified() => {}
-                    _ = tokio::time::sleep(nap.0) => {
-                        if nap.1 {
-                            scan = Scan::Window;
-                        }
-                    }
+                    _ = tokio::time::sleep(nap) => {}
                     _ = shutdown.changed() => {}
                     Some(_) = tasks.join_next(), if free == 0 => {}
                 }
@@ -165,21 +176,16 @@ impl<H: Handler> Inner<H> {
         self.plan().has_more()
     }
 
-    /// How long to wait for a wake-up before claiming anyway, and whether
-    /// that wait is a poll tick (rather than a job put back coming due).
-    fn nap(&self) -> (Duration, bool) {
+    /// How long to wait for a wake-up before claiming anyway: the poll
+    /// interval, or less when a job this worker put back comes due sooner.
+    fn nap(&self) -> Duration {
         let poll = self.settings.poll;
         match self.plan().next_due() {
             Some(due) => {
                 let wait = due.saturating_sub(self.store.now_ms()).max(0) as u64;
-                let wait = Duration::from_millis(wait);
-                if wait < poll {
-                    (wait, false)
-                } else {
-                    (poll, true)
-                }
+                Duration::from_millis(wait).min(poll)
             }
-            None => (poll, true),
+            None => poll,
         }
     }
 
