@@ -194,6 +194,11 @@ pub struct StoreConfig {
     pub data_dir: PathBuf,
     /// Prefix of every Redis key.
     pub key_prefix: String,
+    /// Embedded store: background turns (engine, timers, outbox) commit
+    /// without waiting for an fsync and sync before anything leaves the
+    /// process (see `store::durability`). `false` fsyncs every write: slower,
+    /// the same guarantees.
+    pub deferred_durability: bool,
 }
 
 impl Default for StoreConfig {
@@ -205,6 +210,7 @@ impl Default for StoreConfig {
             queue_parts: None,
             data_dir: PathBuf::from("data"),
             key_prefix: "balas".into(),
+            deferred_durability: true,
         }
     }
 }
