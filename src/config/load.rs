@@ -641,13 +641,13 @@ fn check_store(store: &super::StoreConfig) -> Result<(), (&'static str, String)>
         ));
     }
     if let Some(parts) = store.queue_parts
-        && !(1..=crate::store::job_parts::MAX_PARTS).contains(&parts)
+        && !(1..=super::MAX_QUEUE_PARTS).contains(&parts)
     {
         return Err((
             "store.queue_parts",
             format!(
                 "must be between 1 and {} (parts of each busy job queue; leave it unset for the backend's default)",
-                crate::store::job_parts::MAX_PARTS
+                super::MAX_QUEUE_PARTS
             ),
         ));
     }

@@ -172,6 +172,10 @@ pub enum LogFormat {
     Json,
 }
 
+/// Most parts `store.queue_parts` may give a job queue (a worker keeps one
+/// bit per part).
+pub const MAX_QUEUE_PARTS: u32 = 64;
+
 /// `[store]`
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]

@@ -36,7 +36,7 @@ use super::queues;
 pub const CLUSTER_PARTS: u32 = 16;
 
 /// Most parts a queue may have (a worker keeps one bit per part).
-pub const MAX_PARTS: u32 = 64;
+pub const MAX_PARTS: u32 = crate::config::MAX_QUEUE_PARTS;
 
 /// The queues that are split; every other queue is one part (their traffic
 /// is a small share and they are addressed by id from many places).
