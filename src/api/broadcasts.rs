@@ -127,6 +127,14 @@ pub async fn create(
         .senders()
         .choose(body.channel, body.from.as_deref())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // Refused before it is scheduled, not recipient by recipient at send time.
+    crate::broadcast::templates::check_message(
+        app.broadcasts(),
+        body.channel,
+        from.as_deref(),
+        &body.message,
+    )
+    .await?;
     let rate = body
         .rate_per_sec
         .unwrap_or(app.config().broadcast.rate_per_sec);

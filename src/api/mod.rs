@@ -14,9 +14,11 @@ pub mod broadcasts;
 pub mod client;
 pub mod contacts;
 pub mod conversations;
+pub mod desk;
 pub mod media;
 pub mod reports;
 pub mod session;
+pub mod templates;
 pub mod users;
 
 use axum::Router;
@@ -73,6 +75,20 @@ pub fn router() -> Router<App> {
             delete(u::revoke_token),
         )
         .route("/api/v1/me", get(c::me))
+        .route(
+            "/api/v1/me/presence",
+            get(desk::get_presence).put(desk::put_presence),
+        )
+        .route("/api/v1/board", get(desk::board))
+        .route("/api/v1/names", get(desk::names))
+        .route("/api/v1/conversations/{id}/claim", post(desk::claim))
+        .route(
+            "/api/v1/conversations/{id}/snooze",
+            post(desk::snooze).delete(desk::unsnooze),
+        )
+        .route("/api/v1/templates", get(templates::list))
+        .route("/api/v1/templates/sync", post(templates::sync))
+        .route("/api/v1/broadcasts/settings", get(templates::settings))
         .route("/api/v1/agents", get(c::agents))
         .route("/api/v1/queue", get(c::queue))
         .route("/api/v1/queue/claim", post(c::claim))
@@ -93,5 +109,6 @@ pub fn router() -> Router<App> {
         )
         .route("/api/v1/contacts/{channel}/{id}", delete(contacts::erase))
         .route("/api/v1/reports/summary", get(reports::summary))
+        .route("/api/v1/reports/summary.csv", get(reports::summary_csv))
         .route("/api/v1/reports/surveys.csv", get(reports::surveys_csv))
 }
