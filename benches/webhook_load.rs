@@ -17,6 +17,9 @@
 //! - `LOAD_APPS` [1]: how many Balas (each its own HTTP server and workers, in
 //!   this process) share the store; request i goes to Balas i mod N. More than
 //!   one needs `redis` or `cluster`.
+//! - `LOAD_QUEUE_PARTS` [the store's default: 16 on `cluster`, else 1]:
+//!   `store.queue_parts`, the parts of the `inbound` and `outbox` queues (1 =
+//!   unsplit, each queue one slot).
 //! - `LOAD_MIN_REPLICAS_ACK` [0]: `store.min_replicas_ack` (`cluster` only:
 //!   one redis-server has no replica to wait for).
 //! - `LOAD_RATE` [0]: 0 = closed loop (every connection sends its next request
@@ -420,6 +423,9 @@ async fn run(
     c.whatsapp.max_messages_per_second = env_usize("LOAD_SEND_RATE", 1000) as f64;
     c.instagram.enabled = false;
     c.workers.poll_interval = HumanDuration::millis(50);
+    if let Ok(n) = std::env::var("LOAD_QUEUE_PARTS") {
+        c.store.queue_parts = Some(n.parse().expect("LOAD_QUEUE_PARTS"));
+    }
     if let Ok(n) = std::env::var("LOAD_INBOUND_CONCURRENCY") {
         c.workers.inbound_concurrency = n.parse().expect("LOAD_INBOUND_CONCURRENCY");
     }

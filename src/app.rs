@@ -87,6 +87,9 @@ impl App {
             .await
             .map_err(|e| anyhow::anyhow!("a configured file cannot be used: {e}"))?;
         let app = App::with_backend(config, backend, media, library, clock)?;
+        if let Err(why) = app.store().check_queue_parts().await? {
+            anyhow::bail!("store.queue_parts: {why}");
+        }
         // The config's [[agents]] bootstrap the users in the store.
         crate::access::accounts::import_config_agents(app.store(), &app.config().agents).await?;
         Ok(app)
@@ -115,7 +118,10 @@ impl App {
                 tracing::warn!(intent = %name, "intents.asks_for_media names an intent the rules do not define");
             }
         }
-        let store = Store::new(backend, clock).with_replicas_ack(config.store.min_replicas_ack);
+        let mut store = Store::new(backend, clock).with_replicas_ack(config.store.min_replicas_ack);
+        if let Some(parts) = config.store.queue_parts {
+            store = store.with_queue_parts(parts);
+        }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .connect_timeout(Duration::from_secs(5))
@@ -174,14 +180,17 @@ impl App {
                 .collect(),
         );
         let mut media_client = MediaClient::new();
-        if config.whatsapp.enabled
-            && let Some(token) = &config.whatsapp.access_token
-        {
-            media_client = media_client.with_whatsapp(
-                &config.whatsapp.api_base,
-                &config.whatsapp.phone_number_id,
-                token.expose(),
-            );
+        // Every number's files with its own token, the default number first.
+        if config.whatsapp.enabled {
+            for number in config.whatsapp_senders() {
+                if let Some(token) = &number.access_token {
+                    media_client = media_client.with_whatsapp(
+                        &config.whatsapp.api_base,
+                        &number.id,
+                        token.expose(),
+                    );
+                }
+            }
         }
         if config.instagram.enabled {
             media_client = media_client.with_instagram(&config.instagram.api_base);

@@ -65,7 +65,20 @@ async fn broadcast_view(h: &Harness, id: &str) -> Value {
 on_shared_stores!(a_graph_api_slower_than_the_lease_never_gets_a_message_twice);
 
 async fn a_graph_api_slower_than_the_lease_never_gets_a_message_twice(store: StoreKind) {
-    let slow = |c: &mut balas::config::Config| {
+    slower_than_the_lease(store, None).await;
+}
+
+/// The same with the busy queues split into parts on one Redis server (a
+/// Cluster splits them by default): claims, heartbeats and acks find each
+/// job in its part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_queues_never_send_a_message_twice() {
+    slower_than_the_lease(StoreKind::redis(), Some(4)).await;
+}
+
+async fn slower_than_the_lease(store: StoreKind, parts: Option<u32>) {
+    let slow = move |c: &mut balas::config::Config| {
+        c.store.queue_parts = parts;
         c.workers.lease = HumanDuration::secs(1);
         c.survey.enabled = true;
         c.survey.delay = HumanDuration::secs(60);
@@ -73,6 +86,10 @@ async fn a_graph_api_slower_than_the_lease_never_gets_a_message_twice(store: Sto
     };
     let a = Harness::start_with(store, slow).await;
     let b = a.second_process().await;
+    if let Some(parts) = parts {
+        assert_eq!(a.app.store().queue_parts("outbox"), parts);
+        assert_eq!(b.app.store().queue_parts("inbound"), parts);
+    }
     // Every answer takes longer than a lease: without heartbeats the other
     // process would take the send over and send it again.
     a.mock.set_delay(Some(Duration::from_millis(1_600)));

@@ -65,7 +65,7 @@ async fn fetch_into(
 ) -> Result<(balas::media::StoredObject, Option<String>), PutError<SendError>> {
     let limit = store.inbound_limit(channel, media.kind);
     let download = client
-        .download(channel, media, limit)
+        .download(channel, None, media, limit)
         .await
         .map_err(PutError::Source)?;
     let mime = download.mime_type.clone();
@@ -335,7 +335,12 @@ async fn an_agents_pdf_is_uploaded_and_sent_as_a_document() {
     let media = client(&mock);
     let pdf = b"%PDF-1.4\n% nota servis 042\n".repeat(1000);
     let id = media
-        .whatsapp_upload_bytes(pdf.clone().into(), "application/pdf", "nota servis 042.pdf")
+        .whatsapp_upload_bytes(
+            None,
+            pdf.clone().into(),
+            "application/pdf",
+            "nota servis 042.pdf",
+        )
         .await
         .unwrap();
     let uploads = mock.uploads();
@@ -383,7 +388,7 @@ async fn the_mock_refuses_what_meta_would() {
     let media = client(&mock);
     // HTML is no WhatsApp media type.
     let err = media
-        .whatsapp_upload_bytes(b"<script>".to_vec().into(), "text/html", "x.html")
+        .whatsapp_upload_bytes(None, b"<script>".to_vec().into(), "text/html", "x.html")
         .await
         .unwrap_err();
     assert!(
@@ -407,7 +412,12 @@ async fn the_mock_refuses_what_meta_would() {
     };
     assert!(sender.send(&wa_message(image("4242"))).await.is_err());
     let pdf_id = media
-        .whatsapp_upload_bytes(b"%PDF-1.4".to_vec().into(), "application/pdf", "a.pdf")
+        .whatsapp_upload_bytes(
+            None,
+            b"%PDF-1.4".to_vec().into(),
+            "application/pdf",
+            "a.pdf",
+        )
         .await
         .unwrap();
     assert!(sender.send(&wa_message(image(&pdf_id))).await.is_err());

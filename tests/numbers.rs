@@ -444,3 +444,185 @@ async fn a_survey_uses_the_template_of_the_cases_number() {
     );
     h.stop().await;
 }
+
+/// A segment broadcast from one number reaches only that number's contacts:
+/// customers who wrote to it (within the segment's days, counted for that
+/// number), not everyone who wrote to the deployment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_broadcast_reaches_only_the_contacts_of_its_number() {
+    let h = Harness::start_with(StoreKind::Embedded, numbers).await;
+    let (jakarta_only, surabaya_only, both) = ("6281720000001", "6281720000002", "6281720000003");
+    wa_says(&h, JAKARTA, jakarta_only, "halo").await;
+    wa_says(&h, SURABAYA, surabaya_only, "halo").await;
+    wa_says(&h, JAKARTA, both, "halo").await;
+    h.drained().await;
+    // `both` wrote to Surabaya too, later: still a contact of Jakarta.
+    h.clock.advance(std::time::Duration::from_secs(3 * 86_400));
+    wa_says(&h, SURABAYA, both, "halo lagi").await;
+    h.drained().await;
+
+    let templates_to = |number: &str| -> Vec<String> {
+        let mut to: Vec<String> = h
+            .mock
+            .requests()
+            .into_iter()
+            .filter(|r| r.id == number && r.body["type"] == "template")
+            .filter_map(|r| r.body["to"].as_str().map(str::to_string))
+            .collect();
+        to.sort();
+        to
+    };
+    let send = |name: &str, from: &str, segment: Value| {
+        json!({
+            "name": name, "channel": "whatsapp", "from": from,
+            "message": {"template": {"name": name, "language": "id"}},
+            "audience": {"segment": segment}, "rate_per_sec": 10,
+        })
+    };
+    let (status, v) = h
+        .api(
+            "maya",
+            Method::POST,
+            "/api/v1/broadcasts",
+            Some(send("promo_jakarta", JAKARTA, json!({}))),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    h.until("the Jakarta broadcast is sent", || async {
+        templates_to(JAKARTA).len() >= 2
+    })
+    .await;
+    h.idle().await;
+    assert_eq!(templates_to(JAKARTA), [jakarta_only, both]);
+    assert!(templates_to(SURABAYA).is_empty());
+
+    // Recent activity is counted per number: within 2 days, `both` wrote
+    // to Surabaya only.
+    let (status, v) = h
+        .api(
+            "maya",
+            Method::POST,
+            "/api/v1/broadcasts",
+            Some(send(
+                "promo_surabaya",
+                SURABAYA,
+                json!({"last_inbound_within_days": 2}),
+            )),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    h.until("the Surabaya broadcast is sent", || async {
+        !templates_to(SURABAYA).is_empty()
+    })
+    .await;
+    h.idle().await;
+    assert_eq!(templates_to(SURABAYA), [both]);
+    assert_eq!(templates_to(JAKARTA).len(), 2, "nothing more from Jakarta");
+    assert!(h.mock.violations().is_empty(), "{:?}", h.mock.violations());
+    h.stop().await;
+}
+
+/// Customers' files are fetched with the token of the number that received
+/// them, and agents' files are uploaded for the number the case is on, with
+/// its token (a number's media ids are its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_go_through_the_token_of_their_number() {
+    const PNG: &[u8] = include_bytes!("data/media/barang-rusak.png");
+    const PDF: &[u8] = include_bytes!("data/media/nota-servis.pdf");
+    let h = Harness::start_with(StoreKind::Embedded, numbers).await;
+    let mut fetched = Vec::new();
+    for (number, who) in [(JAKARTA, "6281730000001"), (SURABAYA, "6281730000002")] {
+        let media = h.mock.add_whatsapp_media(PNG, "image/png");
+        let object =
+            json!({ "id": media.id, "mime_type": "image/png", "sha256": media.sha256_base64 });
+        let body = payloads::wa_media_to(
+            number,
+            who,
+            &payloads::new_wamid(),
+            "image",
+            object,
+            h.clock.now_ms() / 1000,
+        );
+        let resp = h.post_signed("whatsapp", body.to_string().as_bytes()).await;
+        assert_eq!(resp.status(), 200);
+        fetched.push(media.id);
+    }
+    h.idle().await;
+    let auth_of = |id: &str| -> Vec<(String, String)> {
+        h.mock
+            .media_requests()
+            .into_iter()
+            .filter(|r| r.id == id)
+            .map(|r| (r.path, r.auth.unwrap_or_default()))
+            .collect()
+    };
+    for (id, token) in fetched
+        .iter()
+        .zip(["Bearer token-jakarta", "Bearer token-channel"])
+    {
+        let seen = auth_of(id);
+        assert_eq!(
+            seen,
+            [
+                (format!("/{id}"), token.to_string()),
+                (format!("/__media/{id}"), token.to_string()),
+            ],
+            "the media lookup and the download of {id}"
+        );
+    }
+
+    // An agent's file in a Surabaya case is uploaded for Surabaya.
+    let who = "6281730000003";
+    wa_says(&h, SURABAYA, who, COMPLAINT).await;
+    h.drained().await;
+    let case = h.current_case(who).await.unwrap();
+    let (status, v) = h
+        .api("siti", Method::POST, "/api/v1/queue/claim", Some(json!({})))
+        .await;
+    assert_eq!((status, v["id"].clone()), (200, json!(case)), "{v}");
+    let part = reqwest::multipart::Part::bytes(PDF.to_vec())
+        .file_name("nota.pdf")
+        .mime_str("application/pdf")
+        .unwrap();
+    let resp = h
+        .http
+        .post(format!(
+            "{}/api/v1/conversations/{case}/attachments",
+            h.base
+        ))
+        .bearer_auth(common::harness::token("siti"))
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    h.until("the document is sent", || async {
+        h.mock
+            .requests()
+            .iter()
+            .any(|r| r.body["type"] == "document")
+    })
+    .await;
+    let uploads = h.mock.uploads();
+    assert_eq!(uploads.len(), 1);
+    assert_eq!(uploads[0].phone_number_id, SURABAYA);
+    let upload = h
+        .mock
+        .media_requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("/media"))
+        .unwrap();
+    assert_eq!(upload.auth.as_deref(), Some("Bearer token-channel"));
+    let sent = h
+        .mock
+        .requests()
+        .into_iter()
+        .find(|r| r.body["type"] == "document")
+        .unwrap();
+    assert_eq!(
+        (sent.id.as_str(), sent.body["document"]["id"].clone()),
+        (SURABAYA, json!(uploads[0].id))
+    );
+    assert!(h.mock.violations().is_empty(), "{:?}", h.mock.violations());
+    h.stop().await;
+}

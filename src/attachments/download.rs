@@ -85,7 +85,11 @@ impl MediaHandler {
             .files
             .media()
             .inbound_limit(record.channel, record.kind);
-        let download = match self.client.download(record.channel, remote, limit).await {
+        let download = match self
+            .client
+            .download(record.channel, record.number.as_deref(), remote, limit)
+            .await
+        {
             Ok(d) => d,
             Err(e) => return from_send_error(e),
         };

@@ -185,7 +185,7 @@ impl Files {
         conversation_id: &str,
     ) -> StoreResult<Attachment> {
         let store = &self.0.store;
-        let record = Attachment::inbound(
+        let mut record = Attachment::inbound(
             &event.dedupe_key,
             conversation_id,
             event.channel,
@@ -193,6 +193,8 @@ impl Files {
             media,
             store.now_ms(),
         );
+        // Downloaded with the token of the number that received it.
+        record.number = Some(event.business_id.clone()).filter(|n| !n.is_empty());
         let (record, _created) = store.create_attachment(&record).await?;
         if record.status == AttachmentStatus::Pending {
             // The job id is the attachment id: scheduling again is a no-op.

@@ -53,7 +53,7 @@ impl Files {
             return Ok(msg.clone());
         };
         let source = match msg.channel {
-            Channel::WhatsApp => self.whatsapp_media_id(id).await?,
+            Channel::WhatsApp => self.whatsapp_media_id(id, msg.from.as_deref()).await?,
             Channel::Instagram => self.instagram_link(id).await?,
         };
         let mut ready = msg.clone();
@@ -74,11 +74,20 @@ impl Files {
         Ok(record)
     }
 
-    async fn whatsapp_media_id(&self, id: &str) -> Result<OutboundMediaSource, SendError> {
+    /// A media id of `from` (the default number for `None`) for attachment
+    /// `id`: a number's media ids are its own, so an upload for another
+    /// number is not reused.
+    async fn whatsapp_media_id(
+        &self,
+        id: &str,
+        from: Option<&str>,
+    ) -> Result<OutboundMediaSource, SendError> {
         let record = self.stored(id).await?;
         let now = self.store().now_ms();
+        let from = from.filter(|f| !f.is_empty());
         if let Some(p) = &record.platform_media
             && now - p.uploaded_ms < UPLOAD_REUSE.as_millis() as i64
+            && p.number.as_deref() == from
         {
             return Ok(OutboundMediaSource::PlatformId { id: p.id.clone() });
         }
@@ -100,11 +109,11 @@ impl Files {
         let media_id = self
             .0
             .client
-            .whatsapp_upload(stream, body.size, &mime, &filename)
+            .whatsapp_upload(from, stream, body.size, &mime, &filename)
             .await?;
         if let Err(e) = self
             .store()
-            .set_attachment_platform_media(id, &media_id)
+            .set_attachment_platform_media(id, &media_id, from)
             .await
         {
             // Only the reuse is lost: a retry uploads again.

@@ -525,7 +525,14 @@ async fn start(broadcasts: &Broadcasts, id: &str, epoch: u64) -> StoreResult<Opt
     if let Some(segment) = &b.segment
         && b.started_ms.is_none()
     {
-        let recipients = segment::resolve(broadcasts, b.channel, segment, &b.message).await?;
+        let recipients = segment::resolve(
+            broadcasts,
+            b.channel,
+            b.from.as_deref().filter(|f| !f.is_empty()),
+            segment,
+            &b.message,
+        )
+        .await?;
         let already = b.total;
         let chunks = append_recipients(broadcasts, id, &recipients).await?;
         update(broadcasts, id, |x| {

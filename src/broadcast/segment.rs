@@ -1,6 +1,8 @@
 //! Segments: an audience chosen from stored contacts and their cases (recent
 //! customers, a label, a queue, a CSAT range) instead of a list, resolved when
-//! the broadcast starts.
+//! the broadcast starts. A broadcast goes out from one number or account, so
+//! a segment only holds that sender's contacts: customers who wrote to it
+//! (within `last_inbound_within_days` of it, when given).
 
 use std::collections::BTreeMap;
 
@@ -9,10 +11,13 @@ use super::{BroadcastMessage, Broadcasts};
 use crate::channels::Channel;
 use crate::store::StoreResult;
 
-/// Resolves a segment over stored contacts and cases into recipients.
+/// Resolves a segment over stored contacts and cases into recipients: the
+/// contacts of `sender` (the broadcast's number or account; `None`, a
+/// channel set up without ids, means every contact of the channel).
 pub async fn resolve(
     broadcasts: &Broadcasts,
     channel: Channel,
+    sender: Option<&str>,
     segment: &Segment,
     message: &BroadcastMessage,
 ) -> StoreResult<Vec<Recipient>> {
@@ -36,6 +41,10 @@ pub async fn resolve(
         || segment.csat_max.is_some()
         || segment.queue.is_some();
     let required = message.placeholders();
+    // Contacts from before per-number tracking wrote to the one number the
+    // deployment had then, which stayed its default.
+    let is_default =
+        sender.is_some_and(|f| broadcasts.outbox().senders().ids(channel).first() == Some(&f));
     let mut out = Vec::new();
     let keys: Vec<(Channel, String)> = store
         .contacts_active_between(since, now, 10_000_000)
@@ -47,6 +56,15 @@ pub async fn resolve(
             .cloned()
             .collect();
         for contact in store.contacts(&wanted).await? {
+            if let Some(number) = sender {
+                let wrote = match contact.last_inbound_by.get(number) {
+                    Some(at) => *at >= since,
+                    None => contact.last_inbound_by.is_empty() && is_default,
+                };
+                if !wrote {
+                    continue;
+                }
+            }
             if segment
                 .label
                 .as_ref()

@@ -77,6 +77,24 @@ pub struct InboundEvent {
     pub kind: EventKind,
 }
 
+impl InboundEvent {
+    /// The customer this event is about, as `<channel>:<id>` (`<channel>:`
+    /// for events about no customer): one customer's events run in order,
+    /// and their job lives where this key says (`store::queues`).
+    pub fn contact_key(&self) -> String {
+        let who = match &self.kind {
+            EventKind::Message(m) => Some(&m.contact.external_id),
+            EventKind::Echo { contact, .. }
+            | EventKind::Read { contact, .. }
+            | EventKind::Reaction { contact, .. }
+            | EventKind::Deleted { contact, .. } => Some(&contact.external_id),
+            EventKind::Status(s) => Some(&s.recipient_id),
+            _ => None,
+        };
+        format!("{}:{}", self.channel, who.map_or("", String::as_str))
+    }
+}
+
 /// The kinds of inbound events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -282,7 +282,9 @@ struct WhatsAppAccount {
 #[derive(Clone)]
 pub struct MediaClient {
     http: reqwest::Client,
-    whatsapp: Option<WhatsAppAccount>,
+    /// The WhatsApp numbers, the default one first: each number's files
+    /// are fetched and uploaded with its own token.
+    whatsapp: Vec<WhatsAppAccount>,
     /// Plain `http://` media URLs are accepted only when the configured Graph
     /// base is itself plain HTTP (a local mock); in production every media URL
     /// must be HTTPS so neither tokens nor files cross the network in clear.
@@ -292,7 +294,14 @@ pub struct MediaClient {
 impl std::fmt::Debug for MediaClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MediaClient")
-            .field("whatsapp", &self.whatsapp.as_ref().map(|w| &w.api_base))
+            .field(
+                "whatsapp",
+                &self
+                    .whatsapp
+                    .iter()
+                    .map(|w| &w.phone_number_id)
+                    .collect::<Vec<_>>(),
+            )
             .field("allow_http", &self.allow_http)
             .finish_non_exhaustive()
     }
@@ -330,13 +339,14 @@ impl MediaClient {
             .unwrap_or_default();
         MediaClient {
             http,
-            whatsapp: None,
+            whatsapp: Vec::new(),
             allow_http: false,
         }
     }
 
-    /// Adds the WhatsApp number: `api_base` with the pinned version (e.g.
-    /// `https://graph.facebook.com/v23.0`), its phone number id and access token.
+    /// Adds a WhatsApp number: `api_base` with the pinned version (e.g.
+    /// `https://graph.facebook.com/v23.0`), its phone number id and access
+    /// token. The first number added is the default one.
     pub fn with_whatsapp(
         mut self,
         api_base: &str,
@@ -344,7 +354,7 @@ impl MediaClient {
         access_token: &str,
     ) -> MediaClient {
         self.allow_http |= api_base.starts_with("http://");
-        self.whatsapp = Some(WhatsAppAccount {
+        self.whatsapp.push(WhatsAppAccount {
             api_base: api_base.trim_end_matches('/').to_string(),
             phone_number_id: phone_number_id.to_string(),
             auth: format!("Bearer {access_token}"),
@@ -372,26 +382,41 @@ impl MediaClient {
         }
     }
 
-    fn whatsapp_account(&self) -> Result<&WhatsAppAccount, SendError> {
-        self.whatsapp.as_ref().ok_or_else(|| {
-            permanent(
+    /// The account of `number` (the default one for `None` or ""). A
+    /// number that is not configured has no token to use: another number's
+    /// token would be refused, or fetch a file the number does not own.
+    fn whatsapp_account(&self, number: Option<&str>) -> Result<&WhatsAppAccount, SendError> {
+        let found = match number {
+            None | Some("") => self.whatsapp.first(),
+            Some(id) => self.whatsapp.iter().find(|a| a.phone_number_id == id),
+        };
+        found.ok_or_else(|| match number {
+            Some(id) if !id.is_empty() && !self.whatsapp.is_empty() => permanent(
+                MEDIA_UNUSABLE_CODE,
+                format!(
+                    "the WhatsApp number {id} is not configured with an access token ([[whatsapp.numbers]]), so its media cannot be fetched or uploaded"
+                ),
+            ),
+            _ => permanent(
                 MEDIA_UNUSABLE_CODE,
                 "no WhatsApp access token is configured, so WhatsApp media cannot be fetched",
-            )
+            ),
         })
     }
 
-    /// Starts downloading the file of `media`, which arrived on `channel`, allowing
-    /// at most `max_bytes` (see [`MediaDownload`]).
+    /// Starts downloading the file of `media`, which arrived on `channel` at
+    /// `number` (WhatsApp: its token fetches the file; `None` = the default
+    /// number), allowing at most `max_bytes` (see [`MediaDownload`]).
     pub async fn download(
         &self,
         channel: Channel,
+        number: Option<&str>,
         media: &InboundMedia,
         max_bytes: u64,
     ) -> Result<MediaDownload, SendError> {
         match (channel, media.source()) {
             (Channel::WhatsApp, Some(MediaSource::WhatsAppId(id))) => {
-                self.whatsapp_download(id, media, max_bytes).await
+                self.whatsapp_download(number, id, media, max_bytes).await
             }
             (_, Some(MediaSource::Url(url))) => self.url_download(url, max_bytes).await,
             (_, Some(MediaSource::WhatsAppId(_))) => Err(permanent(
@@ -405,12 +430,14 @@ impl MediaClient {
         }
     }
 
-    /// `GET {api_base}/{media_id}?phone_number_id=…`: where and what the file is.
+    /// `GET {api_base}/{media_id}?phone_number_id=…` with the token of
+    /// `number` (the default one for `None`): where and what the file is.
     pub async fn whatsapp_media_info(
         &self,
+        number: Option<&str>,
         media_id: &str,
     ) -> Result<WhatsAppMediaInfo, SendError> {
-        let account = self.whatsapp_account()?;
+        let account = self.whatsapp_account(number)?;
         // The id becomes a path segment: nothing but what Meta's ids are made of.
         if media_id.is_empty()
             || !media_id
@@ -446,11 +473,12 @@ impl MediaClient {
 
     async fn whatsapp_download(
         &self,
+        number: Option<&str>,
         media_id: &str,
         media: &InboundMedia,
         max_bytes: u64,
     ) -> Result<MediaDownload, SendError> {
-        let info = self.whatsapp_media_info(media_id).await?;
+        let info = self.whatsapp_media_info(number, media_id).await?;
         // The webhook and the media answer describe the same file.
         if let (Some(said), Some(answered)) = (&media.mime_type, &info.mime_type)
             && base_mime(said) != base_mime(answered)
@@ -475,7 +503,7 @@ impl MediaClient {
             return Err(too_large(size, max_bytes));
         }
         self.check_url(&info.url)?;
-        let account = self.whatsapp_account()?;
+        let account = self.whatsapp_account(number)?;
         let resp = self
             .http
             .get(&info.url)
@@ -535,10 +563,12 @@ impl MediaClient {
         })
     }
 
-    /// Uploads a file for WhatsApp (`POST /{phone-number-id}/media`) and returns
+    /// Uploads a file for WhatsApp number `from` (the default one for
+    /// `None`; `POST /{phone-number-id}/media` with its token) and returns
     /// the media id to send it by. `body` yields exactly `size` bytes.
     pub async fn whatsapp_upload<S, E>(
         &self,
+        from: Option<&str>,
         body: S,
         size: u64,
         mime_type: &str,
@@ -548,7 +578,7 @@ impl MediaClient {
         S: futures_util::Stream<Item = Result<Bytes, E>> + Send + 'static,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let account = self.whatsapp_account()?;
+        let account = self.whatsapp_account(from)?;
         let part =
             reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(body), size)
                 .file_name(filename.to_string())
@@ -583,13 +613,15 @@ impl MediaClient {
     /// [`MediaClient::whatsapp_upload`] of bytes already in memory.
     pub async fn whatsapp_upload_bytes(
         &self,
+        from: Option<&str>,
         bytes: Bytes,
         mime_type: &str,
         filename: &str,
     ) -> Result<String, SendError> {
         let size = bytes.len() as u64;
         let body = stream::once(async move { Ok::<_, std::io::Error>(bytes) });
-        self.whatsapp_upload(body, size, mime_type, filename).await
+        self.whatsapp_upload(from, body, size, mime_type, filename)
+            .await
     }
 }
 
@@ -729,7 +761,7 @@ mod tests {
         };
         // No WhatsApp account configured.
         assert!(matches!(
-            client.download(Channel::WhatsApp, &wa, 10).await,
+            client.download(Channel::WhatsApp, None, &wa, 10).await,
             Err(SendError::Permanent {
                 code: MEDIA_UNUSABLE_CODE,
                 ..
@@ -740,17 +772,22 @@ mod tests {
         ig.media_id = None;
         ig.url = Some("http://cdn.example/x.jpg".into());
         assert!(matches!(
-            client.download(Channel::Instagram, &ig, 10).await,
+            client.download(Channel::Instagram, None, &ig, 10).await,
             Err(SendError::Permanent {
                 code: MEDIA_UNUSABLE_CODE,
                 ..
             })
         ));
         ig.url = Some("file:///etc/passwd".into());
-        assert!(client.download(Channel::Instagram, &ig, 10).await.is_err());
+        assert!(
+            client
+                .download(Channel::Instagram, None, &ig, 10)
+                .await
+                .is_err()
+        );
         ig.url = None;
         assert!(matches!(
-            client.download(Channel::Instagram, &ig, 10).await,
+            client.download(Channel::Instagram, None, &ig, 10).await,
             Err(SendError::Permanent {
                 code: MEDIA_UNUSABLE_CODE,
                 ..

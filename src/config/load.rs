@@ -652,6 +652,17 @@ fn check_store(store: &super::StoreConfig) -> Result<(), (&'static str, String)>
             "needs Redis (store.redis_url or store.redis_cluster_nodes): the embedded store has no replicas and is durable on every commit".into(),
         ));
     }
+    if let Some(parts) = store.queue_parts
+        && !(1..=super::MAX_QUEUE_PARTS).contains(&parts)
+    {
+        return Err((
+            "store.queue_parts",
+            format!(
+                "must be between 1 and {} (parts of each busy job queue; leave it unset for the backend's default)",
+                super::MAX_QUEUE_PARTS
+            ),
+        ));
+    }
     if store.min_replicas_ack > 5 {
         return Err((
             "store.min_replicas_ack",
@@ -839,6 +850,12 @@ mod tests {
                 "f.toml:2",
                 "store.min_replicas_ack",
                 "needs Redis",
+            ),
+            (
+                "[store]\nqueue_parts = 0\n",
+                "f.toml:2",
+                "store.queue_parts",
+                "between 1 and 64",
             ),
         ];
         for (text, at, key, says) in cases {

@@ -176,6 +176,10 @@ pub enum LogFormat {
     Json,
 }
 
+/// Most parts `store.queue_parts` may give a job queue (a worker keeps one
+/// bit per part).
+pub const MAX_QUEUE_PARTS: u32 = 64;
+
 /// `[store]`
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -189,6 +193,11 @@ pub struct StoreConfig {
     /// Replicas that must hold a webhook's events before it is answered 200
     /// (Redis `WAIT`); 0 answers as soon as the master has them.
     pub min_replicas_ack: u32,
+    /// Parts of each busy job queue (`inbound`, `outbox`), each in its own
+    /// Cluster slot, so their traffic divides over the masters; unset = 16
+    /// on a Redis Cluster, 1 elsewhere. Every process of one store must use
+    /// the same number (checked at start).
+    pub queue_parts: Option<u32>,
     /// Directory of the embedded store (used when no Redis is configured).
     pub data_dir: PathBuf,
     /// Prefix of every Redis key.
@@ -206,6 +215,7 @@ impl Default for StoreConfig {
             redis_url: None,
             redis_cluster_nodes: Vec::new(),
             min_replicas_ack: 0,
+            queue_parts: None,
             data_dir: PathBuf::from("data"),
             key_prefix: "balas".into(),
             deferred_durability: true,

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use super::Engine;
 use super::timers::Timer;
 use super::{Outcome, handle_event};
-use crate::channels::{EventKind, InboundEvent};
+use crate::channels::InboundEvent;
 use crate::jobs::{Handler, Run, Verdict};
 use crate::store::queues;
 
@@ -42,7 +42,7 @@ impl Handler for InboundHandler {
     }
 
     fn group(&self, event: &InboundEvent) -> Option<String> {
-        Some(contact_of(event))
+        Some(event.contact_key())
     }
 
     /// An engine turn's effects leave the process only through the outbox,
@@ -68,20 +68,6 @@ impl Handler for InboundHandler {
             Err(e) => Verdict::failed(e),
         }
     }
-}
-
-/// The contact an event is about, so one contact's events run in order.
-fn contact_of(event: &InboundEvent) -> String {
-    let who = match &event.kind {
-        EventKind::Message(m) => Some(&m.contact.external_id),
-        EventKind::Echo { contact, .. }
-        | EventKind::Read { contact, .. }
-        | EventKind::Reaction { contact, .. }
-        | EventKind::Deleted { contact, .. } => Some(&contact.external_id),
-        EventKind::Status(s) => Some(&s.recipient_id),
-        _ => None,
-    };
-    format!("{}:{}", event.channel, who.map_or("", String::as_str))
 }
 
 /// Handles the `timers` queue: promises kept while nobody writes.

@@ -11,6 +11,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::{Handler, Run, Settings, Verdict, backoff};
+use crate::store::job_parts::{ClaimPlan, Scan};
 use crate::store::{Job, Store, StoreResult, durability};
 
 /// Runs one queue's jobs with a [`Handler`]; cheap to clone.
@@ -31,20 +32,34 @@ struct Inner<H: Handler> {
     store: Store,
     settings: Settings,
     queue: &'static str,
-    /// Jobs running now: id → (lease token, lost flag), renewed by the heartbeat.
-    running: Mutex<HashMap<String, (u64, Arc<AtomicBool>)>>,
+    /// Which parts of the queue to claim from (one part: always the queue).
+    plan: Mutex<ClaimPlan>,
+    /// Jobs running now by id, renewed by the heartbeat.
+    running: Mutex<HashMap<String, Held>>,
+}
+
+/// A running job's lease.
+struct Held {
+    /// The part of the queue the job is in.
+    part: u32,
+    /// The lease token.
+    lease: u64,
+    /// Set when the lease could not be renewed.
+    lost: Arc<AtomicBool>,
 }
 
 impl<H: Handler> Worker<H> {
     /// A worker for `handler`'s queue on `store`.
     pub fn new(handler: Arc<H>, store: Store, settings: Settings) -> Self {
         let queue = handler.queue();
+        let plan = Mutex::new(ClaimPlan::new(store.queue_parts(queue)));
         Self {
             inner: Arc::new(Inner {
                 handler,
                 store,
                 settings,
                 queue,
+                plan,
                 running: Mutex::default(),
             }),
         }
@@ -63,11 +78,25 @@ impl<H: Handler> Worker<H> {
         let slots = Arc::new(Semaphore::new(inner.settings.concurrency));
         let mut tasks = JoinSet::new();
         let main = async {
+            // Every part at start; then the hinted ones, and a window more
+            // once per poll interval (timed, not a timer that busy moments
+            // keep restarting: other processes' jobs and expired leases in
+            // parts nobody hints are found however busy this worker is).
+            let mut scan = Scan::All;
+            let mut last_scan = tokio::time::Instant::now();
             while !*shutdown.borrow() {
                 while tasks.try_join_next().is_some() {}
                 let free = slots.available_permits();
                 if free > 0 {
-                    match inner.claim(free.min(inner.settings.batch)).await {
+                    if last_scan.elapsed() >= inner.settings.poll {
+                        scan = Scan::Window;
+                    }
+                    if scan != Scan::Hinted {
+                        last_scan = tokio::time::Instant::now();
+                    }
+                    let claimed = inner.claim(free.min(inner.settings.batch), scan).await;
+                    scan = Scan::Hinted;
+                    match claimed {
                         Ok(groups) if !groups.is_empty() => {
                             for group in groups {
                                 let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
@@ -83,15 +112,23 @@ impl<H: Handler> Worker<H> {
                             }
                             continue;
                         }
+                        Ok(_) if inner.has_more() => continue,
                         Ok(_) => {}
                         Err(e) => {
                             tracing::warn!(queue = inner.queue, error = %e, "job worker cannot reach the store");
                         }
                     }
                 }
+                // With every slot busy there is nothing to claim with: a job
+                // put back coming due waits for a slot, not the other way.
+                let nap = if free == 0 {
+                    inner.settings.poll
+                } else {
+                    inner.nap()
+                };
                 tokio::select! {
-                    _ = wake.notified() => {}
-                    _ = tokio::time::sleep(inner.settings.poll) => {}
+                    _ = wake.notify.notified() => {}
+                    _ = tokio::time::sleep(nap) => {}
                     _ = shutdown.changed() => {}
                     Some(_) = tasks.join_next(), if free == 0 => {}
                 }
@@ -112,7 +149,7 @@ impl<H: Handler> Worker<H> {
     pub async fn run_once(&self) -> StoreResult<usize> {
         let inner = &self.inner;
         let work = async {
-            let groups = inner.claim(inner.settings.batch).await?;
+            let groups = inner.claim(inner.settings.batch, Scan::All).await?;
             let n = groups.iter().map(Vec::len).sum();
             futures_util::future::join_all(
                 groups.into_iter().map(|group| inner.run_group(group, None)),
@@ -130,9 +167,10 @@ impl<H: Handler> Worker<H> {
     }
 }
 
-/// A claimed job with its lease token.
+/// A claimed job with its part and lease token.
 struct Claimed<T> {
     run: Run<T>,
+    part: u32,
     lease: u64,
 }
 
@@ -151,27 +189,79 @@ impl<H: Handler> Inner<H> {
         }
     }
 
-    /// Claims up to `max` jobs, dead-letters undecodable ones, and groups the
-    /// rest by the handler's group key (due order kept within a group).
-    async fn claim(&self, max: usize) -> StoreResult<Vec<Vec<Claimed<H::Payload>>>> {
-        let jobs = self
+    fn plan(&self) -> std::sync::MutexGuard<'_, ClaimPlan> {
+        self.plan.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether some part is worth asking again at once.
+    fn has_more(&self) -> bool {
+        self.plan().has_more()
+    }
+
+    /// How long to wait for a wake-up before claiming anyway: the poll
+    /// interval, or less when a job this worker put back comes due sooner.
+    fn nap(&self) -> Duration {
+        let poll = self.settings.poll;
+        match self.plan().next_due() {
+            Some(due) => {
+                let wait = due.saturating_sub(self.store.now_ms()).max(0) as u64;
+                Duration::from_millis(wait).min(poll)
+            }
+            None => poll,
+        }
+    }
+
+    /// Claims up to `max` jobs from the parts the plan picks (with `scan`),
+    /// dead-letters undecodable ones, and groups the rest by the handler's
+    /// group key (due order kept within a group). An error of one part is
+    /// returned only when no part answered.
+    async fn claim(&self, max: usize, scan: Scan) -> StoreResult<Vec<Vec<Claimed<H::Payload>>>> {
+        let pushed = self.store.take_pushed(self.queue);
+        let asks = self.plan().plan(self.store.now_ms(), pushed, scan, max);
+        if asks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let answers = self
             .store
-            .claim_jobs(self.queue, self.settings.lease, max)
-            .await?;
+            .claim_jobs(self.queue, &asks, self.settings.lease)
+            .await;
+        let mut jobs: Vec<(u32, Job)> = Vec::new();
+        let mut failed = None;
+        let mut answered = false;
+        for ((part, asked), (_, answer)) in asks.iter().zip(answers) {
+            match answer {
+                Ok(claimed) => {
+                    answered = true;
+                    self.plan().claimed(*part, *asked, claimed.len());
+                    jobs.extend(claimed.into_iter().map(|j| (*part, j)));
+                }
+                Err(e) => {
+                    // Asked again on the next poll tick's window, or sooner
+                    // when hinted.
+                    tracing::warn!(queue = self.queue, part, error = %e, "could not claim from a part of the queue");
+                    failed = Some(e);
+                }
+            }
+        }
+        if let (false, Some(e)) = (answered, failed) {
+            return Err(e);
+        }
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
+        // Parts answer separately: merged in due order, as one queue would.
+        jobs.sort_by(|a, b| (a.1.due_ms, &a.1.id).cmp(&(b.1.due_ms, &b.1.id)));
         metrics::counter!("balas_jobs_claimed_total", "queue" => self.queue)
             .increment(jobs.len() as u64);
         let mut groups: Vec<Vec<Claimed<H::Payload>>> = Vec::new();
         let mut by_key: HashMap<String, usize> = HashMap::new();
-        for job in jobs {
+        for (part, job) in jobs {
             let payload = match serde_json::from_slice::<H::Payload>(&job.payload) {
                 Ok(p) => p,
                 Err(e) => {
                     let error = format!("the payload does not decode: {e}");
                     tracing::error!(queue = self.queue, job = %job.id, %error, "dead-lettering an undecodable job");
-                    self.bury(&job.id, job.lease, job.attempts, &job.payload, &error)
+                    self.bury(part, &job.id, job.lease, job.attempts, &job.payload, &error)
                         .await;
                     continue;
                 }
@@ -191,6 +281,7 @@ impl<H: Handler> Inner<H> {
                     payload,
                     lost: Arc::default(),
                 },
+                part,
                 lease,
             };
             match self.handler.group(&claimed.run.payload) {
@@ -216,10 +307,10 @@ impl<H: Handler> Inner<H> {
     ) {
         for claimed in group {
             if stop.as_ref().is_some_and(|s| *s.borrow()) {
-                let Claimed { run, lease } = claimed;
+                let Claimed { run, part, lease } = claimed;
                 if let Err(e) = self
                     .store
-                    .retry_job(self.queue, &run.id, lease, run.due_ms, false)
+                    .retry_job(self.queue, part, &run.id, lease, run.due_ms, false)
                     .await
                 {
                     tracing::warn!(queue = self.queue, job = %run.id, error = %e, "could not hand back a job at shutdown; its lease will expire");
@@ -231,11 +322,18 @@ impl<H: Handler> Inner<H> {
     }
 
     async fn run_one(&self, claimed: Claimed<H::Payload>) {
-        let Claimed { run, lease } = claimed;
+        let Claimed { run, part, lease } = claimed;
         self.running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(run.id.clone(), (lease, Arc::clone(&run.lost)));
+            .insert(
+                run.id.clone(),
+                Held {
+                    part,
+                    lease,
+                    lost: Arc::clone(&run.lost),
+                },
+            );
         let started = std::time::Instant::now();
         let verdict = self.handler.run(&run).await;
         metrics::histogram!("balas_job_seconds", "queue" => self.queue)
@@ -244,10 +342,10 @@ impl<H: Handler> Inner<H> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&run.id);
-        self.settle(&run, lease, verdict).await;
+        self.settle(&run, part, lease, verdict).await;
     }
 
-    async fn settle(&self, run: &Run<H::Payload>, lease: u64, verdict: Verdict) {
+    async fn settle(&self, run: &Run<H::Payload>, part: u32, lease: u64, verdict: Verdict) {
         let (queue, store) = (self.queue, &self.store);
         if run.lease_lost() {
             tracing::warn!(queue, job = %run.id, "the job's lease was taken over while it ran; leaving it to the new holder");
@@ -256,15 +354,20 @@ impl<H: Handler> Inner<H> {
             return;
         }
         let (outcome, result) = match verdict {
-            Verdict::Done => ("done", store.ack_job(queue, &run.id, lease).await),
-            Verdict::Later(due_ms) => (
-                "later",
-                store.retry_job(queue, &run.id, lease, due_ms, false).await,
-            ),
+            Verdict::Done => ("done", store.ack_job(queue, part, &run.id, lease).await),
+            Verdict::Later(due_ms) => {
+                self.plan().deferred(part, due_ms);
+                (
+                    "later",
+                    store
+                        .retry_job(queue, part, &run.id, lease, due_ms, false)
+                        .await,
+                )
+            }
             Verdict::Failed { error, .. } if run.attempts + 1 >= self.settings.max_failures => {
                 tracing::error!(queue, job = %run.id, %error, attempts = run.attempts + 1, "job keeps failing; moved to the dead-letter list");
                 let payload = serde_json::to_vec(&run.payload).unwrap_or_default();
-                self.bury(&run.id, lease, run.attempts + 1, &payload, &error)
+                self.bury(part, &run.id, lease, run.attempts + 1, &payload, &error)
                     .await;
                 return;
             }
@@ -272,15 +375,18 @@ impl<H: Handler> Inner<H> {
                 let delay = retry_in.unwrap_or_else(|| backoff(run.attempts + 1));
                 tracing::warn!(queue, job = %run.id, %error, retry_in_ms = delay.as_millis() as u64, "job failed; will retry");
                 let due = store.now_ms().saturating_add(delay.as_millis() as i64);
+                self.plan().deferred(part, due);
                 (
                     "failed",
-                    store.retry_job(queue, &run.id, lease, due, true).await,
+                    store
+                        .retry_job(queue, part, &run.id, lease, due, true)
+                        .await,
                 )
             }
             Verdict::Fatal(error) => {
                 tracing::error!(queue, job = %run.id, %error, "job cannot succeed; moved to the dead-letter list");
                 let payload = serde_json::to_vec(&run.payload).unwrap_or_default();
-                self.bury(&run.id, lease, run.attempts, &payload, &error)
+                self.bury(part, &run.id, lease, run.attempts, &payload, &error)
                     .await;
                 return;
             }
@@ -298,7 +404,15 @@ impl<H: Handler> Inner<H> {
     }
 
     /// Moves a job to the dead-letter list with its payload and the error.
-    async fn bury(&self, id: &str, lease: u64, attempts: u32, payload: &[u8], error: &str) {
+    async fn bury(
+        &self,
+        part: u32,
+        id: &str,
+        lease: u64,
+        attempts: u32,
+        payload: &[u8],
+        error: &str,
+    ) {
         let payload = serde_json::from_slice::<serde_json::Value>(payload)
             .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(payload).into()));
         let entry = serde_json::json!({
@@ -311,7 +425,7 @@ impl<H: Handler> Inner<H> {
         });
         match self
             .store
-            .bury_job(self.queue, id, lease, entry.to_string().as_bytes())
+            .bury_job(self.queue, part, id, lease, entry.to_string().as_bytes())
             .await
         {
             Ok(true) => {
@@ -332,25 +446,27 @@ impl<H: Handler> Inner<H> {
         let every = (self.settings.lease / 3).max(Duration::from_millis(10));
         loop {
             tokio::time::sleep(every).await;
-            let held: Vec<(String, u64, Arc<AtomicBool>)> = self
+            let held: Vec<(String, u32, u64, Arc<AtomicBool>)> = self
                 .running
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .iter()
-                .map(|(id, (lease, lost))| (id.clone(), *lease, Arc::clone(lost)))
+                .map(|(id, h)| (id.clone(), h.part, h.lease, Arc::clone(&h.lost)))
                 .collect();
             if held.is_empty() {
                 continue;
             }
-            let leases: Vec<(String, u64)> =
-                held.iter().map(|(id, l, _)| (id.clone(), *l)).collect();
+            let leases: Vec<(u32, String, u64)> = held
+                .iter()
+                .map(|(id, part, l, _)| (*part, id.clone(), *l))
+                .collect();
             match self
                 .store
                 .extend_jobs(self.queue, &leases, self.settings.lease)
                 .await
             {
                 Ok(still) => {
-                    for ((id, _, lost), held) in held.iter().zip(still) {
+                    for ((id, _, _, lost), held) in held.iter().zip(still) {
                         if !held {
                             tracing::warn!(queue = self.queue, job = %id, "lost the lease of a running job");
                             lost.store(true, Ordering::Relaxed);

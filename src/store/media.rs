@@ -73,6 +73,10 @@ pub struct PlatformMedia {
     pub id: String,
     /// When it was uploaded, Unix ms (WhatsApp keeps uploads for 30 days).
     pub uploaded_ms: i64,
+    /// The number it was uploaded for (its media ids are its own); `None`
+    /// for uploads from before it was kept, and for the default number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
 }
 
 /// One file in a conversation.
@@ -115,6 +119,12 @@ pub struct Attachment {
     /// needs (media id or URL, announced type and hash).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote: Option<InboundMedia>,
+    /// Inbound: the number or account that received it (WhatsApp
+    /// `phone_number_id`, Instagram account id): its token downloads the
+    /// file. `None` for records from before it was kept (the channel's
+    /// default sender's token then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
     /// Outbound: the agent who uploaded it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uploaded_by: Option<String>,
@@ -184,6 +194,7 @@ impl Attachment {
             voice: media.voice,
             message_id: Some(message_id.to_string()),
             remote: Some(media.clone()),
+            number: None,
             uploaded_by: None,
             platform_media: None,
             status: AttachmentStatus::Pending,
@@ -221,6 +232,7 @@ impl Attachment {
             voice: false,
             message_id: None,
             remote: None,
+            number: None,
             uploaded_by,
             platform_media: None,
             status: AttachmentStatus::Stored,
@@ -511,12 +523,14 @@ impl Store {
         &self,
         id: &str,
         media_id: &str,
+        number: Option<&str>,
     ) -> StoreResult<Option<Attachment>> {
         let now = self.now_ms();
         self.update_attachment(id, |a| {
             a.platform_media = Some(PlatformMedia {
                 id: media_id.to_string(),
                 uploaded_ms: now,
+                number: number.map(str::to_string),
             });
             true
         })

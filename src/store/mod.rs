@@ -15,6 +15,7 @@ mod contacts;
 mod conversations;
 pub mod durability;
 pub mod embedded;
+pub mod job_parts;
 mod jobs;
 mod limits;
 mod media;
@@ -63,6 +64,8 @@ pub struct Store {
     wakers: Arc<jobs::Wakers>,
     /// Replicas that must hold inbound events before they count as stored.
     replicas_ack: u32,
+    /// Parts of each split job queue ([`job_parts`]).
+    queue_parts: u32,
 }
 
 /// How many times a compare-and-swap update is retried before giving up.
@@ -77,14 +80,31 @@ pub const DEDUPE_TTL: Duration = Duration::from_secs(8 * 24 * 3600);
 const EVENTS_TOPIC: &str = "events";
 
 impl Store {
-    /// Wraps a backend.
+    /// Wraps a backend. The busy job queues get [`job_parts::CLUSTER_PARTS`]
+    /// parts on a Redis Cluster and one elsewhere (see
+    /// [`Store::with_queue_parts`]).
     pub fn new(backend: Arc<dyn Backend>, clock: SharedClock) -> Self {
+        let queue_parts = if backend.name() == "redis-cluster" {
+            job_parts::CLUSTER_PARTS
+        } else {
+            1
+        };
         Self {
             backend,
             clock,
             wakers: Arc::default(),
             replicas_ack: 0,
+            queue_parts,
         }
+    }
+
+    /// This store with the busy job queues split into `parts` parts (1 to
+    /// [`job_parts::MAX_PARTS`]; see [`job_parts`]). Every process of one
+    /// store must use the same number: [`Store::check_queue_parts`] makes
+    /// sure.
+    pub fn with_queue_parts(mut self, parts: u32) -> Self {
+        self.queue_parts = parts.clamp(1, job_parts::MAX_PARTS);
+        self
     }
 
     /// This store, answering [`Store::ingest_inbound`] only once the events

@@ -64,6 +64,22 @@ pub fn wa_media(
     wa_envelope(wa_value(wa_id, name, message))
 }
 
+/// A WhatsApp media message (see [`wa_media`]) to the business number
+/// `number` (its `phone_number_id`).
+pub fn wa_media_to(
+    number: &str,
+    wa_id: &str,
+    id: &str,
+    kind: &str,
+    object: Value,
+    ts_secs: i64,
+) -> Value {
+    let mut message =
+        json!({ "from": wa_id, "id": id, "timestamp": ts_secs.to_string(), "type": kind });
+    message[kind] = object;
+    wa_envelope(wa_value_to(number, wa_id, "Pelanggan", message))
+}
+
 /// A WhatsApp text message to the business number `number` (its
 /// `phone_number_id`).
 pub fn wa_text_to(number: &str, wa_id: &str, id: &str, text: &str, ts_secs: i64) -> Value {
