@@ -4,13 +4,33 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+/// The body of every error answer: `{"error": {"code": ..., "message": ...}}`.
+/// The API description's `Error` schema is derived from this very type.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The inside of an [`ErrorBody`].
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code (`bad_request`, `not_found`, `unauthorized` …).
+    pub code: String,
+    /// What is wrong and, where possible, how to fix it.
+    pub message: String,
+}
+
 /// `{"error": {"code": ..., "message": ...}}` with `status`.
 pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        Json(serde_json::json!({"error": {"code": code, "message": message}})),
-    )
-        .into_response()
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: code.to_string(),
+            message: message.to_string(),
+        },
+    };
+    (status, Json(body)).into_response()
 }
 
 /// A CSV file download.
