@@ -33,6 +33,60 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// The stable code of an error status, for answers axum makes itself.
+fn code_of(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "internal",
+        _ => "error",
+    }
+}
+
+/// Largest plain-text error body [`json_errors`] rewraps.
+const PLAIN_ERROR_MAX: usize = 16 * 1024;
+
+/// Middleware (for `axum::middleware::map_response`): an error answer that is
+/// not JSON (an extractor's rejection, such as a query string or path that
+/// does not parse, or a body over the limit) becomes the usual
+/// `{"error": {...}}` with the same status and its text as the message, so
+/// every error of the API has one shape whatever produced it.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = match axum::body::to_bytes(body, PLAIN_ERROR_MAX).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    let mut out = json_error(status, code_of(status), &message);
+    // Keep what the original answer told the client besides its body
+    // (`Allow`, `Retry-After` …).
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
 /// A CSV file download.
 pub fn csv_attachment(filename: &str, body: Vec<u8>) -> Response {
     (

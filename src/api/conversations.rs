@@ -357,6 +357,7 @@ pub async fn conversation_view(app: &App, conv: &Conversation) -> Result<Value, 
 #[schema(as = Text)]
 pub struct TextBody {
     /// The text.
+    #[schema(min_length = 1)]
     pub text: String,
 }
 
@@ -390,6 +391,7 @@ pub(super) fn owns(caller: &Caller, conv: &Conversation) -> Result<(), ApiError>
 #[schema(as = Message)]
 pub struct MessageBody {
     /// The text.
+    #[schema(min_length = 1)]
     pub text: String,
     /// A canned response's shortcut: its configured file is sent after the
     /// text.

@@ -96,5 +96,8 @@ pub fn routes_and_document() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(reports::summary))
         .routes(routes!(reports::surveys_csv))
         .split_for_parts();
+    // Extractor rejections (a query string or path that does not parse, a
+    // body over the limit) answer in the same JSON shape as everything else.
+    let router = router.layer(axum::middleware::map_response(crate::http::json_errors));
     (router, openapi::finish(document))
 }

@@ -91,23 +91,44 @@ fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
         .into()
 }
 
-/// Adds the answers every authenticated operation may give.
+/// Adds the answers every authenticated operation may give, and those of
+/// the extractors (parameters and bodies that do not parse).
 fn add_common_responses(operation: &mut Operation) {
     // Operations that list their own security (signing in, this document)
     // answer without credentials; the others inherit the document's.
     let authenticated = operation.security.is_none();
+    let has_parameters = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+    let body_types: Vec<String> = operation
+        .request_body
+        .as_ref()
+        .map(|b| match b {
+            RefOr::T(body) => body.content.keys().cloned().collect(),
+            RefOr::Ref(_) => Vec::new(),
+        })
+        .unwrap_or_default();
+    let json_body = body_types.iter().any(|t| t == "application/json");
+    let typed_body = json_body || body_types.iter().any(|t| t.starts_with("multipart/"));
     let responses = &mut operation.responses.responses;
-    if authenticated && !responses.contains_key("401") {
-        responses.insert(
-            "401".into(),
-            error_response("No, unknown, revoked or disabled credentials"),
-        );
+    let mut add = |status: &str, description: &str| {
+        if !responses.contains_key(status) {
+            responses.insert(status.into(), error_response(description));
+        }
+    };
+    if has_parameters || !body_types.is_empty() {
+        add("400", "A parameter or the body does not parse");
     }
-    if authenticated && !responses.contains_key("503") {
-        responses.insert(
-            "503".into(),
-            error_response("The store is unavailable; retry later"),
-        );
+    if !body_types.is_empty() {
+        add("413", "The body is too large");
+    }
+    if typed_body {
+        add("415", "Missing or wrong Content-Type");
+    }
+    if json_body {
+        add("422", "The JSON body does not match the schema");
+    }
+    if authenticated {
+        add("401", "No, unknown, revoked or disabled credentials");
+        add("503", "The store is unavailable; retry later");
     }
 }
 
@@ -164,4 +185,36 @@ pub async fn document() -> Response {
         document_json(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::access::accounts::{MAX_CONCURRENT_LIMIT, MIN_PASSWORD_CHARS};
+
+    /// The limits written in the schemas are the ones the code enforces.
+    #[test]
+    fn documented_limits_match_the_code() {
+        let (_, doc) = super::super::routes_and_document();
+        let doc = serde_json::to_value(&doc).expect("serializes");
+        let schemas = &doc["components"]["schemas"];
+        for (schema, field) in [
+            ("NewUser", "max_concurrent"),
+            ("UserPatch", "max_concurrent"),
+        ] {
+            let max = &schemas[schema]["properties"][field]["maximum"];
+            assert_eq!(
+                max.as_u64(),
+                Some(u64::from(MAX_CONCURRENT_LIMIT)),
+                "{schema}.{field}"
+            );
+        }
+        for (schema, field) in [("NewUser", "password"), ("NewPassword", "password")] {
+            let min = &schemas[schema]["properties"][field]["minLength"];
+            assert_eq!(
+                min.as_u64(),
+                Some(MIN_PASSWORD_CHARS as u64),
+                "{schema}.{field}"
+            );
+        }
+    }
 }

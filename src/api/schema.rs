@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use utoipa::ToSchema;
-use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 
 use crate::channels::Channel;
 use crate::config::Role;
@@ -77,6 +77,16 @@ fn group_bys() -> Vec<String> {
 /// Schema of a [`Role`].
 pub fn role() -> Object {
     string_enum(roles().map(Role::as_str), "A user's role.")
+}
+
+/// Schema of an `Option<Role>` field, where `null` means "leave it".
+pub fn optional_role() -> Object {
+    let mut schema = role();
+    schema.schema_type = SchemaType::from_iter([Type::String, Type::Null]);
+    if let Some(values) = schema.enum_values.as_mut() {
+        values.push(serde_json::Value::Null);
+    }
+    schema
 }
 
 /// Schema of a [`Channel`].
@@ -227,6 +237,7 @@ mod tests {
                 .map(|v| v.as_str().unwrap_or_default().to_string())
                 .collect()
         };
+        assert_eq!(names(optional_role()).len(), names(role()).len() + 1);
         for n in names(role()) {
             serde_json::from_value::<Role>(n.clone().into()).expect(&n);
         }

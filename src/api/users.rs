@@ -104,8 +104,10 @@ fn default_max_concurrent() -> u32 {
 #[schema(as = NewUser)]
 pub struct CreateBody {
     /// Stable id and sign-in name.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub id: String,
     /// Display name.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// Role (default `agent`).
     #[serde(default)]
@@ -116,10 +118,12 @@ pub struct CreateBody {
     pub queues: Vec<String>,
     /// Conversations at once (default 5).
     #[serde(default = "default_max_concurrent")]
+    #[schema(minimum = 1, maximum = 100)]
     pub max_concurrent: u32,
     /// Initial password (at least 10 characters); without it the user cannot
     /// sign in until one is set.
     #[serde(default)]
+    #[schema(min_length = 10)]
     pub password: Option<String>,
 }
 
@@ -163,13 +167,15 @@ pub async fn create(
 #[schema(as = UserPatch)]
 pub struct PatchBody {
     /// Display name.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     /// Role.
-    #[schema(schema_with = super::schema::role)]
+    #[schema(schema_with = super::schema::optional_role)]
     pub role: Option<Role>,
     /// Queues (`[]` = all).
     pub queues: Option<Vec<String>>,
     /// Conversations at once.
+    #[schema(minimum = 1, maximum = 100)]
     pub max_concurrent: Option<u32>,
     /// Disable (their sessions end and their tokens stop working at once) or enable.
     pub disabled: Option<bool>,
@@ -221,6 +227,7 @@ pub async fn update(
 #[schema(as = NewPassword)]
 pub struct PasswordBody {
     /// The new password (at least 10 characters).
+    #[schema(min_length = 10)]
     pub password: String,
     /// Your current password, when changing your own (and you have one).
     #[serde(default)]
