@@ -165,7 +165,8 @@ impl From<crate::store::StoreError> for ApiError {
 
 /// A JSON request body whose rejections (bad JSON, wrong fields, missing
 /// `Content-Type`) answer in the same `{"error": …}` shape as everything else,
-/// instead of axum's plain-text bodies.
+/// instead of axum's plain-text bodies. Every request body of the API is a
+/// JSON object; an array is refused (see [`from_json`]).
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
@@ -210,20 +211,37 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBytes {
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        if !is_json(req.headers()) {
-            return Err(json_rejection(
-                axum::extract::rejection::MissingJsonContentType::default().into(),
-            ));
-        }
-        <axum::body::Bytes as axum::extract::FromRequest<S>>::from_request(req, state)
-            .await
-            .map(JsonBytes)
-            .map_err(|e| body_error(e.status(), e.body_text()))
+        json_bytes(req, state).await.map(JsonBytes)
     }
 }
 
-/// Deserializes a [`JsonBytes`] body, answering errors as [`JsonBody`] does.
+/// The body of a request that says it is JSON, as bytes.
+async fn json_bytes<S: Send + Sync>(
+    req: axum::extract::Request,
+    state: &S,
+) -> Result<axum::body::Bytes, ApiError> {
+    if !is_json(req.headers()) {
+        return Err(json_rejection(
+            axum::extract::rejection::MissingJsonContentType::default().into(),
+        ));
+    }
+    <axum::body::Bytes as axum::extract::FromRequest<S>>::from_request(req, state)
+        .await
+        .map_err(|e| body_error(e.status(), e.body_text()))
+}
+
+/// Deserializes a request body (a [`JsonBytes`], or a [`JsonBody`]'s),
+/// answering errors as [`JsonBody`] does. The body must be a JSON object:
+/// serde would otherwise read an array as a struct's fields in order, so
+/// `[]` or `["x"]` would pass for `{}` or `{"label": "x"}`.
 pub fn from_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_request",
+            "the body must be a JSON object, not an array",
+        ));
+    }
     Json::<T>::from_bytes(body)
         .map(|Json(v)| v)
         .map_err(json_rejection)
@@ -237,10 +255,8 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        <Json<T> as axum::extract::FromRequest<S>>::from_request(req, state)
-            .await
-            .map(|Json(v)| JsonBody(v))
-            .map_err(json_rejection)
+        let bytes = json_bytes(req, state).await?;
+        from_json(&bytes).map(JsonBody)
     }
 }
 
@@ -255,16 +271,46 @@ where
         req: axum::extract::Request,
         state: &S,
     ) -> Result<Option<Self>, ApiError> {
-        <Json<T> as axum::extract::OptionalFromRequest<S>>::from_request(req, state)
-            .await
-            .map(|o| o.map(|Json(v)| JsonBody(v)))
-            .map_err(json_rejection)
+        // As axum's `Json`: no `Content-Type` at all means no body.
+        if req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let bytes = json_bytes(req, state).await?;
+        from_json(&bytes).map(|v| Some(JsonBody(v)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Labelled {
+        #[serde(default)]
+        label: String,
+    }
+
+    #[test]
+    fn bodies_are_objects_never_arrays() {
+        assert_eq!(
+            from_json::<Labelled>(b"{\"label\": \"x\"}").unwrap().label,
+            "x"
+        );
+        assert_eq!(from_json::<Labelled>(b"{}").unwrap().label, "");
+        for array in [&b"[]"[..], b" [\"x\"]", b"\n[1]"] {
+            let e = from_json::<Labelled>(array).unwrap_err();
+            assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+        assert_eq!(
+            from_json::<Labelled>(b"{").unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
+    }
 
     #[test]
     fn formulas_are_neutralised() {
