@@ -7,6 +7,10 @@
 //! the engine, the outbox, attachments, surveys, broadcasts and
 //! [`crate::access`] for the actual work. `/media/public/{id}` is the one route
 //! outside it: signed, expiring links Instagram fetches our files from.
+//!
+//! Every route is registered from its handler's `#[utoipa::path]`, which also
+//! makes its entry in the OpenAPI document served at `/api/v1/openapi.json`
+//! ([`openapi`]).
 
 pub mod audit;
 pub mod auth;
