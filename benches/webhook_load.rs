@@ -35,6 +35,8 @@
 //! - `LOAD_SEND_RATE` [1000]: `whatsapp.max_messages_per_second` (Meta's ceiling
 //!   per number is 1,000; the shipped default is 80).
 //! - `LOAD_INBOUND_CONCURRENCY` [workers.inbound_concurrency default].
+//! - `LOAD_DEFERRED` [1]: `store.deferred_durability` (0 = every write of the
+//!   embedded store waits for an fsync, as before deferred durability).
 //! - `LOAD_FSYNC` [always]: Redis `appendfsync` (`always` as the tests run it,
 //!   or `everysec` as docker-compose.yml does). On `cluster` every node gets
 //!   the append-only file with this setting (the tests' cluster has none), so
@@ -420,6 +422,7 @@ async fn run(
     if let Ok(n) = std::env::var("LOAD_INBOUND_CONCURRENCY") {
         c.workers.inbound_concurrency = n.parse().expect("LOAD_INBOUND_CONCURRENCY");
     }
+    c.store.deferred_durability = env_usize("LOAD_DEFERRED", 1) != 0;
     let media_dir = tempfile::tempdir().expect("temp dir");
     let (store_label, app_list) = match &store {
         Store::Embedded(backend, dir) => {
@@ -684,10 +687,12 @@ async fn run(
     if let (Store::Embedded(b, _), Some(before)) = (&store, stats_before) {
         let after = b.write_stats();
         let (w, c) = (after.writes - before.writes, after.commits - before.commits);
+        let d = after.deferred_commits - before.deferred_commits;
         println!(
-            "  embedded writes: {w} in {c} commits ({:.1} writes per fsync, {:.1} writes per message)",
+            "  embedded writes: {w} in {c} durable commits + {d} deferred ({:.1} writes per fsync, {:.1} writes per message, {:.1} fsyncs per message)",
             w as f64 / c.max(1) as f64,
-            w as f64 / ok.max(1) as f64
+            w as f64 / ok.max(1) as f64,
+            c as f64 / ok.max(1) as f64
         );
     }
     if !masters.is_empty() {

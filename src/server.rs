@@ -214,8 +214,11 @@ async fn count_requests(req: Request, next: Next) -> Response {
 /// Starts one [`Worker`] per job queue, each with its handler.
 fn spawn_workers(app: &App, shutdown: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     let cfg = &app.config().workers;
-    let settings =
-        |concurrency: usize| Settings::new(concurrency, cfg.lease.get(), cfg.poll_interval.get());
+    let deferred_durability = app.config().store.deferred_durability;
+    let settings = |concurrency: usize| Settings {
+        deferred_durability,
+        ..Settings::new(concurrency, cfg.lease.get(), cfg.poll_interval.get())
+    };
     let store = app.store().clone();
     fn spawn<H: Handler>(
         handler: H,

@@ -189,6 +189,11 @@ pub struct StoreConfig {
     pub data_dir: PathBuf,
     /// Prefix of every Redis key.
     pub key_prefix: String,
+    /// Embedded store: background turns (engine, timers, outbox) commit
+    /// without waiting for an fsync and sync before anything leaves the
+    /// process (see `store::durability`). `false` fsyncs every write: slower,
+    /// the same guarantees.
+    pub deferred_durability: bool,
 }
 
 impl Default for StoreConfig {
@@ -199,6 +204,7 @@ impl Default for StoreConfig {
             min_replicas_ack: 0,
             data_dir: PathBuf::from("data"),
             key_prefix: "balas".into(),
+            deferred_durability: true,
         }
     }
 }

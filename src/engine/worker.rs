@@ -45,6 +45,12 @@ impl Handler for InboundHandler {
         Some(contact_of(event))
     }
 
+    /// An engine turn's effects leave the process only through the outbox,
+    /// which syncs the store before it sends.
+    fn deferred_durability(&self) -> bool {
+        true
+    }
+
     async fn run(&self, job: &Run<InboundEvent>) -> Verdict {
         match handle_event(&self.engine, &job.payload).await {
             Ok(Outcome::Done) => Verdict::Done,
@@ -96,6 +102,11 @@ impl Handler for TimerHandler {
 
     fn queue(&self) -> &'static str {
         queues::TIMERS
+    }
+
+    /// Like inbound turns: effects leave only through the outbox.
+    fn deferred_durability(&self) -> bool {
+        true
     }
 
     async fn run(&self, job: &Run<Timer>) -> Verdict {

@@ -119,6 +119,16 @@ pub trait Handler: Send + Sync + 'static {
         None
     }
 
+    /// True when the queue's jobs may run with deferred durability
+    /// ([`crate::store::durability`]): their writes, claims and acks on the
+    /// embedded store do not each wait for an fsync. Only for handlers whose
+    /// effects stay in the store until they call [`crate::store::Store::sync`]
+    /// (the outbox syncs before each send). A crash then takes the job back to
+    /// "not done" with everything it wrote, and it runs again.
+    fn deferred_durability(&self) -> bool {
+        false
+    }
+
     /// Does the work of one job.
     async fn run(&self, job: &Run<Self::Payload>) -> Verdict;
 }
@@ -136,6 +146,9 @@ pub struct Settings {
     pub poll: Duration,
     /// Failed runs after which a job is dead-lettered.
     pub max_failures: u32,
+    /// Whether a handler that allows it ([`Handler::deferred_durability`])
+    /// runs with deferred durability (`store.deferred_durability`).
+    pub deferred_durability: bool,
 }
 
 impl Settings {
@@ -147,6 +160,7 @@ impl Settings {
             lease,
             poll,
             max_failures: 20,
+            deferred_durability: true,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! of [`crate::jobs`].
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,7 +11,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::{Handler, Run, Settings, Verdict, backoff};
-use crate::store::{Job, Store, StoreResult};
+use crate::store::{Job, Store, StoreResult, durability};
 
 /// Runs one queue's jobs with a [`Handler`]; cheap to clone.
 pub struct Worker<H: Handler> {
@@ -74,10 +75,11 @@ impl<H: Handler> Worker<H> {
                                 };
                                 let worker = self.clone();
                                 let stop = shutdown.clone();
-                                tasks.spawn(async move {
+                                let scoped = inner.scoped(async move {
                                     worker.inner.run_group(group, Some(stop)).await;
                                     drop(permit);
                                 });
+                                tasks.spawn(scoped);
                             }
                             continue;
                         }
@@ -96,10 +98,13 @@ impl<H: Handler> Worker<H> {
             }
             while tasks.join_next().await.is_some() {}
         };
-        tokio::select! {
-            () = main => {}
-            () = inner.heartbeat() => {}
-        }
+        let all = async {
+            tokio::select! {
+                () = main => {}
+                () = inner.heartbeat() => {}
+            }
+        };
+        inner.scoped(all).await;
     }
 
     /// Claims one batch and runs it to the end; returns how many jobs were
@@ -115,10 +120,13 @@ impl<H: Handler> Worker<H> {
             .await;
             Ok(n)
         };
-        tokio::select! {
-            out = work => out,
-            () = inner.heartbeat() => unreachable!("the heartbeat never ends"),
-        }
+        let all = async {
+            tokio::select! {
+                out = work => out,
+                () = inner.heartbeat() => unreachable!("the heartbeat never ends"),
+            }
+        };
+        inner.scoped(all).await
     }
 }
 
@@ -129,6 +137,20 @@ struct Claimed<T> {
 }
 
 impl<H: Handler> Inner<H> {
+    /// Runs `work` with deferred durability when the handler allows it (its
+    /// claims, heartbeats and settlements too: a crash takes them back with
+    /// the job's writes).
+    fn scoped<F: Future>(&self, work: F) -> impl Future<Output = F::Output> + use<F, H> {
+        let deferred = self.settings.deferred_durability && self.handler.deferred_durability();
+        async move {
+            if deferred {
+                durability::deferred(work).await
+            } else {
+                work.await
+            }
+        }
+    }
+
     /// Claims up to `max` jobs, dead-letters undecodable ones, and groups the
     /// rest by the handler's group key (due order kept within a group).
     async fn claim(&self, max: usize) -> StoreResult<Vec<Vec<Claimed<H::Payload>>>> {

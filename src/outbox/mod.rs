@@ -302,6 +302,10 @@ impl Outbox {
             }
             SendStart::Go => {}
         }
+        // Nothing leaves the process before the store has it on disk: the
+        // send-in-progress mark and every deferred write that led here (the
+        // engine turn that queued this message). See `store::durability`.
+        store.sync().await?;
         let attempts = record.attempts + 1;
         let started = std::time::Instant::now();
         // Our stored files become an upload or a link only now, so a retried
@@ -325,6 +329,9 @@ impl Outbox {
                     r.platform_id.clone_from(&receipt.platform_message_id);
                 })
                 .await?;
+                // Durable now, not with a later commit: a crash that rolled
+                // the mark back would send a conversation message again.
+                store.sync().await?;
                 count(msg.channel, "sent");
                 return Ok(Verdict::Done);
             }
@@ -604,6 +611,11 @@ impl Handler for Outbox {
 
     fn queue(&self) -> &'static str {
         queues::OUTBOX
+    }
+
+    /// Each send syncs the store first and once it is recorded.
+    fn deferred_durability(&self) -> bool {
+        true
     }
 
     async fn run(&self, job: &Run<String>) -> Verdict {

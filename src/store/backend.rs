@@ -161,6 +161,13 @@ pub trait Backend: Send + Sync + 'static {
     /// Checks that the backend answers.
     async fn ping(&self) -> StoreResult<()>;
 
+    /// Makes every write answered so far durable (see
+    /// [`crate::store::durability`]). Backends whose every answered write is
+    /// already as durable as it will be (Redis) need not do anything.
+    async fn sync(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
     // ---- set-if-absent keys -------------------------------------------------
 
     /// Remembers `key` until `now_ms + ttl`; true when it was not remembered yet.

@@ -7,8 +7,10 @@
 //! with the default (fsync) durability before the call returns, so an
 //! acknowledged call survives `kill -9` and power loss. Concurrent calls share
 //! one commit (group commit, `embedded/group_commit.rs`): one fsync for a batch of
-//! writes instead of one each. Reads run on tokio's blocking pool (redb is
-//! synchronous) and see only committed, hence durable, data.
+//! writes instead of one each. Calls made with deferred durability
+//! ([`super::durability`], background jobs) return after a commit without an
+//! fsync and are made durable by the next durable one. Reads run on tokio's
+//! blocking pool (redb is synchronous) and see every committed write.
 //!
 //! Tables (names are `&str` keys or byte keys built with `name_prefix`, which
 //! escapes the name so that one name's keys never overlap another's):
@@ -820,6 +822,7 @@ impl EmbeddedBackend {
         })?;
         let file = data_dir.join(DB_FILE);
         let path = file.display().to_string();
+        let opening = std::time::Instant::now();
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .create(&file)
@@ -845,6 +848,12 @@ impl EmbeddedBackend {
         txn.open_table(COUNTERS).map_err(db_err)?;
         recover_jobs(&txn)?;
         txn.commit().map_err(db_err)?;
+        // Long only after a crash (redb checks and repairs the file).
+        tracing::info!(
+            file = %path,
+            ms = opening.elapsed().as_millis() as u64,
+            "embedded store opened"
+        );
         let db = Arc::new(db);
         Ok(Self {
             writer: Writer::start(Arc::clone(&db))?,
@@ -867,8 +876,9 @@ impl EmbeddedBackend {
     }
 
     /// Runs `f` in a write transaction on the writer thread and answers once
-    /// that transaction is committed (fsync); when `f` fails, nothing it wrote
-    /// is kept. `f` shares the transaction with other callers' writes, so it
+    /// that transaction is committed (fsync; inside
+    /// [`super::durability::deferred`], visible and fsync'd later); when `f`
+    /// fails, nothing it wrote is kept. `f` shares the transaction with other callers' writes, so it
     /// may run more than once (only the committed run's result is returned):
     /// it must have no effect outside the transaction, hence `Clone`.
     fn write<T, F>(&self, f: F) -> impl Future<Output = StoreResult<T>> + use<T, F>
@@ -876,7 +886,7 @@ impl EmbeddedBackend {
         T: Send + 'static,
         F: FnOnce(&WriteTransaction) -> StoreResult<T> + Clone + Send + 'static,
     {
-        self.writer.submit(f)
+        self.writer.submit(f, !super::durability::is_deferred())
     }
 
     /// Runs `f` in one read transaction on the blocking pool.
@@ -899,6 +909,12 @@ impl EmbeddedBackend {
 impl Backend for EmbeddedBackend {
     fn name(&self) -> &'static str {
         "embedded"
+    }
+
+    async fn sync(&self) -> StoreResult<()> {
+        // A write that changes nothing, committed durably: redb's commits are
+        // in order, so it makes every earlier one durable too.
+        self.writer.submit(|_| Ok(()), true).await
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -1695,6 +1711,8 @@ mod tests {
     use std::collections::HashSet;
     use std::sync::Condvar;
 
+    use crate::store::durability;
+
     use super::*;
 
     /// Lets a test hold the writer thread inside one write until it has queued
@@ -1835,6 +1853,84 @@ mod tests {
         drop(backend);
         let backend = EmbeddedBackend::open(dir.path()).unwrap();
         assert_eq!(backend.counter_get("x").await.unwrap(), 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deferred_writes_are_visible_at_once_and_durable_after_a_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = EmbeddedBackend::open(dir.path()).unwrap();
+        let (gate, held) = hold_writer(&backend).await;
+        let before = backend.write_stats();
+        let deferred: Vec<_> = (0..3)
+            .map(|_| durability::deferred(backend.counter_add("d", 1)))
+            .collect();
+        // Queued behind the held write, so all three share one commit.
+        // `join!` polls them first (each queues its write), then opens the gate.
+        let open = async {
+            gate.open();
+            held.await.unwrap();
+        };
+        let (answers, ()) = tokio::join!(futures_util::future::join_all(deferred), open);
+        let mut answers: Vec<i64> = answers.into_iter().map(Result::unwrap).collect();
+        answers.sort_unstable();
+        assert_eq!(answers, vec![1, 2, 3]);
+        let after = backend.write_stats();
+        // The three shared one commit without an fsync (the held write's own
+        // commit was durable; an idle sync may have followed by now).
+        assert_eq!(after.deferred_commits - before.deferred_commits, 1);
+        // Readers see deferred writes before they are durable.
+        assert_eq!(backend.counter_get("d").await.unwrap(), 3);
+        backend.sync().await.unwrap();
+        assert!(backend.write_stats().commits > after.commits);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_durable_write_makes_the_deferred_ones_before_it_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = EmbeddedBackend::open(dir.path()).unwrap();
+        let (gate, held) = hold_writer(&backend).await;
+        let before = backend.write_stats();
+        let deferred = durability::deferred(backend.counter_add("d", 1));
+        let durable = backend.counter_add("n", 1);
+        let open = async {
+            gate.open();
+            held.await.unwrap();
+        };
+        let (deferred, durable, ()) = tokio::join!(deferred, durable, open);
+        assert_eq!(deferred.unwrap(), 1);
+        assert_eq!(durable.unwrap(), 1);
+        let after = backend.write_stats();
+        // One batch with a durable write in it: one durable commit for both.
+        assert_eq!(after.deferred_commits, before.deferred_commits);
+        assert_eq!(after.writes - before.writes, 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deferred_writes_are_made_durable_when_the_writer_falls_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = EmbeddedBackend::open(dir.path()).unwrap();
+        let before = backend.write_stats();
+        durability::deferred(backend.counter_add("d", 1))
+            .await
+            .unwrap();
+        let deferred_commit = backend.write_stats();
+        assert_eq!(
+            deferred_commit.deferred_commits - before.deferred_commits,
+            1
+        );
+        // The writer syncs on its own once nothing else comes; wait for that
+        // signal (its commit count), not for a fixed time.
+        let synced = async {
+            while backend.write_stats().commits == deferred_commit.commits {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), synced)
+            .await
+            .expect("an idle writer makes deferred writes durable");
+        drop(backend);
+        let backend = EmbeddedBackend::open(dir.path()).unwrap();
+        assert_eq!(backend.counter_get("d").await.unwrap(), 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,7 @@ pub mod backend;
 mod broadcasts;
 mod contacts;
 mod conversations;
+pub mod durability;
 pub mod embedded;
 mod jobs;
 mod limits;
@@ -88,6 +89,13 @@ impl Store {
     /// "redis-cluster" or "embedded").
     pub fn backend_name(&self) -> &'static str {
         self.backend.name()
+    }
+
+    /// Makes every write answered so far durable, including those made with
+    /// deferred durability ([`durability::deferred`]). Call it before an effect
+    /// that leaves the process and depends on such writes (a send to Meta).
+    pub async fn sync(&self) -> StoreResult<()> {
+        self.backend.sync().await
     }
 
     /// Checks that the backend answers.

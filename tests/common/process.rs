@@ -115,14 +115,18 @@ pub struct BalasProcess {
 
 impl BalasProcess {
     /// Starts `balas serve --config <config>` listening on `port`; logs go to
-    /// `<config>.log`.
+    /// `<config>.log` (at `warn,balas=info`, or `BALAS_TEST_LOG` when set, e.g.
+    /// `BALAS_TEST_LOG=balas=debug` to see a failing run's sends).
     pub fn spawn(config: &Path, port: u16) -> BalasProcess {
         let log = config.with_extension(format!("{}.log", fastrand::u32(..)));
         let child = Command::new(BIN)
             .arg("serve")
             .arg("--config")
             .arg(config)
-            .env("RUST_LOG", "warn,balas=info")
+            .env(
+                "RUST_LOG",
+                std::env::var("BALAS_TEST_LOG").unwrap_or_else(|_| "warn,balas=info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())

@@ -1,0 +1,71 @@
+//! Deferred durability ("external synchrony"): background work may let its
+//! writes reach the disk later, as long as nothing leaves the process before
+//! they do.
+//!
+//! On the embedded store every write normally waits for an fsync (shared by
+//! concurrent writes, see `embedded/group_commit.rs`). One inbound message
+//! costs the engine a dozen writes made one after another, so at the default
+//! that is a dozen fsyncs of latency before the reply is even queued. Inside
+//! [`deferred`] those writes are committed without an fsync: they are visible
+//! to every reader at once, and they become durable with the next durable
+//! commit, which the writer makes as soon as someone asks for one
+//! ([`crate::store::Store::sync`], any write outside a deferred scope) or when
+//! it falls idle, and at the latest [`MAX_UNSYNCED`] after the first deferred
+//! commit.
+//!
+//! Why nothing is lost. redb commits in order, and a crash rolls the file back
+//! to its last durable commit, so what survives is always a *prefix* of the
+//! history: never a later write without the earlier ones. A job's writes and
+//! its acknowledgement are in that history after the job was claimed, so a
+//! crash either keeps them all or takes the job back to "not done", and the
+//! job runs again (jobs are at-least-once and idempotent anyway). What must
+//! not be rolled back is what the outside world has already seen: the 200 to
+//! a webhook, the answer of an API call, and a message sent to Meta. The first
+//! two are not deferred (they run outside this scope, so their writes wait for
+//! an fsync, which also makes every earlier deferred write durable); the
+//! outbox calls [`crate::store::Store::sync`] before each send and after
+//! recording it as sent. Live events to the console are the one exception:
+//! a console may show a bot turn that a crash then rolls back and redoes.
+//!
+//! The scope is a task-local flag: it applies to the future it wraps, not to
+//! tasks that future spawns. The Redis stores ignore it (their durability is
+//! Redis's `appendfsync`; there is nothing to defer).
+
+use std::future::Future;
+use std::time::Duration;
+
+/// Longest a deferred write stays in memory only while writes keep coming: the
+/// next commit after this is durable whatever its writes asked for.
+pub const MAX_UNSYNCED: Duration = Duration::from_millis(50);
+
+tokio::task_local! {
+    static DEFERRED: ();
+}
+
+/// Runs `work` with deferred durability: its writes on the embedded store are
+/// committed without waiting for an fsync. Only for work whose effects stay
+/// inside the process until it calls [`crate::store::Store::sync`] (see the
+/// module docs).
+pub async fn deferred<F: Future>(work: F) -> F::Output {
+    DEFERRED.scope((), work).await
+}
+
+/// True inside [`deferred`].
+pub(crate) fn is_deferred() -> bool {
+    DEFERRED.try_with(|_| ()).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_scope_covers_its_future_only() {
+        assert!(!is_deferred());
+        assert!(deferred(async { is_deferred() }).await);
+        let spawned =
+            deferred(async { tokio::spawn(async { is_deferred() }).await.unwrap() }).await;
+        assert!(!spawned, "spawned tasks do not inherit the scope");
+        assert!(!is_deferred());
+    }
+}
