@@ -35,6 +35,7 @@
 //! - `LOAD_SEND_RATE` [1000]: `whatsapp.max_messages_per_second` (Meta's ceiling
 //!   per number is 1,000; the shipped default is 80).
 //! - `LOAD_INBOUND_CONCURRENCY` [workers.inbound_concurrency default].
+//! - `LOAD_OUTBOX_CONCURRENCY` [workers.outbox_concurrency default].
 //! - `LOAD_DEFERRED` [1]: `store.deferred_durability` (0 = every write of the
 //!   embedded store waits for an fsync, as before deferred durability).
 //! - `LOAD_FSYNC` [always]: Redis `appendfsync` (`always` as the tests run it,
@@ -421,6 +422,9 @@ async fn run(
     c.workers.poll_interval = HumanDuration::millis(50);
     if let Ok(n) = std::env::var("LOAD_INBOUND_CONCURRENCY") {
         c.workers.inbound_concurrency = n.parse().expect("LOAD_INBOUND_CONCURRENCY");
+    }
+    if let Ok(n) = std::env::var("LOAD_OUTBOX_CONCURRENCY") {
+        c.workers.outbox_concurrency = n.parse().expect("LOAD_OUTBOX_CONCURRENCY");
     }
     c.store.deferred_durability = env_usize("LOAD_DEFERRED", 1) != 0;
     let media_dir = tempfile::tempdir().expect("temp dir");

@@ -210,6 +210,19 @@ pub struct Conversation {
     /// answered yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub question: Option<OpenQuestion>,
+    /// Times it was transferred (to a queue or an agent).
+    #[serde(default)]
+    pub transfers: u32,
+    /// Set while the agent waits on the customer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snooze: Option<Snooze>,
+    /// When the customer came back within `[cases] reopen_window` after this
+    /// case was resolved (reports count it as reopened).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reopened_ms: Option<i64>,
+    /// The resolved case this one reopens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reopen_of: Option<String>,
 }
 
 /// A clarifying question waiting for its answer: what was offered, so that a
@@ -233,6 +246,19 @@ pub struct Choice {
     pub payload: String,
     /// The label the customer saw.
     pub title: String,
+}
+
+/// A snoozed conversation: set aside until a time or the customer's next
+/// message, whichever comes first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snooze {
+    /// Snoozed at, Unix ms.
+    pub at_ms: i64,
+    /// Wakes at this time; `None` only on the customer's next message.
+    #[serde(default)]
+    pub until_ms: Option<i64>,
+    /// Who snoozed it.
+    pub by: String,
 }
 
 fn default_language() -> String {
@@ -270,6 +296,10 @@ impl Conversation {
             entities: BTreeMap::new(),
             question: None,
             number: None,
+            transfers: 0,
+            snooze: None,
+            reopened_ms: None,
+            reopen_of: None,
         }
     }
 
@@ -326,6 +356,14 @@ impl Conversation {
                 self.resolved_by = Some(by.clone());
             }
         }
+        if matches!(
+            transition,
+            Transition::TransferToQueue { .. } | Transition::TransferToAgent { .. }
+        ) {
+            self.transfers += 1;
+        }
+        // A snooze belongs to the holder: any change of owner ends it.
+        self.snooze = None;
         self.state = to;
         Ok(())
     }
@@ -463,6 +501,30 @@ mod tests {
         c.apply(&Transition::Resolve { by: "budi".into() }, 50)
             .unwrap();
         assert_eq!((c.state, c.resolved_ms), (State::Resolved, Some(50)));
+        assert_eq!(c.transfers, 0, "claims and timeouts are not transfers");
+    }
+
+    #[test]
+    fn transfers_are_counted_and_every_change_of_owner_ends_a_snooze() {
+        let mut c = conv(State::Assigned);
+        c.agent = Some("siti".into());
+        let snooze = Snooze {
+            at_ms: 1,
+            until_ms: None,
+            by: "siti".into(),
+        };
+        c.snooze = Some(snooze.clone());
+        c.apply(&Transition::TransferToAgent { agent: "b".into() }, 10)
+            .unwrap();
+        assert_eq!((c.transfers, c.snooze.as_ref()), (1, None));
+        c.apply(&Transition::TransferToQueue { queue: "q".into() }, 20)
+            .unwrap();
+        assert_eq!(c.transfers, 2);
+        c.apply(&Transition::Claim { agent: "a".into() }, 30)
+            .unwrap();
+        c.snooze = Some(snooze);
+        c.apply(&Transition::Release, 40).unwrap();
+        assert_eq!((c.transfers, c.snooze.as_ref()), (2, None));
     }
 
     #[test]

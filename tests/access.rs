@@ -705,6 +705,15 @@ async fn agents_see_only_their_queues_and_their_own_conversations(store: StoreKi
     // An agent of every queue sees both; a supervisor may hand it to her,
     // and then it is hers to see.
     assert_eq!(h.api("siti", Method::GET, &c(""), None).await.0, 200);
+    let (status, _, _) = h
+        .call(
+            Auth::Bearer(&dewi),
+            Method::PUT,
+            "/api/v1/me/presence",
+            Some(json!({ "status": "online" })),
+        )
+        .await;
+    assert_eq!(status, 200);
     let (status, v) = h
         .api(
             "sari",

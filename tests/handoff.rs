@@ -628,6 +628,17 @@ async fn transfer_to_another_agent_and_to_a_queue(store: StoreKind) {
         "a marketer cannot take conversations: {v}"
     );
 
+    // Only to someone online.
+    let (status, v) = act(
+        &h,
+        "siti",
+        &case,
+        "transfer",
+        Some(json!({ "agent": "budi" })),
+    )
+    .await;
+    assert_eq!((status, error_code(&v)), (409, "agent_offline"), "{v}");
+    h.presence("budi", "online").await;
     let (status, v) = act(
         &h,
         "siti",

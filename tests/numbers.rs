@@ -36,6 +36,7 @@ fn numbers(c: &mut Config) {
             max_messages_per_second: Some(50.0),
             survey_template: None,
             template_language: None,
+            business_account_id: None,
         },
         WhatsAppNumber {
             phone_number_id: SURABAYA.into(),
@@ -44,6 +45,7 @@ fn numbers(c: &mut Config) {
             max_messages_per_second: None,
             survey_template: Some("survei_surabaya".into()),
             template_language: Some("id".into()),
+            business_account_id: None,
         },
     ];
     c.instagram.account_id = String::new();
@@ -331,13 +333,27 @@ async fn each_customer_is_answered_from_the_number_they_wrote_to(store: StoreKin
     .await;
     assert_eq!(summary["total"]["cases"], json!(0), "{summary}");
     let grouped = get(&h, "sari", "/api/v1/reports/summary?group_by=number").await;
-    let groups: Vec<&str> = grouped["groups"]
-        .as_array()
-        .unwrap()
+    // Resolved cases by the number they were on; every number a case was
+    // opened on has a group (its resolution rate), resolved or not.
+    let groups = grouped["groups"].as_array().unwrap();
+    let resolved: Vec<&str> = groups
         .iter()
+        .filter(|g| g["cases"].as_u64() > Some(0))
         .map(|g| g["group"].as_str().unwrap())
         .collect();
-    assert_eq!(groups, [SURABAYA], "{grouped}");
+    assert_eq!(resolved, [SURABAYA], "{grouped}");
+    assert!(
+        groups.iter().all(|g| g["opened"].as_u64() >= Some(1)),
+        "{grouped}"
+    );
+    let jakarta = groups.iter().find(|g| g["group"] == JAKARTA).unwrap();
+    assert_eq!(
+        (
+            jakarta["cases"].clone(),
+            jakarta["resolution_rate_pct"].clone()
+        ),
+        (json!(0), json!(0.0))
+    );
     assert!(h.mock.violations().is_empty(), "{:?}", h.mock.violations());
     h.stop().await;
 }

@@ -105,6 +105,26 @@ async fn dump(store: &Store) -> Vec<String> {
     }
 }
 
+/// The conversations a search for `q` finds (an admin searching).
+async fn found(h: &Harness, q: &str) -> Vec<String> {
+    let q: String = q
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let path = format!("/api/v1/conversations?q={q}");
+    let (status, v) = h.api("root", Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{v}");
+    v["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn traces<'a>(dump: &'a [String], needle: &str) -> Vec<&'a String> {
     dump.iter().filter(|l| l.contains(needle)).collect()
 }
@@ -415,6 +435,11 @@ async fn export_then_erase_leaves_no_trace_and_reports_still_count(store: StoreK
     assert_eq!(dead[0]["queue"], "timers");
     assert_eq!(dead[0]["entry"]["payload"]["bogus"]["contact"], DEWI);
 
+    // Findable by her number, her name and her words, until the erasure.
+    for q in [DEWI, "Dewi Kartika", "customer service"] {
+        assert_eq!(found(&h, q).await, std::slice::from_ref(&case), "{q}");
+    }
+
     // The erasure, on this process.
     let (status, v) = h
         .api(
@@ -434,6 +459,16 @@ async fn export_then_erase_leaves_no_trace_and_reports_still_count(store: StoreK
     assert_eq!(erased["broadcasts"], 2);
     assert_eq!(erased["dead_letters"], 1);
     assert!(erased["messages"].as_u64().unwrap() >= 3, "{erased}");
+    assert!(erased["search_terms"].as_u64().unwrap() >= 5, "{erased}");
+    // Nothing finds her case any more (by number, name, case id or words);
+    // Andi's is still found.
+    for q in [DEWI, "081298765432", "Dewi", "customer service", &case] {
+        assert!(found(second, q).await.is_empty(), "{q} still finds her");
+    }
+    assert_eq!(
+        found(second, "Andi").await,
+        std::slice::from_ref(&andi_case)
+    );
 
     // No trace of her anywhere in the store.
     let after = dump(h.app.store()).await;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use balas::store::embedded::EmbeddedBackend;
 use balas::store::redis::RedisBackend;
-use balas::store::{Backend, Job, JobCounts, Location, NewJob, StoreError};
+use balas::store::{Backend, Job, JobCounts, Location, MoveOutcome, NewJob, StoreError};
 use common::harness::unique_prefix;
 use common::redis_cluster::RedisCluster;
 use common::redis_server::RedisServer;
@@ -114,6 +114,8 @@ conformance!(
     jobs_cancel_anywhere,
     index_basics_and_ties,
     index_pop_min_into_order_and_capacity,
+    index_move_checks_source_and_capacity,
+    index_put_many_across_indexes,
     lists,
     locks,
     rate_take_gcra,
@@ -121,6 +123,7 @@ conformance!(
     publish_subscribe,
     concurrent_claims_never_duplicate,
     concurrent_pop_min_into_respects_capacity,
+    concurrent_index_move_moves_once,
     concurrent_doc_cas_increments,
     index_range_rev_descends,
     lists_set_in_place_and_delete,
@@ -412,6 +415,13 @@ async fn multi_key_calls_need_one_hash_tag(b: Arc<dyn Backend>) {
     b.index_put("{a}waiting", "m", 1.0).await.unwrap();
     let err = b
         .index_pop_min_into(&["{a}waiting".into()], "{b}active", 5, 1.0)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("hash tag"), "{err}");
+    assert_eq!(b.index_len("{a}waiting").await.unwrap(), 1);
+    assert_eq!(b.index_len("{b}active").await.unwrap(), 0);
+    let err = b
+        .index_move("{a}waiting", "m", "{b}active", 5, 1.0)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("hash tag"), "{err}");
@@ -911,6 +921,118 @@ async fn index_pop_min_into_order_and_capacity(b: Arc<dyn Backend>) {
     );
     assert_eq!(b.index_len(HOLDER).await.unwrap(), 4);
     assert_eq!(b.index_len(&q2).await.unwrap(), 0);
+}
+
+async fn index_move_checks_source_and_capacity(b: Arc<dyn Backend>) {
+    b.index_put("{h}waiting:q", "c1", 5.0).await.unwrap();
+    b.index_put("{h}waiting:q", "c2", 6.0).await.unwrap();
+    b.index_put("{h}active:siti", "c0", 1.0).await.unwrap();
+    let mv = |m: &'static str, to: &'static str, cap: u64| {
+        let b = Arc::clone(&b);
+        async move { b.index_move("{h}waiting:q", m, to, cap, 9.0).await.unwrap() }
+    };
+    assert_eq!(mv("c1", "{h}active:siti", 1).await, MoveOutcome::Full);
+    assert_eq!(
+        b.index_score("{h}waiting:q", "c1").await.unwrap(),
+        Some(5.0),
+        "nothing moved"
+    );
+    assert_eq!(mv("c1", "{h}active:siti", 2).await, MoveOutcome::Moved);
+    assert_eq!(
+        b.index_score("{h}active:siti", "c1").await.unwrap(),
+        Some(9.0)
+    );
+    assert_eq!(b.index_score("{h}waiting:q", "c1").await.unwrap(), None);
+    assert_eq!(b.index_len("{h}active:siti").await.unwrap(), 2);
+    assert_eq!(b.index_len("{h}waiting:q").await.unwrap(), 1);
+    assert_eq!(
+        mv("c1", "{h}active:budi", 5).await,
+        MoveOutcome::NotInSource
+    );
+    assert_eq!(
+        mv("nope", "{h}active:budi", 5).await,
+        MoveOutcome::NotInSource
+    );
+    assert_eq!(b.index_len("{h}active:budi").await.unwrap(), 0);
+    assert_eq!(
+        mv("c2", "{h}active:budi", u64::MAX).await,
+        MoveOutcome::Moved
+    );
+    assert!(
+        b.index_move("{h}waiting:q", "c2", "{h}x", 1, f64::NAN)
+            .await
+            .is_err()
+    );
+}
+
+async fn index_put_many_across_indexes(b: Arc<dyn Backend>) {
+    let e = |i: &str, m: &str, s: f64| (i.to_string(), m.to_string(), s);
+    b.index_put_many(&[]).await.unwrap();
+    b.index_put("search:a", "c1", 1.0).await.unwrap();
+    // Untagged keys of different slots in one call: not atomic, so allowed.
+    b.index_put_many(&[
+        e("search:a", "c1", -5.0),
+        e("search:a", "c2", -4.0),
+        e("search:b", "c1", -5.0),
+        e("{h}x", "c3", 0.0),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(b.index_score("search:a", "c1").await.unwrap(), Some(-5.0));
+    assert_eq!(b.index_len("search:a").await.unwrap(), 2);
+    assert_eq!(
+        b.index_range("search:a", f64::MIN, f64::MAX, 10)
+            .await
+            .unwrap(),
+        [("c1".to_string(), -5.0), ("c2".to_string(), -4.0)]
+    );
+    assert_eq!(b.index_len("search:b").await.unwrap(), 1);
+    assert_eq!(b.index_score("{h}x", "c3").await.unwrap(), Some(0.0));
+    // A NaN anywhere: refused, nothing written.
+    assert!(
+        b.index_put_many(&[e("search:c", "c1", 1.0), e("search:c", "c2", f64::NAN)])
+            .await
+            .is_err()
+    );
+    assert_eq!(b.index_len("search:c").await.unwrap(), 0);
+}
+
+async fn concurrent_index_move_moves_once(b: Arc<dyn Backend>) {
+    for i in 0..40 {
+        b.index_put("{h}waiting:q", &format!("c{i:02}"), i as f64)
+            .await
+            .unwrap();
+    }
+    // Eight agents with room for three each race for every conversation.
+    let mut handles = Vec::new();
+    for t in 0..8 {
+        let b = Arc::clone(&b);
+        handles.push(tokio::spawn(async move {
+            let holder = format!("{{h}}active:{t}");
+            let mut mine = Vec::new();
+            for i in 0..40 {
+                let m = format!("c{i:02}");
+                if b.index_move("{h}waiting:q", &m, &holder, 3, 0.0)
+                    .await
+                    .unwrap()
+                    == MoveOutcome::Moved
+                {
+                    mine.push(m);
+                }
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        let mine = h.await.unwrap();
+        assert!(mine.len() <= 3, "over capacity: {mine:?}");
+        all.extend(mine);
+    }
+    let unique: HashSet<&String> = all.iter().collect();
+    assert_eq!(unique.len(), all.len(), "nothing moved twice");
+    assert_eq!(all.len(), 24);
+    assert_eq!(b.index_len("{h}waiting:q").await.unwrap(), 16);
 }
 
 async fn lists(b: Arc<dyn Backend>) {

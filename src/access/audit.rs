@@ -58,11 +58,15 @@ pub enum Action {
     ContactExport,
     /// A contact's personal data was erased.
     ContactErase,
+    /// A conversation was snoozed (or woken by hand).
+    Snooze,
+    /// The WhatsApp templates were synced from Meta.
+    TemplateSync,
 }
 
 impl Action {
     /// Every action, for documentation and error messages.
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 21] = [
         Action::SignIn,
         Action::SignOut,
         Action::UserCreate,
@@ -82,6 +86,8 @@ impl Action {
         Action::Label,
         Action::ContactExport,
         Action::ContactErase,
+        Action::Snooze,
+        Action::TemplateSync,
     ];
 
     /// The stored name (`session.sign_in`, `conversation.claim` …).
@@ -106,6 +112,8 @@ impl Action {
             Action::Label => "conversation.label",
             Action::ContactExport => "contact.export",
             Action::ContactErase => "contact.erase",
+            Action::Snooze => "conversation.snooze",
+            Action::TemplateSync => "templates.sync",
         }
     }
 

@@ -95,7 +95,8 @@ fn intake_error(e: IntakeError) -> ApiError {
         (status = 201, description = "The broadcast", body = Object),
         (status = 400, description = "Invalid field", body = crate::http::ErrorBody),
         (status = 403, description = "Not a marketer or admin", body = crate::http::ErrorBody),
-        (status = 422, description = "Invalid recipients (each named by line)", body = crate::http::ErrorBody),
+        (status = 422, description = "Invalid recipients (each named by line), or a template that is unknown, not approved or given the wrong number of parameters", body = crate::http::ErrorBody),
+        (status = 502, description = "Meta's Graph API failed the template sync (`graph_error`)", body = crate::http::ErrorBody),
     ))]
 pub async fn create(
     State(app): State<App>,
@@ -139,6 +140,14 @@ pub async fn create(
         .senders()
         .choose(body.channel, body.from.as_deref())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // Refused before it is scheduled, not recipient by recipient at send time.
+    crate::broadcast::templates::check_message(
+        app.broadcasts(),
+        body.channel,
+        from.as_deref(),
+        &body.message,
+    )
+    .await?;
     let rate = body
         .rate_per_sec
         .unwrap_or(app.config().broadcast.rate_per_sec);

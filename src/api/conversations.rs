@@ -157,16 +157,24 @@ pub struct ListQuery {
     pub queue: Option<String>,
     /// Business number or account the customer wrote to.
     pub number: Option<String>,
-    /// At most this many (default 200).
+    /// At most this many (default 200, at most 2000; a search: default 20,
+    /// at most 50).
     pub limit: Option<usize>,
+    /// Search: words that must all appear in the phone number or IGSID,
+    /// contact name, case id, order or tracking numbers or message text
+    /// (each at least 2 characters). With `q`, the other filters are not
+    /// used and the answer has `next_cursor`.
+    pub q: Option<String>,
+    /// Search: the `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
-/// `GET /api/v1/conversations?state=&agent=&queue=&number=`
+/// `GET /api/v1/conversations?state=&agent=&queue=&number=`, or with `q=` a search.
 #[utoipa::path(get, path = "/api/v1/conversations", operation_id = "list_conversations", tag = "desk",
     params(ListQuery),
     responses(
-        (status = 200, description = "`{conversations: [...]}`", body = Object),
-        (status = 400, description = "Invalid filter", body = crate::http::ErrorBody),
+        (status = 200, description = "`{conversations: [...]}`; a search also has `next_cursor` (`null` at the end)", body = Object),
+        (status = 400, description = "Invalid filter, a search without a word of 2 characters, or a cursor this API did not give out", body = crate::http::ErrorBody),
         (status = 403, description = "Not a desk role", body = crate::http::ErrorBody),
     ))]
 pub async fn list(
@@ -175,6 +183,14 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
+    if let Some(words) = q.q {
+        let query = super::desk::SearchQuery {
+            q: words,
+            cursor: q.cursor,
+            limit: q.limit,
+        };
+        return super::desk::search(&app, &caller, query).await;
+    }
     let limit = q.limit.unwrap_or(200).min(2000);
     let agent = q.agent.as_deref().map(|a| {
         if a == "me" {
@@ -226,6 +242,7 @@ pub async fn list(
             "agent": c.agent, "priority": c.priority, "unread": c.unread,
             "contact_name": contact.and_then(|c| c.name), "contact_id": c.contact_id,
             "opened_ms": c.opened_ms, "last_customer_ms": c.last_customer_ms,
+            "snooze": c.snooze,
         }));
         if items.len() >= limit {
             break;
@@ -292,7 +309,7 @@ pub async fn conversation_view(app: &App, conv: &Conversation) -> Result<Value, 
                 .collect();
             json!({"at_ms": e.at_ms, "speaker": e.speaker, "text": e.text,
                    "message_id": e.message_id, "delivery": delivery,
-                   "attachments": attachments})
+                   "attachments": attachments, "event": e.event})
         })
         .collect();
     let last_inbound = contact
@@ -337,6 +354,9 @@ pub async fn conversation_view(app: &App, conv: &Conversation) -> Result<Value, 
         "assigned_ms": conv.assigned_ms,
         "first_agent_reply_ms": conv.first_agent_reply_ms,
         "resolved_ms": conv.resolved_ms,
+        "snooze": conv.snooze,
+        "transfers": conv.transfers,
+        "reopen_of": conv.reopen_of,
         "window": {
             "open": last_inbound.is_some_and(|t| now - t < window::WINDOW_MS),
             "closes_ms": window_closes,
@@ -446,7 +466,7 @@ pub async fn replyable(app: &App, caller: &Caller, id: &str) -> Result<Conversat
         (status = 202, description = "`{id, state, human_agent_tag}`: queued for sending", body = Object),
         (status = 400, description = "Invalid field", body = crate::http::ErrorBody),
         (status = 409, description = "Not yours, or not possible in its state", body = crate::http::ErrorBody),
-        (status = 422, description = "The 24-hour window is closed", body = crate::http::ErrorBody),
+        (status = 422, description = "The 24-hour window is closed, or the text has a `{{variable}}` nobody knows (`unknown_variable`)", body = crate::http::ErrorBody),
         (status = 403, description = "Not a desk role", body = crate::http::ErrorBody),
         (status = 404, description = "No such conversation, or not visible", body = crate::http::ErrorBody),
     ))]
@@ -462,6 +482,9 @@ pub async fn send_message(
         return Err(ApiError::bad_request("text must not be empty"));
     }
     let conv = replyable(&app, &caller, &id).await?;
+    // The customer never sees a placeholder: variables are filled in here.
+    let text = render_for(&app, &conv, text).await?;
+    let text = text.as_str();
     let canned_file = match body.canned.as_deref() {
         None => None,
         Some(shortcut) => {
@@ -533,6 +556,10 @@ pub async fn send_message(
     }
     let conv = ownership::agent_replied(app.engine(), &id).await?;
     caller.audit(app.store(), Action::Reply, &id, None).await;
+    // Order numbers the agent typed make the conversation findable too.
+    app.store()
+        .index_for_search(&conv.id, &[text], app.store().now_ms())
+        .await?;
     ownership::publish(
         app.engine(),
         "agent_message",
@@ -545,6 +572,22 @@ pub async fn send_message(
         Json(json!({"id": record.id, "state": record.state, "human_agent_tag": record.message.human_agent_tag})),
     )
         .into_response())
+}
+
+/// `text` with its `{{variables}}` filled in for `conv`; 422
+/// `unknown_variable` for a variable nobody knows.
+async fn render_for(app: &App, conv: &Conversation, text: &str) -> Result<String, ApiError> {
+    use crate::engine::render::{RenderTextError, for_conversation};
+    for_conversation(app.engine(), conv, text)
+        .await
+        .map_err(|e| match e {
+            RenderTextError::Template(t) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_variable",
+                format!("{t}; nothing was sent"),
+            ),
+            RenderTextError::Store(s) => s.into(),
+        })
 }
 
 /// `POST /api/v1/conversations/{id}/notes`: a contact note, kept across cases.
@@ -658,7 +701,7 @@ pub struct TransferBody {
     responses(
         (status = 200, description = "The conversation after the transfer", body = Object),
         (status = 400, description = "Invalid field", body = crate::http::ErrorBody),
-        (status = 409, description = "Not yours, or not possible in its state", body = crate::http::ErrorBody),
+        (status = 409, description = "Not yours, not possible in its state, the agent is not online (`agent_offline`) or at their limit (`agent_full`)", body = crate::http::ErrorBody),
         (status = 403, description = "Not a desk role", body = crate::http::ErrorBody),
         (status = 404, description = "No such conversation, or not visible", body = crate::http::ErrorBody),
     ))]
@@ -673,7 +716,7 @@ pub async fn transfer(
             queue: q.trim().to_string(),
         },
         (None, Some(a)) => {
-            match app.store().user(&a).await? {
+            let target = match app.store().user(&a).await? {
                 None => return Err(ApiError::bad_request(format!("no agent with id {a:?}"))),
                 Some(x) if x.disabled => {
                     return Err(ApiError::bad_request(format!(
@@ -686,9 +729,9 @@ pub async fn transfer(
                         "{a:?} is a marketer and cannot take conversations; transfer to an agent or supervisor"
                     )));
                 }
-                Some(_) => {}
-            }
-            Transition::TransferToAgent { agent: a }
+                Some(x) => x,
+            };
+            return transfer_to_agent(app, caller, id, target).await;
         }
         _ => {
             return Err(ApiError::bad_request(
@@ -697,6 +740,53 @@ pub async fn transfer(
         }
     };
     owner_transition(app, caller, id, transition).await
+}
+
+/// A transfer to a named person: they must be online and have room (both
+/// checked, the room atomically with the move).
+async fn transfer_to_agent(
+    app: App,
+    caller: Caller,
+    id: String,
+    target: crate::store::User,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_desk()?;
+    let conv = load(&app, &caller, &id).await?;
+    owns(&caller, &conv)?;
+    let (status, _) =
+        crate::engine::presence::statuses(app.engine(), std::slice::from_ref(&target.id))
+            .await?
+            .remove(0);
+    if status != crate::store::PresenceStatus::Online {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "agent_offline",
+            format!(
+                "{} is {} and takes no conversations now; choose someone online",
+                target.id,
+                status.as_str()
+            ),
+        ));
+    }
+    let agent = caller.0.id.clone();
+    let supervisor = caller.is_supervisor();
+    let after = ownership::transfer_to_agent(app.engine(), &id, &target, move |c| {
+        supervisor || c.agent.as_deref() == Some(agent.as_str())
+    })
+    .await
+    .map_err(|e| match e {
+        crate::store::ClaimError::NotAllowed | crate::store::ClaimError::Taken => ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "the conversation changed meanwhile; reload it",
+        ),
+        other => other.into(),
+    })?;
+    let detail = format!("agent:{}", target.id);
+    caller
+        .audit(app.store(), Action::Transfer, &id, Some(&detail))
+        .await;
+    Ok(Json(conversation_view(&app, &after).await?))
 }
 
 /// `POST /api/v1/conversations/{id}/release`: back to its queue.
@@ -852,14 +942,26 @@ pub async fn me(State(app): State<App>, caller: Caller) -> Json<Value> {
     ))]
 pub async fn agents(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
-    let agents: Vec<Value> = app
+    let people: Vec<crate::store::User> = app
         .store()
         .users()
         .await?
-        .iter()
+        .into_iter()
         .filter(|a| a.role != crate::config::Role::Marketer && !a.disabled)
-        .map(|a| json!({"id": a.id, "name": a.name, "role": a.role, "queues": a.queues}))
         .collect();
+    let ids: Vec<String> = people.iter().map(|u| u.id.clone()).collect();
+    let statuses = crate::engine::presence::statuses(app.engine(), &ids).await?;
+    let mut agents = Vec::with_capacity(people.len());
+    for (a, (status, _)) in people.iter().zip(statuses) {
+        let load = app.store().agent_load(&a.id).await?;
+        agents.push(json!({
+            "id": a.id, "name": a.name, "role": a.role, "queues": a.queues,
+            "presence": status, "load": load, "capacity": a.max_concurrent,
+            // Who a transfer can go to now.
+            "available": status == crate::store::PresenceStatus::Online
+                && load < u64::from(a.max_concurrent),
+        }));
+    }
     let queues = ownership::agent_queues(app.engine(), &caller.0).await?;
     Ok(Json(json!({"agents": agents, "queues": queues})))
 }

@@ -18,11 +18,13 @@ pub mod broadcasts;
 pub mod client;
 pub mod contacts;
 pub mod conversations;
+pub mod desk;
 pub mod media;
 pub mod openapi;
 pub mod reports;
 pub mod schema;
 pub mod session;
+pub mod templates;
 pub mod users;
 
 use axum::Router;
@@ -81,6 +83,14 @@ pub fn routes_and_document() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(u::issue_token))
         .routes(routes!(u::revoke_token))
         .routes(routes!(c::me))
+        .routes(routes!(desk::get_presence, desk::put_presence))
+        .routes(routes!(desk::board))
+        .routes(routes!(desk::names))
+        .routes(routes!(desk::claim))
+        .routes(routes!(desk::snooze, desk::unsnooze))
+        .routes(routes!(templates::list))
+        .routes(routes!(templates::sync))
+        .routes(routes!(templates::settings))
         .routes(routes!(c::agents))
         .routes(routes!(c::queue))
         .routes(routes!(c::claim))
@@ -98,6 +108,7 @@ pub fn routes_and_document() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(contacts::export))
         .routes(routes!(contacts::erase))
         .routes(routes!(reports::summary))
+        .routes(routes!(reports::summary_csv))
         .routes(routes!(reports::surveys_csv))
         .split_for_parts();
     // Extractor rejections (a query string or path that does not parse, a

@@ -9,7 +9,7 @@ use crate::api::auth::Caller;
 use crate::app::App;
 use crate::config::Role;
 use crate::http::ApiError;
-use crate::reports::{self, CaseFacts, GroupBy};
+use crate::reports::{self, CaseFacts, GroupBy, Summary, Targets};
 
 /// `from`/`to` query parameters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -49,11 +49,30 @@ async fn facts(app: &App, q: &RangeQuery) -> Result<(i64, i64, Vec<CaseFacts>), 
     Ok((from, to, out))
 }
 
+/// The summaries a request asks for: the total first, then the groups.
+async fn summaries(app: &App, q: &RangeQuery) -> Result<(i64, i64, Vec<Summary>), ApiError> {
+    let (from, to, cases) = facts(app, q).await?;
+    let mut opened = reports::opened_facts(app.store(), from, to).await?;
+    if let Some(number) = &q.number {
+        opened.retain(|o| o.number.as_deref() == Some(number.as_str()));
+    }
+    let tz = app.config().business_hours.timezone.zone().clone();
+    let targets = Targets {
+        reopen_window_ms: app.config().cases.reopen_window.as_millis_i64(),
+        first_response_ms: app.config().handoff.first_response_target.as_millis_i64(),
+    };
+    Ok((
+        from,
+        to,
+        reports::summarize(&cases, &opened, q.group_by, targets, &tz),
+    ))
+}
+
 /// `GET /api/v1/reports/summary?from=&to=&group_by=&number=`
 #[utoipa::path(get, path = "/api/v1/reports/summary", operation_id = "report_summary", tag = "reports",
     params(RangeQuery),
     responses(
-        (status = 200, description = "`{from_ms, to_ms, group_by, total, groups}`", body = Object),
+        (status = 200, description = "`{from_ms, to_ms, group_by, first_response_target_s, reopen_window_s, total, groups}`", body = Object),
         (status = 400, description = "Invalid range", body = crate::http::ErrorBody),
         (status = 403, description = "Not a supervisor or admin", body = crate::http::ErrorBody),
     ))]
@@ -63,13 +82,86 @@ pub async fn summary(
     Query(q): Query<RangeQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require(&[Role::Supervisor])?;
-    let (from, to, cases) = facts(&app, &q).await?;
-    let tz = app.config().business_hours.timezone.zone().clone();
-    let groups = reports::summarize(&cases, q.group_by, &tz);
+    let (from, to, groups) = summaries(&app, &q).await?;
     Ok(Json(serde_json::json!({
         "from_ms": from, "to_ms": to, "group_by": q.group_by,
+        "first_response_target_s": app.config().handoff.first_response_target.get().as_secs(),
+        "reopen_window_s": app.config().cases.reopen_window.get().as_secs(),
         "total": groups[0], "groups": &groups[1..],
     })))
+}
+
+/// `GET /api/v1/reports/summary.csv?from=&to=&group_by=&number=`: the same numbers,
+/// one row per group (the total first, as `all`).
+#[utoipa::path(get, path = "/api/v1/reports/summary.csv", operation_id = "report_summary_csv", tag = "reports",
+    params(RangeQuery),
+    responses(
+        (status = 200, description = "One row per group, the total first (as `all`)", body = String, content_type = "text/csv"),
+        (status = 400, description = "Invalid range", body = crate::http::ErrorBody),
+        (status = 403, description = "Not a supervisor or admin", body = crate::http::ErrorBody),
+    ))]
+pub async fn summary_csv(
+    State(app): State<App>,
+    caller: Caller,
+    Query(q): Query<RangeQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::Supervisor])?;
+    let (_, _, groups) = summaries(&app, &q).await?;
+    let to_csv_err = |e: csv::Error| ApiError::bad_request(e.to_string());
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "group",
+        "opened",
+        "resolved",
+        "resolution_rate_pct",
+        "reopened",
+        "reopen_rate_pct",
+        "first_contact_resolution_pct",
+        "sla_met",
+        "sla_cases",
+        "sla_attainment_pct",
+        "bot_only",
+        "handed_off",
+        "surveys_sent",
+        "surveys_answered",
+        "csat_pct",
+        "nps",
+        "first_response_median_s",
+        "first_response_p90_s",
+        "resolution_median_s",
+        "resolution_p90_s",
+    ])
+    .map_err(to_csv_err)?;
+    let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+    for g in &groups {
+        w.write_record([
+            crate::http::csv_cell(&g.group).into_owned(),
+            g.opened.to_string(),
+            g.cases.to_string(),
+            opt(g.resolution_rate_pct),
+            g.reopened.to_string(),
+            opt(g.reopen_rate_pct),
+            opt(g.first_contact_resolution_pct),
+            g.sla_met.to_string(),
+            g.sla_cases.to_string(),
+            opt(g.sla_attainment_pct),
+            g.bot_only.to_string(),
+            g.handed_off.to_string(),
+            g.surveys_sent.to_string(),
+            g.surveys_answered.to_string(),
+            opt(g.csat_pct),
+            opt(g.nps),
+            opt(g.first_response.map(|s| s.median_s)),
+            opt(g.first_response.map(|s| s.p90_s)),
+            opt(g.resolution.map(|s| s.median_s)),
+            opt(g.resolution.map(|s| s.p90_s)),
+        ])
+        .map_err(to_csv_err)?;
+    }
+    let body = w
+        .into_inner()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(crate::http::csv_attachment("report.csv", body))
 }
 
 /// `GET /api/v1/reports/surveys.csv?from=&to=&number=`: one row per survey.

@@ -16,6 +16,7 @@ use crate::channels::Channel;
 use crate::config::Role;
 use crate::conversation::State as ConvState;
 use crate::reports::GroupBy;
+use crate::store::PresenceStatus;
 
 /// A string schema allowing only `values`.
 fn string_enum<'a>(values: impl IntoIterator<Item = &'a str>, description: &str) -> Object {
@@ -53,6 +54,18 @@ fn states() -> [ConvState; 4] {
         ConvState::Queued,
         ConvState::Assigned,
         ConvState::Resolved,
+    ]
+}
+
+/// Every presence status.
+fn presence_statuses() -> [PresenceStatus; 3] {
+    let _exhaustive = |p: PresenceStatus| match p {
+        PresenceStatus::Online | PresenceStatus::Away | PresenceStatus::Offline => (),
+    };
+    [
+        PresenceStatus::Online,
+        PresenceStatus::Away,
+        PresenceStatus::Offline,
     ]
 }
 
@@ -97,6 +110,15 @@ pub fn channel() -> Object {
 /// Schema of a conversation state filter.
 pub fn state() -> Object {
     string_enum(states().map(ConvState::as_str), "A conversation state.")
+}
+
+/// Schema of a [`PresenceStatus`].
+pub fn presence_status() -> Object {
+    string_enum(
+        presence_statuses().map(PresenceStatus::as_str),
+        "What an agent says about themselves: `online` takes conversations, \
+         `away` is at the desk but takes no new ones, `offline` is not working.",
+    )
 }
 
 /// Schema of a [`GroupBy`].
@@ -246,6 +268,11 @@ mod tests {
         }
         for n in names(state()) {
             assert!(ConvState::parse(&n).is_some(), "{n}");
+        }
+        let statuses = names(presence_status());
+        assert_eq!(statuses.len(), 3);
+        for n in statuses {
+            serde_json::from_value::<PresenceStatus>(n.clone().into()).expect(&n);
         }
         let groups = names(group_by());
         assert_eq!(groups.len(), 5);

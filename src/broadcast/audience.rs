@@ -262,6 +262,43 @@ pub fn validate(
     (good, v.into_errors(), duplicates)
 }
 
+/// The field separator of a CSV file: `;` (what spreadsheets save on
+/// Indonesian-locale machines, where `,` is the decimal mark), tab, or `,`,
+/// whichever the header row has most of outside quotes.
+pub fn detect_delimiter(data: &[u8]) -> u8 {
+    let header = data
+        .split(|b| *b == b'\n')
+        .find(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
+        .unwrap_or_default();
+    let mut counts = [0usize; 3];
+    let mut quoted = false;
+    for b in header {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => counts[0] += 1,
+            b';' if !quoted => counts[1] += 1,
+            b'\t' if !quoted => counts[2] += 1,
+            _ => {}
+        }
+    }
+    match counts {
+        [c, s, t] if s > c && s >= t => b';',
+        [c, _, t] if t > c => b'\t',
+        _ => b',',
+    }
+}
+
+/// The 1-based line of the file a record starting at byte `offset` is on.
+/// (With `\r\n` line ends the reader's offsets and line count point at the
+/// `\n` before the record, so line breaks there are skipped.)
+fn line_at(data: &[u8], offset: u64) -> usize {
+    let mut end = (offset as usize).min(data.len());
+    while end < data.len() && matches!(data[end], b'\r' | b'\n') {
+        end += 1;
+    }
+    data[..end].iter().filter(|b| **b == b'\n').count() + 1
+}
+
 /// Reads a CSV audience row by row: a header row with the recipient column
 /// (`to`, `phone`, `nomor`, `wa_id`, `igsid` or `recipient`) and one column per
 /// variable. `each` gets the file line of every row and the recipient, or what
@@ -271,9 +308,11 @@ pub fn for_each_csv_row(
     data: &[u8],
     mut each: impl FnMut(usize, Result<Recipient, String>) -> ControlFlow<()>,
 ) -> Result<(), RowError> {
+    let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .trim(csv::Trim::All)
+        .delimiter(detect_delimiter(data))
         .from_reader(data);
     let headers = reader.headers().map_err(|e| RowError {
         line: 1,
@@ -301,7 +340,7 @@ pub fn for_each_csv_row(
         let row = match reader.read_record(&mut record) {
             Ok(false) => return Ok(()),
             Ok(true) => {
-                let line = record.position().map_or(0, |p| p.line() as usize);
+                let line = record.position().map_or(0, |p| line_at(data, p.byte()));
                 let mut variables = BTreeMap::new();
                 for (i, value) in record.iter().enumerate() {
                     if i != to_col && !value.is_empty() {
@@ -311,10 +350,19 @@ pub fn for_each_csv_row(
                 let to = record.get(to_col).unwrap_or("").to_string();
                 (line, Ok(Recipient { to, variables }))
             }
-            Err(e) => (
-                e.position().map_or(0, |p| p.line() as usize),
-                Err(e.to_string()),
-            ),
+            Err(e) => {
+                let line = e.position().map_or(0, |p| line_at(data, p.byte()));
+                let message = match e.kind() {
+                    csv::ErrorKind::Utf8 { .. } => {
+                        "is not UTF-8 text; save the file as \"CSV UTF-8\"".to_string()
+                    }
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => format!("has {len} field(s) where the header has {expected_len}"),
+                    _ => e.to_string(),
+                };
+                (line, Err(message))
+            }
         };
         if each(row.0, row.1).is_break() {
             return Ok(());
@@ -504,6 +552,37 @@ mod tests {
             "{}",
             errors[1].message
         );
+    }
+
+    #[test]
+    fn semicolons_tabs_and_byte_order_marks() {
+        let excel =
+            "\u{feff}nomor;nama;kode\r\n081234567890;Budi;\"A;1\"\r\n6281111111111;Rina;B2\r\n";
+        let rows = parse_csv(excel.as_bytes()).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].0, 2);
+        assert_eq!(rows[0].1.to, "081234567890");
+        assert_eq!(rows[0].1.variables["nama"], "Budi");
+        assert_eq!(
+            rows[0].1.variables["kode"], "A;1",
+            "a quoted separator is text"
+        );
+        let tabs = parse_csv(b"to\tname\n6281111111111\tRina\n").unwrap();
+        assert_eq!(tabs[0].1.variables["name"], "Rina");
+        let comma = parse_csv(b"to,note\n6281111111111,\"a;b;c\"\n").unwrap();
+        assert_eq!(comma[0].1.variables["note"], "a;b;c");
+        assert_eq!(detect_delimiter(b"\n\nto;name\n"), b';');
+    }
+
+    #[test]
+    fn rows_with_the_wrong_shape_or_encoding_name_their_line() {
+        let err = parse_csv(b"to;name\n6281111111111;Rina\n6282222222222\n").unwrap_err();
+        assert_eq!(err[0].line, 3);
+        assert!(err[0].message.contains("1 field"), "{}", err[0].message);
+        let latin1 = b"to;name\n6281111111111;Jos\xe9\n";
+        let err = parse_csv(latin1).unwrap_err();
+        assert_eq!(err[0].line, 2);
+        assert!(err[0].message.contains("UTF-8"), "{}", err[0].message);
     }
 
     #[test]

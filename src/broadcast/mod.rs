@@ -14,6 +14,7 @@ pub mod audience;
 pub mod erasure;
 pub mod intake;
 mod segment;
+pub mod templates;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -11,6 +11,7 @@
 //! - [`client`]: [`ChannelClient`] and the two HTTP clients.
 //! - [`media`]: kinds of files, the MIME types and sizes each platform takes;
 //!   [`media_client`]: downloading customers' files, uploading ours.
+//! - [`templates`]: WhatsApp message templates as Meta lists them.
 //! - [`parse`], [`render`](mod@render): helpers shared by the parsers and renderers.
 
 pub mod client;
@@ -23,6 +24,7 @@ pub mod outbound;
 pub mod parse;
 pub mod render;
 pub mod signature;
+pub mod templates;
 pub mod whatsapp;
 
 pub use client::{ChannelClient, InstagramClient, WhatsAppClient};

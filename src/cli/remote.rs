@@ -218,6 +218,27 @@ pub fn report_table(v: &Value) -> String {
             dur(&r["resolution"]["p90_s"]),
         ));
     }
+    // The service measures supervisors are judged by.
+    out.push_str(&format!(
+        "\n{:<14} {:>7} {:>8} {:>7} {:>8} {:>6} {:>6}\n",
+        "group", "opened", "resolved", "resol%", "reopen%", "FCR%", "SLA%"
+    ));
+    let mut rows = vec![v["total"].clone()];
+    if let Some(groups) = v["groups"].as_array() {
+        rows.extend(groups.iter().cloned());
+    }
+    for r in rows {
+        out.push_str(&format!(
+            "{:<14} {:>7} {:>8} {:>7} {:>8} {:>6} {:>6}\n",
+            r["group"].as_str().unwrap_or("-"),
+            r["opened"],
+            r["cases"],
+            num(&r["resolution_rate_pct"], "%"),
+            num(&r["reopen_rate_pct"], "%"),
+            num(&r["first_contact_resolution_pct"], "%"),
+            num(&r["sla_attainment_pct"], "%"),
+        ));
+    }
     out
 }
 

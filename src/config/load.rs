@@ -412,6 +412,18 @@ fn check(
         }
         e
     })?;
+    if config.handoff.presence_timeout.get() < std::time::Duration::from_secs(45) {
+        return fail(
+            "handoff.presence_timeout",
+            "must be at least 45s: the console reports every 30 s".into(),
+        );
+    }
+    if config.handoff.first_response_target.get().is_zero() {
+        return fail(
+            "handoff.first_response_target",
+            "must be more than 0s".into(),
+        );
+    }
     if !(0.0..=1.0).contains(&config.survey.sample_rate) {
         return fail("survey.sample_rate", "must be between 0.0 and 1.0".into());
     }

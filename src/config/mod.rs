@@ -40,6 +40,10 @@ pub struct Config {
     pub business_hours: BusinessHoursConfig,
     /// Human handoff and the agent queue.
     pub handoff: HandoffConfig,
+    /// Case lifecycle: automatic resolution and reopening.
+    pub cases: CasesConfig,
+    /// Display names of queues, labels and handoff reasons.
+    pub names: NamesConfig,
     /// Satisfaction surveys after resolution.
     pub survey: SurveyConfig,
     /// Marketing broadcasts.
@@ -339,6 +343,10 @@ pub struct WhatsAppConfig {
     /// Messages per second this number may send (Meta: 80 by default, up to
     /// 1,000); with `[[whatsapp.numbers]]`, the default of each.
     pub max_messages_per_second: f64,
+    /// The WhatsApp Business Account id: message templates are synced from
+    /// it (`GET /{waba-id}/message_templates`) and broadcasts are checked
+    /// against them. Empty: templates are neither synced nor checked.
+    pub business_account_id: String,
     /// Several business numbers of the app: inbound messages are answered from
     /// the number the customer wrote to. The first is the default sender.
     pub numbers: Vec<WhatsAppNumber>,
@@ -355,6 +363,7 @@ impl Default for WhatsAppConfig {
             phone_number_id: String::new(),
             api_base: "https://graph.facebook.com/v23.0".into(),
             max_messages_per_second: 80.0,
+            business_account_id: String::new(),
             numbers: Vec::new(),
         }
     }
@@ -382,6 +391,51 @@ pub struct WhatsAppNumber {
     /// Language code of that template; default `survey.template_language`.
     #[serde(default)]
     pub template_language: Option<String>,
+    /// Its WhatsApp Business Account id (where its templates live); default
+    /// `whatsapp.business_account_id`.
+    #[serde(default)]
+    pub business_account_id: Option<String>,
+}
+
+impl WhatsAppConfig {
+    /// The WhatsApp Business Account of sender `from` (a configured number's
+    /// `phone_number_id`, or `None` for the default sender): the number's own
+    /// `business_account_id`, else `whatsapp.business_account_id`; `None`
+    /// when neither is set.
+    pub fn business_account_of(&self, from: Option<&str>) -> Option<&str> {
+        let own = from
+            .and_then(|f| self.numbers.iter().find(|n| n.phone_number_id == f))
+            .and_then(|n| n.business_account_id.as_deref())
+            .map(str::trim)
+            .filter(|w| !w.is_empty());
+        own.or(Some(self.business_account_id.trim()).filter(|w| !w.is_empty()))
+    }
+
+    /// Every WhatsApp Business Account configured (the default first), once
+    /// each, with the access token to read its templates (the first of its
+    /// numbers that has its own, else `whatsapp.access_token`).
+    pub fn business_accounts(&self) -> Vec<(String, Option<&Secret>)> {
+        let mut out: Vec<(String, Option<&Secret>)> = Vec::new();
+        let default = self.business_account_id.trim();
+        if !default.is_empty() {
+            out.push((default.to_string(), self.access_token.as_ref()));
+        }
+        for n in &self.numbers {
+            let Some(waba) = self.business_account_of(Some(&n.phone_number_id)) else {
+                continue;
+            };
+            let token = n.access_token.as_ref().or(self.access_token.as_ref());
+            match out.iter_mut().find(|(w, _)| w == waba) {
+                Some(entry) => {
+                    if entry.1.is_none() {
+                        entry.1 = token;
+                    }
+                }
+                None => out.push((waba.to_string(), token)),
+            }
+        }
+        out
+    }
 }
 
 /// `[instagram]`: the Meta app's Instagram settings and the professional
@@ -602,6 +656,74 @@ pub struct HandoffConfig {
     pub repeat_priority_boost: i32,
     /// Priority added when the customer is angry.
     pub anger_priority_boost: i32,
+    /// How waiting conversations reach agents: `pull` (agents claim),
+    /// `round_robin` or `least_busy` (assigned at once to an online agent of
+    /// the queue with free capacity).
+    pub assignment: AssignmentMode,
+    /// An agent whose console has not been heard from for this long is
+    /// offline (the console reports every 30 s while open).
+    pub presence_timeout: HumanDuration,
+    /// The console sets an agent offline after this long without using it.
+    pub idle_offline_after: HumanDuration,
+    /// Target time from handoff to the first agent reply (SLA): the board
+    /// counts breaches, reports the attainment.
+    pub first_response_target: HumanDuration,
+}
+
+/// How waiting conversations reach agents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssignmentMode {
+    /// Agents claim conversations themselves.
+    Pull,
+    /// Assigned to the online agents of the queue in turn.
+    RoundRobin,
+    /// Assigned to the online agent of the queue holding the fewest.
+    LeastBusy,
+}
+
+/// `[cases]`: when cases close by themselves and when they count as reopened.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CasesConfig {
+    /// A case the bot owns with no customer message for this long is
+    /// resolved (and surveyed per `[survey]`); `"0s"` disables it.
+    pub auto_resolve_after: HumanDuration,
+    /// A customer who writes again within this long after a resolution
+    /// reopens the case (reports: reopen rate, first-contact resolution).
+    pub reopen_window: HumanDuration,
+}
+
+impl Default for CasesConfig {
+    fn default() -> Self {
+        Self {
+            auto_resolve_after: HumanDuration::secs(24 * 3600),
+            reopen_window: HumanDuration::secs(3 * 86_400),
+        }
+    }
+}
+
+/// A name shown to people, in Indonesian and English.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisplayName {
+    /// Indonesian.
+    pub id: String,
+    /// English (the Indonesian one when empty).
+    #[serde(default)]
+    pub en: String,
+}
+
+/// `[names]`: what the console shows instead of raw ids.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NamesConfig {
+    /// Queue id → name, e.g. `complaints = { id = "Keluhan", en = "Complaints" }`.
+    pub queues: BTreeMap<String, DisplayName>,
+    /// Contact label → name.
+    pub labels: BTreeMap<String, DisplayName>,
+    /// Handoff reason (intent name, `fallback`) → name.
+    pub reasons: BTreeMap<String, DisplayName>,
 }
 
 impl Default for HandoffConfig {
@@ -616,6 +738,10 @@ impl Default for HandoffConfig {
             repeat_window: HumanDuration::secs(7 * 86_400),
             repeat_priority_boost: 2,
             anger_priority_boost: 1,
+            assignment: AssignmentMode::Pull,
+            presence_timeout: HumanDuration::secs(90),
+            idle_offline_after: HumanDuration::secs(30 * 60),
+            first_response_target: HumanDuration::secs(5 * 60),
         }
     }
 }
@@ -721,8 +847,8 @@ pub struct WorkersConfig {
 impl Default for WorkersConfig {
     fn default() -> Self {
         Self {
-            inbound_concurrency: 8,
-            outbox_concurrency: 16,
+            inbound_concurrency: 32,
+            outbox_concurrency: 64,
             media_concurrency: 4,
             poll_interval: HumanDuration::millis(200),
             lease: HumanDuration::secs(10),

@@ -12,13 +12,17 @@
 //! contact's messages are handled one at a time across processes.
 
 pub mod anger;
+pub mod assignment;
 pub mod business_hours;
 pub mod clarify;
+pub mod lifecycle;
 mod live;
 mod media;
 pub mod messages;
 pub mod ownership;
+pub mod presence;
 pub mod receipts;
+pub mod render;
 #[cfg(test)]
 mod tests;
 pub mod timers;
@@ -45,7 +49,9 @@ use crate::intents::{
     Question, RuleHandle, RuleSet, detect_language,
 };
 use crate::outbox::{Outbox, OutboxError, Outgoing, StatusOutcome};
-use crate::store::{Contact, ConversationError, Speaker, Store, StoreError, TranscriptEntry};
+use crate::store::{
+    Contact, ConversationError, Speaker, Store, StoreError, SystemEvent, TranscriptEntry,
+};
 use messages::Texts;
 
 /// The handles the engine works with; cheap to clone. The surveys on top of
@@ -220,6 +226,7 @@ pub async fn handle_event(engine: &Engine, event: &InboundEvent) -> Result<Outco
                             text: text.clone().unwrap_or_else(|| "[message]".into()),
                             message_id: Some(message_id.clone()),
                             attachments: Vec::new(),
+                            event: None,
                         },
                     )
                     .await?;
@@ -248,9 +255,9 @@ pub async fn handle_event(engine: &Engine, event: &InboundEvent) -> Result<Outco
                 engine,
                 event.channel,
                 &contact.external_id,
-                match emoji {
-                    Some(e) => format!("reacted {e} to {message_id}"),
-                    None => format!("removed a reaction from {message_id}"),
+                SystemEvent::Reaction {
+                    emoji: emoji.clone(),
+                    message_id: message_id.clone(),
                 },
             )
             .await?;
@@ -264,7 +271,9 @@ pub async fn handle_event(engine: &Engine, event: &InboundEvent) -> Result<Outco
                 engine,
                 event.channel,
                 &contact.external_id,
-                format!("the customer deleted message {message_id}"),
+                SystemEvent::Deleted {
+                    message_id: message_id.clone(),
+                },
             )
             .await?;
             Ok(Outcome::Done)
@@ -284,12 +293,12 @@ async fn note_on_current_case(
     engine: &Engine,
     channel: Channel,
     contact_id: &str,
-    text: String,
+    event: SystemEvent,
 ) -> Result<(), EngineError> {
     if let Some(c) = engine.store().contact(channel, contact_id).await?
         && let Some(conv_id) = &c.current_case
     {
-        engine.store().note(conv_id, text).await?;
+        engine.store().system_line(conv_id, event).await?;
     }
     Ok(())
 }
@@ -466,6 +475,12 @@ async fn handle_message(
     } else {
         store.update_conversation(&conv.id, stamp).await?
     };
+    if new {
+        lifecycle::case_opened(engine, &contact, &conv).await?;
+    }
+    if conv.snooze.is_some() {
+        lifecycle::wake(engine, &conv.id, "message", None).await?;
+    }
     let lang = detected.unwrap_or_else(|| lang_from_code(&conv.language));
     // A file is recorded (and its download scheduled) before anything else
     // looks at the message, so it is never missing from the case.
@@ -487,6 +502,19 @@ async fn handle_message(
         )
         .await?
     {
+        let summary = msg.content.summary();
+        let mut findable = vec![
+            summary.as_str(),
+            conv.id.as_str(),
+            contact.external_id.as_str(),
+        ];
+        if let Some(name) = contact.display_name() {
+            findable.push(name);
+        }
+        if let Some(wa_id) = contact.wa_id.as_deref() {
+            findable.push(wa_id);
+        }
+        store.index_for_search(&conv.id, &findable, now).await?;
         ownership::publish(
             engine,
             "message",
@@ -587,14 +615,7 @@ async fn handle_message(
         if turn.conv.state == State::Assigned {
             engine
                 .store()
-                .note(
-                    &turn.conv.id,
-                    if out {
-                        "customer opted out of automated messages"
-                    } else {
-                        "customer opted in again"
-                    },
-                )
+                .system_line(&turn.conv.id, SystemEvent::OptOut { out })
                 .await?;
             return Ok(());
         }

@@ -9,9 +9,10 @@ use super::Engine;
 use crate::events::Event;
 use serde_json::json;
 
+use super::assignment;
 use super::timers::Timer;
 use crate::conversation::{Conversation, State, Transition};
-use crate::store::{ConversationError, User, queues};
+use crate::store::{ClaimError, ConversationError, SystemEvent, User, queues};
 
 /// Publishes a live event about a conversation to every process's consoles.
 pub async fn publish(engine: &Engine, kind: &str, conv: &Conversation, extra: serde_json::Value) {
@@ -52,13 +53,18 @@ pub async fn handoff(
     let (_, after) = engine.store().transition(conv_id, &t, |_| true).await?;
     engine
         .store()
-        .note(
+        .system_line(
             conv_id,
-            format!("handoff to {queue} ({reason}), priority {priority}"),
+            SystemEvent::Handoff {
+                queue: queue.to_string(),
+                reason: reason.to_string(),
+                priority,
+            },
         )
         .await?;
     schedule_reassure(engine, &after).await?;
     publish(engine, "handoff", &after, json!({ "reason": reason })).await;
+    assignment::after_queued(engine, &after).await?;
     metrics::counter!("balas_handoffs_total", "queue" => queue.to_string()).increment(1);
     Ok(after)
 }
@@ -134,7 +140,47 @@ pub async fn claim_next(
     Ok(Some(conv))
 }
 
-async fn after_assignment(
+/// Claims one named queued conversation for `agent`, with the guards of
+/// [`claim_next`]: only from the agent's queues, and only while they hold
+/// fewer than `max_concurrent`.
+pub async fn claim(
+    engine: &Engine,
+    agent: &User,
+    conv_id: &str,
+) -> Result<Conversation, ClaimError> {
+    let queues = agent_queues(engine, agent).await?;
+    let conv = engine
+        .store()
+        .claim_conversation(conv_id, &agent.id, u64::from(agent.max_concurrent), |c| {
+            c.queue.as_ref().is_some_and(|q| queues.contains(q))
+        })
+        .await?;
+    after_assignment(engine, &conv, "claim").await?;
+    Ok(conv)
+}
+
+/// Gives a conversation to `target` if they are online and have room;
+/// `guard` is the caller's right to move it.
+pub async fn transfer_to_agent(
+    engine: &Engine,
+    conv_id: &str,
+    target: &User,
+    guard: impl Fn(&Conversation) -> bool,
+) -> Result<Conversation, ClaimError> {
+    let (before, after) = engine
+        .store()
+        .transfer_to_agent(conv_id, &target.id, u64::from(target.max_concurrent), guard)
+        .await?;
+    after_assignment(engine, &after, "transfer").await?;
+    if let Some(previous) = before.agent.as_deref() {
+        assignment::after_freed(engine, previous, &after.id, after.assigned_ms).await?;
+    }
+    Ok(after)
+}
+
+/// The side effects of a new assignment: the system line, the reply timer,
+/// the live event. `kind` is `claim`, `transfer` or `push`.
+pub(crate) async fn after_assignment(
     engine: &Engine,
     conv: &Conversation,
     kind: &str,
@@ -142,7 +188,13 @@ async fn after_assignment(
     let agent = conv.agent.clone().unwrap_or_default();
     engine
         .store()
-        .note(&conv.id, format!("{kind}: assigned to {agent}"))
+        .system_line(
+            &conv.id,
+            SystemEvent::Assigned {
+                how: kind.to_string(),
+                agent,
+            },
+        )
         .await?;
     let timeout = engine.config().handoff.agent_reply_timeout;
     let assigned_ms = conv.assigned_ms.unwrap_or_else(|| engine.store().now_ms());
@@ -168,33 +220,81 @@ pub async fn agent_transition(
         .store()
         .transition(conv_id, &transition, guard)
         .await?;
-    match &transition {
+    requeue_or_resolve_effects(engine, &before, &after, &transition, None).await?;
+    Ok(after)
+}
+
+/// Puts an assigned conversation whose agent went offline (or was found
+/// offline right after a push) back at the front of its queue, unless the
+/// agent replied since the assignment or snoozed it.
+pub async fn requeue_unreplied(
+    engine: &Engine,
+    conv_id: &str,
+    agent: &str,
+) -> Result<Option<Conversation>, ConversationError> {
+    let result = engine
+        .store()
+        .transition(conv_id, &Transition::ReplyTimeout, |c| {
+            c.state == State::Assigned
+                && c.agent.as_deref() == Some(agent)
+                && c.snooze.is_none()
+                && c.last_agent_reply_ms
+                    .is_none_or(|r| r < c.assigned_ms.unwrap_or(i64::MAX))
+        })
+        .await;
+    match result {
+        Ok((before, after)) => {
+            requeue_or_resolve_effects(
+                engine,
+                &before,
+                &after,
+                &Transition::ReplyTimeout,
+                Some("agent_offline"),
+            )
+            .await?;
+            Ok(Some(after))
+        }
+        Err(ConversationError::Illegal(_) | ConversationError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+async fn requeue_or_resolve_effects(
+    engine: &Engine,
+    before: &Conversation,
+    after: &Conversation,
+    transition: &Transition,
+    how: Option<&str>,
+) -> Result<(), ConversationError> {
+    let conv_id = after.id.as_str();
+    let after = after.clone();
+    match transition {
         Transition::Release | Transition::TransferToQueue { .. } | Transition::ReplyTimeout => {
             engine
                 .store()
-                .note(
+                .system_line(
                     conv_id,
-                    format!(
-                        "{} → queue {}",
-                        transition.name(),
-                        after.queue.clone().unwrap_or_default()
-                    ),
+                    SystemEvent::Requeued {
+                        how: how.unwrap_or(transition.name()).to_string(),
+                        queue: after.queue.clone().unwrap_or_default(),
+                    },
                 )
                 .await?;
             schedule_reassure(engine, &after).await?;
             publish(
                 engine,
-                transition.name(),
+                how.unwrap_or(transition.name()),
                 &after,
                 json!({ "previous_agent": before.agent }),
             )
             .await;
+            assignment::after_queued(engine, &after).await?;
         }
         Transition::TransferToAgent { .. } => after_assignment(engine, &after, "transfer").await?,
         Transition::Resolve { by } => {
             engine
                 .store()
-                .note(conv_id, format!("resolved by {by}"))
+                .system_line(conv_id, SystemEvent::Resolved { by: by.clone() })
                 .await?;
             publish(engine, "resolve", &after, json!({ "by": by })).await;
             metrics::counter!("balas_cases_resolved_total", "by_bot" => if after.reached_human { "false" } else { "true" }).increment(1);
@@ -205,7 +305,14 @@ pub async fn agent_transition(
         }
         Transition::Handoff { .. } | Transition::Claim { .. } => {}
     }
-    Ok(after)
+    // The agent who held it no longer does (resolved, released, moved on).
+    if let Some(previous) = before.agent.as_deref()
+        && before.state == State::Assigned
+        && (after.state != State::Assigned || after.agent.as_deref() != Some(previous))
+    {
+        assignment::after_freed(engine, previous, conv_id, before.assigned_ms).await?;
+    }
+    Ok(())
 }
 
 /// Records an agent's reply on the conversation (SLA timestamps, unread reset).

@@ -43,6 +43,33 @@ pub enum Timer {
         /// The assignment this was set for.
         assigned_ms: i64,
     },
+    /// Push assignment: give waiting conversations of these queues to online
+    /// agents with room (see [`super::assignment`]).
+    Assign {
+        /// The queues to look at.
+        queues: Vec<String>,
+        /// The change that made it worth looking (its id).
+        key: String,
+    },
+    /// An agent's console may have gone silent: offline when it has.
+    PresenceExpiry {
+        /// The agent.
+        agent: String,
+        /// The presence epoch this was set for.
+        epoch: u64,
+    },
+    /// A snooze runs out.
+    Wake {
+        /// The conversation.
+        conversation_id: String,
+        /// The snooze it was set for (its start).
+        at_ms: i64,
+    },
+    /// Resolve a bot-owned case nobody closed (`[cases] auto_resolve_after`).
+    AutoResolve {
+        /// The case.
+        conversation_id: String,
+    },
 }
 
 impl Timer {
@@ -61,6 +88,13 @@ impl Timer {
                 conversation_id,
                 assigned_ms,
             } => format!("reply_timeout:{conversation_id}:{assigned_ms}"),
+            Timer::Assign { key, .. } => format!("assign:{key}"),
+            Timer::PresenceExpiry { agent, epoch } => format!("presence:{agent}:{epoch}"),
+            Timer::Wake {
+                conversation_id,
+                at_ms,
+            } => format!("wake:{conversation_id}:{at_ms}"),
+            Timer::AutoResolve { conversation_id } => format!("auto_resolve:{conversation_id}"),
         }
     }
 
@@ -77,19 +111,39 @@ impl Timer {
         engine.store().cancel(queues::TIMERS, &self.id()).await
     }
 
-    /// Does what the timer was set for, if it still applies.
-    pub async fn fire(&self, engine: &Engine) -> Result<(), ConversationError> {
+    /// Does what the timer was set for, if it still applies. `Some(due)`:
+    /// not yet, run this same timer again at `due`.
+    pub async fn fire(&self, engine: &Engine) -> Result<Option<i64>, ConversationError> {
         match self {
             Timer::Reassure {
                 conversation_id,
                 queued_ms,
                 assigned_ms,
                 round,
-            } => reassure(engine, conversation_id, *queued_ms, *assigned_ms, *round).await,
+            } => reassure(engine, conversation_id, *queued_ms, *assigned_ms, *round)
+                .await
+                .map(|()| None),
             Timer::ReplyTimeout {
                 conversation_id,
                 assigned_ms,
-            } => reply_timeout(engine, conversation_id, *assigned_ms).await,
+            } => reply_timeout(engine, conversation_id, *assigned_ms)
+                .await
+                .map(|()| None),
+            Timer::Assign { queues, .. } => super::assignment::dispatch(engine, queues)
+                .await
+                .map(|_| None),
+            Timer::PresenceExpiry { agent, epoch } => {
+                super::presence::expire(engine, agent, *epoch).await
+            }
+            Timer::Wake {
+                conversation_id,
+                at_ms,
+            } => super::lifecycle::wake(engine, conversation_id, "time", Some(*at_ms))
+                .await
+                .map(|_| None),
+            Timer::AutoResolve { conversation_id } => {
+                super::lifecycle::auto_resolve(engine, conversation_id).await
+            }
         }
     }
 }
@@ -189,6 +243,8 @@ async fn reply_timeout(
         c.state == State::Assigned
             && c.assigned_ms == Some(assigned_ms)
             && c.last_agent_reply_ms.is_none_or(|r| r < assigned_ms)
+            // Waiting on the customer, by the agent's choice.
+            && c.snooze.is_none()
     })
     .await;
     match result {

@@ -111,7 +111,8 @@ impl Handler for TimerHandler {
 
     async fn run(&self, job: &Run<Timer>) -> Verdict {
         match job.payload.fire(&self.engine).await {
-            Ok(()) => Verdict::Done,
+            Ok(None) => Verdict::Done,
+            Ok(Some(due)) => Verdict::Later(due),
             Err(e) => Verdict::failed(e),
         }
     }

@@ -179,6 +179,7 @@ impl Outbox {
                         text: record.message.content.summary(),
                         message_id: Some(id.clone()),
                         attachments: record.message.content.attachment_ids(),
+                        event: None,
                     },
                 )
                 .await?;

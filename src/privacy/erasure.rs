@@ -4,8 +4,10 @@
 //! transcript, the records of our messages (their bodies and numbers), the
 //! contact's files (records, and the stored bytes once no other record uses
 //! them), survey comments, their places in broadcast audiences and the
-//! messages sent to them there, dead letters that mention them, and the keys
-//! made of their id (survey pointer, send pacing, activity index).
+//! messages sent to them there, dead letters that mention them, the keys
+//! made of their id (survey pointer, send pacing, activity index), and the
+//! search index's entries of their cases (nothing finds them by number,
+//! name or words afterwards).
 //!
 //! What stays, so reports still count: each case's times, states, queue and
 //! agent (its contact becomes [`super::ERASED`]); survey scores without the
@@ -63,6 +65,9 @@ pub struct Erased {
     pub broadcasts: usize,
     /// Dead letters deleted.
     pub dead_letters: usize,
+    /// Search terms the contact's cases were findable by (phone number,
+    /// name, case id, message words), all forgotten.
+    pub search_terms: usize,
 }
 
 impl Erased {
@@ -74,7 +79,7 @@ impl Erased {
     /// A one-line summary for the audit log (counts only).
     pub fn summary(&self) -> String {
         format!(
-            "cases={} resolved={} entries={} messages={} files={} stored_files={} surveys={} broadcasts={} dead_letters={}",
+            "cases={} resolved={} entries={} messages={} files={} stored_files={} surveys={} broadcasts={} dead_letters={} search_terms={}",
             self.cases,
             self.cases_resolved,
             self.transcript_entries,
@@ -83,7 +88,8 @@ impl Erased {
             self.stored_files_deleted,
             self.surveys,
             self.broadcasts,
-            self.dead_letters
+            self.dead_letters,
+            self.search_terms
         )
     }
 }
@@ -202,6 +208,7 @@ async fn erase_case(
         }
     }
     store.delete_transcript(case).await?;
+    erased.search_terms += store.forget_search(case).await?;
     erase_files(store, media, case, erased).await?;
     let now = store.now_ms();
     if store

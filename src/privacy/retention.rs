@@ -227,6 +227,8 @@ async fn drop_transcript(store: &Store, case: &str, s: &mut Swept) -> Result<boo
             s.messages += 1;
         }
     }
+    // The words of the transcript made the case findable; they go with it.
+    store.forget_search(case).await?;
     Ok(store.delete_transcript(case).await?)
 }
 

@@ -19,7 +19,7 @@
 //! whole name when it has none, so keys that one atomic call combines must
 //! share a tag: the document and the counters of
 //! [`Backend::doc_put_counted`], the indexes and the holder of
-//! [`Backend::index_pop_min_into`]. Every backend refuses a call that breaks
+//! [`Backend::index_pop_min_into`], the two indexes of [`Backend::index_move`]. Every backend refuses a call that breaks
 //! this ([`colocated`]), so a key plan that would fail on a cluster fails in
 //! every test. The store's key functions choose the tags (`src/store/slots.rs`).
 
@@ -92,6 +92,17 @@ pub struct RawEntry {
     /// number as text, an index's members (which a backend may keep in the
     /// key instead). What a store holds is in the keys and values together.
     pub values: Vec<Vec<u8>>,
+}
+
+/// What [`Backend::index_move`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoveOutcome {
+    /// Moved.
+    Moved,
+    /// The member was not in the source index (someone else moved it).
+    NotInSource,
+    /// The target already holds `capacity` members.
+    Full,
 }
 
 /// Errors a backend reports.
@@ -300,6 +311,13 @@ pub trait Backend: Send + Sync + 'static {
     /// Adds or re-scores a member.
     async fn index_put(&self, index: &str, member: &str, score: f64) -> StoreResult<()>;
 
+    /// Adds or re-scores many `(index, member, score)` entries in one call
+    /// (one embedded transaction; one pipelined round trip to each Redis
+    /// node). Not atomic across indexes: the keys need no common hash tag,
+    /// and after a failure some entries may be written. A NaN score is
+    /// refused before anything is written.
+    async fn index_put_many(&self, entries: &[(String, String, f64)]) -> StoreResult<()>;
+
     /// Removes a member; false when absent.
     async fn index_remove(&self, index: &str, member: &str) -> StoreResult<bool>;
 
@@ -344,6 +362,20 @@ pub trait Backend: Send + Sync + 'static {
         capacity: u64,
         holder_score: f64,
     ) -> StoreResult<Option<(String, String)>>;
+
+    /// Atomically moves `member` from index `from` into index `to` (with score
+    /// `score`) if it is in `from` and `to` holds fewer than `capacity` members.
+    /// This is claiming (or handing over) one named conversation: two callers
+    /// never both move it, and the holder never exceeds its capacity. `from`
+    /// and `to` must share a hash tag (see the module docs).
+    async fn index_move(
+        &self,
+        from: &str,
+        member: &str,
+        to: &str,
+        capacity: u64,
+        score: f64,
+    ) -> StoreResult<MoveOutcome>;
 
     // ---- lists --------------------------------------------------------------
 

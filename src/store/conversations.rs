@@ -51,6 +51,145 @@ pub struct TranscriptEntry {
     /// Ids of the files this message carries (attachment records).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<String>,
+    /// For system lines: what happened, so consoles can say it in their
+    /// language (`text` is the English form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<SystemEvent>,
+}
+
+/// A system line of a transcript: something that happened to the case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum SystemEvent {
+    /// Handed to a queue.
+    Handoff {
+        /// The queue.
+        queue: String,
+        /// Why (intent name, `fallback`).
+        reason: String,
+        /// Queue priority.
+        priority: i32,
+    },
+    /// Given to an agent: `how` is `claim`, `transfer` or `push`.
+    Assigned {
+        /// How.
+        how: String,
+        /// The agent.
+        agent: String,
+    },
+    /// Back in a queue: `how` is `release`, `transfer_to_queue`,
+    /// `reply_timeout` or `agent_offline`.
+    Requeued {
+        /// How.
+        how: String,
+        /// The queue.
+        queue: String,
+    },
+    /// Resolved (`by` an agent id, `bot`, `auto` or `customer`).
+    Resolved {
+        /// Who.
+        by: String,
+    },
+    /// Snoozed until a time (or the customer's next message).
+    Snoozed {
+        /// Who.
+        by: String,
+        /// Until, Unix ms.
+        until_ms: Option<i64>,
+    },
+    /// Woke from a snooze: `why` is `message` or `time`.
+    Woke {
+        /// Why.
+        why: String,
+    },
+    /// Reopened: the customer wrote again soon after case `of` was resolved.
+    Reopened {
+        /// The resolved case.
+        of: String,
+    },
+    /// The customer reacted to a message (`emoji` `None`: removed it).
+    Reaction {
+        /// The emoji.
+        emoji: Option<String>,
+        /// The message.
+        message_id: String,
+    },
+    /// The customer deleted a message.
+    Deleted {
+        /// The message.
+        message_id: String,
+    },
+    /// The customer opted out of (or back into) automated messages.
+    OptOut {
+        /// True for out.
+        out: bool,
+    },
+}
+
+impl SystemEvent {
+    /// The English line (logs, the terminal chat, consoles that do not know
+    /// the code).
+    pub fn text(&self) -> String {
+        match self {
+            SystemEvent::Handoff {
+                queue,
+                reason,
+                priority,
+            } => format!("handoff to {queue} ({reason}), priority {priority}"),
+            SystemEvent::Assigned { how, agent } => format!("{how}: assigned to {agent}"),
+            SystemEvent::Requeued { how, queue } => format!("{how} → queue {queue}"),
+            SystemEvent::Resolved { by } => format!("resolved by {by}"),
+            SystemEvent::Snoozed { by, until_ms } => match until_ms {
+                Some(t) => format!("snoozed by {by} until {}", iso(*t)),
+                None => format!("snoozed by {by} until the customer writes"),
+            },
+            SystemEvent::Woke { why } => format!("woke up ({why})"),
+            SystemEvent::Reopened { of } => format!("reopens case {of}"),
+            SystemEvent::Reaction {
+                emoji: Some(e),
+                message_id,
+            } => format!("reacted {e} to {message_id}"),
+            SystemEvent::Reaction {
+                emoji: None,
+                message_id,
+            } => format!("removed a reaction from {message_id}"),
+            SystemEvent::Deleted { message_id } => {
+                format!("the customer deleted message {message_id}")
+            }
+            SystemEvent::OptOut { out: true } => "customer opted out of automated messages".into(),
+            SystemEvent::OptOut { out: false } => "customer opted in again".into(),
+        }
+    }
+}
+
+fn iso(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| ms.to_string())
+}
+
+/// Why a claim or a transfer to an agent did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    /// It is no longer waiting (or no longer where it was): someone else
+    /// took it, or it was resolved.
+    #[error("the conversation was taken or changed meanwhile")]
+    Taken,
+    /// The agent already holds as many conversations as they may.
+    #[error("the agent already holds as many conversations as they may")]
+    Full,
+    /// The guard refused it.
+    #[error("not allowed")]
+    NotAllowed,
+    /// Anything else.
+    #[error(transparent)]
+    Conversation(#[from] ConversationError),
+}
+
+impl From<StoreError> for ClaimError {
+    fn from(e: StoreError) -> Self {
+        ClaimError::Conversation(e.into())
+    }
 }
 
 /// Errors of conversation operations.
@@ -99,6 +238,9 @@ const QUEUES_INDEX: &str = "queues";
 
 /// Resolved cases by resolution time (reports, segments); sharded.
 pub(crate) const RESOLVED_INDEX: &str = "cases:resolved";
+
+/// Cases by opening time (reports: resolution rate); sharded.
+const OPENED_INDEX: &str = "cases:opened";
 
 /// A new case id like `20261122-7KQ2PX`: sortable by day and short enough to
 /// read out to a customer.
@@ -168,6 +310,7 @@ impl Store {
         }
         self.sharded_put(&state_index(State::Bot), &conv.id, now as f64)
             .await?;
+        self.sharded_put(OPENED_INDEX, &conv.id, now as f64).await?;
         let id = conv.id.clone();
         let contact = self
             .update_contact(channel, &who.external_id, |c| {
@@ -336,6 +479,171 @@ impl Store {
         }
     }
 
+    /// Assigns the queued conversation `id` to `agent` if the agent holds
+    /// fewer than `capacity` and `guard` accepts it: one atomic move from the
+    /// waiting queue into the agent's active set, so two agents never both
+    /// get it and the agent never holds more than `capacity`.
+    pub async fn claim_conversation(
+        &self,
+        id: &str,
+        agent: &str,
+        capacity: u64,
+        guard: impl Fn(&Conversation) -> bool,
+    ) -> Result<Conversation, ClaimError> {
+        let conv = self
+            .conversation(id)
+            .await?
+            .ok_or_else(|| ConversationError::NotFound(id.to_string()))?;
+        let (State::Queued, Some(queue)) = (conv.state, conv.queue.as_deref()) else {
+            return Err(ClaimError::Taken);
+        };
+        if !guard(&conv) {
+            return Err(ClaimError::NotAllowed);
+        }
+        let from = waiting_index(queue);
+        let holder = active_index(agent);
+        match self
+            .backend
+            .index_move(&from, id, &holder, capacity, self.now_ms() as f64)
+            .await?
+        {
+            super::MoveOutcome::Moved => {}
+            super::MoveOutcome::NotInSource => return Err(ClaimError::Taken),
+            super::MoveOutcome::Full => return Err(ClaimError::Full),
+        }
+        let claim = Transition::Claim {
+            agent: agent.to_string(),
+        };
+        match self
+            .transition(id, &claim, |c| {
+                c.state == State::Queued && c.queue.as_deref() == Some(queue)
+            })
+            .await
+        {
+            Ok((_, after)) => Ok(after),
+            Err(e) => {
+                // The move made us its only claimer; give it back.
+                self.backend.index_remove(&holder, id).await?;
+                self.refile_if_queued(id).await?;
+                Err(match e {
+                    ConversationError::Illegal(_) => ClaimError::Taken,
+                    other => other.into(),
+                })
+            }
+        }
+    }
+
+    /// Gives conversation `id` (queued, or assigned to someone else) to
+    /// `agent` if they hold fewer than `capacity` and `guard` accepts it;
+    /// like [`Store::claim_conversation`], the capacity check and the move
+    /// are one atomic step.
+    pub async fn transfer_to_agent(
+        &self,
+        id: &str,
+        agent: &str,
+        capacity: u64,
+        guard: impl Fn(&Conversation) -> bool,
+    ) -> Result<(Conversation, Conversation), ClaimError> {
+        let conv = self
+            .conversation(id)
+            .await?
+            .ok_or_else(|| ConversationError::NotFound(id.to_string()))?;
+        if !guard(&conv) {
+            return Err(ClaimError::NotAllowed);
+        }
+        let from = match (conv.state, conv.queue.as_deref(), conv.agent.as_deref()) {
+            (State::Queued, Some(q), _) => waiting_index(q),
+            (State::Assigned, _, Some(a)) if a != agent => active_index(a),
+            _ => return Err(ClaimError::Taken),
+        };
+        let holder = active_index(agent);
+        match self
+            .backend
+            .index_move(&from, id, &holder, capacity, self.now_ms() as f64)
+            .await?
+        {
+            super::MoveOutcome::Moved => {}
+            super::MoveOutcome::NotInSource => return Err(ClaimError::Taken),
+            super::MoveOutcome::Full => return Err(ClaimError::Full),
+        }
+        let (state, previous) = (conv.state, conv.agent.clone());
+        let transfer = Transition::TransferToAgent {
+            agent: agent.to_string(),
+        };
+        match self
+            .transition(id, &transfer, |c| {
+                c.state == state && c.agent == previous && guard(c)
+            })
+            .await
+        {
+            Ok(both) => Ok(both),
+            Err(e) => {
+                // Undo the move: back where it was, if it is still there.
+                self.backend.index_remove(&holder, id).await?;
+                if let Some(now) = self.conversation(id).await? {
+                    match (now.state, now.queue.as_deref(), now.agent.as_deref()) {
+                        (State::Queued, Some(q), _) => {
+                            self.backend
+                                .index_put(&waiting_index(q), id, now.queue_score())
+                                .await?;
+                        }
+                        (State::Assigned, _, Some(a)) => {
+                            self.backend
+                                .index_put(
+                                    &active_index(a),
+                                    id,
+                                    now.assigned_ms.unwrap_or(0) as f64,
+                                )
+                                .await?;
+                        }
+                        _ => {}
+                    }
+                }
+                Err(match e {
+                    ConversationError::Illegal(_) => ClaimError::Taken,
+                    other => other.into(),
+                })
+            }
+        }
+    }
+
+    async fn refile_if_queued(&self, id: &str) -> StoreResult<()> {
+        if let Some(c) = self.conversation(id).await?
+            && c.state == State::Queued
+            && let Some(q) = &c.queue
+        {
+            self.backend
+                .index_put(&waiting_index(q), id, c.queue_score())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// How many conversations an agent holds (O(1)).
+    pub async fn agent_load(&self, agent: &str) -> StoreResult<u64> {
+        self.backend.index_len(&active_index(agent)).await
+    }
+
+    /// The next turn of round-robin assignment in `queue` (shared by every
+    /// process).
+    pub async fn next_assignment_turn(&self, queue: &str) -> StoreResult<u64> {
+        Ok(self
+            .backend
+            .counter_add(&format!("assign:turn:{queue}"), 1)
+            .await?
+            .max(0) as u64)
+    }
+
+    /// Case ids opened in `[from_ms, to_ms]`.
+    pub async fn opened_between(&self, from_ms: i64, to_ms: i64) -> StoreResult<Vec<String>> {
+        Ok(self
+            .sharded_range(OPENED_INDEX, from_ms as f64, to_ms as f64, 1_000_000)
+            .await?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect())
+    }
+
     /// Every queue name that has been used.
     pub async fn known_queues(&self) -> StoreResult<Vec<String>> {
         Ok(self
@@ -429,6 +737,7 @@ impl Store {
     pub async fn delete_case(&self, id: &str) -> Result<bool, ConversationError> {
         let Some(conv) = self.conversation(id).await? else {
             self.sharded_remove(RESOLVED_INDEX, id).await?;
+            self.sharded_remove(OPENED_INDEX, id).await?;
             self.sharded_remove(&state_index(State::Resolved), id)
                 .await?;
             return Ok(false);
@@ -448,6 +757,8 @@ impl Store {
         self.sharded_remove(&state_index(State::Resolved), id)
             .await?;
         self.sharded_remove(RESOLVED_INDEX, id).await?;
+        self.sharded_remove(OPENED_INDEX, id).await?;
+        self.forget_search(id).await?;
         Ok(true)
     }
 
@@ -488,6 +799,7 @@ impl Store {
                 text,
                 message_id: Some(message_id.to_string()),
                 attachments: attachments.to_vec(),
+                event: None,
             },
         )
         .await?;
@@ -519,7 +831,8 @@ impl Store {
         self.backend.index_len(&waiting_index(queue)).await
     }
 
-    /// Records a system event (handoff, claim, reaction …) in a transcript.
+    /// Records a system line in a transcript as free text (prefer
+    /// [`Store::system_line`], which consoles can translate).
     pub async fn note(&self, id: &str, text: impl Into<String>) -> StoreResult<()> {
         self.append_transcript(
             id,
@@ -529,6 +842,24 @@ impl Store {
                 text: text.into(),
                 message_id: None,
                 attachments: Vec::new(),
+                event: None,
+            },
+        )
+        .await
+    }
+
+    /// Records something that happened to the case (handoff, claim,
+    /// reaction …) in its transcript.
+    pub async fn system_line(&self, id: &str, event: SystemEvent) -> StoreResult<()> {
+        self.append_transcript(
+            id,
+            &TranscriptEntry {
+                at_ms: self.now_ms(),
+                speaker: Speaker::System,
+                text: event.text(),
+                message_id: None,
+                attachments: Vec::new(),
+                event: Some(event),
             },
         )
         .await
@@ -538,6 +869,26 @@ impl Store {
     pub async fn transcript(&self, id: &str) -> StoreResult<Vec<TranscriptEntry>> {
         let key = transcript_key(id);
         let items = self.backend.list_range(&key, 0, 100_000).await?;
+        items
+            .iter()
+            .map(|b| {
+                serde_json::from_slice(b).map_err(|e| StoreError::Corrupt {
+                    key: key.clone(),
+                    reason: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// The last `n` entries of a transcript (previews: a search result or a
+    /// list item costs the same however long the conversation is).
+    pub async fn transcript_tail(&self, id: &str, n: u64) -> StoreResult<Vec<TranscriptEntry>> {
+        let key = transcript_key(id);
+        let len = self.backend.list_len(&key).await?;
+        let items = self
+            .backend
+            .list_range(&key, len.saturating_sub(n), n)
+            .await?;
         items
             .iter()
             .map(|b| {

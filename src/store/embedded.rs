@@ -68,7 +68,8 @@ use redb::{
 use tokio::sync::{broadcast, mpsc};
 
 use super::backend::{
-    Backend, Job, JobCounts, NewJob, RawEntry, StoreError, StoreResult, Versioned, colocated,
+    Backend, Job, JobCounts, MoveOutcome, NewJob, RawEntry, StoreError, StoreResult, Versioned,
+    colocated,
 };
 use super::{check_score, gcra_params};
 use ephemeral::Ephemeral;
@@ -1352,6 +1353,24 @@ impl Backend for EmbeddedBackend {
             .await
     }
 
+    async fn index_put_many(&self, entries: &[(String, String, f64)]) -> StoreResult<()> {
+        let mut checked = Vec::with_capacity(entries.len());
+        for (index, member, score) in entries {
+            checked.push((index.clone(), member.clone(), check_score("score", *score)?));
+        }
+        if checked.is_empty() {
+            return Ok(());
+        }
+        self.write(move |txn| {
+            let mut t = IndexTables::open(txn)?;
+            for (index, member, score) in &checked {
+                t.put(index, member, *score)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn index_remove(&self, index: &str, member: &str) -> StoreResult<bool> {
         let (index, member) = (index.to_owned(), member.to_owned());
         self.write(move |txn| IndexTables::open(txn)?.remove(&index, &member))
@@ -1508,6 +1527,38 @@ impl Backend for EmbeddedBackend {
             t.remove(&index, &member)?;
             t.put(&holder, &member, holder_score)?;
             Ok(Some((index, member)))
+        })
+        .await
+    }
+
+    async fn index_move(
+        &self,
+        from: &str,
+        member: &str,
+        to: &str,
+        capacity: u64,
+        score: f64,
+    ) -> StoreResult<MoveOutcome> {
+        let score = check_score("score", score)?;
+        colocated("index_move", [from, to])?;
+        let (from, member, to) = (from.to_owned(), member.to_owned(), to.to_owned());
+        self.write(move |txn| {
+            let mut t = IndexTables::open(txn)?;
+            let mkey = concat(&[&name_prefix(&from), member.as_bytes()]);
+            if t.members.get(&mkey[..]).map_err(db_err)?.is_none() {
+                return Ok(MoveOutcome::NotInSource);
+            }
+            let held = t
+                .len
+                .get(to.as_str())
+                .map_err(db_err)?
+                .map_or(0, |g| g.value());
+            if held >= capacity {
+                return Ok(MoveOutcome::Full);
+            }
+            t.remove(&from, &member)?;
+            t.put(&to, &member, score)?;
+            Ok(MoveOutcome::Moved)
         })
         .await
     }

@@ -18,10 +18,13 @@ pub mod embedded;
 mod jobs;
 mod limits;
 mod media;
+mod presence;
 mod records;
 pub mod redis;
+mod search;
 mod slots;
 mod surveys;
+mod templates;
 mod users;
 
 use std::path::Path;
@@ -32,14 +35,21 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use audit::{AuditCursor, AuditEntry, AuditPage, AuditQuery};
-pub use backend::{Backend, Job, JobCounts, NewJob, RawEntry, StoreError, StoreResult, Versioned};
+pub use backend::{
+    Backend, Job, JobCounts, MoveOutcome, NewJob, RawEntry, StoreError, StoreResult, Versioned,
+};
 pub use contacts::{Contact, Note};
-pub use conversations::{ConversationError, Speaker, TranscriptEntry, new_case_id};
+pub use conversations::{
+    ClaimError, ConversationError, Speaker, SystemEvent, TranscriptEntry, new_case_id,
+};
 pub use jobs::queues;
 pub use limits::RateKey;
 pub use media::{Attachment, AttachmentDirection, AttachmentStatus, PlatformMedia};
+pub use presence::{Expiry, Presence, PresenceStatus};
 pub use records::{Origin, OutboundRecord, OutboundState, SendStart, broadcast_record_id};
+pub use search::{SearchCursor, SearchPage, query_terms};
 pub use surveys::{Step, Survey, SurveyStatus};
+pub use templates::TemplateCatalogue;
 pub use users::{ApiToken, Session, TokenRef, User};
 
 use crate::clock::SharedClock;

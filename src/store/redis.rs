@@ -33,7 +33,8 @@ use tokio::sync::mpsc;
 use self::conn::{CONNECTION_TIMEOUT, Conn, Target};
 use self::pubsub::PubSub;
 use super::backend::{
-    Backend, Job, JobCounts, NewJob, RawEntry, StoreError, StoreResult, Versioned, colocated,
+    Backend, Job, JobCounts, MoveOutcome, NewJob, RawEntry, StoreError, StoreResult, Versioned,
+    colocated,
 };
 use super::{check_score, gcra_params};
 
@@ -218,6 +219,16 @@ redis.call('ZADD', holder, ARGV[2], best_m)
 return {best_i - 1, best_m}
 ";
 
+// KEYS: from, to. ARGV: member, capacity, score. Answers 1 moved, 0 not in
+// the source, -1 full.
+const INDEX_MOVE_LUA: &str = r"
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then return -1 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+return 1
+";
+
 // KEYS: lock. ARGV: owner, now, expiry, px.
 const LOCK_LUA: &str = r"
 local o = redis.call('HGET', KEYS[1], 'o')
@@ -271,6 +282,7 @@ struct Scripts {
     jobs_extend: Script,
     jobs_bury: Script,
     index_pop_min_into: Script,
+    index_move: Script,
     lock: Script,
     unlock: Script,
     rate_take: Script,
@@ -289,6 +301,7 @@ impl Scripts {
             jobs_extend: Script::new(JOBS_EXTEND_LUA),
             jobs_bury: Script::new(JOBS_BURY_LUA),
             index_pop_min_into: Script::new(INDEX_POP_MIN_INTO_LUA),
+            index_move: Script::new(INDEX_MOVE_LUA),
             lock: Script::new(LOCK_LUA),
             unlock: Script::new(UNLOCK_LUA),
             rate_take: Script::new(RATE_TAKE_LUA),
@@ -944,6 +957,28 @@ impl Backend for RedisBackend {
         Ok(())
     }
 
+    async fn index_put_many(&self, entries: &[(String, String, f64)]) -> StoreResult<()> {
+        let mut pipe = redis::pipe();
+        for (index, member, score) in entries {
+            let score = check_score("score", *score)?;
+            pipe.cmd("ZADD")
+                .arg(self.index_key(index))
+                .arg(score)
+                .arg(member)
+                .ignore();
+        }
+        if entries.is_empty() {
+            return Ok(());
+        }
+        // One pipeline: on a Cluster the client splits it by node.
+        let mut conn = self.conn.clone();
+        let () = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| map_err("index_put_many", e))?;
+        Ok(())
+    }
+
     async fn index_remove(&self, index: &str, member: &str) -> StoreResult<bool> {
         let n: i64 = self
             .query(
@@ -1066,6 +1101,30 @@ impl Backend for RedisBackend {
                 }),
             },
         }
+    }
+
+    async fn index_move(
+        &self,
+        from: &str,
+        member: &str,
+        to: &str,
+        capacity: u64,
+        score: f64,
+    ) -> StoreResult<MoveOutcome> {
+        let score = check_score("score", score)?;
+        colocated("index_move", [from, to])?;
+        let mut inv = self.scripts.index_move.prepare_invoke();
+        inv.key(self.index_key(from))
+            .key(self.index_key(to))
+            .arg(member)
+            .arg(capacity.min(1 << 53))
+            .arg(score);
+        let n: i64 = self.invoke("index_move", &inv).await?;
+        Ok(match n {
+            1 => MoveOutcome::Moved,
+            0 => MoveOutcome::NotInSource,
+            _ => MoveOutcome::Full,
+        })
     }
 
     async fn list_push(&self, key: &str, item: &[u8]) -> StoreResult<u64> {

@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use balas::store::{Backend, Job, JobCounts, NewJob, RawEntry, StoreResult, Versioned};
+use balas::store::{
+    Backend, Job, JobCounts, MoveOutcome, NewJob, RawEntry, StoreResult, Versioned,
+};
 use tokio::sync::mpsc;
 
 /// Calls that change state: on the embedded store each is a write transaction
@@ -31,8 +33,10 @@ pub const WRITES: &[&str] = &[
     "jobs_cancel",
     "jobs_dead_remove",
     "index_put",
+    "index_put_many",
     "index_remove",
     "index_pop_min_into",
+    "index_move",
     "list_push",
     "list_set",
     "list_delete",
@@ -248,6 +252,12 @@ impl Backend for CountingBackend {
         self.inner.index_put(index, member, score).await
     }
 
+    async fn index_put_many(&self, entries: &[(String, String, f64)]) -> StoreResult<()> {
+        let first = entries.first().map_or("", |e| e.0.as_str());
+        self.count("index_put_many", first);
+        self.inner.index_put_many(entries).await
+    }
+
     async fn index_remove(&self, index: &str, member: &str) -> StoreResult<bool> {
         self.count("index_remove", index);
         self.inner.index_remove(index, member).await
@@ -289,6 +299,20 @@ impl Backend for CountingBackend {
         self.count("index_pop_min_into", holder);
         self.inner
             .index_pop_min_into(indexes, holder, capacity, holder_score)
+            .await
+    }
+
+    async fn index_move(
+        &self,
+        from: &str,
+        member: &str,
+        to: &str,
+        capacity: u64,
+        score: f64,
+    ) -> StoreResult<MoveOutcome> {
+        self.count("index_move", to);
+        self.inner
+            .index_move(from, member, to, capacity, score)
             .await
     }
 

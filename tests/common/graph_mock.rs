@@ -24,6 +24,15 @@
 //! Media traffic is recorded apart from `/messages` ([`GraphMock::media_requests`]),
 //! and so are read receipts ([`GraphMock::receipts`]), so counts of sent
 //! messages stay what they were.
+//!
+//! Message templates (WhatsApp Business Management API, `GET
+//! /{waba-id}/message_templates`, as Meta's template-management guide shows
+//! it): [`GraphMock::set_templates`] sets what the account has; the list needs
+//! a Bearer token, takes only `fields` (known template fields), `limit`,
+//! `after`/`before` (cursors it gave out), `status`, `category`, `name` and
+//! `language`, answers `{data, paging: {cursors: {before, after}, next?}}`
+//! with only the fields asked for, and pages by `limit` (default 25). The
+//! requests are in [`GraphMock::template_requests`].
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -123,6 +132,9 @@ struct Inner {
     cdn: Mutex<HashMap<String, (Vec<u8>, String)>>,
     uploads: Mutex<Vec<MockUpload>>,
     fetched: Mutex<Vec<FetchedFile>>,
+    templates: Mutex<Vec<Value>>,
+    templates_of: Mutex<HashMap<String, Vec<Value>>>,
+    template_requests: Mutex<Vec<RecordedRequest>>,
 }
 
 impl Inner {
@@ -163,6 +175,11 @@ impl GraphMock {
             .route("/{version}/{id}/messages", post(handle_versioned))
             .route("/{id}/media", post(upload))
             .route("/{version}/{id}/media", post(upload_versioned))
+            .route("/{id}/message_templates", get(templates))
+            .route(
+                "/{version}/{id}/message_templates",
+                get(templates_versioned),
+            )
             .route("/{id}", get(media_info))
             .route("/{version}/{id}", get(media_info_versioned))
             .route("/__media/{id}", get(media_download))
@@ -185,6 +202,27 @@ impl GraphMock {
     /// `http://127.0.0.1:{port}` — use as the clients' `api_base`.
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// The templates the WhatsApp Business Account has, as Meta lists them
+    /// (see [`template`]).
+    pub fn set_templates(&self, templates: Vec<Value>) {
+        *self.inner.templates.lock().unwrap() = templates;
+    }
+
+    /// The templates of one WhatsApp Business Account `waba` (others have
+    /// those of [`GraphMock::set_templates`]).
+    pub fn set_templates_of(&self, waba: &str, templates: Vec<Value>) {
+        self.inner
+            .templates_of
+            .lock()
+            .unwrap()
+            .insert(waba.to_string(), templates);
+    }
+
+    /// `GET …/message_templates` requests so far.
+    pub fn template_requests(&self) -> Vec<RecordedRequest> {
+        self.inner.template_requests.lock().unwrap().clone()
     }
 
     /// Answers the next `n` valid requests with `status` and `error_json`.
@@ -465,6 +503,221 @@ async fn respond(
 }
 
 // ---------------------------------------------------------------------------
+// Message templates
+// ---------------------------------------------------------------------------
+
+/// A template object as `GET /{waba-id}/message_templates` lists it: a BODY
+/// component with `body` (and an `example` with one value per parameter),
+/// and quick-reply `buttons` when given.
+pub fn template(
+    name: &str,
+    language: &str,
+    status: &str,
+    category: &str,
+    body: &str,
+    buttons: &[&str],
+) -> Value {
+    let params = body.matches("{{").count();
+    let mut components = vec![json!({
+        "type": "BODY",
+        "text": body,
+        "example": { "body_text": [ (1..=params).map(|i| format!("contoh{i}")).collect::<Vec<_>>() ] },
+    })];
+    if !buttons.is_empty() {
+        components.push(json!({
+            "type": "BUTTONS",
+            "buttons": buttons.iter().map(|b| json!({"type": "QUICK_REPLY", "text": b})).collect::<Vec<_>>(),
+        }));
+    }
+    json!({
+        "id": format!("{}", 1_000_000 + name.len() * 7 + language.len()),
+        "name": name, "language": language, "status": status, "category": category,
+        "parameter_format": "POSITIONAL", "components": components,
+    })
+}
+
+/// Fields a template has (the `fields` parameter may name only these).
+const TEMPLATE_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "language",
+    "status",
+    "category",
+    "components",
+    "parameter_format",
+    "previous_category",
+    "quality_score",
+    "rejected_reason",
+    "sub_category",
+];
+
+fn template_cursor(index: usize) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("MOCKTPL:{index}"))
+}
+
+fn template_cursor_index(cursor: &str) -> Option<usize> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(cursor)
+        .ok()?;
+    String::from_utf8(bytes)
+        .ok()?
+        .strip_prefix("MOCKTPL:")?
+        .parse()
+        .ok()
+}
+
+async fn templates_versioned(
+    State(inner): State<Arc<Inner>>,
+    Path((version, id)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    templates_at(
+        inner,
+        format!("/{version}/{id}/message_templates"),
+        id,
+        query,
+        headers,
+    )
+}
+
+async fn templates(
+    State(inner): State<Arc<Inner>>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    templates_at(
+        inner,
+        format!("/{id}/message_templates"),
+        id,
+        query,
+        headers,
+    )
+}
+
+fn templates_at(
+    inner: Arc<Inner>,
+    path: String,
+    id: String,
+    query: HashMap<String, String>,
+    headers: HeaderMap,
+) -> Response {
+    let auth = auth_of(&headers);
+    inner
+        .template_requests
+        .lock()
+        .unwrap()
+        .push(RecordedRequest {
+            path: path.clone(),
+            id: id.clone(),
+            auth: auth.clone(),
+            body: json!(query),
+            at: Instant::now(),
+        });
+    let refuse = |what: String| {
+        inner.violation(format!("{path}: {what}"));
+        graph_error(StatusCode::BAD_REQUEST, 100, &what)
+    };
+    if !bearer_ok(&auth) {
+        inner.violation(format!("{path}: template list without a Bearer token"));
+        return graph_error(StatusCode::UNAUTHORIZED, 190, "Invalid OAuth access token.");
+    }
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+        return refuse(format!("{id:?} is not a WhatsApp Business Account id"));
+    }
+    for k in query.keys() {
+        if ![
+            "fields", "limit", "after", "before", "status", "category", "name", "language",
+        ]
+        .contains(&k.as_str())
+        {
+            return refuse(format!("unknown query parameter {k:?}"));
+        }
+    }
+    let fields: Vec<String> = match query.get("fields") {
+        None => vec![
+            "id".into(),
+            "name".into(),
+            "language".into(),
+            "status".into(),
+            "category".into(),
+            "components".into(),
+        ],
+        Some(f) => f.split(',').map(|x| x.trim().to_string()).collect(),
+    };
+    if let Some(bad) = fields
+        .iter()
+        .find(|f| !TEMPLATE_FIELDS.contains(&f.as_str()))
+    {
+        return refuse(format!(
+            "(#100) Tried accessing nonexisting field ({bad}) on node type (WhatsAppBusinessHSM)"
+        ));
+    }
+    let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
+        None => 25,
+        Some(Ok(n)) if n >= 1 => n,
+        Some(_) => return refuse("limit must be a positive integer".into()),
+    };
+    let start = match query.get("after") {
+        None => 0,
+        Some(c) => match template_cursor_index(c) {
+            Some(i) => i + 1,
+            None => return refuse(format!("after={c:?} is not a cursor this API gave out")),
+        },
+    };
+    if let Some(c) = query.get("before")
+        && template_cursor_index(c).is_none()
+    {
+        return refuse(format!("before={c:?} is not a cursor this API gave out"));
+    }
+    let own = inner.templates_of.lock().unwrap().get(&id).cloned();
+    let all: Vec<Value> = own
+        .unwrap_or_else(|| inner.templates.lock().unwrap().clone())
+        .iter()
+        .filter(|t| {
+            ["status", "category", "name", "language"].iter().all(|k| {
+                query
+                    .get(*k)
+                    .is_none_or(|want| t[*k].as_str() == Some(want.as_str()))
+            })
+        })
+        .cloned()
+        .collect();
+    let page: Vec<Value> = all
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|t| {
+            let mut out = serde_json::Map::new();
+            for f in &fields {
+                if let Some(v) = t.get(f) {
+                    out.insert(f.clone(), v.clone());
+                }
+            }
+            Value::Object(out)
+        })
+        .collect();
+    let end = start + page.len();
+    let mut paging = json!({
+        "cursors": {
+            "before": template_cursor(start),
+            "after": template_cursor(end.saturating_sub(1)),
+        }
+    });
+    if end < all.len() {
+        paging["next"] = json!(format!(
+            "https://graph.facebook.com/v23.0/{id}/message_templates?limit={limit}&after={}",
+            template_cursor(end - 1)
+        ));
+    }
+    (
+        StatusCode::OK,
+        axum::Json(json!({ "data": page, "paging": paging })),
+    )
+        .into_response()
+}
+
 // Media
 // ---------------------------------------------------------------------------
 

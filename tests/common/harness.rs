@@ -425,6 +425,20 @@ impl Harness {
         }
     }
 
+    /// `agent` reports `status` (`online`, `away`, `offline`) as their
+    /// console does.
+    pub async fn presence(&self, agent: &str, status: &str) {
+        let (code, v) = self
+            .api(
+                agent,
+                reqwest::Method::PUT,
+                "/api/v1/me/presence",
+                Some(json!({ "status": status })),
+            )
+            .await;
+        assert_eq!(code, 200, "presence of {agent}: {v}");
+    }
+
     /// The `server.metrics_listen` address, when configured.
     pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
         self.running.as_ref().and_then(|r| r.metrics_addr)

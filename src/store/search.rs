@@ -1,0 +1,388 @@
+//! The search index of conversations: phone numbers and IGSIDs, contact
+//! names, case ids, order and tracking numbers, and the words of messages.
+//!
+//! One sorted index per term (`search:t:<digest>`) holds the conversations
+//! the term appeared in, scored by the negated time it last appeared, so an
+//! ascending range reads the most recent first. A query reads the index of
+//! its rarest term page by page and checks the other terms by score lookup:
+//! the work per page is bounded by the scan budget, never by the number of
+//! conversations, and the same code runs on every backend. Each term index
+//! is its own key (no hash tag): they spread over a cluster by themselves,
+//! and no call combines two of them atomically.
+//!
+//! Terms are phone numbers and names, so keys carry a digest of the term
+//! ([`super::id_digest`]), never the term itself; and each conversation
+//! keeps the list of digests it was indexed under (`search:of:<case>`), so
+//! erasing a contact or deleting a case removes the case from every term
+//! index ([`Store::forget_search`]) and nothing of it stays findable.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, StoreResult, id_digest};
+
+/// Most terms kept from one text (the first ones).
+const MAX_TERMS_PER_TEXT: usize = 64;
+/// Longest term kept, in bytes.
+const MAX_TERM_LEN: usize = 64;
+/// Most terms in one query.
+pub const MAX_QUERY_TERMS: usize = 6;
+
+/// Most distinct terms one conversation is indexed under; past this only the
+/// terms it already has are refreshed (bounded work and storage per case).
+const MAX_TERMS_PER_CONVERSATION: usize = 4_000;
+
+fn term_key_of_digest(digest: &str) -> String {
+    format!("search:t:{digest}")
+}
+
+fn term_key(term: &str) -> String {
+    term_key_of_digest(&id_digest(term))
+}
+
+/// The term digests a conversation is indexed under.
+fn terms_of_key(conversation_id: &str) -> String {
+    format!("search:of:{conversation_id}")
+}
+
+/// The document at [`terms_of_key`].
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct IndexedTerms {
+    /// Digests of the terms, in the order first indexed.
+    digests: Vec<String>,
+}
+
+/// Characters that join the parts of an order or tracking number
+/// (`INV-1001`, `INV/2026/1001`, `JNE.123`).
+fn is_joiner(c: char) -> bool {
+    matches!(c, '-' | '/' | '.' | '_' | '#')
+}
+
+/// A phone number's forms: as written (digits), and with the Indonesian
+/// `0…` ⇄ `62…` prefix swapped.
+fn phone_forms(digits: &str, out: &mut Vec<String>) {
+    out.push(digits.to_string());
+    if let Some(rest) = digits.strip_prefix("62") {
+        out.push(format!("0{rest}"));
+    } else if let Some(rest) = digits.strip_prefix('0') {
+        out.push(format!("62{rest}"));
+    }
+}
+
+/// The terms of a chunk of text between spaces: the chunk itself (lowercase,
+/// without surrounding punctuation), and for `INV-1001` also `inv`, `1001`
+/// and `inv1001`; for a phone number its other prefix form.
+fn chunk_terms(chunk: &str, out: &mut Vec<String>) {
+    let trimmed = chunk.trim_matches(|c: char| !c.is_alphanumeric());
+    if trimmed.is_empty() {
+        return;
+    }
+    let lower = trimmed.to_lowercase();
+    let digits: String = lower
+        .chars()
+        .filter(|c| !is_joiner(*c) && *c != '+')
+        .collect();
+    if digits.len() >= 8 && digits.chars().all(|c| c.is_ascii_digit()) {
+        phone_forms(&digits, out);
+        if digits != lower {
+            out.push(lower);
+        }
+        return;
+    }
+    out.push(lower.clone());
+    if lower.contains(is_joiner) {
+        let parts: Vec<&str> = lower.split(is_joiner).filter(|p| !p.is_empty()).collect();
+        out.extend(parts.iter().map(|p| p.to_string()));
+        out.push(parts.concat());
+    }
+}
+
+/// The search terms of a text, deduplicated, in order of first appearance.
+pub fn terms(text: &str) -> Vec<String> {
+    let mut raw = Vec::new();
+    for chunk in text.split(|c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                ',' | ';'
+                    | ':'
+                    | '!'
+                    | '?'
+                    | '('
+                    | ')'
+                    | '['
+                    | ']'
+                    | '"'
+                    | '\''
+                    | '*'
+                    | '<'
+                    | '>'
+                    | '{'
+                    | '}'
+                    | '='
+            )
+    }) {
+        chunk_terms(chunk, &mut raw);
+    }
+    let mut out: Vec<String> = Vec::new();
+    for t in raw {
+        if t.chars().count() < 2 || t.len() > MAX_TERM_LEN || out.contains(&t) {
+            continue;
+        }
+        out.push(t);
+        if out.len() >= MAX_TERMS_PER_TEXT {
+            break;
+        }
+    }
+    out
+}
+
+/// The terms a query must all match: each word of the query as written
+/// (`INV-1001` stays one term), a phone number typed with spaces, `+` or
+/// dashes as its digits. At most [`MAX_QUERY_TERMS`].
+pub fn query_terms(q: &str) -> Vec<String> {
+    let compact: String = q
+        .chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '+' | '-' | '(' | ')' | '.'))
+        .collect();
+    if compact.len() >= 8 && compact.chars().all(|c| c.is_ascii_digit()) {
+        return vec![compact];
+    }
+    let mut out = Vec::new();
+    for word in q.split_whitespace() {
+        let t = word
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .to_lowercase();
+        if t.chars().count() >= 2 && t.len() <= MAX_TERM_LEN && !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out.truncate(MAX_QUERY_TERMS);
+    out
+}
+
+/// Where a search page ended: the score and member of the last entry read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchCursor {
+    score: f64,
+    member: String,
+}
+
+impl SearchCursor {
+    /// The opaque text form for APIs.
+    pub fn encode(&self) -> String {
+        format!("{}~{}", self.score as i64, self.member)
+    }
+
+    /// Parses [`SearchCursor::encode`]'s form.
+    pub fn decode(s: &str) -> Option<SearchCursor> {
+        let (score, member) = s.split_once('~')?;
+        Some(SearchCursor {
+            score: score.parse::<i64>().ok()? as f64,
+            member: member.to_string(),
+        })
+    }
+}
+
+/// One page of matches (most recent first) and where the next starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchPage {
+    /// Conversation ids that match every term.
+    pub ids: Vec<String>,
+    /// `None` when the index has been read to its end.
+    pub next: Option<SearchCursor>,
+}
+
+impl Store {
+    /// Makes a conversation findable by the terms of `texts` (message text,
+    /// contact name, phone number, case id), as of `at_ms`.
+    pub async fn index_for_search(
+        &self,
+        conversation_id: &str,
+        texts: &[&str],
+        at_ms: i64,
+    ) -> StoreResult<()> {
+        let mut all: Vec<String> = Vec::new();
+        for text in texts {
+            for t in terms(text) {
+                let d = id_digest(&t);
+                if !all.contains(&d) {
+                    all.push(d);
+                }
+            }
+        }
+        all.truncate(MAX_TERMS_PER_TEXT * 2);
+        if all.is_empty() {
+            return Ok(());
+        }
+        // The list first: a term index never names the case unless the
+        // case's list names the term, so forgetting it always finds it.
+        let mut kept = Vec::new();
+        self.update_json::<IndexedTerms, StoreError, _>(&terms_of_key(conversation_id), |doc| {
+            let mut doc = doc.unwrap_or_default();
+            kept.clear();
+            let mut changed = false;
+            for d in &all {
+                if doc.digests.contains(d) {
+                    kept.push(d.clone());
+                } else if doc.digests.len() < MAX_TERMS_PER_CONVERSATION {
+                    doc.digests.push(d.clone());
+                    kept.push(d.clone());
+                    changed = true;
+                }
+            }
+            Ok(changed.then_some(doc))
+        })
+        .await?;
+        let entries: Vec<(String, String, f64)> = kept
+            .iter()
+            .map(|d| {
+                (
+                    term_key_of_digest(d),
+                    conversation_id.to_string(),
+                    -(at_ms as f64),
+                )
+            })
+            .collect();
+        self.backend.index_put_many(&entries).await
+    }
+
+    /// Makes a conversation unfindable: removes it from every term index it
+    /// was put in, and its list of terms (erasure, retention, deleting a
+    /// case). Returns how many terms it was findable by.
+    pub async fn forget_search(&self, conversation_id: &str) -> StoreResult<usize> {
+        let key = terms_of_key(conversation_id);
+        let Some(doc) = self.get_json::<IndexedTerms>(&key).await? else {
+            return Ok(0);
+        };
+        for d in &doc.digests {
+            self.backend
+                .index_remove(&term_key_of_digest(d), conversation_id)
+                .await?;
+        }
+        self.backend.doc_delete(&key).await?;
+        Ok(doc.digests.len())
+    }
+
+    /// Reads up to `scan` entries of the rarest term's index after `after`
+    /// and returns those that match every term (at most `limit`).
+    pub async fn search(
+        &self,
+        terms: &[String],
+        after: Option<&SearchCursor>,
+        limit: usize,
+        scan: usize,
+    ) -> StoreResult<SearchPage> {
+        if terms.is_empty() || limit == 0 {
+            return Ok(SearchPage {
+                ids: Vec::new(),
+                next: None,
+            });
+        }
+        let mut sized = Vec::with_capacity(terms.len());
+        for t in terms {
+            let n = self.backend.index_len(&term_key(t)).await?;
+            if n == 0 {
+                return Ok(SearchPage {
+                    ids: Vec::new(),
+                    next: None,
+                });
+            }
+            sized.push((n, t));
+        }
+        sized.sort();
+        let driver = term_key(sized[0].1);
+        let others: Vec<String> = sized[1..].iter().map(|(_, t)| term_key(t)).collect();
+        let mut ids = Vec::new();
+        let mut cursor = after.cloned();
+        let mut scanned = 0;
+        const BATCH: usize = 200;
+        loop {
+            let min = cursor.as_ref().map_or(f64::MIN, |c| c.score);
+            let batch = self
+                .backend
+                .index_range(&driver, min, f64::MAX, BATCH + 1)
+                .await?;
+            let fresh: Vec<(String, f64)> = batch
+                .into_iter()
+                .filter(|(m, s)| {
+                    cursor
+                        .as_ref()
+                        .is_none_or(|c| *s > c.score || (*s == c.score && *m > c.member))
+                })
+                .collect();
+            if fresh.is_empty() {
+                return Ok(SearchPage { ids, next: None });
+            }
+            for (member, score) in fresh {
+                scanned += 1;
+                let mut all = true;
+                for other in &others {
+                    if self.backend.index_score(other, &member).await?.is_none() {
+                        all = false;
+                        break;
+                    }
+                }
+                cursor = Some(SearchCursor {
+                    score,
+                    member: member.clone(),
+                });
+                if all {
+                    ids.push(member);
+                }
+                if ids.len() >= limit || scanned >= scan {
+                    return Ok(SearchPage { ids, next: cursor });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terms_of_messages_names_and_numbers() {
+        assert_eq!(
+            terms("Pesanan INV-1001 belum sampai, resi JNE123456789!"),
+            [
+                "pesanan",
+                "inv-1001",
+                "inv",
+                "1001",
+                "inv1001",
+                "belum",
+                "sampai",
+                "resi",
+                "jne123456789"
+            ]
+        );
+        assert_eq!(terms("6281234567890"), ["6281234567890", "081234567890"]);
+        assert_eq!(
+            terms("0812-3456-7890"),
+            ["081234567890", "6281234567890", "0812-3456-7890"]
+        );
+        assert_eq!(terms("Budi Santoso"), ["budi", "santoso"]);
+        assert_eq!(terms("20261122-7KQ2PX")[0], "20261122-7kq2px");
+        assert!(terms("a b c").is_empty(), "single letters are not terms");
+        assert_eq!(terms(&"kata ".repeat(500)), ["kata"]);
+    }
+
+    #[test]
+    fn queries_keep_numbers_whole() {
+        assert_eq!(query_terms("INV-1001"), ["inv-1001"]);
+        assert_eq!(query_terms("+62 812-3456-7890"), ["6281234567890"]);
+        assert_eq!(query_terms("  Budi   SANTOSO "), ["budi", "santoso"]);
+        assert!(query_terms("?").is_empty());
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        let c = SearchCursor {
+            score: -1_795_402_800_000.0,
+            member: "20261123-ABC234".into(),
+        };
+        assert_eq!(SearchCursor::decode(&c.encode()), Some(c));
+        assert_eq!(SearchCursor::decode("nope"), None);
+    }
+}
