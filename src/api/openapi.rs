@@ -217,4 +217,23 @@ mod tests {
             );
         }
     }
+
+    /// The presence body's status lists exactly the statuses the domain
+    /// reads (from the mirror in `api::schema`, not a free string).
+    #[test]
+    fn presence_status_is_the_domain_enum() {
+        let (_, doc) = super::super::routes_and_document();
+        let doc = serde_json::to_value(&doc).expect("serializes");
+        let status = &doc["components"]["schemas"]["PresenceReport"]["properties"]["status"];
+        let values: Vec<&str> = status["enum"]
+            .as_array()
+            .expect("an enum")
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        assert_eq!(values, ["online", "away", "offline"]);
+        for v in values {
+            serde_json::from_value::<crate::store::PresenceStatus>(v.into()).expect(v);
+        }
+    }
 }
