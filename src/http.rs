@@ -4,13 +4,87 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+/// The body of every error answer: `{"error": {"code": ..., "message": ...}}`.
+/// The API description's `Error` schema is derived from this very type.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The inside of an [`ErrorBody`].
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code (`bad_request`, `not_found`, `unauthorized` …).
+    pub code: String,
+    /// What is wrong and, where possible, how to fix it.
+    pub message: String,
+}
+
 /// `{"error": {"code": ..., "message": ...}}` with `status`.
 pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        Json(serde_json::json!({"error": {"code": code, "message": message}})),
-    )
-        .into_response()
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: code.to_string(),
+            message: message.to_string(),
+        },
+    };
+    (status, Json(body)).into_response()
+}
+
+/// The stable code of an error status, for answers axum makes itself.
+fn code_of(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "internal",
+        _ => "error",
+    }
+}
+
+/// Largest plain-text error body [`json_errors`] rewraps.
+const PLAIN_ERROR_MAX: usize = 16 * 1024;
+
+/// Middleware (for `axum::middleware::map_response`): an error answer that is
+/// not JSON (an extractor's rejection, such as a query string or path that
+/// does not parse, or a body over the limit) becomes the usual
+/// `{"error": {...}}` with the same status and its text as the message, so
+/// every error of the API has one shape whatever produced it.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = match axum::body::to_bytes(body, PLAIN_ERROR_MAX).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    let mut out = json_error(status, code_of(status), &message);
+    // Keep what the original answer told the client besides its body
+    // (`Allow`, `Retry-After` …).
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 /// A CSV file download.
@@ -91,7 +165,8 @@ impl From<crate::store::StoreError> for ApiError {
 
 /// A JSON request body whose rejections (bad JSON, wrong fields, missing
 /// `Content-Type`) answer in the same `{"error": …}` shape as everything else,
-/// instead of axum's plain-text bodies.
+/// instead of axum's plain-text bodies. Every request body of the API is a
+/// JSON object; an array is refused (see [`from_json`]).
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
@@ -136,20 +211,37 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBytes {
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        if !is_json(req.headers()) {
-            return Err(json_rejection(
-                axum::extract::rejection::MissingJsonContentType::default().into(),
-            ));
-        }
-        <axum::body::Bytes as axum::extract::FromRequest<S>>::from_request(req, state)
-            .await
-            .map(JsonBytes)
-            .map_err(|e| body_error(e.status(), e.body_text()))
+        json_bytes(req, state).await.map(JsonBytes)
     }
 }
 
-/// Deserializes a [`JsonBytes`] body, answering errors as [`JsonBody`] does.
+/// The body of a request that says it is JSON, as bytes.
+async fn json_bytes<S: Send + Sync>(
+    req: axum::extract::Request,
+    state: &S,
+) -> Result<axum::body::Bytes, ApiError> {
+    if !is_json(req.headers()) {
+        return Err(json_rejection(
+            axum::extract::rejection::MissingJsonContentType::default().into(),
+        ));
+    }
+    <axum::body::Bytes as axum::extract::FromRequest<S>>::from_request(req, state)
+        .await
+        .map_err(|e| body_error(e.status(), e.body_text()))
+}
+
+/// Deserializes a request body (a [`JsonBytes`], or a [`JsonBody`]'s),
+/// answering errors as [`JsonBody`] does. The body must be a JSON object:
+/// serde would otherwise read an array as a struct's fields in order, so
+/// `[]` or `["x"]` would pass for `{}` or `{"label": "x"}`.
 pub fn from_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_request",
+            "the body must be a JSON object, not an array",
+        ));
+    }
     Json::<T>::from_bytes(body)
         .map(|Json(v)| v)
         .map_err(json_rejection)
@@ -163,10 +255,8 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        <Json<T> as axum::extract::FromRequest<S>>::from_request(req, state)
-            .await
-            .map(|Json(v)| JsonBody(v))
-            .map_err(json_rejection)
+        let bytes = json_bytes(req, state).await?;
+        from_json(&bytes).map(JsonBody)
     }
 }
 
@@ -181,16 +271,46 @@ where
         req: axum::extract::Request,
         state: &S,
     ) -> Result<Option<Self>, ApiError> {
-        <Json<T> as axum::extract::OptionalFromRequest<S>>::from_request(req, state)
-            .await
-            .map(|o| o.map(|Json(v)| JsonBody(v)))
-            .map_err(json_rejection)
+        // As axum's `Json`: no `Content-Type` at all means no body.
+        if req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let bytes = json_bytes(req, state).await?;
+        from_json(&bytes).map(|v| Some(JsonBody(v)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Labelled {
+        #[serde(default)]
+        label: String,
+    }
+
+    #[test]
+    fn bodies_are_objects_never_arrays() {
+        assert_eq!(
+            from_json::<Labelled>(b"{\"label\": \"x\"}").unwrap().label,
+            "x"
+        );
+        assert_eq!(from_json::<Labelled>(b"{}").unwrap().label, "");
+        for array in [&b"[]"[..], b" [\"x\"]", b"\n[1]"] {
+            let e = from_json::<Labelled>(array).unwrap_err();
+            assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+        assert_eq!(
+            from_json::<Labelled>(b"{").unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
+    }
 
     #[test]
     fn formulas_are_neutralised() {

@@ -24,7 +24,8 @@ const MAX_LIMIT: usize = 1_000;
 
 /// Query of `GET /api/v1/audit` (all text, checked here so every mistake
 /// gets a JSON answer that says what to write).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// Only this actor (a user id, `cli`, `config`).
     pub actor: Option<String>,
@@ -55,6 +56,13 @@ fn instant(app: &App, name: &str, text: &str, end: bool) -> Result<i64, ApiError
 }
 
 /// `GET /api/v1/audit` (admin)
+#[utoipa::path(get, path = "/api/v1/audit", operation_id = "list_audit", tag = "audit",
+    params(AuditParams),
+    responses(
+        (status = 200, description = "`{entries: [...], next_cursor}`, newest first", body = Object),
+        (status = 400, description = "Invalid filter", body = crate::http::ErrorBody),
+        (status = 403, description = "Not an admin", body = crate::http::ErrorBody),
+    ))]
 pub async fn list(
     State(app): State<App>,
     caller: Caller,

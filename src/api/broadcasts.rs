@@ -24,17 +24,21 @@ use crate::store::StoreResult;
 /// Body of `POST /api/v1/broadcasts`, except the recipients themselves: they
 /// are read one at a time from the body and stored chunk by chunk
 /// ([`intake::take_in`]), never held as a list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewBroadcast)]
 pub struct CreateBody {
     /// Name for people.
     pub name: String,
     /// `whatsapp` or `instagram`.
+    #[schema(schema_with = super::schema::channel)]
     pub channel: Channel,
     /// Template or text (+ buttons).
+    #[schema(value_type = super::schema::BroadcastMessageDoc)]
     pub message: BroadcastMessage,
     /// Recipients and/or a segment.
     #[serde(default = "empty_audience")]
+    #[schema(value_type = super::schema::AudienceDoc)]
     pub audience: AudienceSpec,
     /// RFC 3339; default now.
     #[serde(default)]
@@ -85,6 +89,15 @@ fn intake_error(e: IntakeError) -> ApiError {
 }
 
 /// `POST /api/v1/broadcasts` → 201.
+#[utoipa::path(post, path = "/api/v1/broadcasts", operation_id = "create_broadcast", tag = "broadcasts",
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "The broadcast", body = Object),
+        (status = 400, description = "Invalid field", body = crate::http::ErrorBody),
+        (status = 403, description = "Not a marketer or admin", body = crate::http::ErrorBody),
+        (status = 422, description = "Invalid recipients (each named by line), or a template that is unknown, not approved or given the wrong number of parameters", body = crate::http::ErrorBody),
+        (status = 502, description = "Meta's Graph API failed the template sync (`graph_error`)", body = crate::http::ErrorBody),
+    ))]
 pub async fn create(
     State(app): State<App>,
     caller: Caller,
@@ -241,6 +254,11 @@ async fn load(app: &App, id: &str) -> Result<Broadcast, ApiError> {
 }
 
 /// `GET /api/v1/broadcasts`
+#[utoipa::path(get, path = "/api/v1/broadcasts", operation_id = "list_broadcasts", tag = "broadcasts",
+    responses(
+        (status = 200, description = "`{broadcasts: [...]}`", body = Object),
+        (status = 403, description = "Not a marketer or admin", body = crate::http::ErrorBody),
+    ))]
 pub async fn list(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Marketer])?;
     let mut out = Vec::new();
@@ -251,6 +269,13 @@ pub async fn list(State(app): State<App>, caller: Caller) -> Result<Json<Value>,
 }
 
 /// `GET /api/v1/broadcasts/{id}`
+#[utoipa::path(get, path = "/api/v1/broadcasts/{id}", operation_id = "get_broadcast", tag = "broadcasts",
+    params(("id" = String, Path, description = "Broadcast id")),
+    responses(
+        (status = 200, description = "The broadcast with its counts", body = Object),
+        (status = 403, description = "Not a marketer or admin", body = crate::http::ErrorBody),
+        (status = 404, description = "No such broadcast", body = crate::http::ErrorBody),
+    ))]
 pub async fn get(
     State(app): State<App>,
     caller: Caller,
@@ -263,6 +288,16 @@ pub async fn get(
 
 /// `POST /api/v1/broadcasts/{id}/audience.csv`: add recipients from CSV while
 /// the broadcast has not started.
+#[utoipa::path(post, path = "/api/v1/broadcasts/{id}/audience.csv", operation_id = "upload_audience_csv", tag = "broadcasts",
+    params(("id" = String, Path, description = "Broadcast id")),
+    request_body(content = String, content_type = "text/csv", description = "Header `to` plus one column per template variable"),
+    responses(
+        (status = 200, description = "`{added, duplicates_removed, total}`", body = Object),
+        (status = 403, description = "Not a marketer or admin", body = crate::http::ErrorBody),
+        (status = 404, description = "No such broadcast", body = crate::http::ErrorBody),
+        (status = 409, description = "The broadcast has started, or another upload is in progress", body = crate::http::ErrorBody),
+        (status = 422, description = "Invalid rows (each named by line)", body = crate::http::ErrorBody),
+    ))]
 pub async fn upload_csv(
     State(app): State<App>,
     caller: Caller,
@@ -349,6 +384,13 @@ async fn add_csv_audience(
 }
 
 /// `GET /api/v1/broadcasts/{id}/recipients.csv`
+#[utoipa::path(get, path = "/api/v1/broadcasts/{id}/recipients.csv", operation_id = "broadcast_recipients_csv", tag = "broadcasts",
+    params(("id" = String, Path, description = "Broadcast id")),
+    responses(
+        (status = 200, description = "One row per recipient with its delivery state", body = String, content_type = "text/csv"),
+        (status = 403, description = "Not a marketer or admin", body = crate::http::ErrorBody),
+        (status = 404, description = "No such broadcast", body = crate::http::ErrorBody),
+    ))]
 pub async fn recipients_csv(
     State(app): State<App>,
     caller: Caller,
@@ -410,6 +452,14 @@ pub async fn recipients_csv(
 }
 
 /// `POST /api/v1/broadcasts/{id}/pause`
+#[utoipa::path(post, path = "/api/v1/broadcasts/{id}/pause", operation_id = "pause_broadcast", tag = "broadcasts",
+    params(("id" = String, Path, description = "Broadcast id")),
+    responses(
+        (status = 200, description = "The broadcast, paused", body = Object),
+        (status = 403, description = "Not a marketer or admin", body = crate::http::ErrorBody),
+        (status = 404, description = "No such broadcast", body = crate::http::ErrorBody),
+        (status = 409, description = "Not possible in the broadcast's state", body = crate::http::ErrorBody),
+    ))]
 pub async fn pause(
     State(app): State<App>,
     caller: Caller,
@@ -435,6 +485,14 @@ pub async fn pause(
 }
 
 /// `POST /api/v1/broadcasts/{id}/resume`
+#[utoipa::path(post, path = "/api/v1/broadcasts/{id}/resume", operation_id = "resume_broadcast", tag = "broadcasts",
+    params(("id" = String, Path, description = "Broadcast id")),
+    responses(
+        (status = 200, description = "The broadcast, running again", body = Object),
+        (status = 403, description = "Not a marketer or admin", body = crate::http::ErrorBody),
+        (status = 404, description = "No such broadcast", body = crate::http::ErrorBody),
+        (status = 409, description = "Not possible in the broadcast's state", body = crate::http::ErrorBody),
+    ))]
 pub async fn resume(
     State(app): State<App>,
     caller: Caller,
@@ -446,6 +504,14 @@ pub async fn resume(
 }
 
 /// `POST /api/v1/broadcasts/{id}/cancel`
+#[utoipa::path(post, path = "/api/v1/broadcasts/{id}/cancel", operation_id = "cancel_broadcast", tag = "broadcasts",
+    params(("id" = String, Path, description = "Broadcast id")),
+    responses(
+        (status = 200, description = "The broadcast, cancelled", body = Object),
+        (status = 403, description = "Not a marketer or admin", body = crate::http::ErrorBody),
+        (status = 404, description = "No such broadcast", body = crate::http::ErrorBody),
+        (status = 409, description = "Not possible in the broadcast's state", body = crate::http::ErrorBody),
+    ))]
 pub async fn cancel(
     State(app): State<App>,
     caller: Caller,

@@ -59,6 +59,14 @@ fn no_store(mut r: Response) -> Response {
 
 /// `GET /api/v1/contacts/{channel}/{id}/export` (admin): 200 with the
 /// document, 404 when nothing is stored about the contact.
+#[utoipa::path(get, path = "/api/v1/contacts/{channel}/{id}/export", operation_id = "export_contact", tag = "contacts",
+    params(("channel" = String, Path, description = "`whatsapp` or `instagram`"), ("id" = String, Path, description = "WhatsApp number or Instagram id")),
+    responses(
+        (status = 200, description = "Everything stored about the contact", body = Object),
+        (status = 400, description = "Unknown channel or invalid id", body = crate::http::ErrorBody),
+        (status = 403, description = "Not an admin", body = crate::http::ErrorBody),
+        (status = 404, description = "Nothing is stored about the contact", body = crate::http::ErrorBody),
+    ))]
 pub async fn export(
     State(app): State<App>,
     caller: Caller,
@@ -82,6 +90,16 @@ pub async fn export(
 /// `DELETE /api/v1/contacts/{channel}/{id}` (admin): 200 with what was
 /// erased; 404 when nothing was stored; 409 while a message of the contact is
 /// being handled; 503 when a store failed midway (run it again to finish).
+#[utoipa::path(delete, path = "/api/v1/contacts/{channel}/{id}", operation_id = "erase_contact", tag = "contacts",
+    params(("channel" = String, Path, description = "`whatsapp` or `instagram`"), ("id" = String, Path, description = "WhatsApp number or Instagram id")),
+    responses(
+        (status = 200, description = "`{erased, audit_target}`: what was erased", body = Object),
+        (status = 400, description = "Unknown channel or invalid id", body = crate::http::ErrorBody),
+        (status = 403, description = "Not an admin", body = crate::http::ErrorBody),
+        (status = 404, description = "Nothing was stored about the contact", body = crate::http::ErrorBody),
+        (status = 409, description = "A message of the contact is being handled; retry", body = crate::http::ErrorBody),
+        (status = 503, description = "A store failed midway; run it again to finish", body = crate::http::ErrorBody),
+    ))]
 pub async fn erase(
     State(app): State<App>,
     caller: Caller,

@@ -41,7 +41,8 @@ impl From<ConversationError> for ApiError {
 }
 
 /// Filter of `GET /api/v1/queue`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QueueQuery {
     /// Only conversations with this business number or account (WhatsApp
     /// `phone_number_id`, Instagram account id).
@@ -50,6 +51,12 @@ pub struct QueueQuery {
 
 /// `GET /api/v1/queue?number=`: waiting conversations per queue, in claim
 /// order (positions are in the whole queue, whatever the filter).
+#[utoipa::path(get, path = "/api/v1/queue", operation_id = "queue", tag = "desk",
+    params(QueueQuery),
+    responses(
+        (status = 200, description = "`{queues: {name: [...]}}` in claim order", body = Object),
+        (status = 403, description = "Not a desk role", body = crate::http::ErrorBody),
+    ))]
 pub async fn queue(
     State(app): State<App>,
     caller: Caller,
@@ -100,8 +107,9 @@ async fn last_customer_text(app: &App, conv_id: &str) -> Result<Option<String>, 
 }
 
 /// Body of `POST /api/v1/queue/claim`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Claim)]
 pub struct ClaimBody {
     /// Only from this queue.
     #[serde(default)]
@@ -109,6 +117,15 @@ pub struct ClaimBody {
 }
 
 /// `POST /api/v1/queue/claim`: 200 with the conversation, 204 when nothing waits.
+#[utoipa::path(post, path = "/api/v1/queue/claim", operation_id = "claim", tag = "desk",
+    request_body(content = Option<ClaimBody>, description = "Optional queue"),
+    responses(
+        (status = 200, description = "The claimed conversation", body = Object),
+        (status = 204, description = "Nothing waits"),
+        (status = 400, description = "Invalid body", body = crate::http::ErrorBody),
+        (status = 403, description = "Not a desk role", body = crate::http::ErrorBody),
+        (status = 409, description = "At the limit of conversations at once", body = crate::http::ErrorBody),
+    ))]
 pub async fn claim(
     State(app): State<App>,
     caller: Caller,
@@ -128,9 +145,11 @@ pub async fn claim(
 }
 
 /// Filters of `GET /api/v1/conversations`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `bot`, `queued`, `assigned`, `resolved`.
+    #[param(schema_with = super::schema::state)]
     pub state: Option<String>,
     /// Assigned agent id (`me` for the caller).
     pub agent: Option<String>,
@@ -138,15 +157,26 @@ pub struct ListQuery {
     pub queue: Option<String>,
     /// Business number or account the customer wrote to.
     pub number: Option<String>,
-    /// At most this many (default 200).
+    /// At most this many (default 200, at most 2000; a search: default 20,
+    /// at most 50).
     pub limit: Option<usize>,
-    /// Search words (see [`super::desk::search`]).
+    /// Search: words that must all appear in the phone number or IGSID,
+    /// contact name, case id, order or tracking numbers or message text
+    /// (each at least 2 characters). With `q`, the other filters are not
+    /// used and the answer has `next_cursor`.
     pub q: Option<String>,
-    /// Search: where the previous page ended.
+    /// Search: the `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
 /// `GET /api/v1/conversations?state=&agent=&queue=&number=`, or with `q=` a search.
+#[utoipa::path(get, path = "/api/v1/conversations", operation_id = "list_conversations", tag = "desk",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "`{conversations: [...]}`; a search also has `next_cursor` (`null` at the end)", body = Object),
+        (status = 400, description = "Invalid filter, a search without a word of 2 characters, or a cursor this API did not give out", body = crate::http::ErrorBody),
+        (status = 403, description = "Not a desk role", body = crate::http::ErrorBody),
+    ))]
 pub async fn list(
     State(app): State<App>,
     caller: Caller,
@@ -222,6 +252,13 @@ pub async fn list(
 }
 
 /// `GET /api/v1/conversations/{id}`
+#[utoipa::path(get, path = "/api/v1/conversations/{id}", operation_id = "get_conversation", tag = "desk",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses(
+        (status = 200, description = "The conversation with its transcript", body = Object),
+        (status = 403, description = "Not a desk role", body = crate::http::ErrorBody),
+        (status = 404, description = "No such conversation, or not visible", body = crate::http::ErrorBody),
+    ))]
 pub async fn get(
     State(app): State<App>,
     caller: Caller,
@@ -335,10 +372,12 @@ pub async fn conversation_view(app: &App, conv: &Conversation) -> Result<Value, 
 }
 
 /// A body with one text field.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Text)]
 pub struct TextBody {
     /// The text.
+    #[schema(min_length = 1)]
     pub text: String,
 }
 
@@ -367,10 +406,12 @@ pub(super) fn owns(caller: &Caller, conv: &Conversation) -> Result<(), ApiError>
 }
 
 /// Body of `POST .../messages`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Message)]
 pub struct MessageBody {
     /// The text.
+    #[schema(min_length = 1)]
     pub text: String,
     /// A canned response's shortcut: its configured file is sent after the
     /// text.
@@ -418,6 +459,17 @@ pub async fn replyable(app: &App, caller: &Caller, id: &str) -> Result<Conversat
 
 /// `POST /api/v1/conversations/{id}/messages`: the agent's reply (with a
 /// canned response's file when `canned` names one that has a file).
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", operation_id = "send_message", tag = "desk",
+    params(("id" = String, Path, description = "Conversation id")),
+    request_body = MessageBody,
+    responses(
+        (status = 202, description = "`{id, state, human_agent_tag}`: queued for sending", body = Object),
+        (status = 400, description = "Invalid field", body = crate::http::ErrorBody),
+        (status = 409, description = "Not yours, or not possible in its state", body = crate::http::ErrorBody),
+        (status = 422, description = "The 24-hour window is closed, or the text has a `{{variable}}` nobody knows (`unknown_variable`)", body = crate::http::ErrorBody),
+        (status = 403, description = "Not a desk role", body = crate::http::ErrorBody),
+        (status = 404, description = "No such conversation, or not visible", body = crate::http::ErrorBody),
+    ))]
 pub async fn send_message(
     State(app): State<App>,
     caller: Caller,
@@ -539,6 +591,15 @@ async fn render_for(app: &App, conv: &Conversation, text: &str) -> Result<String
 }
 
 /// `POST /api/v1/conversations/{id}/notes`: a contact note, kept across cases.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/notes", operation_id = "add_note", tag = "desk",
+    params(("id" = String, Path, description = "Conversation id")),
+    request_body = TextBody,
+    responses(
+        (status = 201, description = "`{notes: [...]}`", body = Object),
+        (status = 400, description = "Invalid field", body = crate::http::ErrorBody),
+        (status = 403, description = "Not a desk role", body = crate::http::ErrorBody),
+        (status = 404, description = "No such conversation, or not visible", body = crate::http::ErrorBody),
+    ))]
 pub async fn add_note(
     State(app): State<App>,
     caller: Caller,
@@ -567,8 +628,9 @@ pub async fn add_note(
 }
 
 /// Body of `POST .../labels`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Labels)]
 pub struct LabelsBody {
     /// Labels to add.
     #[serde(default)]
@@ -579,6 +641,15 @@ pub struct LabelsBody {
 }
 
 /// `POST /api/v1/conversations/{id}/labels` `{"add": [...], "remove": [...]}`
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/labels", operation_id = "labels", tag = "desk",
+    params(("id" = String, Path, description = "Conversation id")),
+    request_body = LabelsBody,
+    responses(
+        (status = 200, description = "`{labels: [...]}`", body = Object),
+        (status = 400, description = "Invalid field", body = crate::http::ErrorBody),
+        (status = 403, description = "Not a desk role", body = crate::http::ErrorBody),
+        (status = 404, description = "No such conversation, or not visible", body = crate::http::ErrorBody),
+    ))]
 pub async fn labels(
     State(app): State<App>,
     caller: Caller,
@@ -611,8 +682,9 @@ pub async fn labels(
 }
 
 /// Body of `POST .../transfer`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Transfer)]
 pub struct TransferBody {
     /// Target queue.
     #[serde(default)]
@@ -623,6 +695,16 @@ pub struct TransferBody {
 }
 
 /// `POST /api/v1/conversations/{id}/transfer` `{"queue"}` or `{"agent"}`
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/transfer", operation_id = "transfer", tag = "desk",
+    params(("id" = String, Path, description = "Conversation id")),
+    request_body = TransferBody,
+    responses(
+        (status = 200, description = "The conversation after the transfer", body = Object),
+        (status = 400, description = "Invalid field", body = crate::http::ErrorBody),
+        (status = 409, description = "Not yours, not possible in its state, the agent is not online (`agent_offline`) or at their limit (`agent_full`)", body = crate::http::ErrorBody),
+        (status = 403, description = "Not a desk role", body = crate::http::ErrorBody),
+        (status = 404, description = "No such conversation, or not visible", body = crate::http::ErrorBody),
+    ))]
 pub async fn transfer(
     State(app): State<App>,
     caller: Caller,
@@ -708,6 +790,14 @@ async fn transfer_to_agent(
 }
 
 /// `POST /api/v1/conversations/{id}/release`: back to its queue.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/release", operation_id = "release", tag = "desk",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses(
+        (status = 200, description = "The conversation, back in its queue", body = Object),
+        (status = 409, description = "Not yours, or not possible in its state", body = crate::http::ErrorBody),
+        (status = 403, description = "Not a desk role", body = crate::http::ErrorBody),
+        (status = 404, description = "No such conversation, or not visible", body = crate::http::ErrorBody),
+    ))]
 pub async fn release(
     State(app): State<App>,
     caller: Caller,
@@ -717,6 +807,14 @@ pub async fn release(
 }
 
 /// `POST /api/v1/conversations/{id}/resolve`
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/resolve", operation_id = "resolve", tag = "desk",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses(
+        (status = 200, description = "The resolved conversation", body = Object),
+        (status = 409, description = "Not yours, or not possible in its state", body = crate::http::ErrorBody),
+        (status = 403, description = "Not a desk role", body = crate::http::ErrorBody),
+        (status = 404, description = "No such conversation, or not visible", body = crate::http::ErrorBody),
+    ))]
 pub async fn resolve(
     State(app): State<App>,
     caller: Caller,
@@ -753,7 +851,8 @@ async fn owner_transition(
 }
 
 /// Query of `GET /api/v1/canned`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CannedQuery {
     /// Render the texts for this conversation.
     pub conversation: Option<String>,
@@ -764,6 +863,13 @@ pub struct CannedQuery {
 /// conversation, each also `rendered` with that conversation's variables
 /// (`{{contact.name}}`, `{{case.id}}`, `{{queue.position}}`,
 /// `{{business_hours.next_open}}` and the config's `[intents.variables]`).
+#[utoipa::path(get, path = "/api/v1/canned", operation_id = "canned", tag = "desk",
+    params(CannedQuery),
+    responses(
+        (status = 200, description = "`{canned: [...]}`, rendered for the conversation when one is given", body = Object),
+        (status = 403, description = "Not a desk role", body = crate::http::ErrorBody),
+        (status = 404, description = "No such conversation, or not visible", body = crate::http::ErrorBody),
+    ))]
 pub async fn canned(
     State(app): State<App>,
     caller: Caller,
@@ -815,6 +921,10 @@ pub async fn canned(
 
 /// `GET /api/v1/me`: who the token belongs to, and the server's time (consoles
 /// count windows and waits against it, not the browser's clock).
+#[utoipa::path(get, path = "/api/v1/me", operation_id = "me", tag = "desk",
+    responses(
+        (status = 200, description = "`{id, name, role, queues, max_concurrent, now_ms}`", body = Object),
+    ))]
 pub async fn me(State(app): State<App>, caller: Caller) -> Json<Value> {
     let a = &caller.0;
     Json(json!({
@@ -825,6 +935,11 @@ pub async fn me(State(app): State<App>, caller: Caller) -> Json<Value> {
 
 /// `GET /api/v1/agents`: people a conversation can be transferred to, and the
 /// queues in use.
+#[utoipa::path(get, path = "/api/v1/agents", operation_id = "agents", tag = "desk",
+    responses(
+        (status = 200, description = "`{agents: [...], queues: [...]}`", body = Object),
+        (status = 403, description = "Not a desk role", body = crate::http::ErrorBody),
+    ))]
 pub async fn agents(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
     let people: Vec<crate::store::User> = app
@@ -855,6 +970,11 @@ pub async fn agents(State(app): State<App>, caller: Caller) -> Result<Json<Value
 /// from every process sharing the store. Desk roles only (marketers get 403:
 /// the events carry customer messages); an agent with queues receives only
 /// the events of conversations they may see.
+#[utoipa::path(get, path = "/api/v1/events", operation_id = "events", tag = "desk",
+    responses(
+        (status = 200, description = "Server-Sent Events of queue and conversation changes (an endless stream)", body = String, content_type = "text/event-stream"),
+        (status = 403, description = "Not a desk role", body = crate::http::ErrorBody),
+    ))]
 pub async fn events(
     State(app): State<App>,
     caller: Caller,

@@ -46,15 +46,23 @@ impl From<ClaimError> for ApiError {
 }
 
 /// Body of `PUT /api/v1/me/presence`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PresenceReport)]
 pub struct PresenceBody {
     /// `online`, `away` or `offline`.
+    #[schema(schema_with = super::schema::presence_status)]
     pub status: PresenceStatus,
 }
 
 /// `PUT /api/v1/me/presence {"status"}`: what the caller's console reports
 /// (sent again every 30 s while it is open).
+#[utoipa::path(put, path = "/api/v1/me/presence", operation_id = "put_presence", tag = "desk",
+    request_body = PresenceBody,
+    responses(
+        (status = 200, description = "`{status, since_ms, seen_ms, timeout_s, idle_offline_after_s, assignment}`", body = Object),
+        (status = 403, description = "Not a desk role", body = crate::http::ErrorBody),
+    ))]
 pub async fn put_presence(
     State(app): State<App>,
     caller: Caller,
@@ -72,6 +80,11 @@ pub async fn put_presence(
 }
 
 /// `GET /api/v1/me/presence`
+#[utoipa::path(get, path = "/api/v1/me/presence", operation_id = "get_presence", tag = "desk",
+    responses(
+        (status = 200, description = "`{status, since_ms, seen_ms, timeout_s, idle_offline_after_s, assignment}`", body = Object),
+        (status = 403, description = "Not a desk role", body = crate::http::ErrorBody),
+    ))]
 pub async fn get_presence(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
     let (status, p) = presence::statuses(app.engine(), std::slice::from_ref(&caller.0.id))
@@ -88,6 +101,14 @@ pub async fn get_presence(State(app): State<App>, caller: Caller) -> Result<Json
 
 /// `POST /api/v1/conversations/{id}/claim`: takes this queued conversation,
 /// with claim-next's guards (the caller's queues, `max_concurrent`).
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/claim", operation_id = "claim_conversation", tag = "desk",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses(
+        (status = 200, description = "The claimed conversation", body = Object),
+        (status = 403, description = "Not a desk role", body = crate::http::ErrorBody),
+        (status = 404, description = "No such conversation, or not visible", body = crate::http::ErrorBody),
+        (status = 409, description = "Taken by someone else or no longer waiting (`taken`), at the limit of conversations at once (`agent_full`), or in a queue the caller does not work (`not_your_queue`)", body = crate::http::ErrorBody),
+    ))]
 pub async fn claim(
     State(app): State<App>,
     caller: Caller,
@@ -101,16 +122,28 @@ pub async fn claim(
 }
 
 /// Body of `POST .../snooze`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Snooze)]
 pub struct SnoozeBody {
     /// RFC 3339; absent or null: until the customer writes.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub until: Option<String>,
 }
 
 /// `POST /api/v1/conversations/{id}/snooze {"until"?}`: set aside until a
 /// time or the customer's next message (the assigned agent or a supervisor).
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/snooze", operation_id = "snooze", tag = "desk",
+    params(("id" = String, Path, description = "Conversation id")),
+    request_body(content = Option<SnoozeBody>, description = "Optional time to wake; without it, until the customer writes"),
+    responses(
+        (status = 200, description = "The snoozed conversation", body = Object),
+        (status = 400, description = "`until` is not an RFC 3339 time, or is in the past", body = crate::http::ErrorBody),
+        (status = 403, description = "Not a desk role", body = crate::http::ErrorBody),
+        (status = 404, description = "No such conversation, or not visible", body = crate::http::ErrorBody),
+        (status = 409, description = "Not yours, or not assigned", body = crate::http::ErrorBody),
+    ))]
 pub async fn snooze(
     State(app): State<App>,
     caller: Caller,
@@ -150,6 +183,14 @@ pub async fn snooze(
 }
 
 /// `DELETE /api/v1/conversations/{id}/snooze`: wake it now.
+#[utoipa::path(delete, path = "/api/v1/conversations/{id}/snooze", operation_id = "unsnooze", tag = "desk",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses(
+        (status = 200, description = "The conversation, awake", body = Object),
+        (status = 403, description = "Not a desk role", body = crate::http::ErrorBody),
+        (status = 404, description = "No such conversation, or not visible", body = crate::http::ErrorBody),
+        (status = 409, description = "Not yours, or not possible in its state", body = crate::http::ErrorBody),
+    ))]
 pub async fn unsnooze(
     State(app): State<App>,
     caller: Caller,
@@ -247,6 +288,11 @@ async fn list_item(app: &App, c: &Conversation) -> Result<Value, ApiError> {
 /// `GET /api/v1/board`: per queue the waiting count, longest wait and SLA
 /// breaches; per person of the desk their presence, load and capacity, open
 /// chats and the time since their last reply. Supervisors and admins.
+#[utoipa::path(get, path = "/api/v1/board", operation_id = "board", tag = "desk",
+    responses(
+        (status = 200, description = "`{now_ms, first_response_target_s, assignment, queues: [...], agents: [...]}`", body = Object),
+        (status = 403, description = "Not a supervisor or admin", body = crate::http::ErrorBody),
+    ))]
 pub async fn board(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Supervisor])?;
     let store = app.store();
@@ -351,6 +397,10 @@ pub async fn board(State(app): State<App>, caller: Caller) -> Result<Json<Value>
 
 /// `GET /api/v1/names`: display names of queues, labels and handoff reasons
 /// in Indonesian and English (`[names]` in the config).
+#[utoipa::path(get, path = "/api/v1/names", operation_id = "names", tag = "desk",
+    responses(
+        (status = 200, description = "Display names of queues, labels and handoff reasons, per language", body = Object),
+    ))]
 pub async fn names(State(app): State<App>, _caller: Caller) -> Json<Value> {
     Json(json!(app.config().names))
 }

@@ -67,7 +67,8 @@ pub fn attachment_json(a: &Attachment) -> Value {
 }
 
 /// Query of `GET /api/v1/media/{id}`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FileQuery {
     /// `1` (or `true`): always as a download.
     #[serde(default)]
@@ -77,6 +78,15 @@ pub struct FileQuery {
 /// `GET /api/v1/media/{id}`: a conversation's file, for desk users who may see
 /// that conversation (404 for everyone else: the file's existence is not
 /// revealed). 409 while it downloads, 410 when it failed or expired.
+#[utoipa::path(get, path = "/api/v1/media/{id}", operation_id = "get_file", tag = "media",
+    params(("id" = String, Path, description = "Attachment id"), FileQuery),
+    responses(
+        (status = 200, description = "The file, with the type it was stored with", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 403, description = "Not a desk role", body = crate::http::ErrorBody),
+        (status = 404, description = "No such file, or not visible to the caller", body = crate::http::ErrorBody),
+        (status = 409, description = "Still downloading", body = crate::http::ErrorBody),
+        (status = 410, description = "The download failed or the file expired", body = crate::http::ErrorBody),
+    ))]
 pub async fn get_file(
     State(app): State<App>,
     caller: Caller,
@@ -105,7 +115,8 @@ pub async fn get_file(
 }
 
 /// Query of the public link route.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LinkQuery {
     /// Expiry, Unix seconds.
     pub exp: i64,
@@ -116,6 +127,15 @@ pub struct LinkQuery {
 /// `GET /media/public/{id}?exp=&sig=`: one of our outbound files, for the
 /// platform to fetch (Instagram). No login: the signed link is the
 /// permission. Customers' files are never served here.
+#[utoipa::path(get, path = "/media/public/{id}", operation_id = "get_public_file", tag = "media",
+    security(()),
+    params(("id" = String, Path, description = "Attachment id"), LinkQuery),
+    responses(
+        (status = 200, description = "One of our outbound files, for the platform to fetch", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 404, description = "No such file, or a bad signature", body = crate::http::ErrorBody),
+        (status = 410, description = "The link has expired", body = crate::http::ErrorBody),
+        (status = 503, description = "The store is unavailable", body = crate::http::ErrorBody),
+    ))]
 pub async fn get_public(
     State(app): State<App>,
     Path(id): Path<String>,
@@ -314,6 +334,19 @@ async fn small_text(field: &mut Field<'_>) -> Result<String, ApiError> {
 /// 202 with the outbox id and the attachment; 413 too large, 415 a type the
 /// channel does not take (or bytes that are not what the type says), 422 an
 /// empty file, a closed window or a caption too long.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/attachments", operation_id = "upload_attachment", tag = "media",
+    params(("id" = String, Path, description = "Conversation id")),
+    request_body(content = super::schema::AttachmentFormDoc, content_type = "multipart/form-data"),
+    responses(
+        (status = 202, description = "`{id, attachment}`: queued for sending", body = Object),
+        (status = 400, description = "Bad form", body = crate::http::ErrorBody),
+        (status = 403, description = "Not a desk role", body = crate::http::ErrorBody),
+        (status = 404, description = "No such conversation, or not visible", body = crate::http::ErrorBody),
+        (status = 409, description = "Not yours, resolved, or its number is not configured", body = crate::http::ErrorBody),
+        (status = 413, description = "Too large for the channel", body = crate::http::ErrorBody),
+        (status = 415, description = "A type the channel does not take", body = crate::http::ErrorBody),
+        (status = 422, description = "Empty file, closed window or caption too long", body = crate::http::ErrorBody),
+    ))]
 pub async fn upload(
     State(app): State<App>,
     caller: Caller,
@@ -517,6 +550,15 @@ pub(super) async fn send_parts(
 /// the customer's latest message is marked read with the typing indicator
 /// (202); at most once per 20 seconds and message, however often the console
 /// asks. 204 when there is nothing to show (Instagram, no customer message).
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/typing", operation_id = "typing", tag = "media",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses(
+        (status = 202, description = "`{\"typing\": true}`", body = Object),
+        (status = 204, description = "Nothing to show (Instagram, no customer message)"),
+        (status = 403, description = "Not a desk role", body = crate::http::ErrorBody),
+        (status = 404, description = "No such conversation, or not visible", body = crate::http::ErrorBody),
+        (status = 409, description = "Not yours", body = crate::http::ErrorBody),
+    ))]
 pub async fn typing(
     State(app): State<App>,
     caller: Caller,

@@ -7,6 +7,10 @@
 //! the engine, the outbox, attachments, surveys, broadcasts and
 //! [`crate::access`] for the actual work. `/media/public/{id}` is the one route
 //! outside it: signed, expiring links Instagram fetches our files from.
+//!
+//! Every route is registered from its handler's `#[utoipa::path]`, which also
+//! makes its entry in the OpenAPI document served at `/api/v1/openapi.json`
+//! ([`openapi`]).
 
 pub mod audit;
 pub mod auth;
@@ -16,14 +20,17 @@ pub mod contacts;
 pub mod conversations;
 pub mod desk;
 pub mod media;
+pub mod openapi;
 pub mod reports;
+pub mod schema;
 pub mod session;
 pub mod templates;
 pub mod users;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::App;
 
@@ -32,83 +39,80 @@ pub const BROADCAST_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 /// The `/api/v1` routes.
 pub fn router() -> Router<App> {
+    routes_and_document().0
+}
+
+/// The `/api/v1` routes and their OpenAPI description, made by the same
+/// registrations: every route is added with `routes!` from a handler's
+/// `#[utoipa::path]`, which gives both its axum route and its operation, so
+/// the two cannot drift apart. Add new routes the same way, never with a
+/// plain `.route(…)` (tests/openapi.rs fails if one is).
+pub fn routes_and_document() -> (Router<App>, utoipa::openapi::OpenApi) {
     use broadcasts as b;
     use conversations as c;
     use media as m;
     use session as s;
     use users as u;
     // Audiences can be large (100,000 recipients); only these routes accept big bodies.
-    let broadcasts = Router::new()
-        .route("/api/v1/broadcasts", get(b::list).post(b::create))
-        .route("/api/v1/broadcasts/{id}/audience.csv", post(b::upload_csv))
+    let broadcasts = OpenApiRouter::new()
+        .routes(routes!(b::list, b::create))
+        .routes(routes!(b::upload_csv))
         .layer(DefaultBodyLimit::max(BROADCAST_BODY_LIMIT));
     // Agents' files are streamed into the media store, which enforces each
     // channel's limits as the bytes arrive; the general body limit would stop
     // a video at 1 MiB.
-    let uploads = Router::new()
-        .route("/api/v1/conversations/{id}/attachments", post(m::upload))
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(m::upload))
         .layer(DefaultBodyLimit::disable());
-    Router::new()
+    let (router, document) = OpenApiRouter::with_openapi(openapi::base())
         .merge(broadcasts)
         .merge(uploads)
-        .route("/api/v1/media/{id}", get(m::get_file))
-        .route("/media/public/{id}", get(m::get_public))
-        .route("/api/v1/conversations/{id}/typing", post(m::typing))
-        .route("/api/v1/broadcasts/{id}", get(b::get))
-        .route(
-            "/api/v1/broadcasts/{id}/recipients.csv",
-            get(b::recipients_csv),
-        )
-        .route("/api/v1/broadcasts/{id}/pause", post(b::pause))
-        .route("/api/v1/broadcasts/{id}/resume", post(b::resume))
-        .route("/api/v1/broadcasts/{id}/cancel", post(b::cancel))
-        .route(
-            "/api/v1/session",
-            get(s::current).post(s::sign_in).delete(s::sign_out),
-        )
-        .route("/api/v1/users", get(u::list).post(u::create))
-        .route("/api/v1/users/{id}", get(u::get).patch(u::update))
-        .route("/api/v1/users/{id}/password", post(u::set_password))
-        .route("/api/v1/users/{id}/tokens", post(u::issue_token))
-        .route(
-            "/api/v1/users/{id}/tokens/{token_id}",
-            delete(u::revoke_token),
-        )
-        .route("/api/v1/me", get(c::me))
-        .route(
-            "/api/v1/me/presence",
-            get(desk::get_presence).put(desk::put_presence),
-        )
-        .route("/api/v1/board", get(desk::board))
-        .route("/api/v1/names", get(desk::names))
-        .route("/api/v1/conversations/{id}/claim", post(desk::claim))
-        .route(
-            "/api/v1/conversations/{id}/snooze",
-            post(desk::snooze).delete(desk::unsnooze),
-        )
-        .route("/api/v1/templates", get(templates::list))
-        .route("/api/v1/templates/sync", post(templates::sync))
-        .route("/api/v1/broadcasts/settings", get(templates::settings))
-        .route("/api/v1/agents", get(c::agents))
-        .route("/api/v1/queue", get(c::queue))
-        .route("/api/v1/queue/claim", post(c::claim))
-        .route("/api/v1/conversations", get(c::list))
-        .route("/api/v1/conversations/{id}", get(c::get))
-        .route("/api/v1/conversations/{id}/messages", post(c::send_message))
-        .route("/api/v1/conversations/{id}/notes", post(c::add_note))
-        .route("/api/v1/conversations/{id}/labels", post(c::labels))
-        .route("/api/v1/conversations/{id}/transfer", post(c::transfer))
-        .route("/api/v1/conversations/{id}/release", post(c::release))
-        .route("/api/v1/conversations/{id}/resolve", post(c::resolve))
-        .route("/api/v1/canned", get(c::canned))
-        .route("/api/v1/events", get(c::events))
-        .route("/api/v1/audit", get(audit::list))
-        .route(
-            "/api/v1/contacts/{channel}/{id}/export",
-            get(contacts::export),
-        )
-        .route("/api/v1/contacts/{channel}/{id}", delete(contacts::erase))
-        .route("/api/v1/reports/summary", get(reports::summary))
-        .route("/api/v1/reports/summary.csv", get(reports::summary_csv))
-        .route("/api/v1/reports/surveys.csv", get(reports::surveys_csv))
+        .routes(routes!(openapi::document))
+        .routes(routes!(m::get_file))
+        .routes(routes!(m::get_public))
+        .routes(routes!(m::typing))
+        .routes(routes!(b::get))
+        .routes(routes!(b::recipients_csv))
+        .routes(routes!(b::pause))
+        .routes(routes!(b::resume))
+        .routes(routes!(b::cancel))
+        .routes(routes!(s::current, s::sign_in, s::sign_out))
+        .routes(routes!(u::list, u::create))
+        .routes(routes!(u::get, u::update))
+        .routes(routes!(u::set_password))
+        .routes(routes!(u::issue_token))
+        .routes(routes!(u::revoke_token))
+        .routes(routes!(c::me))
+        .routes(routes!(desk::get_presence, desk::put_presence))
+        .routes(routes!(desk::board))
+        .routes(routes!(desk::names))
+        .routes(routes!(desk::claim))
+        .routes(routes!(desk::snooze, desk::unsnooze))
+        .routes(routes!(templates::list))
+        .routes(routes!(templates::sync))
+        .routes(routes!(templates::settings))
+        .routes(routes!(c::agents))
+        .routes(routes!(c::queue))
+        .routes(routes!(c::claim))
+        .routes(routes!(c::list))
+        .routes(routes!(c::get))
+        .routes(routes!(c::send_message))
+        .routes(routes!(c::add_note))
+        .routes(routes!(c::labels))
+        .routes(routes!(c::transfer))
+        .routes(routes!(c::release))
+        .routes(routes!(c::resolve))
+        .routes(routes!(c::canned))
+        .routes(routes!(c::events))
+        .routes(routes!(audit::list))
+        .routes(routes!(contacts::export))
+        .routes(routes!(contacts::erase))
+        .routes(routes!(reports::summary))
+        .routes(routes!(reports::summary_csv))
+        .routes(routes!(reports::surveys_csv))
+        .split_for_parts();
+    // Extractor rejections (a query string or path that does not parse, a
+    // body over the limit) answer in the same JSON shape as everything else.
+    let router = router.layer(axum::middleware::map_response(crate::http::json_errors));
+    (router, openapi::finish(document))
 }

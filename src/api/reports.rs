@@ -12,13 +12,15 @@ use crate::http::ApiError;
 use crate::reports::{self, CaseFacts, GroupBy, Summary, Targets};
 
 /// `from`/`to` query parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RangeQuery {
     /// Start: `YYYY-MM-DD` (business time zone) or RFC 3339. Default: 30 days ago.
     pub from: Option<String>,
     /// End (inclusive day, or instant). Default: now.
     pub to: Option<String>,
     /// `day`, `agent`, `queue`, `channel` or `number`.
+    #[param(schema_with = super::schema::group_by)]
     pub group_by: Option<GroupBy>,
     /// Only cases of this business number or account (WhatsApp
     /// `phone_number_id`, Instagram account id).
@@ -67,6 +69,13 @@ async fn summaries(app: &App, q: &RangeQuery) -> Result<(i64, i64, Vec<Summary>)
 }
 
 /// `GET /api/v1/reports/summary?from=&to=&group_by=&number=`
+#[utoipa::path(get, path = "/api/v1/reports/summary", operation_id = "report_summary", tag = "reports",
+    params(RangeQuery),
+    responses(
+        (status = 200, description = "`{from_ms, to_ms, group_by, first_response_target_s, reopen_window_s, total, groups}`", body = Object),
+        (status = 400, description = "Invalid range", body = crate::http::ErrorBody),
+        (status = 403, description = "Not a supervisor or admin", body = crate::http::ErrorBody),
+    ))]
 pub async fn summary(
     State(app): State<App>,
     caller: Caller,
@@ -84,6 +93,13 @@ pub async fn summary(
 
 /// `GET /api/v1/reports/summary.csv?from=&to=&group_by=&number=`: the same numbers,
 /// one row per group (the total first, as `all`).
+#[utoipa::path(get, path = "/api/v1/reports/summary.csv", operation_id = "report_summary_csv", tag = "reports",
+    params(RangeQuery),
+    responses(
+        (status = 200, description = "One row per group, the total first (as `all`)", body = String, content_type = "text/csv"),
+        (status = 400, description = "Invalid range", body = crate::http::ErrorBody),
+        (status = 403, description = "Not a supervisor or admin", body = crate::http::ErrorBody),
+    ))]
 pub async fn summary_csv(
     State(app): State<App>,
     caller: Caller,
@@ -149,6 +165,13 @@ pub async fn summary_csv(
 }
 
 /// `GET /api/v1/reports/surveys.csv?from=&to=&number=`: one row per survey.
+#[utoipa::path(get, path = "/api/v1/reports/surveys.csv", operation_id = "surveys_csv", tag = "reports",
+    params(RangeQuery),
+    responses(
+        (status = 200, description = "One row per survey", body = String, content_type = "text/csv"),
+        (status = 400, description = "Invalid range", body = crate::http::ErrorBody),
+        (status = 403, description = "Not a supervisor or admin", body = crate::http::ErrorBody),
+    ))]
 pub async fn surveys_csv(
     State(app): State<App>,
     caller: Caller,

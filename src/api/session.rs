@@ -24,8 +24,9 @@ use crate::http::{ApiError, JsonBody};
 use crate::store::{Session, User};
 
 /// Body of `POST /api/v1/session`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SignIn)]
 pub struct SignInBody {
     /// The user id.
     pub username: String,
@@ -52,6 +53,18 @@ fn with_cookie(mut response: Response, cookie: HeaderValue) -> Response {
 /// `POST /api/v1/session` `{"username", "password"}`: 200 with the user and the
 /// CSRF token, and the session cookie; 401 for a wrong name or password (one
 /// answer for both); 429 with `Retry-After` when attempts come too fast.
+#[utoipa::path(post, path = "/api/v1/session", operation_id = "sign_in", tag = "session",
+    security(()),
+    request_body = SignInBody,
+    responses(
+        (status = 200, description = "`{user, csrf_token, expires_ms, now_ms}` and the session cookie", body = Object,
+            headers(("set-cookie" = String, description = "The HttpOnly session cookie"))),
+        (status = 400, description = "Invalid body", body = crate::http::ErrorBody),
+        (status = 401, description = "Wrong user name or password (one answer for both)", body = crate::http::ErrorBody),
+        (status = 429, description = "Too many attempts; see Retry-After", body = crate::http::ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The store is unavailable", body = crate::http::ErrorBody),
+    ))]
 pub async fn sign_in(
     State(app): State<App>,
     parts: Parts,
@@ -113,6 +126,12 @@ pub async fn sign_in(
 /// `GET /api/v1/session`: who is signed in with this browser's cookie, the
 /// CSRF token and when the session ends; `{"user": null}` when nobody is (a
 /// normal answer for a console that was just opened, not an error).
+#[utoipa::path(get, path = "/api/v1/session", operation_id = "current_session", tag = "session",
+    security((), ("session" = [])),
+    responses(
+        (status = 200, description = "`{user, csrf_token, expires_ms, now_ms}`, or `{\"user\": null}` when nobody is signed in", body = Object),
+        (status = 503, description = "The store is unavailable", body = crate::http::ErrorBody),
+    ))]
 pub async fn current(State(app): State<App>, parts: Parts) -> Result<Response, ApiError> {
     let active = match client::session_cookie(&parts.headers) {
         Some(id) => sessions::session_user(app.store(), &id).await?,
@@ -131,6 +150,14 @@ pub async fn current(State(app): State<App>, parts: Parts) -> Result<Response, A
 
 /// `DELETE /api/v1/session`: signs this browser out (204, and the cookie is
 /// cleared). A live session needs its CSRF token, like every change.
+#[utoipa::path(delete, path = "/api/v1/session", operation_id = "sign_out", tag = "session",
+    security((), ("session" = [])),
+    params(("x-csrf-token" = Option<String>, Header, description = "The session's CSRF token (needed with a live session)")),
+    responses(
+        (status = 204, description = "Signed out; the cookie is cleared"),
+        (status = 403, description = "Missing or wrong CSRF token", body = crate::http::ErrorBody),
+        (status = 503, description = "The store is unavailable", body = crate::http::ErrorBody),
+    ))]
 pub async fn sign_out(State(app): State<App>, parts: Parts) -> Result<Response, ApiError> {
     let config = app.config();
     if let Some(id) = client::session_cookie(&parts.headers)

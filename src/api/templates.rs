@@ -65,7 +65,8 @@ fn view(app: &App, c: Option<(String, TemplateCatalogue)>) -> Value {
 }
 
 /// Query of the template routes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TemplatesQuery {
     /// The WhatsApp number (`phone_number_id`) a broadcast would go out
     /// from: its business account's templates. Default: the default sender.
@@ -87,6 +88,15 @@ fn sender(app: &App, from: Option<&str>) -> Result<Option<String>, ApiError> {
 
 /// `GET /api/v1/templates[?from=]`: the synced templates of the sender's
 /// business account (synced first when none are stored yet).
+#[utoipa::path(get, path = "/api/v1/templates", operation_id = "list_templates", tag = "broadcasts",
+    params(TemplatesQuery),
+    responses(
+        (status = 200, description = "`{configured, business_account_id, synced_ms, templates: [...]}`", body = Object),
+        (status = 400, description = "`from` is not a configured WhatsApp number", body = crate::http::ErrorBody),
+        (status = 403, description = "Not a marketer or admin", body = crate::http::ErrorBody),
+        (status = 409, description = "The business account has no access token to sync with (`not_configured`)", body = crate::http::ErrorBody),
+        (status = 502, description = "Meta's Graph API failed the sync (`graph_error`)", body = crate::http::ErrorBody),
+    ))]
 pub async fn list(
     State(app): State<App>,
     caller: Caller,
@@ -101,6 +111,15 @@ pub async fn list(
 /// `POST /api/v1/templates/sync[?from=]`: reads the templates of every
 /// configured business account from Meta now; answers like `GET` (for
 /// `from`), with `synced`: each account and how many templates it has.
+#[utoipa::path(post, path = "/api/v1/templates/sync", operation_id = "sync_templates", tag = "broadcasts",
+    params(TemplatesQuery),
+    responses(
+        (status = 200, description = "Like `GET /api/v1/templates`, plus `synced: [{business_account_id, templates}]`", body = Object),
+        (status = 400, description = "`from` is not a configured WhatsApp number", body = crate::http::ErrorBody),
+        (status = 403, description = "Not a marketer or admin", body = crate::http::ErrorBody),
+        (status = 409, description = "No WhatsApp business account is configured (`not_configured`)", body = crate::http::ErrorBody),
+        (status = 502, description = "Meta's Graph API failed the sync (`graph_error`)", body = crate::http::ErrorBody),
+    ))]
 pub async fn sync(
     State(app): State<App>,
     caller: Caller,
@@ -134,6 +153,11 @@ pub async fn sync(
 
 /// `GET /api/v1/broadcasts/settings`: quiet hours (local range and time
 /// zone) and the default rate, for the create form's warnings.
+#[utoipa::path(get, path = "/api/v1/broadcasts/settings", operation_id = "broadcast_settings", tag = "broadcasts",
+    responses(
+        (status = 200, description = "`{quiet_hours, timezone, rate_per_sec}`", body = Object),
+        (status = 403, description = "Not a marketer or admin", body = crate::http::ErrorBody),
+    ))]
 pub async fn settings(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Marketer])?;
     let b = &app.config().broadcast;

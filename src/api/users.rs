@@ -57,6 +57,11 @@ pub fn user_view(u: &User) -> Value {
 }
 
 /// `GET /api/v1/users` (admin)
+#[utoipa::path(get, path = "/api/v1/users", operation_id = "list_users", tag = "users",
+    responses(
+        (status = 200, description = "`{\"users\": [User]}`", body = Object),
+        (status = 403, description = "Not an admin", body = crate::http::ErrorBody),
+    ))]
 pub async fn list(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require_admin()?;
     let users = app.store().users().await?;
@@ -66,6 +71,13 @@ pub async fn list(State(app): State<App>, caller: Caller) -> Result<Json<Value>,
 }
 
 /// `GET /api/v1/users/{id}` (admin, or oneself)
+#[utoipa::path(get, path = "/api/v1/users/{id}", operation_id = "get_user", tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user (never a hash)", body = Object),
+        (status = 403, description = "Not an admin and not oneself", body = crate::http::ErrorBody),
+        (status = 404, description = "No such user", body = crate::http::ErrorBody),
+    ))]
 pub async fn get(
     State(app): State<App>,
     caller: Caller,
@@ -87,30 +99,44 @@ fn default_max_concurrent() -> u32 {
 }
 
 /// Body of `POST /api/v1/users`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewUser)]
 pub struct CreateBody {
     /// Stable id and sign-in name.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub id: String,
     /// Display name.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// Role (default `agent`).
     #[serde(default)]
+    #[schema(schema_with = super::schema::role)]
     pub role: Role,
     /// Queues (default: all).
     #[serde(default)]
     pub queues: Vec<String>,
     /// Conversations at once (default 5).
     #[serde(default = "default_max_concurrent")]
+    #[schema(minimum = 1, maximum = 100)]
     pub max_concurrent: u32,
     /// Initial password (at least 10 characters); without it the user cannot
     /// sign in until one is set.
     #[serde(default)]
+    #[schema(min_length = 10)]
     pub password: Option<String>,
 }
 
 /// `POST /api/v1/users` (admin): 201 with the user. It can sign in at once,
 /// on every process.
+#[utoipa::path(post, path = "/api/v1/users", operation_id = "create_user", tag = "users",
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "The new user", body = Object),
+        (status = 400, description = "Invalid field", body = crate::http::ErrorBody),
+        (status = 403, description = "Not an admin", body = crate::http::ErrorBody),
+        (status = 409, description = "The id is taken", body = crate::http::ErrorBody),
+    ))]
 pub async fn create(
     State(app): State<App>,
     caller: Caller,
@@ -136,22 +162,36 @@ pub async fn create(
 }
 
 /// Body of `PATCH /api/v1/users/{id}`: only the fields given change.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = UserPatch)]
 pub struct PatchBody {
     /// Display name.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     /// Role.
+    #[schema(schema_with = super::schema::optional_role)]
     pub role: Option<Role>,
     /// Queues (`[]` = all).
     pub queues: Option<Vec<String>>,
     /// Conversations at once.
+    #[schema(minimum = 1, maximum = 100)]
     pub max_concurrent: Option<u32>,
     /// Disable (their sessions end and their tokens stop working at once) or enable.
     pub disabled: Option<bool>,
 }
 
 /// `PATCH /api/v1/users/{id}` (admin)
+#[utoipa::path(patch, path = "/api/v1/users/{id}", operation_id = "update_user", tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    request_body = PatchBody,
+    responses(
+        (status = 200, description = "The user as changed", body = Object),
+        (status = 400, description = "Invalid field", body = crate::http::ErrorBody),
+        (status = 403, description = "Not an admin", body = crate::http::ErrorBody),
+        (status = 404, description = "No such user", body = crate::http::ErrorBody),
+        (status = 409, description = "That would leave no enabled admin", body = crate::http::ErrorBody),
+    ))]
 pub async fn update(
     State(app): State<App>,
     caller: Caller,
@@ -182,10 +222,12 @@ pub async fn update(
 }
 
 /// Body of `POST /api/v1/users/{id}/password`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewPassword)]
 pub struct PasswordBody {
     /// The new password (at least 10 characters).
+    #[schema(min_length = 10)]
     pub password: String,
     /// Your current password, when changing your own (and you have one).
     #[serde(default)]
@@ -195,6 +237,15 @@ pub struct PasswordBody {
 /// `POST /api/v1/users/{id}/password`: an admin sets anyone else's password
 /// (their sessions end); anyone changes their own with the current one (their
 /// other sessions end). 204.
+#[utoipa::path(post, path = "/api/v1/users/{id}/password", operation_id = "set_password", tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    request_body = PasswordBody,
+    responses(
+        (status = 204, description = "Password set"),
+        (status = 400, description = "Password too short or invalid", body = crate::http::ErrorBody),
+        (status = 403, description = "Not an admin, or the current password is wrong", body = crate::http::ErrorBody),
+        (status = 404, description = "No such user", body = crate::http::ErrorBody),
+    ))]
 pub async fn set_password(
     State(app): State<App>,
     caller: Caller,
@@ -218,8 +269,9 @@ pub async fn set_password(
 }
 
 /// Body of `POST /api/v1/users/{id}/tokens`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewToken)]
 pub struct TokenBody {
     /// What the token is for ("CRM integration").
     #[serde(default)]
@@ -228,6 +280,15 @@ pub struct TokenBody {
 
 /// `POST /api/v1/users/{id}/tokens` (admin): 201 with the token, shown only
 /// in this answer.
+#[utoipa::path(post, path = "/api/v1/users/{id}/tokens", operation_id = "issue_token", tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    request_body(content = Option<TokenBody>, description = "Optional label"),
+    responses(
+        (status = 201, description = "`{id, label, created_ms, token}`: the token, shown only in this answer", body = Object),
+        (status = 400, description = "Invalid body", body = crate::http::ErrorBody),
+        (status = 403, description = "Not an admin", body = crate::http::ErrorBody),
+        (status = 404, description = "No such user", body = crate::http::ErrorBody),
+    ))]
 pub async fn issue_token(
     State(app): State<App>,
     caller: Caller,
@@ -257,6 +318,13 @@ pub async fn issue_token(
 
 /// `DELETE /api/v1/users/{id}/tokens/{token_id}` (admin): 204; the token stops
 /// working at once on every process.
+#[utoipa::path(delete, path = "/api/v1/users/{id}/tokens/{token_id}", operation_id = "revoke_token", tag = "users",
+    params(("id" = String, Path, description = "User id"), ("token_id" = String, Path, description = "Token id")),
+    responses(
+        (status = 204, description = "Revoked; it stops working at once on every process"),
+        (status = 403, description = "Not an admin", body = crate::http::ErrorBody),
+        (status = 404, description = "No such user or token", body = crate::http::ErrorBody),
+    ))]
 pub async fn revoke_token(
     State(app): State<App>,
     caller: Caller,

@@ -1514,10 +1514,10 @@ impl Backend for EmbeddedBackend {
             }
             let mut best: Option<(usize, f64, String)> = None;
             for (i, index) in indexes.iter().enumerate() {
-                if let Some((score, member)) = index_min(&t.scores, index)? {
-                    if best.as_ref().is_none_or(|(_, s, _)| score < *s) {
-                        best = Some((i, score, member));
-                    }
+                if let Some((score, member)) = index_min(&t.scores, index)?
+                    && best.as_ref().is_none_or(|(_, s, _)| score < *s)
+                {
+                    best = Some((i, score, member));
                 }
             }
             let Some((i, _, member)) = best else {
@@ -1716,11 +1716,11 @@ impl Backend for EmbeddedBackend {
 
     async fn publish(&self, topic: &str, payload: &[u8]) -> StoreResult<()> {
         let mut topics = self.topics.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(tx) = topics.get(topic) {
-            if tx.send(payload.to_vec()).is_err() {
-                // No subscriber left.
-                topics.remove(topic);
-            }
+        // No subscriber left: forget the topic.
+        if let Some(tx) = topics.get(topic)
+            && tx.send(payload.to_vec()).is_err()
+        {
+            topics.remove(topic);
         }
         Ok(())
     }

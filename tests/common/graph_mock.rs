@@ -1263,10 +1263,10 @@ pub fn validate_whatsapp_request(v: &Value) -> Check {
     {
         return Err(format!("body.to `{to}` is not a phone number"));
     }
-    if let Some(rt) = v.get("recipient_type") {
-        if rt != "individual" {
-            return Err("recipient_type must be \"individual\"".into());
-        }
+    if let Some(rt) = v.get("recipient_type")
+        && rt != "individual"
+    {
+        return Err("recipient_type must be \"individual\"".into());
     }
     if let Some(c) = v.get("context") {
         only_keys(c, "context", &["message_id"])?;
@@ -1277,10 +1277,10 @@ pub fn validate_whatsapp_request(v: &Value) -> Check {
         "text" => {
             only_keys(inner, "text", &["body", "preview_url"])?;
             text_field(inner, "body", "text", 4096)?;
-            if let Some(p) = inner.get("preview_url") {
-                if !p.is_boolean() {
-                    return Err("text.preview_url must be a boolean".into());
-                }
+            if let Some(p) = inner.get("preview_url")
+                && !p.is_boolean()
+            {
+                return Err("text.preview_url must be a boolean".into());
             }
             Ok(())
         }
