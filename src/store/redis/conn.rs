@@ -28,6 +28,10 @@ use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, RedisResult, Value};
 /// How long one command may take before the call fails as unavailable (on a
 /// Cluster: including redirects and retries).
 pub(super) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one call may take on a Cluster including its retries,
+/// reconnections and redirects (after a failover the slot map is refreshed
+/// first).
+pub(super) const OVERALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long establishing a connection may take.
 pub(super) const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
 /// Single commands of one split pipeline in flight at once on a Cluster.
@@ -108,6 +112,11 @@ pub(super) fn cluster_builder(nodes: &[String]) -> ClusterClientBuilder {
     ClusterClientBuilder::new(nodes.iter().map(String::as_str))
         .connection_timeout(CONNECTION_TIMEOUT)
         .response_timeout(RESPONSE_TIMEOUT)
+        // By default the whole call (retries, reconnection, slot map refresh
+        // after a failover) must also fit in RESPONSE_TIMEOUT; under load
+        // every call then timed out before the refresh it waited for, and
+        // the client stayed stuck after a failover.
+        .overall_response_timeout(Some(OVERALL_TIMEOUT))
 }
 
 /// A connection to one node or to a Cluster; cheap to clone (clones share
