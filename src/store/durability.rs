@@ -23,9 +23,12 @@
 //! a webhook, the answer of an API call, and a message sent to Meta. The first
 //! two are not deferred (they run outside this scope, so their writes wait for
 //! an fsync, which also makes every earlier deferred write durable); the
-//! outbox calls [`crate::store::Store::sync`] before each send and after
-//! recording it as sent. Live events to the console are the one exception:
-//! a console may show a bot turn that a crash then rolls back and redoes.
+//! outbox calls [`crate::store::Store::sync`] before each message it sends
+//! and after recording it as sent. Two exceptions, both invisible or
+//! harmless: a read receipt (with its typing indicator) goes out without a
+//! sync, so a crash may make Balas mark a message read twice; and a console
+//! may show a live update of a bot turn that a crash then rolls back and
+//! redoes.
 //!
 //! The scope is a task-local flag: it applies to the future it wraps, not to
 //! tasks that future spawns. The Redis stores ignore it (their durability is
