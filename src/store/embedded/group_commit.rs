@@ -284,13 +284,10 @@ fn run(db: &Database, queue: &mpsc::Receiver<Box<dyn PendingWrite>>, counters: &
 /// Makes every commit so far durable with an empty durable commit; false if
 /// redb refused (the next durable commit tries again).
 fn sync(db: &Database, counters: &Counters) -> bool {
-    let done: Result<(), redb::Error> =
-        db.begin_write()
-            .map_err(redb::Error::from)
-            .and_then(|mut txn| {
-                txn.set_quick_repair(true);
-                txn.commit().map_err(redb::Error::from)
-            });
+    let done: Result<(), redb::Error> = db
+        .begin_write()
+        .map_err(redb::Error::from)
+        .and_then(|txn| txn.commit().map_err(redb::Error::from));
     match done {
         Ok(()) => {
             counters.commits.fetch_add(1, Ordering::Relaxed);
