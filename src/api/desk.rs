@@ -20,7 +20,7 @@ use crate::config::Role;
 use crate::conversation::{Conversation, State as ConvState};
 use crate::engine::{lifecycle, ownership, presence};
 use crate::http::{ApiError, JsonBody};
-use crate::store::{ClaimError, PresenceStatus, SearchCursor, query_terms};
+use crate::store::{ClaimError, Presence, PresenceStatus, SearchCursor, query_terms};
 
 impl From<ClaimError> for ApiError {
     fn from(e: ClaimError) -> Self {
@@ -70,13 +70,7 @@ pub async fn put_presence(
 ) -> Result<Json<Value>, ApiError> {
     caller.require_desk()?;
     let p = presence::report(app.engine(), &caller.0, body.status).await?;
-    let cfg = &app.config().handoff;
-    Ok(Json(json!({
-        "status": p.status, "since_ms": p.since_ms, "seen_ms": p.seen_ms,
-        "timeout_s": cfg.presence_timeout.get().as_secs(),
-        "idle_offline_after_s": cfg.idle_offline_after.get().as_secs(),
-        "assignment": cfg.assignment,
-    })))
+    Ok(Json(presence_view(&app, p.status, &p)))
 }
 
 /// `GET /api/v1/me/presence`
@@ -90,13 +84,20 @@ pub async fn get_presence(State(app): State<App>, caller: Caller) -> Result<Json
     let (status, p) = presence::statuses(app.engine(), std::slice::from_ref(&caller.0.id))
         .await?
         .remove(0);
+    Ok(Json(presence_view(&app, status, &p)))
+}
+
+/// The caller's presence as both presence routes answer it: `status` is the
+/// one in effect (a silent console counts as offline), with the settings
+/// the console paces its reports by.
+fn presence_view(app: &App, status: PresenceStatus, p: &Presence) -> Value {
     let cfg = &app.config().handoff;
-    Ok(Json(json!({
+    json!({
         "status": status, "since_ms": p.since_ms, "seen_ms": p.seen_ms,
         "timeout_s": cfg.presence_timeout.get().as_secs(),
         "idle_offline_after_s": cfg.idle_offline_after.get().as_secs(),
         "assignment": cfg.assignment,
-    })))
+    })
 }
 
 /// `POST /api/v1/conversations/{id}/claim`: takes this queued conversation,
