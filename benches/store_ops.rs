@@ -46,7 +46,25 @@ const STEPS: [&str; 5] = [
 ];
 const TEXT: &str = "halo kak, pesanan saya belum sampai";
 
-type Counts = CallCounts;
+/// One step's calls by (name, key kind) and its rounds (see
+/// `CountingBackend::take_rounds`).
+struct Counts {
+    calls: CallCounts,
+    rounds: u64,
+}
+
+/// The calls and rounds since the last take; with `STORE_OPS_TRACE` set, also
+/// prints every call of the step in order, with its round.
+fn take(counting: &CountingBackend, store: &str, label: &str, step: usize) -> Counts {
+    let (rounds, trace) = counting.take_rounds();
+    if !trace.is_empty() {
+        println!("\n{store}, {label}, {}:\n{}", STEPS[step], trace.join("\n"));
+    }
+    Counts {
+        calls: counting.take(),
+        rounds,
+    }
+}
 
 fn main() {
     tokio::runtime::Builder::new_multi_thread()
@@ -119,7 +137,10 @@ async fn measure(kind: StoreKind) {
     let mut runs: Vec<(&str, Vec<Counts>)> = Vec::new();
     for (label, replies_before) in [("first message", 0), ("second message", 1)] {
         counting.take();
+        counting.take_rounds();
         let mut steps = Vec::new();
+        let name = inner.name();
+        let step_counts = |step: usize| take(&counting, name, label, step);
 
         let body = payloads::wa_text(
             customer,
@@ -129,15 +150,15 @@ async fn measure(kind: StoreKind) {
             clock.now_ms() / 1000,
         );
         post(&http, &base, &body).await;
-        steps.push(counting.take());
+        steps.push(step_counts(0));
 
         let n = inbound.run_once().await.expect("engine");
         assert_eq!(n, 1, "one inbound event handled");
-        steps.push(counting.take());
+        steps.push(step_counts(1));
 
         let n = outbox.run_once().await.expect("outbox");
         assert!(n >= 1, "the reply was sent");
-        steps.push(counting.take());
+        steps.push(step_counts(2));
         assert_eq!(
             mock.requests().len(),
             replies_before + 1,
@@ -148,11 +169,11 @@ async fn measure(kind: StoreKind) {
         let status =
             payloads::wa_status(&wamid, customer, "delivered", clock.now_ms() / 1000, None);
         post(&http, &base, &status).await;
-        steps.push(counting.take());
+        steps.push(step_counts(3));
 
         let n = inbound.run_once().await.expect("status");
         assert_eq!(n, 1, "one status handled");
-        steps.push(counting.take());
+        steps.push(step_counts(4));
         runs.push((label, steps));
     }
     assert!(mock.violations().is_empty(), "{:?}", mock.violations());
@@ -205,7 +226,8 @@ fn print_table(store: &str, runs: &[(&str, Vec<Counts>)]) {
     };
     let is_write = |call: &str| is_write(call) && !in_memory(call);
     for (label, steps) in runs {
-        let mut rows: Vec<&(&'static str, String)> = steps.iter().flat_map(|s| s.keys()).collect();
+        let mut rows: Vec<&(&'static str, String)> =
+            steps.iter().flat_map(|s| s.calls.keys()).collect();
         rows.sort_unstable();
         rows.dedup();
         println!("\n### {store} store, {label}\n");
@@ -214,7 +236,7 @@ fn print_table(store: &str, runs: &[(&str, Vec<Counts>)]) {
         for row in rows {
             let per: Vec<u64> = steps
                 .iter()
-                .map(|s| s.get(row).copied().unwrap_or(0))
+                .map(|s| s.calls.get(row).copied().unwrap_or(0))
                 .collect();
             let mark = if is_write(row.0) { " *" } else { "" };
             println!(
@@ -235,12 +257,22 @@ fn print_table(store: &str, runs: &[(&str, Vec<Counts>)]) {
         let sum = |f: &dyn Fn(&str) -> bool| -> Vec<u64> {
             steps
                 .iter()
-                .map(|s| s.iter().filter(|((c, _), _)| f(c)).map(|(_, n)| n).sum())
+                .map(|s| {
+                    s.calls
+                        .iter()
+                        .filter(|((c, _), _)| f(c))
+                        .map(|(_, n)| n)
+                        .sum()
+                })
                 .collect()
         };
         for (name, per) in [
             ("**all calls**", sum(&|_| true)),
             ("of which change state *", sum(&is_write)),
+            (
+                "rounds (calls one after another)",
+                steps.iter().map(|s| s.rounds).collect(),
+            ),
         ] {
             println!(
                 "| {name} | | {} | **{}** |",

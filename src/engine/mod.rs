@@ -475,55 +475,21 @@ async fn handle_message(
     } else {
         store.update_conversation(&conv.id, stamp).await?
     };
-    if new {
-        lifecycle::case_opened(engine, &contact, &conv).await?;
-    }
     if conv.snooze.is_some() {
         lifecycle::wake(engine, &conv.id, "message", None).await?;
     }
     let lang = detected.unwrap_or_else(|| lang_from_code(&conv.language));
-    // A file is recorded (and its download scheduled) before anything else
-    // looks at the message, so it is never missing from the case.
+    // What follows does not depend on each other, so it is made at once: on
+    // the embedded store the writes share commits, on Redis round trips.
     let media = msg.content.media();
-    let mut attachments = Vec::new();
-    if let Some(m) = &media {
-        let record = engine
-            .files()
-            .record_inbound(event, &msg.message_id, m, &conv.id)
-            .await?;
-        attachments.push(record.id);
-    }
-    if store
-        .transcribe_customer_message(
-            &conv.id,
-            &msg.message_id,
-            msg.content.summary(),
-            &attachments,
-        )
-        .await?
-    {
-        let summary = msg.content.summary();
-        let mut findable = vec![
-            summary.as_str(),
-            conv.id.as_str(),
-            contact.external_id.as_str(),
-        ];
-        if let Some(name) = contact.display_name() {
-            findable.push(name);
+    let opened_case = async {
+        if new {
+            lifecycle::case_opened(engine, &contact, &conv).await?;
         }
-        if let Some(wa_id) = contact.wa_id.as_deref() {
-            findable.push(wa_id);
-        }
-        store.index_for_search(&conv.id, &findable, now).await?;
-        ownership::publish(
-            engine,
-            "message",
-            &conv,
-            json!({ "preview": preview(&msg.content), "unread": conv.unread, "attachments": attachments }),
-        )
-        .await;
-    }
-
+        Ok::<_, EngineError>(())
+    };
+    let recorded = record_message(engine, event, msg, &contact, &conv, now);
+    tokio::try_join!(opened_case, recorded)?;
     let mut turn = Turn {
         engine,
         channel,
@@ -640,6 +606,56 @@ async fn handle_message(
         State::Assigned | State::Resolved => {}
     }
     turn.send().await
+}
+
+/// Records the customer's message on its case: its file first (and the
+/// download scheduled), so it is never missing from the case, then the
+/// transcript line and the search terms (together). Publishes the message to
+/// consoles when it is new.
+async fn record_message(
+    engine: &Engine,
+    event: &InboundEvent,
+    msg: &InboundMessage,
+    contact: &crate::store::Contact,
+    conv: &Conversation,
+    now: i64,
+) -> Result<(), EngineError> {
+    let store = engine.store();
+    let mut attachments = Vec::new();
+    if let Some(m) = msg.content.media() {
+        let record = engine
+            .files()
+            .record_inbound(event, &msg.message_id, &m, &conv.id)
+            .await?;
+        attachments.push(record.id);
+    }
+    let summary = msg.content.summary();
+    let mut findable = vec![
+        summary.as_str(),
+        conv.id.as_str(),
+        contact.external_id.as_str(),
+    ];
+    if let Some(name) = contact.display_name() {
+        findable.push(name);
+    }
+    if let Some(wa_id) = contact.wa_id.as_deref() {
+        findable.push(wa_id);
+    }
+    // Indexing a message again (a redelivery) finds its terms there already.
+    let (new, ()) = tokio::try_join!(
+        store.transcribe_customer_message(&conv.id, &msg.message_id, summary.clone(), &attachments),
+        store.index_for_search(&conv.id, &findable, now),
+    )?;
+    if new {
+        ownership::publish(
+            engine,
+            "message",
+            conv,
+            json!({ "preview": preview(&msg.content), "unread": conv.unread, "attachments": attachments }),
+        )
+        .await;
+    }
+    Ok(())
 }
 
 fn preview(content: &MessageContent) -> String {
@@ -945,27 +961,32 @@ impl Turn<'_> {
             }
         };
         let engine = self.engine;
-        let result = engine
-            .outbox()
-            .enqueue(Outgoing {
-                // Derived from the inbound message: reprocessing never sends twice.
-                id: Some(format!("re:{}", self.msg.message_id)),
-                message: OutboundMessage {
-                    channel: self.channel,
-                    to: self.msg.contact.external_id.clone(),
-                    content,
-                    human_agent_tag: false,
-                    // The number the customer wrote to answers.
-                    from: self.conv.number.clone(),
-                },
-                conversation_id: Some(self.conv.id.clone()),
-                speaker: Some(Speaker::Bot {
-                    intent: self.intent.clone(),
-                }),
-                origin: crate::store::Origin::Bot,
-                by_human: false,
-            })
-            .await;
+        let turns = self.conv.bot_turns + 1;
+        // The reply and the turn count do not depend on each other, so they
+        // are written at once; a retried turn finds both done (the reply by
+        // its id, the count by `max`).
+        let reply = engine.outbox().enqueue(Outgoing {
+            // Derived from the inbound message: reprocessing never sends twice.
+            id: Some(format!("re:{}", self.msg.message_id)),
+            message: OutboundMessage {
+                channel: self.channel,
+                to: self.msg.contact.external_id.clone(),
+                content,
+                human_agent_tag: false,
+                // The number the customer wrote to answers.
+                from: self.conv.number.clone(),
+            },
+            conversation_id: Some(self.conv.id.clone()),
+            speaker: Some(Speaker::Bot {
+                intent: self.intent.clone(),
+            }),
+            origin: crate::store::Origin::Bot,
+            by_human: false,
+        });
+        let counted = engine
+            .store()
+            .update_conversation(&self.conv.id, |c| c.bot_turns = c.bot_turns.max(turns));
+        let (result, counted) = tokio::join!(reply, counted);
         match result {
             Ok(_) => {}
             // The customer just wrote, so the window is open; this only happens
@@ -975,11 +996,7 @@ impl Turn<'_> {
             }
             Err(OutboxError::Store(e)) => return Err(e.into()),
         }
-        let turns = self.conv.bot_turns + 1;
-        self.conv = engine
-            .store()
-            .update_conversation(&self.conv.id, |c| c.bot_turns = c.bot_turns.max(turns))
-            .await?;
+        self.conv = counted?;
         Ok(())
     }
 

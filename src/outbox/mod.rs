@@ -169,22 +169,23 @@ impl Outbox {
             // Another worker created it a moment ago; treat as already enqueued.
             return Ok(self.store.outbound(&id).await?.unwrap_or(record));
         }
-        if let (Some(conv), Some(speaker)) = (&out.conversation_id, out.speaker) {
-            self.store
-                .append_transcript(
-                    conv,
-                    &TranscriptEntry {
-                        at_ms: now,
-                        speaker,
-                        text: record.message.content.summary(),
-                        message_id: Some(id.clone()),
-                        attachments: record.message.content.attachment_ids(),
-                        event: None,
-                    },
-                )
-                .await?;
-        }
-        self.schedule(&id, now).await?;
+        // The transcript line and the job do not depend on each other (the
+        // record exists): written at once.
+        let transcribed = async {
+            if let (Some(conv), Some(speaker)) = (&out.conversation_id, out.speaker) {
+                let entry = TranscriptEntry {
+                    at_ms: now,
+                    speaker,
+                    text: record.message.content.summary(),
+                    message_id: Some(id.clone()),
+                    attachments: record.message.content.attachment_ids(),
+                    event: None,
+                };
+                self.store.append_transcript(conv, &entry).await?;
+            }
+            Ok::<_, StoreError>(())
+        };
+        tokio::try_join!(transcribed, self.schedule(&id, now))?;
         if let Some(conv) = &record.conversation_id {
             // Consoles showing the conversation refresh on this.
             let event = serde_json::json!({

@@ -308,18 +308,21 @@ impl Store {
         {
             return Err(StoreError::Contention(conversation_key(&conv.id)));
         }
-        self.sharded_put(&state_index(State::Bot), &conv.id, now as f64)
-            .await?;
-        self.sharded_put(OPENED_INDEX, &conv.id, now as f64).await?;
+        // Once the case exists, its index entries and the contact's pointer
+        // to it do not depend on each other: made at once (shared commits on
+        // the embedded store, one round trip on Redis).
         let id = conv.id.clone();
-        let contact = self
-            .update_contact(channel, &who.external_id, |c| {
+        let bot_index = state_index(State::Bot);
+        let (contact, (), ()) = tokio::try_join!(
+            self.update_contact(channel, &who.external_id, |c| {
                 c.current_case = Some(id.clone());
                 if !c.cases.contains(&id) {
                     c.cases.push(id.clone());
                 }
-            })
-            .await?;
+            }),
+            self.sharded_put(&bot_index, &conv.id, now as f64),
+            self.sharded_put(OPENED_INDEX, &conv.id, now as f64),
+        )?;
         Ok((contact, conv, true))
     }
 

@@ -57,6 +57,29 @@ pub fn is_write(call: &str) -> bool {
 pub struct CountingBackend {
     inner: Arc<dyn Backend>,
     counts: Mutex<BTreeMap<(&'static str, String), u64>>,
+    rounds: Mutex<Rounds>,
+}
+
+/// Calls in flight, to count rounds: a round starts when a call begins while
+/// no other is in flight. Work that awaits each call before the next costs
+/// one round per call; calls made together (joined) share one. On the
+/// embedded store each round of writes is at least one commit cycle, on Redis
+/// one network round trip: the latency of a piece of work.
+#[derive(Default)]
+struct Rounds {
+    in_flight: usize,
+    started: u64,
+    /// With `STORE_OPS_TRACE` set: every call, with its round.
+    trace: Option<Vec<String>>,
+}
+
+/// Ends a counted call when dropped.
+pub struct InFlight<'a>(&'a Mutex<Rounds>);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.lock().unwrap().in_flight -= 1;
+    }
 }
 
 /// Calls by (name, key kind).
@@ -73,6 +96,10 @@ impl CountingBackend {
         CountingBackend {
             inner,
             counts: Mutex::new(BTreeMap::new()),
+            rounds: Mutex::new(Rounds {
+                trace: std::env::var_os("STORE_OPS_TRACE").map(|_| Vec::new()),
+                ..Rounds::default()
+            }),
         }
     }
 
@@ -87,13 +114,36 @@ impl CountingBackend {
         std::mem::take(&mut *self.counts.lock().unwrap())
     }
 
-    fn count(&self, call: &'static str, key: &str) {
+    /// Rounds since the last call of this (see [`Rounds`]), and the trace of
+    /// the calls when `STORE_OPS_TRACE` is set.
+    pub fn take_rounds(&self) -> (u64, Vec<String>) {
+        let mut rounds = self.rounds.lock().unwrap();
+        let trace = rounds
+            .trace
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
+        (std::mem::take(&mut rounds.started), trace)
+    }
+
+    fn count(&self, call: &'static str, key: &str) -> InFlight<'_> {
         *self
             .counts
             .lock()
             .unwrap()
             .entry((call, key_kind(key)))
             .or_default() += 1;
+        let mut rounds = self.rounds.lock().unwrap();
+        if rounds.in_flight == 0 {
+            rounds.started += 1;
+        }
+        rounds.in_flight += 1;
+        let round = rounds.started;
+        if let Some(trace) = rounds.trace.as_mut() {
+            let mark = if is_write(call) { " *" } else { "" };
+            trace.push(format!("{round:>3} {call}{mark} {}", key_kind(key)));
+        }
+        InFlight(&self.rounds)
     }
 }
 
@@ -104,27 +154,27 @@ impl Backend for CountingBackend {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.count("ping", "");
+        let _call = self.count("ping", "");
         self.inner.ping().await
     }
 
     async fn remember(&self, key: &str, ttl: Duration, now_ms: i64) -> StoreResult<bool> {
-        self.count("remember", key);
+        let _call = self.count("remember", key);
         self.inner.remember(key, ttl, now_ms).await
     }
 
     async fn forget(&self, key: &str) -> StoreResult<()> {
-        self.count("forget", key);
+        let _call = self.count("forget", key);
         self.inner.forget(key).await
     }
 
     async fn doc_get(&self, key: &str) -> StoreResult<Option<Versioned>> {
-        self.count("doc_get", key);
+        let _call = self.count("doc_get", key);
         self.inner.doc_get(key).await
     }
 
     async fn doc_put(&self, key: &str, expected: u64, data: &[u8]) -> StoreResult<Option<u64>> {
-        self.count("doc_put", key);
+        let _call = self.count("doc_put", key);
         self.inner.doc_put(key, expected, data).await
     }
 
@@ -135,24 +185,24 @@ impl Backend for CountingBackend {
         data: &[u8],
         counters: &[(String, i64)],
     ) -> StoreResult<Option<u64>> {
-        self.count("doc_put_counted", key);
+        let _call = self.count("doc_put_counted", key);
         self.inner
             .doc_put_counted(key, expected, data, counters)
             .await
     }
 
     async fn doc_delete(&self, key: &str) -> StoreResult<bool> {
-        self.count("doc_delete", key);
+        let _call = self.count("doc_delete", key);
         self.inner.doc_delete(key).await
     }
 
     async fn doc_get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Versioned>>> {
-        self.count("doc_get_many", keys.first().map_or("", String::as_str));
+        let _call = self.count("doc_get_many", keys.first().map_or("", String::as_str));
         self.inner.doc_get_many(keys).await
     }
 
     async fn jobs_push(&self, queue: &str, jobs: &[NewJob], now_ms: i64) -> StoreResult<Vec<bool>> {
-        self.count("jobs_push", queue);
+        let _call = self.count("jobs_push", queue);
         self.inner.jobs_push(queue, jobs, now_ms).await
     }
 
@@ -164,7 +214,7 @@ impl Backend for CountingBackend {
         replicas: u32,
         timeout: Duration,
     ) -> StoreResult<(Vec<bool>, u32)> {
-        self.count("jobs_push_replicated", queue);
+        let _call = self.count("jobs_push_replicated", queue);
         self.inner
             .jobs_push_replicated(queue, jobs, now_ms, replicas, timeout)
             .await
@@ -177,12 +227,12 @@ impl Backend for CountingBackend {
         lease: Duration,
         max: usize,
     ) -> StoreResult<Vec<Job>> {
-        self.count("jobs_claim", queue);
+        let _call = self.count("jobs_claim", queue);
         self.inner.jobs_claim(queue, now_ms, lease, max).await
     }
 
     async fn jobs_ack(&self, queue: &str, id: &str, lease: u64) -> StoreResult<bool> {
-        self.count("jobs_ack", queue);
+        let _call = self.count("jobs_ack", queue);
         self.inner.jobs_ack(queue, id, lease).await
     }
 
@@ -195,7 +245,7 @@ impl Backend for CountingBackend {
         payload: Option<&[u8]>,
         failed: bool,
     ) -> StoreResult<bool> {
-        self.count("jobs_retry", queue);
+        let _call = self.count("jobs_retry", queue);
         self.inner
             .jobs_retry(queue, id, lease, due_ms, payload, failed)
             .await
@@ -207,7 +257,7 @@ impl Backend for CountingBackend {
         leases: &[(String, u64)],
         deadline_ms: i64,
     ) -> StoreResult<Vec<bool>> {
-        self.count("jobs_extend", queue);
+        let _call = self.count("jobs_extend", queue);
         self.inner.jobs_extend(queue, leases, deadline_ms).await
     }
 
@@ -218,48 +268,48 @@ impl Backend for CountingBackend {
         lease: u64,
         entry: &[u8],
     ) -> StoreResult<bool> {
-        self.count("jobs_bury", queue);
+        let _call = self.count("jobs_bury", queue);
         self.inner.jobs_bury(queue, id, lease, entry).await
     }
 
     async fn jobs_dead(&self, queue: &str, start: u64, limit: u64) -> StoreResult<Vec<Vec<u8>>> {
-        self.count("jobs_dead", queue);
+        let _call = self.count("jobs_dead", queue);
         self.inner.jobs_dead(queue, start, limit).await
     }
 
     async fn jobs_cancel(&self, queue: &str, id: &str) -> StoreResult<bool> {
-        self.count("jobs_cancel", queue);
+        let _call = self.count("jobs_cancel", queue);
         self.inner.jobs_cancel(queue, id).await
     }
 
     async fn jobs_get(&self, queue: &str, id: &str) -> StoreResult<Option<Job>> {
-        self.count("jobs_get", queue);
+        let _call = self.count("jobs_get", queue);
         self.inner.jobs_get(queue, id).await
     }
 
     async fn jobs_counts(&self, queue: &str) -> StoreResult<JobCounts> {
-        self.count("jobs_counts", queue);
+        let _call = self.count("jobs_counts", queue);
         self.inner.jobs_counts(queue).await
     }
 
     async fn jobs_next_due(&self, queue: &str) -> StoreResult<Option<i64>> {
-        self.count("jobs_next_due", queue);
+        let _call = self.count("jobs_next_due", queue);
         self.inner.jobs_next_due(queue).await
     }
 
     async fn index_put(&self, index: &str, member: &str, score: f64) -> StoreResult<()> {
-        self.count("index_put", index);
+        let _call = self.count("index_put", index);
         self.inner.index_put(index, member, score).await
     }
 
     async fn index_put_many(&self, entries: &[(String, String, f64)]) -> StoreResult<()> {
         let first = entries.first().map_or("", |e| e.0.as_str());
-        self.count("index_put_many", first);
+        let _call = self.count("index_put_many", first);
         self.inner.index_put_many(entries).await
     }
 
     async fn index_remove(&self, index: &str, member: &str) -> StoreResult<bool> {
-        self.count("index_remove", index);
+        let _call = self.count("index_remove", index);
         self.inner.index_remove(index, member).await
     }
 
@@ -270,22 +320,22 @@ impl Backend for CountingBackend {
         max: f64,
         limit: usize,
     ) -> StoreResult<Vec<(String, f64)>> {
-        self.count("index_range", index);
+        let _call = self.count("index_range", index);
         self.inner.index_range(index, min, max, limit).await
     }
 
     async fn index_rank(&self, index: &str, member: &str) -> StoreResult<Option<u64>> {
-        self.count("index_rank", index);
+        let _call = self.count("index_rank", index);
         self.inner.index_rank(index, member).await
     }
 
     async fn index_score(&self, index: &str, member: &str) -> StoreResult<Option<f64>> {
-        self.count("index_score", index);
+        let _call = self.count("index_score", index);
         self.inner.index_score(index, member).await
     }
 
     async fn index_len(&self, index: &str) -> StoreResult<u64> {
-        self.count("index_len", index);
+        let _call = self.count("index_len", index);
         self.inner.index_len(index).await
     }
 
@@ -296,7 +346,7 @@ impl Backend for CountingBackend {
         capacity: u64,
         holder_score: f64,
     ) -> StoreResult<Option<(String, String)>> {
-        self.count("index_pop_min_into", holder);
+        let _call = self.count("index_pop_min_into", holder);
         self.inner
             .index_pop_min_into(indexes, holder, capacity, holder_score)
             .await
@@ -310,34 +360,34 @@ impl Backend for CountingBackend {
         capacity: u64,
         score: f64,
     ) -> StoreResult<MoveOutcome> {
-        self.count("index_move", to);
+        let _call = self.count("index_move", to);
         self.inner
             .index_move(from, member, to, capacity, score)
             .await
     }
 
     async fn list_push(&self, key: &str, item: &[u8]) -> StoreResult<u64> {
-        self.count("list_push", key);
+        let _call = self.count("list_push", key);
         self.inner.list_push(key, item).await
     }
 
     async fn list_range(&self, key: &str, start: u64, limit: u64) -> StoreResult<Vec<Vec<u8>>> {
-        self.count("list_range", key);
+        let _call = self.count("list_range", key);
         self.inner.list_range(key, start, limit).await
     }
 
     async fn list_len(&self, key: &str) -> StoreResult<u64> {
-        self.count("list_len", key);
+        let _call = self.count("list_len", key);
         self.inner.list_len(key).await
     }
 
     async fn lock(&self, key: &str, owner: &str, ttl: Duration, now_ms: i64) -> StoreResult<bool> {
-        self.count("lock", key);
+        let _call = self.count("lock", key);
         self.inner.lock(key, owner, ttl, now_ms).await
     }
 
     async fn unlock(&self, key: &str, owner: &str) -> StoreResult<bool> {
-        self.count("unlock", key);
+        let _call = self.count("unlock", key);
         self.inner.unlock(key, owner).await
     }
 
@@ -348,32 +398,32 @@ impl Backend for CountingBackend {
         burst: u32,
         now_ms: i64,
     ) -> StoreResult<u64> {
-        self.count("rate_take", key);
+        let _call = self.count("rate_take", key);
         self.inner.rate_take(key, per_second, burst, now_ms).await
     }
 
     async fn counter_add(&self, key: &str, delta: i64) -> StoreResult<i64> {
-        self.count("counter_add", key);
+        let _call = self.count("counter_add", key);
         self.inner.counter_add(key, delta).await
     }
 
     async fn counter_get(&self, key: &str) -> StoreResult<i64> {
-        self.count("counter_get", key);
+        let _call = self.count("counter_get", key);
         self.inner.counter_get(key).await
     }
 
     async fn publish(&self, topic: &str, payload: &[u8]) -> StoreResult<()> {
-        self.count("publish", topic);
+        let _call = self.count("publish", topic);
         self.inner.publish(topic, payload).await
     }
 
     async fn subscribe(&self, topic: &str) -> StoreResult<mpsc::Receiver<Vec<u8>>> {
-        self.count("subscribe", topic);
+        let _call = self.count("subscribe", topic);
         self.inner.subscribe(topic).await
     }
 
     async fn jobs_dead_remove(&self, queue: &str, entry: &[u8]) -> StoreResult<bool> {
-        self.count("jobs_dead_remove", queue);
+        let _call = self.count("jobs_dead_remove", queue);
         self.inner.jobs_dead_remove(queue, entry).await
     }
 
@@ -384,27 +434,27 @@ impl Backend for CountingBackend {
         max: f64,
         limit: usize,
     ) -> StoreResult<Vec<(String, f64)>> {
-        self.count("index_range_rev", index);
+        let _call = self.count("index_range_rev", index);
         self.inner.index_range_rev(index, min, max, limit).await
     }
 
     async fn list_set(&self, key: &str, index: u64, item: &[u8]) -> StoreResult<bool> {
-        self.count("list_set", key);
+        let _call = self.count("list_set", key);
         self.inner.list_set(key, index, item).await
     }
 
     async fn list_delete(&self, key: &str) -> StoreResult<bool> {
-        self.count("list_delete", key);
+        let _call = self.count("list_delete", key);
         self.inner.list_delete(key).await
     }
 
     async fn rate_reset(&self, key: &str) -> StoreResult<()> {
-        self.count("rate_reset", key);
+        let _call = self.count("rate_reset", key);
         self.inner.rate_reset(key).await
     }
 
     async fn purge_expired(&self, now_ms: i64, max: usize) -> StoreResult<usize> {
-        self.count("purge_expired", "");
+        let _call = self.count("purge_expired", "");
         self.inner.purge_expired(now_ms, max).await
     }
 
@@ -413,7 +463,7 @@ impl Backend for CountingBackend {
         cursor: &str,
         limit: usize,
     ) -> StoreResult<(Vec<RawEntry>, Option<String>)> {
-        self.count("scan", "");
+        let _call = self.count("scan", "");
         self.inner.scan(cursor, limit).await
     }
 }
