@@ -330,6 +330,39 @@ impl RedisCluster {
         new_master
     }
 
+    /// Moves every slot of master `from` to master `to` with `redis-cli
+    /// --cluster reshard` (slot by slot: `SETSLOT IMPORTING`/`MIGRATING`,
+    /// `MIGRATE` of its keys, `SETSLOT NODE`), as an operator would; returns
+    /// once done. Clients see `ASK`, `TRYAGAIN` and `MOVED` meanwhile.
+    pub fn reshard_all(&self, from: u16, to: u16) {
+        let id = |port| cli(port, &["CLUSTER", "MYID"]).trim().to_owned();
+        let slots: usize = cli(from, &["CLUSTER", "NODES"])
+            .lines()
+            .find(|l| l.contains("myself"))
+            .map(|l| {
+                l.split_whitespace()
+                    .skip(8)
+                    .filter_map(|range| {
+                        let (start, end) = range.split_once('-').unwrap_or((range, range));
+                        Some(end.parse::<usize>().ok()? - start.parse::<usize>().ok()? + 1)
+                    })
+                    .sum()
+            })
+            .unwrap_or(0);
+        assert!(slots > 0, "node {from} serves no slots");
+        let out = Command::new(binary("redis-cli"))
+            .args(["--cluster", "reshard", &format!("127.0.0.1:{from}")])
+            .args(["--cluster-from", &id(from), "--cluster-to", &id(to)])
+            .args(["--cluster-slots", &slots.to_string(), "--cluster-yes"])
+            .output()
+            .expect("run redis-cli --cluster reshard");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster reshard failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+
     /// Commands each master ran, from `INFO commandstats` (calls summed over
     /// every command).
     pub fn calls_per_master(&self) -> Vec<(u16, u64)> {
