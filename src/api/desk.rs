@@ -232,7 +232,7 @@ pub async fn search(app: &App, caller: &Caller, q: SearchQuery) -> Result<Json<V
     let terms = query_terms(&q.q);
     if terms.is_empty() {
         return Err(ApiError::bad_request(
-            "q needs a word of at least 2 characters (a phone number, name, case id, order number or text)",
+            "q needs a word of at least 2 characters that is not a very common one like 'kak' or 'saya' (a phone number, name, case id, order number or text)",
         ));
     }
     let limit = q.limit.unwrap_or(20).clamp(1, 50);

@@ -304,10 +304,17 @@ impl Outbox {
             }
             SendStart::Go => {}
         }
-        // Nothing leaves the process before the store has it on disk: the
-        // send-in-progress mark and every deferred write that led here (the
-        // engine turn that queued this message). See `store::durability`.
-        store.sync().await?;
+        // A campaign message (at most once) leaves the process only once its
+        // send-in-progress mark is on disk, so a crash mid-send is known and
+        // it is not sent again. A conversation message is sent again after
+        // such a crash anyway (silence is worse than a rare duplicate), and a
+        // crash that rolled back the turn that queued it redoes the turn,
+        // which queues the same message under the same id: a sync here would
+        // buy nothing but a commit cycle of latency on every bot answer. See
+        // `store::durability`.
+        if record.origin.at_most_once() {
+            store.sync().await?;
+        }
         let attempts = record.attempts + 1;
         let started = std::time::Instant::now();
         // Our stored files become an upload or a link only now, so a retried

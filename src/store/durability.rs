@@ -23,12 +23,17 @@
 //! a webhook, the answer of an API call, and a message sent to Meta. The first
 //! two are not deferred (they run outside this scope, so their writes wait for
 //! an fsync, which also makes every earlier deferred write durable); the
-//! outbox calls [`crate::store::Store::sync`] before each message it sends
-//! and after recording it as sent. Two exceptions, both invisible or
-//! harmless: a read receipt (with its typing indicator) goes out without a
-//! sync, so a crash may make Balas mark a message read twice; and a console
-//! may show a live update of a bot turn that a crash then rolls back and
-//! redoes.
+//! outbox calls [`crate::store::Store::sync`] after recording a message as
+//! sent, and before sending a campaign message (survey, broadcast: at most
+//! once, so its send-in-progress mark must survive a crash). A conversation
+//! message goes out without a sync before it: a crash mid-send sends it again
+//! anyway (an answer twice is better than none), and a crash that rolls back
+//! the turn that queued it makes the turn run again and queue the same
+//! message under the same id, so the customer may get it twice, as after any
+//! crash mid-send, and never loses it. Likewise invisible or harmless: a read
+//! receipt (with its typing indicator) goes out without a sync, so a crash
+//! may make Balas mark a message read twice; and a console may show a live
+//! update of a bot turn that a crash then rolls back and redoes.
 //!
 //! The scope is a task-local flag: it applies to the future it wraps, not to
 //! tasks that future spawns. The Redis stores ignore it (their durability is

@@ -57,15 +57,33 @@ fn is_joiner(c: char) -> bool {
     matches!(c, '-' | '/' | '.' | '_' | '#')
 }
 
-/// A phone number's forms: as written (digits), and with the Indonesian
-/// `0…` ⇄ `62…` prefix swapped.
-fn phone_forms(digits: &str, out: &mut Vec<String>) {
-    out.push(digits.to_string());
-    if let Some(rest) = digits.strip_prefix("62") {
-        out.push(format!("0{rest}"));
-    } else if let Some(rest) = digits.strip_prefix('0') {
-        out.push(format!("62{rest}"));
+/// A phone number in one form, so it is one term whichever way it was
+/// written: Indonesian numbers as `62…` (`0812…` becomes `62812…`), others
+/// (IGSIDs, order numbers) as written.
+fn canonical_number(digits: &str) -> String {
+    match digits.strip_prefix('0') {
+        Some(rest) if !rest.starts_with('0') => format!("62{rest}"),
+        _ => digits.to_string(),
     }
+}
+
+/// Words too common in customers' messages to find anything by, in
+/// Indonesian and English chat (greetings, pronouns, particles, politeness):
+/// nearly every case has them, so they are neither indexed nor searched for.
+/// Indexing them would cost a write per word per message and a query with
+/// them would have to check them for every candidate. Sorted (binary search).
+const STOP_WORDS: &[&str] = &[
+    "aja", "aku", "and", "apa", "are", "atau", "bang", "belum", "bisa", "blm", "buat", "but",
+    "can", "dan", "dari", "deh", "dengan", "di", "dong", "for", "ga", "gak", "gan", "gimana",
+    "gitu", "gk", "gue", "gw", "hai", "hallo", "halo", "have", "hello", "hi", "ini", "is", "it",
+    "itu", "iya", "juga", "ka", "kak", "kaka", "kakak", "kasih", "ke", "kok", "lagi", "mau", "me",
+    "min", "mohon", "my", "nggak", "nih", "no", "not", "of", "ok", "oke", "on", "or", "please",
+    "pls", "saya", "sih", "sudah", "sy", "terima", "thank", "thanks", "that", "the", "this", "to",
+    "tolong", "udah", "untuk", "was", "with", "ya", "yang", "yes", "you",
+];
+
+fn is_stop_word(term: &str) -> bool {
+    STOP_WORDS.binary_search(&term).is_ok()
 }
 
 /// The terms of a chunk of text between spaces: the chunk itself (lowercase,
@@ -82,13 +100,15 @@ fn chunk_terms(chunk: &str, out: &mut Vec<String>) {
         .filter(|c| !is_joiner(*c) && *c != '+')
         .collect();
     if digits.len() >= 8 && digits.chars().all(|c| c.is_ascii_digit()) {
-        phone_forms(&digits, out);
+        out.push(canonical_number(&digits));
         if digits != lower {
             out.push(lower);
         }
         return;
     }
-    out.push(lower.clone());
+    if !is_stop_word(&lower) {
+        out.push(lower.clone());
+    }
     if lower.contains(is_joiner) {
         let parts: Vec<&str> = lower.split(is_joiner).filter(|p| !p.is_empty()).collect();
         out.extend(parts.iter().map(|p| p.to_string()));
@@ -137,22 +157,32 @@ pub fn terms(text: &str) -> Vec<String> {
 }
 
 /// The terms a query must all match: each word of the query as written
-/// (`INV-1001` stays one term), a phone number typed with spaces, `+` or
-/// dashes as its digits. At most [`MAX_QUERY_TERMS`].
+/// (`INV-1001` stays one term) except [`STOP_WORDS`], a phone number typed
+/// with spaces, `+` or dashes as its digits, in its one indexed form. At
+/// most [`MAX_QUERY_TERMS`].
 pub fn query_terms(q: &str) -> Vec<String> {
     let compact: String = q
         .chars()
         .filter(|c| !c.is_whitespace() && !matches!(c, '+' | '-' | '(' | ')' | '.'))
         .collect();
     if compact.len() >= 8 && compact.chars().all(|c| c.is_ascii_digit()) {
-        return vec![compact];
+        return vec![canonical_number(&compact)];
     }
     let mut out = Vec::new();
     for word in q.split_whitespace() {
         let t = word
             .trim_matches(|c: char| !c.is_alphanumeric())
             .to_lowercase();
-        if t.chars().count() >= 2 && t.len() <= MAX_TERM_LEN && !out.contains(&t) {
+        let t = if t.len() >= 8 && t.chars().all(|c| c.is_ascii_digit()) {
+            canonical_number(&t)
+        } else {
+            t
+        };
+        if t.chars().count() >= 2
+            && t.len() <= MAX_TERM_LEN
+            && !is_stop_word(&t)
+            && !out.contains(&t)
+        {
             out.push(t);
         }
     }
@@ -351,16 +381,18 @@ mod tests {
                 "inv",
                 "1001",
                 "inv1001",
-                "belum",
                 "sampai",
                 "resi",
                 "jne123456789"
             ]
         );
-        assert_eq!(terms("6281234567890"), ["6281234567890", "081234567890"]);
+        assert_eq!(terms("6281234567890"), ["6281234567890"]);
+        assert_eq!(terms("081234567890"), ["6281234567890"]);
+        assert_eq!(terms("0812-3456-7890"), ["6281234567890", "0812-3456-7890"]);
         assert_eq!(
-            terms("0812-3456-7890"),
-            ["081234567890", "6281234567890", "0812-3456-7890"]
+            terms("Halo kak, saya mau tanya pesanan yang belum sampai ya"),
+            ["tanya", "pesanan", "sampai"],
+            "words too common to find anything by are left out"
         );
         assert_eq!(terms("Budi Santoso"), ["budi", "santoso"]);
         assert_eq!(terms("20261122-7KQ2PX")[0], "20261122-7kq2px");
@@ -372,8 +404,17 @@ mod tests {
     fn queries_keep_numbers_whole() {
         assert_eq!(query_terms("INV-1001"), ["inv-1001"]);
         assert_eq!(query_terms("+62 812-3456-7890"), ["6281234567890"]);
+        assert_eq!(query_terms("0812 3456 7890"), ["6281234567890"]);
+        assert_eq!(query_terms("budi 081234567890"), ["budi", "6281234567890"]);
+        assert_eq!(query_terms("pesanan saya"), ["pesanan"]);
+        assert!(query_terms("halo kak").is_empty());
         assert_eq!(query_terms("  Budi   SANTOSO "), ["budi", "santoso"]);
         assert!(query_terms("?").is_empty());
+    }
+
+    #[test]
+    fn stop_words_are_sorted() {
+        assert!(STOP_WORDS.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
