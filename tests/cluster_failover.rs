@@ -9,6 +9,9 @@
 //!   --cluster reshard`: keys migrate while Balas reads and writes them, so
 //!   it meets `ASK`, `TRYAGAIN` and `MOVED`); nothing acknowledged is lost
 //!   either.
+//! - The master of the live events channel's slot is killed (and stays
+//!   down): a process's subscription (the consoles' live updates) receives
+//!   events published after its replica took over.
 //!
 //! The load plays Meta: a webhook answered anything but 200 is sent again
 //! until it is accepted. Each test starts its own cluster; they take turns,
@@ -248,5 +251,63 @@ async fn resharding_a_master_away_under_webhook_load_loses_no_acknowledged_messa
     let (acked, refused) = load.stop_and_check_all_answered().await;
     eprintln!(
         "reshard: {acked} acknowledged ({before} before every slot of {from} moved to {to}, {during} while they moved), {refused} refused and retried, all answered",
+    );
+}
+
+/// Publishes a marked event until the subscriber receives one of them (an
+/// event missed while the subscription moves is published again), within
+/// `limit`; other events (the engine's) are skipped.
+async fn publish_until_received(
+    store: &balas::store::Store,
+    events: &mut tokio::sync::mpsc::Receiver<Vec<u8>>,
+    mark: &str,
+    limit: Duration,
+) {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut n = 0;
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out: no {mark} event reached the subscriber"
+        );
+        n += 1;
+        let event = serde_json::json!({"type": "probe", "mark": mark, "n": n});
+        if let Err(e) = store.publish_event(&event).await {
+            eprintln!("publish {mark} #{n}: {e}");
+        }
+        // Until the next publish, take every event that arrives.
+        let next = tokio::time::Instant::now() + Duration::from_millis(250);
+        while let Ok(got) = tokio::time::timeout_at(next, events.recv()).await {
+            let bytes = got.unwrap_or_else(|| panic!("the live event stream ended ({mark})"));
+            let got: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            if got["mark"] == mark {
+                return;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_events_arrive_again_after_the_master_of_their_slot_is_lost() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let (cluster, prefix, h) = start(0).await;
+    let store = h.app.store();
+    let mut events = store.subscribe_events().await.expect("subscribe");
+    publish_until_received(store, &mut events, "before", Duration::from_secs(10)).await;
+
+    // The channel the store publishes live events on (sharded pub/sub: its
+    // messages live on the master of its slot and that master's replica).
+    let channel = format!("{prefix}:topic:events");
+    let old_master = cluster.master_of(&channel);
+    cluster.kill(old_master);
+    let new_master = cluster.wait_failover(&channel, old_master);
+    eprintln!("{old_master} killed, {new_master} serves the live events now");
+    // The old master stays down (a machine lost): nothing brings the
+    // subscription back but the store.
+    let promoted = std::time::Instant::now();
+    publish_until_received(store, &mut events, "after", Duration::from_secs(30)).await;
+    eprintln!(
+        "live events arrive again {} ms after the promotion",
+        promoted.elapsed().as_millis()
     );
 }

@@ -8,9 +8,13 @@
 //!   topic lives in the slot of its channel name and its messages travel only
 //!   within that shard, not over every node's cluster bus. On servers without
 //!   it (Redis 6) classic `PUBLISH` / `SUBSCRIBE`, which a Cluster forwards to
-//!   every node. The cluster client re-subscribes by itself after reconnects
-//!   and failovers (messages published meanwhile are missed: pub/sub never
-//!   stores anything).
+//!   every node. When a node connection of the subscribing cluster client
+//!   drops, a fresh client subscribes again (retrying with backoff until the
+//!   Cluster serves the slot again) and the subscribers' streams go on: the
+//!   `redis` 1.8 client's own repair only reconnects to the lost address and,
+//!   sending no commands, never learns that a replica took over, so after a
+//!   failover its subscription stayed silent for good. Messages published
+//!   meanwhile are missed (pub/sub never stores anything).
 //!
 //! A subscriber that falls more than [`BUFFER`] messages behind is cut off
 //! (its stream ends, with a warning) rather than holding up the others.
@@ -19,8 +23,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use std::time::Duration;
+
 use futures_util::StreamExt;
-use redis::{PushKind, RedisResult, Value};
+use redis::cluster_async::ClusterConnection;
+use redis::{PushInfo, PushKind, RedisResult, Value};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
@@ -29,6 +36,8 @@ use crate::store::backend::{StoreError, StoreResult};
 
 /// Messages buffered per subscriber.
 pub(super) const BUFFER: usize = 1_024;
+/// Longest wait between two attempts to subscribe again on a Cluster.
+const RESUBSCRIBE_MAX_DELAY: Duration = Duration::from_secs(5);
 
 /// The subscriptions of one backend.
 pub(super) struct PubSub {
@@ -41,7 +50,8 @@ pub(super) struct PubSub {
 /// One open subscription and its local subscribers.
 struct Fanout {
     subscribers: Mutex<Vec<mpsc::Sender<Vec<u8>>>>,
-    /// False once the subscription ended (its connection dropped).
+    /// False once the subscription ended (its connection to the one node
+    /// dropped; a Cluster subscription subscribes again instead).
     alive: AtomicBool,
     /// The task reading the subscription.
     task: Mutex<Option<AbortHandle>>,
@@ -156,35 +166,96 @@ impl PubSub {
                 })
             }
             Target::Cluster(nodes) => {
-                let (tx, mut rx) = mpsc::unbounded_channel();
-                let client = cluster_builder(nodes)
-                    .use_protocol(redis::ProtocolVersion::RESP3)
-                    .push_sender(tx)
-                    .build()?;
-                let mut conn = client.get_async_connection().await?;
-                if self.sharded {
-                    conn.ssubscribe(channel).await?;
-                } else {
-                    conn.subscribe(channel).await?;
-                }
+                let (nodes, sharded) = (nodes.clone(), self.sharded);
+                let mut subscribed = cluster_subscribe(&nodes, channel, sharded).await?;
                 let fanout = Arc::clone(&fanout);
                 tokio::spawn(async move {
-                    // Keep the connection alive: it re-subscribes after
-                    // reconnects and topology changes.
-                    let _conn = conn;
-                    while let Some(push) = rx.recv().await {
-                        if matches!(push.kind, PushKind::Message | PushKind::SMessage)
-                            && let Some(Value::BulkString(payload)) = push.data.get(1)
-                        {
-                            fanout.deliver(&name, payload);
+                    loop {
+                        // Until one of the client's node connections drops.
+                        while let Some(push) = subscribed.1.recv().await {
+                            if push.kind == PushKind::Disconnection {
+                                break;
+                            }
+                            relay(&push, &fanout, &name);
                         }
+                        tracing::warn!(
+                            channel = name,
+                            "a node connection of the redis cluster subscription dropped; subscribing again with a fresh client"
+                        );
+                        // The old subscription may still work (the node
+                        // lost may serve other slots): it is relayed until
+                        // the fresh one is in place.
+                        let fresh = cluster_resubscribe(&nodes, &name, sharded);
+                        tokio::pin!(fresh);
+                        subscribed = loop {
+                            tokio::select! {
+                                fresh = &mut fresh => break fresh,
+                                Some(push) = subscribed.1.recv() => relay(&push, &fanout, &name),
+                            }
+                        };
                     }
-                    fanout.close();
                 })
             }
         };
         *fanout.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task.abort_handle());
         Ok(())
+    }
+}
+
+/// A fresh cluster client (its own slot map) subscribed to `channel`, and
+/// the pushes it receives. The connection must be kept: dropping it ends the
+/// subscription.
+async fn cluster_subscribe(
+    nodes: &[String],
+    channel: &str,
+    sharded: bool,
+) -> RedisResult<(ClusterConnection, mpsc::UnboundedReceiver<PushInfo>)> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let client = cluster_builder(nodes)
+        .use_protocol(redis::ProtocolVersion::RESP3)
+        .push_sender(tx)
+        .build()?;
+    let mut conn = client.get_async_connection().await?;
+    if sharded {
+        conn.ssubscribe(channel).await?;
+    } else {
+        conn.subscribe(channel).await?;
+    }
+    Ok((conn, rx))
+}
+
+/// [`cluster_subscribe`] until it works, waiting longer after each failure
+/// (while a failover is under way the slot has no master for a few seconds).
+async fn cluster_resubscribe(
+    nodes: &[String],
+    channel: &str,
+    sharded: bool,
+) -> (ClusterConnection, mpsc::UnboundedReceiver<PushInfo>) {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let attempt = cluster_subscribe(nodes, channel, sharded);
+        match tokio::time::timeout(CONNECTION_TIMEOUT * 2, attempt).await {
+            Ok(Ok(subscribed)) => {
+                tracing::info!(channel, "subscribed again on the redis cluster");
+                return subscribed;
+            }
+            // The kind only: a message may quote a seed URL and its password.
+            Ok(Err(e)) => {
+                tracing::debug!(channel, error_kind = ?e.kind(), "subscribing again failed")
+            }
+            Err(_) => tracing::debug!(channel, "subscribing again timed out"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(RESUBSCRIBE_MAX_DELAY);
+    }
+}
+
+/// Fans a message of a cluster subscription out (other pushes are ignored).
+fn relay(push: &PushInfo, fanout: &Fanout, channel: &str) {
+    if matches!(push.kind, PushKind::Message | PushKind::SMessage)
+        && let Some(Value::BulkString(payload)) = push.data.get(1)
+    {
+        fanout.deliver(channel, payload);
     }
 }
 
