@@ -3,19 +3,26 @@
 //! number's token; agents' replies, surveys and broadcasts go out from the
 //! case's (or the named) number; queues, conversation lists and reports
 //! filter by number; a number that is not configured fails its replies
-//! visibly instead of answering from another number.
+//! visibly instead of answering from another number; one number over Meta's
+//! rate limit cools down alone, the others keep sending.
 
 #[macro_use]
 mod common;
 
+use std::time::Duration;
+
 use balas::clock::Clock;
 use balas::config::{Config, InstagramAccount, Secret, WhatsAppNumber};
+use common::graph_mock::CannedResponse;
 use common::harness::{Harness, StoreKind};
 use common::payloads;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-on_every_store!(each_customer_is_answered_from_the_number_they_wrote_to);
+on_every_store!(
+    each_customer_is_answered_from_the_number_they_wrote_to,
+    a_rate_limited_number_does_not_hold_back_another,
+);
 
 /// Jakarta (own token), Surabaya (the channel's token); two Instagram accounts.
 const JAKARTA: &str = "110000000000001";
@@ -623,6 +630,121 @@ async fn files_go_through_the_token_of_their_number() {
         (sent.id.as_str(), sent.body["document"]["id"].clone()),
         (SURABAYA, json!(uploads[0].id))
     );
+    assert!(h.mock.violations().is_empty(), "{:?}", h.mock.violations());
+    h.stop().await;
+}
+
+/// Meta's answer to a send over the number's throughput (130429; FACTS:
+/// "backoff + pace per number").
+fn throughput_limit() -> Value {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/platform/outbound/wa_error_130429.json");
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+/// Meta's answer to too many messages to one customer (131056, the
+/// (business, consumer) pair limit; FACTS: "only for that recipient").
+fn pair_limit() -> Value {
+    json!({"error": {
+        "message": "(#131056) (Business Account, Consumer Account) pair rate limit hit",
+        "type": "OAuthException",
+        "code": 131056,
+        "error_data": {
+            "messaging_product": "whatsapp",
+            "details": "Message failed to send because there were too many messages sent from this phone number to the same phone number in a short period of time."
+        },
+        "fbtrace_id": "MOCKTRACE"
+    }})
+}
+
+/// A rate-limit answer that asks for a minute's pause (HTTP 429 with
+/// `Retry-After`, as some BSPs answer): the test clock runs at real speed, so
+/// a pause of the default backoff (under a second) could pass by itself
+/// while the test looks.
+fn limited(body: Value) -> CannedResponse {
+    CannedResponse {
+        status: 429,
+        body,
+        retry_after: Some("60".into()),
+    }
+}
+
+/// Each number has its own pacing: Jakarta over its throughput (130429)
+/// holds back Jakarta's replies until its cool-down has passed, while
+/// Surabaya's customers are answered at once; a pair limit (131056) on one
+/// Surabaya customer holds back only that customer.
+async fn a_rate_limited_number_does_not_hold_back_another(store: StoreKind) {
+    let h = Harness::start_with(store, numbers).await;
+    let (jakarta_1, jakarta_2) = ("6281710000101", "6281710000102");
+    let (surabaya_1, surabaya_2) = ("6281710000201", "6281710000202");
+    let from = |who: &str, number: &str, token: &str| {
+        let sent = sent_to(&h, who);
+        assert!(
+            sent.iter()
+                .all(|(id, auth)| id == number && auth == &format!("Bearer {token}")),
+            "{who}: {sent:?}"
+        );
+        sent.len()
+    };
+
+    // Jakarta's first reply is refused: the number is over its throughput.
+    h.mock.push_response(limited(throughput_limit()));
+    wa_says(&h, JAKARTA, jakarta_1, "halo").await;
+    wait_sent(&h, jakarta_1, 1).await;
+    h.idle().await;
+    assert_eq!(
+        from(jakarta_1, JAKARTA, "token-jakarta"),
+        1,
+        "retried only after the cool-down"
+    );
+
+    // Surabaya's customers are answered while Jakarta cools down …
+    wa_says(&h, SURABAYA, surabaya_1, "halo").await;
+    wa_says(&h, SURABAYA, surabaya_2, "halo").await;
+    wait_sent(&h, surabaya_1, 1).await;
+    wait_sent(&h, surabaya_2, 1).await;
+    // … and Jakarta's other customer waits for the cool-down too.
+    wa_says(&h, JAKARTA, jakarta_2, "halo").await;
+    h.idle().await;
+    assert_eq!(
+        from(jakarta_2, JAKARTA, "token-jakarta"),
+        0,
+        "Jakarta is cooling down"
+    );
+    assert_eq!(from(jakarta_1, JAKARTA, "token-jakarta"), 1);
+
+    // Once it has passed, both Jakarta replies go out from Jakarta.
+    h.clock.advance(Duration::from_secs(61));
+    wait_sent(&h, jakarta_1, 2).await;
+    wait_sent(&h, jakarta_2, 1).await;
+    h.drained().await;
+    assert_eq!(
+        from(jakarta_1, JAKARTA, "token-jakarta"),
+        2,
+        "one refused, one sent"
+    );
+    assert_eq!(from(jakarta_2, JAKARTA, "token-jakarta"), 1);
+    assert_eq!(from(surabaya_1, SURABAYA, "token-channel"), 1);
+    assert_eq!(from(surabaya_2, SURABAYA, "token-channel"), 1);
+
+    // A pair limit holds back only its customer, not the number.
+    h.mock.push_response(limited(pair_limit()));
+    wa_says(&h, SURABAYA, surabaya_1, "halo lagi").await;
+    wait_sent(&h, surabaya_1, 2).await;
+    h.idle().await;
+    wa_says(&h, SURABAYA, surabaya_2, "halo lagi").await;
+    wait_sent(&h, surabaya_2, 2).await;
+    h.idle().await;
+    assert_eq!(
+        from(surabaya_1, SURABAYA, "token-channel"),
+        2,
+        "waits for its retry"
+    );
+    h.clock.advance(Duration::from_secs(61));
+    wait_sent(&h, surabaya_1, 3).await;
+    h.drained().await;
+    assert_eq!(from(surabaya_1, SURABAYA, "token-channel"), 3);
+    assert_eq!(from(surabaya_2, SURABAYA, "token-channel"), 2);
     assert!(h.mock.violations().is_empty(), "{:?}", h.mock.violations());
     h.stop().await;
 }
