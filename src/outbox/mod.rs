@@ -253,7 +253,14 @@ impl Outbox {
                         .await?
                 }
             };
-            self.forget_settled_receipt(&record.id).await?;
+            if matches!(verdict, Verdict::Done) {
+                // It is not a message (nothing is counted or reported about
+                // it), and its id holds the customer's message id, which
+                // holds their number: keeping it would keep the number after
+                // an erasure. An engine turn retried after a crash may then
+                // mark a message read twice, which nobody can see.
+                self.store.delete_outbound(&record.id).await?;
+            }
             return Ok(verdict);
         }
         if let Some(skip) = self.still_allowed(&record).await? {
@@ -388,23 +395,6 @@ impl Outbox {
         Ok(Verdict::Later(store.now_ms() + retry.as_millis() as i64))
     }
 
-    /// Deletes a read receipt's record once it went out or was dropped. It
-    /// is not a message (nothing is counted or reported about it), and its id
-    /// holds the customer's message id, which holds their number: keeping it
-    /// would keep the number after an erasure. An engine turn retried after a
-    /// crash may then mark a message read twice, which nobody can see.
-    async fn forget_settled_receipt(&self, id: &str) -> Result<(), ConversationError> {
-        if self
-            .store
-            .outbound(id)
-            .await?
-            .is_some_and(|r| r.state != OutboundState::Pending && !r.in_flight)
-        {
-            self.store.delete_outbound(id).await?;
-        }
-        Ok(())
-    }
-
     /// Delivers a read receipt (WhatsApp mark-as-read, with the typing
     /// indicator when asked): at most once, never paced behind or ahead of
     /// replies. It takes a sending slot only when one is free right now and is
@@ -444,10 +434,6 @@ impl Outbox {
         };
         if let Some(reason) = skip {
             tracing::debug!(message = %record.id, reason, "read receipt dropped");
-            self.advance(&record.id, OutboundState::Skipped, |r| {
-                r.error_title = Some(reason.to_string());
-            })
-            .await?;
             return Ok(Verdict::Done);
         }
         // The typing indicator only while the answer has not gone out yet.
@@ -461,27 +447,21 @@ impl Outbox {
         {
             *typing = false;
         }
+        // Neither an in-flight mark nor a "sent" state is stored: the record
+        // is deleted once this returns `Done`, and a receipt sent again after
+        // a crash is invisible. Two records' writes per receipt saved.
         if job.lease_lost() {
             return Ok(Verdict::Done);
         }
-        if store.begin_send(&record.id, false).await? != SendStart::Go {
-            return Ok(Verdict::Done);
-        }
         match client.send(&ready).await {
-            Ok(_) => {
-                self.advance(&record.id, OutboundState::Sent, |_| {})
-                    .await?;
-                count(msg.channel, "sent");
-            }
+            Ok(_) => count(msg.channel, "sent"),
             Err(SendError::Retryable { .. })
                 if store.now_ms() - record.created_ms < RECEIPT_FRESH_MS =>
             {
-                store.end_send_attempt(&record.id).await?;
                 return Ok(Verdict::Later(store.now_ms() + 1_000));
             }
             Err(e) => {
                 tracing::debug!(message = %record.id, error = %e, "read receipt not sent");
-                self.fail(record, e.code(), e.title()).await?;
             }
         }
         Ok(Verdict::Done)
