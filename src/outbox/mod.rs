@@ -253,7 +253,8 @@ impl Outbox {
                         .await?
                 }
             };
-            if matches!(verdict, Verdict::Done) {
+            // Unless another process took the job over (it sends it then).
+            if matches!(verdict, Verdict::Done) && !job.lease_lost() {
                 // It is not a message (nothing is counted or reported about
                 // it), and its id holds the customer's message id, which
                 // holds their number: keeping it would keep the number after
@@ -396,8 +397,9 @@ impl Outbox {
     }
 
     /// Delivers a read receipt (WhatsApp mark-as-read, with the typing
-    /// indicator when asked): at most once, never paced behind or ahead of
-    /// replies. It takes a sending slot only when one is free right now and is
+    /// indicator when asked): never retried once it went out or failed (a
+    /// crash mid-send may send it again, which nobody can see), never paced
+    /// behind or ahead of replies. It takes a sending slot only when one is free right now and is
     /// dropped otherwise, and one that waited longer than [`RECEIPT_FRESH_MS`]
     /// is dropped too: a late "typing…" after the answer is worse than none.
     async fn deliver_receipt(
