@@ -87,8 +87,9 @@ fn is_stop_word(term: &str) -> bool {
 }
 
 /// The terms of a chunk of text between spaces: the chunk itself (lowercase,
-/// without surrounding punctuation), and for `INV-1001` also `inv`, `1001`
-/// and `inv1001`; for a phone number its other prefix form.
+/// without surrounding punctuation) unless it is a [`STOP_WORDS`] word, and
+/// for `INV-1001` also `inv`, `1001` and `inv1001`; a phone number in its
+/// one form ([`canonical_number`]).
 fn chunk_terms(chunk: &str, out: &mut Vec<String>) {
     let trimmed = chunk.trim_matches(|c: char| !c.is_alphanumeric());
     if trimmed.is_empty() {
