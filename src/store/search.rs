@@ -158,7 +158,7 @@ pub fn terms(text: &str) -> Vec<String> {
 }
 
 /// The terms a query must all match: each word of the query as written
-/// (`INV-1001` stays one term) except [`STOP_WORDS`], a phone number typed
+/// (`INV-1001` stays one term) except the very common words, a phone number typed
 /// with spaces, `+` or dashes as its digits, in its one indexed form. At
 /// most [`MAX_QUERY_TERMS`].
 pub fn query_terms(q: &str) -> Vec<String> {
