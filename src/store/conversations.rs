@@ -505,15 +505,7 @@ impl Store {
         }
         let from = waiting_index(queue);
         let holder = active_index(agent);
-        match self
-            .backend
-            .index_move(&from, id, &holder, capacity, self.now_ms() as f64)
-            .await?
-        {
-            super::MoveOutcome::Moved => {}
-            super::MoveOutcome::NotInSource => return Err(ClaimError::Taken),
-            super::MoveOutcome::Full => return Err(ClaimError::Full),
-        }
+        self.move_to_agent(&from, id, &holder, capacity).await?;
         let claim = Transition::Claim {
             agent: agent.to_string(),
         };
@@ -533,6 +525,27 @@ impl Store {
                     other => other.into(),
                 })
             }
+        }
+    }
+
+    /// Moves `id` from index `from` into the agent's `holder` index if they
+    /// hold fewer than `capacity`, in one atomic step: the claim and transfer
+    /// guard against the same conversation being given twice.
+    async fn move_to_agent(
+        &self,
+        from: &str,
+        id: &str,
+        holder: &str,
+        capacity: u64,
+    ) -> Result<(), ClaimError> {
+        match self
+            .backend
+            .index_move(from, id, holder, capacity, self.now_ms() as f64)
+            .await?
+        {
+            super::MoveOutcome::Moved => Ok(()),
+            super::MoveOutcome::NotInSource => Err(ClaimError::Taken),
+            super::MoveOutcome::Full => Err(ClaimError::Full),
         }
     }
 
@@ -560,15 +573,7 @@ impl Store {
             _ => return Err(ClaimError::Taken),
         };
         let holder = active_index(agent);
-        match self
-            .backend
-            .index_move(&from, id, &holder, capacity, self.now_ms() as f64)
-            .await?
-        {
-            super::MoveOutcome::Moved => {}
-            super::MoveOutcome::NotInSource => return Err(ClaimError::Taken),
-            super::MoveOutcome::Full => return Err(ClaimError::Full),
-        }
+        self.move_to_agent(&from, id, &holder, capacity).await?;
         let (state, previous) = (conv.state, conv.agent.clone());
         let transfer = Transition::TransferToAgent {
             agent: agent.to_string(),
