@@ -162,7 +162,8 @@ pub struct ListQuery {
     pub limit: Option<usize>,
     /// Search: words that must all appear in the phone number or IGSID,
     /// contact name, case id, order or tracking numbers or message text
-    /// (each at least 2 characters). With `q`, the other filters are not
+    /// (each at least 2 characters; very common words such as `kak`, `saya`
+    /// are ignored). With `q`, the other filters are not
     /// used and the answer has `next_cursor`.
     pub q: Option<String>,
     /// Search: the `next_cursor` of the previous page.
@@ -174,7 +175,7 @@ pub struct ListQuery {
     params(ListQuery),
     responses(
         (status = 200, description = "`{conversations: [...]}`; a search also has `next_cursor` (`null` at the end)", body = Object),
-        (status = 400, description = "Invalid filter, a search without a word of 2 characters, or a cursor this API did not give out", body = crate::http::ErrorBody),
+        (status = 400, description = "Invalid filter, a search without a word of 2 characters that is not a very common one, or a cursor this API did not give out", body = crate::http::ErrorBody),
         (status = 403, description = "Not a desk role", body = crate::http::ErrorBody),
     ))]
 pub async fn list(
