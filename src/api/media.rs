@@ -586,11 +586,11 @@ pub async fn typing(
         &conv.contact_id,
         &message_id,
         true,
-        &receipts::typing_id(&message_id, now),
+        Some(&receipts::typing_id(&message_id, now)),
     )
     .await
     .map_err(|e| {
-        tracing::error!(error = %e, "could not enqueue a typing indicator");
+        tracing::error!(error = %e, "could not send a typing indicator");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "store_unavailable",

@@ -936,7 +936,7 @@ impl Turn<'_> {
                 &self.msg.contact.external_id,
                 &self.msg.message_id,
                 true,
-                &format!("read:{}", self.msg.message_id),
+                None,
             )
             .await?;
         }

@@ -2,56 +2,36 @@
 //!
 //! When the bot answers a customer's message, or an agent types in the
 //! console, the customer sees the blue ticks and "typing…": a mark-as-read
-//! request with `typing_indicator`, sent through the outbox like everything
-//! else. Each has a deterministic id (one per inbound message for the bot, one
-//! per message and 20 seconds for an agent typing), so a reprocessed event or
-//! a chatty console never sends it twice; the outbox sends it at most once,
-//! never paced behind replies, and drops it when it went stale.
+//! request with `typing_indicator`, sent by [`Outbox::mark_read`] from memory.
+//! An agent's has a deterministic id (one per message and 20 seconds), so a
+//! chatty console never sends it twice; the bot's goes out once per answered
+//! message.
+//!
+//! [`Outbox::mark_read`]: crate::outbox::Outbox::mark_read
 
 use super::{Engine, EngineError};
-use crate::channels::{Channel, OutboundContent, OutboundMessage};
-use crate::outbox::{OutboxError, Outgoing};
-use crate::store::Origin;
 
 /// Agents' typing indicators are sent at most once per this many ms per
 /// message (WhatsApp shows one for up to 25 s).
 pub const TYPING_EVERY_MS: i64 = 20_000;
 
-/// Enqueues a mark-as-read of the customer's WhatsApp message `message_id`
-/// (with the typing indicator when `typing`), as outbox record `id`, from the
-/// number it was written to (`from`; `None`: the default one).
+/// Marks the customer's WhatsApp message `message_id` read (with the typing
+/// indicator when `typing`) from the number it was written to (`from`; `None`:
+/// the default one); at most once for `once` when given. Does not wait for
+/// the platform.
 pub async fn mark_read(
     engine: &Engine,
     from: Option<&str>,
     to: &str,
     message_id: &str,
     typing: bool,
-    id: &str,
+    once: Option<&str>,
 ) -> Result<(), EngineError> {
-    let result = engine
+    engine
         .outbox()
-        .enqueue(Outgoing {
-            id: Some(id.to_string()),
-            message: OutboundMessage {
-                channel: Channel::WhatsApp,
-                from: from.map(str::to_string),
-                to: to.to_string(),
-                content: OutboundContent::MarkRead {
-                    message_id: message_id.to_string(),
-                    typing,
-                },
-                human_agent_tag: false,
-            },
-            conversation_id: None,
-            speaker: None,
-            origin: Origin::System,
-            by_human: false,
-        })
-        .await;
-    match result {
-        Ok(_) | Err(OutboxError::Window(_)) => Ok(()),
-        Err(OutboxError::Store(e)) => Err(e.into()),
-    }
+        .mark_read(from, to, message_id, typing, once)
+        .await?;
+    Ok(())
 }
 
 /// The record id of an agent's typing indicator for `message_id` at `now_ms`.

@@ -9,6 +9,12 @@
 //! recorded on the message with their code and title and never retried. A record
 //! with a deterministic id is sent at most once however often it is enqueued, so
 //! a reprocessed webhook never messages a customer twice.
+//!
+//! Read receipts (with the typing indicator) are the exception:
+//! [`Outbox::mark_read`] sends them from memory, with no record and no job. One
+//! lost in a crash, or sent twice when a turn is redone, is invisible to the
+//! customer, and storing them cost each answered message a fifth of its store
+//! writes.
 
 pub mod senders;
 pub mod window;
@@ -16,9 +22,10 @@ pub mod window;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 
 use crate::attachments::Files;
-use crate::channels::client::ChannelClient;
 use crate::channels::{
     Channel, DeliveryStatus, OutboundContent, OutboundMessage, RateScope, SendError,
 };
@@ -34,9 +41,9 @@ pub use window::{WindowClosed, WindowDecision};
 
 /// Sends after which a retryable error becomes a failure.
 const MAX_ATTEMPTS: u32 = 8;
-/// A read receipt (with its typing indicator) older than this is not sent:
-/// the typing indicator lasts 25 s, and one shown after the answer is wrong.
-const RECEIPT_FRESH_MS: i64 = 20_000;
+/// Read receipts being sent at once, at most: past this (the Graph API is
+/// slow or unreachable) new ones are dropped rather than piled up.
+const RECEIPTS_IN_FLIGHT: usize = 64;
 /// WhatsApp pair rate: about one message every 6 s sustained to one customer …
 const PAIR_RATE_PER_SEC: f64 = 1.0 / 6.0;
 /// … with short bursts allowed (FACTS.md §5); bot replies stay instant.
@@ -81,6 +88,8 @@ pub struct Outbox {
     /// Hands our stored files to the platform at send time; without it a
     /// media message naming an attachment fails.
     files: Option<Files>,
+    /// Slots for read receipts in flight (see [`RECEIPTS_IN_FLIGHT`]).
+    receipts: Arc<Semaphore>,
 }
 
 /// What a status webhook did.
@@ -102,6 +111,7 @@ impl Outbox {
             bus,
             senders: Arc::new(senders),
             files: None,
+            receipts: Arc::new(Semaphore::new(RECEIPTS_IN_FLIGHT)),
         }
     }
 
@@ -129,15 +139,6 @@ impl Outbox {
                 self.schedule(&id, now).await?;
             }
             return Ok(existing);
-        }
-        if matches!(out.message.content, OutboundContent::MarkRead { .. })
-            && !self.store.first_receipt(&id).await?
-        {
-            // Sent (or dropped) before, and its record is gone already.
-            let mut settled =
-                OutboundRecord::pending(id, out.message, out.conversation_id, out.origin, now);
-            settled.state = OutboundState::Skipped;
-            return Ok(settled);
         }
         let mut message = out.message;
         // Recorded with the number it goes out from, the default one included.
@@ -206,6 +207,100 @@ impl Outbox {
         Ok(())
     }
 
+    /// Marks the customer's WhatsApp message `message_id` read, with the
+    /// typing indicator when `typing`, from the number `from` (`None`: the
+    /// default one) to `to`.
+    ///
+    /// Sent from memory, at once: no record, no job, no retry. A read receipt
+    /// is a courtesy nobody can see go missing or arrive twice, so it is not
+    /// worth the store writes a message costs. It never holds a reply back:
+    /// it takes a sending slot of the number only when one is free right now
+    /// and is dropped otherwise (also while the number cools down after a rate
+    /// limit). The typing indicator is left out once the bot's answer to the
+    /// message has gone out. `once`: an id under which it is sent at most once
+    /// across processes (an agent typing, one per message and 20 s); the bot's
+    /// receipt needs none (one per inbound message, and one repeated by a redone
+    /// turn is invisible).
+    ///
+    /// Returns the send under way, if one was started (a caller may await it;
+    /// dropping the handle lets it run on). Errors are the store's only.
+    pub async fn mark_read(
+        &self,
+        from: Option<&str>,
+        to: &str,
+        message_id: &str,
+        typing: bool,
+        once: Option<&str>,
+    ) -> Result<Option<JoinHandle<()>>, StoreError> {
+        let channel = Channel::WhatsApp;
+        if let Some(id) = once
+            && !self.store.first_receipt(id).await?
+        {
+            return Ok(None);
+        }
+        let Some(sender) = self.senders.resolve(channel, from) else {
+            tracing::debug!(from, "read receipt dropped: the number is not configured");
+            return Ok(None);
+        };
+        let Some(client) = sender.client.clone() else {
+            count(channel, "dry_run");
+            return Ok(None);
+        };
+        let Ok(slot) = Arc::clone(&self.receipts).try_acquire_owned() else {
+            tracing::debug!(reason = "busy", "read receipt dropped");
+            return Ok(None);
+        };
+        let now = self.store.now_ms();
+        let skip = if self
+            .store
+            .sender_cooldown(channel, &sender.id)
+            .await?
+            .is_some_and(|until| until > now)
+        {
+            Some("sender_cooling_down")
+        } else if self
+            .store
+            .take_rate(
+                &RateKey::Sender(channel, &sender.id),
+                sender.rate,
+                sender.rate.max(1.0) as u32,
+            )
+            .await?
+            > 0
+        {
+            Some("paced")
+        } else {
+            None
+        };
+        if let Some(reason) = skip {
+            tracing::debug!(reason, "read receipt dropped");
+            return Ok(None);
+        }
+        let typing = typing
+            && self
+                .store
+                .outbound(&format!("re:{message_id}"))
+                .await?
+                .is_none_or(|reply| reply.state == OutboundState::Pending);
+        let receipt = OutboundMessage {
+            channel,
+            from: Some(sender.id.clone()),
+            to: to.to_string(),
+            content: OutboundContent::MarkRead {
+                message_id: message_id.to_string(),
+                typing,
+            },
+            human_agent_tag: false,
+        };
+        Ok(Some(tokio::spawn(async move {
+            let _slot = slot;
+            match client.send(&receipt).await {
+                Ok(_) => count(channel, "sent"),
+                Err(e) => tracing::debug!(error = %e, "read receipt not sent"),
+            }
+        })))
+    }
+
     /// Delivers one message (one job of the `outbox` queue): checks it may
     /// still go out, paces it, sends it and records the outcome.
     async fn deliver(&self, job: &Run<String>) -> Result<Verdict, ConversationError> {
@@ -246,23 +341,12 @@ impl Outbox {
         // Checked again at the moment of sending: a STOP or the window closing
         // while the message waited (paced, retried) must win.
         if let OutboundContent::MarkRead { .. } = msg.content {
-            let verdict = match self.still_allowed(&record).await? {
-                Some(skip) => skip,
-                None => {
-                    self.deliver_receipt(job, &record, sender, client.as_ref())
-                        .await?
-                }
-            };
-            // Unless another process took the job over (it sends it then).
-            if matches!(verdict, Verdict::Done) && !job.lease_lost() {
-                // It is not a message (nothing is counted or reported about
-                // it), and its id holds the customer's message id, which
-                // holds their number: keeping it would keep the number after
-                // an erasure. An engine turn retried after a crash may then
-                // mark a message read twice, which nobody can see.
-                self.store.delete_outbound(&record.id).await?;
-            }
-            return Ok(verdict);
+            // Left in the queue by a version that stored read receipts
+            // ([`Outbox::mark_read`] sends them from memory now). Long stale:
+            // dropped, and its record (its id holds the customer's message
+            // id, so their number) with it.
+            self.store.delete_outbound(&record.id).await?;
+            return Ok(Verdict::Done);
         }
         if let Some(skip) = self.still_allowed(&record).await? {
             return Ok(skip);
@@ -394,79 +478,6 @@ impl Outbox {
         count(msg.channel, "retry");
         store.end_send_attempt(id).await?;
         Ok(Verdict::Later(store.now_ms() + retry.as_millis() as i64))
-    }
-
-    /// Delivers a read receipt (WhatsApp mark-as-read, with the typing
-    /// indicator when asked): never retried once it went out or failed (a
-    /// crash mid-send may send it again, which nobody can see), never paced
-    /// behind or ahead of replies. It takes a sending slot only when one is free right now and is
-    /// dropped otherwise, and one that waited longer than [`RECEIPT_FRESH_MS`]
-    /// is dropped too: a late "typing…" after the answer is worse than none.
-    async fn deliver_receipt(
-        &self,
-        job: &Run<String>,
-        record: &OutboundRecord,
-        from: &Sender,
-        client: &dyn ChannelClient,
-    ) -> Result<Verdict, ConversationError> {
-        let store = &self.store;
-        let msg = &record.message;
-        let now = store.now_ms();
-        let (sender, rate) = (&from.id, &from.rate);
-        let skip = if now - record.created_ms > RECEIPT_FRESH_MS {
-            Some("stale")
-        } else if store
-            .sender_cooldown(msg.channel, sender)
-            .await?
-            .is_some_and(|until| until > now)
-        {
-            Some("sender_cooling_down")
-        } else if store
-            .take_rate(
-                &RateKey::Sender(msg.channel, sender),
-                *rate,
-                rate.max(1.0) as u32,
-            )
-            .await?
-            > 0
-        {
-            Some("paced")
-        } else {
-            None
-        };
-        if let Some(reason) = skip {
-            tracing::debug!(message = %record.id, reason, "read receipt dropped");
-            return Ok(Verdict::Done);
-        }
-        // The typing indicator only while the answer has not gone out yet.
-        let mut ready = msg.clone();
-        if let OutboundContent::MarkRead {
-            message_id,
-            typing: typing @ true,
-        } = &mut ready.content
-            && let Some(reply) = store.outbound(&format!("re:{message_id}")).await?
-            && reply.state != OutboundState::Pending
-        {
-            *typing = false;
-        }
-        // Neither an in-flight mark nor a "sent" state is stored: the record
-        // is deleted once this returns `Done`, and a receipt sent again after
-        // a crash is invisible. Two records' writes per receipt saved.
-        if job.lease_lost() {
-            return Ok(Verdict::Done);
-        }
-        match client.send(&ready).await {
-            Ok(_) => count(msg.channel, "sent"),
-            Err(SendError::Retryable { .. })
-                if store.now_ms() - record.created_ms < RECEIPT_FRESH_MS =>
-            {
-                return Ok(Verdict::Later(store.now_ms() + 1_000));
-            }
-            Err(e) => {
-                tracing::debug!(message = %record.id, error = %e, "read receipt not sent");
-            }
-        }
-        Ok(Verdict::Done)
     }
 
     /// `None` when the record may still be sent now; otherwise the verdict
@@ -753,31 +764,12 @@ mod tests {
         }
     }
 
-    fn receipt(id: &str, message_id: &str) -> Outgoing {
-        Outgoing {
-            id: Some(id.into()),
-            message: OutboundMessage {
-                channel: Channel::WhatsApp,
-                from: None,
-                to: "a".into(),
-                content: OutboundContent::MarkRead {
-                    message_id: message_id.into(),
-                    typing: true,
-                },
-                human_agent_tag: false,
-            },
-            conversation_id: None,
-            speaker: None,
-            origin: Origin::System,
-            by_human: false,
-        }
-    }
-
     /// Read receipts take a sending slot only when one is free (they never
-    /// wait, so they never hold a reply back), are sent at most once, are
-    /// dropped once stale, and drop the typing indicator once the answer left.
+    /// wait, so they never hold a reply back), leave nothing in the store, are
+    /// sent once per `once` id, and drop the typing indicator once the answer
+    /// left.
     #[tokio::test]
-    async fn read_receipts_never_wait_never_repeat_and_go_stale() {
+    async fn read_receipts_never_wait_leave_nothing_and_repeat_only_when_asked() {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::at_ms(1_000_000_000));
         let store = Store::new(
@@ -813,43 +805,53 @@ mod tests {
             store.clone(),
             Settings::new(1, Duration::from_secs(10), Duration::from_millis(50)),
         );
-        // A settled receipt leaves no record (its id holds the customer's
-        // message id): each settles as it is handled.
-        let gone = |id: &'static str| {
-            let store = store.clone();
-            async move { store.outbound(id).await.unwrap().is_none() }
+        let sent = || client.sent.lock().unwrap().clone();
+        let read = |id: &str, typing| OutboundContent::MarkRead {
+            message_id: id.into(),
+            typing,
+        };
+        let mark = |message_id: &'static str, once: Option<&'static str>| {
+            let outbox = outbox.clone();
+            async move {
+                let send = outbox
+                    .mark_read(None, "a", message_id, true, once)
+                    .await
+                    .unwrap();
+                match send {
+                    Some(send) => {
+                        send.await.unwrap();
+                        true
+                    }
+                    None => false,
+                }
+            }
         };
 
         // A reply took the only slot: the receipt behind it is dropped, not
         // queued behind it.
         outbox.enqueue(text_to("a")).await.unwrap();
         worker.run_once().await.unwrap();
-        outbox.enqueue(receipt("read:m1", "m1")).await.unwrap();
-        worker.run_once().await.unwrap();
-        assert!(gone("read:m1").await);
-        assert_eq!(client.sent.lock().unwrap().len(), 1, "only the reply");
+        assert!(!mark("m1", None).await);
+        assert_eq!(sent().len(), 1, "only the reply");
 
-        // With a free slot it goes out, once however often it is enqueued.
+        // With a free slot it goes out at once, without a record or a job.
         clock.advance(Duration::from_secs(2));
-        outbox.enqueue(receipt("read:m2", "m2")).await.unwrap();
-        worker.run_once().await.unwrap();
-        outbox.enqueue(receipt("read:m2", "m2")).await.unwrap();
-        while worker.run_once().await.unwrap() > 0 {}
-        assert!(gone("read:m2").await);
-        assert_eq!(
-            client.sent.lock().unwrap()[1..],
-            [OutboundContent::MarkRead {
-                message_id: "m2".into(),
-                typing: true
-            }]
+        assert!(mark("m2", None).await);
+        assert_eq!(sent()[1..], [read("m2", true)]);
+        let (entries, _) = store.scan_raw("", 1_000).await.unwrap();
+        assert!(
+            entries.iter().all(|e| !e.key.contains("m2")),
+            "nothing stored about it: {:?}",
+            entries.iter().map(|e| &e.key).collect::<Vec<_>>()
         );
+        assert_eq!(worker.run_once().await.unwrap(), 0, "no job");
 
-        // Twenty seconds late, it is dropped.
-        outbox.enqueue(receipt("read:m3", "m3")).await.unwrap();
-        clock.advance(Duration::from_secs(21));
-        worker.run_once().await.unwrap();
-        assert!(gone("read:m3").await);
-        assert_eq!(client.sent.lock().unwrap().len(), 2, "not the stale one");
+        // Under a `once` id, at most once.
+        clock.advance(Duration::from_secs(2));
+        assert!(mark("m3", Some("typing:m3:1")).await);
+        clock.advance(Duration::from_secs(2));
+        assert!(!mark("m3", Some("typing:m3:1")).await);
+        assert_eq!(sent().len(), 3);
 
         // The answer already left: read, but no "typing…".
         let mut answer = text_to("a");
@@ -857,15 +859,8 @@ mod tests {
         outbox.enqueue(answer).await.unwrap();
         worker.run_once().await.unwrap();
         clock.advance(Duration::from_secs(2));
-        outbox.enqueue(receipt("read:m4", "m4")).await.unwrap();
-        worker.run_once().await.unwrap();
-        assert_eq!(
-            client.sent.lock().unwrap().last(),
-            Some(&OutboundContent::MarkRead {
-                message_id: "m4".into(),
-                typing: false
-            })
-        );
-        assert_eq!(client.sent.lock().unwrap().len(), 4);
+        assert!(mark("m4", None).await);
+        assert_eq!(sent().last(), Some(&read("m4", false)));
+        assert_eq!(sent().len(), 5);
     }
 }

@@ -31,9 +31,9 @@
 //! the turn that queued it makes the turn run again and queue the same
 //! message under the same id, so the customer may get it twice, as after any
 //! crash mid-send, and never loses it. Likewise invisible or harmless: a read
-//! receipt (with its typing indicator) goes out without a sync, so a crash
-//! may make Balas mark a message read twice; and a console may show a live
-//! update of a bot turn that a crash then rolls back and redoes.
+//! receipt (with its typing indicator) is sent from memory, so a redone turn
+//! may mark a message read twice; and a console may show a live update of a
+//! bot turn that a crash then rolls back and redoes.
 //!
 //! The scope is a task-local flag: it applies to the future it wraps, not to
 //! tasks that future spawns. The Redis stores ignore it (their durability is

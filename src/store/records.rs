@@ -463,10 +463,11 @@ impl Store {
         Ok(out)
     }
 
-    /// True the first time (within [`super::DEDUPE_TTL`]) a read receipt `id` is handed to
-    /// the outbox. Receipts keep no record once settled (see the outbox), so
-    /// this remembered digest is what keeps one from going out twice; it
-    /// holds no message id, so no customer's number.
+    /// True the first time (within [`super::DEDUPE_TTL`]) a read receipt
+    /// `id` is sent (an agent's typing indicator). Receipts keep no record
+    /// (see [`crate::outbox::Outbox::mark_read`]), so this remembered digest is
+    /// what keeps one from going out twice; it holds no message id, so no
+    /// customer's number.
     pub async fn first_receipt(&self, id: &str) -> StoreResult<bool> {
         self.remember(
             &format!("receipt:{}", super::id_digest(id)),
