@@ -214,9 +214,9 @@ impl Outbox {
     /// Sent from memory, at once: no record, no job, no retry. A read receipt
     /// is a courtesy nobody can see go missing or arrive twice, so it is not
     /// worth the store writes a message costs. It never holds a reply back:
-    /// it takes a sending slot of the number only when one is free right now
-    /// and is dropped otherwise (also while the number cools down after a rate
-    /// limit). The typing indicator is left out once the bot's answer to the
+    /// it takes a sending slot of the number only when at least half of the
+    /// number's burst is free right now (see [`receipt_burst`]) and is dropped
+    /// otherwise (also while the number cools down after a rate limit). The typing indicator is left out once the bot's answer to the
     /// message has gone out. `once`: an id under which it is sent at most once
     /// across processes (an agent typing, one per message and 20 s); the bot's
     /// receipt needs none (one per inbound message, and one repeated by a redone
@@ -263,7 +263,7 @@ impl Outbox {
             .take_rate(
                 &RateKey::Sender(channel, &sender.id),
                 sender.rate,
-                sender.rate.max(1.0) as u32,
+                receipt_burst(sender.rate),
             )
             .await?
             > 0
@@ -629,6 +629,14 @@ impl Handler for Outbox {
     }
 }
 
+/// The burst a read receipt may use of its number's budget: half of what
+/// messages may. Meta counts receipts against the number's messages per
+/// second, so under load they must not take the slots replies need: a receipt
+/// goes out only while at least half the number's burst is unused.
+fn receipt_burst(rate: f64) -> u32 {
+    (rate.max(1.0) as u32 / 2).max(1)
+}
+
 fn count(channel: Channel, result: &'static str) {
     metrics::counter!("balas_outbox_sends_total", "channel" => channel.as_str(), "result" => result).increment(1);
 }
@@ -862,5 +870,45 @@ mod tests {
         assert!(mark("m4", None).await);
         assert_eq!(sent().last(), Some(&read("m4", false)));
         assert_eq!(sent().len(), 5);
+    }
+
+    /// Meta counts read receipts against the number's messages per second:
+    /// a receipt gives way while half the number's burst is in use, so replies
+    /// keep the slots they need under load.
+    #[tokio::test]
+    async fn read_receipts_leave_half_the_burst_to_replies() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::at_ms(1_000_000_000));
+        let store = Store::new(
+            Arc::new(EmbeddedBackend::open(dir.path()).unwrap()),
+            clock.clone(),
+        );
+        let client = Arc::new(Scripted::default());
+        let outbox = Outbox::new(
+            store.clone(),
+            Bus::new(),
+            Senders::new(
+                vec![Sender {
+                    id: "number".into(),
+                    client: Some(client.clone()),
+                    rate: 4.0,
+                }],
+                Vec::new(),
+            ),
+        );
+        let key = RateKey::Sender(Channel::WhatsApp, "number");
+        let receipt = || outbox.mark_read(None, "a", "m", false, None);
+        // One of four slots in use: the receipt takes the second.
+        assert_eq!(store.take_rate(&key, 4.0, 4).await.unwrap(), 0);
+        receipt().await.unwrap().expect("sent").await.unwrap();
+        // Two in use: it gives way, and the replies still have two.
+        assert!(receipt().await.unwrap().is_none());
+        assert_eq!(store.take_rate(&key, 4.0, 4).await.unwrap(), 0);
+        assert_eq!(store.take_rate(&key, 4.0, 4).await.unwrap(), 0);
+        assert!(
+            store.take_rate(&key, 4.0, 4).await.unwrap() > 0,
+            "all four used"
+        );
+        assert_eq!(client.sent.lock().unwrap().len(), 1);
     }
 }
