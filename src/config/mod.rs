@@ -857,7 +857,7 @@ pub struct WorkersConfig {
 impl Default for WorkersConfig {
     fn default() -> Self {
         Self {
-            inbound_concurrency: 64,
+            inbound_concurrency: 256,
             outbox_concurrency: 64,
             media_concurrency: 4,
             poll_interval: HumanDuration::millis(200),
