@@ -62,7 +62,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redb::{
-    Database, DatabaseError, ReadableDatabase, ReadableTable, Table, TableDefinition,
+    Database, DatabaseError, ReadableDatabase, ReadableTable, Table, TableDefinition, TableHandle,
     WriteTransaction,
 };
 use tokio::sync::{broadcast, mpsc};
@@ -88,9 +88,21 @@ const JOBS_LEASED: TableDefinition<&[u8], ()> = TableDefinition::new("jobs_lease
 const JOBS_DEAD: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jobs_dead");
 const JOBS_COUNT: TableDefinition<&[u8], u64> = TableDefinition::new("jobs_count");
 const JOBS_META: TableDefinition<&str, u64> = TableDefinition::new("jobs_meta");
-const INDEX_MEMBERS: TableDefinition<&[u8], f64> = TableDefinition::new("index_members");
-const INDEX_SCORES: TableDefinition<&[u8], ()> = TableDefinition::new("index_scores");
-const INDEX_LEN: TableDefinition<&str, u64> = TableDefinition::new("index_len");
+/// Every sorted index, in one table. Under an index's name prefix:
+/// [`INDEX_MEMBER`] + member → its score (f64 bits, big-endian),
+/// [`INDEX_LEN`] → how many members (u64, big-endian), and [`INDEX_SCORE`] +
+/// score (ordered) + member → nothing. One table and adjacent keys: a change
+/// to an index dirties one or two pages where three tables dirtied three, and
+/// the search index changes several indexes per message.
+const INDEXES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("indexes");
+/// The tables of the index layout before [`INDEXES`]; moved into it when a
+/// store written by an older version is opened.
+const OLD_INDEX_MEMBERS: TableDefinition<&[u8], f64> = TableDefinition::new("index_members");
+const OLD_INDEX_SCORES: TableDefinition<&[u8], ()> = TableDefinition::new("index_scores");
+const OLD_INDEX_LEN: TableDefinition<&str, u64> = TableDefinition::new("index_len");
+const INDEX_MEMBER: u8 = b'm';
+const INDEX_LEN: u8 = b'n';
+const INDEX_SCORE: u8 = b's';
 const LISTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("lists");
 const LIST_LEN: TableDefinition<&str, u64> = TableDefinition::new("list_len");
 const COUNTERS: TableDefinition<&str, i64> = TableDefinition::new("counters");
@@ -563,7 +575,7 @@ fn scan_tables(
     limit: usize,
 ) -> StoreResult<(Vec<RawEntry>, Option<String>)> {
     use std::ops::Bound;
-    const TABLES: usize = 15;
+    const TABLES: usize = 13;
     let (mut table, mut after) = match cursor.split_once(':') {
         Some((t, k)) => (
             t.parse::<usize>()
@@ -646,13 +658,9 @@ fn scan_tables(
                 v.to_string()
             )),
             8 => read_str!(JOBS_META, "jobs_meta", |v: u64| text(v.to_string())),
-            9 => read!(INDEX_MEMBERS, "index_members", bytes, |v: f64| text(
-                v.to_string()
-            )),
-            10 => read!(INDEX_SCORES, "index_scores", bytes, |(): ()| Vec::new()),
-            11 => read_str!(INDEX_LEN, "index_len", |v: u64| text(v.to_string())),
-            12 => read!(LISTS, "lists", bytes, bytes),
-            13 => read_str!(LIST_LEN, "list_len", |v: u64| text(v.to_string())),
+            9 => read!(INDEXES, "indexes", bytes, bytes),
+            10 => read!(LISTS, "lists", bytes, bytes),
+            11 => read_str!(LIST_LEN, "list_len", |v: u64| text(v.to_string())),
             _ => read_str!(COUNTERS, "counters", |v: i64| text(v.to_string())),
         };
         if !ended {
@@ -715,93 +723,228 @@ fn keys_in<V: redb::Value + 'static>(
     Ok(out)
 }
 
-/// Index tables opened in a write transaction.
-struct IndexTables<'t> {
-    members: Table<'t, &'static [u8], f64>,
-    scores: Table<'t, &'static [u8], ()>,
-    len: Table<'t, &'static str, u64>,
+/// The keys of one sorted index in [`INDEXES`].
+struct IndexKeys {
+    /// The index's name prefix.
+    prefix: Vec<u8>,
 }
 
-impl<'t> IndexTables<'t> {
-    fn open(txn: &'t WriteTransaction) -> StoreResult<Self> {
-        Ok(Self {
-            members: txn.open_table(INDEX_MEMBERS).map_err(db_err)?,
-            scores: txn.open_table(INDEX_SCORES).map_err(db_err)?,
-            len: txn.open_table(INDEX_LEN).map_err(db_err)?,
-        })
-    }
-
-    fn add_len(&mut self, index: &str, delta: i64) -> StoreResult<()> {
-        let cur = self
-            .len
-            .get(index)
-            .map_err(db_err)?
-            .map_or(0, |g| g.value());
-        let new = cur.saturating_add_signed(delta);
-        if new == 0 {
-            self.len.remove(index).map_err(db_err)?;
-        } else {
-            self.len.insert(index, new).map_err(db_err)?;
+impl IndexKeys {
+    fn of(index: &str) -> Self {
+        Self {
+            prefix: name_prefix(index),
         }
-        Ok(())
     }
 
-    fn put(&mut self, index: &str, member: &str, score: f64) -> StoreResult<()> {
-        let prefix = name_prefix(index);
-        let mkey = concat(&[&prefix, member.as_bytes()]);
-        let old = self
-            .members
-            .insert(&mkey[..], score)
-            .map_err(db_err)?
-            .map(|g| g.value());
-        match old {
-            Some(old) => {
-                self.scores
-                    .remove(&concat(&[&prefix, &ord_f64(old), member.as_bytes()])[..])
-                    .map_err(db_err)?;
-            }
-            None => self.add_len(index, 1)?,
-        }
-        self.scores
-            .insert(
-                &concat(&[&prefix, &ord_f64(score), member.as_bytes()])[..],
-                (),
-            )
-            .map_err(db_err)?;
-        Ok(())
+    fn member(&self, member: &str) -> Vec<u8> {
+        concat(&[&self.prefix, &[INDEX_MEMBER], member.as_bytes()])
     }
 
-    fn remove(&mut self, index: &str, member: &str) -> StoreResult<bool> {
-        let prefix = name_prefix(index);
-        let mkey = concat(&[&prefix, member.as_bytes()]);
-        let old = self
-            .members
-            .remove(&mkey[..])
-            .map_err(db_err)?
-            .map(|g| g.value());
-        let Some(old) = old else {
-            return Ok(false);
-        };
-        self.scores
-            .remove(&concat(&[&prefix, &ord_f64(old), member.as_bytes()])[..])
-            .map_err(db_err)?;
-        self.add_len(index, -1)?;
-        Ok(true)
+    fn len(&self) -> Vec<u8> {
+        concat(&[&self.prefix, &[INDEX_LEN]])
+    }
+
+    fn score(&self, score: f64, member: &str) -> Vec<u8> {
+        concat(&[
+            &self.prefix,
+            &[INDEX_SCORE],
+            &ord_f64(score),
+            member.as_bytes(),
+        ])
+    }
+
+    /// The bounds of the entries scored from `min` to `max` (both included).
+    fn scores_between(&self, min: f64, max: f64) -> (Vec<u8>, Vec<u8>) {
+        let hi = u64::from_be_bytes(ord_f64(max)).saturating_add(1);
+        (
+            concat(&[&self.prefix, &[INDEX_SCORE], &ord_f64(min)]),
+            concat(&[&self.prefix, &[INDEX_SCORE], &hi.to_be_bytes()]),
+        )
+    }
+
+    /// The bounds of all its entries by score.
+    fn all_scores(&self) -> (Vec<u8>, Vec<u8>) {
+        (
+            concat(&[&self.prefix, &[INDEX_SCORE]]),
+            concat(&[&self.prefix, &[INDEX_SCORE + 1]]),
+        )
+    }
+
+    /// `(score, member)` of an entry by score.
+    fn split_score(&self, key: &[u8]) -> StoreResult<(f64, String)> {
+        let (num, member) = split_sorted_key(key, self.prefix.len() + 1)?;
+        Ok((unord_f64(num), member))
+    }
+}
+
+fn eight_bytes(v: &[u8], key: &[u8]) -> StoreResult<[u8; 8]> {
+    v.try_into()
+        .map_err(|_| corrupt(String::from_utf8_lossy(key), "index value is not 8 bytes"))
+}
+
+/// A member's score in an index.
+fn index_score_in(
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    keys: &IndexKeys,
+    member: &str,
+) -> StoreResult<Option<f64>> {
+    let key = keys.member(member);
+    match table.get(&key[..]).map_err(db_err)? {
+        Some(v) => Ok(Some(f64::from_bits(u64::from_be_bytes(eight_bytes(
+            v.value(),
+            &key,
+        )?)))),
+        None => Ok(None),
+    }
+}
+
+/// How many members an index has.
+fn index_len_in(
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    keys: &IndexKeys,
+) -> StoreResult<u64> {
+    let key = keys.len();
+    match table.get(&key[..]).map_err(db_err)? {
+        Some(v) => Ok(u64::from_be_bytes(eight_bytes(v.value(), &key)?)),
+        None => Ok(0),
     }
 }
 
 /// The lowest `(score, member)` of an index.
 fn index_min(
-    scores: &impl ReadableTable<&'static [u8], ()>,
-    index: &str,
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    keys: &IndexKeys,
 ) -> StoreResult<Option<(f64, String)>> {
-    let prefix = name_prefix(index);
-    let end = name_prefix_end(&prefix);
-    let Some(key) = keys_in(scores, &prefix, &end, 1)?.pop() else {
-        return Ok(None);
-    };
-    let (num, member) = split_sorted_key(&key, prefix.len())?;
-    Ok(Some((unord_f64(num), member)))
+    let (lo, hi) = keys.all_scores();
+    match keys_in(table, &lo, &hi, 1)?.pop() {
+        Some(key) => Ok(Some(keys.split_score(&key)?)),
+        None => Ok(None),
+    }
+}
+
+/// The index table opened in a write transaction.
+struct IndexTables<'t> {
+    table: Table<'t, &'static [u8], &'static [u8]>,
+}
+
+impl<'t> IndexTables<'t> {
+    fn open(txn: &'t WriteTransaction) -> StoreResult<Self> {
+        Ok(Self {
+            table: txn.open_table(INDEXES).map_err(db_err)?,
+        })
+    }
+
+    fn len(&self, index: &str) -> StoreResult<u64> {
+        index_len_in(&self.table, &IndexKeys::of(index))
+    }
+
+    fn contains(&self, index: &str, member: &str) -> StoreResult<bool> {
+        Ok(index_score_in(&self.table, &IndexKeys::of(index), member)?.is_some())
+    }
+
+    fn min(&self, index: &str) -> StoreResult<Option<(f64, String)>> {
+        index_min(&self.table, &IndexKeys::of(index))
+    }
+
+    fn add_len(&mut self, keys: &IndexKeys, delta: i64) -> StoreResult<()> {
+        let new = index_len_in(&self.table, keys)?.saturating_add_signed(delta);
+        let key = keys.len();
+        if new == 0 {
+            self.table.remove(&key[..]).map_err(db_err)?;
+        } else {
+            self.table
+                .insert(&key[..], &new.to_be_bytes()[..])
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    fn put(&mut self, index: &str, member: &str, score: f64) -> StoreResult<()> {
+        let keys = IndexKeys::of(index);
+        match index_score_in(&self.table, &keys, member)? {
+            Some(old) if old.to_bits() == score.to_bits() => return Ok(()),
+            Some(old) => {
+                self.table
+                    .remove(&keys.score(old, member)[..])
+                    .map_err(db_err)?;
+            }
+            None => self.add_len(&keys, 1)?,
+        }
+        self.table
+            .insert(&keys.member(member)[..], &score.to_bits().to_be_bytes()[..])
+            .map_err(db_err)?;
+        self.table
+            .insert(&keys.score(score, member)[..], &[][..])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn remove(&mut self, index: &str, member: &str) -> StoreResult<bool> {
+        let keys = IndexKeys::of(index);
+        let Some(old) = index_score_in(&self.table, &keys, member)? else {
+            return Ok(false);
+        };
+        self.table
+            .remove(&keys.member(member)[..])
+            .map_err(db_err)?;
+        self.table
+            .remove(&keys.score(old, member)[..])
+            .map_err(db_err)?;
+        self.add_len(&keys, -1)?;
+        Ok(true)
+    }
+}
+
+/// Moves the sorted indexes of a store written before [`INDEXES`] existed
+/// (three tables: members, scores, sizes) into it, then deletes the old
+/// tables. Runs once, in the transaction that opens the store.
+fn migrate_indexes(txn: &WriteTransaction) -> StoreResult<()> {
+    let old = txn
+        .list_tables()
+        .map_err(db_err)?
+        .any(|t| t.name() == "index_members");
+    if !old {
+        return Ok(());
+    }
+    {
+        let members = txn.open_table(OLD_INDEX_MEMBERS).map_err(db_err)?;
+        let sizes = txn.open_table(OLD_INDEX_LEN).map_err(db_err)?;
+        let mut new = txn.open_table(INDEXES).map_err(db_err)?;
+        for entry in members.iter().map_err(db_err)? {
+            let (k, v) = entry.map_err(db_err)?;
+            let key = k.value();
+            // The name prefix ends at its terminator 0x00 0x01 (a 0x00 of
+            // the name itself is escaped as 0x00 0xFF).
+            let end = key
+                .windows(2)
+                .position(|w| w == [0x00, 0x01])
+                .map(|at| at + 2)
+                .ok_or_else(|| corrupt(String::from_utf8_lossy(key), "index key without a name"))?;
+            let keys = IndexKeys {
+                prefix: key[..end].to_vec(),
+            };
+            let member = std::str::from_utf8(&key[end..])
+                .map_err(|e| corrupt(String::from_utf8_lossy(key), e.to_string()))?;
+            let score = v.value();
+            new.insert(&keys.member(member)[..], &score.to_bits().to_be_bytes()[..])
+                .map_err(db_err)?;
+            new.insert(&keys.score(score, member)[..], &[][..])
+                .map_err(db_err)?;
+        }
+        for entry in sizes.iter().map_err(db_err)? {
+            let (k, v) = entry.map_err(db_err)?;
+            new.insert(
+                &IndexKeys::of(k.value()).len()[..],
+                &v.value().to_be_bytes()[..],
+            )
+            .map_err(db_err)?;
+        }
+    }
+    txn.delete_table(OLD_INDEX_MEMBERS).map_err(db_err)?;
+    txn.delete_table(OLD_INDEX_SCORES).map_err(db_err)?;
+    txn.delete_table(OLD_INDEX_LEN).map_err(db_err)?;
+    tracing::info!("embedded store: sorted indexes moved into one table");
+    Ok(())
 }
 
 fn unord_f64(b: [u8; 8]) -> f64 {
@@ -841,9 +984,8 @@ impl EmbeddedBackend {
         txn.open_table(JOBS_DEAD).map_err(db_err)?;
         txn.open_table(JOBS_COUNT).map_err(db_err)?;
         txn.open_table(JOBS_META).map_err(db_err)?;
-        txn.open_table(INDEX_MEMBERS).map_err(db_err)?;
-        txn.open_table(INDEX_SCORES).map_err(db_err)?;
-        txn.open_table(INDEX_LEN).map_err(db_err)?;
+        migrate_indexes(&txn)?;
+        txn.open_table(INDEXES).map_err(db_err)?;
         txn.open_table(LISTS).map_err(db_err)?;
         txn.open_table(LIST_LEN).map_err(db_err)?;
         txn.open_table(COUNTERS).map_err(db_err)?;
@@ -1388,17 +1530,15 @@ impl Backend for EmbeddedBackend {
         if limit == 0 || min > max {
             return Ok(Vec::new());
         }
-        let prefix = name_prefix(index);
-        let lo = concat(&[&prefix, &ord_f64(min)]);
-        let hi_num = u64::from_be_bytes(ord_f64(max)).saturating_add(1);
-        let hi = concat(&[&prefix, &hi_num.to_be_bytes()]);
+        let keys = IndexKeys::of(index);
         self.read(move |txn| {
-            let scores = txn.open_table(INDEX_SCORES).map_err(db_err)?;
-            keys_in(&scores, &lo, &hi, limit)?
+            let table = txn.open_table(INDEXES).map_err(db_err)?;
+            let (lo, hi) = keys.scores_between(min, max);
+            keys_in(&table, &lo, &hi, limit)?
                 .into_iter()
                 .map(|k| {
-                    let (num, member) = split_sorted_key(&k, prefix.len())?;
-                    Ok((member, unord_f64(num)))
+                    let (score, member) = keys.split_score(&k)?;
+                    Ok((member, score))
                 })
                 .collect()
         })
@@ -1416,21 +1556,19 @@ impl Backend for EmbeddedBackend {
         if limit == 0 || min > max {
             return Ok(Vec::new());
         }
-        let prefix = name_prefix(index);
-        let lo = concat(&[&prefix, &ord_f64(min)]);
-        let hi_num = u64::from_be_bytes(ord_f64(max)).saturating_add(1);
-        let hi = concat(&[&prefix, &hi_num.to_be_bytes()]);
+        let keys = IndexKeys::of(index);
         self.read(move |txn| {
-            let scores = txn.open_table(INDEX_SCORES).map_err(db_err)?;
+            let table = txn.open_table(INDEXES).map_err(db_err)?;
+            let (lo, hi) = keys.scores_between(min, max);
             let mut out = Vec::new();
-            for entry in scores
+            for entry in table
                 .range::<&[u8]>(&lo[..]..&hi[..])
                 .map_err(db_err)?
                 .rev()
             {
                 let (k, _) = entry.map_err(db_err)?;
-                let (num, member) = split_sorted_key(k.value(), prefix.len())?;
-                out.push((member, unord_f64(num)));
+                let (score, member) = keys.split_score(k.value())?;
+                out.push((member, score));
                 if out.len() >= limit {
                     break;
                 }
@@ -1441,21 +1579,17 @@ impl Backend for EmbeddedBackend {
     }
 
     async fn index_rank(&self, index: &str, member: &str) -> StoreResult<Option<u64>> {
-        let prefix = name_prefix(index);
-        let mkey = concat(&[&prefix, member.as_bytes()]);
+        let keys = IndexKeys::of(index);
         let member = member.to_owned();
         self.read(move |txn| {
-            let members = txn.open_table(INDEX_MEMBERS).map_err(db_err)?;
-            let Some(score) = members.get(&mkey[..]).map_err(db_err)?.map(|g| g.value()) else {
+            let table = txn.open_table(INDEXES).map_err(db_err)?;
+            let Some(score) = index_score_in(&table, &keys, &member)? else {
                 return Ok(None);
             };
-            let skey = concat(&[&prefix, &ord_f64(score), member.as_bytes()]);
-            let scores = txn.open_table(INDEX_SCORES).map_err(db_err)?;
+            let (first, _) = keys.all_scores();
+            let own = keys.score(score, &member);
             let mut rank = 0;
-            for entry in scores
-                .range::<&[u8]>(&prefix[..]..&skey[..])
-                .map_err(db_err)?
-            {
+            for entry in table.range::<&[u8]>(&first[..]..&own[..]).map_err(db_err)? {
                 entry.map_err(db_err)?;
                 rank += 1;
             }
@@ -1465,22 +1599,20 @@ impl Backend for EmbeddedBackend {
     }
 
     async fn index_score(&self, index: &str, member: &str) -> StoreResult<Option<f64>> {
-        let mkey = concat(&[&name_prefix(index), member.as_bytes()]);
+        let keys = IndexKeys::of(index);
+        let member = member.to_owned();
         self.read(move |txn| {
-            let members = txn.open_table(INDEX_MEMBERS).map_err(db_err)?;
-            Ok(members.get(&mkey[..]).map_err(db_err)?.map(|g| g.value()))
+            let table = txn.open_table(INDEXES).map_err(db_err)?;
+            index_score_in(&table, &keys, &member)
         })
         .await
     }
 
     async fn index_len(&self, index: &str) -> StoreResult<u64> {
-        let index = index.to_owned();
+        let keys = IndexKeys::of(index);
         self.read(move |txn| {
-            let len = txn.open_table(INDEX_LEN).map_err(db_err)?;
-            Ok(len
-                .get(index.as_str())
-                .map_err(db_err)?
-                .map_or(0, |g| g.value()))
+            let table = txn.open_table(INDEXES).map_err(db_err)?;
+            index_len_in(&table, &keys)
         })
         .await
     }
@@ -1504,17 +1636,12 @@ impl Backend for EmbeddedBackend {
         let holder = holder.to_owned();
         self.write(move |txn| {
             let mut t = IndexTables::open(txn)?;
-            let held = t
-                .len
-                .get(holder.as_str())
-                .map_err(db_err)?
-                .map_or(0, |g| g.value());
-            if held >= capacity {
+            if t.len(&holder)? >= capacity {
                 return Ok(None);
             }
             let mut best: Option<(usize, f64, String)> = None;
             for (i, index) in indexes.iter().enumerate() {
-                if let Some((score, member)) = index_min(&t.scores, index)?
+                if let Some((score, member)) = t.min(index)?
                     && best.as_ref().is_none_or(|(_, s, _)| score < *s)
                 {
                     best = Some((i, score, member));
@@ -1544,16 +1671,10 @@ impl Backend for EmbeddedBackend {
         let (from, member, to) = (from.to_owned(), member.to_owned(), to.to_owned());
         self.write(move |txn| {
             let mut t = IndexTables::open(txn)?;
-            let mkey = concat(&[&name_prefix(&from), member.as_bytes()]);
-            if t.members.get(&mkey[..]).map_err(db_err)?.is_none() {
+            if !t.contains(&from, &member)? {
                 return Ok(MoveOutcome::NotInSource);
             }
-            let held = t
-                .len
-                .get(to.as_str())
-                .map_err(db_err)?
-                .map_or(0, |g| g.value());
-            if held >= capacity {
+            if t.len(&to)? >= capacity {
                 return Ok(MoveOutcome::Full);
             }
             t.remove(&from, &member)?;
@@ -2022,6 +2143,80 @@ mod tests {
         assert!(
             docs.iter()
                 .all(|d| d.as_ref().is_some_and(|d| d.data == b"doc"))
+        );
+    }
+
+    /// A store written with the three-table index layout opens with its
+    /// indexes intact in the one table, and the old tables gone.
+    #[tokio::test]
+    async fn indexes_of_the_old_layout_are_moved_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Database::create(dir.path().join(DB_FILE)).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut members = txn.open_table(OLD_INDEX_MEMBERS).unwrap();
+                let mut scores = txn.open_table(OLD_INDEX_SCORES).unwrap();
+                let mut sizes = txn.open_table(OLD_INDEX_LEN).unwrap();
+                for (index, member, score) in [
+                    ("queue", "case-b", 2.0),
+                    ("queue", "case-a", -1.5),
+                    ("odd\0name", "x", 7.0),
+                ] {
+                    let prefix = name_prefix(index);
+                    members
+                        .insert(&concat(&[&prefix, member.as_bytes()])[..], score)
+                        .unwrap();
+                    scores
+                        .insert(
+                            &concat(&[&prefix, &ord_f64(score), member.as_bytes()])[..],
+                            (),
+                        )
+                        .unwrap();
+                }
+                sizes.insert("queue", 2).unwrap();
+                sizes.insert("odd\0name", 1).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let backend = EmbeddedBackend::open(dir.path()).unwrap();
+        assert_eq!(
+            backend
+                .index_range("queue", f64::MIN, f64::MAX, 10)
+                .await
+                .unwrap(),
+            [("case-a".to_string(), -1.5), ("case-b".to_string(), 2.0)]
+        );
+        assert_eq!(backend.index_len("queue").await.unwrap(), 2);
+        assert_eq!(backend.index_len("odd\0name").await.unwrap(), 1);
+        assert_eq!(
+            backend.index_score("odd\0name", "x").await.unwrap(),
+            Some(7.0)
+        );
+        assert_eq!(
+            backend.index_rank("queue", "case-b").await.unwrap(),
+            Some(1)
+        );
+        // And it goes on working: a move, a removal.
+        backend.index_put("queue", "case-a", 3.0).await.unwrap();
+        assert_eq!(
+            backend
+                .index_range_rev("queue", f64::MIN, f64::MAX, 1)
+                .await
+                .unwrap(),
+            [("case-a".to_string(), 3.0)]
+        );
+        assert!(backend.index_remove("queue", "case-b").await.unwrap());
+        assert_eq!(backend.index_len("queue").await.unwrap(), 1);
+        let txn = backend.db.begin_read().unwrap();
+        let tables: Vec<String> = txn
+            .list_tables()
+            .unwrap()
+            .map(|t| t.name().to_string())
+            .collect();
+        assert!(
+            !tables.iter().any(|t| t.starts_with("index_")),
+            "{tables:?}"
         );
     }
 
