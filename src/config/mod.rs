@@ -858,7 +858,7 @@ impl Default for WorkersConfig {
     fn default() -> Self {
         Self {
             inbound_concurrency: 256,
-            outbox_concurrency: 64,
+            outbox_concurrency: 256,
             media_concurrency: 4,
             poll_interval: HumanDuration::millis(200),
             lease: HumanDuration::secs(10),
