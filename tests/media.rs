@@ -569,6 +569,9 @@ async fn the_bot_understands_files(store: StoreKind) {
     wa_sends_file(&h, wa, "image", PNG, "image/png", json!({})).await;
     let case = case_of(&h, Channel::WhatsApp, wa).await;
     settled_files(&h, &case, 2).await;
+    // Its turn is over (and its reply, if any, sent) only once the workers
+    // are idle: the file settling says nothing about the turn.
+    h.idle().await;
     assert_eq!(h.texts_to(wa).len(), before + 1, "{:?}", h.texts_to(wa));
 
     // Out of the blue, a photo gets the fallback's question.

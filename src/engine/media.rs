@@ -45,15 +45,23 @@ pub(super) fn handling(media: &InboundMedia) -> Option<Handling> {
     }
 }
 
+/// The family of rules that thank the customer for a file.
+const MEDIA_RECEIVED: &str = "media_received";
+
+/// Whether the rule `name` is of `family`: `family` itself or `family_*`.
+fn is_family(name: &str, family: &str) -> bool {
+    name.strip_prefix(family)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('_'))
+}
+
 /// The rule of `family` (`media_received`, `voice_note`) for this moment: the
 /// highest priority among `family` and `family_*` whose `when` and `channels`
 /// allow it; the first defined on a tie.
 pub(super) fn pick<'r>(rules: &'r RuleSet, family: &str, ctx: &MatchContext) -> Option<&'r Intent> {
-    let prefix = format!("{family}_");
     rules
         .intents()
         .iter()
-        .filter(|i| i.name == family || i.name.starts_with(&prefix))
+        .filter(|i| is_family(&i.name, family))
         .filter(|i| i.allows_channel(ctx.channel) && i.when.allows(ctx.business_hours_open))
         .rev()
         .max_by_key(|i| i.priority)
@@ -68,7 +76,9 @@ impl Turn<'_> {
         }
     }
 
-    /// Whether the bot's last reply in this case asked for a file.
+    /// Whether the bot's last reply in this case asked for a file, or
+    /// thanked the customer for one (more of the same burst are expected:
+    /// a second photo must not get the fallback's "I did not understand").
     async fn file_expected(&self) -> Result<bool, super::EngineError> {
         let config = self.engine.config();
         let transcript = self.engine.store().transcript(&self.conv.id).await?;
@@ -79,6 +89,7 @@ impl Turn<'_> {
         Ok(last_intent.flatten().is_some_and(|name| {
             config.intents.asks_for_media.contains(&name)
                 || config.handoff.complaint_intents.contains(&name)
+                || is_family(&name, MEDIA_RECEIVED)
         }))
     }
 
@@ -94,15 +105,20 @@ impl Turn<'_> {
             return Ok(());
         }
         let word = self.media_word.unwrap_or_default();
-        match pick(rules, "media_received", &self.match_context()) {
+        match pick(rules, MEDIA_RECEIVED, &self.match_context()) {
             Some(intent) => {
                 let intent = intent.clone();
                 let default = Texts::new(self.lang).media_received(word);
                 self.say_intent(&intent, default, None).await;
             }
-            None => self
-                .replies
-                .push(Texts::new(self.lang).media_received(word)),
+            None => {
+                // The built-in thank-you is this family's answer too: the
+                // transcript says so, and the next file of the burst is
+                // expected (see `file_expected`).
+                self.intent = Some(MEDIA_RECEIVED.to_string());
+                self.replies
+                    .push(Texts::new(self.lang).media_received(word));
+            }
         }
         Ok(())
     }
