@@ -127,7 +127,9 @@ impl Outbox {
     }
 
     /// Stores a message for delivery. Idempotent for a given `id`: a record that
-    /// exists is returned as it is and not sent again.
+    /// exists is returned as it is and not sent again. Read receipts are not
+    /// stored: [`Outbox::mark_read`] sends them (one enqueued here is dropped
+    /// when its turn comes, as those an older version stored are).
     pub async fn enqueue(&self, out: Outgoing) -> Result<OutboundRecord, OutboxError> {
         let now = self.store.now_ms();
         let id = out
@@ -772,18 +774,60 @@ mod tests {
         }
     }
 
-    /// Read receipts take a sending slot only when one is free (they never
-    /// wait, so they never hold a reply back), leave nothing in the store, are
-    /// sent once per `once` id, and drop the typing indicator once the answer
-    /// left.
-    #[tokio::test]
-    async fn read_receipts_never_wait_leave_nothing_and_repeat_only_when_asked() {
+    /// An outbox over a fresh embedded store at a manual clock, sending from
+    /// the number `number` at `rate` messages a second through a scripted
+    /// client.
+    struct OneNumber {
+        _dir: tempfile::TempDir,
+        clock: Arc<ManualClock>,
+        store: Store,
+        client: Arc<Scripted>,
+        outbox: Outbox,
+    }
+
+    fn one_number(rate: f64) -> OneNumber {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::at_ms(1_000_000_000));
         let store = Store::new(
             Arc::new(EmbeddedBackend::open(dir.path()).unwrap()),
             clock.clone(),
         );
+        let client = Arc::new(Scripted::default());
+        let outbox = Outbox::new(
+            store.clone(),
+            Bus::new(),
+            Senders::new(
+                vec![Sender {
+                    id: "number".into(),
+                    client: Some(client.clone()),
+                    rate,
+                }],
+                Vec::new(),
+            ),
+        );
+        OneNumber {
+            _dir: dir,
+            clock,
+            store,
+            client,
+            outbox,
+        }
+    }
+
+    /// Read receipts take a sending slot only when one is free (they never
+    /// wait, so they never hold a reply back), leave nothing in the store, are
+    /// sent once per `once` id, and drop the typing indicator once the answer
+    /// left.
+    #[tokio::test]
+    async fn read_receipts_never_wait_leave_nothing_and_repeat_only_when_asked() {
+        // One message per second, no burst: a slot taken is a slot gone.
+        let OneNumber {
+            _dir,
+            clock,
+            store,
+            client,
+            outbox,
+        } = one_number(1.0);
         let contact = ContactRef {
             external_id: "a".into(),
             name: None,
@@ -794,20 +838,6 @@ mod tests {
             .touch_contact(Channel::WhatsApp, &contact, "number", clock.now_ms())
             .await
             .unwrap();
-        let client = Arc::new(Scripted::default());
-        // One message per second, no burst: a slot taken is a slot gone.
-        let outbox = Outbox::new(
-            store.clone(),
-            Bus::new(),
-            Senders::new(
-                vec![Sender {
-                    id: "number".into(),
-                    client: Some(client.clone()),
-                    rate: 1.0,
-                }],
-                Vec::new(),
-            ),
-        );
         let worker = Worker::new(
             Arc::new(outbox.clone()),
             store.clone(),
@@ -877,25 +907,13 @@ mod tests {
     /// keep the slots they need under load.
     #[tokio::test]
     async fn read_receipts_leave_half_the_burst_to_replies() {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = Arc::new(ManualClock::at_ms(1_000_000_000));
-        let store = Store::new(
-            Arc::new(EmbeddedBackend::open(dir.path()).unwrap()),
-            clock.clone(),
-        );
-        let client = Arc::new(Scripted::default());
-        let outbox = Outbox::new(
-            store.clone(),
-            Bus::new(),
-            Senders::new(
-                vec![Sender {
-                    id: "number".into(),
-                    client: Some(client.clone()),
-                    rate: 4.0,
-                }],
-                Vec::new(),
-            ),
-        );
+        let OneNumber {
+            _dir,
+            store,
+            client,
+            outbox,
+            ..
+        } = one_number(4.0);
         let key = RateKey::Sender(Channel::WhatsApp, "number");
         let receipt = || outbox.mark_read(None, "a", "m", false, None);
         // One of four slots in use: the receipt takes the second.
