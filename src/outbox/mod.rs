@@ -218,11 +218,12 @@ impl Outbox {
     /// worth the store writes a message costs. It never holds a reply back:
     /// it takes a sending slot of the number only when at least half of the
     /// number's burst is free right now (see [`receipt_burst`]) and is dropped
-    /// otherwise (also while the number cools down after a rate limit). The typing indicator is left out once the bot's answer to the
-    /// message has gone out. `once`: an id under which it is sent at most once
-    /// across processes (an agent typing, one per message and 20 s); the bot's
-    /// receipt needs none (one per inbound message, and one repeated by a redone
-    /// turn is invisible).
+    /// otherwise (also while the number cools down after a rate limit). The
+    /// typing indicator is left out once the bot's answer to the message has
+    /// gone out. `once`: an id under which it is sent at most once across
+    /// processes (an agent typing, one per message and 20 s); the bot's
+    /// receipt needs none (one per inbound message, and one repeated by a
+    /// redone turn is invisible).
     ///
     /// Returns the send under way, if one was started (a caller may await it;
     /// dropping the handle lets it run on). Errors are the store's only.

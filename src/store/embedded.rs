@@ -26,9 +26,9 @@
 //! | `jobs_dead`      | queue + position (8 bytes BE; gaps where entries were removed) | dead-letter entry |
 //! | `jobs_count`     | queue + `p`/`l`/`d`                   | pending / leased / dead count      |
 //! | `jobs_meta`      | `lease_seq`, `counts_kept`            | last lease token; counts kept flag |
-//! | `index_members`  | index + member                        | score                              |
-//! | `index_scores`   | index + score (orderable) + member    | ()                                 |
-//! | `index_len`      | index                                 | member count                       |
+//! | `indexes`        | index + `m` + member                  | score (f64 bits, 8 bytes BE)       |
+//! |                  | index + `n`                           | member count (8 bytes BE)          |
+//! |                  | index + `s` + score (orderable) + member | (empty)                         |
 //! | `lists`          | list + position (8 bytes BE)          | item                               |
 //! | `list_len`       | list                                  | length                             |
 //! | `counters`       | key                                   | value                              |
@@ -46,6 +46,11 @@
 //! Leases: opening the file releases every lease the previous run left (only
 //! one process opens it, so their holders are gone) and the jobs are claimable
 //! at once.
+//!
+//! A sorted index's three kinds of entries share one table and sit next to
+//! each other, so changing an index dirties few pages (stores written with
+//! the earlier three tables `index_members`, `index_scores`, `index_len` are
+//! moved into `indexes` when opened).
 //!
 //! Costs: claims read only the due-ordered tables; `jobs_counts` and
 //! `index_len` are lookups; `index_rank` walks the index's entries, O(n) in
