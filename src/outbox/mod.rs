@@ -665,7 +665,7 @@ mod tests {
     use super::*;
     use crate::channels::client::ChannelClient;
     use crate::channels::{ContactRef, SendReceipt};
-    use crate::clock::{Clock, ManualClock};
+    use crate::clock::ManualClock;
     use crate::jobs::{Settings, Worker};
     use crate::store::embedded::EmbeddedBackend;
 
@@ -690,6 +690,21 @@ mod tests {
                     platform_message_id: Some(format!("wamid.{}", msg.to)),
                 }))
         }
+    }
+
+    /// The WhatsApp customer `who` wrote to the number `number` just now
+    /// (their 24-hour window is open).
+    async fn customer_wrote(store: &Store, who: &str) {
+        let contact = ContactRef {
+            external_id: who.into(),
+            name: None,
+            wa_id: None,
+            user_id: None,
+        };
+        store
+            .touch_contact(Channel::WhatsApp, &contact, "number", store.now_ms())
+            .await
+            .unwrap();
     }
 
     fn text_to(to: &str) -> Outgoing {
@@ -718,16 +733,7 @@ mod tests {
             clock.clone(),
         );
         for who in ["a", "b"] {
-            let contact = ContactRef {
-                external_id: who.into(),
-                name: None,
-                wa_id: None,
-                user_id: None,
-            };
-            store
-                .touch_contact(Channel::WhatsApp, &contact, "number", clock.now_ms())
-                .await
-                .unwrap();
+            customer_wrote(&store, who).await;
         }
         let client = Arc::new(Scripted {
             script: Mutex::new(VecDeque::from([Err(SendError::Retryable {
@@ -829,16 +835,7 @@ mod tests {
             client,
             outbox,
         } = one_number(1.0);
-        let contact = ContactRef {
-            external_id: "a".into(),
-            name: None,
-            wa_id: None,
-            user_id: None,
-        };
-        store
-            .touch_contact(Channel::WhatsApp, &contact, "number", clock.now_ms())
-            .await
-            .unwrap();
+        customer_wrote(&store, "a").await;
         let worker = Worker::new(
             Arc::new(outbox.clone()),
             store.clone(),
