@@ -488,166 +488,137 @@ async fn handle_message(
         }
         Ok::<_, EngineError>(())
     };
-    let recorded = record_message(engine, event, msg, &conv);
+    let recorded = record_message(engine, event, msg, &contact, &conv, now);
     tokio::try_join!(opened_case, recorded)?;
-    // The search terms are written while the turn answers: nothing in the
-    // answer needs them, and the reply does not wait for their commit. A turn
-    // that fails is redone whole, terms included.
-    let case_id = conv.id.clone();
-    let findable = findable_texts(msg, &contact, &case_id);
-    let indexed = async {
-        let texts: Vec<&str> = findable.iter().map(String::as_str).collect();
-        store.index_for_search(&case_id, &texts, now).await?;
-        Ok::<_, EngineError>(())
+    let mut turn = Turn {
+        engine,
+        channel,
+        msg,
+        contact,
+        conv,
+        lang,
+        replies: Vec::new(),
+        buttons: Vec::new(),
+        intent: None,
+        files: Vec::new(),
+        media_word: media
+            .as_ref()
+            .map(|m| Texts::new(lang).media_word(m.kind, m.voice)),
+        topic: None,
     };
-    let answered = async {
-        let mut turn = Turn {
-            engine,
-            channel,
-            msg,
-            contact,
-            conv,
-            lang,
-            replies: Vec::new(),
-            buttons: Vec::new(),
-            intent: None,
-            files: Vec::new(),
-            media_word: media
-                .as_ref()
-                .map(|m| Texts::new(lang).media_word(m.kind, m.voice)),
-            topic: None,
-        };
 
-        let rules = engine.rules().current();
-        let ctx = MatchContext {
-            channel: Some(channel),
-            business_hours_open: engine.hours().is_open(store.clock().now()),
-        };
-        let (next, entities) = next_step(&rules, &turn.conv, &msg.content, lang, &ctx, now);
-        // The bot asks while it owns the case; an opt-out is confirmed in the
-        // queue too (opt-outs are honoured whoever owns the case).
-        let state = turn.conv.state;
-        let asks = |confirms: bool| state == State::Bot || (confirms && state == State::Queued);
-        let opened = match &next {
-            Next::Ask {
-                question,
-                confirms_opt_out,
-            } if asks(*confirms_opt_out) => Some(clarify::open(question, *confirms_opt_out, now)),
-            _ => None,
-        };
-        // One write: the numbers given, and the question asked (any other
-        // message closes the open one).
-        let values = crate::intents::entities::template_values(&entities);
-        if !values.is_empty() || turn.conv.question.is_some() || opened.is_some() {
-            turn.conv = store
-                .update_conversation(&turn.conv.id, |c| {
-                    for (var, value) in &values {
-                        let key = var.trim_start_matches("case.");
-                        if key == "tracking_number" {
-                            // A new tracking number's courier replaces the old one.
-                            c.entities.remove("courier");
-                        }
-                        c.entities.insert(key.to_string(), value.clone());
+    let rules = engine.rules().current();
+    let ctx = MatchContext {
+        channel: Some(channel),
+        business_hours_open: engine.hours().is_open(store.clock().now()),
+    };
+    let (next, entities) = next_step(&rules, &turn.conv, &msg.content, lang, &ctx, now);
+    // The bot asks while it owns the case; an opt-out is confirmed in the
+    // queue too (opt-outs are honoured whoever owns the case).
+    let state = turn.conv.state;
+    let asks = |confirms: bool| state == State::Bot || (confirms && state == State::Queued);
+    let opened = match &next {
+        Next::Ask {
+            question,
+            confirms_opt_out,
+        } if asks(*confirms_opt_out) => Some(clarify::open(question, *confirms_opt_out, now)),
+        _ => None,
+    };
+    // One write: the numbers given, and the question asked (any other
+    // message closes the open one).
+    let values = crate::intents::entities::template_values(&entities);
+    if !values.is_empty() || turn.conv.question.is_some() || opened.is_some() {
+        turn.conv = store
+            .update_conversation(&turn.conv.id, |c| {
+                for (var, value) in &values {
+                    let key = var.trim_start_matches("case.");
+                    if key == "tracking_number" {
+                        // A new tracking number's courier replaces the old one.
+                        c.entities.remove("courier");
                     }
-                    c.question = opened.clone();
-                })
-                .await?;
+                    c.entities.insert(key.to_string(), value.clone());
+                }
+                c.question = opened.clone();
+            })
+            .await?;
+    }
+    let chosen: Option<Intent> = match next {
+        Next::Intent { intent, topic } => {
+            turn.topic = topic.map(|t| *t);
+            Some(*intent)
         }
-        let chosen: Option<Intent> = match next {
-            Next::Intent { intent, topic } => {
-                turn.topic = topic.map(|t| *t);
-                Some(*intent)
-            }
-            Next::Ask { question, .. } if opened.is_some() => {
-                turn.replies.push(question.body);
-                turn.buttons = question.buttons;
-                return turn.send().await;
-            }
-            Next::StaySubscribed if state != State::Assigned => {
-                turn.replies.push(Texts::new(lang).stays_subscribed());
-                return turn.send().await;
-            }
-            Next::Stale if state == State::Bot => {
-                turn.replies.push(Texts::new(lang).stale_choice());
-                return turn.send().await;
-            }
-            Next::Ask { .. } | Next::StaySubscribed | Next::Stale | Next::Fallback => None,
-        };
-
-        // Opt-out and opt-in are honoured whoever owns the conversation.
-        if let Some(intent) = &chosen
-            && matches!(intent.action, Action::OptOut | Action::OptIn)
-        {
-            let out = intent.action == Action::OptOut;
-            store
-                .update_contact(channel, &msg.contact.external_id, |c| c.opted_out = out)
-                .await?;
-            engine
-                .bus()
-                .publish(&Event::OptOutChanged {
-                    contact: Box::new(turn.contact.clone()),
-                    opted_out: out,
-                })
-                .await?;
-            if turn.conv.state == State::Assigned {
-                engine
-                    .store()
-                    .system_line(&turn.conv.id, SystemEvent::OptOut { out })
-                    .await?;
-                return Ok(());
-            }
-            let fallback = if out {
-                Texts::new(lang).opted_out()
-            } else {
-                Texts::new(lang).opted_in()
-            };
-            turn.say_intent(intent, fallback, None).await;
+        Next::Ask { question, .. } if opened.is_some() => {
+            turn.replies.push(question.body);
+            turn.buttons = question.buttons;
             return turn.send().await;
         }
-
-        match turn.conv.state {
-            State::Bot => bot_turn(&mut turn, chosen, &rules).await?,
-            State::Queued => {
-                queued_turn(&mut turn, chosen.as_ref()).await?;
-                if let Some(m) = &media {
-                    turn.queued_file_turn(m, &rules).await?;
-                }
-            }
-            // The agent owns it: everything goes to them, the bot stays silent.
-            State::Assigned | State::Resolved => {}
+        Next::StaySubscribed if state != State::Assigned => {
+            turn.replies.push(Texts::new(lang).stays_subscribed());
+            return turn.send().await;
         }
-        turn.send().await
+        Next::Stale if state == State::Bot => {
+            turn.replies.push(Texts::new(lang).stale_choice());
+            return turn.send().await;
+        }
+        Next::Ask { .. } | Next::StaySubscribed | Next::Stale | Next::Fallback => None,
     };
-    tokio::try_join!(indexed, answered)?;
-    Ok(())
-}
 
-/// What a customer's message makes its case findable by: the message's
-/// text, the case id, the contact's id, name and WhatsApp id.
-fn findable_texts(
-    msg: &InboundMessage,
-    contact: &crate::store::Contact,
-    case_id: &str,
-) -> Vec<String> {
-    let mut texts = vec![
-        msg.content.summary(),
-        case_id.to_string(),
-        contact.external_id.clone(),
-    ];
-    texts.extend(contact.display_name().map(str::to_string));
-    texts.extend(contact.wa_id.clone());
-    texts
+    // Opt-out and opt-in are honoured whoever owns the conversation.
+    if let Some(intent) = &chosen
+        && matches!(intent.action, Action::OptOut | Action::OptIn)
+    {
+        let out = intent.action == Action::OptOut;
+        store
+            .update_contact(channel, &msg.contact.external_id, |c| c.opted_out = out)
+            .await?;
+        engine
+            .bus()
+            .publish(&Event::OptOutChanged {
+                contact: Box::new(turn.contact.clone()),
+                opted_out: out,
+            })
+            .await?;
+        if turn.conv.state == State::Assigned {
+            engine
+                .store()
+                .system_line(&turn.conv.id, SystemEvent::OptOut { out })
+                .await?;
+            return Ok(());
+        }
+        let fallback = if out {
+            Texts::new(lang).opted_out()
+        } else {
+            Texts::new(lang).opted_in()
+        };
+        turn.say_intent(intent, fallback, None).await;
+        return turn.send().await;
+    }
+
+    match turn.conv.state {
+        State::Bot => bot_turn(&mut turn, chosen, &rules).await?,
+        State::Queued => {
+            queued_turn(&mut turn, chosen.as_ref()).await?;
+            if let Some(m) = &media {
+                turn.queued_file_turn(m, &rules).await?;
+            }
+        }
+        // The agent owns it: everything goes to them, the bot stays silent.
+        State::Assigned | State::Resolved => {}
+    }
+    turn.send().await
 }
 
 /// Records the customer's message on its case: its file first (and the
 /// download scheduled), so it is never missing from the case, then the
-/// transcript line. Publishes the message to consoles when it is new. (The
-/// search terms are written beside the turn: see `handle_message`.)
+/// transcript line and the search terms (together). Publishes the message to
+/// consoles when it is new.
 async fn record_message(
     engine: &Engine,
     event: &InboundEvent,
     msg: &InboundMessage,
+    contact: &crate::store::Contact,
     conv: &Conversation,
+    now: i64,
 ) -> Result<(), EngineError> {
     let store = engine.store();
     let mut attachments = Vec::new();
@@ -658,14 +629,23 @@ async fn record_message(
             .await?;
         attachments.push(record.id);
     }
-    let new = store
-        .transcribe_customer_message(
-            &conv.id,
-            &msg.message_id,
-            msg.content.summary(),
-            &attachments,
-        )
-        .await?;
+    let summary = msg.content.summary();
+    let mut findable = vec![
+        summary.as_str(),
+        conv.id.as_str(),
+        contact.external_id.as_str(),
+    ];
+    if let Some(name) = contact.display_name() {
+        findable.push(name);
+    }
+    if let Some(wa_id) = contact.wa_id.as_deref() {
+        findable.push(wa_id);
+    }
+    // Indexing a message again (a redelivery) finds its terms there already.
+    let (new, ()) = tokio::try_join!(
+        store.transcribe_customer_message(&conv.id, &msg.message_id, summary.clone(), &attachments),
+        store.index_for_search(&conv.id, &findable, now),
+    )?;
     if new {
         ownership::publish(
             engine,
