@@ -927,4 +927,34 @@ mod tests {
         );
         assert_eq!(client.sent.lock().unwrap().len(), 1);
     }
+
+    /// A read receipt stored as a record and a job (as older versions did)
+    /// is dropped when its turn comes, record and all: long stale by then.
+    #[tokio::test]
+    async fn a_stored_read_receipt_is_dropped_not_sent() {
+        let OneNumber {
+            _dir,
+            store,
+            client,
+            outbox,
+            ..
+        } = one_number(1.0);
+        customer_wrote(&store, "a").await;
+        let mut receipt = text_to("a");
+        receipt.id = Some("read:m1".into());
+        receipt.message.content = OutboundContent::MarkRead {
+            message_id: "m1".into(),
+            typing: true,
+        };
+        outbox.enqueue(receipt).await.unwrap();
+        assert!(store.outbound("read:m1").await.unwrap().is_some());
+        let worker = Worker::new(
+            Arc::new(outbox.clone()),
+            store.clone(),
+            Settings::new(1, Duration::from_secs(10), Duration::from_millis(50)),
+        );
+        while worker.run_once().await.unwrap() > 0 {}
+        assert!(client.sent.lock().unwrap().is_empty());
+        assert!(store.outbound("read:m1").await.unwrap().is_none());
+    }
 }
