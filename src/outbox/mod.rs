@@ -707,6 +707,15 @@ mod tests {
             .unwrap();
     }
 
+    /// A worker of `outbox` that runs one job at a time.
+    fn one_at_a_time(outbox: &Outbox, store: &Store) -> Worker<Outbox> {
+        Worker::new(
+            Arc::new(outbox.clone()),
+            store.clone(),
+            Settings::new(1, Duration::from_secs(10), Duration::from_millis(50)),
+        )
+    }
+
     fn text_to(to: &str) -> Outgoing {
         Outgoing {
             id: Some(format!("m-{to}")),
@@ -756,11 +765,7 @@ mod tests {
                 Vec::new(),
             ),
         );
-        let worker = Worker::new(
-            Arc::new(outbox.clone()),
-            store.clone(),
-            Settings::new(1, Duration::from_secs(10), Duration::from_millis(50)),
-        );
+        let worker = one_at_a_time(&outbox, &store);
         outbox.enqueue(text_to("a")).await.unwrap();
         worker.run_once().await.unwrap();
         outbox.enqueue(text_to("b")).await.unwrap();
@@ -836,11 +841,7 @@ mod tests {
             outbox,
         } = one_number(1.0);
         customer_wrote(&store, "a").await;
-        let worker = Worker::new(
-            Arc::new(outbox.clone()),
-            store.clone(),
-            Settings::new(1, Duration::from_secs(10), Duration::from_millis(50)),
-        );
+        let worker = one_at_a_time(&outbox, &store);
         let sent = || client.sent.lock().unwrap().clone();
         let read = |id: &str, typing| OutboundContent::MarkRead {
             message_id: id.into(),
@@ -948,11 +949,7 @@ mod tests {
         };
         outbox.enqueue(receipt).await.unwrap();
         assert!(store.outbound("read:m1").await.unwrap().is_some());
-        let worker = Worker::new(
-            Arc::new(outbox.clone()),
-            store.clone(),
-            Settings::new(1, Duration::from_secs(10), Duration::from_millis(50)),
-        );
+        let worker = one_at_a_time(&outbox, &store);
         while worker.run_once().await.unwrap() > 0 {}
         assert!(client.sent.lock().unwrap().is_empty());
         assert!(store.outbound("read:m1").await.unwrap().is_none());
