@@ -54,22 +54,53 @@ fn binary(name: &str) -> PathBuf {
 }
 
 /// `n` ports below 55535 whose cluster bus ports (+10000) are free too.
-fn free_ports(n: usize) -> Vec<u16> {
-    let mut ports = Vec::new();
-    let mut tries = 0;
-    while ports.len() < n {
-        tries += 1;
-        assert!(tries < 10_000, "no free port pairs below 55535");
+/// A port whose cluster bus port (+10,000) is free too, clashing with none
+/// of `taken` (nor their bus ports).
+fn free_port_pair(taken: &[u16]) -> u16 {
+    for _ in 0..10_000 {
         let port = 20_000 + fastrand::u16(..25_000);
-        if ports.contains(&port) || ports.iter().any(|p: &u16| p.abs_diff(port) == 10_000) {
+        if taken.contains(&port) || taken.iter().any(|p: &u16| p.abs_diff(port) == 10_000) {
             continue;
         }
         let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
         if free(port) && free(port + 10_000) {
-            ports.push(port);
+            return port;
         }
     }
-    ports
+    panic!("no free port pairs below 55535");
+}
+
+/// Starts a node in a directory under `dir` on a free port pair and waits
+/// until it answers. A port found free can be taken before redis binds it
+/// (the bus port lies in the kernel's range for outgoing connections, which
+/// the other tests use): the node then exits at once, and is started again
+/// on another pair.
+fn start_node(dir: &Path, taken: &[u16]) -> Node {
+    for _ in 0..5 {
+        let port = free_port_pair(taken);
+        let node_dir = dir.join(port.to_string());
+        std::fs::create_dir_all(&node_dir).unwrap();
+        let mut child = spawn(port, &node_dir);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if cli(port, &["PING"]).trim() == "PONG" {
+                return Node {
+                    port,
+                    dir: node_dir,
+                    child: Mutex::new(Some(child)),
+                };
+            }
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis cluster: node {port} did not answer within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    panic!("redis cluster: no node started on 5 port pairs");
 }
 
 fn spawn(port: u16, dir: &Path) -> Child {
@@ -126,20 +157,13 @@ impl RedisCluster {
     /// waits until every slot is served and every replica is in sync.
     pub fn start() -> RedisCluster {
         let dir = tempfile::tempdir().expect("temp dir for the cluster");
-        let ports = free_ports(6);
-        let nodes: Vec<Node> = ports
-            .iter()
-            .map(|&port| {
-                let node_dir = dir.path().join(port.to_string());
-                std::fs::create_dir_all(&node_dir).unwrap();
-                let child = spawn(port, &node_dir);
-                Node {
-                    port,
-                    dir: node_dir,
-                    child: Mutex::new(Some(child)),
-                }
-            })
-            .collect();
+        let mut nodes: Vec<Node> = Vec::new();
+        let mut ports: Vec<u16> = Vec::new();
+        for _ in 0..6 {
+            let node = start_node(dir.path(), &ports);
+            ports.push(node.port);
+            nodes.push(node);
+        }
         let watchdog = Command::new("sh")
             .arg("-c")
             .arg(format!(
@@ -158,11 +182,6 @@ impl RedisCluster {
             watchdog: Mutex::new(watchdog),
         };
         cluster.write_pids();
-        for node in &cluster.nodes {
-            cluster.wait_until(&format!("node {} answers", node.port), || {
-                cli(node.port, &["PING"]).trim() == "PONG"
-            });
-        }
         let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
         let out = Command::new(binary("redis-cli"))
             .args(["--cluster", "create"])
