@@ -697,12 +697,12 @@ async fn run(
     if let (Store::Embedded(b, _), Some(before)) = (&store, stats_before) {
         let after = b.write_stats();
         let (w, c) = (after.writes - before.writes, after.commits - before.commits);
-        let d = after.deferred_commits - before.deferred_commits;
+        let f = after.syncs - before.syncs;
         println!(
-            "  embedded writes: {w} in {c} durable commits + {d} deferred ({:.1} writes per fsync, {:.1} writes per message, {:.1} fsyncs per message)",
-            w as f64 / c.max(1) as f64,
+            "  embedded writes: {w} in {c} commits and {f} fsyncs ({:.1} writes per fsync, {:.1} writes per message, {:.1} fsyncs per message)",
+            w as f64 / f.max(1) as f64,
             w as f64 / ok.max(1) as f64,
-            c as f64 / ok.max(1) as f64
+            f as f64 / ok.max(1) as f64
         );
     }
     if !masters.is_empty() {

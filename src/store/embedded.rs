@@ -3,13 +3,13 @@
 //! `data_dir/balas.redb` is locked by the process that opens it (redb takes an
 //! OS file lock), so a second open — from another process or from this one —
 //! fails with [`StoreError::Locked`]. Every mutating call is a closure over a
-//! redb write transaction that one dedicated writer thread runs and commits
-//! with the default (fsync) durability before the call returns, so an
-//! acknowledged call survives `kill -9` and power loss. Concurrent calls share
-//! one commit (group commit, `embedded/group_commit.rs`): one fsync for a batch of
-//! writes instead of one each. Calls made with deferred durability
-//! ([`super::durability`], background jobs) return after a commit without an
-//! fsync and are made durable by the next durable one. Reads run on tokio's
+//! redb write transaction that one dedicated writer thread runs and commits,
+//! and the call returns once an fsync covers that commit, so an acknowledged
+//! call survives `kill -9` and power loss. Concurrent calls share commits and
+//! fsyncs (group commit, `embedded/group_commit.rs`): one fsync for the writes
+//! of up to a few milliseconds instead of one each. Calls made with deferred
+//! durability ([`super::durability`], background jobs) return right after
+//! their commit and are made durable by the next fsync. Reads run on tokio's
 //! blocking pool (redb is synchronous) and see every committed write.
 //!
 //! Tables (names are `&str` keys or byte keys built with `name_prefix`, which
@@ -79,7 +79,7 @@ use super::backend::{
 use super::{check_score, gcra_params};
 use ephemeral::Ephemeral;
 pub use group_commit::WriteStats;
-use group_commit::Writer;
+use group_commit::{SyncPolicy, Writer};
 
 mod ephemeral;
 mod group_commit;
@@ -966,6 +966,11 @@ impl EmbeddedBackend {
     /// Opens (creating if needed) `data_dir/balas.redb`. Fails with
     /// [`StoreError::Locked`] while another handle has the file open.
     pub fn open(data_dir: &Path) -> StoreResult<Self> {
+        Self::open_with(data_dir, SyncPolicy::default())
+    }
+
+    /// [`Self::open`], with the writer making commits durable as `policy` says.
+    fn open_with(data_dir: &Path, policy: SyncPolicy) -> StoreResult<Self> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             StoreError::Unavailable(format!("creating {}: {e}", data_dir.display()))
         })?;
@@ -1004,7 +1009,7 @@ impl EmbeddedBackend {
         );
         let db = Arc::new(db);
         Ok(Self {
-            writer: Writer::start(Arc::clone(&db))?,
+            writer: Writer::start(Arc::clone(&db), policy)?,
             db,
             path,
             topics: Arc::new(Mutex::new(HashMap::new())),
@@ -1017,18 +1022,19 @@ impl EmbeddedBackend {
         &self.path
     }
 
-    /// Writes and durable commits since the store was opened; their ratio is
-    /// how many writes share an fsync.
+    /// Writes, commits and fsyncs since the store was opened; their ratios
+    /// are how many writes share a commit and an fsync.
     pub fn write_stats(&self) -> WriteStats {
         self.writer.stats()
     }
 
     /// Runs `f` in a write transaction on the writer thread and answers once
-    /// that transaction is committed (fsync; inside
-    /// [`super::durability::deferred`], visible and fsync'd later); when `f`
-    /// fails, nothing it wrote is kept. `f` shares the transaction with other callers' writes, so it
-    /// may run more than once (only the committed run's result is returned):
-    /// it must have no effect outside the transaction, hence `Clone`.
+    /// that transaction is committed and fsync'd (inside
+    /// [`super::durability::deferred`]: once committed, visible, and fsync'd
+    /// later); when `f` fails, nothing it wrote is kept. `f` shares the
+    /// transaction with other callers' writes, so it may run more than once
+    /// (only the committed run's result is returned): it must have no effect
+    /// outside the transaction, hence `Clone`.
     fn write<T, F>(&self, f: F) -> impl Future<Output = StoreResult<T>> + use<T, F>
     where
         T: Send + 'static,
@@ -1924,18 +1930,35 @@ mod tests {
         }
     }
 
-    /// Queues a write that blocks the writer thread until the returned gate opens.
+    /// A writer that fsyncs only for a durable write, once the queue has
+    /// been idle for a millisecond: how many commits and fsyncs a test sees
+    /// depends on what it queued, not on timing.
+    fn on_demand() -> SyncPolicy {
+        let never = Duration::from_secs(3_600);
+        SyncPolicy {
+            durable_within: never,
+            durable_idle: Duration::from_millis(1),
+            deferred_within: never,
+            deferred_idle: never,
+        }
+    }
+
+    /// Queues a deferred write that blocks the writer thread until the
+    /// returned gate opens (deferred, so that it needs no fsync).
     async fn hold_writer(
         backend: &EmbeddedBackend,
     ) -> (Arc<Gate>, impl Future<Output = StoreResult<()>>) {
         let gate = Arc::new(Gate::default());
-        let held = backend.write({
-            let gate = Arc::clone(&gate);
-            move |_| {
-                gate.wait_in_writer();
-                Ok(())
-            }
-        });
+        let held = backend.writer.submit(
+            {
+                let gate = Arc::clone(&gate);
+                move |_| {
+                    gate.wait_in_writer();
+                    Ok(())
+                }
+            },
+            false,
+        );
         let waiting = Arc::clone(&gate);
         tokio::task::spawn_blocking(move || waiting.wait_until_writer_waits())
             .await
@@ -1963,9 +1986,9 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn queued_writes_share_one_commit_and_survive_reopening() {
+    async fn queued_writes_share_commits_and_one_fsync_and_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = EmbeddedBackend::open(dir.path()).unwrap();
+        let backend = EmbeddedBackend::open_with(dir.path(), on_demand()).unwrap();
         let before = backend.write_stats();
         let (gate, held) = hold_writer(&backend).await;
         // More than one batch can carry: the rest goes into a second commit.
@@ -1987,12 +2010,82 @@ mod tests {
             3,
             "held write, full batch, rest"
         );
+        assert_eq!(after.syncs - before.syncs, 1, "one fsync answers them all");
 
         drop(backend);
         let backend = EmbeddedBackend::open(dir.path()).expect("released on drop");
         for k in keys {
             assert_eq!(backend.counter_get(k).await.unwrap(), 1, "{k}");
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_durable_write_is_visible_at_once_but_answered_after_its_fsync() {
+        let dir = tempfile::tempdir().unwrap();
+        let never = Duration::from_secs(3_600);
+        let patient = SyncPolicy {
+            durable_within: never,
+            durable_idle: never,
+            deferred_within: never,
+            deferred_idle: never,
+        };
+        let backend = EmbeddedBackend::open_with(dir.path(), patient).unwrap();
+        let before = backend.write_stats();
+        // `write` queues at once and borrows nothing, so it outlives the store.
+        let mut write = Box::pin(backend.write(add("n", 1, None)));
+        // Its commit is made at once; wait for that signal, not a fixed time.
+        while backend.write_stats().commits == before.commits {
+            assert!(futures_util::poll!(write.as_mut()).is_pending());
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(backend.counter_get("n").await.unwrap(), 1, "visible");
+        assert!(
+            futures_util::poll!(write.as_mut()).is_pending(),
+            "not answered before an fsync"
+        );
+        assert_eq!(backend.write_stats().syncs, before.syncs);
+        // Closing the store fsyncs what is left, and then answers.
+        let answered = tokio::spawn(write);
+        drop(backend);
+        assert_eq!(answered.await.unwrap().unwrap(), 1);
+        let backend = EmbeddedBackend::open(dir.path()).unwrap();
+        assert_eq!(backend.counter_get("n").await.unwrap(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn under_a_stream_of_writes_a_durable_one_waits_at_most_durable_within() {
+        let dir = tempfile::tempdir().unwrap();
+        let never = Duration::from_secs(3_600);
+        let policy = SyncPolicy {
+            durable_within: Duration::from_millis(20),
+            durable_idle: never,
+            deferred_within: never,
+            deferred_idle: never,
+        };
+        let backend = Arc::new(EmbeddedBackend::open_with(dir.path(), policy).unwrap());
+        // Deferred writes keep the queue from ever falling idle.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stream = tokio::spawn({
+            let (backend, stop) = (Arc::clone(&backend), Arc::clone(&stop));
+            async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    durability::deferred(backend.counter_add("d", 1))
+                        .await
+                        .unwrap();
+                }
+            }
+        });
+        let before = backend.write_stats();
+        let durable = tokio::time::timeout(Duration::from_secs(10), backend.counter_add("n", 1));
+        assert_eq!(durable.await.expect("answered").unwrap(), 1);
+        let after = backend.write_stats();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        stream.await.unwrap();
+        assert!(after.syncs > before.syncs);
+        assert!(
+            after.commits - before.commits > 1,
+            "other writes were committed while it waited for its fsync"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2033,9 +2126,9 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn deferred_writes_are_visible_at_once_and_durable_after_a_sync() {
+    async fn deferred_writes_are_answered_at_once_and_durable_after_a_sync() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = EmbeddedBackend::open(dir.path()).unwrap();
+        let backend = EmbeddedBackend::open_with(dir.path(), on_demand()).unwrap();
         let (gate, held) = hold_writer(&backend).await;
         let before = backend.write_stats();
         let deferred: Vec<_> = (0..3)
@@ -2052,19 +2145,18 @@ mod tests {
         answers.sort_unstable();
         assert_eq!(answers, vec![1, 2, 3]);
         let after = backend.write_stats();
-        // The three shared one commit without an fsync (the held write's own
-        // commit was durable; an idle sync may have followed by now).
-        assert_eq!(after.deferred_commits - before.deferred_commits, 1);
+        assert_eq!(after.commits - before.commits, 2, "held write, the three");
+        assert_eq!(after.syncs, before.syncs, "answered without an fsync");
         // Readers see deferred writes before they are durable.
         assert_eq!(backend.counter_get("d").await.unwrap(), 3);
         backend.sync().await.unwrap();
-        assert!(backend.write_stats().commits > after.commits);
+        assert_eq!(backend.write_stats().syncs - after.syncs, 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_durable_write_makes_the_deferred_ones_before_it_durable() {
+    async fn one_fsync_answers_a_durable_write_with_the_deferred_ones_before_it() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = EmbeddedBackend::open(dir.path()).unwrap();
+        let backend = EmbeddedBackend::open_with(dir.path(), on_demand()).unwrap();
         let (gate, held) = hold_writer(&backend).await;
         let before = backend.write_stats();
         let deferred = durability::deferred(backend.counter_add("d", 1));
@@ -2077,9 +2169,9 @@ mod tests {
         assert_eq!(deferred.unwrap(), 1);
         assert_eq!(durable.unwrap(), 1);
         let after = backend.write_stats();
-        // One batch with a durable write in it: one durable commit for both.
-        assert_eq!(after.deferred_commits, before.deferred_commits);
         assert_eq!(after.writes - before.writes, 3);
+        assert_eq!(after.commits - before.commits, 2, "held write, the two");
+        assert_eq!(after.syncs - before.syncs, 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2091,14 +2183,11 @@ mod tests {
             .await
             .unwrap();
         let deferred_commit = backend.write_stats();
-        assert_eq!(
-            deferred_commit.deferred_commits - before.deferred_commits,
-            1
-        );
+        assert_eq!(deferred_commit.commits - before.commits, 1);
         // The writer syncs on its own once nothing else comes; wait for that
-        // signal (its commit count), not for a fixed time.
+        // signal (its fsync count), not for a fixed time.
         let synced = async {
-            while backend.write_stats().commits == deferred_commit.commits {
+            while backend.write_stats().syncs == deferred_commit.syncs {
                 tokio::task::yield_now().await;
             }
         };
