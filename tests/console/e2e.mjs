@@ -720,6 +720,9 @@ try {
   await page.locator('#bc-create').click();
   await page.locator('#bc-errors', { hasText: 'Jumlah parameter tidak sesuai dengan template.' }).waitFor();
   await page.locator('#tpl-params').fill('{{name}}\n{{order_id}}');
+  // Scheduled, so that it is still there to cancel below (sent now, two
+  // messages can be out before the click).
+  await sendAt.fill('2031-12-24T10:00');
   await page.locator('#bc-create').click();
   const bcRow = page.locator('tr[data-broadcast]', { hasText: 'Promo Desember' });
   await bcRow.waitFor();
@@ -727,6 +730,7 @@ try {
 
   step('broadcasts: the form is back at its defaults after creating');
   if ((await page.locator('#bc-name').inputValue()) !== '') throw new Error('the name was kept');
+  if ((await sendAt.inputValue()) !== '') throw new Error('the send time was kept');
   if ((await page.locator('#tpl-lang').inputValue()) !== 'id') throw new Error('the template language lost its default');
   if (!(await page.locator('input[name=bc-kind][value=template]').isChecked())) throw new Error('the message kind lost its default');
   if (!(await page.locator('#tpl-name').isVisible())) throw new Error('the template fields are hidden after creating');
