@@ -100,6 +100,10 @@ impl Transition {
     }
 }
 
+/// What an erased contact's id is replaced with where a record must stay
+/// countable (cases, surveys): such a case belongs to nobody.
+pub const ERASED_CONTACT: &str = "(erased)";
+
 /// Every legal `(from, transition) → to`; anything else is an [`IllegalTransition`].
 pub const TRANSITIONS: &[(State, &str, State)] = &[
     (State::Bot, "handoff", State::Queued),
@@ -266,6 +270,12 @@ fn default_language() -> String {
 }
 
 impl Conversation {
+    /// Whether its contact was erased (the case is kept, anonymous, for
+    /// reports).
+    pub fn is_erased(&self) -> bool {
+        self.contact_id == ERASED_CONTACT
+    }
+
     /// A new bot-owned case.
     pub fn open(id: String, channel: Channel, contact_id: String, now_ms: i64) -> Self {
         Self {

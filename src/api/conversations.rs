@@ -559,7 +559,7 @@ pub async fn send_message(
     caller.audit(app.store(), Action::Reply, &id, None).await;
     // Order numbers the agent typed make the conversation findable too.
     app.store()
-        .index_for_search(&conv.id, &[text], app.store().now_ms())
+        .index_for_search(&conv.id, &[text], &[], app.store().now_ms())
         .await?;
     ownership::publish(
         app.engine(),

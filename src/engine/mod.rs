@@ -630,21 +630,20 @@ async fn record_message(
         attachments.push(record.id);
     }
     let summary = msg.content.summary();
-    let mut findable = vec![
-        summary.as_str(),
-        conv.id.as_str(),
-        contact.external_id.as_str(),
-    ];
-    if let Some(name) = contact.display_name() {
-        findable.push(name);
+    // The case id and the contact's id are found by lookup; a number the
+    // contact is known by besides its id (a WhatsApp contact known by its
+    // business-scoped user id) is indexed like the name.
+    let mut names: Vec<&str> = contact.display_name().into_iter().collect();
+    if let Some(wa_id) = contact.wa_id.as_deref()
+        && wa_id != contact.external_id
+    {
+        names.push(wa_id);
     }
-    if let Some(wa_id) = contact.wa_id.as_deref() {
-        findable.push(wa_id);
-    }
+    let text = [summary.as_str()];
     // Indexing a message again (a redelivery) finds its terms there already.
     let (new, ()) = tokio::try_join!(
         store.transcribe_customer_message(&conv.id, &msg.message_id, summary.clone(), &attachments),
-        store.index_for_search(&conv.id, &findable, now),
+        store.index_for_search(&conv.id, &text, &names, now),
     )?;
     if new {
         ownership::publish(

@@ -22,7 +22,7 @@ use crate::store::{ConversationError, StoreError};
 
 /// What an erased contact id is replaced with where a record must stay
 /// countable (cases, surveys).
-pub const ERASED: &str = "(erased)";
+pub use crate::conversation::ERASED_CONTACT as ERASED;
 
 /// Why an export or an erasure did not finish.
 #[derive(Debug, thiserror::Error)]

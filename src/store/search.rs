@@ -1,14 +1,25 @@
 //! The search index of conversations: phone numbers and IGSIDs, contact
 //! names, case ids, order and tracking numbers, and the words of messages.
 //!
-//! One sorted index per term (`search:t:<digest>`) holds the conversations
-//! the term appeared in, scored by the negated time it last appeared, so an
-//! ascending range reads the most recent first. A query reads the index of
-//! its rarest term page by page and checks the other terms by score lookup:
-//! the work per page is bounded by the scan budget, never by the number of
-//! conversations, and the same code runs on every backend. Each term index
-//! is its own key (no hash tag): they spread over a cluster by themselves,
-//! and no call combines two of them atomically.
+//! Words are indexed: one sorted index per term (`search:t:<digest>`) holds
+//! the conversations the term appeared in, scored by the negated time it last
+//! appeared, so an ascending range reads the most recent first. A message's
+//! words are indexed (and their time refreshed) with every message; the
+//! contact's name is indexed once per case.
+//!
+//! Ids are looked up, not indexed: a query term that is a case id names that
+//! case, and one that is a WhatsApp number or an Instagram IGSID names the
+//! cases of that contact. Indexing them cost every new case three indexes of
+//! its own (its id, the number, the name), each a write at a random place in
+//! the store: a quarter of the embedded store's work per message under load
+//! (`BENCHMARKS.md`, issue 14 phase F), for what a key lookup answers.
+//!
+//! A query reads the index of its rarest term (with the cases its ids name)
+//! page by page and checks the other terms by score lookup: the work per page
+//! is bounded by the scan budget, never by the number of conversations, and
+//! the same code runs on every backend. Each term index is its own key (no
+//! hash tag): they spread over a cluster by themselves, and no call combines
+//! two of them atomically.
 //!
 //! Terms are phone numbers and names, so keys carry a digest of the term
 //! ([`super::id_digest`]), never the term itself; and each conversation
@@ -19,6 +30,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, StoreResult, id_digest};
+use crate::channels::Channel;
+use crate::conversation::Conversation;
 
 /// Most terms kept from one text (the first ones).
 const MAX_TERMS_PER_TEXT: usize = 64;
@@ -224,25 +237,39 @@ pub struct SearchPage {
 }
 
 impl Store {
-    /// Makes a conversation findable by the terms of `texts` (message text,
-    /// contact name, phone number, case id), as of `at_ms`.
+    /// Makes a conversation findable by the terms of `texts` (message text:
+    /// each term's time is set to `at_ms`, so the conversation comes first
+    /// for it) and of `names` (the contact's name: only terms the
+    /// conversation is not findable by yet are added, so a name costs no
+    /// write after the first message of a case). Ids (the case's, the
+    /// contact's number) need no indexing: [`Store::search`] looks them up.
     pub async fn index_for_search(
         &self,
         conversation_id: &str,
         texts: &[&str],
+        names: &[&str],
         at_ms: i64,
     ) -> StoreResult<()> {
-        let mut all: Vec<String> = Vec::new();
-        for text in texts {
-            for t in terms(text) {
-                let d = id_digest(&t);
-                if !all.contains(&d) {
-                    all.push(d);
+        let digests_of = |texts: &[&str]| {
+            let mut all: Vec<String> = Vec::new();
+            for text in texts {
+                for t in terms(text) {
+                    let d = id_digest(&t);
+                    if !all.contains(&d) {
+                        all.push(d);
+                    }
                 }
             }
-        }
-        all.truncate(MAX_TERMS_PER_TEXT * 2);
-        if all.is_empty() {
+            all
+        };
+        let mut refreshed = digests_of(texts);
+        refreshed.truncate(MAX_TERMS_PER_TEXT * 2);
+        let named: Vec<String> = digests_of(names)
+            .into_iter()
+            .filter(|d| !refreshed.contains(d))
+            .take(MAX_TERMS_PER_TEXT)
+            .collect();
+        if refreshed.is_empty() && named.is_empty() {
             return Ok(());
         }
         // The list first: a term index never names the case unless the
@@ -252,7 +279,7 @@ impl Store {
             let mut doc = doc.unwrap_or_default();
             kept.clear();
             let mut changed = false;
-            for d in &all {
+            for d in &refreshed {
                 if doc.digests.contains(d) {
                     kept.push(d.clone());
                 } else if doc.digests.len() < MAX_TERMS_PER_CONVERSATION {
@@ -261,9 +288,19 @@ impl Store {
                     changed = true;
                 }
             }
+            for d in &named {
+                if !doc.digests.contains(d) && doc.digests.len() < MAX_TERMS_PER_CONVERSATION {
+                    doc.digests.push(d.clone());
+                    kept.push(d.clone());
+                    changed = true;
+                }
+            }
             Ok(changed.then_some(doc))
         })
         .await?;
+        if kept.is_empty() {
+            return Ok(());
+        }
         let entries: Vec<(String, String, f64)> = kept
             .iter()
             .map(|d| {
@@ -294,8 +331,38 @@ impl Store {
         Ok(doc.digests.len())
     }
 
-    /// Reads up to `scan` entries of the rarest term's index after `after`
-    /// and returns those that match every term (at most `limit`).
+    /// The cases a query term names by id, each with its search score (the
+    /// negated time of its latest activity, as in the term indexes): the case
+    /// itself for a case id, and for a number the cases of the WhatsApp
+    /// contact with that number and of the Instagram contact with that IGSID.
+    async fn named_cases(&self, term: &str) -> StoreResult<Vec<(f64, String)>> {
+        let mut ids = Vec::new();
+        if is_case_id(term) {
+            ids.push(term.to_ascii_uppercase());
+        }
+        if term.len() >= 8 && term.bytes().all(|b| b.is_ascii_digit()) {
+            for channel in [Channel::WhatsApp, Channel::Instagram] {
+                if let Some(contact) = self.contact(channel, term).await? {
+                    ids.extend(contact.cases);
+                }
+            }
+        }
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .conversations(&ids)
+            .await?
+            .into_iter()
+            // An erased contact's cases are kept for reports, found by nobody.
+            .filter(|c| !c.is_erased())
+            .map(|c| (-(last_activity_ms(&c) as f64), c.id))
+            .collect())
+    }
+
+    /// Reads up to `scan` entries of the rarest term's index (and the cases
+    /// it names by id) after `after` and returns those that match every term
+    /// (at most `limit`).
     pub async fn search(
         &self,
         terms: &[String],
@@ -303,52 +370,77 @@ impl Store {
         limit: usize,
         scan: usize,
     ) -> StoreResult<SearchPage> {
+        let nothing = SearchPage {
+            ids: Vec::new(),
+            next: None,
+        };
         if terms.is_empty() || limit == 0 {
-            return Ok(SearchPage {
-                ids: Vec::new(),
-                next: None,
-            });
+            return Ok(nothing);
         }
-        let mut sized = Vec::with_capacity(terms.len());
+        let mut sources = Vec::with_capacity(terms.len());
         for t in terms {
-            let n = self.backend.index_len(&term_key(t)).await?;
+            let index = term_key(t);
+            let named = self.named_cases(t).await?;
+            let n = self.backend.index_len(&index).await? + named.len() as u64;
             if n == 0 {
-                return Ok(SearchPage {
-                    ids: Vec::new(),
-                    next: None,
-                });
+                return Ok(nothing);
             }
-            sized.push((n, t));
+            sources.push((n, TermSource { index, named }));
         }
-        sized.sort();
-        let driver = term_key(sized[0].1);
-        let others: Vec<String> = sized[1..].iter().map(|(_, t)| term_key(t)).collect();
+        sources.sort_by_key(|(n, _)| *n);
+        let mut sources = sources.into_iter().map(|(_, s)| s);
+        let Some(driver) = sources.next() else {
+            return Ok(nothing);
+        };
+        let others: Vec<TermSource> = sources.collect();
         let mut ids = Vec::new();
         let mut cursor = after.cloned();
         let mut scanned = 0;
         const BATCH: usize = 200;
         loop {
+            let after_cursor = |score: f64, member: &str| {
+                cursor.as_ref().is_none_or(|c| {
+                    score > c.score || (score == c.score && member > c.member.as_str())
+                })
+            };
             let min = cursor.as_ref().map_or(f64::MIN, |c| c.score);
             let batch = self
                 .backend
-                .index_range(&driver, min, f64::MAX, BATCH + 1)
+                .index_range(&driver.index, min, f64::MAX, BATCH + 1)
                 .await?;
-            let fresh: Vec<(String, f64)> = batch
+            // Up to where the index has been read, the cases named by id
+            // join in score order; one indexed before ids were looked up
+            // (an older version indexed them) comes once, as named.
+            let read_to = (batch.len() > BATCH)
+                .then(|| batch.last().map(|(m, s)| (*s, m.clone())))
+                .flatten();
+            let mut fresh: Vec<(f64, String)> = batch
                 .into_iter()
-                .filter(|(m, s)| {
-                    cursor
-                        .as_ref()
-                        .is_none_or(|c| *s > c.score || (*s == c.score && *m > c.member))
-                })
+                .filter(|(m, s)| after_cursor(*s, m) && !driver.names(m))
+                .map(|(m, s)| (s, m))
                 .collect();
+            fresh.extend(driver.named.iter().cloned().filter(|(s, m)| {
+                after_cursor(*s, m)
+                    && read_to
+                        .as_ref()
+                        .is_none_or(|(ls, lm)| *s < *ls || (*s == *ls && m <= lm))
+            }));
+            fresh.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+            fresh.dedup_by(|a, b| a.1 == b.1);
             if fresh.is_empty() {
                 return Ok(SearchPage { ids, next: None });
             }
-            for (member, score) in fresh {
+            for (score, member) in fresh {
                 scanned += 1;
                 let mut all = true;
                 for other in &others {
-                    if self.backend.index_score(other, &member).await?.is_none() {
+                    if !other.names(&member)
+                        && self
+                            .backend
+                            .index_score(&other.index, &member)
+                            .await?
+                            .is_none()
+                    {
                         all = false;
                         break;
                     }
@@ -368,9 +460,166 @@ impl Store {
     }
 }
 
+/// Where one query term's matches come from: its index, and the cases it
+/// names by id (scored like index entries).
+struct TermSource {
+    index: String,
+    named: Vec<(f64, String)>,
+}
+
+impl TermSource {
+    fn names(&self, case: &str) -> bool {
+        self.named.iter().any(|(_, id)| id == case)
+    }
+}
+
+/// Whether a query term has the form of a case id (`20261122-7kq2px`, as
+/// [`super::conversations::new_case_id`] makes them, lowercased by the query).
+fn is_case_id(term: &str) -> bool {
+    let Some((day, suffix)) = term.split_once('-') else {
+        return false;
+    };
+    day.len() == 8
+        && day.bytes().all(|b| b.is_ascii_digit())
+        && suffix.len() == 6
+        && suffix.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// The latest time anything happened on a case that search orders by.
+fn last_activity_ms(c: &Conversation) -> i64 {
+    [c.last_customer_ms, c.last_agent_reply_ms]
+        .into_iter()
+        .flatten()
+        .fold(c.opened_ms, i64::max)
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::channels::ContactRef;
+    use crate::clock::ManualClock;
+    use crate::conversation::Transition;
+    use crate::store::embedded::EmbeddedBackend;
+
+    fn customer(number: &str) -> ContactRef {
+        ContactRef {
+            external_id: number.into(),
+            name: Some("Budi".into()),
+            wa_id: Some(number.into()),
+            user_id: None,
+        }
+    }
+
+    async fn found(store: &Store, q: &str) -> Vec<String> {
+        store
+            .search(&query_terms(q), None, 50, 1_000)
+            .await
+            .unwrap()
+            .ids
+    }
+
+    #[tokio::test]
+    async fn ids_are_looked_up_words_are_indexed_and_each_case_comes_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::at_ms(1_800_000_000_000));
+        let store = Store::new(
+            Arc::new(EmbeddedBackend::open(dir.path()).unwrap()),
+            clock.clone(),
+        );
+        let number = "6281300000001";
+        let (_, first, _) = store
+            .open_case(Channel::WhatsApp, &customer(number), |_| {})
+            .await
+            .unwrap();
+        store
+            .index_for_search(&first.id, &["kardus rusak"], &["Budi"], store.now_ms())
+            .await
+            .unwrap();
+        let resolve = Transition::Resolve { by: "test".into() };
+        store
+            .transition(&first.id, &resolve, |_| true)
+            .await
+            .unwrap();
+        clock.advance(std::time::Duration::from_secs(60));
+        let (_, second, _) = store
+            .open_case(Channel::WhatsApp, &customer(number), |_| {})
+            .await
+            .unwrap();
+        // The customer types their own number: indexed as a word, still one
+        // result per case.
+        store
+            .index_for_search(
+                &second.id,
+                &["nomor saya 0813-0000-0001"],
+                &["Budi"],
+                store.now_ms(),
+            )
+            .await
+            .unwrap();
+
+        assert_eq!(
+            found(&store, "081300000001").await,
+            [second.id.clone(), first.id.clone()],
+            "most recent first"
+        );
+        assert_eq!(
+            found(&store, &first.id).await,
+            [first.id.clone()],
+            "by case id"
+        );
+        assert_eq!(
+            found(&store, &format!("{number} kardus")).await,
+            [first.id.clone()],
+            "id and word"
+        );
+        assert_eq!(found(&store, "budi").await.len(), 2);
+        assert!(found(&store, "6281399999999").await.is_empty());
+        assert!(found(&store, "20991231-ZZZZZZ").await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_name_is_indexed_once_per_case_and_words_every_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(
+            Arc::new(EmbeddedBackend::open(dir.path()).unwrap()),
+            Arc::new(ManualClock::at_ms(1_800_000_000_000)),
+        );
+        let score = |term: &str| {
+            let store = store.clone();
+            let index = term_key(term);
+            async move { store.backend.index_score(&index, "c1").await.unwrap() }
+        };
+        store
+            .index_for_search("c1", &["kardus"], &["Budi"], 1_000)
+            .await
+            .unwrap();
+        store
+            .index_for_search("c1", &["kardus"], &["Budi"], 2_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            score("budi").await,
+            Some(-1_000.0),
+            "the name keeps its first time"
+        );
+        assert_eq!(
+            score("kardus").await,
+            Some(-2_000.0),
+            "a word comes first again"
+        );
+        store
+            .index_for_search("c1", &[], &["Budi Santoso"], 3_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            score("santoso").await,
+            Some(-3_000.0),
+            "a new name is added"
+        );
+        assert_eq!(score("budi").await, Some(-1_000.0));
+    }
 
     #[test]
     fn terms_of_messages_names_and_numbers() {
