@@ -419,12 +419,18 @@ impl Store {
                 .filter(|(m, s)| after_cursor(*s, m) && !driver.names(m))
                 .map(|(m, s)| (s, m))
                 .collect();
-            fresh.extend(driver.named.iter().cloned().filter(|(s, m)| {
-                after_cursor(*s, m)
-                    && read_to
-                        .as_ref()
-                        .is_none_or(|(ls, lm)| *s < *ls || (*s == *ls && m <= lm))
-            }));
+            fresh.extend(
+                driver
+                    .named
+                    .iter()
+                    .filter(|(s, m)| {
+                        after_cursor(*s, m)
+                            && read_to
+                                .as_ref()
+                                .is_none_or(|(ls, lm)| *s < *ls || (*s == *ls && m <= lm))
+                    })
+                    .cloned(),
+            );
             fresh.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
             fresh.dedup_by(|a, b| a.1 == b.1);
             if fresh.is_empty() {
@@ -566,12 +572,12 @@ mod tests {
         );
         assert_eq!(
             found(&store, &first.id).await,
-            [first.id.clone()],
+            std::slice::from_ref(&first.id),
             "by case id"
         );
         assert_eq!(
             found(&store, &format!("{number} kardus")).await,
-            [first.id.clone()],
+            std::slice::from_ref(&first.id),
             "id and word"
         );
         assert_eq!(found(&store, "budi").await.len(), 2);
