@@ -1057,6 +1057,20 @@ impl EmbeddedBackend {
         .await
         .map_err(|e| StoreError::Unavailable(format!("embedded store task: {e}")))?
     }
+
+    /// Runs `f` in one read transaction on the calling thread: for point
+    /// reads (a key or the first of a range), which take microseconds — the
+    /// hot pages are in redb's cache, the rest in the kernel's. Handing them
+    /// to the blocking pool, as [`Self::read`] does for reads that walk a
+    /// range, cost more than the read: two thread switches and a wake-up
+    /// each, for a dozen reads per message (`BENCHMARKS.md`, issue 14 phase F).
+    fn read_point<T>(
+        &self,
+        f: impl FnOnce(&redb::ReadTransaction) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        f(&txn)
+    }
 }
 
 #[async_trait]
@@ -1161,7 +1175,7 @@ impl Backend for EmbeddedBackend {
 
     async fn doc_get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Versioned>>> {
         let keys = keys.to_vec();
-        self.read(move |txn| {
+        self.read_point(move |txn| {
             let docs = txn.open_table(DOCS).map_err(db_err)?;
             keys.iter()
                 .map(|key| {
@@ -1176,7 +1190,6 @@ impl Backend for EmbeddedBackend {
                 })
                 .collect()
         })
-        .await
     }
 
     async fn jobs_push(&self, queue: &str, jobs: &[NewJob], now_ms: i64) -> StoreResult<Vec<bool>> {
@@ -1456,19 +1469,18 @@ impl Backend for EmbeddedBackend {
     async fn jobs_get(&self, queue: &str, id: &str) -> StoreResult<Option<Job>> {
         let jkey = concat(&[&name_prefix(queue), id.as_bytes()]);
         let id = id.to_owned();
-        self.read(move |txn| {
+        self.read_point(move |txn| {
             let jobs = txn.open_table(JOBS).map_err(db_err)?;
             match jobs.get(&jkey[..]).map_err(db_err)? {
                 Some(g) => Ok(Some(JobRecord::decode(g.value(), &id)?.into_job(id))),
                 None => Ok(None),
             }
         })
-        .await
     }
 
     async fn jobs_counts(&self, queue: &str) -> StoreResult<JobCounts> {
         let prefix = name_prefix(queue);
-        self.read(move |txn| {
+        self.read_point(move |txn| {
             let counts = txn.open_table(JOBS_COUNT).map_err(db_err)?;
             let get = |kind: u8| -> StoreResult<u64> {
                 let key = concat(&[&prefix, &[kind]]);
@@ -1483,20 +1495,18 @@ impl Backend for EmbeddedBackend {
                 dead: get(COUNT_DEAD)?,
             })
         })
-        .await
     }
 
     async fn jobs_next_due(&self, queue: &str) -> StoreResult<Option<i64>> {
         let prefix = name_prefix(queue);
         let end = name_prefix_end(&prefix);
-        self.read(move |txn| {
+        self.read_point(move |txn| {
             let pending = txn.open_table(JOBS_PENDING).map_err(db_err)?;
             match keys_in(&pending, &prefix, &end, 1)?.pop() {
                 Some(k) => Ok(Some(unord_i64(split_sorted_key(&k, prefix.len())?.0))),
                 None => Ok(None),
             }
         })
-        .await
     }
 
     async fn index_put(&self, index: &str, member: &str, score: f64) -> StoreResult<()> {
@@ -1612,20 +1622,18 @@ impl Backend for EmbeddedBackend {
     async fn index_score(&self, index: &str, member: &str) -> StoreResult<Option<f64>> {
         let keys = IndexKeys::of(index);
         let member = member.to_owned();
-        self.read(move |txn| {
+        self.read_point(move |txn| {
             let table = txn.open_table(INDEXES).map_err(db_err)?;
             index_score_in(&table, &keys, &member)
         })
-        .await
     }
 
     async fn index_len(&self, index: &str) -> StoreResult<u64> {
         let keys = IndexKeys::of(index);
-        self.read(move |txn| {
+        self.read_point(move |txn| {
             let table = txn.open_table(INDEXES).map_err(db_err)?;
             index_len_in(&table, &keys)
         })
-        .await
     }
 
     async fn index_pop_min_into(
@@ -1740,14 +1748,13 @@ impl Backend for EmbeddedBackend {
 
     async fn list_len(&self, key: &str) -> StoreResult<u64> {
         let key = key.to_owned();
-        self.read(move |txn| {
+        self.read_point(move |txn| {
             let len = txn.open_table(LIST_LEN).map_err(db_err)?;
             Ok(len
                 .get(key.as_str())
                 .map_err(db_err)?
                 .map_or(0, |g| g.value()))
         })
-        .await
     }
 
     async fn list_set(&self, key: &str, index: u64, item: &[u8]) -> StoreResult<bool> {
@@ -1836,14 +1843,13 @@ impl Backend for EmbeddedBackend {
 
     async fn counter_get(&self, key: &str) -> StoreResult<i64> {
         let key = key.to_owned();
-        self.read(move |txn| {
+        self.read_point(move |txn| {
             let counters = txn.open_table(COUNTERS).map_err(db_err)?;
             Ok(counters
                 .get(key.as_str())
                 .map_err(db_err)?
                 .map_or(0, |g| g.value()))
         })
-        .await
     }
 
     async fn publish(&self, topic: &str, payload: &[u8]) -> StoreResult<()> {
