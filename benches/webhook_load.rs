@@ -37,6 +37,9 @@
 //!   still owed.
 //! - `LOAD_SEND_RATE` [1000]: `whatsapp.max_messages_per_second` (Meta's ceiling
 //!   per number is 1,000; the shipped default is 80).
+//! - `LOAD_NUMBERS` [1]: business numbers the messages are written to, in turn
+//!   (`[[whatsapp.numbers]]`, each with `LOAD_SEND_RATE`): more than one lets
+//!   replies go out faster than one number's ceiling, to find Balas's own.
 //! - `LOAD_INBOUND_CONCURRENCY` [workers.inbound_concurrency default].
 //! - `LOAD_OUTBOX_CONCURRENCY` [workers.outbox_concurrency default].
 //! - `LOAD_DEFERRED` [1]: `store.deferred_durability` (0 = every write of the
@@ -95,6 +98,14 @@ fn sender(i: usize) -> String {
     format!("{SENDER_PREFIX}{i:08}")
 }
 
+/// The business number message `i` is written to (one of `numbers`).
+fn number_id(i: usize, numbers: usize) -> String {
+    match i % numbers.max(1) {
+        0 => PHONE_NUMBER_ID.to_string(),
+        k => format!("{}{k:03}", &PHONE_NUMBER_ID[..12]),
+    }
+}
+
 fn body(i: usize, from: &str, ts: i64) -> Vec<u8> {
     format!(
         concat!(
@@ -104,7 +115,7 @@ fn body(i: usize, from: &str, ts: i64) -> Vec<u8> {
             r#""messages":[{{"from":"{wa}","id":"wamid.LOAD{i:010}","timestamp":"{ts}","type":"text","#,
             r#""text":{{"body":"halo kak, pesanan saya belum sampai"}}}}]}},"field":"messages"}}]}}]}}"#
         ),
-        pn = PHONE_NUMBER_ID,
+        pn = number_id(i, env_usize("LOAD_NUMBERS", 1)),
         i = i,
         wa = from,
         ts = ts,
@@ -421,6 +432,21 @@ async fn run(
     c.whatsapp.api_base = mock_base;
     c.whatsapp.phone_number_id = PHONE_NUMBER_ID.into();
     c.whatsapp.max_messages_per_second = env_usize("LOAD_SEND_RATE", 1000) as f64;
+    let numbers = env_usize("LOAD_NUMBERS", 1);
+    if numbers > 1 {
+        c.whatsapp.phone_number_id = String::new();
+        c.whatsapp.numbers = (0..numbers)
+            .map(|k| balas::config::WhatsAppNumber {
+                phone_number_id: number_id(k, numbers),
+                name: format!("bench {k}"),
+                access_token: None,
+                max_messages_per_second: None,
+                survey_template: None,
+                template_language: None,
+                business_account_id: None,
+            })
+            .collect();
+    }
     c.instagram.enabled = false;
     c.workers.poll_interval = HumanDuration::millis(50);
     if let Ok(n) = std::env::var("LOAD_QUEUE_PARTS") {
