@@ -204,8 +204,8 @@ pub struct StoreConfig {
     pub key_prefix: String,
     /// Embedded store: background turns (engine, timers, outbox) commit
     /// without waiting for an fsync and sync before anything leaves the
-    /// process (see `store::durability`). `false` fsyncs every write: slower,
-    /// the same guarantees.
+    /// process (see `store::durability`). `false`: every write waits for an
+    /// fsync: slower, the same guarantees.
     pub deferred_durability: bool,
 }
 
