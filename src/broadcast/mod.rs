@@ -501,6 +501,16 @@ impl Handler for BroadcastHandler {
         queues::BROADCAST
     }
 
+    /// A walk hands recipients to the outbox one after another; what it
+    /// writes leaves the process only through the outbox, which syncs before
+    /// it sends a campaign message, so a crash takes the walk back to its
+    /// last durable cursor and it hands the same recipients over again under
+    /// the same ids. Without it each hand-over waited for a shared fsync
+    /// (up to 5 ms under load), halving the sending rate.
+    fn deferred_durability(&self) -> bool {
+        true
+    }
+
     async fn run(&self, job: &Run<BroadcastJob>) -> Verdict {
         let result = match &job.payload {
             BroadcastJob::Start { id, epoch } => start(&self.broadcasts, id, *epoch).await,
