@@ -1174,8 +1174,7 @@ impl Backend for EmbeddedBackend {
     }
 
     async fn doc_get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Versioned>>> {
-        let keys = keys.to_vec();
-        self.read_point(move |txn| {
+        self.read_point(|txn| {
             let docs = txn.open_table(DOCS).map_err(db_err)?;
             keys.iter()
                 .map(|key| {
@@ -1468,11 +1467,12 @@ impl Backend for EmbeddedBackend {
 
     async fn jobs_get(&self, queue: &str, id: &str) -> StoreResult<Option<Job>> {
         let jkey = concat(&[&name_prefix(queue), id.as_bytes()]);
-        let id = id.to_owned();
-        self.read_point(move |txn| {
+        self.read_point(|txn| {
             let jobs = txn.open_table(JOBS).map_err(db_err)?;
             match jobs.get(&jkey[..]).map_err(db_err)? {
-                Some(g) => Ok(Some(JobRecord::decode(g.value(), &id)?.into_job(id))),
+                Some(g) => Ok(Some(
+                    JobRecord::decode(g.value(), id)?.into_job(id.to_owned()),
+                )),
                 None => Ok(None),
             }
         })
@@ -1480,7 +1480,7 @@ impl Backend for EmbeddedBackend {
 
     async fn jobs_counts(&self, queue: &str) -> StoreResult<JobCounts> {
         let prefix = name_prefix(queue);
-        self.read_point(move |txn| {
+        self.read_point(|txn| {
             let counts = txn.open_table(JOBS_COUNT).map_err(db_err)?;
             let get = |kind: u8| -> StoreResult<u64> {
                 let key = concat(&[&prefix, &[kind]]);
@@ -1500,7 +1500,7 @@ impl Backend for EmbeddedBackend {
     async fn jobs_next_due(&self, queue: &str) -> StoreResult<Option<i64>> {
         let prefix = name_prefix(queue);
         let end = name_prefix_end(&prefix);
-        self.read_point(move |txn| {
+        self.read_point(|txn| {
             let pending = txn.open_table(JOBS_PENDING).map_err(db_err)?;
             match keys_in(&pending, &prefix, &end, 1)?.pop() {
                 Some(k) => Ok(Some(unord_i64(split_sorted_key(&k, prefix.len())?.0))),
@@ -1621,16 +1621,15 @@ impl Backend for EmbeddedBackend {
 
     async fn index_score(&self, index: &str, member: &str) -> StoreResult<Option<f64>> {
         let keys = IndexKeys::of(index);
-        let member = member.to_owned();
-        self.read_point(move |txn| {
+        self.read_point(|txn| {
             let table = txn.open_table(INDEXES).map_err(db_err)?;
-            index_score_in(&table, &keys, &member)
+            index_score_in(&table, &keys, member)
         })
     }
 
     async fn index_len(&self, index: &str) -> StoreResult<u64> {
         let keys = IndexKeys::of(index);
-        self.read_point(move |txn| {
+        self.read_point(|txn| {
             let table = txn.open_table(INDEXES).map_err(db_err)?;
             index_len_in(&table, &keys)
         })
@@ -1747,13 +1746,9 @@ impl Backend for EmbeddedBackend {
     }
 
     async fn list_len(&self, key: &str) -> StoreResult<u64> {
-        let key = key.to_owned();
-        self.read_point(move |txn| {
+        self.read_point(|txn| {
             let len = txn.open_table(LIST_LEN).map_err(db_err)?;
-            Ok(len
-                .get(key.as_str())
-                .map_err(db_err)?
-                .map_or(0, |g| g.value()))
+            Ok(len.get(key).map_err(db_err)?.map_or(0, |g| g.value()))
         })
     }
 
@@ -1842,13 +1837,9 @@ impl Backend for EmbeddedBackend {
     }
 
     async fn counter_get(&self, key: &str) -> StoreResult<i64> {
-        let key = key.to_owned();
-        self.read_point(move |txn| {
+        self.read_point(|txn| {
             let counters = txn.open_table(COUNTERS).map_err(db_err)?;
-            Ok(counters
-                .get(key.as_str())
-                .map_err(db_err)?
-                .map_or(0, |g| g.value()))
+            Ok(counters.get(key).map_err(db_err)?.map_or(0, |g| g.value()))
         })
     }
 
