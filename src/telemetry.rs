@@ -6,6 +6,7 @@
 //! and secrets are never logged at info level.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
@@ -28,7 +29,13 @@ pub fn init_logging(format: LogFormat) {
     });
 }
 
-/// The process-wide Prometheus recorder.
+/// How often the recorder folds the histogram samples recorded since into its
+/// summaries. Until it does, each sample is kept: a process nobody scrapes
+/// would otherwise grow by every observation (two per store commit).
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// The process-wide Prometheus recorder, with a thread that keeps its memory
+/// bounded whether or not `/metrics` is scraped.
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
@@ -38,6 +45,19 @@ pub fn metrics_handle() -> PrometheusHandle {
             // Another recorder may already be installed (e.g. by an embedding
             // program); then this handle renders an empty page rather than panicking.
             let _ = metrics::set_global_recorder(recorder);
+            let upkeep = handle.clone();
+            // A plain thread: the handle may be made before any runtime exists.
+            let spawned = std::thread::Builder::new()
+                .name("balas-metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_EVERY);
+                        upkeep.run_upkeep();
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "metrics upkeep thread not started: histogram samples are folded only when /metrics is scraped");
+            }
             handle
         })
         .clone()
