@@ -77,6 +77,7 @@ pub async fn open_backend(config: &StoreConfig) -> StoreResult<Arc<dyn Backend>>
 impl App {
     /// Opens the configured stores and builds the application.
     pub async fn open(config: Config, clock: SharedClock) -> anyhow::Result<App> {
+        crate::allocator::configure();
         let backend = open_backend(&config.store).await?;
         let media = MediaStore::open(&config.media, &config.store.data_dir)
             .await

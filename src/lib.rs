@@ -66,10 +66,11 @@
 //!   workers and graceful shutdown; [`http`]: the JSON error shape.
 //! - [`config`]: the TOML file plus `BALAS_SECTION__KEY` overrides, validated up front.
 //! - [`clock`]: the one clock; tests inject one they can move.
-//! - [`telemetry`]: logs and Prometheus metrics.
+//! - [`telemetry`]: logs and Prometheus metrics; [`allocator`]: the memory allocator.
 //! - [`cli`]: the `balas` subcommands.
 
 pub mod access;
+pub mod allocator;
 pub mod api;
 pub mod app;
 pub mod attachments;
@@ -94,11 +95,3 @@ pub mod store;
 pub mod survey;
 pub mod telemetry;
 pub mod webhook;
-
-/// The memory allocator of every binary built on this crate (the server, the
-/// tests, the benches alike, so what is measured is what runs). glibc's malloc
-/// took about a tenth of the CPU under load, mostly in the many small,
-/// short-lived buffers of a message's turn freed on another thread than the
-/// one that made them; mimalloc's per-thread free lists make those cheap.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

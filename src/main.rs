@@ -3,5 +3,8 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Before anything is allocated in earnest (App::open does it again for
+    // programs that embed the service).
+    balas::allocator::configure();
     balas::cli::main()
 }
