@@ -118,8 +118,11 @@ pub const DB_FILE: &str = "balas.redb";
 /// database file (a 100,000-recipient broadcast adds about 120 MiB of records);
 /// the pages that are hot — queue heads, recent documents, the trees' inner
 /// nodes — fit in far less, and the rest is read back from the kernel's page
-/// cache.
-const CACHE_BYTES: usize = 32 * 1024 * 1024;
+/// cache, which the process's memory does not count. 16 MiB: against 32 MiB,
+/// `webhook_load` at 1,000/s showed no difference in CPU or reply latency
+/// beyond run-to-run noise, and a 100,000-recipient broadcast peaked at
+/// 75 MiB instead of 102 MiB (BENCHMARKS.md).
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
 /// How many expired remembered keys one call purges at most.
 const PURGE_BATCH: usize = 64;
 /// Buffer of a topic's broadcast channel and of each subscription.
