@@ -7,6 +7,8 @@
 //! Two of mimalloc's defaults suit a short benchmark better than a service
 //! that idles between bursts; [`configure`] changes them.
 
+use std::sync::Once;
+
 use libmimalloc_sys::{mi_option_set, mi_option_t};
 
 /// The global allocator.
@@ -20,8 +22,8 @@ const MI_OPTION_PURGE_DELAY: mi_option_t = 15;
 
 /// Sets the allocator up for a long-running service. The `balas` binary calls
 /// it first thing, and [`crate::app::App::open`] again for the tests and
-/// benches, which start the service in their own processes (a second call
-/// changes nothing); what was allocated before is left as it is.
+/// benches, which start the service in their own processes (later calls do
+/// nothing); what was allocated before is left as it is.
 ///
 /// - Freed memory goes back to the kernel at once. mimalloc 3 waits a second
 ///   by default, and only a thread that calls the allocator again looks at
@@ -32,12 +34,18 @@ const MI_OPTION_PURGE_DELAY: mi_option_t = 15;
 ///   kernel overcommits, and with transparent huge pages a touch of one byte
 ///   makes a whole 2 MiB page resident, which a 4 KiB purge cannot give back.
 ///
-/// Measured with `cargo bench --bench broadcast_load -- --store embedded`:
-/// idle RSS 83 MiB with mimalloc's defaults, 33 MiB with both, at the same
-/// sending rate and CPU.
+/// Measured: `balas serve` idle on the embedded store, RSS 83 → 35 MiB;
+/// `cargo bench --bench broadcast_load -- --store embedded`, peak RSS
+/// 152 → 102 MiB at the same sending rate (BENCHMARKS.md, phase G).
 pub fn configure() {
-    // SAFETY: mi_option_set writes one integer of mimalloc's option table;
-    // the purge delay is read at each purge, so a later change is safe.
+    static ONCE: Once = Once::new();
+    ONCE.call_once(configure_once);
+}
+
+fn configure_once() {
+    // SAFETY: mi_option_set writes one integer of mimalloc's option table
+    // (mimalloc itself fills that table lazily from any thread); the purge
+    // delay is read at each purge, so a later change takes effect then.
     unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
     #[cfg(target_os = "linux")]
     {
