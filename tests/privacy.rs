@@ -520,7 +520,7 @@ async fn export_then_erase_leaves_no_trace_and_reports_still_count(store: StoreK
         .await
         .unwrap()
         .expect("case kept");
-    assert_eq!(conv.contact_id, balas::privacy::ERASED);
+    assert_eq!(conv.contact_id, balas::conversation::ERASED_CONTACT);
     assert_eq!(conv.agent.as_deref(), Some("siti"));
 
     // The scheduled broadcast no longer holds her: it sends to Andi only.

@@ -10,7 +10,7 @@
 //! name or words afterwards).
 //!
 //! What stays, so reports still count: each case's times, states, queue and
-//! agent (its contact becomes [`super::ERASED`]); survey scores without the
+//! agent (its contact becomes [`ERASED_CONTACT`]); survey scores without the
 //! comment; broadcast totals. Webhook and transcript dedupe keys stay too:
 //! they are digests of message ids (no number), and they stop a late
 //! redelivery of an old message from bringing its text back.
@@ -26,9 +26,10 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{ERASED, PrivacyError};
+use super::PrivacyError;
 use crate::broadcast::erasure as audiences;
 use crate::channels::Channel;
+use crate::conversation::ERASED_CONTACT;
 use crate::conversation::{State, Transition};
 use crate::media::{ContentHash, MediaStore};
 use crate::store::{OutboundState, Speaker, Store, SurveyStatus, queues};
@@ -218,8 +219,8 @@ async fn erase_case(
                 s.step = None;
                 s.closed_ms = Some(now);
             }
-            let changed = s.contact_id != ERASED || s.comment.is_some();
-            s.contact_id = ERASED.into();
+            let changed = s.contact_id != ERASED_CONTACT || s.comment.is_some();
+            s.contact_id = ERASED_CONTACT.into();
             s.comment = None;
             changed
         })
@@ -230,7 +231,7 @@ async fn erase_case(
     }
     if conv.is_some() {
         store
-            .update_conversation(case, |c| c.contact_id = ERASED.into())
+            .update_conversation(case, |c| c.contact_id = ERASED_CONTACT.into())
             .await?;
         erased.cases += 1;
     }

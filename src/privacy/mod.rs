@@ -20,10 +20,6 @@ pub mod retention;
 use crate::media::MediaError;
 use crate::store::{ConversationError, StoreError};
 
-/// What an erased contact id is replaced with where a record must stay
-/// countable (cases, surveys).
-pub use crate::conversation::ERASED_CONTACT as ERASED;
-
 /// Why an export or an erasure did not finish.
 #[derive(Debug, thiserror::Error)]
 pub enum PrivacyError {
